@@ -1,0 +1,71 @@
+// optimist/atomically.hpp — atomic blocks.
+//
+// optimist::atomically(f) runs f as a transaction: every transactional access
+// inside it (optimist::tvar, optimist::load / optimist::store, the containers)
+// takes effect all at once when f returns, or not at all. If another thread
+// commits a conflicting write first, the attempt is rolled back and f runs
+// again, so f must not have effects other than transactional ones (or call
+// optimist::become_inevitable() first).
+//
+//   optimist::tvar<long> from{100}, to{0};
+//   long moved = optimist::atomically([&] {
+//     long amount = from.get() / 2;
+//     from.set(from.get() - amount);
+//     to.set(to.get() + amount);
+//     return amount;
+//   });
+//
+// atomically(f)
+//   Returns what f returns. An exception escaping f rolls back every effect of
+//   this block and propagates unchanged. Blocks nest: an inner block that
+//   throws rolls back only its own effects (closed nesting); the outer one may
+//   catch the exception and go on. The last parameter names the block in
+//   conflict reports and defaults to the call site.
+//
+//   Cost: a few nanoseconds to begin and a commit that locks each written word
+//   once; read-only blocks commit without writing shared memory.
+//   Progress: a block that keeps being aborted backs off, and after a bounded
+//   number of restarts runs irrevocably (it can no longer be aborted; other
+//   threads go on unless they conflict with it).
+#pragma once
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+#include "optimist/detail/engine.hpp"
+#include "optimist/source_location.hpp"
+
+namespace optimist {
+
+template <class F>
+auto atomically(F&& f, source_location site = source_location::current())
+    -> std::invoke_result_t<F&> {
+  using result = std::invoke_result_t<F&>;
+  for (;;) {
+    detail::transaction& tx = detail::block_begin(site);
+    try {
+      if constexpr (std::is_void_v<result>) {
+        std::invoke(f);
+        detail::block_commit(tx);
+        return;
+      } else {
+        result r = std::invoke(f);
+        detail::block_commit(tx);
+        return r;
+      }
+    } catch (const detail::restart_signal&) {
+      if (!detail::block_restart(tx)) throw;
+    } catch (...) {
+      if (detail::block_exception(tx)) throw;
+    }
+  }
+}
+
+// in_transaction()
+//   True while the calling thread runs inside an atomic block.
+inline bool in_transaction() noexcept {
+  return detail::in_transaction();
+}
+
+}  // namespace optimist

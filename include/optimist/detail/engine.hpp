@@ -1,0 +1,66 @@
+// optimist/detail/engine.hpp — the runtime entry points that the public
+// templates call. Not for users: names, signatures and semantics may change.
+//
+// The engine lives in runtime/stm/. Each function here documents the contract
+// the templates rely on; the protocol itself is described in
+// runtime/stm/commit.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "optimist/source_location.hpp"
+
+namespace optimist::detail {
+
+class transaction;
+
+// Thrown by the engine to unwind an attempt that must be re-run. Only the
+// outermost atomic block catches it; user code that swallows it gains
+// nothing: the attempt stays doomed and the next access or the commit throws
+// again.
+struct restart_signal {};
+
+// Transactional access to one aligned 8-byte word. Inside a transaction the
+// access is logged and validated; outside it is a transaction of one access.
+// May throw restart_signal (inside a transaction) and std::bad_alloc.
+std::uint64_t read_word(const void* word, source_location site);
+void write_word(void* word, std::uint64_t value, source_location site);
+
+// The same for an arbitrary byte range (split into word pieces; the bytes of a
+// word outside the range are neither read nor written). Outside a transaction
+// a range that spans several words runs as one small transaction.
+void read_bytes(const void* address, std::size_t size, void* out, source_location site);
+void write_bytes(void* address, std::size_t size, const void* in, source_location site);
+
+// True while this thread runs a transaction.
+bool in_transaction() noexcept;
+
+// The atomic-block protocol used by optimist::atomically:
+//   auto& tx = block_begin(site);          // outermost begin or nested level
+//   try { f(); block_commit(tx); }          // may throw restart_signal
+//   catch (restart_signal&) { if (!block_restart(tx)) throw; /* re-run */ }
+//   catch (...) { if (block_exception(tx)) throw; /* doomed: re-run */ }
+transaction& block_begin(source_location site);
+void block_commit(transaction& tx);
+// After restart_signal reached this block: true if this is the outermost block
+// (its attempt has been rolled back; run it again), false if an enclosing
+// block must handle it.
+bool block_restart(transaction& tx) noexcept;
+// After a user exception left the block's body: rolls the block back (only the
+// nested level for a nested block) and returns true if the exception must
+// propagate, false if the attempt was doomed and must simply be re-run.
+bool block_exception(transaction& tx) noexcept;
+
+// Allocation log: `object` was just allocated; destroy it if the transaction
+// aborts. Outside a transaction this does nothing.
+void log_allocation(void* object, void (*destroy)(void*));
+// Deferred deletion: destroy `object` once the transaction has committed and
+// no running transaction can still read it. Outside a transaction the object
+// is retired at once (still reclaimed only when no transaction can read it).
+void log_deletion(void* object, void (*destroy)(void*), source_location site);
+
+// Ends speculation for the running transaction (see optimist::become_inevitable).
+void become_inevitable(source_location site);
+
+}  // namespace optimist::detail

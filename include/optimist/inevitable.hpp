@@ -1,0 +1,33 @@
+// optimist/inevitable.hpp — transactions that can no longer abort.
+//
+// A transaction that must do something it cannot undo (print, write a file,
+// call a library that is not transactional) first calls become_inevitable().
+// From then on it will commit: it never re-runs, so the I/O happens once.
+//
+//   optimist::atomically([&] {
+//     long b = balance.get();
+//     optimist::become_inevitable();
+//     std::printf("balance %ld\n", b);   // runs exactly once
+//     balance.set(b - 1);
+//   });
+//
+// become_inevitable()
+//   One transaction is inevitable at a time; a second one waits until the
+//   first commits. Other transactions keep running: readers always proceed,
+//   and writers commit unless they write something the inevitable one has read
+//   or written. If what this transaction read so far has already changed, it is
+//   re-run once more, inevitable from its start. Outside a transaction it does
+//   nothing. An exception escaping an inevitable block still rolls back its
+//   transactional writes (the I/O, of course, stays done).
+#pragma once
+
+#include "optimist/detail/engine.hpp"
+#include "optimist/source_location.hpp"
+
+namespace optimist {
+
+inline void become_inevitable(source_location site = source_location::current()) {
+  detail::become_inevitable(site);
+}
+
+}  // namespace optimist

@@ -1,0 +1,64 @@
+// optimist/memory.hpp — allocation inside transactions.
+//
+// optimist::tx_new<T>(args...) allocates and constructs an object that is
+// freed again if the transaction aborts; optimist::tx_delete(p) destroys an
+// object only once the transaction has committed *and* no transaction that
+// might still be reading it is running (epoch-based reclamation). Use them
+// for every node of a linked structure that transactions traverse.
+//
+//   struct node { optimist::tvar<node*> next; long key; };
+//   optimist::tvar<node*> head;
+//   optimist::atomically([&] { head.set(optimist::tx_new<node>(head.get(), 42)); });
+//   optimist::atomically([&] {
+//     node* n = head.get();
+//     head.set(n->next.get());
+//     optimist::tx_delete(n);     // others may still be reading n: reclaimed later
+//   });
+//
+// tx_new<T>(args...)
+//   Outside a transaction it is a plain `new`. Throws what `new` throws.
+// tx_delete(p)
+//   Null is ignored. Deleting the same pointer twice in one transaction throws
+//   std::logic_error. Outside a transaction the object is retired at once and
+//   destroyed when no running transaction can read it. The destructor runs at
+//   reclamation time, on whichever thread reclaims.
+#pragma once
+
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "optimist/detail/engine.hpp"
+#include "optimist/source_location.hpp"
+
+namespace optimist {
+
+namespace detail {
+template <class T>
+void destroy_object(void* p) noexcept {
+  delete static_cast<T*>(p);
+}
+}  // namespace detail
+
+template <class T, class... Args>
+T* tx_new(Args&&... args) {
+  static_assert(!std::is_array_v<T>, "optimist::tx_new<T>: arrays are not supported; use a struct");
+  T* object = new T(std::forward<Args>(args)...);
+  try {
+    detail::log_allocation(object, &detail::destroy_object<T>);
+  } catch (...) {
+    delete object;
+    throw;
+  }
+  return object;
+}
+
+template <class T>
+void tx_delete(T* object, source_location site = source_location::current()) {
+  static_assert(!std::is_void_v<T>, "optimist::tx_delete: cannot delete through void*");
+  if (object == nullptr) return;
+  detail::log_deletion(const_cast<std::remove_cv_t<T>*>(object),
+                       &detail::destroy_object<std::remove_cv_t<T>>, site);
+}
+
+}  // namespace optimist

@@ -1,0 +1,24 @@
+// optimist/optimist.hpp — everything optimist offers, in one include.
+//
+//   #include <optimist/optimist.hpp>
+//
+//   optimist::tvar<long> counter;
+//   optimist::atomically([&] { counter.set(counter.get() + 1); });
+//
+// What each header offers:
+//   atomically.hpp   optimist::atomically(f): run f as a transaction
+//   tvar.hpp         optimist::tvar<T>: a transactional variable
+//   access.hpp       optimist::load / optimist::store: transactional access to plain memory
+//   memory.hpp       optimist::tx_new / optimist::tx_delete: allocation undone on abort
+//   inevitable.hpp   optimist::become_inevitable(): a transaction that may do I/O
+//   stats.hpp        optimist::stats(): commits, aborts by cause, restarts
+//   stm.h            the C API (include it from C code)
+#pragma once
+
+#include "optimist/access.hpp"
+#include "optimist/atomically.hpp"
+#include "optimist/inevitable.hpp"
+#include "optimist/memory.hpp"
+#include "optimist/source_location.hpp"
+#include "optimist/stats.hpp"
+#include "optimist/tvar.hpp"

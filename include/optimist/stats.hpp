@@ -1,0 +1,59 @@
+// optimist/stats.hpp — counters of the STM.
+//
+// optimist::stats() sums the per-thread counters of every thread that has run
+// a transaction (threads that have ended included) since the last
+// reset_stats(). Counting costs one relaxed store per event on the thread's
+// own cache line; reading sums all threads.
+//
+//   optimist::reset_stats();
+//   run_my_workload();
+//   auto s = optimist::stats();
+//   std::printf("%llu commits, %llu aborts (%llu write-write)\n", s.commits, s.aborts,
+//               s.aborts_for(optimist::abort_cause::commit_locked));
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace optimist {
+
+// Why an attempt was rolled back.
+enum class abort_cause : unsigned {
+  read_locked,         // a read found the word locked by a committing writer
+  read_invalidated,    // a read needed a newer snapshot and something read earlier had changed
+  commit_locked,       // commit found a written word locked by another committer (write-write)
+  commit_invalidated,  // commit-time validation: something read had changed (write-read)
+  inevitable,          // commit needed a word that the inevitable transaction holds
+  user_exception,      // an exception escaped the atomic block (rolled back, not re-run)
+  explicit_restart,    // the program asked for a restart (C API optimist_tx_restart)
+  count_
+};
+inline constexpr std::size_t abort_cause_count = static_cast<std::size_t>(abort_cause::count_);
+
+// A short name, e.g. "commit_locked".
+std::string_view to_string(abort_cause cause) noexcept;
+
+struct statistics {
+  std::uint64_t commits = 0;  // committed outermost transactions (read-only ones included)
+  std::uint64_t read_only_commits = 0;  // of which wrote nothing
+  std::uint64_t aborts = 0;             // attempts rolled back, any cause
+  std::uint64_t restarts = 0;           // attempts run again after an abort
+  std::uint64_t irrevocable = 0;        // transactions that ran (or became) irrevocable
+  std::uint64_t starved = 0;            // of which because they had restarted too often
+  std::array<std::uint64_t, abort_cause_count> aborts_by_cause{};
+
+  std::uint64_t aborts_for(abort_cause cause) const noexcept {
+    return aborts_by_cause[static_cast<std::size_t>(cause)];
+  }
+};
+
+// stats()
+//   The counters since the last reset_stats(), summed over all threads.
+statistics stats();
+// reset_stats()
+//   Starts counting afresh (threads running meanwhile may land either side).
+void reset_stats();
+
+}  // namespace optimist

@@ -1,0 +1,94 @@
+#include "memory/epoch_reclaimer.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "stm/thread_registry.hpp"
+#include "stm/transaction.hpp"
+
+namespace optimist::detail {
+
+namespace {
+
+// Objects of threads that ended before they could reclaim them.
+std::mutex g_orphans_mutex;
+std::vector<retired_object> g_orphans;
+std::atomic<bool> g_have_orphans{false};
+
+constexpr std::size_t reclaim_threshold = 64;
+
+void destroy_safe(std::vector<retired_object>& from, std::uint64_t oldest,
+                  std::vector<retired_object>& ready) {
+  std::size_t kept = 0;
+  for (retired_object& r : from) {
+    if (r.retired_at <= oldest) {
+      ready.push_back(r);
+    } else {
+      from[kept++] = r;
+    }
+  }
+  from.resize(kept);
+}
+
+}  // namespace
+
+std::uint64_t oldest_active_start() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  std::uint64_t oldest = not_active;
+  for_each_registered([&](const transaction& t) {
+    std::uint64_t since = t.active_since.load(std::memory_order_seq_cst);
+    if (since < oldest) oldest = since;
+  });
+  return oldest;
+}
+
+void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at) {
+  try {
+    tx.retired.push_back({object, destroy, retired_at});
+  } catch (...) {
+    // Out of memory for the bookkeeping: keeping the object forever is safe,
+    // destroying it now is not.
+    return;
+  }
+  if (tx.retired.size() >= reclaim_threshold && tx.depth == 0) reclaim(tx);
+}
+
+void reclaim(transaction& tx) {
+  if (tx.reclaiming) return;  // a destructor retired more objects: the outer call handles them
+  tx.reclaiming = true;
+  std::vector<retired_object> ready;
+  try {
+    std::uint64_t oldest = oldest_active_start();
+    destroy_safe(tx.retired, oldest, ready);
+    if (g_have_orphans.load(std::memory_order_relaxed)) {
+      std::lock_guard<std::mutex> lock(g_orphans_mutex);
+      destroy_safe(g_orphans, oldest, ready);
+      g_have_orphans.store(!g_orphans.empty(), std::memory_order_relaxed);
+    }
+  } catch (...) {
+    // `ready` keeps what was moved there; destroy it below.
+  }
+  // Destructors run outside any bookkeeping: they may retire more objects.
+  for (retired_object& r : ready) r.destroy(r.object);
+  tx.reclaiming = false;
+}
+
+void hand_over_retired(transaction& tx) noexcept {
+  if (tx.retired.empty()) return;
+  try {
+    std::lock_guard<std::mutex> lock(g_orphans_mutex);
+    g_orphans.insert(g_orphans.end(), tx.retired.begin(), tx.retired.end());
+    g_have_orphans.store(true, std::memory_order_relaxed);
+  } catch (...) {
+    // Out of memory: the objects stay unreclaimed, which is safe.
+  }
+  tx.retired.clear();
+}
+
+void reclaim_now() {
+  reclaim(this_thread_transaction());
+}
+
+}  // namespace optimist::detail

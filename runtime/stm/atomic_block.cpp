@@ -1,0 +1,142 @@
+// Atomic blocks: starting an attempt, closed nesting, and what happens when a
+// block ends by restart or by exception.
+//
+// INVARIANT (nesting-marks): while depth > 1, nesting.back() records the log
+// sizes at the start of the innermost open block, so rolling that block back
+// restores exactly the state the enclosing block had when it opened it. Reads
+// are never rolled back: what the enclosing block does after catching the
+// exception depends on them, so they must stay valid until commit.
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+#include "memory/epoch_reclaimer.hpp"
+#include "optimist/detail/engine.hpp"
+#include "stm/contention_manager.hpp"
+#include "stm/global_clock.hpp"
+#include "stm/thread_registry.hpp"
+#include "stm/transaction.hpp"
+
+namespace optimist::detail {
+
+void transaction::start(source_location site) {
+  backoff(*this);
+  if (!holds_token && consecutive_aborts >= max_restarts) {
+    // Progress guarantee: this transaction has lost too often; from now on it
+    // cannot be aborted.
+    acquire_inevitability_token(*this);
+    irrevocable_next = true;
+    thread_counters::bump(counters.starved);
+  }
+  block_site = site;
+  doomed = false;
+  depth = 1;
+  const std::uint64_t now = clock_now();
+  snapshot = now;
+  // INVARIANT reclaim-safe: publish the start time before the first read.
+  active_since.store(now, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (irrevocable_next) {
+    irrevocable_next = false;
+    mode = tx_mode::irrevocable;
+    thread_counters::bump(counters.irrevocable);
+  } else {
+    mode = tx_mode::optimistic;
+  }
+  tls_current = this;
+}
+
+void transaction::open_nested() {
+  nesting.reserve(nesting.size() + 1);  // may throw before anything changes
+  nesting.push_back({writes.open_nested(), allocations.size(), deletions.size(), on_commit.size()});
+  ++depth;
+}
+
+void transaction::commit_nested() noexcept {
+  writes.close_nested(nesting.back().writes);
+  nesting.pop_back();
+  --depth;
+}
+
+void transaction::rollback_nested() noexcept {
+  const nesting_level level = nesting.back();
+  nesting.pop_back();
+  --depth;
+  writes.rollback_to(level.writes);
+  deletions.resize(level.deletions);
+  on_commit.resize(level.on_commit);
+  for (std::size_t i = allocations.size(); i > level.allocations; --i) {
+    allocations[i - 1].destroy(allocations[i - 1].object);
+  }
+  allocations.resize(level.allocations);
+}
+
+transaction& block_begin(source_location site) {
+  if (transaction* tx = tls_current) {
+    if (tx->doomed && std::uncaught_exceptions() == 0) throw restart_signal{};
+    tx->open_nested();
+    return *tx;
+  }
+  transaction& tx = this_thread_transaction();
+  tx.start(site);
+  return tx;
+}
+
+void block_commit(transaction& tx) {
+  if (tx.depth > 1) {
+    if (tx.doomed) throw restart_signal{};
+    tx.commit_nested();
+    return;
+  }
+  tx.commit();
+}
+
+bool block_restart(transaction& tx) noexcept {
+  if (tx.depth > 1) {
+    // The enclosing block restarts the whole transaction; just close ours.
+    tx.nesting.pop_back();
+    --tx.depth;
+    return false;
+  }
+  tx.rollback();
+  return true;
+}
+
+bool block_exception(transaction& tx) noexcept {
+  if (tx.depth > 1) {
+    tx.rollback_nested();
+    return true;  // the enclosing block sees the exception (and a doomed state, if any)
+  }
+  if (tx.doomed) {
+    tx.rollback();  // the exception came from an attempt that was already lost
+    return false;
+  }
+  tx.counters.count_abort(abort_cause::user_exception);
+  tx.consecutive_aborts = 0;
+  tx.irrevocable_next = false;
+  tx.discard_attempt();
+  return true;
+}
+
+void log_allocation(void* object, void (*destroy)(void*)) {
+  if (transaction* tx = tls_current) tx->allocations.push_back({object, destroy, {}});
+}
+
+void log_deletion(void* object, void (*destroy)(void*), source_location site) {
+  if (transaction* tx = tls_current) {
+    for (const allocation_entry& d : tx->deletions) {
+      if (d.object == object) {
+        throw std::logic_error(
+            "optimist::tx_delete: the same object was deleted twice in one transaction (first at " +
+            std::string(d.site.file_name()) + ":" + std::to_string(d.site.line()) + ", again at " +
+            std::string(site.file_name()) + ":" + std::to_string(site.line()) + ")");
+      }
+    }
+    tx->deletions.push_back({object, destroy, site});
+    return;
+  }
+  transaction& self = this_thread_transaction();
+  retire(self, object, destroy, clock_now() + 1);
+}
+
+}  // namespace optimist::detail

@@ -1,0 +1,190 @@
+// Read and write barriers: every transactional access goes through here.
+//
+// Inside a transaction an access is logged (reads: orec + version; writes:
+// redo log). Outside one it is a transaction of its own: a read waits for an
+// unlocked orec and reads consistently; a write locks the orec, takes a
+// timestamp, writes and unlocks — so single accesses are linearizable with
+// respect to every commit.
+//
+// A doomed attempt (restart_signal already thrown) keeps answering while the
+// stack unwinds — destructors may still read and write — but logs nothing;
+// if user code swallowed the signal instead, the next access throws again.
+#include <cstring>
+#include <exception>
+
+#include "optimist/atomically.hpp"
+#include "optimist/detail/engine.hpp"
+#include "stm/contention_manager.hpp"
+#include "stm/global_clock.hpp"
+#include "stm/thread_registry.hpp"
+#include "stm/transaction.hpp"
+#include "stm/word_memory.hpp"
+
+namespace optimist::detail {
+
+namespace {
+
+// How long a reader waits for a committer to unlock before aborting.
+constexpr unsigned read_wait_rounds = 18;
+
+std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept {
+  orec& lock = orec_for(word);
+  for (unsigned round = 0;; ++round) {
+    std::uint64_t before = lock.load(std::memory_order_acquire);
+    if (orec_is_locked(before)) {
+      wait_round(round);
+      continue;
+    }
+    std::uint64_t value = load_word(word, mask);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    std::uint64_t after = lock.load(std::memory_order_relaxed);
+    if ((after | orec_reserved_bit) == (before | orec_reserved_bit)) return value;
+  }
+}
+
+void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask) {
+  transaction& self = this_thread_transaction();
+  orec& lock = orec_for(word);
+  for (unsigned round = 0;; ++round) {
+    std::uint64_t v = lock.load(std::memory_order_relaxed);
+    if (orec_is_locked(v) || orec_is_reserved(v)) {
+      wait_round(round);
+      continue;
+    }
+    if (lock.compare_exchange_weak(v, orec_make_locked(&self), std::memory_order_acquire,
+                                   std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  std::atomic_thread_fence(std::memory_order_release);  // INVARIANT atomic-writeback
+  std::uint64_t timestamp = clock_tick();
+  store_word(word, value, mask);
+  lock.store(orec_make_version(timestamp), std::memory_order_release);
+  thread_counters::bump(self.counters.commits);
+}
+
+// True if the doomed attempt should keep quiet (the stack is unwinding).
+bool doomed_and_unwinding() {
+  if (std::uncaught_exceptions() > 0) return true;
+  throw restart_signal{};
+}
+
+template <class Piece>
+void for_each_word_piece(std::uintptr_t address, std::size_t size, Piece&& piece) {
+  std::uintptr_t end = address + size;
+  for (std::uintptr_t word = address & ~std::uintptr_t{7}; word < end; word += 8) {
+    std::uintptr_t from = word > address ? word : address;
+    std::uintptr_t to = word + 8 < end ? word + 8 : end;
+    unsigned offset = static_cast<unsigned>(from - word);
+    unsigned length = static_cast<unsigned>(to - from);
+    piece(word, offset, length, static_cast<std::size_t>(from - address));
+  }
+}
+
+bool spans_several_words(const void* address, std::size_t size) {
+  auto a = reinterpret_cast<std::uintptr_t>(address);
+  return size > 0 && (a & ~std::uintptr_t{7}) != ((a + size - 1) & ~std::uintptr_t{7});
+}
+
+}  // namespace
+
+std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_location site) {
+  if (doomed && doomed_and_unwinding()) return standalone_read(word, mask);
+  std::uint64_t from_log = 0;
+  if (const write_entry* e = writes.find(word)) {
+    if ((mask & ~e->mask) == 0) return e->value & mask;
+    from_log = e->value & mask;
+    mask &= ~e->mask;
+  }
+  orec& lock = orec_for(word);
+  if (mode == tx_mode::irrevocable) {
+    reserve(lock);  // from now on no committer can change the word
+    return from_log | load_word(word, mask);
+  }
+  for (unsigned round = 0;; ++round) {
+    std::uint64_t before = lock.load(std::memory_order_acquire);
+    if (orec_is_locked(before)) {
+      if (round < read_wait_rounds) {
+        wait_round(round);
+        continue;
+      }
+      restart(abort_cause::read_locked);
+    }
+    std::uint64_t value = load_word(word, mask);
+    std::atomic_thread_fence(std::memory_order_acquire);  // INVARIANT orec-seqlock
+    std::uint64_t after = lock.load(std::memory_order_relaxed);
+    if ((after | orec_reserved_bit) != (before | orec_reserved_bit)) continue;
+    std::uint64_t version = orec_version(before);
+    reads.add(&lock, version, site);
+    // INVARIANT opacity: a word newer than the snapshot is used only after the
+    // whole read set has been revalidated at a later snapshot.
+    if (version > snapshot && !extend()) restart(abort_cause::read_invalidated);
+    return from_log | value;
+  }
+}
+
+void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                        source_location site) {
+  if (doomed && doomed_and_unwinding()) return;
+  if (mode == tx_mode::irrevocable) reserve(orec_for(word));
+  writes.put(word, value, mask, site);
+}
+
+std::uint64_t read_word(const void* word, source_location site) {
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+  if (transaction* tx = tls_current) return tx->read(w, full_mask, site);
+  return standalone_read(w, full_mask);
+}
+
+void write_word(void* word, std::uint64_t value, source_location site) {
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+  if (transaction* tx = tls_current) {
+    tx->write(w, value, full_mask, site);
+    return;
+  }
+  standalone_write(w, value, full_mask);
+}
+
+void read_bytes(const void* address, std::size_t size, void* out, source_location site) {
+  transaction* tx = tls_current;
+  if (tx == nullptr && spans_several_words(address, size)) {
+    atomically([&] { read_bytes(address, size, out, site); }, site);
+    return;
+  }
+  auto* destination = static_cast<unsigned char*>(out);
+  for_each_word_piece(
+      reinterpret_cast<std::uintptr_t>(address), size,
+      [&](std::uintptr_t word, unsigned offset, unsigned length, std::size_t at) {
+        std::uint64_t mask = byte_mask(offset, length);
+        std::uint64_t value =
+            tx != nullptr ? tx->read(word, mask, site) : standalone_read(word, mask);
+        std::memcpy(destination + at, reinterpret_cast<unsigned char*>(&value) + offset, length);
+      });
+}
+
+void write_bytes(void* address, std::size_t size, const void* in, source_location site) {
+  transaction* tx = tls_current;
+  if (tx == nullptr && spans_several_words(address, size)) {
+    atomically([&] { write_bytes(address, size, in, site); }, site);
+    return;
+  }
+  const auto* source = static_cast<const unsigned char*>(in);
+  for_each_word_piece(reinterpret_cast<std::uintptr_t>(address), size,
+                      [&](std::uintptr_t word, unsigned offset, unsigned length, std::size_t at) {
+                        std::uint64_t value = 0;
+                        std::memcpy(reinterpret_cast<unsigned char*>(&value) + offset, source + at,
+                                    length);
+                        std::uint64_t mask = byte_mask(offset, length);
+                        if (tx != nullptr) {
+                          tx->write(word, value, mask, site);
+                        } else {
+                          standalone_write(word, value, mask);
+                        }
+                      });
+}
+
+bool in_transaction() noexcept {
+  return tls_current != nullptr;
+}
+
+}  // namespace optimist::detail

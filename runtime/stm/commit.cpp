@@ -1,0 +1,252 @@
+// The commit protocol of optimist's word-based STM.
+//
+// Design: lazy (commit-time) locking with a redo log, a global version clock
+// and snapshot extension — the TL2 / TinySTM-LSA family.
+//
+//   begin     snapshot := clock
+//   read w    if w is in the redo log, answer from it; else read orec(w),
+//             the word, fence, orec(w) again (orec-seqlock); a locked orec makes
+//             the reader wait briefly, then abort. If the version is newer than
+//             the snapshot, try to extend: validate every read, then
+//             snapshot := clock (a read need not abort because an unrelated
+//             word changed).
+//   write w   append to the redo log; shared memory is not touched.
+//   commit    read-only: nothing to do. Otherwise lock the orec of every
+//             written word (CAS; a lock held by another committer is waited for
+//             briefly, then this transaction aborts; a reserved orec — held by
+//             the inevitable transaction — aborts at once), t := ++clock,
+//             validate the read set unless t == snapshot + 1, write the log back,
+//             unlock every orec with version t.
+//
+// INVARIANT (opacity): every value a transaction acts on belongs to one
+// consistent snapshot: each read is checked against its orec (orec-seqlock,
+// orec_table.hpp) and against the snapshot time; when the snapshot moves the
+// whole read set is revalidated first (read-set-valid, read_set.hpp). So even
+// an attempt that will abort never sees a state that no serial execution
+// produces.
+// INVARIANT (atomic-writeback): no reader accepts a word written back by a
+// commit before that commit's orecs are unlocked with its timestamp; the
+// release fence after locking keeps data stores behind the lock stores.
+// INVARIANT (no-wait-cycle): committers never wait for each other without
+// bound, and the inevitable transaction waits only for committers, so there
+// is no deadlock; the only transaction that waits unboundedly is the
+// inevitable one, and only on committers that are about to unlock.
+//
+// Why lazy locking: a transaction holds locks only for the few hundred
+// nanoseconds of its commit, so readers rarely meet a lock, doomed attempts
+// never block others, and a read-only transaction commits without a single
+// write to shared memory. The cost is the redo-log lookup on reads after
+// writes, kept to one instruction by the log's Bloom filter.
+#include <atomic>
+
+#include "memory/epoch_reclaimer.hpp"
+#include "optimist/detail/engine.hpp"
+#include "stm/contention_manager.hpp"
+#include "stm/global_clock.hpp"
+#include "stm/transaction.hpp"
+#include "stm/word_memory.hpp"
+
+namespace optimist::detail {
+
+namespace {
+// How long a committer waits for another committer's lock before aborting.
+constexpr unsigned commit_wait_rounds = 18;
+}  // namespace
+
+bool transaction::validate() const noexcept {
+  for (const read_entry& r : reads) {
+    std::uint64_t v = r.lock->load(std::memory_order_acquire);
+    if (orec_is_locked(v)) {
+      if (orec_owner(v) != this) return false;
+      if (stale_lock_taken) {
+        // We locked it ourselves at commit; it is valid only if nobody
+        // committed to it between our read and our lock.
+        for (const lock_entry& l : locks) {
+          if (l.lock == r.lock) {
+            if (orec_version(l.previous) != r.version) return false;
+            break;
+          }
+        }
+      }
+      continue;
+    }
+    if (orec_version(v) != r.version) return false;
+  }
+  return true;
+}
+
+bool transaction::extend() noexcept {
+  std::uint64_t now = clock_now();
+  if (!validate()) return false;
+  snapshot = now;
+  return true;
+}
+
+void transaction::release_locks() noexcept {
+  for (const lock_entry& l : locks) l.lock->store(l.previous, std::memory_order_release);
+  locks.clear();
+}
+
+void transaction::release_reservations() noexcept {
+  // Only the token holder sets or clears the reserved bit, and committers
+  // never change a reserved orec, so a plain store cannot lose an update.
+  for (orec* lock : reserved) {
+    std::uint64_t v = lock->load(std::memory_order_relaxed);
+    if (!orec_is_locked(v) && orec_is_reserved(v)) {
+      lock->store(v & ~orec_reserved_bit, std::memory_order_release);
+    }
+  }
+  reserved.clear();
+}
+
+void transaction::commit_writer() {
+  locks.reserve(writes.size());  // may throw: nothing is locked yet
+  stale_lock_taken = false;
+  for (const write_entry& e : writes) {
+    orec& lock = orec_for(e.word);
+    for (unsigned round = 0;; ++round) {
+      std::uint64_t v = lock.load(std::memory_order_relaxed);
+      if (orec_is_locked(v)) {
+        if (orec_owner(v) == this) break;  // another word of ours maps to the same orec
+        if (round < commit_wait_rounds) {
+          wait_round(round);
+          continue;
+        }
+        release_locks();
+        restart(abort_cause::commit_locked);
+      }
+      if (orec_is_reserved(v)) {
+        release_locks();
+        restart(abort_cause::inevitable);
+      }
+      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        locks.push_back({&lock, v});
+        if (orec_version(v) > snapshot) stale_lock_taken = true;
+        break;
+      }
+    }
+  }
+  // INVARIANT atomic-writeback: the lock stores above become visible before
+  // any data store below.
+  std::atomic_thread_fence(std::memory_order_release);
+  std::uint64_t timestamp = clock_tick();
+  if (timestamp != snapshot + 1 && !validate()) {
+    release_locks();
+    restart(abort_cause::commit_invalidated);
+  }
+  for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
+  const std::uint64_t unlocked = orec_make_version(timestamp);
+  for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
+  locks.clear();
+  snapshot = timestamp;
+}
+
+void transaction::commit_irrevocable() {
+  locks.reserve(writes.size());
+  // Every written orec is reserved by us, so no committer holds or can take
+  // it: these CASes cannot fail for long.
+  for (const write_entry& e : writes) {
+    orec& lock = orec_for(e.word);
+    for (;;) {
+      std::uint64_t v = lock.load(std::memory_order_relaxed);
+      if (orec_is_locked(v)) break;  // ours: several words share the orec
+      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        locks.push_back({&lock, v & ~orec_reserved_bit});
+        break;
+      }
+    }
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  std::uint64_t timestamp = writes.empty() ? clock_now() : clock_tick();
+  for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
+  const std::uint64_t unlocked = orec_make_version(timestamp);
+  for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
+  locks.clear();
+  release_reservations();
+  snapshot = timestamp;
+}
+
+void transaction::commit() {
+  if (doomed) throw restart_signal{};
+  bool read_only = writes.empty();
+  if (mode == tx_mode::irrevocable) {
+    commit_irrevocable();
+  } else if (!read_only) {
+    commit_writer();
+  } else if (!deletions.empty()) {
+    snapshot = clock_now() + 1;  // deleting without writing: be conservative
+  }
+  thread_counters::bump(counters.commits);
+  if (read_only) thread_counters::bump(counters.read_only_commits);
+  finish_committed();
+}
+
+void transaction::finish_committed() {
+  const std::uint64_t committed_at = snapshot;
+  if (holds_token) release_inevitability_token(*this);
+  allocations.clear();  // now owned by the program
+  reads.clear();
+  writes.clear();
+  nesting.clear();
+  depth = 0;
+  mode = tx_mode::optimistic;
+  consecutive_aborts = 0;
+  tls_current = nullptr;
+  active_since.store(not_active, std::memory_order_release);
+
+  for (const allocation_entry& d : deletions) retire(*this, d.object, d.destroy, committed_at);
+  deletions.clear();
+
+  if (!on_commit.empty()) {
+    std::vector<std::function<void()>> actions;
+    actions.swap(on_commit);
+    for (auto& action : actions) action();
+  }
+}
+
+void transaction::discard_attempt() noexcept {
+  release_locks();
+  release_reservations();
+  if (holds_token && !irrevocable_next) release_inevitability_token(*this);
+  reads.clear();
+  writes.clear();
+  nesting.clear();
+  deletions.clear();
+  on_commit.clear();
+  depth = 0;
+  doomed = false;
+  mode = tx_mode::optimistic;
+  tls_current = nullptr;
+  active_since.store(not_active, std::memory_order_release);
+  // Objects allocated by the attempt were never published: free them now.
+  // (Their destructors run outside any transaction.)
+  for (std::size_t i = allocations.size(); i > 0; --i) {
+    allocations[i - 1].destroy(allocations[i - 1].object);
+  }
+  allocations.clear();
+}
+
+void transaction::rollback() noexcept {
+  counters.count_abort(doom_cause);
+  thread_counters::bump(counters.restarts);
+  ++consecutive_aborts;
+  discard_attempt();
+}
+
+[[noreturn]] void transaction::restart(abort_cause cause) {
+  if (c_restart_point != nullptr) {
+    // C API: no unwinding; roll back here and jump to the restart point in the
+    // caller's frame.
+    sigjmp_buf* target = c_restart_point;
+    doom_cause = cause;
+    rollback();
+    siglongjmp(*target, 1);
+  }
+  doomed = true;
+  doom_cause = cause;
+  throw restart_signal{};
+}
+
+}  // namespace optimist::detail

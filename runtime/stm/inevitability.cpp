@@ -1,0 +1,83 @@
+// Inevitable (irrevocable) transactions that do not stop the world.
+//
+// Protocol: the transaction takes the inevitability token (one holder at a
+// time), then *reserves* the orec of every word it has read or written and of
+// every word it touches afterwards: it sets the reserved bit, which readers
+// ignore and committers respect (they may not lock a reserved orec). Nothing
+// it has read can change until it commits, so it cannot fail; everyone else
+// keeps running and committing as long as they do not write what it holds.
+// At commit it locks its written orecs (all reserved by itself, so free),
+// takes a timestamp, writes back and drops every reservation.
+//
+// INVARIANT (reserved-is-stable): a reserved orec's words do not change until
+// the token holder releases the reservation.
+// INVARIANT (single-reserver): only the token holder sets or clears reserved
+// bits, so it may release them with plain stores.
+//
+// Becoming inevitable in the middle of an attempt checks, orec by orec, that
+// what was read is still current. If not, the attempt restarts *keeping the
+// token*, and runs irrevocably from its beginning — so become_inevitable()
+// restarts at most once.
+#include <exception>
+
+#include "optimist/detail/engine.hpp"
+#include "stm/contention_manager.hpp"
+#include "stm/transaction.hpp"
+
+namespace optimist::detail {
+
+void transaction::reserve(orec& lock) {
+  reserved.reserve(reserved.size() + 1);  // may throw before the orec changes
+  for (unsigned round = 0;; ++round) {
+    std::uint64_t v = lock.load(std::memory_order_acquire);
+    if (orec_is_locked(v)) {
+      wait_round(round);  // a committer is writing back; it never waits for us
+      continue;
+    }
+    if (orec_is_reserved(v)) return;  // ours (single-reserver)
+    if (lock.compare_exchange_weak(v, v | orec_reserved_bit, std::memory_order_acquire,
+                                   std::memory_order_relaxed)) {
+      reserved.push_back(&lock);
+      return;
+    }
+  }
+}
+
+void transaction::become_irrevocable(source_location site) {
+  if (mode == tx_mode::irrevocable) return;
+  if (doomed) {
+    if (std::uncaught_exceptions() > 0) return;
+    throw restart_signal{};
+  }
+  if (!holds_token) acquire_inevitability_token(*this);
+  inevitable_site = site;
+  for (const read_entry& r : reads) {
+    for (unsigned round = 0;; ++round) {
+      std::uint64_t v = r.lock->load(std::memory_order_acquire);
+      if (orec_is_locked(v)) {
+        wait_round(round);
+        continue;
+      }
+      if (orec_version(v) != r.version) {
+        irrevocable_next = true;  // keep the token; run irrevocably from the start
+        restart(abort_cause::read_invalidated);
+      }
+      if (orec_is_reserved(v)) break;
+      reserved.reserve(reserved.size() + 1);
+      if (r.lock->compare_exchange_weak(v, v | orec_reserved_bit, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+        reserved.push_back(r.lock);
+        break;
+      }
+    }
+  }
+  for (const write_entry& w : writes) reserve(orec_for(w.word));
+  mode = tx_mode::irrevocable;
+  thread_counters::bump(counters.irrevocable);
+}
+
+void become_inevitable(source_location site) {
+  if (transaction* tx = tls_current) tx->become_irrevocable(site);
+}
+
+}  // namespace optimist::detail

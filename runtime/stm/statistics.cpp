@@ -1,0 +1,78 @@
+// optimist::stats(): per-thread counters summed over the registry, minus the
+// totals at the last reset (threads' counters are never written by others, so
+// a reset cannot race with a counting thread).
+#include <mutex>
+
+#include "optimist/stats.hpp"
+#include "stm/thread_registry.hpp"
+
+namespace optimist {
+
+namespace {
+std::mutex g_baseline_mutex;
+statistics g_baseline;
+
+statistics sum_all() {
+  statistics total;
+  detail::for_each_registered([&](const detail::transaction& t) { t.counters.add_to(total); });
+  return total;
+}
+}  // namespace
+
+void detail::thread_counters::add_to(statistics& s) const noexcept {
+  auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  s.commits += get(commits);
+  s.read_only_commits += get(read_only_commits);
+  s.aborts += get(aborts);
+  s.restarts += get(restarts);
+  s.irrevocable += get(irrevocable);
+  s.starved += get(starved);
+  for (std::size_t i = 0; i < abort_cause_count; ++i)
+    s.aborts_by_cause[i] += get(aborts_by_cause[i]);
+}
+
+statistics stats() {
+  statistics now = sum_all();
+  std::lock_guard<std::mutex> lock(g_baseline_mutex);
+  auto minus = [](std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; };
+  now.commits = minus(now.commits, g_baseline.commits);
+  now.read_only_commits = minus(now.read_only_commits, g_baseline.read_only_commits);
+  now.aborts = minus(now.aborts, g_baseline.aborts);
+  now.restarts = minus(now.restarts, g_baseline.restarts);
+  now.irrevocable = minus(now.irrevocable, g_baseline.irrevocable);
+  now.starved = minus(now.starved, g_baseline.starved);
+  for (std::size_t i = 0; i < abort_cause_count; ++i) {
+    now.aborts_by_cause[i] = minus(now.aborts_by_cause[i], g_baseline.aborts_by_cause[i]);
+  }
+  return now;
+}
+
+void reset_stats() {
+  statistics now = sum_all();
+  std::lock_guard<std::mutex> lock(g_baseline_mutex);
+  g_baseline = now;
+}
+
+std::string_view to_string(abort_cause cause) noexcept {
+  switch (cause) {
+    case abort_cause::read_locked:
+      return "read_locked";
+    case abort_cause::read_invalidated:
+      return "read_invalidated";
+    case abort_cause::commit_locked:
+      return "commit_locked";
+    case abort_cause::commit_invalidated:
+      return "commit_invalidated";
+    case abort_cause::inevitable:
+      return "inevitable";
+    case abort_cause::user_exception:
+      return "user_exception";
+    case abort_cause::explicit_restart:
+      return "explicit_restart";
+    case abort_cause::count_:
+      break;
+  }
+  return "unknown";
+}
+
+}  // namespace optimist

@@ -1,0 +1,35 @@
+// Per-thread event counters behind optimist::stats().
+//
+// Only the owning thread writes them, with a relaxed load and store (no
+// read-modify-write: nothing else writes the line); other threads read them
+// with relaxed loads when summing.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "optimist/stats.hpp"
+
+namespace optimist::detail {
+
+struct thread_counters {
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> read_only_commits{0};
+  std::atomic<std::uint64_t> aborts{0};
+  std::atomic<std::uint64_t> restarts{0};
+  std::atomic<std::uint64_t> irrevocable{0};
+  std::atomic<std::uint64_t> starved{0};
+  std::atomic<std::uint64_t> aborts_by_cause[abort_cause_count] = {};
+
+  static void bump(std::atomic<std::uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void count_abort(abort_cause cause) noexcept {
+    bump(aborts);
+    bump(aborts_by_cause[static_cast<std::size_t>(cause)]);
+  }
+  void add_to(statistics& s) const noexcept;
+};
+
+}  // namespace optimist::detail

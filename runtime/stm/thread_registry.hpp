@@ -1,0 +1,22 @@
+// Every thread that runs a transaction owns a descriptor from this registry.
+// Descriptors are pushed onto a lock-free list and never removed: a thread
+// that ends marks its descriptor free for the next new thread. Other threads
+// walk the list to sum statistics and to find the oldest running transaction.
+#pragma once
+
+#include "stm/transaction.hpp"
+
+namespace optimist::detail {
+
+// The calling thread's descriptor (registered on first use).
+transaction& this_thread_transaction();
+
+// The first registered descriptor; follow next_registered for the rest.
+transaction* first_registered() noexcept;
+
+template <class F>
+void for_each_registered(F&& f) {
+  for (transaction* t = first_registered(); t != nullptr; t = t->next_registered) f(*t);
+}
+
+}  // namespace optimist::detail

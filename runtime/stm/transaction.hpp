@@ -1,0 +1,129 @@
+// The transaction descriptor: one per thread, reused by every transaction the
+// thread runs, never freed (orec lock words point at descriptors, and the
+// statistics of ended threads stay countable).
+//
+// Fields above the "shared" line are touched only by the owning thread; the
+// ones below are read by other threads (reclamation, statistics) and are
+// atomics.
+#pragma once
+
+#include <csetjmp>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "optimist/source_location.hpp"
+#include "optimist/stats.hpp"
+#include "stm/orec_table.hpp"
+#include "stm/read_set.hpp"
+#include "stm/thread_counters.hpp"
+#include "stm/write_log.hpp"
+
+namespace optimist::detail {
+
+enum class tx_mode : std::uint8_t {
+  optimistic,   // lazy: reads validated, writes buffered, locks taken at commit
+  irrevocable,  // holds the inevitability token; reserves every orec it touches
+};
+
+struct lock_entry {
+  orec* lock;
+  std::uint64_t previous;  // the unlocked value to restore if the commit fails
+};
+
+struct allocation_entry {
+  void* object;
+  void (*destroy)(void*);
+  source_location site;
+};
+
+struct retired_object {
+  void* object;
+  void (*destroy)(void*);
+  std::uint64_t retired_at;  // commit timestamp of the deleting transaction
+};
+
+// What a nested block must restore if it is rolled back alone.
+struct nesting_level {
+  write_log::mark writes;
+  std::size_t allocations;
+  std::size_t deletions;
+  std::size_t on_commit;
+};
+
+inline constexpr std::uint64_t not_active = std::numeric_limits<std::uint64_t>::max();
+
+class alignas(64) transaction {
+ public:
+  // ---- owner thread only -------------------------------------------------
+  unsigned depth = 0;  // 0: no transaction running
+  tx_mode mode = tx_mode::optimistic;
+  bool doomed = false;  // must restart; set by a failed barrier
+  abort_cause doom_cause = abort_cause::read_locked;
+  bool stale_lock_taken = false;  // commit locked an orec whose version is newer than snapshot
+  bool holds_token = false;       // owns the inevitability token
+  bool irrevocable_next = false;  // the next attempt starts irrevocable
+  std::uint64_t snapshot = 0;     // all reads are consistent at this time
+  source_location block_site;     // the outermost atomic block
+  source_location inevitable_site;
+  unsigned consecutive_aborts = 0;
+  std::uint64_t random_state = 0x9E3779B97F4A7C15ull;
+
+  read_set reads;
+  write_log writes;
+  std::vector<lock_entry> locks;  // held during commit only
+  std::vector<orec*> reserved;    // held while irrevocable
+  std::vector<allocation_entry> allocations;
+  std::vector<allocation_entry> deletions;
+  std::vector<nesting_level> nesting;
+  std::vector<std::function<void()>> on_commit;  // run after the outermost commit
+  std::vector<retired_object> retired;
+  bool reclaiming = false;
+
+  // C API: where a restart jumps to (set by OPTIMIST_TX_BEGIN), and how many
+  // times the thread has entered.
+  sigjmp_buf* c_restart_point = nullptr;
+  unsigned c_entered = 0;
+
+  // ---- shared with other threads ----------------------------------------
+  // Epoch-based reclamation: the start time of the running transaction, or
+  // not_active. INVARIANT (reclaim-safe): an object retired at t is destroyed
+  // only when every descriptor's active_since is >= t.
+  std::atomic<std::uint64_t> active_since{not_active};
+  std::atomic<bool> in_use{false};
+  transaction* next_registered = nullptr;  // immutable once published
+  thread_counters counters;
+
+  // ---- operations (runtime/stm/*.cpp) -----------------------------------
+  void start(source_location site);
+  [[noreturn]] void restart(abort_cause cause);
+  void rollback() noexcept;  // undo the attempt after restart_signal reached the outermost block
+  void commit();             // outermost commit; may throw restart_signal
+  void finish_committed();   // bookkeeping after a successful commit
+
+  std::uint64_t read(std::uintptr_t word, std::uint64_t mask, source_location site);
+  void write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
+
+  bool extend() noexcept;  // move the snapshot to now if every read is still valid
+  bool validate() const noexcept;
+  void become_irrevocable(source_location site);
+  void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
+
+  void open_nested();
+  void commit_nested() noexcept;
+  void rollback_nested() noexcept;
+
+  // internal steps of the above
+  void commit_writer();
+  void commit_irrevocable();
+  void release_locks() noexcept;
+  void release_reservations() noexcept;
+  void discard_attempt() noexcept;
+};
+
+// The thread's running transaction, or nullptr. Constant-initialised so that
+// reading it costs one fs-relative load.
+[[gnu::tls_model("initial-exec")]] inline thread_local transaction* tls_current = nullptr;
+
+}  // namespace optimist::detail
