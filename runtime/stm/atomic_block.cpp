@@ -24,6 +24,7 @@ void transaction::start(source_location site) {
   if (!holds_token && consecutive_aborts >= max_restarts) {
     // Progress guarantee: this transaction has lost too often; from now on it
     // cannot be aborted.
+    if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
     acquire_inevitability_token(*this);
     irrevocable_next = true;
     thread_counters::bump(counters.starved);

@@ -82,6 +82,11 @@ bool transaction::extend() noexcept {
   return true;
 }
 
+void transaction::revalidate() {
+  if (mode == tx_mode::irrevocable) return;  // nothing it read can change
+  if (!extend()) restart(abort_cause::read_invalidated);
+}
+
 void transaction::release_locks() noexcept {
   for (const lock_entry& l : locks) l.lock->store(l.previous, std::memory_order_release);
   locks.clear();
@@ -193,6 +198,7 @@ void transaction::finish_committed() {
   depth = 0;
   mode = tx_mode::optimistic;
   consecutive_aborts = 0;
+  c_restart_point = nullptr;
   tls_current = nullptr;
   active_since.store(not_active, std::memory_order_release);
 
@@ -218,6 +224,7 @@ void transaction::discard_attempt() noexcept {
   depth = 0;
   doomed = false;
   mode = tx_mode::optimistic;
+  c_restart_point = nullptr;
   tls_current = nullptr;
   active_since.store(not_active, std::memory_order_release);
   // Objects allocated by the attempt were never published: free them now.

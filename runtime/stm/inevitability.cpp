@@ -49,7 +49,10 @@ void transaction::become_irrevocable(source_location site) {
     if (std::uncaught_exceptions() > 0) return;
     throw restart_signal{};
   }
-  if (!holds_token) acquire_inevitability_token(*this);
+  if (!holds_token) {
+    if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
+    acquire_inevitability_token(*this);
+  }
   inevitable_site = site;
   for (const read_entry& r : reads) {
     for (unsigned round = 0;; ++round) {

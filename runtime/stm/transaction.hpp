@@ -85,6 +85,14 @@ class alignas(64) transaction {
   // times the thread has entered.
   sigjmp_buf* c_restart_point = nullptr;
   unsigned c_entered = 0;
+  sigjmp_buf c_jump_buffer;   // the outermost C transaction's restart point
+  sigjmp_buf c_nested_buffer; // nested C transactions save here (never jumped to)
+
+  // Set by the task runtime while a task runs in ordered mode: called before
+  // this transaction takes the inevitability token (it waits for the task's
+  // turn, so that an inevitable task never waits for an earlier one).
+  void (*before_irrevocable)(void*) = nullptr;
+  void* before_irrevocable_context = nullptr;
 
   // ---- shared with other threads ----------------------------------------
   // Epoch-based reclamation: the start time of the running transaction, or

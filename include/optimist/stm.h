@@ -1,0 +1,110 @@
+/* optimist/stm.h — the C API of optimist's STM, for existing C code (C99).
+ *
+ * Each thread that uses transactions calls optimist_thread_enter() once (it may
+ * enter and exit many times). A transaction starts with OPTIMIST_TX_BEGIN,
+ * which places its restart point in the caller's frame: when a conflict is
+ * detected, the attempt is rolled back and execution jumps back there. Shared
+ * words are read and written with optimist_load_* / optimist_store_*; the
+ * transaction ends with optimist_tx_commit().
+ *
+ *   #include <optimist/stm.h>
+ *
+ *   static uint64_t from = 100, to = 0;
+ *
+ *   void transfer(uint64_t amount) {
+ *     int status;
+ *     OPTIMIST_TX_BEGIN(status);
+ *     if (status != OPTIMIST_OK) return;     // thread not entered
+ *     uint64_t f = optimist_load_u64(&from);
+ *     optimist_store_u64(&from, f - amount);
+ *     optimist_store_u64(&to, optimist_load_u64(&to) + amount);
+ *     optimist_tx_commit();                  // on conflict: back to OPTIMIST_TX_BEGIN
+ *   }
+ *
+ *   int main(void) {
+ *     optimist_thread_enter();
+ *     transfer(10);
+ *     optimist_thread_exit();
+ *   }
+ *
+ * Rules of the restart point (they are sigsetjmp's): local variables of the
+ * function containing OPTIMIST_TX_BEGIN that change inside the transaction must
+ * be `volatile` if they are read after a restart; the function must not return
+ * before the transaction ends. Transactions may nest (the inner ones are
+ * flattened into the outermost). Do not mix with C++ atomic blocks on the same
+ * stack.
+ *
+ * Misuse is reported, never a crash: a call on a thread that has not entered,
+ * or a commit without a transaction, prints a message on stderr naming the
+ * function and returns an error status (loads return 0).
+ */
+#ifndef OPTIMIST_STM_H
+#define OPTIMIST_STM_H
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum optimist_status {
+  OPTIMIST_OK = 0,
+  OPTIMIST_E_NOT_ENTERED = -1,    /* the thread has not called optimist_thread_enter() */
+  OPTIMIST_E_NO_TRANSACTION = -2, /* commit or restart outside a transaction */
+  OPTIMIST_E_NO_MEMORY = -3       /* the commit could not allocate; rolled back */
+};
+
+/* A short description of a status, e.g. "thread not entered". */
+const char* optimist_status_text(int status);
+
+/* Registers the calling thread; repeatable (counted). Returns OPTIMIST_OK. */
+int optimist_thread_enter(void);
+/* Undoes one optimist_thread_enter(). Returns OPTIMIST_E_NOT_ENTERED if unmatched. */
+int optimist_thread_exit(void);
+
+/* Starts a transaction, or a nested one. `status` (an int lvalue) receives
+ * OPTIMIST_OK or OPTIMIST_E_NOT_ENTERED. */
+#define OPTIMIST_TX_BEGIN(status)                                    \
+  do {                                                               \
+    sigjmp_buf* optimist_restart_point_ = optimist_tx_restart_point_(); \
+    if (optimist_restart_point_ == NULL) {                           \
+      (status) = OPTIMIST_E_NOT_ENTERED;                             \
+      break;                                                         \
+    }                                                                \
+    (void)sigsetjmp(*optimist_restart_point_, 0);                    \
+    (status) = optimist_tx_begin_();                                 \
+  } while (0)
+
+/* Commits. Returns OPTIMIST_OK, or does not return at all when the transaction
+ * must run again (execution resumes at OPTIMIST_TX_BEGIN). Inside a nested
+ * transaction it only closes the nesting level. */
+int optimist_tx_commit(void);
+/* Rolls the transaction back and restarts it at OPTIMIST_TX_BEGIN. Returns
+ * (an error status) only when there is no transaction. */
+int optimist_tx_restart(void);
+/* 1 inside a transaction, 0 outside. */
+int optimist_in_transaction(void);
+
+/* Word-sized transactional access; outside a transaction each is a
+ * transaction of its own. Addresses must be aligned to the type. */
+uint64_t optimist_load_u64(const uint64_t* address);
+void optimist_store_u64(uint64_t* address, uint64_t value);
+void* optimist_load_ptr(void* const* address);
+void optimist_store_ptr(void** address, void* value);
+
+/* Memory freed if the transaction aborts / freed only after it commits and no
+ * transaction can still read it. */
+void* optimist_tx_malloc(size_t size);
+void optimist_tx_free(void* pointer);
+
+/* Implementation details of OPTIMIST_TX_BEGIN. */
+sigjmp_buf* optimist_tx_restart_point_(void);
+int optimist_tx_begin_(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPTIMIST_STM_H */
