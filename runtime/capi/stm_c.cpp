@@ -44,11 +44,16 @@ extern "C" {
 
 const char* optimist_status_text(int status) {
   switch (status) {
-    case OPTIMIST_OK: return "ok";
-    case OPTIMIST_E_NOT_ENTERED: return "thread not entered (call optimist_thread_enter first)";
-    case OPTIMIST_E_NO_TRANSACTION: return "no transaction is running";
-    case OPTIMIST_E_NO_MEMORY: return "out of memory; the transaction was rolled back";
-    default: return "unknown status";
+    case OPTIMIST_OK:
+      return "ok";
+    case OPTIMIST_E_NOT_ENTERED:
+      return "thread not entered (call optimist_thread_enter first)";
+    case OPTIMIST_E_NO_TRANSACTION:
+      return "no transaction is running";
+    case OPTIMIST_E_NO_MEMORY:
+      return "out of memory; the transaction was rolled back";
+    default:
+      return "unknown status";
   }
 }
 
@@ -113,7 +118,9 @@ int optimist_tx_restart(void) {
   tx->restart(optimist::abort_cause::explicit_restart);
 }
 
-int optimist_in_transaction(void) { return tls_current != nullptr ? 1 : 0; }
+int optimist_in_transaction(void) {
+  return tls_current != nullptr ? 1 : 0;
+}
 
 uint64_t optimist_load_u64(const uint64_t* address) {
   if (entered("optimist_load_u64") == nullptr) return 0;

@@ -85,8 +85,8 @@ class alignas(64) transaction {
   // times the thread has entered.
   sigjmp_buf* c_restart_point = nullptr;
   unsigned c_entered = 0;
-  sigjmp_buf c_jump_buffer;   // the outermost C transaction's restart point
-  sigjmp_buf c_nested_buffer; // nested C transactions save here (never jumped to)
+  sigjmp_buf c_jump_buffer;    // the outermost C transaction's restart point
+  sigjmp_buf c_nested_buffer;  // nested C transactions save here (never jumped to)
 
   // Set by the task runtime while a task runs in ordered mode: called before
   // this transaction takes the inevitability token (it waits for the task's
@@ -114,6 +114,7 @@ class alignas(64) transaction {
   void write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
 
   bool extend() noexcept;  // move the snapshot to now if every read is still valid
+  void revalidate();       // extend to now, or restart: the attempt then serialises after now
   bool validate() const noexcept;
   void become_irrevocable(source_location site);
   void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
