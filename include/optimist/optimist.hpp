@@ -12,6 +12,7 @@
 //   memory.hpp       optimist::tx_new / optimist::tx_delete: allocation undone on abort
 //   inevitable.hpp   optimist::become_inevitable(): a transaction that may do I/O
 //   stats.hpp        optimist::stats(): commits, aborts by cause, restarts
+//   tasks.hpp        optimist::add_task / run_all_tasks / task_queue: parallel loops
 //   stm.h            the C API (include it from C code)
 #pragma once
 
@@ -21,4 +22,5 @@
 #include "optimist/memory.hpp"
 #include "optimist/source_location.hpp"
 #include "optimist/stats.hpp"
+#include "optimist/tasks.hpp"
 #include "optimist/tvar.hpp"

@@ -1,0 +1,99 @@
+#include "tasks/topology.hpp"
+
+#include <hwloc.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace optimist::detail {
+
+namespace {
+
+// One topology for the process, loaded on first use (loading walks sysfs).
+class loaded_topology {
+ public:
+  loaded_topology() {
+    if (hwloc_topology_init(&topology_) != 0) return;
+    if (hwloc_topology_load(topology_) != 0) {
+      hwloc_topology_destroy(topology_);
+      return;
+    }
+    loaded_ = true;
+  }
+  ~loaded_topology() {
+    if (loaded_) hwloc_topology_destroy(topology_);
+  }
+  loaded_topology(const loaded_topology&) = delete;
+  loaded_topology& operator=(const loaded_topology&) = delete;
+
+  hwloc_topology_t get() const noexcept { return loaded_ ? topology_ : nullptr; }
+
+ private:
+  hwloc_topology_t topology_ = nullptr;
+  bool loaded_ = false;
+};
+
+loaded_topology& topology() {
+  static loaded_topology instance;
+  return instance;
+}
+
+std::mutex g_bind_mutex;  // hwloc topology objects are not safe to share across threads
+
+}  // namespace
+
+unsigned hwloc_physical_cores() noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(g_bind_mutex);
+    hwloc_topology_t t = topology().get();
+    if (t == nullptr) return 0;
+    int cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
+    return cores > 0 ? static_cast<unsigned>(cores) : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostream& warnings) {
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("OPTIMIST_THREADS"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    long value = std::strtol(env, &end, 10);
+    if (errno != 0 || end == env || *end != '\0' || value <= 0 || value > 4096) {
+      throw std::invalid_argument("OPTIMIST_THREADS must be a whole number from 1 to 4096, got '" +
+                                  std::string(env) + "'");
+    }
+    return static_cast<unsigned>(value);
+  }
+  unsigned cores = probe != nullptr ? probe() : 0;
+  if (cores > 0) return cores;
+  unsigned fallback = std::thread::hardware_concurrency();
+  if (fallback == 0) fallback = 1;
+  warnings << "optimist: hwloc reports no cores (no topology?); using the hardware concurrency, "
+           << fallback << " threads\n";
+  return fallback;
+}
+
+bool pin_this_thread_to_core(unsigned index) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(g_bind_mutex);
+    hwloc_topology_t t = topology().get();
+    if (t == nullptr) return false;
+    int cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
+    if (cores <= 0) return false;
+    hwloc_obj_t core =
+        hwloc_get_obj_by_type(t, HWLOC_OBJ_CORE, index % static_cast<unsigned>(cores));
+    if (core == nullptr || core->cpuset == nullptr) return false;
+    return hwloc_set_cpubind(t, core->cpuset, HWLOC_CPUBIND_THREAD) == 0;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace optimist::detail

@@ -1,0 +1,23 @@
+// The machine's shape, from hwloc: how many physical cores there are (the
+// default number of workers) and how to bind a thread to one of them.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+
+namespace optimist::detail {
+
+// Physical cores as hwloc counts them; 0 if hwloc has no topology.
+unsigned hwloc_physical_cores() noexcept;
+
+// Workers for a run: `requested` if non-zero, else $OPTIMIST_THREADS, else
+// `probe()` physical cores; if the probe finds none, the hardware concurrency,
+// with a warning on `warnings`. Throws std::invalid_argument for a malformed
+// OPTIMIST_THREADS.
+unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostream& warnings);
+
+// Binds the calling thread to core `index` (modulo the core count). Returns
+// false if hwloc cannot (no topology, or binding unsupported).
+bool pin_this_thread_to_core(unsigned index) noexcept;
+
+}  // namespace optimist::detail
