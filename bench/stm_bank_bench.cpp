@@ -126,6 +126,15 @@ void BM_bank_gnutm(benchmark::State& state) {
   state.SetLabel(std::string("itm=") +
                  (method != nullptr && *method != '\0' ? method : "adaptive"));
 }
+
+// The libitm variant's name: BM_bank_gnutm, or BM_bank_gnutm_<method> when ITM_DEFAULT_METHOD
+// chose a method (libitm reads it once, when the process starts its first transaction).
+std::string gnutm_benchmark_name() {
+  std::string name = "BM_bank_gnutm";
+  const char* method = std::getenv("ITM_DEFAULT_METHOD");
+  if (method != nullptr && *method != '\0') name += std::string("_") + method;
+  return name;
+}
 #endif
 
 void BM_bank_optimist(benchmark::State& state) {
@@ -154,15 +163,6 @@ void BM_bank_optimist_plain(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   report_optimist_counters(state);
-}
-
-// The libitm variant's name: BM_bank_gnutm, or BM_bank_gnutm_<method> when ITM_DEFAULT_METHOD
-// chose a method (libitm reads it once, when the process starts its first transaction).
-std::string gnutm_benchmark_name() {
-  std::string name = "BM_bank_gnutm";
-  const char* method = std::getenv("ITM_DEFAULT_METHOD");
-  if (method != nullptr && *method != '\0') name += std::string("_") + method;
-  return name;
 }
 
 void register_benchmarks() {
