@@ -3,8 +3,10 @@
 #include <tbb/task_arena.h>
 #include <tbb/task_scheduler_observer.h>
 
+#include <chrono>
 #include <iostream>
 #include <stdexcept>
+#include <thread>
 
 #include "optimist/atomically.hpp"
 #include "optimist/tasks.hpp"
@@ -32,18 +34,53 @@ struct turn_context {
   std::uint64_t turn;
 };
 
-// Binds each worker that enters the arena to a core of its own.
+// Binds each thread that enters the arena to a core of its own, and gives it
+// its old binding back when it leaves: the calling thread and oneTBB's workers
+// live on after the run, and must not stay bound to one core.
 class pinning_observer final : public tbb::task_scheduler_observer {
  public:
   explicit pinning_observer(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
     observe(true);
   }
   ~pinning_observer() override { observe(false); }
-  void on_scheduler_entry(bool) override {
+  void on_scheduler_entry(bool is_worker) override {
+    if (is_worker) workers_inside_.fetch_add(1, std::memory_order_relaxed);
     int index = tbb::this_task_arena::current_thread_index();
     if (index >= 0) pin_this_thread_to_core(static_cast<unsigned>(index));
   }
+  void on_scheduler_exit(bool is_worker) override {
+    restore_this_thread_binding();
+    if (is_worker) workers_inside_.fetch_sub(1, std::memory_order_release);
+  }
+  // The calling thread leaves (and is restored) when arena.execute returns;
+  // workers leave a little later, on their own, and are only told while this
+  // observer observes: wait for them (a few hundred microseconds, bounded).
+  void wait_for_workers_to_leave() const {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (workers_inside_.load(std::memory_order_acquire) > 0 &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  std::atomic<int> workers_inside_{0};
 };
+
+// oneTBB starts no more workers than max_allowed_parallelism allows (by
+// default the hardware concurrency), and a run may ask for more. The limit is
+// raised once for the whole process and never changed again; each run's
+// task_arena keeps it at its own size. (One global_control per run, set to the
+// run's thread count, changed the limit at every run: on oneTBB 2021.8 the
+// workers of the previous arena still count against the limit while they
+// leave, so the next runs got fewer workers than they asked for — often none,
+// silently running a 2-thread run on one thread.)
+constexpr std::size_t parallelism_ceiling = 4096;  // as OPTIMIST_THREADS allows
+
+void allow_runs_their_workers() {
+  static const tbb::global_control limit(tbb::global_control::max_allowed_parallelism,
+                                         parallelism_ceiling);
+}
 
 }  // namespace
 
@@ -167,8 +204,7 @@ void task_queue_state::run(const run_options& options) {
   next_commit_.store(0, std::memory_order_relaxed);
   first_error_ = nullptr;
 
-  // Let oneTBB start more workers than it would by default, if asked to.
-  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, threads);
+  allow_runs_their_workers();
   tbb::task_arena arena(static_cast<int>(threads));
   std::unique_ptr<pinning_observer> pinning;
   if (options.pin_threads) {
@@ -183,6 +219,7 @@ void task_queue_state::run(const run_options& options) {
     group.wait();
     group_ = nullptr;
   });
+  if (pinning) pinning->wait_for_workers_to_leave();
   if (first_error_) std::rethrow_exception(first_error_);
 }
 

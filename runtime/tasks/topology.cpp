@@ -45,6 +45,15 @@ loaded_topology& topology() {
 
 std::mutex g_bind_mutex;  // hwloc topology objects are not safe to share across threads
 
+// The binding this thread had before pin_this_thread_to_core() first moved it.
+struct saved_binding {
+  hwloc_bitmap_t cpuset = nullptr;
+  ~saved_binding() {
+    if (cpuset != nullptr) hwloc_bitmap_free(cpuset);
+  }
+};
+thread_local saved_binding t_saved_binding;
+
 }  // namespace
 
 unsigned hwloc_physical_cores() noexcept {
@@ -90,7 +99,31 @@ bool pin_this_thread_to_core(unsigned index) noexcept {
     hwloc_obj_t core =
         hwloc_get_obj_by_type(t, HWLOC_OBJ_CORE, index % static_cast<unsigned>(cores));
     if (core == nullptr || core->cpuset == nullptr) return false;
+    if (t_saved_binding.cpuset == nullptr) {
+      hwloc_bitmap_t previous = hwloc_bitmap_alloc();
+      if (previous == nullptr) return false;
+      if (hwloc_get_cpubind(t, previous, HWLOC_CPUBIND_THREAD) != 0) {
+        hwloc_bitmap_free(previous);
+        return false;  // binding it without a way back would outlive the run
+      }
+      t_saved_binding.cpuset = previous;
+    }
     return hwloc_set_cpubind(t, core->cpuset, HWLOC_CPUBIND_THREAD) == 0;
+  } catch (...) {
+    return false;
+  }
+}
+
+bool restore_this_thread_binding() noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(g_bind_mutex);
+    hwloc_bitmap_t previous = t_saved_binding.cpuset;
+    if (previous == nullptr) return false;
+    t_saved_binding.cpuset = nullptr;
+    hwloc_topology_t t = topology().get();
+    const bool restored = t != nullptr && hwloc_set_cpubind(t, previous, HWLOC_CPUBIND_THREAD) == 0;
+    hwloc_bitmap_free(previous);
+    return restored;
   } catch (...) {
     return false;
   }

@@ -17,7 +17,15 @@ unsigned hwloc_physical_cores() noexcept;
 unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostream& warnings);
 
 // Binds the calling thread to core `index` (modulo the core count). Returns
-// false if hwloc cannot (no topology, or binding unsupported).
+// false if hwloc cannot (no topology, or binding unsupported). The first call
+// on a thread remembers the binding the thread had before, for
+// restore_this_thread_binding().
 bool pin_this_thread_to_core(unsigned index) noexcept;
+
+// Gives the calling thread back the binding it had before its first
+// pin_this_thread_to_core() (and forgets it). Returns false if there was none
+// to restore or hwloc cannot. A pinned run calls it on every thread it pinned
+// before the run returns: the caller and oneTBB's workers outlive the run.
+bool restore_this_thread_binding() noexcept;
 
 }  // namespace optimist::detail
