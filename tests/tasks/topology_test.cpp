@@ -1,0 +1,345 @@
+// How many workers a run gets and where they run: run_options::threads (also
+// above the core count), the OPTIMIST_THREADS environment variable, hwloc's
+// physical core count with its fallback, and run_options::pin_threads.
+#include <gtest/gtest.h>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "optimist/optimist.hpp"
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+#include "tasks/run_with.hpp"
+#include "tasks/topology.hpp"
+
+namespace {
+
+using optimist::test::concurrency_probe;
+using optimist::test::run_with;
+using std::chrono::milliseconds;
+
+// Sets (or, with nullptr, unsets) an environment variable for one scope.
+class scoped_environment {
+ public:
+  scoped_environment(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) previous_ = old;
+    set(value);
+  }
+  ~scoped_environment() { set(previous_ ? previous_->c_str() : nullptr); }
+  scoped_environment(const scoped_environment&) = delete;
+  scoped_environment& operator=(const scoped_environment&) = delete;
+
+  void set(const char* value) {
+    if (value != nullptr) {
+      ::setenv(name_.c_str(), value, 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> previous_;
+};
+
+unsigned probe_finds_nothing() {
+  return 0;
+}
+unsigned probe_finds_three() {
+  return 3;
+}
+std::atomic<int> probe_calls{0};
+unsigned counting_probe() {
+  probe_calls.fetch_add(1);
+  return 3;
+}
+
+unsigned hardware_threads() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// --- choose_thread_count (white box, "tasks/topology.hpp") --------------------------------------
+
+TEST(ThreadCountChoice, ProbeFindingNoCoresFallsBackToHardwareConcurrencyWithAWarning) {
+  scoped_environment unset("OPTIMIST_THREADS", nullptr);
+  std::ostringstream warnings;
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, &probe_finds_nothing, warnings),
+            hardware_threads());
+  const std::string text = warnings.str();
+  EXPECT_NE(text.find("hwloc reports no cores"), std::string::npos) << text;
+  EXPECT_NE(text.find("using the hardware concurrency, " + std::to_string(hardware_threads()) +
+                      " threads"),
+            std::string::npos)
+      << text;
+
+  std::ostringstream no_probe;
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, nullptr, no_probe), hardware_threads());
+  EXPECT_NE(no_probe.str().find("hwloc reports no cores"), std::string::npos);
+}
+
+TEST(ThreadCountChoice, ProbeResultIsUsedSilently) {
+  scoped_environment unset("OPTIMIST_THREADS", nullptr);
+  std::ostringstream warnings;
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, &probe_finds_three, warnings), 3u);
+  EXPECT_EQ(warnings.str(), "");
+}
+
+TEST(ThreadCountChoice, RequestedCountWinsOverEnvironmentAndProbe) {
+  scoped_environment env("OPTIMIST_THREADS", "abc");  // not even looked at
+  std::ostringstream warnings;
+  probe_calls = 0;
+  EXPECT_EQ(optimist::detail::choose_thread_count(5, &counting_probe, warnings), 5u);
+  EXPECT_EQ(probe_calls.load(), 0);
+  EXPECT_EQ(warnings.str(), "");
+  optimist::run_options options;
+  options.threads = 7;
+  EXPECT_EQ(optimist::resolve_thread_count(options), 7u);
+}
+
+TEST(ThreadCountChoice, EnvironmentVariableWinsOverTheProbe) {
+  scoped_environment env("OPTIMIST_THREADS", "3");
+  std::ostringstream warnings;
+  probe_calls = 0;
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, &counting_probe, warnings), 3u);
+  EXPECT_EQ(probe_calls.load(), 0);
+  env.set("5");
+  EXPECT_EQ(optimist::resolve_thread_count({}), 5u);
+  env.set("4096");
+  EXPECT_EQ(optimist::resolve_thread_count({}), 4096u);
+  // Empty counts as unset.
+  env.set("");
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, &counting_probe, warnings), 3u);
+  EXPECT_EQ(probe_calls.load(), 1);
+}
+
+TEST(ThreadCountChoice, MalformedEnvironmentVariableIsRejected) {
+  scoped_environment env("OPTIMIST_THREADS", nullptr);
+  for (const char* bad : {"abc", "0", "-3", "3x", "4097", "99999999999999999999999"}) {
+    env.set(bad);
+    try {
+      (void)optimist::resolve_thread_count({});
+      ADD_FAILURE() << "OPTIMIST_THREADS='" << bad << "' was accepted";
+    } catch (const std::invalid_argument& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("OPTIMIST_THREADS"), std::string::npos) << message;
+      EXPECT_NE(message.find(std::string("'") + bad + "'"), std::string::npos) << message;
+    }
+  }
+
+  // A run that would need the variable fails before touching its tasks.
+  env.set("abc");
+  optimist::task_queue q;
+  long runs = 0;
+  q.add([&] { optimist::store(runs, optimist::load(runs) + 1); });
+  EXPECT_THROW(q.run(), std::invalid_argument);
+  EXPECT_EQ(q.pending(), 1u);
+  EXPECT_EQ(runs, 0);
+  q.run(run_with(1));  // an explicit count does not read it
+  EXPECT_EQ(runs, 1);
+}
+
+TEST(ThreadCountChoice, HwlocCountsThisMachinesCores) {
+  scoped_environment unset("OPTIMIST_THREADS", nullptr);
+  const unsigned cores = optimist::detail::hwloc_physical_cores();
+  EXPECT_GE(cores, 1u);
+  EXPECT_LE(cores, hardware_threads());
+  EXPECT_EQ(optimist::resolve_thread_count({}), cores) << "the default is one worker per core";
+}
+
+// --- How many tasks a run really executes at once -----------------------------------------------
+
+class ThreadCountTest : public ::testing::TestWithParam<int> {};
+
+// Also with more threads than this machine has cores: the runtime must start
+// them, not quietly cap at the core count.
+TEST_P(ThreadCountTest, RunExecutesExactlyThatManyTasksAtOnce) {
+  const int threads = GetParam();
+  {
+    concurrency_probe probe(threads, milliseconds(20000));
+    optimist::task_queue q;
+    for (int i = 0; i < threads; ++i) q.add(probe.task());
+    q.run(run_with(threads));
+    EXPECT_EQ(probe.peak(), threads) << "fewer workers than asked for";
+  }
+  {
+    // One task more than workers: they can never all be inside at once.
+    concurrency_probe probe(threads + 1, milliseconds(150));
+    optimist::task_queue q;
+    for (int i = 0; i < threads + 1; ++i) q.add(probe.task());
+    q.run(run_with(threads));
+    EXPECT_LE(probe.peak(), threads) << "more workers than asked for";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ThreadCountTest, optimist::test::task_thread_counts(),
+                         optimist::test::thread_count_name);
+
+// How many different threads executed the tasks of one run of `tasks` short
+// busy tasks (nothing waits: the workers must join on their own).
+int threads_used_by_a_run(int threads, int tasks) {
+  std::vector<std::thread::id> executed_by(static_cast<std::size_t>(tasks));
+  optimist::task_queue q;
+  for (int i = 0; i < tasks; ++i) {
+    q.add([&executed_by, i] {
+      // No transactional state: one attempt, so the plain store is its only run.
+      executed_by[static_cast<std::size_t>(i)] = std::this_thread::get_id();
+      (void)optimist::test::busy_work(static_cast<std::uint64_t>(i), 20000);
+    });
+  }
+  q.run(run_with(threads));
+  std::sort(executed_by.begin(), executed_by.end());
+  return static_cast<int>(std::unique(executed_by.begin(), executed_by.end()) -
+                          executed_by.begin());
+}
+
+// Runs follow each other with different thread counts, as in any program with
+// several parallel loops: each run must still get the workers it asks for.
+// (A run that changes oneTBB's process-wide parallelism limit for its own
+// duration leaves the next runs with a single thread.)
+TEST(ThreadCountSequence, BackToBackRunsEachGetTheirWorkers) {
+  constexpr int tasks = 2000;  // ~20 µs each: tens of milliseconds per run
+  int runs = 0;
+  int runs_with_a_worker = 0;
+  std::string seen;
+  for (int threads : {2, 4, 2, 4, 2, 4, 2, 1}) {
+    const int used = threads_used_by_a_run(threads, tasks);
+    seen += " " + std::to_string(threads) + ":" + std::to_string(used);
+    if (threads == 1) {
+      EXPECT_EQ(used, 1);
+      continue;
+    }
+    ++runs;
+    // At least one worker besides the caller. (More threads than asked for is
+    // fine here: a worker may leave the arena and another take its slot;
+    // ThreadCountTest bounds how many run *at once*.)
+    if (used >= 2) ++runs_with_a_worker;
+  }
+  // A loaded machine may keep a worker away for a whole run, not for most.
+  EXPECT_GE(runs_with_a_worker, runs - 2)
+      << "threads asked for:threads that ran tasks, run after run:" << seen;
+}
+
+TEST(ThreadCountEnvironment, RunAllTasksHonoursOptimistThreads) {
+  ASSERT_EQ(optimist::global_task_queue().pending(), 0u);
+  scoped_environment env("OPTIMIST_THREADS", "4");
+  {
+    concurrency_probe probe(4, milliseconds(20000));
+    for (int i = 0; i < 4; ++i) optimist::add_task(probe.task());
+    optimist::run_all_tasks();
+    EXPECT_EQ(probe.peak(), 4);
+  }
+  env.set("1");
+  {
+    concurrency_probe probe(2, milliseconds(150));
+    for (int i = 0; i < 2; ++i) optimist::add_task(probe.task());
+    optimist::run_all_tasks();
+    EXPECT_EQ(probe.peak(), 1);
+  }
+  EXPECT_EQ(optimist::global_task_queue().pending(), 0u);
+}
+
+// --- Pinning ------------------------------------------------------------------------------------
+
+#if defined(__linux__)
+int cpus_this_thread_may_use() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return -1;
+  return CPU_COUNT(&set);
+}
+#endif
+
+class PinnedRunTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(PinnedRunTest, EveryTaskRunsExactlyOnce) {
+  const std::size_t count = static_cast<std::size_t>(optimist::test::scaled(5000));
+  std::vector<long> runs(count, 0);
+  optimist::tvar<long> total{0};
+  optimist::task_queue q;
+  for (std::size_t i = 0; i < count; ++i) {
+    q.add([&, i] {
+      optimist::store(runs[i], optimist::load(runs[i]) + 1);
+      total.set(total.get() + 1);
+    });
+  }
+  optimist::run_options options = run_with(GetParam());
+  options.pin_threads = true;
+  {
+    optimist::test::watchdog guard("running tasks on pinned workers");
+    // On a thread of its own, so that whatever binding the run leaves on its
+    // caller cannot leak into the tests that follow.
+    std::thread([&] { q.run(options); }).join();
+  }
+  EXPECT_EQ(q.pending(), 0u);
+  EXPECT_EQ(total.get(), static_cast<long>(count));
+  for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(runs[i], 1) << "task " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, PinnedRunTest, optimist::test::task_thread_counts(),
+                         optimist::test::thread_count_name);
+
+#if defined(__linux__)
+// pin_threads binds the run's workers while it runs; the thread that called
+// run() — and oneTBB's worker threads, which later runs and any other oneTBB
+// code in the process reuse — must not stay bound to one core afterwards.
+TEST(PinnedRun, BindingEndsWithTheRun) {
+  const int all_cpus = cpus_this_thread_may_use();
+  ASSERT_GT(all_cpus, 0);
+  if (optimist::detail::hwloc_physical_cores() < 2) GTEST_SKIP() << "needs two cores";
+  bool can_bind = false;
+  std::thread([&] { can_bind = optimist::detail::pin_this_thread_to_core(0); }).join();
+  if (!can_bind) GTEST_SKIP() << "hwloc cannot bind threads here";
+
+  // Two tasks that wait for each other, each noting how many CPUs its thread
+  // may use (the smallest seen). No transactional state: one attempt each.
+  auto fewest_cpus_seen_by_a_run = [](optimist::run_options options) {
+    std::atomic<int> fewest{1 << 30};
+    concurrency_probe probe(2, milliseconds(5000));
+    optimist::task_queue q;
+    for (int i = 0; i < 2; ++i) {
+      q.add([&, task = probe.task()] {
+        const int cpus = cpus_this_thread_may_use();
+        int seen = fewest.load();
+        while (cpus < seen && !fewest.compare_exchange_weak(seen, cpus)) {
+        }
+        task();
+      });
+    }
+    q.run(options);
+    return fewest.load();
+  };
+
+  optimist::run_options pinned = run_with(2);
+  pinned.pin_threads = true;
+  int fewest_pinned = 0;
+  int caller_before = 0;
+  int caller_after = 0;
+  std::thread([&] {
+    caller_before = cpus_this_thread_may_use();
+    fewest_pinned = fewest_cpus_seen_by_a_run(pinned);
+    caller_after = cpus_this_thread_may_use();
+  }).join();
+  EXPECT_LT(fewest_pinned, all_cpus) << "pin_threads did not bind the workers";
+  EXPECT_EQ(caller_after, caller_before) << "the thread that called run() stayed bound";
+
+  int fewest_unpinned = 0;
+  std::thread([&] { fewest_unpinned = fewest_cpus_seen_by_a_run(run_with(2)); }).join();
+  EXPECT_EQ(fewest_unpinned, all_cpus)
+      << "a run without pin_threads ran tasks on a worker still bound by an earlier run";
+}
+#endif
+
+}  // namespace
