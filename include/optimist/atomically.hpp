@@ -27,6 +27,13 @@
 //   Progress: a block that keeps being aborted backs off, and after a bounded
 //   number of restarts runs irrevocably (it can no longer be aborted; other
 //   threads go on unless they conflict with it).
+//
+//   Destructors inside the block: while an exception (or a restart) unwinds the
+//   block, destructors may still read and write transactional memory; a lost
+//   attempt answers them word by word and discards their writes. A destructor
+//   that runs when the body returns normally and meets a conflict would have to
+//   throw to restart the block, which a noexcept destructor cannot do (the
+//   program terminates): keep transactional accesses out of such destructors.
 #pragma once
 
 #include <functional>

@@ -17,8 +17,10 @@
 //   and writers commit unless they write something the inevitable one has read
 //   or written. If what this transaction read so far has already changed, it is
 //   re-run once more, inevitable from its start. Outside a transaction it does
-//   nothing. An exception escaping an inevitable block still rolls back its
-//   transactional writes (the I/O, of course, stays done).
+//   nothing. A write outside any transaction (tvar::set, optimist::store) to a
+//   word the inevitable transaction holds waits until it commits: do not make
+//   the inevitable transaction wait for a lock held by such a writer. An exception escaping an
+//   inevitable block still rolls back its transactional writes (the I/O, of course, stays done).
 #pragma once
 
 #include "optimist/detail/engine.hpp"

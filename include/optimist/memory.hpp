@@ -17,11 +17,14 @@
 //
 // tx_new<T>(args...)
 //   Outside a transaction it is a plain `new`. Throws what `new` throws.
+//   If the transaction aborts, each object it allocated is destroyed on its own:
+//   a destructor must not tx_delete objects the same transaction allocated.
 // tx_delete(p)
 //   Null is ignored. Deleting the same pointer twice in one transaction throws
 //   std::logic_error. Outside a transaction the object is retired at once and
 //   destroyed when no running transaction can read it. The destructor runs at
-//   reclamation time, on whichever thread reclaims.
+//   reclamation time, on whichever thread reclaims. Only transactions are
+//   protected: a pointer read outside any transaction may already be gone.
 #pragma once
 
 #include <new>

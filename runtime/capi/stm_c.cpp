@@ -27,12 +27,41 @@ namespace {
 
 // The descriptor of a thread that has entered, or nullptr after reporting.
 transaction* entered(const char* function) {
-  transaction& tx = optimist::detail::this_thread_transaction();
-  if (tx.c_entered > 0) return &tx;
+  transaction* tx = nullptr;
+  try {
+    tx = &optimist::detail::this_thread_transaction();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "optimist: %s: out of memory registering the thread\n", function);
+    return nullptr;
+  }
+  if (tx->c_entered > 0) return tx;
   std::fprintf(stderr,
                "optimist: %s called on a thread that has not called optimist_thread_enter()\n",
                function);
   return nullptr;
+}
+
+// No C++ exception may cross into C frames. Out of memory inside a C
+// transaction rolls it back and jumps to its restart point, where
+// OPTIMIST_TX_BEGIN reports OPTIMIST_E_NO_MEMORY; outside one it is reported
+// and `fallback` returned.
+template <class F, class R>
+R guarded(const char* function, R fallback, F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    transaction* tx = tls_current;
+    if (tx != nullptr && tx->c_restart_point != nullptr) {
+      sigjmp_buf* target = tx->c_restart_point;
+      tx->c_pending_error = OPTIMIST_E_NO_MEMORY;
+      tx->counters.count_abort(optimist::abort_cause::user_exception);
+      tx->consecutive_aborts = 0;
+      tx->discard_attempt();
+      siglongjmp(*target, 1);
+    }
+    std::fprintf(stderr, "optimist: %s: out of memory\n", function);
+    return fallback;
+  }
 }
 
 // The C API cannot see its caller's line: conflict reports name the API
@@ -77,6 +106,11 @@ sigjmp_buf* optimist_tx_restart_point_(void) {
 
 int optimist_tx_begin_(void) {
   transaction& tx = optimist::detail::this_thread_transaction();
+  if (tx.c_pending_error != 0) {
+    int error = tx.c_pending_error;  // the attempt before the jump failed for good
+    tx.c_pending_error = 0;
+    return error;
+  }
   if (tx.depth > 0) {
     ++tx.depth;  // flattened
     return OPTIMIST_OK;
@@ -124,24 +158,34 @@ int optimist_in_transaction(void) {
 
 uint64_t optimist_load_u64(const uint64_t* address) {
   if (entered("optimist_load_u64") == nullptr) return 0;
-  return optimist::detail::read_word(address, source_location::current());
+  return guarded("optimist_load_u64", uint64_t{0},
+                 [&] { return optimist::detail::read_word(address, source_location::current()); });
 }
 
 void optimist_store_u64(uint64_t* address, uint64_t value) {
   if (entered("optimist_store_u64") == nullptr) return;
-  optimist::detail::write_word(address, value, source_location::current());
+  guarded("optimist_store_u64", 0, [&] {
+    optimist::detail::write_word(address, value, source_location::current());
+    return 0;
+  });
 }
 
 void* optimist_load_ptr(void* const* address) {
   static_assert(sizeof(void*) == sizeof(uint64_t), "the C API assumes 64-bit pointers");
   if (entered("optimist_load_ptr") == nullptr) return nullptr;
-  return reinterpret_cast<void*>(optimist::detail::read_word(address, source_location::current()));
+  return guarded("optimist_load_ptr", static_cast<void*>(nullptr), [&] {
+    return reinterpret_cast<void*>(
+        optimist::detail::read_word(address, source_location::current()));
+  });
 }
 
 void optimist_store_ptr(void** address, void* value) {
   if (entered("optimist_store_ptr") == nullptr) return;
-  optimist::detail::write_word(address, reinterpret_cast<uint64_t>(value),
-                               source_location::current());
+  guarded("optimist_store_ptr", 0, [&] {
+    optimist::detail::write_word(address, reinterpret_cast<uint64_t>(value),
+                                 source_location::current());
+    return 0;
+  });
 }
 
 void* optimist_tx_malloc(size_t size) {
@@ -159,11 +203,14 @@ void* optimist_tx_malloc(size_t size) {
 
 void optimist_tx_free(void* pointer) {
   if (entered("optimist_tx_free") == nullptr || pointer == nullptr) return;
-  try {
-    optimist::detail::log_deletion(pointer, &std::free, source_location::current());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "optimist: optimist_tx_free: %s\n", e.what());
-  }
+  guarded("optimist_tx_free", 0, [&] {
+    try {
+      optimist::detail::log_deletion(pointer, &std::free, source_location::current());
+    } catch (const std::logic_error& e) {
+      std::fprintf(stderr, "optimist: optimist_tx_free: %s\n", e.what());
+    }
+    return 0;
+  });
 }
 
 }  // extern "C"

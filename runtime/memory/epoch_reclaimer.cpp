@@ -19,8 +19,11 @@ std::atomic<bool> g_have_orphans{false};
 
 constexpr std::size_t reclaim_threshold = 64;
 
+// Moves what is safe to destroy from `from` to `ready`. Either all of it moves
+// or, if `ready` cannot grow, nothing does.
 void destroy_safe(std::vector<retired_object>& from, std::uint64_t oldest,
                   std::vector<retired_object>& ready) {
+  ready.reserve(ready.size() + from.size());  // may throw: nothing moved yet
   std::size_t kept = 0;
   for (retired_object& r : from) {
     if (r.retired_at <= oldest) {

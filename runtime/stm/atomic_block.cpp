@@ -12,6 +12,7 @@
 
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
+#include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/thread_registry.hpp"
@@ -20,27 +21,40 @@
 namespace optimist::detail {
 
 void transaction::start(source_location site) {
-  backoff(*this);
+  recording = reporting_on();
+  bool starved = false;
+  if (consecutive_aborts > 0) {
+    std::uint64_t waited = recording ? record_wait_begin() : 0;
+    backoff(*this);
+    if (recording) record_wait_end(*this, waited, false);
+  }
   if (!holds_token && consecutive_aborts >= max_restarts) {
     // Progress guarantee: this transaction has lost too often; from now on it
     // cannot be aborted.
     if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
+    std::uint64_t waited = recording ? record_wait_begin() : 0;
     acquire_inevitability_token(*this);
+    if (recording) record_wait_end(*this, waited, true);
     irrevocable_next = true;
+    starved = true;
     thread_counters::bump(counters.starved);
   }
   block_site = site;
   doomed = false;
+  unwinding_base = std::uncaught_exceptions();
   depth = 1;
   const std::uint64_t now = clock_now();
   snapshot = now;
-  // INVARIANT reclaim-safe: publish the start time before the first read.
-  active_since.store(now, std::memory_order_relaxed);
+  // INVARIANT reclaim-safe: publish the start time before the first read
+  // (release: the previous transaction's reads stay ordered before it).
+  active_since.store(now, std::memory_order_release);
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (recording) record_attempt_start(*this);
   if (irrevocable_next) {
     irrevocable_next = false;
     mode = tx_mode::irrevocable;
     thread_counters::bump(counters.irrevocable);
+    if (recording) record_irrevocable(*this, starved);
   } else {
     mode = tx_mode::optimistic;
   }
@@ -48,7 +62,9 @@ void transaction::start(source_location site) {
 }
 
 void transaction::open_nested() {
-  nesting.reserve(nesting.size() + 1);  // may throw before anything changes
+  if (nesting.size() == nesting.capacity()) {
+    nesting.reserve(nesting.empty() ? 8 : 2 * nesting.size());  // may throw; nothing changed yet
+  }
   nesting.push_back({writes.open_nested(), allocations.size(), deletions.size(), on_commit.size()});
   ++depth;
 }
@@ -66,15 +82,21 @@ void transaction::rollback_nested() noexcept {
   writes.rollback_to(level.writes);
   deletions.resize(level.deletions);
   on_commit.resize(level.on_commit);
-  for (std::size_t i = allocations.size(); i > level.allocations; --i) {
-    allocations[i - 1].destroy(allocations[i - 1].object);
+  // The rolled-back block's objects are destroyed when the whole transaction
+  // ends, not now: their destructors must not run inside it.
+  try {
+    discarded.insert(discarded.end(),
+                     allocations.begin() + static_cast<std::ptrdiff_t>(level.allocations),
+                     allocations.end());
+  } catch (...) {
+    // Out of memory: keeping them alive (a leak) is safe, destroying them here is not.
   }
   allocations.resize(level.allocations);
 }
 
 transaction& block_begin(source_location site) {
   if (transaction* tx = tls_current) {
-    if (tx->doomed && std::uncaught_exceptions() == 0) throw restart_signal{};
+    if (tx->doomed && !tx->unwinding()) throw restart_signal{};
     tx->open_nested();
     return *tx;
   }
@@ -85,7 +107,11 @@ transaction& block_begin(source_location site) {
 
 void block_commit(transaction& tx) {
   if (tx.depth > 1) {
-    if (tx.doomed) throw restart_signal{};
+    if (tx.doomed) {
+      if (!tx.unwinding()) throw restart_signal{};
+      tx.rollback_nested();  // a destructor's block inside a lost attempt
+      return;
+    }
     tx.commit_nested();
     return;
   }
@@ -94,9 +120,9 @@ void block_commit(transaction& tx) {
 
 bool block_restart(transaction& tx) noexcept {
   if (tx.depth > 1) {
-    // The enclosing block restarts the whole transaction; just close ours.
-    tx.nesting.pop_back();
-    --tx.depth;
+    // The enclosing block restarts the whole transaction; close ours so that
+    // INVARIANT nesting-marks still holds on the way out.
+    tx.rollback_nested();
     return false;
   }
   tx.rollback();
@@ -104,6 +130,7 @@ bool block_restart(transaction& tx) noexcept {
 }
 
 bool block_exception(transaction& tx) noexcept {
+  if (tx.depth == 0) return true;  // thrown after the commit (an on-commit action): nothing to undo
   if (tx.depth > 1) {
     tx.rollback_nested();
     return true;  // the enclosing block sees the exception (and a doomed state, if any)

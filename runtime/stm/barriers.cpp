@@ -14,6 +14,8 @@
 
 #include "optimist/atomically.hpp"
 #include "optimist/detail/engine.hpp"
+#include "profile/orec_sites.hpp"
+#include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/thread_registry.hpp"
@@ -42,7 +44,8 @@ std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept 
   }
 }
 
-void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask) {
+void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                      source_location site) {
   transaction& self = this_thread_transaction();
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
@@ -56,17 +59,12 @@ void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t ma
       break;
     }
   }
+  if (reporting_on()) site_of(lock).store(pack_site(site), std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);  // INVARIANT atomic-writeback
   std::uint64_t timestamp = clock_tick();
   store_word(word, value, mask);
   lock.store(orec_make_version(timestamp), std::memory_order_release);
   thread_counters::bump(self.counters.commits);
-}
-
-// True if the doomed attempt should keep quiet (the stack is unwinding).
-bool doomed_and_unwinding() {
-  if (std::uncaught_exceptions() > 0) return true;
-  throw restart_signal{};
 }
 
 template <class Piece>
@@ -89,12 +87,18 @@ bool spans_several_words(const void* address, std::size_t size) {
 }  // namespace
 
 std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_location site) {
-  if (doomed && doomed_and_unwinding()) return standalone_read(word, mask);
   std::uint64_t from_log = 0;
   if (const write_entry* e = writes.find(word)) {
     if ((mask & ~e->mask) == 0) return e->value & mask;
     from_log = e->value & mask;
     mask &= ~e->mask;
+  }
+  if (doomed) {
+    // The attempt is lost. While its stack unwinds, destructors still get
+    // answers (each word consistent on its own); otherwise the user swallowed
+    // restart_signal, and it is thrown again.
+    if (!unwinding()) throw restart_signal{};
+    return from_log | standalone_read(word, mask);
   }
   orec& lock = orec_for(word);
   if (mode == tx_mode::irrevocable) {
@@ -108,7 +112,8 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
         wait_round(round);
         continue;
       }
-      restart(abort_cause::read_locked);
+      abandon(abort_cause::read_locked, {site, &lock});
+      return from_log | standalone_read(word, mask);
     }
     std::uint64_t value = load_word(word, mask);
     std::atomic_thread_fence(std::memory_order_acquire);  // INVARIANT orec-seqlock
@@ -118,14 +123,22 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     reads.add(&lock, version, site);
     // INVARIANT opacity: a word newer than the snapshot is used only after the
     // whole read set has been revalidated at a later snapshot.
-    if (version > snapshot && !extend()) restart(abort_cause::read_invalidated);
+    if (version > snapshot) {
+      if (const read_entry* invalid = try_extend()) {
+        abandon(abort_cause::read_invalidated, {invalid->site, invalid->lock});
+        return from_log | standalone_read(word, mask);
+      }
+    }
     return from_log | value;
   }
 }
 
 void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                         source_location site) {
-  if (doomed && doomed_and_unwinding()) return;
+  if (doomed) {
+    if (!unwinding()) throw restart_signal{};
+    return;  // unwinding a lost attempt: the write would be discarded anyway
+  }
   if (mode == tx_mode::irrevocable) reserve(orec_for(word));
   writes.put(word, value, mask, site);
 }
@@ -142,7 +155,7 @@ void write_word(void* word, std::uint64_t value, source_location site) {
     tx->write(w, value, full_mask, site);
     return;
   }
-  standalone_write(w, value, full_mask);
+  standalone_write(w, value, full_mask, site);
 }
 
 void read_bytes(const void* address, std::size_t size, void* out, source_location site) {
@@ -178,7 +191,7 @@ void write_bytes(void* address, std::size_t size, const void* in, source_locatio
                         if (tx != nullptr) {
                           tx->write(word, value, mask, site);
                         } else {
-                          standalone_write(word, value, mask);
+                          standalone_write(word, value, mask, site);
                         }
                       });
 }

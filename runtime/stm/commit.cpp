@@ -38,9 +38,12 @@
 // write to shared memory. The cost is the redo-log lookup on reads after
 // writes, kept to one instruction by the log's Bloom filter.
 #include <atomic>
+#include <exception>
 
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
+#include "profile/orec_sites.hpp"
+#include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/transaction.hpp"
@@ -53,38 +56,40 @@ namespace {
 constexpr unsigned commit_wait_rounds = 18;
 }  // namespace
 
-bool transaction::validate() const noexcept {
+const read_entry* transaction::first_invalid() const noexcept {
   for (const read_entry& r : reads) {
     std::uint64_t v = r.lock->load(std::memory_order_acquire);
     if (orec_is_locked(v)) {
-      if (orec_owner(v) != this) return false;
+      if (orec_owner(v) != this) return &r;
       if (stale_lock_taken) {
         // We locked it ourselves at commit; it is valid only if nobody
         // committed to it between our read and our lock.
         for (const lock_entry& l : locks) {
           if (l.lock == r.lock) {
-            if (orec_version(l.previous) != r.version) return false;
+            if (orec_version(l.previous) != r.version) return &r;
             break;
           }
         }
       }
       continue;
     }
-    if (orec_version(v) != r.version) return false;
+    if (orec_version(v) != r.version) return &r;
   }
-  return true;
+  return nullptr;
 }
 
-bool transaction::extend() noexcept {
+const read_entry* transaction::try_extend() noexcept {
   std::uint64_t now = clock_now();
-  if (!validate()) return false;
+  if (const read_entry* invalid = first_invalid()) return invalid;
   snapshot = now;
-  return true;
+  return nullptr;
 }
 
 void transaction::revalidate() {
   if (mode == tx_mode::irrevocable) return;  // nothing it read can change
-  if (!extend()) restart(abort_cause::read_invalidated);
+  if (const read_entry* invalid = try_extend()) {
+    restart(abort_cause::read_invalidated, {invalid->site, invalid->lock});
+  }
 }
 
 void transaction::release_locks() noexcept {
@@ -118,11 +123,11 @@ void transaction::commit_writer() {
           continue;
         }
         release_locks();
-        restart(abort_cause::commit_locked);
+        restart(abort_cause::commit_locked, {e.site, &lock});
       }
       if (orec_is_reserved(v)) {
         release_locks();
-        restart(abort_cause::inevitable);
+        restart(abort_cause::inevitable, {e.site, &lock});
       }
       if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
@@ -132,13 +137,19 @@ void transaction::commit_writer() {
       }
     }
   }
+  if (recording) {
+    for (const write_entry& e : writes)
+      site_of(orec_for(e.word)).store(pack_site(e.site), std::memory_order_relaxed);
+  }
   // INVARIANT atomic-writeback: the lock stores above become visible before
   // any data store below.
   std::atomic_thread_fence(std::memory_order_release);
   std::uint64_t timestamp = clock_tick();
-  if (timestamp != snapshot + 1 && !validate()) {
-    release_locks();
-    restart(abort_cause::commit_invalidated);
+  if (timestamp != snapshot + 1) {
+    if (const read_entry* invalid = first_invalid()) {
+      release_locks();
+      restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
+    }
   }
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
@@ -163,6 +174,10 @@ void transaction::commit_irrevocable() {
       }
     }
   }
+  if (recording) {
+    for (const write_entry& e : writes)
+      site_of(orec_for(e.word)).store(pack_site(e.site), std::memory_order_relaxed);
+  }
   std::atomic_thread_fence(std::memory_order_release);
   std::uint64_t timestamp = writes.empty() ? clock_now() : clock_tick();
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
@@ -185,11 +200,27 @@ void transaction::commit() {
   }
   thread_counters::bump(counters.commits);
   if (read_only) thread_counters::bump(counters.read_only_commits);
+  if (recording) record_commit(*this, read_only ? 0 : snapshot);
   finish_committed();
 }
 
+namespace {
+
+// Runs destroy on each object of `list`, newest first. The list is moved out
+// first: a destructor may run transactions on this same descriptor
+// (INVARIANT cleanup-reentrant: no cleanup loop iterates a descriptor field).
+void destroy_all(std::vector<allocation_entry>& list) noexcept {
+  if (list.empty()) return;
+  std::vector<allocation_entry> local = std::move(list);
+  list.clear();
+  for (std::size_t i = local.size(); i > 0; --i) local[i - 1].destroy(local[i - 1].object);
+}
+
+}  // namespace
+
 void transaction::finish_committed() {
   const std::uint64_t committed_at = snapshot;
+  release_reservations();
   if (holds_token) release_inevitability_token(*this);
   allocations.clear();  // now owned by the program
   reads.clear();
@@ -202,17 +233,33 @@ void transaction::finish_committed() {
   tls_current = nullptr;
   active_since.store(not_active, std::memory_order_release);
 
-  for (const allocation_entry& d : deletions) retire(*this, d.object, d.destroy, committed_at);
-  deletions.clear();
-
+  // From here on the transaction is over; what follows may run code that
+  // starts new transactions on this descriptor (INVARIANT cleanup-reentrant).
+  destroy_all(discarded);
+  if (!deletions.empty()) {
+    std::vector<allocation_entry> local = std::move(deletions);
+    deletions.clear();
+    for (const allocation_entry& d : local) retire(*this, d.object, d.destroy, committed_at);
+  }
   if (!on_commit.empty()) {
-    std::vector<std::function<void()>> actions;
-    actions.swap(on_commit);
-    for (auto& action : actions) action();
+    std::vector<std::function<void()>> actions = std::move(on_commit);
+    on_commit.clear();
+    // Every action runs even if one throws; the first exception then reaches
+    // the caller of the committed block.
+    std::exception_ptr first_error;
+    for (auto& action : actions) {
+      try {
+        action();
+      } catch (...) {
+        if (!first_error) first_error = std::current_exception();
+      }
+    }
+    if (first_error) std::rethrow_exception(first_error);
   }
 }
 
 void transaction::discard_attempt() noexcept {
+  if (recording) record_rollback(*this);
   release_locks();
   release_reservations();
   if (holds_token && !irrevocable_next) release_inevitability_token(*this);
@@ -227,12 +274,10 @@ void transaction::discard_attempt() noexcept {
   c_restart_point = nullptr;
   tls_current = nullptr;
   active_since.store(not_active, std::memory_order_release);
-  // Objects allocated by the attempt were never published: free them now.
-  // (Their destructors run outside any transaction.)
-  for (std::size_t i = allocations.size(); i > 0; --i) {
-    allocations[i - 1].destroy(allocations[i - 1].object);
-  }
-  allocations.clear();
+  // Objects allocated by the attempt were never published: free them now,
+  // outside any transaction (INVARIANT cleanup-reentrant).
+  destroy_all(discarded);
+  destroy_all(allocations);
 }
 
 void transaction::rollback() noexcept {
@@ -242,7 +287,16 @@ void transaction::rollback() noexcept {
   discard_attempt();
 }
 
-[[noreturn]] void transaction::restart(abort_cause cause) {
+void transaction::abandon(abort_cause cause, const conflict_point& where) {
+  if (c_restart_point != nullptr || !unwinding()) restart(cause, where);
+  if (doomed) return;
+  if (recording) record_conflict(*this, cause, where);
+  doomed = true;
+  doom_cause = cause;
+}
+
+[[noreturn]] void transaction::restart(abort_cause cause, const conflict_point& where) {
+  if (recording) record_conflict(*this, cause, where);
   if (c_restart_point != nullptr) {
     // C API: no unwinding; roll back here and jump to the restart point in the
     // caller's frame.

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "profile/recorder.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -67,6 +68,7 @@ void acquire_inevitability_token(transaction& tx) noexcept {
 
 void release_inevitability_token(transaction& tx) noexcept {
   tx.holds_token = false;
+  g_inevitable_site.store(0, std::memory_order_relaxed);
   g_token.owner.store(nullptr, std::memory_order_relaxed);
   g_token.serving.fetch_add(1, std::memory_order_release);
 }

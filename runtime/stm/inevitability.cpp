@@ -21,13 +21,16 @@
 #include <exception>
 
 #include "optimist/detail/engine.hpp"
+#include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
 
 void transaction::reserve(orec& lock) {
-  reserved.reserve(reserved.size() + 1);  // may throw before the orec changes
+  if (reserved.size() == reserved.capacity()) {
+    reserved.reserve(reserved.empty() ? 64 : 2 * reserved.size());  // may throw; orec untouched
+  }
   for (unsigned round = 0;; ++round) {
     std::uint64_t v = lock.load(std::memory_order_acquire);
     if (orec_is_locked(v)) {
@@ -46,12 +49,17 @@ void transaction::reserve(orec& lock) {
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::irrevocable) return;
   if (doomed) {
-    if (std::uncaught_exceptions() > 0) return;
+    if (unwinding()) return;
     throw restart_signal{};
   }
+  // Room for every reservation this call makes, before the token is taken:
+  // after this point nothing allocates, so nothing can fail half-way.
+  reserved.reserve(reserved.size() + reads.size() + writes.size());
   if (!holds_token) {
     if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
+    std::uint64_t waited = recording ? record_wait_begin() : 0;
     acquire_inevitability_token(*this);
+    if (recording) record_wait_end(*this, waited, true);
   }
   inevitable_site = site;
   for (const read_entry& r : reads) {
@@ -63,10 +71,9 @@ void transaction::become_irrevocable(source_location site) {
       }
       if (orec_version(v) != r.version) {
         irrevocable_next = true;  // keep the token; run irrevocably from the start
-        restart(abort_cause::read_invalidated);
+        restart(abort_cause::read_invalidated, {r.site, r.lock});
       }
       if (orec_is_reserved(v)) break;
-      reserved.reserve(reserved.size() + 1);
       if (r.lock->compare_exchange_weak(v, v | orec_reserved_bit, std::memory_order_acquire,
                                         std::memory_order_relaxed)) {
         reserved.push_back(r.lock);
@@ -77,6 +84,7 @@ void transaction::become_irrevocable(source_location site) {
   for (const write_entry& w : writes) reserve(orec_for(w.word));
   mode = tx_mode::irrevocable;
   thread_counters::bump(counters.irrevocable);
+  if (recording) record_irrevocable(*this, false);
 }
 
 void become_inevitable(source_location site) {

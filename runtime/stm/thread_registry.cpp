@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "memory/epoch_reclaimer.hpp"
+#include "profile/recorder.hpp"
 
 namespace optimist::detail {
 
@@ -53,6 +54,7 @@ transaction* first_registered() noexcept {
 
 transaction& this_thread_transaction() {
   if (transaction* t = tls_descriptor) return *t;
+  initialize_reporting_from_environment();
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();

@@ -9,12 +9,16 @@
 
 #include <csetjmp>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <vector>
 
+#include "optimist/report.hpp"
 #include "optimist/source_location.hpp"
 #include "optimist/stats.hpp"
+#include "profile/recorder.hpp"
+#include "profile/site_key.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/read_set.hpp"
 #include "stm/thread_counters.hpp"
@@ -68,6 +72,7 @@ class alignas(64) transaction {
   source_location block_site;     // the outermost atomic block
   source_location inevitable_site;
   unsigned consecutive_aborts = 0;
+  int unwinding_base = 0;  // std::uncaught_exceptions() when the attempt started
   std::uint64_t random_state = 0x9E3779B97F4A7C15ull;
 
   read_set reads;
@@ -76,6 +81,7 @@ class alignas(64) transaction {
   std::vector<orec*> reserved;    // held while irrevocable
   std::vector<allocation_entry> allocations;
   std::vector<allocation_entry> deletions;
+  std::vector<allocation_entry> discarded;  // allocations of rolled-back nested blocks
   std::vector<nesting_level> nesting;
   std::vector<std::function<void()>> on_commit;  // run after the outermost commit
   std::vector<retired_object> retired;
@@ -85,6 +91,7 @@ class alignas(64) transaction {
   // times the thread has entered.
   sigjmp_buf* c_restart_point = nullptr;
   unsigned c_entered = 0;
+  int c_pending_error = 0;     // reported by the next OPTIMIST_TX_BEGIN after a jump
   sigjmp_buf c_jump_buffer;    // the outermost C transaction's restart point
   sigjmp_buf c_nested_buffer;  // nested C transactions save here (never jumped to)
 
@@ -93,6 +100,21 @@ class alignas(64) transaction {
   // turn, so that an inevitable task never waits for an earlier one).
   void (*before_irrevocable)(void*) = nullptr;
   void* before_irrevocable_context = nullptr;
+
+  // Reporting (runtime/profile/recorder.*); meaningful only while `recording`,
+  // which caches report::enabled() at the start of each attempt.
+  bool recording = false;
+  thread_recorder* recorder = nullptr;
+  std::uint64_t attempt_start_tick = 0;
+  std::uint64_t last_end_tick = 0;
+  std::uint64_t irrevocable_since_tick = 0;
+  site_key inevitable_key = 0;
+  bool inevitable_block_only = false;
+  bool conflict_recorded = false;  // the attempt being rolled back ended in a recorded conflict
+  bool conflict_block_only = false;
+  report::conflict_kind conflict_kind = report::conflict_kind::write_read;
+  std::uint64_t conflict_commit_ts = 0;
+  site_key conflict_site = 0;
 
   // ---- shared with other threads ----------------------------------------
   // Epoch-based reclamation: the start time of the running transaction, or
@@ -105,7 +127,13 @@ class alignas(64) transaction {
 
   // ---- operations (runtime/stm/*.cpp) -----------------------------------
   void start(source_location site);
-  [[noreturn]] void restart(abort_cause cause);
+  [[noreturn]] void restart(abort_cause cause, const conflict_point& where = {});
+  // A barrier's way to give up the attempt: restart(), unless an exception is
+  // already unwinding through the attempt (a destructor is accessing
+  // transactional memory): then the attempt is only marked doomed and the
+  // caller answers without throwing — a second exception would terminate.
+  void abandon(abort_cause cause, const conflict_point& where);
+  bool unwinding() const noexcept { return std::uncaught_exceptions() > unwinding_base; }
   void rollback() noexcept;  // undo the attempt after restart_signal reached the outermost block
   void commit();             // outermost commit; may throw restart_signal
   void finish_committed();   // bookkeeping after a successful commit
@@ -113,9 +141,11 @@ class alignas(64) transaction {
   std::uint64_t read(std::uintptr_t word, std::uint64_t mask, source_location site);
   void write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
 
-  bool extend() noexcept;  // move the snapshot to now if every read is still valid
-  void revalidate();       // extend to now, or restart: the attempt then serialises after now
-  bool validate() const noexcept;
+  // Moves the snapshot to now if every read is still valid; else returns the
+  // first read that is not (and leaves the snapshot).
+  const read_entry* try_extend() noexcept;
+  const read_entry* first_invalid() const noexcept;
+  void revalidate();  // extend to now, or restart: the attempt then serialises after now
   void become_irrevocable(source_location site);
   void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
 

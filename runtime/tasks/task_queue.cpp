@@ -10,6 +10,7 @@
 
 #include "optimist/atomically.hpp"
 #include "optimist/tasks.hpp"
+#include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
@@ -104,9 +105,12 @@ void task_queue_state::publish(task_base* task) {
 }
 
 void task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
+  if (next_commit_.load(std::memory_order_acquire) == turn) return;
+  std::uint64_t waited = record_wait_begin();
   for (unsigned round = 0; next_commit_.load(std::memory_order_acquire) != turn; ++round) {
     wait_round(round < 40 ? round : 40);
   }
+  if (waited != 0) record_wait_end(this_thread_transaction(), waited, false);
 }
 
 void task_queue_state::wait_for_turn_hook(void* context) {
@@ -231,7 +235,9 @@ task_queue::~task_queue() = default;
 void task_queue::push(std::unique_ptr<detail::task_base> task) {
   if (detail::transaction* tx = detail::tls_current) {
     // Published only if the transaction commits; freed if it aborts.
-    tx->on_commit.reserve(tx->on_commit.size() + 1);
+    if (tx->on_commit.size() == tx->on_commit.capacity()) {
+      tx->on_commit.reserve(tx->on_commit.empty() ? 16 : 2 * tx->on_commit.size());
+    }
     detail::log_allocation(task.get(), &detail::destroy_task);
     detail::task_base* raw = task.release();
     detail::task_queue_state* state = state_.get();

@@ -1,0 +1,290 @@
+// report::write_json / report::read_json: the profile as a JSON file.
+//
+// The shape (version 1), one group per line so that files diff well:
+//
+//   {
+//     "version": 1,
+//     "totals": {"commits": 10, "aborts": 2, "wall_s": 1.5, "committed_s": 0.9,
+//                "aborted_s": 0.2, "waiting_s": 0},
+//     "conflicts": [
+//       {"kind": "write-read",
+//        "aborted_site": {"file": "a.cpp", "line": 3, "function": "f", "block_only": false},
+//        "other_site": {...}, "count": 3, "time_lost_s": 0.5}
+//     ],
+//     "inevitable": [{"site": {...}, "count": 1, "inevitable_s": 0.1, "blocked_others_s": 0.2}],
+//     "threads": [{"thread": 0, "committed_s": 0.9, "aborted_s": 0.2, "waiting_s": 0,
+//                  "outside_s": 0.4}]
+//   }
+//
+// Numbers are written in the shortest form that reads back exactly, so
+// write -> read gives an equal profile. The reader accepts any whitespace and
+// any member order, and exactly this shape otherwise: every field present
+// once, no unknown fields, counts as whole numbers, "kind" one of the three
+// names. Each error names the problem, the object it was found in and the
+// position ("... at line 4, column 18").
+#include <istream>
+#include <iterator>
+#include <limits>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "optimist/report.hpp"
+#include "profile/json_text.hpp"
+
+namespace optimist {
+
+namespace {
+
+using detail::json_error;
+using detail::json_member;
+using detail::json_value;
+
+// --- Writing ---------------------------------------------------------------------------------
+
+void append_site(std::string& out, const report::site& s) {
+  out += "{\"file\": ";
+  detail::append_json_string(out, s.file);
+  out += ", \"line\": " + std::to_string(s.line) + ", \"function\": ";
+  detail::append_json_string(out, s.function);
+  out += s.block_only ? ", \"block_only\": true}" : ", \"block_only\": false}";
+}
+
+void append_field(std::string& out, const char* name, double v) {
+  out += ", \"";
+  out += name;
+  out += "\": ";
+  detail::append_json_number(out, v);
+}
+
+// --- Reading ---------------------------------------------------------------------------------
+
+// The members of one object, looked up by name; each must be present exactly
+// once and none may be left unused.
+class object_reader {
+ public:
+  object_reader(const json_value& v, const char* what, std::string_view text)
+      : object_(v), what_(what), text_(text) {
+    if (v.kind != json_value::type::object)
+      throw json_error(
+          std::string("expected ") + what + " (an object), found " + detail::json_type_name(v.kind),
+          text, v.offset);
+    for (std::size_t i = 0; i < v.members.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (v.members[j].name == v.members[i].name)
+          throw json_error("field \"" + v.members[i].name + "\" appears twice in " + what, text,
+                           v.members[i].name_offset);
+      }
+    }
+    used_.assign(v.members.size(), false);
+  }
+
+  const json_value& field(std::string_view name) {
+    for (std::size_t i = 0; i < object_.members.size(); ++i) {
+      if (object_.members[i].name == name) {
+        used_[i] = true;
+        return object_.members[i].value;
+      }
+    }
+    throw json_error("missing field \"" + std::string(name) + "\" in " + what_, text_,
+                     object_.offset);
+  }
+
+  std::uint64_t uint64(std::string_view name) { return detail::json_to_uint64(field(name), text_); }
+
+  unsigned uint32(std::string_view name) {
+    const json_value& v = field(name);
+    const std::uint64_t n = detail::json_to_uint64(v, text_);
+    if (n > std::numeric_limits<unsigned>::max())
+      throw json_error("\"" + std::string(name) + "\" " + v.text + " is too large", text_,
+                       v.offset);
+    return static_cast<unsigned>(n);
+  }
+
+  double number(std::string_view name) { return detail::json_to_double(field(name), text_); }
+
+  std::string string(std::string_view name) {
+    const json_value& v = field(name);
+    if (v.kind != json_value::type::string) mismatch(name, v, "a string");
+    return v.text;
+  }
+
+  bool boolean(std::string_view name) {
+    const json_value& v = field(name);
+    if (v.kind != json_value::type::boolean) mismatch(name, v, "true or false");
+    return v.boolean;
+  }
+
+  const std::vector<json_value>& array(std::string_view name) {
+    const json_value& v = field(name);
+    if (v.kind != json_value::type::array) mismatch(name, v, "an array");
+    return v.items;
+  }
+
+  // Call after reading every field: refuses fields this version does not know.
+  void finish() const {
+    for (std::size_t i = 0; i < used_.size(); ++i) {
+      if (!used_[i])
+        throw json_error("unknown field \"" + object_.members[i].name + "\" in " + what_, text_,
+                         object_.members[i].name_offset);
+    }
+  }
+
+  std::string_view text() const { return text_; }
+
+ private:
+  [[noreturn]] void mismatch(std::string_view name, const json_value& v, const char* wanted) {
+    throw json_error("\"" + std::string(name) + "\" in " + what_ + " must be " + wanted +
+                         ", found " + detail::json_type_name(v.kind),
+                     text_, v.offset);
+  }
+
+  const json_value& object_;
+  const char* what_;
+  std::string_view text_;
+  std::vector<bool> used_;
+};
+
+report::site read_site(const json_value& v, const char* what, std::string_view text) {
+  object_reader r(v, what, text);
+  report::site s;
+  s.file = r.string("file");
+  s.line = r.uint32("line");
+  s.function = r.string("function");
+  s.block_only = r.boolean("block_only");
+  r.finish();
+  return s;
+}
+
+report::conflict_kind read_kind(const json_value& v, std::string_view text) {
+  if (v.kind == json_value::type::string) {
+    for (auto kind : {report::conflict_kind::write_write, report::conflict_kind::write_read,
+                      report::conflict_kind::inevitable}) {
+      if (v.text == report::to_string(kind)) return kind;
+    }
+  }
+  throw json_error(
+      "\"kind\" must be \"write-write\", \"write-read\" or \"inevitable\", found " +
+          (v.kind == json_value::type::string ? "\"" + v.text + "\""
+                                              : std::string(detail::json_type_name(v.kind))),
+      text, v.offset);
+}
+
+report::profile read_profile(const json_value& root, std::string_view text) {
+  object_reader r(root, "the report", text);
+  const json_value& version = r.field("version");
+  if (detail::json_to_uint64(version, text) != 1)
+    throw json_error("unsupported version " + version.text + " (this reader knows version 1)", text,
+                     version.offset);
+
+  report::profile p;
+  {
+    object_reader t(r.field("totals"), "\"totals\"", text);
+    p.totals.commits = t.uint64("commits");
+    p.totals.aborts = t.uint64("aborts");
+    p.totals.wall_s = t.number("wall_s");
+    p.totals.committed_s = t.number("committed_s");
+    p.totals.aborted_s = t.number("aborted_s");
+    p.totals.waiting_s = t.number("waiting_s");
+    t.finish();
+  }
+  for (const json_value& item : r.array("conflicts")) {
+    object_reader c(item, "a conflict", text);
+    report::conflict out;
+    out.kind = read_kind(c.field("kind"), text);
+    out.aborted_site = read_site(c.field("aborted_site"), "\"aborted_site\"", text);
+    out.other_site = read_site(c.field("other_site"), "\"other_site\"", text);
+    out.count = c.uint64("count");
+    out.time_lost_s = c.number("time_lost_s");
+    c.finish();
+    p.conflicts.push_back(std::move(out));
+  }
+  for (const json_value& item : r.array("inevitable")) {
+    object_reader c(item, "an inevitable group", text);
+    report::inevitable out;
+    out.where = read_site(c.field("site"), "\"site\"", text);
+    out.count = c.uint64("count");
+    out.inevitable_s = c.number("inevitable_s");
+    out.blocked_others_s = c.number("blocked_others_s");
+    c.finish();
+    p.inevitables.push_back(std::move(out));
+  }
+  for (const json_value& item : r.array("threads")) {
+    object_reader c(item, "a thread", text);
+    report::thread_times out;
+    out.thread = c.uint32("thread");
+    out.committed_s = c.number("committed_s");
+    out.aborted_s = c.number("aborted_s");
+    out.waiting_s = c.number("waiting_s");
+    out.outside_s = c.number("outside_s");
+    c.finish();
+    p.threads.push_back(out);
+  }
+  r.finish();
+  return p;
+}
+
+}  // namespace
+
+void report::write_json(std::ostream& out, const profile& p) {
+  std::string s = "{\n  \"version\": 1,\n  \"totals\": {\"commits\": ";
+  s += std::to_string(p.totals.commits) + ", \"aborts\": " + std::to_string(p.totals.aborts);
+  append_field(s, "wall_s", p.totals.wall_s);
+  append_field(s, "committed_s", p.totals.committed_s);
+  append_field(s, "aborted_s", p.totals.aborted_s);
+  append_field(s, "waiting_s", p.totals.waiting_s);
+  s += "},\n  \"conflicts\": [";
+  for (std::size_t i = 0; i < p.conflicts.size(); ++i) {
+    const conflict& c = p.conflicts[i];
+    s += i == 0 ? "\n    " : ",\n    ";
+    s += "{\"kind\": ";
+    detail::append_json_string(s, to_string(c.kind));
+    s += ", \"aborted_site\": ";
+    append_site(s, c.aborted_site);
+    s += ", \"other_site\": ";
+    append_site(s, c.other_site);
+    s += ", \"count\": " + std::to_string(c.count);
+    append_field(s, "time_lost_s", c.time_lost_s);
+    s += '}';
+  }
+  s += p.conflicts.empty() ? "],\n" : "\n  ],\n";
+  s += "  \"inevitable\": [";
+  for (std::size_t i = 0; i < p.inevitables.size(); ++i) {
+    const inevitable& v = p.inevitables[i];
+    s += i == 0 ? "\n    " : ",\n    ";
+    s += "{\"site\": ";
+    append_site(s, v.where);
+    s += ", \"count\": " + std::to_string(v.count);
+    append_field(s, "inevitable_s", v.inevitable_s);
+    append_field(s, "blocked_others_s", v.blocked_others_s);
+    s += '}';
+  }
+  s += p.inevitables.empty() ? "],\n" : "\n  ],\n";
+  s += "  \"threads\": [";
+  for (std::size_t i = 0; i < p.threads.size(); ++i) {
+    const thread_times& t = p.threads[i];
+    s += i == 0 ? "\n    " : ",\n    ";
+    s += "{\"thread\": " + std::to_string(t.thread);
+    append_field(s, "committed_s", t.committed_s);
+    append_field(s, "aborted_s", t.aborted_s);
+    append_field(s, "waiting_s", t.waiting_s);
+    append_field(s, "outside_s", t.outside_s);
+    s += '}';
+  }
+  s += p.threads.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  out << s;
+}
+
+report::profile report::read_json(std::istream& in) {
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) throw std::runtime_error("read_json: the input could not be read");
+  try {
+    return read_profile(detail::parse_json(text), text);
+  } catch (const json_error& e) {
+    throw std::runtime_error(std::string("read_json: ") + e.what());
+  }
+}
+
+}  // namespace optimist

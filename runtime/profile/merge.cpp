@@ -1,0 +1,85 @@
+// report::merge: several profiles (one per process, per run, per file) as one.
+//
+// - Conflicts are regrouped by (kind, aborted_site, other_site): counts and
+//   time lost add up. Inevitable groups are regrouped by site: counts and
+//   both times add up.
+// - Totals add up, except wall_s, which is the largest (the runs are taken to
+//   have overlapped; the report's rate is then commits per longest run).
+// - Threads are concatenated in input order (profile by profile, each in its
+//   own order) and renumbered 0, 1, 2, ... so every row stays distinct.
+// - Order: conflicts by time_lost_s, inevitable groups by blocked_others_s,
+//   largest first; ties keep the order in which the groups first appeared.
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "optimist/report.hpp"
+
+namespace optimist {
+
+namespace {
+
+using site_identity = std::tuple<std::string, unsigned, std::string, bool>;
+
+site_identity key_of(const report::site& s) {
+  return {s.file, s.line, s.function, s.block_only};
+}
+
+}  // namespace
+
+report::profile report::merge(const std::vector<profile>& profiles) {
+  profile out;
+  std::map<std::tuple<int, site_identity, site_identity>, std::size_t> conflict_index;
+  std::map<site_identity, std::size_t> inevitable_index;
+  unsigned next_thread = 0;
+
+  for (const profile& p : profiles) {
+    out.totals.commits += p.totals.commits;
+    out.totals.aborts += p.totals.aborts;
+    out.totals.wall_s = std::max(out.totals.wall_s, p.totals.wall_s);
+    out.totals.committed_s += p.totals.committed_s;
+    out.totals.aborted_s += p.totals.aborted_s;
+    out.totals.waiting_s += p.totals.waiting_s;
+
+    for (const conflict& c : p.conflicts) {
+      auto key =
+          std::make_tuple(static_cast<int>(c.kind), key_of(c.aborted_site), key_of(c.other_site));
+      const auto [it, inserted] = conflict_index.try_emplace(std::move(key), out.conflicts.size());
+      if (inserted) {
+        out.conflicts.push_back(c);
+      } else {
+        out.conflicts[it->second].count += c.count;
+        out.conflicts[it->second].time_lost_s += c.time_lost_s;
+      }
+    }
+
+    for (const inevitable& v : p.inevitables) {
+      const auto [it, inserted] =
+          inevitable_index.try_emplace(key_of(v.where), out.inevitables.size());
+      if (inserted) {
+        out.inevitables.push_back(v);
+      } else {
+        inevitable& group = out.inevitables[it->second];
+        group.count += v.count;
+        group.inevitable_s += v.inevitable_s;
+        group.blocked_others_s += v.blocked_others_s;
+      }
+    }
+
+    for (thread_times t : p.threads) {
+      t.thread = next_thread++;
+      out.threads.push_back(t);
+    }
+  }
+
+  std::stable_sort(
+      out.conflicts.begin(), out.conflicts.end(),
+      [](const conflict& a, const conflict& b) { return a.time_lost_s > b.time_lost_s; });
+  std::stable_sort(out.inevitables.begin(), out.inevitables.end(),
+                   [](const inevitable& a, const inevitable& b) {
+                     return a.blocked_others_s > b.blocked_others_s;
+                   });
+  return out;
+}
+
+}  // namespace optimist

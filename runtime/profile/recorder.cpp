@@ -1,0 +1,515 @@
+// See recorder.hpp. Also: optimist::report::enable / snapshot / reset and the
+// OPTIMIST_REPORT environment variable.
+#include "profile/recorder.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "profile/orec_sites.hpp"
+#include "profile/profile_clock.hpp"
+#include "profile/trace_event.hpp"
+#include "stm/transaction.hpp"
+
+namespace optimist::detail {
+
+namespace {
+
+struct group_key {
+  report::conflict_kind kind;
+  site_key aborted;
+  bool aborted_block_only;
+  site_key other;
+  friend bool operator<(const group_key& a, const group_key& b) {
+    return std::tie(a.kind, a.aborted, a.aborted_block_only, a.other) <
+           std::tie(b.kind, b.aborted, b.aborted_block_only, b.other);
+  }
+};
+
+struct group_totals {
+  std::uint64_t count = 0;
+  std::uint64_t ticks = 0;
+};
+
+struct inevitable_totals {
+  std::uint64_t count = 0;
+  std::uint64_t inevitable_ticks = 0;
+  std::uint64_t blocked_ticks = 0;
+  bool block_only = false;
+};
+
+struct raw_event {
+  trace_event::type kind;
+  report::conflict_kind conflict;
+  bool block_only;
+  std::uint64_t begin;
+  std::uint64_t end;
+  std::uint64_t commit_ts;
+  site_key site;
+};
+
+constexpr std::size_t max_events_per_thread = 1u << 20;
+
+void add(std::atomic<std::uint64_t>& counter, std::uint64_t amount) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+class thread_recorder {
+ public:
+  explicit thread_recorder(unsigned index) : index(index) {}
+
+  const unsigned index;
+  std::atomic<std::uint64_t> committed{0}, aborted{0}, waiting{0}, outside{0};
+  std::atomic<std::uint64_t> commits{0}, aborts{0};
+  std::mutex mutex;  // guards the members below
+  std::map<group_key, group_totals> conflicts;
+  std::vector<raw_event> events;
+};
+
+namespace {
+
+struct recording_state {
+  std::mutex mutex;  // guards recorders (the list) and inevitables
+  std::vector<std::unique_ptr<thread_recorder>> recorders;
+  std::map<site_key, inevitable_totals> inevitables;
+  std::atomic<std::uint64_t> epoch_ticks{0};
+  std::atomic<std::uint64_t> epoch_ns{0};
+};
+
+recording_state& state() {
+  static recording_state s;
+  return s;
+}
+
+// Where a thread records when no recorder of its own could be allocated:
+// shared, so its times are summed into one row, but nothing is lost.
+thread_recorder& overflow_recorder() {
+  static thread_recorder shared(~0u);
+  return shared;
+}
+
+thread_recorder& recorder_of(transaction& tx) noexcept {
+  if (tx.recorder == nullptr) {
+    try {
+      recording_state& s = state();
+      std::lock_guard<std::mutex> lock(s.mutex);
+      auto fresh = std::make_unique<thread_recorder>(static_cast<unsigned>(s.recorders.size()));
+      s.recorders.push_back(std::move(fresh));
+      tx.recorder = s.recorders.back().get();
+    } catch (...) {
+      return overflow_recorder();
+    }
+  }
+  return *tx.recorder;
+}
+
+bool is_inside_optimist_header(const char* file) {
+  return file != nullptr && std::strstr(file, "optimist/tvar.hpp") != nullptr;
+}
+
+// The access site, or the atomic block's when the access site says nothing
+// (a tvar conversion operator cannot learn its caller's line).
+std::pair<site_key, bool> aborted_site(const transaction& tx, const source_location& site) {
+  if (site.line() == 0 || is_inside_optimist_header(site.file_name())) {
+    return {pack_site(tx.block_site), true};
+  }
+  return {pack_site(site), false};
+}
+
+report::site to_site(site_key key, bool block_only) {
+  report::site s;
+  if (key == 0) {
+    s.file = "(unknown: written before reporting started)";
+    s.block_only = true;
+    return s;
+  }
+  source_location where = unpack_site(key);
+  s.file = where.file_name();
+  s.line = where.line();
+  s.function = where.function_name();
+  s.block_only = block_only;
+  return s;
+}
+
+void push_event(thread_recorder& r, const raw_event& e) {
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.events.size() < max_events_per_thread) r.events.push_back(e);
+}
+
+double seconds_per_tick(std::uint64_t now_ticks, std::uint64_t now_ns) {
+  recording_state& s = state();
+  std::uint64_t ticks = now_ticks - s.epoch_ticks.load(std::memory_order_relaxed);
+  std::uint64_t ns = now_ns - s.epoch_ns.load(std::memory_order_relaxed);
+  if (ticks == 0) return 1e-9;
+  return static_cast<double>(ns) * 1e-9 / static_cast<double>(ticks);
+}
+
+void restart_epoch() {
+  recording_state& s = state();
+  s.epoch_ns.store(steady_ns(), std::memory_order_relaxed);
+  s.epoch_ticks.store(profile_ticks(), std::memory_order_relaxed);
+}
+
+report::conflict_kind kind_of(abort_cause cause) {
+  switch (cause) {
+    case abort_cause::commit_locked:
+      return report::conflict_kind::write_write;
+    case abort_cause::inevitable:
+      return report::conflict_kind::inevitable;
+    default:
+      return report::conflict_kind::write_read;
+  }
+}
+
+bool is_conflict(abort_cause cause) {
+  switch (cause) {
+    case abort_cause::read_locked:
+    case abort_cause::read_invalidated:
+    case abort_cause::commit_locked:
+    case abort_cause::commit_invalidated:
+    case abort_cause::inevitable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+#if !defined(__cpp_lib_source_location)
+namespace {
+std::mutex g_intern_mutex;
+std::vector<source_location> g_interned;
+}  // namespace
+
+site_key pack_site(const source_location& site) noexcept {
+  std::lock_guard<std::mutex> lock(g_intern_mutex);
+  for (std::size_t i = 0; i < g_interned.size(); ++i) {
+    const source_location& s = g_interned[i];
+    if (s.line() == site.line() && s.file_name() == site.file_name() &&
+        s.function_name() == site.function_name()) {
+      return i + 1;
+    }
+  }
+  try {
+    g_interned.push_back(site);
+  } catch (...) {
+    return 0;
+  }
+  return g_interned.size();
+}
+
+source_location unpack_site(site_key key) noexcept {
+  std::lock_guard<std::mutex> lock(g_intern_mutex);
+  if (key == 0 || key > g_interned.size()) return source_location{};
+  return g_interned[key - 1];
+}
+#endif
+
+void record_attempt_start(transaction& tx) noexcept {
+  thread_recorder& r = recorder_of(tx);
+  std::uint64_t now = profile_ticks();
+  std::uint64_t epoch = state().epoch_ticks.load(std::memory_order_relaxed);
+  if (tx.last_end_tick >= epoch && tx.last_end_tick != 0 && now > tx.last_end_tick) {
+    add(r.outside, now - tx.last_end_tick);
+  }
+  tx.attempt_start_tick = now;
+}
+
+void record_commit(transaction& tx, std::uint64_t commit_timestamp) noexcept {
+  thread_recorder& r = recorder_of(tx);
+  std::uint64_t now = profile_ticks();
+  add(r.committed, now - tx.attempt_start_tick);
+  add(r.commits, 1);
+  if (tx.holds_token || tx.irrevocable_since_tick != 0) {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    inevitable_totals& t = state().inevitables[tx.inevitable_key];
+    ++t.count;
+    t.inevitable_ticks += now - tx.irrevocable_since_tick;
+    t.block_only = tx.inevitable_block_only;
+  }
+  if (g_tracing.load(std::memory_order_relaxed)) {
+    push_event(r, {trace_event::type::commit, report::conflict_kind::write_read, false,
+                   tx.attempt_start_tick, now, commit_timestamp, pack_site(tx.block_site)});
+    if (tx.irrevocable_since_tick != 0) {
+      push_event(r,
+                 {trace_event::type::inevitable, report::conflict_kind::write_read,
+                  tx.inevitable_block_only, tx.irrevocable_since_tick, now, 0, tx.inevitable_key});
+    }
+  }
+  tx.irrevocable_since_tick = 0;
+  tx.last_end_tick = now;
+}
+
+void record_conflict(transaction& tx, abort_cause cause, const conflict_point& where) noexcept {
+  if (!is_conflict(cause)) return;
+  thread_recorder& r = recorder_of(tx);
+  std::uint64_t now = profile_ticks();
+  std::uint64_t lost = now - tx.attempt_start_tick;
+  auto [aborted, block_only] = aborted_site(tx, where.site);
+  report::conflict_kind kind = kind_of(cause);
+  site_key other = 0;
+  std::uint64_t causing_commit = 0;
+  if (kind == report::conflict_kind::inevitable) {
+    other = g_inevitable_site.load(std::memory_order_relaxed);
+  } else if (where.lock != nullptr) {
+    other = site_of(*where.lock).load(std::memory_order_relaxed);
+    std::uint64_t v = where.lock->load(std::memory_order_relaxed);
+    if (!orec_is_locked(v)) causing_commit = orec_version(v);
+  }
+  tx.conflict_recorded = true;
+  tx.conflict_kind = kind;
+  tx.conflict_commit_ts = causing_commit;
+  tx.conflict_site = aborted;
+  tx.conflict_block_only = block_only;
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    group_totals& g = r.conflicts[{kind, aborted, block_only, other}];
+    ++g.count;
+    g.ticks += lost;
+  }
+  if (kind == report::conflict_kind::inevitable && other != 0) {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    state().inevitables[other].blocked_ticks += lost;
+  }
+}
+
+void record_rollback(transaction& tx) noexcept {
+  thread_recorder& r = recorder_of(tx);
+  std::uint64_t now = profile_ticks();
+  add(r.aborted, now - tx.attempt_start_tick);
+  add(r.aborts, 1);
+  if (tx.irrevocable_since_tick != 0) {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    inevitable_totals& t = state().inevitables[tx.inevitable_key];
+    t.inevitable_ticks += now - tx.irrevocable_since_tick;
+    t.block_only = tx.inevitable_block_only;
+  }
+  if (g_tracing.load(std::memory_order_relaxed)) {
+    push_event(r, {trace_event::type::abort, tx.conflict_kind, tx.conflict_block_only,
+                   tx.attempt_start_tick, now, tx.conflict_recorded ? tx.conflict_commit_ts : 0,
+                   tx.conflict_recorded ? tx.conflict_site : pack_site(tx.block_site)});
+  }
+  tx.conflict_recorded = false;
+  tx.irrevocable_since_tick = 0;
+  tx.last_end_tick = now;
+}
+
+void record_irrevocable(transaction& tx, bool starved) noexcept {
+  tx.irrevocable_since_tick = profile_ticks();
+  if (starved) {
+    tx.inevitable_key = pack_site(tx.block_site);
+    tx.inevitable_block_only = true;
+  } else {
+    tx.inevitable_key = pack_site(tx.inevitable_site);
+    tx.inevitable_block_only = false;
+  }
+  g_inevitable_site.store(tx.inevitable_key, std::memory_order_relaxed);
+}
+
+std::uint64_t record_wait_begin() noexcept {
+  return reporting_on() ? profile_ticks() : 0;
+}
+
+void record_wait_end(transaction& tx, std::uint64_t begin, bool for_inevitable) noexcept {
+  if (begin == 0) return;
+  std::uint64_t now = profile_ticks();
+  thread_recorder& r = recorder_of(tx);
+  add(r.waiting, now - begin);
+  if (for_inevitable) {
+    site_key holder = g_inevitable_site.load(std::memory_order_relaxed);
+    if (holder != 0) {
+      std::lock_guard<std::mutex> lock(state().mutex);
+      state().inevitables[holder].blocked_ticks += now - begin;
+    }
+  }
+  if (g_tracing.load(std::memory_order_relaxed) && now - begin > 0) {
+    push_event(
+        r, {trace_event::type::wait, report::conflict_kind::write_read, false, begin, now, 0, 0});
+  }
+}
+
+std::vector<trace_event> collect_trace() {
+  recording_state& s = state();
+  std::uint64_t now_ticks = profile_ticks();
+  std::uint64_t now_ns = steady_ns();
+  double spt = seconds_per_tick(now_ticks, now_ns);
+  std::uint64_t epoch = s.epoch_ticks.load(std::memory_order_relaxed);
+  auto to_ns = [&](std::uint64_t t) {
+    return t <= epoch ? std::uint64_t{0}
+                      : static_cast<std::uint64_t>(static_cast<double>(t - epoch) * spt * 1e9);
+  };
+  std::vector<trace_event> out;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  for (auto& r : s.recorders) {
+    std::lock_guard<std::mutex> events_lock(r->mutex);
+    for (const raw_event& e : r->events) {
+      trace_event t;
+      t.kind = e.kind;
+      t.thread = r->index;
+      t.begin_ns = to_ns(e.begin);
+      t.end_ns = to_ns(e.end);
+      t.commit_ts = e.commit_ts;
+      t.conflict = e.conflict;
+      if (e.site != 0 || e.kind != trace_event::type::wait) t.where = to_site(e.site, e.block_only);
+      out.push_back(std::move(t));
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const trace_event& a, const trace_event& b) { return a.begin_ns < b.begin_ns; });
+  return out;
+}
+
+void initialize_reporting_from_environment() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* value = std::getenv("OPTIMIST_REPORT");
+    if (value == nullptr) return;
+    state();  // constructed before the exit handler is registered, so destroyed after it
+    std::string target = value;
+    auto ends_with = [&](const char* suffix) {
+      std::size_t n = std::strlen(suffix);
+      return target.size() >= n && target.compare(target.size() - n, n, suffix) == 0;
+    };
+    if (ends_with(".trace.json")) g_tracing.store(true, std::memory_order_relaxed);
+    report::enable(true);
+    std::atexit([] {
+      const char* value = std::getenv("OPTIMIST_REPORT");
+      std::string target = value != nullptr ? value : "";
+      auto ends_with = [&](const char* suffix) {
+        std::size_t n = std::strlen(suffix);
+        return target.size() >= n && target.compare(target.size() - n, n, suffix) == 0;
+      };
+      try {
+        if (target.empty() || target == "stderr") {
+          report::write_text(std::cerr, report::snapshot());
+          return;
+        }
+        std::ofstream out(target);
+        if (!out) {
+          std::cerr << "optimist: OPTIMIST_REPORT: cannot write '" << target << "'\n";
+          return;
+        }
+        if (ends_with(".trace.json")) {
+          report::write_trace(out);
+        } else if (ends_with(".json")) {
+          report::write_json(out, report::snapshot());
+        } else {
+          report::write_text(out, report::snapshot());
+        }
+        std::cerr << "optimist: report written to " << target << "\n";
+      } catch (const std::exception& e) {
+        std::cerr << "optimist: could not write the report: " << e.what() << "\n";
+      }
+    });
+  });
+}
+
+}  // namespace optimist::detail
+
+namespace optimist::report {
+
+using namespace optimist::detail;
+
+void enable(bool on) {
+  if (on && !g_reporting.load(std::memory_order_relaxed)) restart_epoch();
+  g_reporting.store(on, std::memory_order_relaxed);
+}
+
+bool enabled() noexcept {
+  return reporting_on();
+}
+
+void enable_trace(bool on) {
+  g_tracing.store(on, std::memory_order_relaxed);
+  if (on) enable(true);
+}
+
+void reset() {
+  recording_state& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  for (auto& r : s.recorders) {
+    std::lock_guard<std::mutex> events_lock(r->mutex);
+    r->conflicts.clear();
+    r->events.clear();
+    for (auto* c :
+         {&r->committed, &r->aborted, &r->waiting, &r->outside, &r->commits, &r->aborts}) {
+      c->store(0, std::memory_order_relaxed);
+    }
+  }
+  s.inevitables.clear();
+  restart_epoch();
+}
+
+profile snapshot() {
+  recording_state& s = state();
+  std::uint64_t now_ticks = profile_ticks();
+  std::uint64_t now_ns = steady_ns();
+  double spt = seconds_per_tick(now_ticks, now_ns);
+  profile p;
+  p.totals.wall_s = static_cast<double>(now_ns - s.epoch_ns.load(std::memory_order_relaxed)) * 1e-9;
+  std::map<group_key, group_totals> groups;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (auto& r : s.recorders) {
+      auto seconds = [&](const std::atomic<std::uint64_t>& c) {
+        return static_cast<double>(c.load(std::memory_order_relaxed)) * spt;
+      };
+      thread_times t;
+      t.thread = r->index;
+      t.committed_s = seconds(r->committed);
+      t.aborted_s = seconds(r->aborted);
+      t.waiting_s = seconds(r->waiting);
+      t.outside_s = seconds(r->outside);
+      p.totals.commits += r->commits.load(std::memory_order_relaxed);
+      p.totals.aborts += r->aborts.load(std::memory_order_relaxed);
+      p.totals.committed_s += t.committed_s;
+      p.totals.aborted_s += t.aborted_s;
+      p.totals.waiting_s += t.waiting_s;
+      p.threads.push_back(t);
+      std::lock_guard<std::mutex> conflicts_lock(r->mutex);
+      for (const auto& [key, totals] : r->conflicts) {
+        group_totals& g = groups[key];
+        g.count += totals.count;
+        g.ticks += totals.ticks;
+      }
+    }
+    for (const auto& [key, totals] : s.inevitables) {
+      inevitable i;
+      i.where = to_site(key, totals.block_only);
+      i.count = totals.count;
+      i.inevitable_s = static_cast<double>(totals.inevitable_ticks) * spt;
+      i.blocked_others_s = static_cast<double>(totals.blocked_ticks) * spt;
+      p.inevitables.push_back(std::move(i));
+    }
+  }
+  for (const auto& [key, totals] : groups) {
+    conflict c;
+    c.kind = key.kind;
+    c.aborted_site = to_site(key.aborted, key.aborted_block_only);
+    c.other_site = to_site(key.other, false);
+    c.count = totals.count;
+    c.time_lost_s = static_cast<double>(totals.ticks) * spt;
+    p.conflicts.push_back(std::move(c));
+  }
+  std::stable_sort(
+      p.conflicts.begin(), p.conflicts.end(),
+      [](const conflict& a, const conflict& b) { return a.time_lost_s > b.time_lost_s; });
+  std::stable_sort(p.inevitables.begin(), p.inevitables.end(),
+                   [](const inevitable& a, const inevitable& b) {
+                     return a.blocked_others_s > b.blocked_others_s;
+                   });
+  return p;
+}
+
+}  // namespace optimist::report

@@ -1,0 +1,56 @@
+// The recording side of optimist::report: what the engine calls while
+// reporting is on, and where it keeps what it learns.
+//
+// Each thread records into its own thread_recorder (times as owner-written
+// atomics, conflict groups and trace events under a mutex that only snapshot
+// and reset contend for). The engine checks `reporting_on()` once per
+// transaction start and caches it in transaction::recording, so with
+// reporting off no hook below is ever called.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "optimist/report.hpp"
+#include "optimist/source_location.hpp"
+#include "optimist/stats.hpp"
+#include "profile/site_key.hpp"
+#include "stm/orec_table.hpp"
+
+namespace optimist::detail {
+
+class transaction;
+class thread_recorder;
+
+inline std::atomic<bool> g_reporting{false};
+inline std::atomic<bool> g_tracing{false};
+// The site where the current inevitable transaction became inevitable (0: none).
+inline std::atomic<site_key> g_inevitable_site{0};
+
+inline bool reporting_on() noexcept {
+  return g_reporting.load(std::memory_order_relaxed);
+}
+
+// Where a conflict was detected: the access of the aborting transaction and,
+// if known, the orec through which the other transaction interfered.
+struct conflict_point {
+  source_location site;
+  const orec* lock = nullptr;
+};
+
+// Reads OPTIMIST_REPORT once (at the first transaction of the process).
+void initialize_reporting_from_environment();
+
+// --- engine hooks; call only when tx.recording ---------------------------
+void record_attempt_start(transaction& tx) noexcept;
+void record_commit(transaction& tx, std::uint64_t commit_timestamp) noexcept;
+void record_conflict(transaction& tx, abort_cause cause, const conflict_point& where) noexcept;
+void record_rollback(transaction& tx) noexcept;
+void record_irrevocable(transaction& tx, bool starved) noexcept;
+
+// Waiting (token, ordered-mode turn, backoff). `begin` is 0 when reporting is
+// off; pass it back unchanged.
+std::uint64_t record_wait_begin() noexcept;
+void record_wait_end(transaction& tx, std::uint64_t begin, bool for_inevitable) noexcept;
+
+}  // namespace optimist::detail

@@ -1,0 +1,309 @@
+// report::write_text: the conflict report a person reads.
+//
+// Layout (every section always appears, with a one-line note when empty, so a
+// reader never wonders whether a section was forgotten):
+//
+//   optimist conflict report
+//     wall time:     2.000 s
+//     thread time:   4.000 s over 2 threads
+//     committed:     1.200 s (30.0%)
+//     aborted:       0.500 s (12.5%)
+//     waiting:       0.100 s (2.5%)
+//     transactions:  10000 commits, 5000 per second
+//     aborts:        2500 (abort ratio 20.0%)
+//
+//   Conflicts
+//
+//   0.412 s lost in 12412 aborts (write-read)
+//     aborted read:  samples/train_schedule.cpp:88 in compute   auto s = dep.start.get();
+//     by write:      samples/train_schedule.cpp:97 in compute   t.start.set(s);
+//
+//   ... 2 more conflict groups: 0.010 s lost in 40 aborts
+//
+//   Inevitable transactions
+//
+//   0.120 s others held back by 3 inevitable transactions (0.050 s inevitable)
+//     inevitable at: samples/bank.cpp:40 in audit   optimist::become_inevitable();
+//
+//   Threads (seconds)
+//     thread   committed     aborted     waiting     outside
+//          0       0.600       0.300       0.050       0.100
+//
+// Definitions:
+// - thread time = committed + aborted + waiting (the totals) + the threads'
+//   outside time; the three percentages are of it. Without per-thread rows it
+//   is the time in transactions. A percentage with a zero denominator is left
+//   out, as are the abort ratio (aborts / (commits + aborts)) with no
+//   transactions and the rate (commits / wall time) with no wall time.
+// - Conflict labels: write-read "aborted read:" / "by write:"; write-write
+//   "aborted write:" / "by write:"; inevitable "aborted at:" / "inevitable
+//   at:" (the aborted access may be a read or a write there).
+// - A site line is "file:line in function   source text", the function
+//   shortened by short_function_name (site_format.hpp), the source text the
+//   trimmed line when the file can be read (at most 100 characters, longer
+//   lines end in "..."), then "(only the atomic block is known)" for
+//   block_only sites. Parts that are unknown are left out.
+// - Groups are sorted again here (stably, largest first) so that a profile
+//   built by hand or read from an old file still prints in order.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "optimist/report.hpp"
+#include "profile/site_format.hpp"
+
+namespace optimist {
+
+namespace {
+
+constexpr std::size_t max_quoted_chars = 100;
+
+std::string fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// Source files read once per report; a file that cannot be read is
+// remembered as such.
+class source_cache {
+ public:
+  std::optional<std::string> line(const std::string& file, unsigned line_number) {
+    if (file.empty() || line_number == 0) return std::nullopt;
+    auto [it, inserted] = files_.try_emplace(file);
+    if (inserted) it->second = load(file);
+    if (!it->second || line_number > it->second->size()) return std::nullopt;
+    return (*it->second)[line_number - 1];
+  }
+
+ private:
+  static bool readable_file(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(path, ec);
+  }
+
+  // The path as given; else, for a path recorded on another machine or from
+  // another directory, its trailing parts ("dir/file.cpp" at least) relative
+  // to the current directory.
+  static std::optional<std::string> find(const std::string& file) {
+    if (readable_file(file)) return file;
+    for (std::size_t slash = file.find('/'); slash != std::string::npos;
+         slash = file.find('/', slash + 1)) {
+      const std::string rest = file.substr(slash + 1);
+      if (rest.find('/') == std::string::npos) break;
+      if (readable_file(rest)) return rest;
+    }
+    return std::nullopt;
+  }
+
+  static std::optional<std::vector<std::string>> load(const std::string& file) {
+    const std::optional<std::string> path = find(file);
+    if (!path) return std::nullopt;
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::vector<std::string> lines;
+    std::string text;
+    while (std::getline(in, text)) lines.push_back(std::move(text));
+    return lines;
+  }
+
+  std::map<std::string, std::optional<std::vector<std::string>>> files_;
+};
+
+std::string trimmed(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r\f\v");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\f\v");
+  std::string out = s.substr(first, last - first + 1);
+  if (out.size() > max_quoted_chars) out = out.substr(0, max_quoted_chars - 3) + "...";
+  return out;
+}
+
+void write_site(std::ostream& out, source_cache& sources, const char* label,
+                const report::site& s) {
+  char padded[32];
+  std::snprintf(padded, sizeof padded, "  %-15s", label);
+  std::string line = padded + detail::site_location(s);
+  if (!s.function.empty()) line += " in " + detail::short_function_name(s.function);
+  if (const auto source = sources.line(s.file, s.line)) {
+    const std::string text = trimmed(*source);
+    if (!text.empty()) line += "   " + text;
+  }
+  if (s.block_only) line += "   (only the atomic block is known)";
+  out << line << '\n';
+}
+
+const char* aborted_label(report::conflict_kind kind) {
+  switch (kind) {
+    case report::conflict_kind::write_write:
+      return "aborted write:";
+    case report::conflict_kind::write_read:
+      return "aborted read:";
+    case report::conflict_kind::inevitable:
+      return "aborted at:";
+  }
+  return "aborted:";
+}
+
+const char* other_label(report::conflict_kind kind) {
+  return kind == report::conflict_kind::inevitable ? "inevitable at:" : "by write:";
+}
+
+std::string percent_of(double part, double whole) {
+  if (!(whole > 0)) return {};
+  return " (" + fixed(100.0 * part / whole, 1) + "%)";
+}
+
+void write_header(std::ostream& out, const report::profile& p) {
+  const report::totals& t = p.totals;
+  double outside = 0;
+  for (const report::thread_times& th : p.threads) outside += th.outside_s;
+  const double thread_time = t.committed_s + t.aborted_s + t.waiting_s + outside;
+
+  out << "optimist conflict report\n";
+  out << "  wall time:     " << detail::format_seconds(t.wall_s) << '\n';
+  out << "  thread time:   " << detail::format_seconds(thread_time);
+  if (!p.threads.empty()) out << " over " << plural(p.threads.size(), "thread", "threads");
+  out << '\n';
+  out << "  committed:     " << detail::format_seconds(t.committed_s)
+      << percent_of(t.committed_s, thread_time) << '\n';
+  out << "  aborted:       " << detail::format_seconds(t.aborted_s)
+      << percent_of(t.aborted_s, thread_time) << '\n';
+  out << "  waiting:       " << detail::format_seconds(t.waiting_s)
+      << percent_of(t.waiting_s, thread_time) << '\n';
+  out << "  transactions:  " << plural(t.commits, "commit", "commits");
+  if (t.wall_s > 0) {
+    const double rate = static_cast<double>(t.commits) / t.wall_s;
+    out << ", " << fixed(rate, rate >= 100 ? 0 : 1) << " per second";
+  }
+  out << '\n';
+  out << "  aborts:        " << t.aborts;
+  if (t.commits + t.aborts > 0) {
+    const double ratio = static_cast<double>(t.aborts) / static_cast<double>(t.commits + t.aborts);
+    out << " (abort ratio " << fixed(100.0 * ratio, 1) << "%)";
+  }
+  out << '\n';
+}
+
+void write_conflicts(std::ostream& out, source_cache& sources, const report::profile& p,
+                     std::size_t top) {
+  out << "\nConflicts\n\n";
+  if (p.conflicts.empty()) {
+    out << "No conflicts recorded.\n";
+    return;
+  }
+  std::vector<const report::conflict*> sorted;
+  for (const report::conflict& c : p.conflicts) sorted.push_back(&c);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto* a, const auto* b) { return a->time_lost_s > b->time_lost_s; });
+
+  const std::size_t shown = std::min(top, sorted.size());
+  for (std::size_t i = 0; i < shown; ++i) {
+    const report::conflict& c = *sorted[i];
+    if (i > 0) out << '\n';
+    out << detail::format_seconds(c.time_lost_s) << " lost in "
+        << plural(c.count, "abort", "aborts") << " (" << report::to_string(c.kind) << ")\n";
+    write_site(out, sources, aborted_label(c.kind), c.aborted_site);
+    write_site(out, sources, other_label(c.kind), c.other_site);
+  }
+  if (shown < sorted.size()) {
+    double lost = 0;
+    std::uint64_t aborts = 0;
+    for (std::size_t i = shown; i < sorted.size(); ++i) {
+      lost += sorted[i]->time_lost_s;
+      aborts += sorted[i]->count;
+    }
+    if (shown > 0) out << '\n';
+    out << "... " << plural(sorted.size() - shown, "more conflict group", "more conflict groups")
+        << ": " << detail::format_seconds(lost) << " lost in " << plural(aborts, "abort", "aborts")
+        << '\n';
+  }
+}
+
+void write_inevitables(std::ostream& out, source_cache& sources, const report::profile& p,
+                       std::size_t top) {
+  out << "\nInevitable transactions\n\n";
+  if (p.inevitables.empty()) {
+    out << "No inevitable transactions recorded.\n";
+    return;
+  }
+  std::vector<const report::inevitable*> sorted;
+  for (const report::inevitable& v : p.inevitables) sorted.push_back(&v);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
+    return a->blocked_others_s > b->blocked_others_s;
+  });
+
+  const std::size_t shown = std::min(top, sorted.size());
+  for (std::size_t i = 0; i < shown; ++i) {
+    const report::inevitable& v = *sorted[i];
+    if (i > 0) out << '\n';
+    out << detail::format_seconds(v.blocked_others_s) << " others held back by "
+        << plural(v.count, "inevitable transaction", "inevitable transactions") << " ("
+        << detail::format_seconds(v.inevitable_s) << " inevitable)\n";
+    write_site(out, sources, "inevitable at:", v.where);
+  }
+  if (shown < sorted.size()) {
+    double blocked = 0;
+    std::uint64_t count = 0;
+    for (std::size_t i = shown; i < sorted.size(); ++i) {
+      blocked += sorted[i]->blocked_others_s;
+      count += sorted[i]->count;
+    }
+    if (shown > 0) out << '\n';
+    out << "... " << plural(sorted.size() - shown, "more site", "more sites") << ": "
+        << detail::format_seconds(blocked) << " others held back by "
+        << plural(count, "inevitable transaction", "inevitable transactions") << '\n';
+  }
+}
+
+void write_threads(std::ostream& out, const report::profile& p) {
+  out << "\nThreads (seconds)\n\n";
+  if (p.threads.empty()) {
+    out << "No threads recorded.\n";
+    return;
+  }
+  char row[160];
+  std::snprintf(row, sizeof row, "  %6s  %10s  %10s  %10s  %10s\n", "thread", "committed",
+                "aborted", "waiting", "outside");
+  out << row;
+  for (const report::thread_times& th : p.threads) {
+    std::snprintf(row, sizeof row, "  %6u  %10.3f  %10.3f  %10.3f  %10.3f\n", th.thread,
+                  th.committed_s, th.aborted_s, th.waiting_s, th.outside_s);
+    out << row;
+  }
+}
+
+}  // namespace
+
+const char* report::to_string(conflict_kind kind) noexcept {
+  switch (kind) {
+    case conflict_kind::write_write:
+      return "write-write";
+    case conflict_kind::write_read:
+      return "write-read";
+    case conflict_kind::inevitable:
+      return "inevitable";
+  }
+  return "unknown";
+}
+
+void report::write_text(std::ostream& out, const profile& p, std::size_t top) {
+  source_cache sources;
+  write_header(out, p);
+  write_conflicts(out, sources, p, top);
+  write_inevitables(out, sources, p, top);
+  write_threads(out, p);
+}
+
+}  // namespace optimist
