@@ -1,0 +1,357 @@
+// bench/tasks_bench.cpp — what a task costs, and how parallel loops of tasks scale.
+//
+// Three workloads, each written once per model, all in one binary:
+//
+//   empty tasks      N functions that do nothing: the runtime's own cost per task.
+//     BM_empty_tasks_optimist     optimist::add_task x N, then optimist::run_all_tasks()
+//     BM_empty_tasks_tbb          tbb::task_group::run x N on a tbb::task_arena of the same size
+//   interest rate    one task per account: balance *= 1.05 (1M accounts; OPTIMIST_BENCH_ACCOUNTS)
+//     BM_interest_optimist        optimist::load / optimist::store, one task per account
+//     BM_interest_sequential      the plain loop (uninstrumented; 1 thread only)
+//     BM_interest_mutex           tbb::task_group, one task per account, one global std::mutex
+//   train schedule   one sweep of the samples/train_schedule.cpp kernel: each train's start time
+//                    from its feeders' (tasks read what other tasks write, and conflict;
+//                    200k trains; OPTIMIST_BENCH_TRAINS)
+//     BM_train_optimist           unordered tasks
+//     BM_train_optimist_ordered   run_options::ordered (the sequential loop's exact result)
+//     BM_train_sequential         the plain loop (1 thread only)
+//     BM_train_mutex              tbb::task_group, one task per train, one global std::mutex
+//
+// The argument is the number of worker threads: 1, 2 and one per physical core
+// (optimist::resolve_thread_count({}), so OPTIMIST_THREADS changes it). Every benchmark uses
+// real time; items_per_second counts tasks (accounts, trains) per second. Each optimist run is
+// checked afterwards (the process aborts on a wrong result); optimist variants also report
+// aborts per task.
+//
+//   build/tasks_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+//   build/tasks_bench --benchmark_filter='BM_empty_tasks' --benchmark_min_time=2
+#include <benchmark/benchmark.h>
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "optimist/optimist.hpp"
+
+namespace {
+
+// ---- sizes and thread counts -------------------------------------------------------------------
+
+constexpr std::size_t empty_tasks_per_run = 100'000;
+
+std::size_t size_from_environment(const char* name, std::size_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (*end != '\0' || value == 0) {
+    std::fprintf(stderr, "tasks_bench: %s='%s' is not a positive integer\n", name, text);
+    std::exit(2);
+  }
+  return static_cast<std::size_t>(value);
+}
+
+const std::size_t g_accounts = size_from_environment("OPTIMIST_BENCH_ACCOUNTS", 1'000'000);
+const std::size_t g_trains = size_from_environment("OPTIMIST_BENCH_TRAINS", 200'000);
+
+// 1, 2 and one per physical core, without duplicates.
+void thread_counts(benchmark::internal::Benchmark* b) {
+  unsigned all = 2;
+  try {
+    all = optimist::resolve_thread_count({});
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "tasks_bench: %s; using 2 threads for 'all cores'\n", e.what());
+  }
+  std::vector<unsigned> counts{1, 2, all};
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  for (unsigned n : counts) b->Arg(n);
+}
+
+optimist::run_options with_threads(const benchmark::State& state, bool ordered = false) {
+  optimist::run_options options;
+  options.threads = static_cast<unsigned>(state.range(0));
+  options.ordered = ordered;
+  return options;
+}
+
+[[noreturn]] void wrong_result(const char* benchmark, const char* what) {
+  std::fprintf(stderr, "tasks_bench: %s: %s\n", benchmark, what);
+  std::abort();
+}
+
+void report_aborts(benchmark::State& state, std::size_t tasks_per_iteration) {
+  const double tasks = static_cast<double>(tasks_per_iteration) * state.iterations();
+  state.counters["aborts_per_task"] = static_cast<double>(optimist::stats().aborts) / tasks;
+}
+
+// ---- empty tasks -------------------------------------------------------------------------------
+
+void empty_task() {}
+
+void BM_empty_tasks_optimist(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state);
+  optimist::reset_stats();
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < empty_tasks_per_run; ++i) optimist::add_task(&empty_task);
+    optimist::run_all_tasks(options);
+  }
+  if (optimist::global_task_queue().pending() != 0) {
+    wrong_result("BM_empty_tasks_optimist", "tasks left queued");
+  }
+  const std::uint64_t commits = optimist::stats().commits;
+  if (commits != empty_tasks_per_run * state.iterations()) {
+    wrong_result("BM_empty_tasks_optimist", "not every task committed exactly once");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(empty_tasks_per_run * state.iterations()));
+}
+BENCHMARK(BM_empty_tasks_optimist)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_empty_tasks_tbb(benchmark::State& state) {
+  tbb::task_arena arena(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    arena.execute([] {
+      tbb::task_group group;
+      for (std::size_t i = 0; i < empty_tasks_per_run; ++i) group.run(&empty_task);
+      group.wait();
+    });
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(empty_tasks_per_run * state.iterations()));
+}
+BENCHMARK(BM_empty_tasks_tbb)->Apply(thread_counts)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- interest rate -----------------------------------------------------------------------------
+
+constexpr double rate = 1.05;
+constexpr double initial_balance = 100.0;
+
+struct account {
+  double balance;
+};
+
+std::vector<account> fresh_accounts() {
+  return std::vector<account>(g_accounts, account{initial_balance});
+}
+
+// Every account must have been multiplied exactly `times` times.
+void check_interest(const std::vector<account>& accounts, std::int64_t times, const char* name) {
+  const double expected = initial_balance * std::pow(rate, static_cast<double>(times));
+  for (const account& a : accounts) {
+    if (std::fabs(a.balance - expected) > 1e-9 * expected) {
+      wrong_result(name, "an account was not updated exactly once per run");
+    }
+  }
+}
+
+void BM_interest_optimist(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state);
+  std::vector<account> accounts = fresh_accounts();
+  optimist::reset_stats();
+  for (auto _ : state) {
+    for (account& a : accounts) {
+      optimist::add_task([&a] { optimist::store(a.balance, optimist::load(a.balance) * rate); });
+    }
+    optimist::run_all_tasks(options);
+  }
+  report_aborts(state, accounts.size());
+  check_interest(accounts, state.iterations(), "BM_interest_optimist");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_optimist)->Apply(thread_counts)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_interest_sequential(benchmark::State& state) {
+  std::vector<account> accounts = fresh_accounts();
+  for (auto _ : state) {
+    for (account& a : accounts) a.balance *= rate;
+    benchmark::ClobberMemory();
+  }
+  check_interest(accounts, state.iterations(), "BM_interest_sequential");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_sequential)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+std::mutex g_global_mutex;
+
+void BM_interest_mutex(benchmark::State& state) {
+  tbb::task_arena arena(static_cast<int>(state.range(0)));
+  std::vector<account> accounts = fresh_accounts();
+  for (auto _ : state) {
+    arena.execute([&] {
+      tbb::task_group group;
+      for (account& a : accounts) {
+        group.run([&a] {
+          std::lock_guard<std::mutex> lock(g_global_mutex);
+          a.balance *= rate;
+        });
+      }
+      group.wait();
+    });
+  }
+  check_interest(accounts, state.iterations(), "BM_interest_mutex");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_mutex)->Apply(thread_counts)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- train schedule ----------------------------------------------------------------------------
+
+// The kernel of samples/train_schedule.cpp: a random acyclic network in which each train waits
+// for up to four trains of lower rank; ranks are a random permutation, so an index-order sweep
+// reads both updated and not-yet-updated feeders.
+struct train_network {
+  std::vector<long> duration;
+  std::vector<long> earliest;
+  std::vector<std::vector<std::size_t>> feeders;
+};
+
+constexpr long transfer_minutes = 5;
+
+const train_network& network() {
+  static const train_network n = [] {
+    std::mt19937 random(20240601);
+    std::vector<std::size_t> rank(g_trains);
+    for (std::size_t i = 0; i < g_trains; ++i) rank[i] = i;
+    std::shuffle(rank.begin(), rank.end(), random);
+    std::vector<std::size_t> by_rank(g_trains);
+    for (std::size_t i = 0; i < g_trains; ++i) by_rank[rank[i]] = i;
+    train_network built;
+    built.duration.resize(g_trains);
+    built.earliest.resize(g_trains);
+    built.feeders.resize(g_trains);
+    for (std::size_t i = 0; i < g_trains; ++i) {
+      built.duration[i] = 10 + static_cast<long>(random() % 120);
+      built.earliest[i] = static_cast<long>(random() % 600);
+      const std::size_t r = rank[i];
+      const std::size_t count = r == 0 ? 0 : 1 + random() % 4;
+      for (std::size_t k = 0; k < count; ++k) built.feeders[i].push_back(by_rank[random() % r]);
+    }
+    return built;
+  }();
+  return n;
+}
+
+// The new start time of train t, reading its feeders' start times through `start_of`.
+template <class StartOf>
+long recompute(const train_network& n, std::size_t t, StartOf&& start_of) {
+  long start = n.earliest[t];
+  for (std::size_t f : n.feeders[t]) {
+    start = std::max(start, start_of(f) + n.duration[f] + transfer_minutes);
+  }
+  return start;
+}
+
+// The sequential sweeps' result after `sweeps` sweeps, for checking.
+std::vector<long> sequential_schedule(std::int64_t sweeps) {
+  const train_network& n = network();
+  std::vector<long> start = n.earliest;
+  for (std::int64_t s = 0; s < sweeps; ++s) {
+    for (std::size_t t = 0; t < start.size(); ++t) {
+      start[t] = recompute(n, t, [&](std::size_t f) { return start[f]; });
+    }
+  }
+  return start;
+}
+
+// Sweeps until nothing changes: the earliest schedule, which no sweep order passes.
+std::vector<long> fixed_point_schedule() {
+  const train_network& n = network();
+  std::vector<long> start = n.earliest;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t t = 0; t < start.size(); ++t) {
+      const long s = recompute(n, t, [&](std::size_t f) { return start[f]; });
+      changed = changed || s != start[t];
+      start[t] = s;
+    }
+  }
+  return start;
+}
+
+void train_optimist(benchmark::State& state, bool ordered, const char* name) {
+  const train_network& n = network();
+  const optimist::run_options options = with_threads(state, ordered);
+  std::vector<long> start = n.earliest;
+  optimist::reset_stats();
+  for (auto _ : state) {
+    for (std::size_t t = 0; t < start.size(); ++t) {
+      optimist::add_task([&n, &start, t] {
+        const long s = recompute(n, t, [&](std::size_t f) { return optimist::load(start[f]); });
+        if (s != optimist::load(start[t])) optimist::store(start[t], s);
+      });
+    }
+    optimist::run_all_tasks(options);
+  }
+  report_aborts(state, start.size());
+  // Ordered: each sweep is the sequential sweep. Unordered: some serial order of each sweep;
+  // start times only grow toward the same fixed point, never past the sequential one.
+  const std::vector<long> expected = sequential_schedule(state.iterations());
+  const std::vector<long> fixed_point = fixed_point_schedule();
+  for (std::size_t t = 0; t < start.size(); ++t) {
+    if (ordered ? start[t] != expected[t] : start[t] > fixed_point[t]) {
+      wrong_result(name, "the schedule differs from the sequential loop's");
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(start.size() * state.iterations()));
+}
+
+void BM_train_optimist(benchmark::State& state) {
+  train_optimist(state, false, "BM_train_optimist");
+}
+BENCHMARK(BM_train_optimist)->Apply(thread_counts)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_train_optimist_ordered(benchmark::State& state) {
+  train_optimist(state, true, "BM_train_optimist_ordered");
+}
+BENCHMARK(BM_train_optimist_ordered)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_train_sequential(benchmark::State& state) {
+  const train_network& n = network();
+  std::vector<long> start = n.earliest;
+  for (auto _ : state) {
+    for (std::size_t t = 0; t < start.size(); ++t) {
+      start[t] = recompute(n, t, [&](std::size_t f) { return start[f]; });
+    }
+    benchmark::ClobberMemory();
+  }
+  if (start != sequential_schedule(state.iterations())) {
+    wrong_result("BM_train_sequential", "the schedule differs from the sequential loop's");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(start.size() * state.iterations()));
+}
+BENCHMARK(BM_train_sequential)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_train_mutex(benchmark::State& state) {
+  const train_network& n = network();
+  tbb::task_arena arena(static_cast<int>(state.range(0)));
+  std::vector<long> start = n.earliest;
+  for (auto _ : state) {
+    arena.execute([&] {
+      tbb::task_group group;
+      for (std::size_t t = 0; t < start.size(); ++t) {
+        group.run([&n, &start, t] {
+          std::lock_guard<std::mutex> lock(g_global_mutex);
+          start[t] = recompute(n, t, [&](std::size_t f) { return start[f]; });
+        });
+      }
+      group.wait();
+    });
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(start.size() * state.iterations()));
+}
+BENCHMARK(BM_train_mutex)->Apply(thread_counts)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
