@@ -119,16 +119,19 @@ def fmt_aborts(run_1, run_2):
 
 
 def variant_order(runs):
-    order = []
-    for variant, _ in runs:
-        if variant not in order:
-            order.append(variant)
-    preferred = [BASELINE_SEQUENTIAL, BASELINE_MUTEX]
-    rest = [v for v in order if v not in preferred]
-    # libitm variants together, then optimist ones; otherwise first-seen order.
-    rest.sort(key=lambda v: (0 if v.startswith("gnutm") else 1 if v.startswith("optimist") else 2,
-                             order.index(v)))
-    return [v for v in preferred if v in order] + rest
+    """Baselines first, then libitm variants, then optimist ones, then the rest (by name)."""
+    def group(variant):
+        if variant == BASELINE_SEQUENTIAL:
+            return 0
+        if variant == BASELINE_MUTEX:
+            return 1
+        if variant.startswith("gnutm"):
+            return 2
+        if variant.startswith("optimist"):
+            return 3
+        return 4
+
+    return sorted({variant for variant, _ in runs}, key=lambda v: (group(v), v))
 
 
 def table(runs):
