@@ -164,7 +164,7 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site) {
     return;
   }
   transaction& self = this_thread_transaction();
-  retire(self, object, destroy, clock_now() + 1);
+  retire(self, object, destroy, clock_tick());
 }
 
 }  // namespace optimist::detail

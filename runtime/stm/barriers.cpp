@@ -54,14 +54,14 @@ void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t ma
       wait_round(round);
       continue;
     }
-    if (lock.compare_exchange_weak(v, orec_make_locked(&self), std::memory_order_acquire,
+    if (lock.compare_exchange_weak(v, orec_make_locked(&self), std::memory_order_seq_cst,
                                    std::memory_order_relaxed)) {
       break;
     }
   }
   if (reporting_on()) site_of(lock).store(pack_site(site), std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);  // INVARIANT atomic-writeback
-  std::uint64_t timestamp = clock_tick();
+  std::uint64_t timestamp = clock_commit_stamp();
   store_word(word, value, mask);
   lock.store(orec_make_version(timestamp), std::memory_order_release);
   thread_counters::bump(self.counters.commits);
@@ -106,7 +106,8 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     return from_log | load_word(word, mask);
   }
   for (unsigned round = 0;; ++round) {
-    std::uint64_t before = lock.load(std::memory_order_acquire);
+    // seq_cst: INVARIANT clock-order (global_clock.hpp).
+    std::uint64_t before = lock.load(std::memory_order_seq_cst);
     if (orec_is_locked(before)) {
       if (round < read_wait_rounds) {
         wait_round(round);
@@ -124,7 +125,7 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     // INVARIANT opacity: a word newer than the snapshot is used only after the
     // whole read set has been revalidated at a later snapshot.
     if (version > snapshot) {
-      if (const read_entry* invalid = try_extend()) {
+      if (const read_entry* invalid = try_extend(version)) {
         abandon(abort_cause::read_invalidated, {invalid->site, invalid->lock});
         return from_log | standalone_read(word, mask);
       }

@@ -6,17 +6,17 @@
 //   begin     snapshot := clock
 //   read w    if w is in the redo log, answer from it; else read orec(w),
 //             the word, fence, orec(w) again (orec-seqlock); a locked orec makes
-//             the reader wait briefly, then abort. If the version is newer than
-//             the snapshot, try to extend: validate every read, then
-//             snapshot := clock (a read need not abort because an unrelated
-//             word changed).
+//             the reader wait briefly, then abort. If the version v is newer
+//             than the snapshot, try to extend: raise the clock to >= v,
+//             validate every read, then snapshot := clock (a read need not
+//             abort because an unrelated word changed).
 //   write w   append to the redo log; shared memory is not touched.
 //   commit    read-only: nothing to do. Otherwise lock the orec of every
 //             written word (CAS; a lock held by another committer is waited for
 //             briefly, then this transaction aborts; a reserved orec — held by
-//             the inevitable transaction — aborts at once), t := ++clock,
-//             validate the read set unless t == snapshot + 1, write the log back,
-//             unlock every orec with version t.
+//             the inevitable transaction — aborts at once), t := clock + 1
+//             (the clock is not incremented: global_clock.hpp), validate the
+//             read set, write the log back, unlock every orec with version t.
 //
 // INVARIANT (opacity): every value a transaction acts on belongs to one
 // consistent snapshot: each read is checked against its orec (orec-seqlock,
@@ -78,8 +78,8 @@ const read_entry* transaction::first_invalid() const noexcept {
   return nullptr;
 }
 
-const read_entry* transaction::try_extend() noexcept {
-  std::uint64_t now = clock_now();
+const read_entry* transaction::try_extend(std::uint64_t version) noexcept {
+  std::uint64_t now = clock_raise_to(version);  // INVARIANT clock-order
   if (const read_entry* invalid = first_invalid()) return invalid;
   snapshot = now;
   return nullptr;
@@ -87,7 +87,7 @@ const read_entry* transaction::try_extend() noexcept {
 
 void transaction::revalidate() {
   if (mode == tx_mode::irrevocable) return;  // nothing it read can change
-  if (const read_entry* invalid = try_extend()) {
+  if (const read_entry* invalid = try_extend(0)) {
     restart(abort_cause::read_invalidated, {invalid->site, invalid->lock});
   }
 }
@@ -129,7 +129,7 @@ void transaction::commit_writer() {
         release_locks();
         restart(abort_cause::inevitable, {e.site, &lock});
       }
-      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_acquire,
+      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {
         locks.push_back({&lock, v});
         if (orec_version(v) > snapshot) stale_lock_taken = true;
@@ -144,12 +144,16 @@ void transaction::commit_writer() {
   // INVARIANT atomic-writeback: the lock stores above become visible before
   // any data store below.
   std::atomic_thread_fence(std::memory_order_release);
-  std::uint64_t timestamp = clock_tick();
-  if (timestamp != snapshot + 1) {
-    if (const read_entry* invalid = first_invalid()) {
-      release_locks();
-      restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
-    }
+  // Deleting commits and traced ones take a stamp of their own (reclamation
+  // needs the clock to move; trace arrows need unique commits).
+  std::uint64_t timestamp = deletions.empty() && !g_tracing.load(std::memory_order_relaxed)
+                                ? clock_commit_stamp()
+                                : clock_tick();
+  // Stamps are shared between commits, so TL2's "nobody committed since my
+  // snapshot" shortcut does not apply: validate whenever something was read.
+  if (const read_entry* invalid = first_invalid()) {
+    release_locks();
+    restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
   }
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
@@ -167,7 +171,7 @@ void transaction::commit_irrevocable() {
     for (;;) {
       std::uint64_t v = lock.load(std::memory_order_relaxed);
       if (orec_is_locked(v)) break;  // ours: several words share the orec
-      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_acquire,
+      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {
         locks.push_back({&lock, v & ~orec_reserved_bit});
         break;
@@ -179,7 +183,9 @@ void transaction::commit_irrevocable() {
       site_of(orec_for(e.word)).store(pack_site(e.site), std::memory_order_relaxed);
   }
   std::atomic_thread_fence(std::memory_order_release);
-  std::uint64_t timestamp = writes.empty() ? clock_now() : clock_tick();
+  std::uint64_t timestamp = writes.empty()      ? clock_now()
+                            : deletions.empty() ? clock_commit_stamp()
+                                                : clock_tick();
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
@@ -196,7 +202,7 @@ void transaction::commit() {
   } else if (!read_only) {
     commit_writer();
   } else if (!deletions.empty()) {
-    snapshot = clock_now() + 1;  // deleting without writing: be conservative
+    snapshot = clock_tick();  // deleting without writing: a stamp after everything read
   }
   thread_counters::bump(counters.commits);
   if (read_only) thread_counters::bump(counters.read_only_commits);

@@ -143,7 +143,8 @@ class alignas(64) transaction {
 
   // Moves the snapshot to now if every read is still valid; else returns the
   // first read that is not (and leaves the snapshot).
-  const read_entry* try_extend() noexcept;
+  // `version` is the newest version seen (the clock is raised to it first).
+  const read_entry* try_extend(std::uint64_t version) noexcept;
   const read_entry* first_invalid() const noexcept;
   void revalidate();  // extend to now, or restart: the attempt then serialises after now
   void become_irrevocable(source_location site);
