@@ -1,7 +1,14 @@
 #include "memory/epoch_reclaimer.hpp"
 
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
+
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <utility>
 #include <vector>
 
@@ -35,10 +42,38 @@ void destroy_safe(std::vector<retired_object>& from, std::uint64_t oldest,
   from.resize(kept);
 }
 
+#if defined(__linux__)
+bool membarrier(int command) noexcept {
+  return syscall(SYS_membarrier, command, 0, 0) == 0;
+}
+#endif
+
+void heavy_fence() noexcept {
+#if defined(__linux__)
+  if (!g_start_needs_fence.load(std::memory_order_relaxed) &&
+      membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {
+    return;
+  }
+#endif
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
 }  // namespace
 
+void prepare_reclamation() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if defined(__linux__)
+    if (std::getenv("OPTIMIST_SYMMETRIC_FENCES") == nullptr &&
+        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)) {
+      g_start_needs_fence.store(false, std::memory_order_relaxed);
+    }
+#endif
+  });
+}
+
 std::uint64_t oldest_active_start() noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  heavy_fence();
   std::uint64_t oldest = not_active;
   for_each_registered([&](const transaction& t) {
     std::uint64_t since = t.active_since.load(std::memory_order_seq_cst);

@@ -6,12 +6,17 @@
 // So an object retired at t is destroyed once every running transaction
 // started at or after t (INVARIANT reclaim-safe, transaction.hpp).
 //
-// Each descriptor publishes its start time in active_since, followed by a
-// sequentially consistent fence before its first read; the reclaimer fences
-// before scanning. Either the reclaimer sees the start time, or the starting
-// transaction sees the unlink (orec-seqlock) and never obtains the pointer.
+// Each descriptor publishes its start time in active_since before its first
+// read, and the reclaimer scans them after the unlinking commit; a full fence
+// between the two on each side makes sure that either the reclaimer sees the
+// start time, or the starting transaction sees the unlink (orec-seqlock) and
+// never obtains the pointer. The fences are asymmetric where Linux offers
+// membarrier(2): transactions only stop the compiler from reordering, and the
+// reclaimer — rare, batched — makes every running thread of the process
+// execute a full barrier before it scans. Elsewhere both sides fence.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace optimist::detail {
@@ -32,6 +37,20 @@ void hand_over_retired(transaction& tx) noexcept;
 
 // The smallest start time of a running transaction (not_active if none).
 std::uint64_t oldest_active_start() noexcept;
+
+// Set up the asymmetric fences (once per process; before the first transaction).
+void prepare_reclamation() noexcept;
+// True when transactions must fence after publishing their start time.
+inline std::atomic<bool> g_start_needs_fence{true};
+
+// What a transaction does between publishing its start time and its first read.
+inline void start_fence() noexcept {
+  if (g_start_needs_fence.load(std::memory_order_relaxed)) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler must not reorder
+  }
+}
 
 // For tests: reclaim everything that is safe to reclaim now, from this thread.
 void reclaim_now();

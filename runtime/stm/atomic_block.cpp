@@ -48,7 +48,7 @@ void transaction::start(source_location site) {
   // INVARIANT reclaim-safe: publish the start time before the first read
   // (release: the previous transaction's reads stay ordered before it).
   active_since.store(now, std::memory_order_release);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  start_fence();
   if (recording) record_attempt_start(*this);
   if (irrevocable_next) {
     irrevocable_next = false;

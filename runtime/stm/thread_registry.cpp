@@ -55,6 +55,7 @@ transaction* first_registered() noexcept {
 transaction& this_thread_transaction() {
   if (transaction* t = tls_descriptor) return *t;
   initialize_reporting_from_environment();
+  prepare_reclamation();
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();
