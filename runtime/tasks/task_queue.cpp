@@ -100,8 +100,13 @@ task_queue_state::~task_queue_state() {
 
 void task_queue_state::publish(task_base* task) {
   pending_count_.fetch_add(1, std::memory_order_relaxed);  // before the push: never negative
+  if (tls_running_queue == this && group_ != nullptr) {
+    // INVARIANT run-owns-its-tasks: a task's child runs in the same run.
+    spawned_.push(task);
+    group_->run([this] { runner(/*spawned=*/true); });
+    return;
+  }
   waiting_.push(task);
-  if (tls_running_queue == this && group_ != nullptr) group_->run([this] { runner(); });
 }
 
 void task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
@@ -124,15 +129,22 @@ void task_queue_state::record_error(std::exception_ptr error) {
   stopping_.store(true, std::memory_order_relaxed);
 }
 
-void task_queue_state::runner() {
+void task_queue_state::runner(bool spawned) {
   if (stopping_.load(std::memory_order_relaxed)) return;  // tasks not started stay queued
   task_base* task = nullptr;
   std::uint64_t turn = 0;
   if (ordered_) {
+    // Any runner takes the next task in queue order: the run's queued tasks
+    // first, then the spawned ones in the order they were published.
     tbb::spin_mutex::scoped_lock lock(pop_mutex_);
-    if (!waiting_.try_pop(task)) return;
+    if (queued_left_ > 0 && waiting_.try_pop(task)) {
+      --queued_left_;
+    } else {
+      queued_left_ = 0;
+      if (!spawned_.try_pop(task)) return;
+    }
     turn = popped_++;
-  } else if (!waiting_.try_pop(task)) {
+  } else if (!(spawned ? spawned_ : waiting_).try_pop(task)) {
     return;
   }
   pending_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -219,10 +231,15 @@ void task_queue_state::run(const run_options& options) {
     tbb::task_group group;
     group_ = &group;
     const std::size_t initial = pending_count_.load(std::memory_order_relaxed);
-    group.run([&] { tbb::parallel_for(std::size_t{0}, initial, [&](std::size_t) { runner(); }); });
+    queued_left_ = initial;
+    group.run([&] {
+      tbb::parallel_for(std::size_t{0}, initial, [&](std::size_t) { runner(/*spawned=*/false); });
+    });
     group.wait();
     group_ = nullptr;
   });
+  // After a failure, spawned tasks not started wait for the next run too.
+  for (task_base* task = nullptr; spawned_.try_pop(task);) waiting_.push(task);
   if (pinning) pinning->wait_for_workers_to_leave();
   if (first_error_) std::rethrow_exception(first_error_);
 }

@@ -3,10 +3,19 @@
 // Tasks wait in a oneTBB concurrent_queue (FIFO). A run starts one oneTBB
 // task per queued task on a task_arena of the chosen size; each oneTBB task
 // pops the *oldest* waiting optimist task and executes it in a transaction.
-// A task added by a running task is pushed when its transaction commits, and
-// gets its own oneTBB task in the same run's task_group.
+// A task added by a running task is pushed on the run's own `spawned_` queue
+// when its transaction commits, and gets its own oneTBB task in the same
+// run's task_group, which pops `spawned_`.
 //
-// Ordered mode: tasks are popped in FIFO order under a small lock that hands
+// INVARIANT (run-owns-its-tasks): the runners of a run pop exactly the tasks
+// queued when it started and the tasks its tasks add. A task that another
+// thread adds during the run goes to `waiting_` behind the run's queued tasks,
+// and only as many runners pop `waiting_` as there were queued tasks, so it
+// waits for the next run and never takes the place of a spawned task (which
+// would then be left behind when the run returns).
+//
+// Ordered mode: tasks are popped in FIFO order — the run's queued tasks, then
+// the spawned ones — under a small lock that hands
 // out turns 0, 1, 2, ...; a task may commit only at its turn (next_commit ==
 // turn). It runs speculatively, waits for its turn at the end of its body,
 // then revalidates what it read against everything committed before it and
@@ -47,13 +56,16 @@ class task_queue_state {
   std::size_t pending() const noexcept { return pending_count_.load(std::memory_order_relaxed); }
 
  private:
-  void runner();
+  void runner(bool spawned);
   void execute(task_base* task, std::uint64_t turn);
   void wait_for_turn(std::uint64_t turn) const noexcept;
   void record_error(std::exception_ptr error);
   static void wait_for_turn_hook(void* context);
 
   tbb::concurrent_queue<task_base*> waiting_;
+  // Tasks added by the running run's own tasks (INVARIANT run-owns-its-tasks);
+  // empty between runs.
+  tbb::concurrent_queue<task_base*> spawned_;
   std::atomic<std::size_t> pending_count_{0};
 
   // Per run. `group_` is set before the first oneTBB task starts and cleared
@@ -63,7 +75,8 @@ class task_queue_state {
   bool ordered_ = false;
   std::atomic<bool> stopping_{false};
   tbb::spin_mutex pop_mutex_;
-  std::uint64_t popped_ = 0;  // guarded by pop_mutex_
+  std::uint64_t popped_ = 0;     // guarded by pop_mutex_
+  std::size_t queued_left_ = 0;  // ordered: queued tasks not yet popped; guarded by pop_mutex_
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
   std::mutex error_mutex_;
   std::exception_ptr first_error_;

@@ -578,6 +578,47 @@ TEST_P(TaskQueueTest, TasksAddedByAnotherThreadDuringARunWaitForTheNextRun) {
   EXPECT_EQ(q.pending(), 0u);
 }
 
+// The two promises together: a task added by a task runs in this run, one
+// added meanwhile by another thread waits — even when the other thread's task
+// was queued first.
+TEST_P(TaskQueueTest, TaskAddedByATaskRunsEvenWhenAnotherThreadAddedOneBefore) {
+  for (bool ordered : {false, true}) {
+    SCOPED_TRACE(ordered ? "ordered" : "unordered");
+    const std::size_t count = 50;
+    optimist::task_queue q;
+    std::vector<long> runs(count, 0);
+    long outsider_runs = 0;
+    long child_runs = 0;
+    std::atomic<bool> added{false};
+    for (std::size_t i = 0; i < count; ++i) {
+      q.add([&, i] {
+        if (i == 0) {
+          if (!added.exchange(true)) {
+            std::thread([&] {
+              q.add([&] { optimist::store(outsider_runs, optimist::load(outsider_runs) + 1); });
+            }).join();
+          }
+          // Queued when this task commits: after the outsider.
+          q.add([&] { optimist::store(child_runs, optimist::load(child_runs) + 1); });
+        }
+        optimist::store(runs[i], optimist::load(runs[i]) + 1);
+      });
+    }
+    {
+      optimist::test::watchdog guard("running tasks while another thread adds one");
+      q.run(run_with(GetParam(), ordered));
+    }
+    EXPECT_EQ(sum_of(runs), static_cast<long>(count));
+    EXPECT_EQ(child_runs, 1) << "a task added by a task was left for the next run";
+    EXPECT_EQ(outsider_runs, 0) << "a task added by another thread ran in the same run";
+    EXPECT_EQ(q.pending(), 1u);
+    q.run(run_with(GetParam(), ordered));
+    EXPECT_EQ(child_runs, 1);
+    EXPECT_EQ(outsider_runs, 1);
+    EXPECT_EQ(q.pending(), 0u);
+  }
+}
+
 TEST(TaskQueueObjects, DestroyingAQueueWithPendingTasksFreesThemWithAWarning) {
   auto token = std::make_shared<int>(7);
   ::testing::internal::CaptureStderr();
