@@ -311,6 +311,49 @@ TEST_P(OrderedTest, ThrowingTaskKeepsEverythingBeforeItAndTheRestRunsNextTime) {
   }
 }
 
+// An inevitable task that throws still hands its turn on and gives the
+// inevitability token back: the run ends, and inevitable tasks of the next run
+// (and any other transaction) can become inevitable again.
+TEST_P(OrderedTest, InevitableTaskThatThrowsReleasesItsTurnAndTheToken) {
+  const long count = 60;
+  const long failing = 30;
+  for (int repetition = 0; repetition < 2; ++repetition) {
+    std::ostringstream out;
+    commit_log log(static_cast<std::size_t>(count));
+    optimist::task_queue q;
+    for (long i = 0; i < count; ++i) {
+      q.add([&, i] {
+        log.append(i);
+        if (i % 2 == 0) {
+          optimist::become_inevitable();
+          out << i << "\n";
+          if (i == failing) throw task_failure("inevitable task failed");
+        }
+      });
+    }
+    {
+      optimist::test::watchdog guard("running ordered inevitable tasks, one of which throws",
+                                     std::chrono::seconds(60 * optimist::test::stress_scale()));
+      EXPECT_THROW(q.run(run_with(GetParam(), /*ordered=*/true)), task_failure);
+      q.run(run_with(GetParam(), /*ordered=*/true));
+      // Outside any run: the token must be free.
+      optimist::atomically([&] {
+        optimist::become_inevitable();
+        out << "after\n";
+      });
+    }
+    std::string expected;
+    for (long i = 0; i < count; i += 2) expected += std::to_string(i) + "\n";
+    expected += "after\n";
+    EXPECT_EQ(out.str(), expected) << "repetition " << repetition;
+    std::vector<long> want;
+    for (long i = 0; i < count; ++i) {
+      if (i != failing) want.push_back(i);
+    }
+    EXPECT_EQ(log.entries(), want) << "repetition " << repetition;
+  }
+}
+
 // An ordered run leaves nothing behind that changes the next run, ordered or
 // not, on the same queue.
 TEST_P(OrderedTest, OrderedAndUnorderedRunsAlternateOnOneQueue) {

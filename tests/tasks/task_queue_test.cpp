@@ -15,6 +15,7 @@
 #include <functional>
 #include <latch>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -327,6 +328,41 @@ TEST_P(TaskQueueTest, SeveralThrowingTasksRethrowOneOfThem) {
   EXPECT_EQ(q.pending(), 0u);
   EXPECT_EQ(committed, count - count / 10);
   EXPECT_GE(runs, 2);
+}
+
+// Unordered tasks that do I/O become inevitable one at a time: each prints
+// exactly once, whatever order they commit in.
+TEST_P(TaskQueueTest, InevitableTasksDoTheirIoExactlyOnce) {
+  const long count = optimist::test::scaled(600);
+  optimist::task_queue q;
+  std::vector<long> printed_by_committed(static_cast<std::size_t>(count), 0);
+  std::mutex out_mutex;  // the I/O itself: tasks on other workers print too
+  std::vector<int> printed(static_cast<std::size_t>(count), 0);
+  optimist::tvar<long> shared{0};
+  for (long i = 0; i < count; ++i) {
+    q.add([&, i] {
+      const long seen = shared.get();  // conflicts with every other task
+      if (i % 3 == 0) {
+        optimist::become_inevitable();
+        std::lock_guard<std::mutex> lock(out_mutex);
+        ++printed[static_cast<std::size_t>(i)];
+      }
+      shared.set(seen + 1 + static_cast<long>(busy_work(static_cast<std::uint64_t>(i), 200) & 0));
+      auto& mine = printed_by_committed[static_cast<std::size_t>(i)];
+      optimist::store(mine, optimist::load(mine) + 1);
+    });
+  }
+  {
+    optimist::test::watchdog guard("running unordered inevitable tasks");
+    q.run(run_with(GetParam()));
+  }
+  EXPECT_EQ(shared.get(), count);
+  for (long i = 0; i < count; ++i) {
+    const auto at = static_cast<std::size_t>(i);
+    ASSERT_EQ(printed_by_committed[at], 1) << "task " << i;
+    ASSERT_EQ(printed[at], i % 3 == 0 ? 1 : 0)
+        << "task " << i << " printed a wrong number of times";
+  }
 }
 
 TEST_P(TaskQueueTest, RunFromInsideATaskIsALogicError) {
