@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <ostream>
 #include <string>
@@ -130,10 +131,10 @@ void detail::write_conflict_svg(std::ostream& out, const report::profile& p, std
   }
   const double label_width = std::max(160.0, static_cast<double>(label_chars) * char_width);
   const double bars_x = margin + label_width + 10;
-  const double width = bars_x + bar_area_width + value_column_width + margin;
+  const double width = sorted.empty() ? 420 : bars_x + bar_area_width + value_column_width + margin;
   const double rows_y = 70;
   const double axis_y = rows_y + static_cast<double>(std::max<std::size_t>(shown, 1)) * row_height;
-  const double height = axis_y + 110;
+  const double height = sorted.empty() ? 70 : axis_y + 110;
 
   double total_lost = 0;
   for (const auto* c : sorted) total_lost += c->time_lost_s;
@@ -155,14 +156,36 @@ void detail::write_conflict_svg(std::ostream& out, const report::profile& p, std
        "fill=\"#222222\">\n";
   s += text_element(margin, 30, "optimist: time lost per conflict group",
                     " font-size=\"16\" font-weight=\"bold\"");
+  if (sorted.empty()) {
+    s += text_element(margin, 50, "No conflicts recorded.");
+    s += "</g>\n</svg>\n";
+    out << s;
+    return;
+  }
   std::string subtitle =
       sorted.size() == 1 ? "1 conflict group" : std::to_string(sorted.size()) + " conflict groups";
   subtitle += ", " + format_seconds(total_lost) + " lost, largest first";
   s += text_element(margin, 50, subtitle, " fill=\"#555555\"");
 
-  if (sorted.empty()) {
-    s += text_element(bars_x, rows_y + 17, "No conflicts recorded.");
+  // Axis first, so that its grid lines lie behind the bars: a line, ticks
+  // with labels, a title.
+  s += "<line x1=\"" + px(bars_x) + "\" y1=\"" + px(axis_y) + "\" x2=\"" +
+       px(bars_x + bar_area_width) + "\" y2=\"" + px(axis_y) + "\" stroke=\"#222222\"/>\n";
+  for (int i = 0;; ++i) {
+    const double value = step * i;
+    if (value > axis_max + step * 1e-6) break;
+    const double x = x_of(value);
+    s += "<line x1=\"" + px(x) + "\" y1=\"" + px(axis_y) + "\" x2=\"" + px(x) + "\" y2=\"" +
+         px(axis_y + 5) + "\" stroke=\"#222222\"/>\n";
+    if (i > 0) {
+      s += "<line x1=\"" + px(x) + "\" y1=\"" + px(rows_y) + "\" x2=\"" + px(x) + "\" y2=\"" +
+           px(axis_y) + "\" stroke=\"#dddddd\"/>\n";
+    }
+    s += text_element(x, axis_y + 19, tick_label(value, step), " text-anchor=\"middle\"");
   }
+  s += text_element(bars_x + bar_area_width / 2, axis_y + 38, "time lost (seconds)",
+                    " text-anchor=\"middle\"");
+
   for (std::size_t i = 0; i < shown; ++i) {
     const report::conflict& c = *sorted[i];
     const double y = rows_y + static_cast<double>(i) * row_height;
@@ -181,31 +204,14 @@ void detail::write_conflict_svg(std::ostream& out, const report::profile& p, std
     s += "</g>\n";
   }
 
-  // Axis: a line, ticks with labels, a title.
-  s += "<line x1=\"" + px(bars_x) + "\" y1=\"" + px(axis_y) + "\" x2=\"" +
-       px(bars_x + bar_area_width) + "\" y2=\"" + px(axis_y) + "\" stroke=\"#222222\"/>\n";
-  for (int i = 0;; ++i) {
-    const double value = step * i;
-    if (value > axis_max + step * 1e-6) break;
-    const double x = x_of(value);
-    s += "<line x1=\"" + px(x) + "\" y1=\"" + px(axis_y) + "\" x2=\"" + px(x) + "\" y2=\"" +
-         px(axis_y + 5) + "\" stroke=\"#222222\"/>\n";
-    if (i > 0) {
-      s += "<line x1=\"" + px(x) + "\" y1=\"" + px(rows_y) + "\" x2=\"" + px(x) + "\" y2=\"" +
-           px(axis_y) + "\" stroke=\"#dddddd\"/>\n";
-    }
-    s += text_element(x, axis_y + 19, tick_label(value, step), " text-anchor=\"middle\"");
-  }
-  s += text_element(bars_x + bar_area_width / 2, axis_y + 38, "time lost (seconds)",
-                    " text-anchor=\"middle\"");
-
   // Legend: the kinds that appear, in a fixed order.
   double legend_x = margin;
   const double legend_y = axis_y + 62;
   for (auto kind : {report::conflict_kind::write_read, report::conflict_kind::write_write,
                     report::conflict_kind::inevitable}) {
-    const bool present = std::any_of(sorted.begin(), sorted.begin() + static_cast<long>(shown),
-                                     [&](const auto* c) { return c->kind == kind; });
+    const bool present =
+        std::any_of(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(shown),
+                    [&](const auto* c) { return c->kind == kind; });
     if (!present) continue;
     s += "<rect x=\"" + px(legend_x) + "\" y=\"" + px(legend_y - 11) +
          "\" width=\"12\" height=\"12\" fill=\"" + colour_of(kind) + "\"/>\n";

@@ -34,7 +34,8 @@
 //   outside time; the three percentages are of it. Without per-thread rows it
 //   is the time in transactions. A percentage with a zero denominator is left
 //   out, as are the abort ratio (aborts / (commits + aborts)) with no
-//   transactions and the rate (commits / wall time) with no wall time.
+//   transactions and the rate (commits / wall time) with no wall time. A
+//   share that is not zero but rounds to 0.0% is shown as "<0.1%".
 // - Conflict labels: write-read "aborted read:" / "by write:"; write-write
 //   "aborted write:" / "by write:"; inevitable "aborted at:" / "inevitable
 //   at:" (the aborted access may be a read or a write there).
@@ -160,9 +161,16 @@ const char* other_label(report::conflict_kind kind) {
   return kind == report::conflict_kind::inevitable ? "inevitable at:" : "by write:";
 }
 
+// "20.0%"; a share too small to show in one decimal but not zero is "<0.1%",
+// so that a few aborts among many commits do not read as none.
+std::string percent(double fraction) {
+  if (fraction > 0 && fraction < 0.0005) return "<0.1%";
+  return fixed(100.0 * fraction, 1) + "%";
+}
+
 std::string percent_of(double part, double whole) {
   if (!(whole > 0)) return {};
-  return " (" + fixed(100.0 * part / whole, 1) + "%)";
+  return " (" + percent(part / whole) + ")";
 }
 
 void write_header(std::ostream& out, const report::profile& p) {
@@ -191,7 +199,7 @@ void write_header(std::ostream& out, const report::profile& p) {
   out << "  aborts:        " << t.aborts;
   if (t.commits + t.aborts > 0) {
     const double ratio = static_cast<double>(t.aborts) / static_cast<double>(t.commits + t.aborts);
-    out << " (abort ratio " << fixed(100.0 * ratio, 1) << "%)";
+    out << " (abort ratio " << percent(ratio) << ")";
   }
   out << '\n';
 }

@@ -1,0 +1,269 @@
+// report::write_json / read_json: round trips, the reader's tolerance of
+// whitespace and member order, and its errors on anything else.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "optimist/report.hpp"
+#include "profile/json_text.hpp"
+
+namespace {
+
+using optimist::report::conflict_kind;
+using optimist::report::profile;
+using optimist::report::site;
+
+std::string json_of(const profile& p) {
+  std::ostringstream out;
+  optimist::report::write_json(out, p);
+  return out.str();
+}
+
+profile read(const std::string& text) {
+  std::istringstream in(text);
+  return optimist::report::read_json(in);
+}
+
+// The message read_json throws for `text` ("" when it does not throw).
+std::string error_of(const std::string& text) {
+  try {
+    read(text);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_equal(const profile& a, const profile& b) {
+  EXPECT_EQ(a.totals.commits, b.totals.commits);
+  EXPECT_EQ(a.totals.aborts, b.totals.aborts);
+  EXPECT_EQ(a.totals.wall_s, b.totals.wall_s);
+  EXPECT_EQ(a.totals.committed_s, b.totals.committed_s);
+  EXPECT_EQ(a.totals.aborted_s, b.totals.aborted_s);
+  EXPECT_EQ(a.totals.waiting_s, b.totals.waiting_s);
+  ASSERT_EQ(a.conflicts.size(), b.conflicts.size());
+  for (std::size_t i = 0; i < a.conflicts.size(); ++i) {
+    EXPECT_EQ(a.conflicts[i].kind, b.conflicts[i].kind) << i;
+    EXPECT_EQ(a.conflicts[i].aborted_site, b.conflicts[i].aborted_site) << i;
+    EXPECT_EQ(a.conflicts[i].other_site, b.conflicts[i].other_site) << i;
+    EXPECT_EQ(a.conflicts[i].count, b.conflicts[i].count) << i;
+    EXPECT_EQ(a.conflicts[i].time_lost_s, b.conflicts[i].time_lost_s) << i;
+  }
+  ASSERT_EQ(a.inevitables.size(), b.inevitables.size());
+  for (std::size_t i = 0; i < a.inevitables.size(); ++i) {
+    EXPECT_EQ(a.inevitables[i].where, b.inevitables[i].where) << i;
+    EXPECT_EQ(a.inevitables[i].count, b.inevitables[i].count) << i;
+    EXPECT_EQ(a.inevitables[i].inevitable_s, b.inevitables[i].inevitable_s) << i;
+    EXPECT_EQ(a.inevitables[i].blocked_others_s, b.inevitables[i].blocked_others_s) << i;
+  }
+  ASSERT_EQ(a.threads.size(), b.threads.size());
+  for (std::size_t i = 0; i < a.threads.size(); ++i) {
+    EXPECT_EQ(a.threads[i].thread, b.threads[i].thread) << i;
+    EXPECT_EQ(a.threads[i].committed_s, b.threads[i].committed_s) << i;
+    EXPECT_EQ(a.threads[i].aborted_s, b.threads[i].aborted_s) << i;
+    EXPECT_EQ(a.threads[i].waiting_s, b.threads[i].waiting_s) << i;
+    EXPECT_EQ(a.threads[i].outside_s, b.threads[i].outside_s) << i;
+  }
+}
+
+profile awkward_profile() {
+  profile p;
+  p.totals = {std::numeric_limits<std::uint64_t>::max(), 7, 1.0 / 3.0, 1e-9, 123456.789, 0.1};
+  p.conflicts.push_back({conflict_kind::write_read,
+                         {"dir with space/\"quoted\"\\back.cpp", 88, "void f(int)\t[tab]", false},
+                         {"caf\xc3\xa9.cpp", std::numeric_limits<unsigned>::max(), "g", true},
+                         12412,
+                         0.412});
+  p.conflicts.push_back({conflict_kind::write_write,
+                         {"ctl\x01\x1f\n\r.cpp", 1, "", false},
+                         {"", 0, "", false},
+                         0,
+                         0});
+  p.conflicts.push_back(
+      {conflict_kind::inevitable, {"a.cpp", 2, "h", false}, {"b.cpp", 3, "k", true}, 1, 2.5e-300});
+  p.inevitables.push_back({{"log.cpp", 20, "int main()", false}, 3, 0.05, 0.12});
+  p.threads.push_back({0, 0.6, 0.25, 0.05, 0.1});
+  p.threads.push_back({7, 1e300, 0, 5e-324, 3});
+  return p;
+}
+
+TEST(JsonReport, RoundTripGivesAnEqualProfile) {
+  const profile p = awkward_profile();
+  const std::string text = json_of(p);
+  expect_equal(read(text), p);
+  // And writing what was read gives the same text.
+  EXPECT_EQ(json_of(read(text)), text);
+}
+
+TEST(JsonReport, RoundTripOfAnEmptyProfile) {
+  const std::string text = json_of(profile{});
+  EXPECT_EQ(text,
+            "{\n"
+            "  \"version\": 1,\n"
+            "  \"totals\": {\"commits\": 0, \"aborts\": 0, \"wall_s\": 0, \"committed_s\": 0, "
+            "\"aborted_s\": 0, \"waiting_s\": 0},\n"
+            "  \"conflicts\": [],\n"
+            "  \"inevitable\": [],\n"
+            "  \"threads\": []\n"
+            "}\n");
+  expect_equal(read(text), profile{});
+}
+
+TEST(JsonReport, WritesTheDocumentedShape) {
+  profile p;
+  p.totals = {10, 2, 1.5, 0.9, 0.2, 0};
+  p.conflicts.push_back(
+      {conflict_kind::write_read, {"a.cpp", 3, "f", false}, {"a.cpp", 4, "g", true}, 3, 0.5});
+  p.inevitables.push_back({{"b.cpp", 1, "h", false}, 1, 0.1, 0.2});
+  p.threads.push_back({0, 0.9, 0.2, 0, 0.4});
+  EXPECT_EQ(
+      json_of(p),
+      "{\n"
+      "  \"version\": 1,\n"
+      "  \"totals\": {\"commits\": 10, \"aborts\": 2, \"wall_s\": 1.5, \"committed_s\": 0.9, "
+      "\"aborted_s\": 0.2, \"waiting_s\": 0},\n"
+      "  \"conflicts\": [\n"
+      "    {\"kind\": \"write-read\", \"aborted_site\": {\"file\": \"a.cpp\", \"line\": 3, "
+      "\"function\": \"f\", \"block_only\": false}, \"other_site\": {\"file\": \"a.cpp\", "
+      "\"line\": 4, \"function\": \"g\", \"block_only\": true}, \"count\": 3, "
+      "\"time_lost_s\": 0.5}\n"
+      "  ],\n"
+      "  \"inevitable\": [\n"
+      "    {\"site\": {\"file\": \"b.cpp\", \"line\": 1, \"function\": \"h\", \"block_only\": "
+      "false}, \"count\": 1, \"inevitable_s\": 0.1, \"blocked_others_s\": 0.2}\n"
+      "  ],\n"
+      "  \"threads\": [\n"
+      "    {\"thread\": 0, \"committed_s\": 0.9, \"aborted_s\": 0.2, \"waiting_s\": 0, "
+      "\"outside_s\": 0.4}\n"
+      "  ]\n"
+      "}\n");
+}
+
+TEST(JsonReport, EscapesStrings) {
+  profile p;
+  p.inevitables.push_back({{"a\"b\\c\nd\x01.cpp", 1, "", false}, 1, 0, 0});
+  EXPECT_NE(json_of(p).find(R"("file": "a\"b\\c\nd\u0001.cpp")"), std::string::npos) << json_of(p);
+}
+
+TEST(JsonReport, AcceptsAnyWhitespaceAndMemberOrder) {
+  const std::string text =
+      "\r\n\t {\"threads\":[{\"outside_s\":4E-1,\"waiting_s\":0,\"aborted_s\":0.2,"
+      "\"committed_s\":0.9,\"thread\":3}],\"inevitable\"  :  [  ]  ,\n"
+      "\"conflicts\":[{\"time_lost_s\":5e-1,\"count\":3,\"other_site\":{\"block_only\":true,"
+      "\"function\":\"g\\u00e9\\ud83d\\ude00\",\"line\":4,\"file\":\"a\\/b.cpp\"},"
+      "\"aborted_site\":{\"line\":3,\"block_only\":false,\"file\":\"a.cpp\",\"function\":\"\"},"
+      "\"kind\":\"write-write\"}],\"totals\":{\"waiting_s\":-0.0,\"aborted_s\":0.2,"
+      "\"committed_s\":0.9,\"wall_s\":1.5,\"aborts\":2,\"commits\":10},\"version\":1}\n\n";
+  const profile p = read(text);
+  EXPECT_EQ(p.totals.commits, 10u);
+  EXPECT_EQ(p.totals.wall_s, 1.5);
+  ASSERT_EQ(p.conflicts.size(), 1u);
+  EXPECT_EQ(p.conflicts[0].kind, conflict_kind::write_write);
+  EXPECT_EQ(p.conflicts[0].other_site.file, "a/b.cpp");
+  EXPECT_EQ(p.conflicts[0].other_site.function, "g\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_TRUE(p.conflicts[0].other_site.block_only);
+  EXPECT_EQ(p.conflicts[0].time_lost_s, 0.5);
+  ASSERT_EQ(p.threads.size(), 1u);
+  EXPECT_EQ(p.threads[0].thread, 3u);
+  EXPECT_EQ(p.threads[0].outside_s, 0.4);
+}
+
+// A valid file in which `from` is replaced by `to` (once).
+std::string edited(const std::string& from, const std::string& to) {
+  profile p;
+  p.totals = {10, 2, 1.5, 0.9, 0.2, 0};
+  p.conflicts.push_back(
+      {conflict_kind::write_read, {"a.cpp", 3, "f", false}, {"a.cpp", 4, "g", true}, 3, 0.5});
+  p.threads.push_back({0, 0.9, 0.2, 0, 0.4});
+  std::string text = json_of(p);
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(JsonReport, SyntaxErrorsNameTheProblemAndPosition) {
+  EXPECT_EQ(error_of(""), "read_json: expected a value, found the end at line 1, column 1");
+  EXPECT_EQ(error_of("{\"version\": 1,\n  \"totals\" {}}"),
+            "read_json: expected ':' after the field name, found '{' at line 2, column 12");
+  EXPECT_EQ(error_of("[1, 2,]"), "read_json: expected a value, found ']' at line 1, column 7");
+  EXPECT_EQ(error_of("{} x"), "read_json: unexpected 'x' after the value at line 1, column 4");
+  EXPECT_EQ(error_of("{\"a\": \"open"), "read_json: unterminated string at line 1, column 7");
+  EXPECT_EQ(error_of("{\"a\": 01}"), "read_json: leading zero in a number at line 1, column 7");
+  EXPECT_EQ(error_of("{\"a\": 1.}"),
+            "read_json: expected digits after the decimal point at line 1, column 9");
+  EXPECT_EQ(error_of("{\"a\": tru}"),
+            "read_json: expected a value (a misspelt literal?) at line 1, column 7");
+  EXPECT_EQ(error_of("{\"a\": \"\\x\"}"),
+            "read_json: unknown escape \\x in a string at line 1, column 8");
+  EXPECT_EQ(error_of("{\"a\": \"\\ud800\"}"),
+            "read_json: unpaired surrogate in \\u escape at line 1, column 8");
+  EXPECT_EQ(error_of("{\"a\": \"tab\there\"}"),
+            "read_json: control character in a string (escape it) at line 1, column 11");
+  EXPECT_EQ(error_of("{\"a\" : 1 \"b\": 2}"),
+            "read_json: expected ',' or '}' in the object, found '\"' at line 1, column 10");
+  EXPECT_EQ(error_of(std::string(100, '[')),
+            "read_json: nesting deeper than 64 levels at line 1, column 65");
+  EXPECT_EQ(error_of("\xef\xbb\xbf{}"),
+            "read_json: expected a value, found byte 0xef at line 1, column 1");
+}
+
+TEST(JsonReport, ShapeErrorsNameTheFieldAndPosition) {
+  EXPECT_EQ(error_of("[]"),
+            "read_json: expected the report (an object), found an array at line 1, column 1");
+  EXPECT_EQ(error_of(edited("\"version\": 1", "\"version\": 2")),
+            "read_json: unsupported version 2 (this reader knows version 1) at line 2, column 14");
+  EXPECT_EQ(error_of(edited("\"count\": 3, ", "")),
+            "read_json: missing field \"count\" in a conflict at line 5, column 5");
+  EXPECT_EQ(error_of(edited("\"count\": 3", "\"count\": 3, \"extra\": null")),
+            "read_json: unknown field \"extra\" in a conflict at line 5, column 205");
+  EXPECT_EQ(error_of(edited("\"count\": 3", "\"count\": 3, \"count\": 4")),
+            "read_json: field \"count\" appears twice in a conflict at line 5, column 205");
+  EXPECT_EQ(error_of(edited("\"count\": 3", "\"count\": -3")),
+            "read_json: expected a whole number that is not negative, found -3 at line 5, "
+            "column 202");
+  EXPECT_EQ(error_of(edited("\"count\": 3", "\"count\": 1.5")),
+            "read_json: expected a whole number that is not negative, found 1.5 at line 5, "
+            "column 202");
+  EXPECT_EQ(error_of(edited("\"count\": 3", "\"count\": 18446744073709551616")),
+            "read_json: number 18446744073709551616 is too large at line 5, column 202");
+  EXPECT_EQ(error_of(edited("\"line\": 3", "\"line\": 4294967296")),
+            "read_json: \"line\" 4294967296 is too large at line 5, column 70");
+  EXPECT_EQ(error_of(edited("\"line\": 3", "\"line\": \"3\"")),
+            "read_json: expected a whole number, found a string at line 5, column 70");
+  EXPECT_EQ(error_of(edited("\"kind\": \"write-read\"", "\"kind\": \"read-write\"")),
+            "read_json: \"kind\" must be \"write-write\", \"write-read\" or \"inevitable\", found "
+            "\"read-write\" at line 5, column 14");
+  EXPECT_EQ(error_of(edited("\"block_only\": false", "\"block_only\": 0")),
+            "read_json: \"block_only\" in \"aborted_site\" must be true or false, found a number "
+            "at line 5, column 104");
+  EXPECT_EQ(error_of(edited("\"wall_s\": 1.5", "\"wall_s\": 1e999")),
+            "read_json: number 1e999 is out of range at line 3, column 52");
+  EXPECT_EQ(error_of(edited("\"threads\": [", "\"threads\": 5, \"more\": [")),
+            "read_json: \"threads\" in the report must be an array, found a number at line 8, "
+            "column 14");
+  EXPECT_EQ(
+      error_of(edited("\"aborted_site\": {\"file\": \"a.cpp\", \"line\": 3, \"function\": \"f\", "
+                      "\"block_only\": false}",
+                      "\"aborted_site\": []")),
+      "read_json: expected \"aborted_site\" (an object), found an array at line 5, column 44");
+}
+
+TEST(JsonText, NumbersAreWrittenInTheShortestExactForm) {
+  auto number = [](double v) {
+    std::string out;
+    optimist::detail::append_json_number(out, v);
+    return out;
+  };
+  EXPECT_EQ(number(0.412), "0.412");
+  EXPECT_EQ(number(2), "2");
+  EXPECT_EQ(number(1e-9), "1e-09");
+  EXPECT_EQ(number(std::numeric_limits<double>::infinity()), "0");
+  EXPECT_EQ(number(std::numeric_limits<double>::quiet_NaN()), "0");
+}
+
+}  // namespace

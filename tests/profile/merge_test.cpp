@@ -1,0 +1,126 @@
+// report::merge: profiles from several runs become one, regrouped and sorted.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "optimist/report.hpp"
+
+namespace {
+
+using optimist::report::conflict_kind;
+using optimist::report::profile;
+using optimist::report::site;
+
+const site reader{"q.cpp", 10, "pop", false};
+const site writer{"q.cpp", 20, "push", false};
+const site audit{"bank.cpp", 5, "audit", false};
+
+profile first_run() {
+  profile p;
+  p.totals = {100, 10, 2.0, 1.0, 0.25, 0.125};
+  p.conflicts.push_back({conflict_kind::write_read, reader, writer, 6, 0.5});
+  p.conflicts.push_back({conflict_kind::write_write, writer, writer, 4, 0.25});
+  p.inevitables.push_back({audit, 1, 0.125, 0.25});
+  p.threads.push_back({0, 0.5, 0.125, 0.0625, 1.0});
+  p.threads.push_back({1, 0.5, 0.125, 0.0625, 1.0});
+  return p;
+}
+
+profile second_run() {
+  profile p;
+  p.totals = {50, 20, 3.0, 0.5, 0.5, 0.0};
+  // Same sites and kind as the first group of the first run: merged with it.
+  p.conflicts.push_back({conflict_kind::write_read, reader, writer, 14, 0.5});
+  // Same sites, another kind: its own group.
+  p.conflicts.push_back({conflict_kind::write_write, reader, writer, 1, 2.0});
+  // Same place but only the block known: its own group too.
+  site block = reader;
+  block.block_only = true;
+  p.conflicts.push_back({conflict_kind::write_read, block, writer, 5, 0.0625});
+  p.inevitables.push_back({audit, 2, 0.25, 0.5});
+  p.inevitables.push_back({reader, 1, 0.5, 1.0});
+  p.threads.push_back({0, 0.5, 0.5, 0.0, 2.5});
+  return p;
+}
+
+TEST(Merge, RegroupsConflictsByKindAndBothSites) {
+  const profile m = optimist::report::merge({first_run(), second_run()});
+  ASSERT_EQ(m.conflicts.size(), 4u);
+  // Largest loss first.
+  EXPECT_EQ(m.conflicts[0].kind, conflict_kind::write_write);
+  EXPECT_EQ(m.conflicts[0].aborted_site, reader);
+  EXPECT_EQ(m.conflicts[0].count, 1u);
+  EXPECT_DOUBLE_EQ(m.conflicts[0].time_lost_s, 2.0);
+
+  EXPECT_EQ(m.conflicts[1].kind, conflict_kind::write_read);
+  EXPECT_EQ(m.conflicts[1].aborted_site, reader);
+  EXPECT_EQ(m.conflicts[1].other_site, writer);
+  EXPECT_EQ(m.conflicts[1].count, 20u);
+  EXPECT_DOUBLE_EQ(m.conflicts[1].time_lost_s, 1.0);
+
+  EXPECT_EQ(m.conflicts[2].kind, conflict_kind::write_write);
+  EXPECT_EQ(m.conflicts[2].aborted_site, writer);
+  EXPECT_EQ(m.conflicts[2].count, 4u);
+
+  EXPECT_TRUE(m.conflicts[3].aborted_site.block_only);
+  EXPECT_EQ(m.conflicts[3].count, 5u);
+}
+
+TEST(Merge, RegroupsInevitablesBySite) {
+  const profile m = optimist::report::merge({first_run(), second_run()});
+  ASSERT_EQ(m.inevitables.size(), 2u);
+  EXPECT_EQ(m.inevitables[0].where, reader);  // 1.0 s held back
+  EXPECT_EQ(m.inevitables[1].where, audit);   // 0.25 + 0.5 s
+  EXPECT_EQ(m.inevitables[1].count, 3u);
+  EXPECT_DOUBLE_EQ(m.inevitables[1].inevitable_s, 0.375);
+  EXPECT_DOUBLE_EQ(m.inevitables[1].blocked_others_s, 0.75);
+}
+
+TEST(Merge, SumsTotalsAndTakesTheLongestWallTime) {
+  const profile m = optimist::report::merge({first_run(), second_run()});
+  EXPECT_EQ(m.totals.commits, 150u);
+  EXPECT_EQ(m.totals.aborts, 30u);
+  EXPECT_DOUBLE_EQ(m.totals.wall_s, 3.0);
+  EXPECT_DOUBLE_EQ(m.totals.committed_s, 1.5);
+  EXPECT_DOUBLE_EQ(m.totals.aborted_s, 0.75);
+  EXPECT_DOUBLE_EQ(m.totals.waiting_s, 0.125);
+}
+
+TEST(Merge, ConcatenatesAndRenumbersThreads) {
+  const profile m = optimist::report::merge({first_run(), second_run()});
+  ASSERT_EQ(m.threads.size(), 3u);
+  for (unsigned i = 0; i < 3; ++i) EXPECT_EQ(m.threads[i].thread, i);
+  EXPECT_DOUBLE_EQ(m.threads[2].outside_s, 2.5);  // the second run's thread 0
+}
+
+TEST(Merge, TiesKeepTheOrderOfFirstAppearance) {
+  profile p;
+  const site a{"a.cpp", 1, "", false};
+  const site b{"b.cpp", 1, "", false};
+  p.conflicts.push_back({conflict_kind::write_read, a, b, 1, 0.5});
+  p.conflicts.push_back({conflict_kind::write_read, b, a, 1, 0.5});
+  const profile m = optimist::report::merge({p});
+  ASSERT_EQ(m.conflicts.size(), 2u);
+  EXPECT_EQ(m.conflicts[0].aborted_site, a);
+  EXPECT_EQ(m.conflicts[1].aborted_site, b);
+}
+
+TEST(Merge, OfNothingIsEmpty) {
+  const profile m = optimist::report::merge({});
+  EXPECT_EQ(m.totals.commits, 0u);
+  EXPECT_EQ(m.totals.wall_s, 0.0);
+  EXPECT_TRUE(m.conflicts.empty());
+  EXPECT_TRUE(m.inevitables.empty());
+  EXPECT_TRUE(m.threads.empty());
+}
+
+TEST(Merge, OfOneProfileSortsIt) {
+  profile p = first_run();
+  std::swap(p.conflicts[0], p.conflicts[1]);
+  const profile m = optimist::report::merge({p});
+  ASSERT_EQ(m.conflicts.size(), 2u);
+  EXPECT_DOUBLE_EQ(m.conflicts[0].time_lost_s, 0.5);
+  EXPECT_DOUBLE_EQ(m.conflicts[1].time_lost_s, 0.25);
+}
+
+}  // namespace

@@ -1,0 +1,270 @@
+// report::write_text: the exact layout of the text report, on profiles built by
+// hand (nothing is recorded). Site files are under "nowhere/" so that no
+// source line is quoted unless a test writes the file.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+
+#include "optimist/report.hpp"
+#include "profile/temp_files.hpp"
+
+namespace {
+
+using optimist::report::conflict;
+using optimist::report::conflict_kind;
+using optimist::report::inevitable;
+using optimist::report::profile;
+using optimist::report::site;
+
+site at(std::string file, unsigned line, std::string function, bool block_only = false) {
+  return site{std::move(file), line, std::move(function), block_only};
+}
+
+std::string text_of(const profile& p, std::size_t top = static_cast<std::size_t>(-1)) {
+  std::ostringstream out;
+  optimist::report::write_text(out, p, top);
+  return out.str();
+}
+
+// Two threads, three conflict groups (given out of order), one inevitable group.
+profile sample_profile() {
+  profile p;
+  p.totals = {10000, 2500, 2.0, 1.2, 0.5, 0.1};
+  p.conflicts.push_back({conflict_kind::write_write,
+                         at("nowhere/bank.cpp", 40, "void transfer(account&, account&, long)"),
+                         at("nowhere/bank.cpp", 41, "void transfer(account&, account&, long)"), 12,
+                         0.1});
+  p.conflicts.push_back(
+      {conflict_kind::write_read, at("nowhere/train_schedule.cpp", 88, "void compute(train&)"),
+       at("nowhere/train_schedule.cpp", 97, "void compute(train&)"), 12412, 0.412});
+  p.conflicts.push_back({conflict_kind::inevitable, at("nowhere/log.cpp", 7, "main()::<lambda()>"),
+                         at("nowhere/log.cpp", 20, "int main()"), 1, 0.0004});
+  p.inevitables.push_back({at("nowhere/log.cpp", 20, "int main()"), 3, 0.05, 0.12});
+  p.threads.push_back({0, 0.6, 0.25, 0.05, 0.1});
+  p.threads.push_back({1, 0.6, 0.25, 0.05, 0.1});
+  return p;
+}
+
+TEST(TextReport, KindNames) {
+  EXPECT_STREQ(optimist::report::to_string(conflict_kind::write_write), "write-write");
+  EXPECT_STREQ(optimist::report::to_string(conflict_kind::write_read), "write-read");
+  EXPECT_STREQ(optimist::report::to_string(conflict_kind::inevitable), "inevitable");
+}
+
+TEST(TextReport, WholeLayout) {
+  EXPECT_EQ(text_of(sample_profile()),
+            "optimist conflict report\n"
+            "  wall time:     2.000 s\n"
+            "  thread time:   2.000 s over 2 threads\n"
+            "  committed:     1.200 s (60.0%)\n"
+            "  aborted:       0.500 s (25.0%)\n"
+            "  waiting:       0.100 s (5.0%)\n"
+            "  transactions:  10000 commits, 5000 per second\n"
+            "  aborts:        2500 (abort ratio 20.0%)\n"
+            "\n"
+            "Conflicts\n"
+            "\n"
+            "0.412 s lost in 12412 aborts (write-read)\n"
+            "  aborted read:  nowhere/train_schedule.cpp:88 in compute\n"
+            "  by write:      nowhere/train_schedule.cpp:97 in compute\n"
+            "\n"
+            "0.100 s lost in 12 aborts (write-write)\n"
+            "  aborted write: nowhere/bank.cpp:40 in transfer\n"
+            "  by write:      nowhere/bank.cpp:41 in transfer\n"
+            "\n"
+            "0.400 ms lost in 1 abort (inevitable)\n"
+            "  aborted at:    nowhere/log.cpp:7 in main::<lambda>\n"
+            "  inevitable at: nowhere/log.cpp:20 in main\n"
+            "\n"
+            "Inevitable transactions\n"
+            "\n"
+            "0.120 s others held back by 3 inevitable transactions (0.050 s inevitable)\n"
+            "  inevitable at: nowhere/log.cpp:20 in main\n"
+            "\n"
+            "Threads (seconds)\n"
+            "\n"
+            "  thread   committed     aborted     waiting     outside\n"
+            "       0       0.600       0.250       0.050       0.100\n"
+            "       1       0.600       0.250       0.050       0.100\n");
+}
+
+TEST(TextReport, EmptyProfileSaysSoInEverySection) {
+  EXPECT_EQ(text_of(profile{}),
+            "optimist conflict report\n"
+            "  wall time:     0.000 s\n"
+            "  thread time:   0.000 s\n"
+            "  committed:     0.000 s\n"
+            "  aborted:       0.000 s\n"
+            "  waiting:       0.000 s\n"
+            "  transactions:  0 commits\n"
+            "  aborts:        0\n"
+            "\n"
+            "Conflicts\n"
+            "\n"
+            "No conflicts recorded.\n"
+            "\n"
+            "Inevitable transactions\n"
+            "\n"
+            "No inevitable transactions recorded.\n"
+            "\n"
+            "Threads (seconds)\n"
+            "\n"
+            "No threads recorded.\n");
+}
+
+TEST(TextReport, TopTruncatesBothGroupListsAndSumsTheRest) {
+  profile p = sample_profile();
+  p.inevitables.push_back({at("nowhere/audit.cpp", 5, "audit()"), 1, 0.001, 0.002});
+  p.inevitables.push_back({at("nowhere/audit.cpp", 9, "audit()"), 2, 0.001, 0.003});
+  const std::string text = text_of(p, 1);
+  EXPECT_NE(text.find("\nConflicts\n"
+                      "\n"
+                      "0.412 s lost in 12412 aborts (write-read)\n"
+                      "  aborted read:  nowhere/train_schedule.cpp:88 in compute\n"
+                      "  by write:      nowhere/train_schedule.cpp:97 in compute\n"
+                      "\n"
+                      "... 2 more conflict groups: 0.100 s lost in 13 aborts\n"
+                      "\n"
+                      "Inevitable transactions\n"
+                      "\n"
+                      "0.120 s others held back by 3 inevitable transactions (0.050 s inevitable)\n"
+                      "  inevitable at: nowhere/log.cpp:20 in main\n"
+                      "\n"
+                      "... 2 more sites: 0.005 s others held back by 3 inevitable transactions\n"
+                      "\n"
+                      "Threads (seconds)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("bank.cpp"), std::string::npos) << text;
+}
+
+TEST(TextReport, TopZeroLeavesOnlyTheSummaryLines) {
+  const std::string text = text_of(sample_profile(), 0);
+  EXPECT_NE(text.find("\nConflicts\n\n... 3 more conflict groups: 0.512 s lost in 12425 aborts\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n... 1 more site: 0.120 s others held back by 3 inevitable transactions\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, QuotesTheTrimmedSourceLineOfAReadableFile) {
+  optimist::test::temp_dir dir;
+  const std::string file = dir.write("train.cpp",
+                                     "struct train;\n"
+                                     "\tauto s = dep.start.get();   \r\n"
+                                     "    t.start.set(s);\n");
+  profile p;
+  p.conflicts.push_back({conflict_kind::write_read, at(file, 2, "void compute(train&)"),
+                         at(file, 3, "compute"), 2, 0.25});
+  p.conflicts.push_back({conflict_kind::write_write, at(file, 99, "f()"), at("", 0, ""), 1, 0.1});
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("0.250 s lost in 2 aborts (write-read)\n"
+                      "  aborted read:  " +
+                      file +
+                      ":2 in compute   auto s = dep.start.get();\n"
+                      "  by write:      " +
+                      file + ":3 in compute   t.start.set(s);\n"),
+            std::string::npos)
+      << text;
+  // A line past the end of the file, and a site with nothing known.
+  EXPECT_NE(text.find("0.100 s lost in 1 abort (write-write)\n"
+                      "  aborted write: " +
+                      file +
+                      ":99 in f\n"
+                      "  by write:      (unknown)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, FindsAPathRecordedElsewhereRelativeToTheCurrentDirectory) {
+  optimist::test::temp_dir dir;
+  dir.write("samples/bank.cpp", "int a;\nbalance += amount;\n");
+  optimist::test::current_directory_guard cd(dir.path());
+  profile p;
+  p.conflicts.push_back({conflict_kind::write_write,
+                         at("/home/someone/optimist/samples/bank.cpp", 2, "deposit"),
+                         at("samples/bank.cpp", 1, "open"), 1, 0.5});
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("  aborted write: /home/someone/optimist/samples/bank.cpp:2 in deposit   "
+                      "balance += amount;\n"
+                      "  by write:      samples/bank.cpp:1 in open   int a;\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, ShowsAbsolutePathsInsideTheCurrentDirectoryRelativeToIt) {
+  optimist::test::temp_dir dir;
+  const std::string file = dir.write("src/queue.cpp", "push(x);\n");
+  optimist::test::current_directory_guard cd(dir.path());
+  profile p;
+  p.conflicts.push_back({conflict_kind::write_read, at(file, 1, ""), at(file, 1, ""), 1, 0.5});
+  EXPECT_NE(text_of(p).find("  aborted read:  src/queue.cpp:1   push(x);\n"), std::string::npos)
+      << text_of(p);
+}
+
+TEST(TextReport, NotesWhenOnlyTheAtomicBlockIsKnown) {
+  optimist::test::temp_dir dir;
+  const std::string file = dir.write("block.cpp", "optimist::atomically([&] {\n");
+  profile p;
+  p.conflicts.push_back({conflict_kind::write_read, at(file, 1, "int main()", true),
+                         at("nowhere/other.cpp", 5, "", true), 4, 0.002});
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("  aborted read:  " + file +
+                      ":1 in main   optimist::atomically([&] {   "
+                      "(only the atomic block is known)\n"
+                      "  by write:      nowhere/other.cpp:5   (only the atomic block is known)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, CutsVeryLongSourceLines) {
+  optimist::test::temp_dir dir;
+  const std::string file = dir.write("long.cpp", std::string(150, 'x') + "\n");
+  profile p;
+  p.conflicts.push_back({conflict_kind::write_read, at(file, 1, ""), at(file, 1, ""), 1, 0.5});
+  EXPECT_NE(text_of(p).find(":1   " + std::string(97, 'x') + "...\n"), std::string::npos);
+}
+
+TEST(TextReport, SortsGroupsByLossEvenWhenGivenOutOfOrder) {
+  profile p;
+  p.conflicts.push_back({conflict_kind::write_read, at("nowhere/a.cpp", 1, ""),
+                         at("nowhere/a.cpp", 2, ""), 1, 0.001});
+  p.conflicts.push_back({conflict_kind::write_read, at("nowhere/b.cpp", 1, ""),
+                         at("nowhere/b.cpp", 2, ""), 1, 0.003});
+  p.conflicts.push_back({conflict_kind::write_read, at("nowhere/c.cpp", 1, ""),
+                         at("nowhere/c.cpp", 2, ""), 1, 0.002});
+  const std::string text = text_of(p);
+  const auto b = text.find("b.cpp");
+  const auto c = text.find("c.cpp");
+  const auto a = text.find("a.cpp");
+  ASSERT_NE(a, std::string::npos);
+  EXPECT_LT(b, c);
+  EXPECT_LT(c, a);
+}
+
+TEST(TextReport, HeaderLeavesOutRatiosWithoutADenominator) {
+  profile p;
+  p.totals.commits = 3;
+  p.totals.committed_s = 0.002;
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("  committed:     0.002 s (100.0%)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  transactions:  3 commits\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  aborts:        0 (abort ratio 0.0%)\n"), std::string::npos) << text;
+
+  p.totals.wall_s = 2;
+  EXPECT_NE(text_of(p).find("  transactions:  3 commits, 1.5 per second\n"), std::string::npos)
+      << text_of(p);
+}
+
+TEST(TextReport, TinySharesAreNotShownAsZero) {
+  profile p;
+  p.totals = {400000, 6, 1.0, 1.0, 0.0002, 0.0};
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("  aborted:       0.200 ms (<0.1%)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  waiting:       0.000 s (0.0%)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  aborts:        6 (abort ratio <0.1%)\n"), std::string::npos) << text;
+}
+
+}  // namespace
