@@ -70,6 +70,10 @@ struct inevitable {
   std::uint64_t count = 0;
   double inevitable_s = 0;      // time spent inevitable
   double blocked_others_s = 0;  // time others waited for it or lost to aborts it caused
+  // True when the transaction did not ask to be inevitable: it had restarted
+  // too often and ran irrevocably (optimist's progress guarantee); `where` is
+  // then the access of its last conflict, the hot spot that starved it.
+  bool starved = false;
 };
 
 struct thread_times {

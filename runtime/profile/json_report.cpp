@@ -11,8 +11,9 @@
 //        "aborted_site": {"file": "a.cpp", "line": 3, "function": "f", "block_only": false},
 //        "other_site": {...}, "count": 3, "time_lost_s": 0.5}
 //     ],
-//     "inevitable": [{"site": {...}, "count": 1, "inevitable_s": 0.1, "blocked_others_s": 0.2}],
-//     "threads": [{"thread": 0, "committed_s": 0.9, "aborted_s": 0.2, "waiting_s": 0,
+//     "inevitable": [{"site": {...}, "count": 1, "inevitable_s": 0.1,
+//     "blocked_others_s": 0.2, "starved": false}], "threads": [{"thread": 0, "committed_s": 0.9,
+//     "aborted_s": 0.2, "waiting_s": 0,
 //                  "outside_s": 0.4}]
 //   }
 //
@@ -117,6 +118,14 @@ class object_reader {
     return v.boolean;
   }
 
+  // A boolean that may be absent (fields added after version 1 was first written).
+  bool optional_boolean(std::string_view name, bool absent) {
+    for (const auto& m : object_.members) {
+      if (m.name == name) return boolean(name);
+    }
+    return absent;
+  }
+
   const std::vector<json_value>& array(std::string_view name) {
     const json_value& v = field(name);
     if (v.kind != json_value::type::array) mismatch(name, v, "an array");
@@ -208,6 +217,7 @@ report::profile read_profile(const json_value& root, std::string_view text) {
     out.count = c.uint64("count");
     out.inevitable_s = c.number("inevitable_s");
     out.blocked_others_s = c.number("blocked_others_s");
+    out.starved = c.optional_boolean("starved", false);
     c.finish();
     p.inevitables.push_back(std::move(out));
   }
@@ -259,7 +269,7 @@ void report::write_json(std::ostream& out, const profile& p) {
     s += ", \"count\": " + std::to_string(v.count);
     append_field(s, "inevitable_s", v.inevitable_s);
     append_field(s, "blocked_others_s", v.blocked_others_s);
-    s += '}';
+    s += v.starved ? ", \"starved\": true}" : ", \"starved\": false}";
   }
   s += p.inevitables.empty() ? "],\n" : "\n  ],\n";
   s += "  \"threads\": [";

@@ -30,7 +30,7 @@ site_identity key_of(const report::site& s) {
 report::profile report::merge(const std::vector<profile>& profiles) {
   profile out;
   std::map<std::tuple<int, site_identity, site_identity>, std::size_t> conflict_index;
-  std::map<site_identity, std::size_t> inevitable_index;
+  std::map<std::pair<site_identity, bool>, std::size_t> inevitable_index;
   unsigned next_thread = 0;
 
   for (const profile& p : profiles) {
@@ -54,8 +54,8 @@ report::profile report::merge(const std::vector<profile>& profiles) {
     }
 
     for (const inevitable& v : p.inevitables) {
-      const auto [it, inserted] =
-          inevitable_index.try_emplace(key_of(v.where), out.inevitables.size());
+      const auto [it, inserted] = inevitable_index.try_emplace(
+          std::make_pair(key_of(v.where), v.starved), out.inevitables.size());
       if (inserted) {
         out.inevitables.push_back(v);
       } else {

@@ -81,7 +81,7 @@ namespace {
 struct recording_state {
   std::mutex mutex;  // guards recorders (the list) and inevitables
   std::vector<std::unique_ptr<thread_recorder>> recorders;
-  std::map<site_key, inevitable_totals> inevitables;
+  std::map<std::pair<site_key, bool>, inevitable_totals> inevitables;  // (site, starved)
   std::atomic<std::uint64_t> epoch_ticks{0};
   std::atomic<std::uint64_t> epoch_ns{0};
 };
@@ -233,7 +233,7 @@ void record_commit(transaction& tx, std::uint64_t commit_timestamp) noexcept {
   add(r.commits, 1);
   if (tx.holds_token || tx.irrevocable_since_tick != 0) {
     std::lock_guard<std::mutex> lock(state().mutex);
-    inevitable_totals& t = state().inevitables[tx.inevitable_key];
+    inevitable_totals& t = state().inevitables[{tx.inevitable_key, tx.inevitable_starved}];
     ++t.count;
     t.inevitable_ticks += now - tx.irrevocable_since_tick;
     t.block_only = tx.inevitable_block_only;
@@ -272,6 +272,8 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
   tx.conflict_commit_ts = causing_commit;
   tx.conflict_site = aborted;
   tx.conflict_block_only = block_only;
+  tx.last_conflict_site = aborted;
+  tx.last_conflict_block_only = block_only;
   {
     std::lock_guard<std::mutex> lock(r.mutex);
     group_totals& g = r.conflicts[{kind, aborted, block_only, other}];
@@ -280,7 +282,9 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
   }
   if (kind == report::conflict_kind::inevitable && other != 0) {
     std::lock_guard<std::mutex> lock(state().mutex);
-    state().inevitables[other].blocked_ticks += lost;
+    state()
+        .inevitables[{other, g_inevitable_starved.load(std::memory_order_relaxed)}]
+        .blocked_ticks += lost;
   }
 }
 
@@ -291,7 +295,7 @@ void record_rollback(transaction& tx) noexcept {
   add(r.aborts, 1);
   if (tx.irrevocable_since_tick != 0) {
     std::lock_guard<std::mutex> lock(state().mutex);
-    inevitable_totals& t = state().inevitables[tx.inevitable_key];
+    inevitable_totals& t = state().inevitables[{tx.inevitable_key, tx.inevitable_starved}];
     t.inevitable_ticks += now - tx.irrevocable_since_tick;
     t.block_only = tx.inevitable_block_only;
   }
@@ -307,13 +311,17 @@ void record_rollback(transaction& tx) noexcept {
 
 void record_irrevocable(transaction& tx, bool starved) noexcept {
   tx.irrevocable_since_tick = profile_ticks();
+  tx.inevitable_starved = starved;
   if (starved) {
-    tx.inevitable_key = pack_site(tx.block_site);
-    tx.inevitable_block_only = true;
+    // Not asked for: name the hot spot that starved it (its last conflict).
+    tx.inevitable_key =
+        tx.last_conflict_site != 0 ? tx.last_conflict_site : pack_site(tx.block_site);
+    tx.inevitable_block_only = tx.last_conflict_site == 0 || tx.last_conflict_block_only;
   } else {
     tx.inevitable_key = pack_site(tx.inevitable_site);
     tx.inevitable_block_only = false;
   }
+  g_inevitable_starved.store(starved, std::memory_order_relaxed);
   g_inevitable_site.store(tx.inevitable_key, std::memory_order_relaxed);
 }
 
@@ -330,7 +338,9 @@ void record_wait_end(transaction& tx, std::uint64_t begin, bool for_inevitable) 
     site_key holder = g_inevitable_site.load(std::memory_order_relaxed);
     if (holder != 0) {
       std::lock_guard<std::mutex> lock(state().mutex);
-      state().inevitables[holder].blocked_ticks += now - begin;
+      state()
+          .inevitables[{holder, g_inevitable_starved.load(std::memory_order_relaxed)}]
+          .blocked_ticks += now - begin;
     }
   }
   if (g_tracing.load(std::memory_order_relaxed) && now - begin > 0) {
@@ -486,7 +496,8 @@ profile snapshot() {
     }
     for (const auto& [key, totals] : s.inevitables) {
       inevitable i;
-      i.where = to_site(key, totals.block_only);
+      i.where = to_site(key.first, totals.block_only);
+      i.starved = key.second;
       i.count = totals.count;
       i.inevitable_s = static_cast<double>(totals.inevitable_ticks) * spt;
       i.blocked_others_s = static_cast<double>(totals.blocked_ticks) * spt;

@@ -26,6 +26,7 @@ inline std::atomic<bool> g_reporting{false};
 inline std::atomic<bool> g_tracing{false};
 // The site where the current inevitable transaction became inevitable (0: none).
 inline std::atomic<site_key> g_inevitable_site{0};
+inline std::atomic<bool> g_inevitable_starved{false};  // ... and whether it was starved
 
 inline bool reporting_on() noexcept {
   return g_reporting.load(std::memory_order_relaxed);

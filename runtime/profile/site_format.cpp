@@ -71,7 +71,10 @@ std::string display_path(const std::string& file) {
 std::string site_location(const report::site& s) {
   if (s.file.empty()) return "(unknown)";
   std::string out = display_path(s.file);
-  if (s.line != 0) out += ":" + std::to_string(s.line);
+  if (s.line != 0) {
+    out += ':';  // two appends: `":" + to_string(...)` trips GCC 12's -Wrestrict at -O3
+    out += std::to_string(s.line);
+  }
   return out;
 }
 

@@ -259,7 +259,10 @@ void write_inevitables(std::ostream& out, source_cache& sources, const report::p
     out << detail::format_seconds(v.blocked_others_s) << " others held back by "
         << plural(v.count, "inevitable transaction", "inevitable transactions") << " ("
         << detail::format_seconds(v.inevitable_s) << " inevitable)\n";
-    write_site(out, sources, "inevitable at:", v.where);
+    if (v.starved) {
+      out << "  (not asked for: restarted too often, then ran alone; its last conflict was here)\n";
+    }
+    write_site(out, sources, v.starved ? "conflict at:" : "inevitable at:", v.where);
   }
   if (shown < sorted.size()) {
     double blocked = 0;

@@ -235,6 +235,7 @@ void transaction::finish_committed() {
   depth = 0;
   mode = tx_mode::optimistic;
   consecutive_aborts = 0;
+  last_conflict_site = 0;
   c_restart_point = nullptr;
   tls_current = nullptr;
   active_since.store(not_active, std::memory_order_release);

@@ -110,6 +110,9 @@ class alignas(64) transaction {
   std::uint64_t irrevocable_since_tick = 0;
   site_key inevitable_key = 0;
   bool inevitable_block_only = false;
+  bool inevitable_starved = false;
+  site_key last_conflict_site = 0;  // kept across restarts: names what starved it
+  bool last_conflict_block_only = false;
   bool conflict_recorded = false;  // the attempt being rolled back ended in a recorded conflict
   bool conflict_block_only = false;
   report::conflict_kind conflict_kind = report::conflict_kind::write_read;

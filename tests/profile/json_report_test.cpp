@@ -59,6 +59,7 @@ void expect_equal(const profile& a, const profile& b) {
     EXPECT_EQ(a.inevitables[i].count, b.inevitables[i].count) << i;
     EXPECT_EQ(a.inevitables[i].inevitable_s, b.inevitables[i].inevitable_s) << i;
     EXPECT_EQ(a.inevitables[i].blocked_others_s, b.inevitables[i].blocked_others_s) << i;
+    EXPECT_EQ(a.inevitables[i].starved, b.inevitables[i].starved) << i;
   }
   ASSERT_EQ(a.threads.size(), b.threads.size());
   for (std::size_t i = 0; i < a.threads.size(); ++i) {
@@ -86,6 +87,7 @@ profile awkward_profile() {
   p.conflicts.push_back(
       {conflict_kind::inevitable, {"a.cpp", 2, "h", false}, {"b.cpp", 3, "k", true}, 1, 2.5e-300});
   p.inevitables.push_back({{"log.cpp", 20, "int main()", false}, 3, 0.05, 0.12});
+  p.inevitables.push_back({{"hot.cpp", 7, "f", false}, 2, 0.01, 0.02, true});
   p.threads.push_back({0, 0.6, 0.25, 0.05, 0.1});
   p.threads.push_back({7, 1e300, 0, 5e-324, 3});
   return p;
@@ -134,7 +136,8 @@ TEST(JsonReport, WritesTheDocumentedShape) {
       "  ],\n"
       "  \"inevitable\": [\n"
       "    {\"site\": {\"file\": \"b.cpp\", \"line\": 1, \"function\": \"h\", \"block_only\": "
-      "false}, \"count\": 1, \"inevitable_s\": 0.1, \"blocked_others_s\": 0.2}\n"
+      "false}, \"count\": 1, \"inevitable_s\": 0.1, \"blocked_others_s\": 0.2, "
+      "\"starved\": false}\n"
       "  ],\n"
       "  \"threads\": [\n"
       "    {\"thread\": 0, \"committed_s\": 0.9, \"aborted_s\": 0.2, \"waiting_s\": 0, "
