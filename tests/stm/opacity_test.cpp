@@ -208,10 +208,10 @@ TEST_P(OpacityTest, DoomedAttemptNeverDividesByZeroOrIndexesOutOfBounds) {
         } else {
           local += optimist::atomically([&] {
             const long new_y = y.get();
-            optimist::test::think(10);
+            optimist::test::think(30);
             long dx = new_y - x.get();
             const long new_plain_y = optimist::load(plain.y());
-            optimist::test::think(10);
+            optimist::test::think(30);
             long dp = new_plain_y - optimist::load(plain.x());
             if (dx != 1 || dp != 1) violations.fetch_add(1);
             // Deliberately unguarded: this is what misbehaves if opacity breaks.
@@ -246,7 +246,7 @@ struct counted_array {
 
 TEST_P(OpacityTest, DoomedAttemptNeverWalksPastTheEndOfAReplacedArray) {
   const int threads = GetParam();
-  const long operations = scaled(10000);
+  const long operations = scaled(20000);
   optimist::tvar<long*> array{nullptr};
   optimist::tvar<long> length{0};
   optimist::tvar<counted_array*> owner{nullptr};
@@ -275,7 +275,7 @@ TEST_P(OpacityTest, DoomedAttemptNeverWalksPastTheEndOfAReplacedArray) {
         } else {
           optimist::atomically([&] {
             long* data = array.get();
-            optimist::test::think(10);
+            optimist::test::think(30);
             long n = length.get();
             long sum = 0;
             for (long i = 0; i < n; ++i) sum += data[i];  // plain reads: never rewritten
