@@ -12,10 +12,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "optimist/optimist.hpp"
@@ -37,10 +39,12 @@ std::uint64_t sum_of_causes(const optimist::statistics& s) {
   return total;
 }
 
-// `threads` threads each run `per_thread` transactions on one hot spot. The
-// first `long_threads` of them run long transactions: they also read a row
-// of words that the short ones keep writing, which makes them lose often and
-// exercises the starvation path.
+// `threads` threads run transactions on one hot spot. The first
+// `long_threads` of them run `per_thread` long transactions each: they also
+// read a row of words that the short ones keep writing and take their time
+// before committing, so without the starvation bound they would lose again
+// and again. The short ones keep committing until every long one is done (and
+// at least `per_thread` times), so the pressure lasts as long as the test.
 void run_hot_spot(int threads, int long_threads, long per_thread) {
   optimist::tvar<long> a{0}, b{0}, c{0};
   constexpr std::size_t row_size = 32;
@@ -50,6 +54,7 @@ void run_hot_spot(int threads, int long_threads, long per_thread) {
   }
   std::vector<long> completed(static_cast<std::size_t>(threads), 0);
   std::vector<int> most_attempts(static_cast<std::size_t>(threads), 0);
+  std::atomic<int> long_threads_running{long_threads};
   std::atomic<long> torn{0};
 
   optimist::reset_stats();
@@ -58,7 +63,9 @@ void run_hot_spot(int threads, int long_threads, long per_thread) {
     run_threads(threads, [&](int index) {
       const bool long_transactions = index < long_threads;
       const auto me = static_cast<std::size_t>(index);
-      for (long i = 0; i < per_thread; ++i) {
+      for (long i = 0;
+           long_transactions ? i < per_thread : (i < per_thread || long_threads_running.load() > 0);
+           ++i) {
         int attempts = 0;
         optimist::atomically([&] {
           ++attempts;
@@ -83,6 +90,7 @@ void run_hot_spot(int threads, int long_threads, long per_thread) {
         most_attempts[me] = std::max(most_attempts[me], attempts);
         ++completed[me];
       }
+      if (long_transactions) long_threads_running.fetch_sub(1);
     });
   }
   const optimist::statistics s = optimist::stats();
@@ -90,9 +98,15 @@ void run_hot_spot(int threads, int long_threads, long per_thread) {
               optimist::test::describe(s).c_str(),
               *std::max_element(most_attempts.begin(), most_attempts.end()));
 
-  const long total = threads * per_thread;
+  long total = 0;
   for (int i = 0; i < threads; ++i) {
-    EXPECT_EQ(completed[static_cast<std::size_t>(i)], per_thread) << "thread " << i;
+    const long done = completed[static_cast<std::size_t>(i)];
+    total += done;
+    if (i < long_threads) {
+      EXPECT_EQ(done, per_thread) << "long thread " << i;
+    } else {
+      EXPECT_GE(done, per_thread) << "short thread " << i;
+    }
     EXPECT_LE(most_attempts[static_cast<std::size_t>(i)],
               static_cast<int>(optimist::detail::max_restarts) + 1)
         << "thread " << i << " needed more attempts than the starvation bound allows";
@@ -121,13 +135,89 @@ class ProgressTest : public ::testing::TestWithParam<int> {};
 
 // GetParam() threads; the first runs long transactions.
 TEST_P(ProgressTest, EveryThreadFinishesOnAHotSpot) {
-  run_hot_spot(GetParam(), 1, scaled(4000));
+  run_hot_spot(GetParam(), 1, scaled(500));
 }
 
 // Always four threads (more than the machine's cores); GetParam() of them
 // run long transactions.
 TEST_P(ProgressTest, FourThreadsFinishOnAHotSpot) {
-  run_hot_spot(4, GetParam(), scaled(2000));
+  run_hot_spot(4, GetParam(), scaled(500));
+}
+
+// Waits until `value` reaches `target` or `limit` passes; true if reached.
+bool wait_for_at_least(const std::atomic<int>& value, int target, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (value.load() < target) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// The starvation bound, staged so that it does not depend on timing: in every
+// attempt, a victim reads x and lets its spoiler commit a write to x before
+// it writes y and commits, so every optimistic attempt fails validation. The
+// attempt after max_restarts failures must run irrevocably: the spoiler can
+// no longer commit (the victim waits for it only briefly, then goes on), and
+// the victim commits. Without the bound, the victim would keep losing until
+// its spoiler gives up.
+TEST_P(ProgressTest, StarvingTransactionBecomesIrrevocableAfterMaxRestarts) {
+  const int victims = GetParam();
+  const int bound = static_cast<int>(optimist::detail::max_restarts);
+  const int spoiler_rounds = 3 * bound;  // more than the bound: the victim must not need them
+  struct pair_state {
+    optimist::tvar<long> x{0};
+    optimist::tvar<long> y{0};
+    std::atomic<int> victim_read{0};
+    std::atomic<int> spoiler_committed{0};
+    std::atomic<bool> victim_done{false};
+    int attempts = 0;
+    long y_written = -1;
+  };
+  std::vector<std::unique_ptr<pair_state>> pairs;
+  for (int i = 0; i < victims; ++i) pairs.push_back(std::make_unique<pair_state>());
+
+  optimist::reset_stats();
+  optimist::test::watchdog guard("a victim starved by its spoiler");
+  run_threads(2 * victims, [&](int index) {
+    pair_state& p = *pairs[static_cast<std::size_t>(index / 2)];
+    if (index % 2 == 1) {  // spoiler
+      for (int round = 1; round <= spoiler_rounds; ++round) {
+        while (p.victim_read.load() < round && !p.victim_done.load()) std::this_thread::yield();
+        if (p.victim_done.load()) break;
+        optimist::atomically([&] { p.x.set(p.x.get() + 1); });
+        p.spoiler_committed.store(round);
+      }
+      return;
+    }
+    optimist::atomically([&] {  // victim
+      const int attempt = ++p.attempts;
+      const long seen = p.x.get();
+      p.victim_read.store(attempt);
+      // Irrevocable, the spoiler cannot commit: do not wait for it for long.
+      wait_for_at_least(p.spoiler_committed, attempt, std::chrono::milliseconds(100));
+      p.y.set(seen + 1);
+      p.y_written = seen + 1;
+    });
+    p.victim_done.store(true);
+  });
+
+  const optimist::statistics s = optimist::stats();
+  std::printf("%s\n", optimist::test::describe(s).c_str());
+  for (int i = 0; i < victims; ++i) {
+    const pair_state& p = *pairs[static_cast<std::size_t>(i)];
+    EXPECT_EQ(p.attempts, bound + 1) << "victim " << i << ": a transaction must run irrevocably "
+                                     << "after max_restarts (" << bound << ") aborts in a row";
+    EXPECT_EQ(p.y.get(), bound + 1) << "victim " << i;
+    EXPECT_EQ(p.y_written, p.y.get());
+    EXPECT_EQ(p.x.get(), bound + 1) << "the spoiler commits its last write after the victim";
+  }
+  // Each victim failed validation exactly `bound` times; the spoilers only
+  // ever lost against the irrevocable victims.
+  EXPECT_EQ(s.aborts_for(optimist::abort_cause::commit_invalidated),
+            static_cast<std::uint64_t>(victims * bound));
+  EXPECT_GE(s.starved, static_cast<std::uint64_t>(victims));
+  EXPECT_GE(s.irrevocable, s.starved);
 }
 
 TEST_P(ProgressTest, InevitableSideEffectHappensOncePerTransaction) {
