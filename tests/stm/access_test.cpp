@@ -299,6 +299,39 @@ TEST_P(AccessTest, MultiWordTvarIsNeverReadTorn) {
   EXPECT_GT(writes.load(), 0);
 }
 
+// A tvar of 256 words: reading it takes long enough that, were get() outside
+// a transaction not one consistent snapshot, a writer's commit would land in
+// the middle of a read (also when threads only take turns on a busy machine).
+TEST_P(AccessTest, LargeTvarIsNeverReadTornOutsideTransactions) {
+  using block = std::array<long, 256>;
+  const int threads = GetParam();
+  const long rounds = scaled(1500);
+  auto big = std::make_unique<optimist::tvar<block>>();
+  std::atomic<long> torn{0};
+  auto uniform_block = [](const block& b) {
+    for (long v : b) {
+      if (v != b[0]) return false;
+    }
+    return true;
+  };
+  {
+    optimist::test::watchdog guard("reading a 2 KiB tvar while others write it");
+    run_threads(threads, [&](int index) {
+      block next;
+      for (long i = 0; i < rounds; ++i) {
+        if ((i + index) % 3 == 0) {
+          next.fill(i * 8 + index);
+          big->set(next);  // outside: a transaction of its own
+        } else if (!uniform_block(big->get())) {
+          torn.fetch_add(1);
+        }
+      }
+    });
+  }
+  EXPECT_EQ(torn.load(), 0) << "tvar::get() outside a transaction returned a torn value";
+  EXPECT_TRUE(uniform_block(big->get()));
+}
+
 // ---- conversions, initialisation, read-your-own-writes ------------------------------
 
 static_assert(!std::is_copy_constructible_v<optimist::tvar<long>>);
