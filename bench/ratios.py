@@ -108,11 +108,17 @@ def ratio(numerator_run, denominator_run):
     return numerator_run["ns"] / denominator_run["ns"]
 
 
+def fmt_small(value):
+    if value == 0:
+        return "0"
+    return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
+
+
 def fmt_aborts(run_1, run_2):
     parts = []
     for run in (run_1, run_2):
         if run and "aborts" in run:
-            parts.append(f"{run['aborts']:.4f}".rstrip("0").rstrip(".") or "0")
+            parts.append(fmt_small(run["aborts"]))
         else:
             parts.append("—")
     return "—" if parts == ["—", "—"] else " / ".join(parts)
