@@ -1,8 +1,9 @@
 #include <tbb/global_control.h>
-#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_group.h>
 #include <tbb/task_scheduler_observer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 #include "stm/transaction.hpp"
 #include "tasks/task_queue_state.hpp"
 #include "tasks/topology.hpp"
+#include "tasks/tsan_handoff.hpp"
 
 namespace optimist {
 
@@ -29,6 +31,13 @@ thread_local task_queue_state* tls_running_queue = nullptr;
 void destroy_task(void* task) noexcept {
   delete static_cast<task_base*>(task);
 }
+
+// The most batch tickets a worker claims at once in unordered mode: one atomic
+// add per chunk instead of one queue operation per task.
+constexpr std::uint64_t batch_chunk = 32;
+
+// The key of the hand-off from the thread that starts a run to its workers.
+char run_handoff;
 
 struct turn_context {
   const task_queue_state* queue;
@@ -99,13 +108,16 @@ task_queue_state::~task_queue_state() {
 }
 
 void task_queue_state::publish(task_base* task) {
-  pending_count_.fetch_add(1, std::memory_order_relaxed);  // before the push: never negative
-  if (tls_running_queue == this && group_ != nullptr) {
+  pending_count_.fetch_add(1, std::memory_order_relaxed);  // before it can be taken: never negative
+  if (tls_running_queue == this) {
     // INVARIANT run-owns-its-tasks: a task's child runs in the same run.
-    spawned_.push(task);
-    group_->run([this] { runner(/*spawned=*/true); });
+    outstanding_.fetch_add(1, std::memory_order_relaxed);  // before the adding task finishes
+    auto slot = spawned_.grow_by(1);
+    slot->store(task, std::memory_order_release);
+    spawned_published_.fetch_add(1, std::memory_order_release);
     return;
   }
+  handoff_release(task);
   waiting_.push(task);
 }
 
@@ -129,26 +141,69 @@ void task_queue_state::record_error(std::exception_ptr error) {
   stopping_.store(true, std::memory_order_relaxed);
 }
 
-void task_queue_state::runner(bool spawned) {
-  if (stopping_.load(std::memory_order_relaxed)) return;  // tasks not started stay queued
+task_base* task_queue_state::take(std::uint64_t ticket) {
   task_base* task = nullptr;
-  std::uint64_t turn = 0;
-  if (ordered_) {
-    // Any runner takes the next task in queue order: the run's queued tasks
-    // first, then the spawned ones in the order they were published.
-    tbb::spin_mutex::scoped_lock lock(pop_mutex_);
-    if (queued_left_ > 0 && waiting_.try_pop(task)) {
-      --queued_left_;
-    } else {
-      queued_left_ = 0;
-      if (!spawned_.try_pop(task)) return;
+  if (ticket < batch_.size()) {
+    task = batch_[ticket];
+    batch_[ticket] = nullptr;  // this worker owns the ticket
+  } else {
+    // Published (counted) slots may still be being filled by their publisher.
+    std::atomic<task_base*>& slot = spawned_[ticket - batch_.size()];
+    for (unsigned round = 0; (task = slot.exchange(nullptr, std::memory_order_acquire)) == nullptr;
+         ++round) {
+      wait_round(round < 20 ? round : 20);
     }
-    turn = popped_++;
-  } else if (!(spawned ? spawned_ : waiting_).try_pop(task)) {
-    return;
   }
   pending_count_.fetch_sub(1, std::memory_order_relaxed);
-  execute(task, turn);
+  return task;
+}
+
+void task_queue_state::work() {
+  const std::uint64_t batch_size = batch_.size();
+  auto run_ticket = [&](std::uint64_t ticket) {
+    execute(take(ticket), ticket);
+    outstanding_.fetch_sub(1, std::memory_order_release);
+  };
+  unsigned idle = 0;
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    if (ordered_) {
+      // INVARIANT turns-are-running: claim the next turn only once published.
+      std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
+      if (turn < batch_size + spawned_published_.load(std::memory_order_acquire)) {
+        if (next_turn_.compare_exchange_weak(turn, turn + 1, std::memory_order_relaxed)) {
+          run_ticket(turn);
+          idle = 0;
+        }
+        continue;
+      }
+    } else {
+      const std::uint64_t next = next_batch_.load(std::memory_order_relaxed);
+      if (next < batch_size) {
+        // Chunks shrink as the batch runs out, so that the last tasks (or a
+        // small batch) still spread over every worker.
+        const std::uint64_t chunk =
+            std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, batch_chunk);
+        const std::uint64_t first = next_batch_.fetch_add(chunk, std::memory_order_relaxed);
+        const std::uint64_t last = std::min(first + chunk, batch_size);
+        for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
+          run_ticket(t);
+        }
+        idle = 0;
+        continue;
+      }
+      std::uint64_t j = next_spawned_.load(std::memory_order_relaxed);
+      if (j < spawned_published_.load(std::memory_order_acquire)) {
+        if (next_spawned_.compare_exchange_weak(j, j + 1, std::memory_order_relaxed)) {
+          run_ticket(batch_size + j);
+          idle = 0;
+        }
+        continue;
+      }
+    }
+    // Nothing to claim: done if nothing running can add more, else wait.
+    if (outstanding_.load(std::memory_order_acquire) == 0) return;
+    wait_round(idle < 30 ? idle++ : 30);
+  }
 }
 
 void task_queue_state::execute(task_base* task, std::uint64_t turn) {
@@ -193,6 +248,22 @@ void task_queue_state::execute(task_base* task, std::uint64_t turn) {
   tls_running_queue = outer;
 }
 
+void task_queue_state::requeue_unstarted() {
+  // INVARIANT nothing-lost: what this run did not start goes back first, in
+  // ticket order, ahead of what other threads added meanwhile.
+  std::vector<task_base*> later;
+  for (task_base* task = nullptr; waiting_.try_pop(task);) later.push_back(task);
+  for (task_base* task : batch_) {
+    if (task != nullptr) waiting_.push(task);
+  }
+  for (std::atomic<task_base*>& slot : spawned_) {
+    if (task_base* task = slot.load(std::memory_order_acquire)) waiting_.push(task);
+  }
+  for (task_base* task : later) waiting_.push(task);
+  batch_.clear();
+  spawned_.clear();
+}
+
 void task_queue_state::run(const run_options& options) {
   if (tls_running_queue != nullptr) {
     throw std::logic_error(
@@ -206,8 +277,7 @@ void task_queue_state::run(const run_options& options) {
   bool expected = false;
   if (!running_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
     throw std::logic_error(
-        "optimist::task_queue::run: this queue is already running on another "
-        "thread");
+        "optimist::task_queue::run: this queue is already running on another thread");
   }
   struct clear_running {
     std::atomic<bool>& flag;
@@ -215,10 +285,29 @@ void task_queue_state::run(const run_options& options) {
   } clear{running_};
 
   ordered_ = options.ordered;
+  threads_ = threads;
   stopping_.store(false, std::memory_order_relaxed);
-  popped_ = 0;
-  next_commit_.store(0, std::memory_order_relaxed);
   first_error_ = nullptr;
+  batch_.clear();
+  spawned_.clear();
+  batch_.reserve(pending_count_.load(std::memory_order_relaxed));
+  for (task_base* task = nullptr; waiting_.try_pop(task);) {
+    handoff_acquire(task);
+    try {
+      batch_.push_back(task);
+    } catch (...) {
+      waiting_.push(task);
+      requeue_unstarted();
+      throw;
+    }
+  }
+  next_batch_.store(0, std::memory_order_relaxed);
+  next_spawned_.store(0, std::memory_order_relaxed);
+  next_turn_.store(0, std::memory_order_relaxed);
+  spawned_published_.store(0, std::memory_order_relaxed);
+  next_commit_.store(0, std::memory_order_relaxed);
+  outstanding_.store(batch_.size(), std::memory_order_relaxed);
+  if (batch_.empty()) return;
 
   allow_runs_their_workers();
   tbb::task_arena arena(static_cast<int>(threads));
@@ -229,17 +318,17 @@ void task_queue_state::run(const run_options& options) {
   }
   arena.execute([&] {
     tbb::task_group group;
-    group_ = &group;
-    const std::size_t initial = pending_count_.load(std::memory_order_relaxed);
-    queued_left_ = initial;
-    group.run([&] {
-      tbb::parallel_for(std::size_t{0}, initial, [&](std::size_t) { runner(/*spawned=*/false); });
-    });
+    handoff_release(&run_handoff);
+    for (unsigned i = 1; i < threads; ++i) {
+      group.run([this] {
+        handoff_acquire(&run_handoff);  // before touching any capture: see tsan_handoff.hpp
+        work();
+      });
+    }
+    work();  // the calling thread is one of the run's threads
     group.wait();
-    group_ = nullptr;
   });
-  // After a failure, spawned tasks not started wait for the next run too.
-  for (task_base* task = nullptr; spawned_.try_pop(task);) waiting_.push(task);
+  requeue_unstarted();  // only a run that stopped early leaves any
   if (pinning) pinning->wait_for_workers_to_leave();
   if (first_error_) std::rethrow_exception(first_error_);
 }

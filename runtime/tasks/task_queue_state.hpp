@@ -1,43 +1,46 @@
 // The state behind an optimist::task_queue and the protocol of a run.
 //
-// Tasks wait in a oneTBB concurrent_queue (FIFO). A run starts one oneTBB
-// task per queued task on a task_arena of the chosen size; each oneTBB task
-// pops the *oldest* waiting optimist task and executes it in a transaction.
-// A task added by a running task is pushed on the run's own `spawned_` queue
-// when its transaction commits, and gets its own oneTBB task in the same
-// run's task_group, which pops `spawned_`.
+// Between runs, tasks wait in a oneTBB concurrent_queue (`waiting_`; any thread
+// may add). A run first moves them, in order, into `batch_` — a plain vector
+// only this run touches — then starts one worker loop per thread on a oneTBB
+// task_arena. Each task gets a ticket: batch task i has ticket i; the j-th task
+// added by the run's own tasks (published when the adding transaction
+// commits) goes to `spawned_` slot j with ticket batch size + j. Workers claim
+// tickets and execute each task in its own transaction; the run ends when no
+// task is outstanding (published and not finished).
 //
-// INVARIANT (run-owns-its-tasks): the runners of a run pop exactly the tasks
-// queued when it started and the tasks its tasks add. A task that another
-// thread adds during the run goes to `waiting_` behind the run's queued tasks,
-// and only as many runners pop `waiting_` as there were queued tasks, so it
-// waits for the next run and never takes the place of a spawned task (which
-// would then be left behind when the run returns).
-//
-// Ordered mode: tasks are popped in FIFO order — the run's queued tasks, then
-// the spawned ones — under a small lock that hands
-// out turns 0, 1, 2, ...; a task may commit only at its turn (next_commit ==
+// Unordered mode: workers claim batch tickets in chunks from one counter
+// (a single atomic add per chunk, no queue traffic per task), then spawned
+// tickets one by one.
+// Ordered mode: tickets are turns. A worker claims the next turn only once it
+// has been published; a task may commit only at its turn (next_commit ==
 // turn). It runs speculatively, waits for its turn at the end of its body,
 // then revalidates what it read against everything committed before it and
 // either commits or re-runs. A task that has failed twice waits for its turn
 // before running again.
 //
-// INVARIANT (turns-are-running): every turn below `popped` belongs to a task
-// that a worker is executing, so the lowest uncommitted turn always makes
-// progress — no task ever waits for a turn whose task has not started.
+// INVARIANT (run-owns-its-tasks): a run executes exactly the tasks queued when
+// it started and the tasks its own tasks add; a task that another thread adds
+// meanwhile goes to `waiting_` for the next run.
+// INVARIANT (turns-are-running): turns are claimed in order and only once
+// published, so every turn below the highest claimed one belongs to a task a
+// worker is executing: the lowest uncommitted turn always makes progress.
 // INVARIANT (inevitable-at-turn): in ordered mode a task takes the
 // inevitability token only at its turn (transaction::before_irrevocable), so
 // the token holder never waits for an earlier task.
+// INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
+// batch_, spawned_ or a worker executing it; a run that stops early puts every
+// task it did not start back at the head of waiting_, in ticket order.
 #pragma once
 
 #include <tbb/concurrent_queue.h>
-#include <tbb/spin_mutex.h>
-#include <tbb/task_group.h>
+#include <tbb/concurrent_vector.h>
 
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <vector>
 
 #include "optimist/tasks.hpp"
 
@@ -47,8 +50,8 @@ class task_queue_state {
  public:
   ~task_queue_state();
 
-  // Makes `task` (owned from now on) available to runs; during a run of this
-  // queue, called from one of its tasks, also schedules it in that run.
+  // Makes `task` (owned from now on) available: to this queue's running run if
+  // called from one of its tasks, else to the next run.
   void publish(task_base* task);
 
   void run(const run_options& options);
@@ -56,28 +59,31 @@ class task_queue_state {
   std::size_t pending() const noexcept { return pending_count_.load(std::memory_order_relaxed); }
 
  private:
-  void runner(bool spawned);
+  void work();  // one worker's loop
+  bool claim(std::uint64_t& ticket, std::uint64_t& chunk_end);
+  task_base* take(std::uint64_t ticket);
   void execute(task_base* task, std::uint64_t turn);
   void wait_for_turn(std::uint64_t turn) const noexcept;
   void record_error(std::exception_ptr error);
+  void requeue_unstarted();
   static void wait_for_turn_hook(void* context);
 
   tbb::concurrent_queue<task_base*> waiting_;
-  // Tasks added by the running run's own tasks (INVARIANT run-owns-its-tasks);
-  // empty between runs.
-  tbb::concurrent_queue<task_base*> spawned_;
   std::atomic<std::size_t> pending_count_{0};
-
-  // Per run. `group_` is set before the first oneTBB task starts and cleared
-  // after the last one ended.
   std::atomic<bool> running_{false};
-  tbb::task_group* group_ = nullptr;
+
+  // Per run (reset by run()).
   bool ordered_ = false;
-  std::atomic<bool> stopping_{false};
-  tbb::spin_mutex pop_mutex_;
-  std::uint64_t popped_ = 0;     // guarded by pop_mutex_
-  std::size_t queued_left_ = 0;  // ordered: queued tasks not yet popped; guarded by pop_mutex_
+  unsigned threads_ = 1;
+  std::vector<task_base*> batch_;  // entries become nullptr when taken
+  tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
+  alignas(64) std::atomic<std::uint64_t> next_batch_{0};    // unordered: next batch ticket
+  alignas(64) std::atomic<std::uint64_t> next_spawned_{0};  // unordered: next spawned index
+  alignas(64) std::atomic<std::uint64_t> next_turn_{0};     // ordered: next turn to claim
+  alignas(64) std::atomic<std::uint64_t> spawned_published_{0};
+  alignas(64) std::atomic<std::uint64_t> outstanding_{0};
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
+  std::atomic<bool> stopping_{false};
   std::mutex error_mutex_;
   std::exception_ptr first_error_;
 };
