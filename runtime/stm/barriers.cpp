@@ -121,15 +121,20 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     std::uint64_t after = lock.load(std::memory_order_relaxed);
     if ((after | orec_reserved_bit) != (before | orec_reserved_bit)) continue;
     std::uint64_t version = orec_version(before);
-    reads.add(&lock, version, site);
     // INVARIANT opacity: a word newer than the snapshot is used only after the
-    // whole read set has been revalidated at a later snapshot.
+    // whole read set has been revalidated at a later snapshot — and only as
+    // read again after that: commits share stamps (global_clock.hpp), so until
+    // the clock has been raised to `version`, another commit may overwrite the
+    // word with that very version, and validation could not tell the value
+    // read here from the new one (a torn snapshot).
     if (version > snapshot) {
       if (const read_entry* invalid = try_extend(version)) {
         abandon(abort_cause::read_invalidated, {invalid->site, invalid->lock});
         return from_log | standalone_read(word, mask);
       }
+      continue;  // the clock is now >= version: read the word again
     }
+    reads.add(&lock, version, site);
     return from_log | value;
   }
 }
