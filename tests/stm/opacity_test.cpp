@@ -174,6 +174,39 @@ TEST_P(OpacityTest, RepeatedReadsInOneAttemptAgree) {
   EXPECT_EQ(x.get(), y.get());
 }
 
+// Blind writers (they read nothing, so nothing makes them raise the clock)
+// commit back to back to the same four words, so that consecutive commits can
+// share a commit stamp; readers keep extending their snapshots over exactly
+// those words. A reader that accepted a word of one commit and then, at the
+// same version, the other words of the next commit would see them torn.
+TEST_P(OpacityTest, CommitsSharingAStampNeverTearAReader) {
+  struct quad {
+    long v[4];
+  };
+  const int threads = GetParam();
+  const long operations = scaled(30000);
+  optimist::tvar<quad> q{quad{{0, 0, 0, 0}}};
+  std::atomic<long> torn{0};
+  {
+    optimist::test::watchdog guard("blind writers and readers on one four-word tvar");
+    run_threads(threads, [&](int index) {
+      const bool reader = threads == 1 ? false : index == 0;
+      for (long i = 0; i < operations; ++i) {
+        if (reader || (threads == 1 && i % 2 == 1)) {
+          const quad seen = optimist::atomically([&] { return q.get(); });
+          if (seen.v[0] != seen.v[1] || seen.v[1] != seen.v[2] || seen.v[2] != seen.v[3]) {
+            torn.fetch_add(1);
+          }
+        } else {
+          const long value = i * 8 + index;
+          q.set(quad{{value, value, value, value}});  // a transaction of its own
+        }
+      }
+    });
+  }
+  EXPECT_EQ(torn.load(), 0) << "a reader saw the words of two different commits";
+}
+
 // Invariant y == x + 1. A torn snapshot gives y - x == 0 (a division by zero)
 // or y - x == 2 (one past the end of a two-element heap array): the test
 // does both unguarded, so a broken STM crashes it (or ASan / UBSan report it)
