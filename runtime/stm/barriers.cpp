@@ -32,9 +32,19 @@ constexpr unsigned read_wait_rounds = 18;
 std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept {
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
-    std::uint64_t before = lock.load(std::memory_order_acquire);
+    // seq_cst: INVARIANT clock-order (global_clock.hpp).
+    std::uint64_t before = lock.load(std::memory_order_seq_cst);
     if (orec_is_locked(before)) {
       wait_round(round);
+      continue;
+    }
+    // A partial word is read in pieces, and only the orec check below keeps
+    // them from mixing two commits. Commits share stamps (global_clock.hpp):
+    // until the clock has reached this version, the next commit to the word
+    // may carry the same version, and the check would miss it. So raise the
+    // clock first and look again. (A whole word is one load: nothing to mix.)
+    if (mask != full_mask && orec_version(before) > clock_now()) {
+      clock_raise_to(orec_version(before));
       continue;
     }
     std::uint64_t value = load_word(word, mask);
