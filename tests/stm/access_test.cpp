@@ -238,6 +238,37 @@ TEST_P(AccessTest, SixtyFourByteObjectsAreNeverTornOrClobbered) {
   run_odd_sized<optimist::max_access_size>(GetParam(), scaled(1000));
 }
 
+// Single accesses outside any transaction only: one thread stores a 7-byte
+// object (read and written as 4 + 2 + 1 byte pieces of one word) with every
+// byte equal, others load it. Nothing here ever starts a transaction, so no
+// reader ever moves the clock: the single-access paths alone must keep the
+// pieces of one load from mixing two stores.
+TEST_P(AccessTest, SingleAccessesOfAPartialWordAreNeverTorn) {
+  const int threads = GetParam();
+  const long rounds = scaled(200000);
+  struct alignas(8) holder {
+    odd_bytes<7> item;
+    std::uint8_t neighbour;
+  };
+  holder h{filled<7>(1), 0x5A};
+  std::atomic<long> torn{0};
+  {
+    optimist::test::watchdog guard("loading a 7-byte object while another thread stores it");
+    run_threads(threads, [&](int index) {
+      for (long i = 0; i < rounds; ++i) {
+        if (index == 0 && (threads > 1 || i % 2 == 0)) {
+          optimist::store(h.item, filled<7>(static_cast<std::uint8_t>(1 + i % 200)));
+        } else if (!uniform(optimist::load(h.item))) {
+          torn.fetch_add(1);
+        }
+      }
+    });
+  }
+  EXPECT_EQ(torn.load(), 0) << "a single load mixed the bytes of two single stores";
+  EXPECT_TRUE(uniform(h.item));
+  EXPECT_EQ(h.neighbour, 0x5A);
+}
+
 // ---- tvars of several words ---------------------------------------------------
 
 struct quad {
