@@ -22,6 +22,7 @@
 #include "optimist/optimist.hpp"
 #include "stm/write_log.hpp"
 #include "support/stress.hpp"
+#include "support/think_time.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
@@ -384,6 +385,76 @@ TEST_P(ExceptionTest, ExceptionFromAnInevitableBlockRollsBackAndReleasesTheToken
   });
   EXPECT_EQ(side_effects.load(), GetParam() * rounds);
   EXPECT_EQ(shared.get(), 2 * GetParam() * (rounds / 2));
+}
+
+// RAII inside a transaction: a guard's destructor reads and writes tvars. It
+// runs at the end of every attempt — also while an attempt that lost a
+// conflict unwinds (restart_signal) or a user exception unwinds it. Those
+// runs must neither terminate the program (a barrier throwing during
+// unwinding) nor leave effects: only the committed attempts' increments count.
+struct count_on_exit {
+  optimist::tvar<long>& counter;
+  ~count_on_exit() noexcept(false) { counter.set(counter.get() + 1); }
+};
+
+TEST_P(ExceptionTest, DestructorsMayUseTheTransactionWhileItUnwinds) {
+  const int threads = GetParam();
+  const long rounds = scaled(5000);
+  optimist::tvar<long> x{0};
+  optimist::tvar<long> exits{0};
+  std::atomic<long> thrown{0};
+  {
+    optimist::test::watchdog guard("destructors that use the transaction being unwound");
+    run_threads(threads, [&](int index) {
+      for (long i = 0; i < rounds; ++i) {
+        try {
+          optimist::atomically([&] {
+            count_on_exit on_exit{exits};
+            const long seen = x.get();
+            optimist::test::think(5);
+            x.set(seen + 1);
+            if ((i + index) % 5 == 0) throw std::runtime_error("unwind me");
+          });
+        } catch (const std::runtime_error&) {
+          thrown.fetch_add(1);
+        }
+      }
+    });
+  }
+  const long committed = threads * rounds - thrown.load();
+  EXPECT_EQ(x.get(), committed);
+  EXPECT_EQ(exits.get(), committed) << "a destructor's write survived its attempt's rollback";
+}
+
+// A nested block that became inevitable and then throws: its writes are
+// rolled back alone, the transaction stays inevitable, and the enclosing
+// block's writes before and after commit.
+TEST_P(ExceptionTest, InevitableNestedBlockThatThrowsRollsBackAlone) {
+  optimist::tvar<long> a{0}, b{0}, c{0};
+  std::atomic<long> side_effects{0};
+  const long rounds = scaled(200);
+  run_threads(GetParam(), [&](int) {
+    for (long i = 0; i < rounds; ++i) {
+      optimist::atomically([&] {
+        a.set(a.get() + 1);
+        try {
+          optimist::atomically([&] {
+            optimist::become_inevitable();
+            side_effects.fetch_add(1);
+            b.set(b.get() + 1);
+            throw inner_failure{2};
+          });
+        } catch (const inner_failure&) {
+        }
+        c.set(c.get() + 1);
+      });
+    }
+  });
+  const long total = GetParam() * rounds;
+  EXPECT_EQ(side_effects.load(), total) << "an inevitable block ran its side effect twice";
+  EXPECT_EQ(a.get(), total);
+  EXPECT_EQ(b.get(), 0);
+  EXPECT_EQ(c.get(), total);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ExceptionTest, ::testing::Values(1, 2, 4));
