@@ -61,7 +61,9 @@ struct conflict {
   site aborted_site;  // the access in the transaction that aborted
   site other_site;    // the write (or inevitable point) in the other transaction
   std::uint64_t count = 0;
-  double time_lost_s = 0;  // from the start of each aborted attempt to its abort
+  // From the start of each aborted attempt to its abort, less what the attempt
+  // spent waiting (for the inevitability token or its turn): that is waiting_s.
+  double time_lost_s = 0;
 };
 
 // One group of inevitable transactions, by the place they became inevitable.

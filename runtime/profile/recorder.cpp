@@ -62,6 +62,19 @@ void add(std::atomic<std::uint64_t>& counter, std::uint64_t amount) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
 }
 
+// The last transaction to become inevitable (never cleared, unlike
+// g_inevitable_site), and how many have: whom to charge a wait for the token
+// that began before its holder had said where it became inevitable.
+std::atomic<site_key> g_last_inevitable_site{0};
+std::atomic<bool> g_last_inevitable_starved{false};
+std::atomic<std::uint64_t> g_inevitable_generation{0};
+
+// What a thread saw when it began to wait (record_wait_begin): the holder of
+// the token, if it had said where it became inevitable, and the generation.
+thread_local site_key t_wait_holder = 0;
+thread_local bool t_wait_holder_starved = false;
+thread_local std::uint64_t t_wait_generation = 0;
+
 }  // namespace
 
 class thread_recorder {
@@ -71,6 +84,12 @@ class thread_recorder {
   const unsigned index;
   std::atomic<std::uint64_t> committed{0}, aborted{0}, waiting{0}, outside{0};
   std::atomic<std::uint64_t> commits{0}, aborts{0};
+  // Ticks the running attempt spent waiting (for the inevitability token or an
+  // ordered-mode turn); written by the owner thread only (atomic for the
+  // shared overflow recorder). INVARIANT (times-disjoint): a wait is waiting
+  // time only, so it is left out of the attempt's committed or aborted time
+  // and out of the time outside transactions.
+  std::atomic<std::uint64_t> attempt_waiting{0};
   std::mutex mutex;  // guards the members below
   std::map<group_key, group_totals> conflicts;
   std::vector<raw_event> events;
@@ -124,6 +143,12 @@ std::pair<site_key, bool> aborted_site(const transaction& tx, const source_locat
     return {pack_site(tx.block_site), true};
   }
   return {pack_site(site), false};
+}
+
+using site_identity = std::tuple<std::string, unsigned, std::string, bool>;
+
+site_identity identity_of(const report::site& s) {
+  return {s.file, s.line, s.function, s.block_only};
 }
 
 report::site to_site(site_key key, bool block_only) {
@@ -216,6 +241,15 @@ source_location unpack_site(site_key key) noexcept {
 }
 #endif
 
+namespace {
+// The running attempt's time so far, its waits left out (INVARIANT times-disjoint).
+std::uint64_t attempt_ticks(const transaction& tx, const thread_recorder& r,
+                            std::uint64_t now) noexcept {
+  const std::uint64_t elapsed = now - tx.attempt_start_tick;
+  return elapsed - std::min(elapsed, r.attempt_waiting.load(std::memory_order_relaxed));
+}
+}  // namespace
+
 void record_attempt_start(transaction& tx) noexcept {
   thread_recorder& r = recorder_of(tx);
   std::uint64_t now = profile_ticks();
@@ -223,13 +257,14 @@ void record_attempt_start(transaction& tx) noexcept {
   if (tx.last_end_tick >= epoch && tx.last_end_tick != 0 && now > tx.last_end_tick) {
     add(r.outside, now - tx.last_end_tick);
   }
+  r.attempt_waiting.store(0, std::memory_order_relaxed);
   tx.attempt_start_tick = now;
 }
 
 void record_commit(transaction& tx, std::uint64_t commit_timestamp) noexcept {
   thread_recorder& r = recorder_of(tx);
   std::uint64_t now = profile_ticks();
-  add(r.committed, now - tx.attempt_start_tick);
+  add(r.committed, attempt_ticks(tx, r, now));
   add(r.commits, 1);
   if (tx.holds_token || tx.irrevocable_since_tick != 0) {
     std::lock_guard<std::mutex> lock(state().mutex);
@@ -255,7 +290,7 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
   if (!is_conflict(cause)) return;
   thread_recorder& r = recorder_of(tx);
   std::uint64_t now = profile_ticks();
-  std::uint64_t lost = now - tx.attempt_start_tick;
+  std::uint64_t lost = attempt_ticks(tx, r, now);
   auto [aborted, block_only] = aborted_site(tx, where.site);
   report::conflict_kind kind = kind_of(cause);
   site_key other = 0;
@@ -291,7 +326,7 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
 void record_rollback(transaction& tx) noexcept {
   thread_recorder& r = recorder_of(tx);
   std::uint64_t now = profile_ticks();
-  add(r.aborted, now - tx.attempt_start_tick);
+  add(r.aborted, attempt_ticks(tx, r, now));
   add(r.aborts, 1);
   if (tx.irrevocable_since_tick != 0) {
     std::lock_guard<std::mutex> lock(state().mutex);
@@ -323,27 +358,50 @@ void record_irrevocable(transaction& tx, bool starved) noexcept {
   }
   g_inevitable_starved.store(starved, std::memory_order_relaxed);
   g_inevitable_site.store(tx.inevitable_key, std::memory_order_relaxed);
+  g_last_inevitable_starved.store(starved, std::memory_order_relaxed);
+  g_last_inevitable_site.store(tx.inevitable_key, std::memory_order_relaxed);
+  g_inevitable_generation.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::uint64_t record_wait_begin() noexcept {
-  return reporting_on() ? profile_ticks() : 0;
+  if (!reporting_on()) return 0;
+  // By the end of a wait for the token the holder has released it (and
+  // cleared g_inevitable_site): remember now whom this thread waits for.
+  t_wait_holder = g_inevitable_site.load(std::memory_order_relaxed);
+  t_wait_holder_starved = g_inevitable_starved.load(std::memory_order_relaxed);
+  t_wait_generation = g_inevitable_generation.load(std::memory_order_relaxed);
+  return profile_ticks();
 }
 
 void record_wait_end(transaction& tx, std::uint64_t begin, bool for_inevitable) noexcept {
   if (begin == 0) return;
   std::uint64_t now = profile_ticks();
   thread_recorder& r = recorder_of(tx);
-  add(r.waiting, now - begin);
+  const std::uint64_t waited = now - begin;
+  add(r.waiting, waited);
+  // INVARIANT times-disjoint: inside an attempt, the wait is not the
+  // attempt's time; between transactions, it is not time outside them.
+  if (tx.depth > 0) {
+    add(r.attempt_waiting, waited);
+  } else if (tx.last_end_tick != 0 &&
+             tx.last_end_tick >= state().epoch_ticks.load(std::memory_order_relaxed)) {
+    tx.last_end_tick += waited;
+  }
   if (for_inevitable) {
-    site_key holder = g_inevitable_site.load(std::memory_order_relaxed);
+    site_key holder = t_wait_holder;
+    bool starved = t_wait_holder_starved;
+    if (holder == 0 &&
+        g_inevitable_generation.load(std::memory_order_relaxed) != t_wait_generation) {
+      // The token was taken just before the wait began, or while it went on.
+      holder = g_last_inevitable_site.load(std::memory_order_relaxed);
+      starved = g_last_inevitable_starved.load(std::memory_order_relaxed);
+    }
     if (holder != 0) {
       std::lock_guard<std::mutex> lock(state().mutex);
-      state()
-          .inevitables[{holder, g_inevitable_starved.load(std::memory_order_relaxed)}]
-          .blocked_ticks += now - begin;
+      state().inevitables[{holder, starved}].blocked_ticks += waited;
     }
   }
-  if (g_tracing.load(std::memory_order_relaxed) && now - begin > 0) {
+  if (g_tracing.load(std::memory_order_relaxed) && waited > 0) {
     push_event(
         r, {trace_event::type::wait, report::conflict_kind::write_read, false, begin, now, 0, 0});
   }
@@ -494,24 +552,47 @@ profile snapshot() {
         g.ticks += totals.ticks;
       }
     }
+    // Keys are source_location objects: one per column with
+    // std::source_location, and a line of a header gets one per translation
+    // unit. Groups are what the report shows, so regroup by file, line and
+    // function (INVARIANT one-group-per-site: no two groups of a snapshot name
+    // the same kind and sites).
+    std::map<std::pair<site_identity, bool>, std::pair<inevitable, inevitable_totals>> by_site;
     for (const auto& [key, totals] : s.inevitables) {
-      inevitable i;
-      i.where = to_site(key.first, totals.block_only);
-      i.starved = key.second;
-      i.count = totals.count;
-      i.inevitable_s = static_cast<double>(totals.inevitable_ticks) * spt;
-      i.blocked_others_s = static_cast<double>(totals.blocked_ticks) * spt;
-      p.inevitables.push_back(std::move(i));
+      const report::site where = to_site(key.first, totals.block_only);
+      auto& [group, sum] = by_site[{identity_of(where), key.second}];
+      group.where = where;
+      group.starved = key.second;
+      sum.count += totals.count;
+      sum.inevitable_ticks += totals.inevitable_ticks;
+      sum.blocked_ticks += totals.blocked_ticks;
+    }
+    for (auto& [key, entry] : by_site) {
+      auto& [group, sum] = entry;
+      group.count = sum.count;
+      group.inevitable_s = static_cast<double>(sum.inevitable_ticks) * spt;
+      group.blocked_others_s = static_cast<double>(sum.blocked_ticks) * spt;
+      p.inevitables.push_back(std::move(group));
     }
   }
+  std::map<std::tuple<report::conflict_kind, site_identity, site_identity>,
+           std::pair<conflict, group_totals>>
+      by_site;
   for (const auto& [key, totals] : groups) {
-    conflict c;
-    c.kind = key.kind;
-    c.aborted_site = to_site(key.aborted, key.aborted_block_only);
-    c.other_site = to_site(key.other, false);
-    c.count = totals.count;
-    c.time_lost_s = static_cast<double>(totals.ticks) * spt;
-    p.conflicts.push_back(std::move(c));
+    const report::site aborted = to_site(key.aborted, key.aborted_block_only);
+    const report::site other = to_site(key.other, false);
+    auto& [group, sum] = by_site[{key.kind, identity_of(aborted), identity_of(other)}];
+    group.kind = key.kind;
+    group.aborted_site = aborted;
+    group.other_site = other;
+    sum.count += totals.count;
+    sum.ticks += totals.ticks;
+  }
+  for (auto& [key, entry] : by_site) {
+    auto& [group, sum] = entry;
+    group.count = sum.count;
+    group.time_lost_s = static_cast<double>(sum.ticks) * spt;
+    p.conflicts.push_back(std::move(group));
   }
   std::stable_sort(
       p.conflicts.begin(), p.conflicts.end(),

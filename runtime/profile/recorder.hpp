@@ -50,7 +50,10 @@ void record_rollback(transaction& tx) noexcept;
 void record_irrevocable(transaction& tx, bool starved) noexcept;
 
 // Waiting (token, ordered-mode turn, backoff). `begin` is 0 when reporting is
-// off; pass it back unchanged.
+// off; pass it back unchanged. A wait counts as waiting time only: not as the
+// running attempt's time, nor as time outside transactions. A wait for the
+// token (for_inevitable) is charged to the inevitable transaction that held it
+// when the wait began (blocked_others_s).
 std::uint64_t record_wait_begin() noexcept;
 void record_wait_end(transaction& tx, std::uint64_t begin, bool for_inevitable) noexcept;
 
