@@ -36,9 +36,6 @@ void destroy_task(void* task) noexcept {
 // add per chunk instead of one queue operation per task.
 constexpr std::uint64_t batch_chunk = 32;
 
-// The key of the hand-off from the thread that starts a run to its workers.
-char run_handoff;
-
 struct turn_context {
   const task_queue_state* queue;
   std::uint64_t turn;
@@ -49,18 +46,27 @@ struct turn_context {
 // live on after the run, and must not stay bound to one core.
 class pinning_observer final : public tbb::task_scheduler_observer {
  public:
+  // oneTBB calls the callbacks on its workers from inside the uninstrumented
+  // library: the hand-off of this object is annotated (tsan_handoff.hpp).
   explicit pinning_observer(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
+    handoff_release(this);
     observe(true);
   }
-  ~pinning_observer() override { observe(false); }
+  ~pinning_observer() override {
+    observe(false);
+    handoff_acquire(this);
+  }
   void on_scheduler_entry(bool is_worker) override {
+    handoff_acquire(this);
     if (is_worker) workers_inside_.fetch_add(1, std::memory_order_relaxed);
     int index = tbb::this_task_arena::current_thread_index();
     if (index >= 0) pin_this_thread_to_core(static_cast<unsigned>(index));
   }
   void on_scheduler_exit(bool is_worker) override {
+    handoff_acquire(this);
     restore_this_thread_binding();
     if (is_worker) workers_inside_.fetch_sub(1, std::memory_order_release);
+    handoff_release(this);
   }
   // The calling thread leaves (and is restored) when arena.execute returns;
   // workers leave a little later, on their own, and are only told while this
@@ -112,8 +118,11 @@ void task_queue_state::publish(task_base* task) {
   if (tls_running_queue == this) {
     // INVARIANT run-owns-its-tasks: a task's child runs in the same run.
     outstanding_.fetch_add(1, std::memory_order_relaxed);  // before the adding task finishes
+    // Publications are serialised so that the published count never runs
+    // ahead of a slot still being built (INVARIANT published-slots-are-built).
+    tbb::spin_mutex::scoped_lock lock(publish_mutex_);
     auto slot = spawned_.grow_by(1);
-    slot->store(task, std::memory_order_release);
+    slot->store(task, std::memory_order_relaxed);
     spawned_published_.fetch_add(1, std::memory_order_release);
     return;
   }
@@ -147,12 +156,9 @@ task_base* task_queue_state::take(std::uint64_t ticket) {
     task = batch_[ticket];
     batch_[ticket] = nullptr;  // this worker owns the ticket
   } else {
-    // Published (counted) slots may still be being filled by their publisher.
-    std::atomic<task_base*>& slot = spawned_[ticket - batch_.size()];
-    for (unsigned round = 0; (task = slot.exchange(nullptr, std::memory_order_acquire)) == nullptr;
-         ++round) {
-      wait_round(round < 20 ? round : 20);
-    }
+    // INVARIANT published-slots-are-built: the claimer saw the count that
+    // covers this slot (acquire), so the slot is built and filled.
+    task = spawned_[ticket - batch_.size()].exchange(nullptr, std::memory_order_relaxed);
   }
   pending_count_.fetch_sub(1, std::memory_order_relaxed);
   return task;
@@ -248,6 +254,24 @@ void task_queue_state::execute(task_base* task, std::uint64_t turn) {
   tls_running_queue = outer;
 }
 
+// The oneTBB task of one worker loop. oneTBB copies it into a task object on
+// the thread that starts the run and hands that to a worker inside the
+// uninstrumented library; each copy announces itself to ThreadSanitizer once
+// built (handoff_release on its own address), and the worker acquires that
+// address before reading anything: everything the starting thread did before
+// — filling batch_ included — is then ordered before the worker's reads.
+struct task_queue_state::worker {
+  explicit worker(task_queue_state* q) : queue(q) { handoff_release(this); }
+  worker(const worker& other) : queue(other.queue) { handoff_release(this); }
+  worker& operator=(const worker&) = delete;
+  void operator()() const {
+    handoff_acquire(this);
+    queue->work();
+    handoff_release(queue);  // acquired by run() after group.wait()
+  }
+  task_queue_state* queue;
+};
+
 void task_queue_state::requeue_unstarted() {
   // INVARIANT nothing-lost: what this run did not start goes back first, in
   // ticket order, ahead of what other threads added meanwhile.
@@ -318,15 +342,10 @@ void task_queue_state::run(const run_options& options) {
   }
   arena.execute([&] {
     tbb::task_group group;
-    handoff_release(&run_handoff);
-    for (unsigned i = 1; i < threads; ++i) {
-      group.run([this] {
-        handoff_acquire(&run_handoff);  // before touching any capture: see tsan_handoff.hpp
-        work();
-      });
-    }
+    for (unsigned i = 1; i < threads; ++i) group.run(worker{this});
     work();  // the calling thread is one of the run's threads
     group.wait();
+    handoff_acquire(this);  // what the workers did (see worker)
   });
   requeue_unstarted();  // only a run that stopped early leaves any
   if (pinning) pinning->wait_for_workers_to_leave();

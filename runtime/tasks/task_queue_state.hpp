@@ -28,6 +28,9 @@
 // INVARIANT (inevitable-at-turn): in ordered mode a task takes the
 // inevitability token only at its turn (transaction::before_irrevocable), so
 // the token holder never waits for an earlier task.
+// INVARIANT (published-slots-are-built): spawned_published_ counts only slots
+// that are fully built and filled (publications take publish_mutex_), so a
+// worker touches a spawned slot only after the count covering it.
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order.
@@ -35,6 +38,7 @@
 
 #include <tbb/concurrent_queue.h>
 #include <tbb/concurrent_vector.h>
+#include <tbb/spin_mutex.h>
 
 #include <atomic>
 #include <cstdint>
@@ -59,6 +63,7 @@ class task_queue_state {
   std::size_t pending() const noexcept { return pending_count_.load(std::memory_order_relaxed); }
 
  private:
+  struct worker;
   void work();  // one worker's loop
   bool claim(std::uint64_t& ticket, std::uint64_t& chunk_end);
   task_base* take(std::uint64_t ticket);
@@ -77,6 +82,7 @@ class task_queue_state {
   unsigned threads_ = 1;
   std::vector<task_base*> batch_;  // entries become nullptr when taken
   tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
+  tbb::spin_mutex publish_mutex_;                           // serialises publications into spawned_
   alignas(64) std::atomic<std::uint64_t> next_batch_{0};    // unordered: next batch ticket
   alignas(64) std::atomic<std::uint64_t> next_spawned_{0};  // unordered: next spawned index
   alignas(64) std::atomic<std::uint64_t> next_turn_{0};     // ordered: next turn to claim
