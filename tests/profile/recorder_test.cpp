@@ -1,0 +1,917 @@
+// The conflict recorder end to end, through the real engine: conflicts planted
+// at known lines of this file, staged with atomics so that their kind and
+// number are certain, then read back through report::snapshot(), the JSON
+// round trip and the Chrome trace.
+//
+// Every access whose line a test checks is written as
+//   const long seen = (read_site = here(), x.get());
+// so that the captured place and the access's defaulted source_location come
+// from the same line of the same function.
+//
+// - write-read: readers read x, the writer commits x, the readers' commits
+//   fail validation: one group, both lines exact, one abort per staged round.
+// - write-write: a committer is frozen inside its write-back (a fault on a
+//   read-only page) with x locked; contenders that commit x give up
+//   (commit_locked): one group, both write lines exact.
+// - inevitable: a writer meets the word an inevitable transaction holds.
+// - block-only: `long v = x;` cannot learn its line; the block's is reported.
+// - starvation: a transaction aborted max_restarts times in a row is listed as
+//   starved, at the read that kept failing.
+// - times: commits and aborts add up; every thread that committed has
+//   committed time; a thread's four times never add up to more than the wall
+//   time (waiting is not also counted as outside or as the attempt's time);
+//   waiting for the inevitability token is charged to the holder.
+// - one line, one group: two accesses on one line are one site.
+// - JSON and trace: a real snapshot survives write_json/read_json; a real
+//   trace parses and draws an arrow from each staged abort's cause.
+// - OPTIMIST_REPORT: a child process writes its report at exit.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "optimist/optimist.hpp"
+#include "optimist/report.hpp"
+#include "profile/json_text.hpp"
+#include "profile/site_format.hpp"
+#include "stm/contention_manager.hpp"
+#include "stm/orec_table.hpp"
+#include "support/threads.hpp"
+#include "support/watchdog.hpp"
+#include "temp_files.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace report = optimist::report;
+using optimist::source_location;
+using optimist::test::run_threads;
+using report::conflict_kind;
+
+// here(): the place where it is called (the default argument is evaluated there).
+source_location here(source_location where = source_location::current()) {
+  return where;
+}
+
+report::site site_of(const source_location& where, bool block_only = false) {
+  return {where.file_name(), where.line(), where.function_name(), block_only};
+}
+
+// Reporting on and empty for the scope of a test, off afterwards (also when
+// an ASSERT returns early), so that other tests are not recorded.
+class reporting_scope {
+ public:
+  explicit reporting_scope(bool trace = false) {
+    report::enable();
+    report::reset();
+    if (trace) report::enable_trace();
+  }
+  ~reporting_scope() {
+    report::enable_trace(false);
+    report::enable(false);
+  }
+  reporting_scope(const reporting_scope&) = delete;
+  reporting_scope& operator=(const reporting_scope&) = delete;
+};
+
+void wait_until(const std::atomic<int>& value, int target) {
+  while (value.load() < target) std::this_thread::yield();
+}
+
+std::string describe(const report::site& s) {
+  return s.file + ":" + std::to_string(s.line) + " in " + s.function +
+         (s.block_only ? " (block only)" : "");
+}
+
+std::string describe(const report::profile& p) {
+  std::ostringstream out;
+  report::write_text(out, p);
+  return out.str();
+}
+
+int rows_with(const report::profile& p, double report::thread_times::*field) {
+  return static_cast<int>(
+      std::count_if(p.threads.begin(), p.threads.end(),
+                    [&](const report::thread_times& t) { return t.*field > 0; }));
+}
+
+// INVARIANT of the report (text_report.cpp: "thread time = committed + aborted
+// + waiting + outside"): a thread's four times are disjoint parts of the time
+// since reporting started.
+void expect_times_within_wall(const report::profile& p) {
+  double committed = 0, aborted = 0, waiting = 0;
+  for (const report::thread_times& t : p.threads) {
+    const double sum = t.committed_s + t.aborted_s + t.waiting_s + t.outside_s;
+    EXPECT_LE(sum, p.totals.wall_s * 1.01 + 1e-4)
+        << "thread " << t.thread << ": committed " << t.committed_s << " + aborted " << t.aborted_s
+        << " + waiting " << t.waiting_s << " + outside " << t.outside_s
+        << " s is more than the wall time " << p.totals.wall_s << " s";
+    committed += t.committed_s;
+    aborted += t.aborted_s;
+    waiting += t.waiting_s;
+  }
+  EXPECT_NEAR(p.totals.committed_s, committed, 1e-9);
+  EXPECT_NEAR(p.totals.aborted_s, aborted, 1e-9);
+  EXPECT_NEAR(p.totals.waiting_s, waiting, 1e-9);
+  double lost = 0;
+  for (const report::conflict& c : p.conflicts) lost += c.time_lost_s;
+  EXPECT_LE(lost, p.totals.aborted_s * (1 + 1e-9)) << "conflicts lost more than the aborted time";
+}
+
+// Words the tests conflict on, in one block: distinct words, distinct orecs.
+struct words {
+  optimist::tvar<long> x{0};
+  optimist::tvar<long> x2{0};
+  optimist::tvar<long> own[8];
+};
+
+// ---- write-read ---------------------------------------------------------------------------------
+
+// `threads - 1` readers each read x, then wait until the writer has committed
+// a write to x, then write their own word: the commit's validation fails
+// (commit_invalidated). The writer commits once per round, after every reader
+// has read, so each reader aborts exactly `rounds` times and then commits.
+struct write_read_stage {
+  explicit write_read_stage(int threads, int rounds)
+      : readers(threads - 1),
+        rounds(rounds),
+        read_sites(static_cast<std::size_t>(readers)),
+        attempts(static_cast<std::size_t>(readers), 0) {}
+
+  void run() {
+    optimist::test::watchdog guard("staging write-read conflicts");
+    run_threads(readers + 1, [&](int index) {
+      if (index == readers) {
+        for (int round = 1; round <= rounds; ++round) {
+          wait_until(reads, readers * round);
+          auto write_x = [&] { (write_site = here(), w.x.set(round)); };
+          (writer_block = here(), optimist::atomically(write_x));
+          writer_round.store(round);
+        }
+        return;
+      }
+      const auto me = static_cast<std::size_t>(index);
+      optimist::atomically([&] {
+        const int attempt = ++attempts[me];
+        const long seen = (read_sites[me] = here(), w.x.get());
+        if (attempt <= rounds) {
+          reads.fetch_add(1);
+          wait_until(writer_round, attempt);  // x changes under the attempt
+        }
+        w.own[me].set(seen + 1);
+      });
+    });
+  }
+
+  int staged_aborts() const { return readers * rounds; }
+  int transactions() const { return readers + rounds; }
+
+  const int readers;
+  const int rounds;
+  words w;
+  std::atomic<int> reads{0};
+  std::atomic<int> writer_round{0};
+  std::vector<source_location> read_sites;  // one per reader (all the same place)
+  std::vector<int> attempts;
+  source_location write_site;
+  source_location writer_block;
+};
+
+class RecorderTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(RecorderTest, WriteReadConflictNamesTheReadAndTheWrite) {
+  reporting_scope scope;
+  write_read_stage stage(GetParam(), 3);
+  stage.run();
+  const report::profile p = report::snapshot();
+
+  for (int i = 0; i < stage.readers; ++i) {
+    EXPECT_EQ(stage.attempts[static_cast<std::size_t>(i)], stage.rounds + 1) << "reader " << i;
+  }
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  const report::conflict& c = p.conflicts[0];
+  EXPECT_EQ(c.kind, conflict_kind::write_read);
+  EXPECT_EQ(c.aborted_site, site_of(stage.read_sites[0])) << describe(c.aborted_site);
+  EXPECT_EQ(c.other_site, site_of(stage.write_site)) << describe(c.other_site);
+  EXPECT_EQ(c.count, static_cast<std::uint64_t>(stage.staged_aborts()));
+  EXPECT_GT(c.time_lost_s, 0);
+  EXPECT_TRUE(p.inevitables.empty()) << describe(p);
+
+  EXPECT_EQ(p.totals.commits, static_cast<std::uint64_t>(stage.transactions()));
+  EXPECT_EQ(p.totals.aborts, static_cast<std::uint64_t>(stage.staged_aborts()));
+  EXPECT_EQ(rows_with(p, &report::thread_times::committed_s), stage.readers + 1)
+      << "every thread committed";
+  EXPECT_EQ(rows_with(p, &report::thread_times::aborted_s), stage.readers)
+      << "only the readers aborted";
+  EXPECT_GT(p.totals.aborted_s, 0);
+  expect_times_within_wall(p);
+}
+
+// Two reads on one line are one site in the report (file, line, function),
+// even though the compiler gives each column a source_location of its own.
+TEST_P(RecorderTest, AccessesOnOneLineAreOneGroup) {
+  reporting_scope scope;
+  const int readers = GetParam() - 1;
+  const int rounds = 4;  // alternately x and x2: each column conflicts twice
+  words w;
+  std::atomic<int> reads{0};
+  std::atomic<int> writer_round{0};
+  std::vector<source_location> read_sites(static_cast<std::size_t>(readers));
+  source_location write_site;
+  {
+    optimist::test::watchdog guard("conflicts on two reads of one line");
+    run_threads(readers + 1, [&](int index) {
+      if (index == readers) {
+        for (int round = 1; round <= rounds; ++round) {
+          wait_until(reads, readers * round);
+          optimist::atomically([&] {
+            for (optimist::tvar<long>* v : {&w.x, &w.x2}) (write_site = here(), v->set(round));
+          });
+          writer_round.store(round);
+        }
+        return;
+      }
+      const auto me = static_cast<std::size_t>(index);
+      int attempt = 0;
+      optimist::atomically([&] {
+        ++attempt;
+        const bool odd = attempt % 2 == 1;
+        const long seen = (read_sites[me] = here(), odd ? w.x.get() : w.x2.get());
+        if (attempt <= rounds) {
+          reads.fetch_add(1);
+          wait_until(writer_round, attempt);
+        }
+        w.own[me].set(seen);
+      });
+    });
+  }
+  const report::profile p = report::snapshot();
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  EXPECT_EQ(p.conflicts[0].aborted_site, site_of(read_sites[0]));
+  EXPECT_EQ(p.conflicts[0].other_site, site_of(write_site));
+  EXPECT_EQ(p.conflicts[0].count, static_cast<std::uint64_t>(readers * rounds));
+}
+
+// ---- write-write --------------------------------------------------------------------------------
+
+// A committer frozen in the middle of its write-back, with every orec it
+// writes still locked: one of the words it writes lies on a read-only page,
+// so the write-back faults, and the fault handler holds the committing thread
+// until the test thaws it (then makes the page writable and returns, and the
+// store is done again). This is what makes a write-write conflict certain:
+// a commit lasts far less than the few microseconds another committer waits
+// for a lock, so no amount of timing would stage it reliably.
+class frozen_write_back {
+ public:
+  frozen_write_back() {
+    page_size_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    void* page =
+        mmap(nullptr, page_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) throw std::runtime_error("mmap failed");
+    page_ = static_cast<char*>(page);
+    instance_.store(this);
+    struct sigaction action {};
+    action.sa_sigaction = &on_fault;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &previous_);
+  }
+  ~frozen_write_back() {
+    sigaction(SIGSEGV, &previous_, nullptr);
+    instance_.store(nullptr);
+    munmap(page_, page_size_);
+  }
+  frozen_write_back(const frozen_write_back&) = delete;
+  frozen_write_back& operator=(const frozen_write_back&) = delete;
+
+  // The word whose write-back freezes its committer (after arm()).
+  long& word() { return *reinterpret_cast<long*>(page_); }
+  // The next write-back of word() freezes.
+  void arm() { mprotect(page_, page_size_, PROT_READ); }
+  // How many committers have frozen so far.
+  int frozen() const { return frozen_.load(); }
+  // Lets the first n frozen committers go on.
+  void thaw(int n) { thawed_.store(n); }
+
+ private:
+  static void on_fault(int, siginfo_t* info, void*) {
+    frozen_write_back* self = instance_.load();
+    char* address = static_cast<char*>(info->si_addr);
+    if (self == nullptr || address < self->page_ || address >= self->page_ + self->page_size_) {
+      // Not ours: restore what was there and return; the access faults again.
+      struct sigaction fallback {};
+      fallback.sa_handler = SIG_DFL;
+      sigaction(SIGSEGV, self != nullptr ? &self->previous_ : &fallback, nullptr);
+      return;
+    }
+    const int n = self->frozen_.fetch_add(1) + 1;
+    while (self->thawed_.load() < n) sched_yield();
+    mprotect(self->page_, self->page_size_, PROT_READ | PROT_WRITE);
+  }
+
+  static inline std::atomic<frozen_write_back*> instance_{nullptr};
+  char* page_ = nullptr;
+  std::size_t page_size_ = 0;
+  struct sigaction previous_ {};
+  std::atomic<int> frozen_{0};
+  std::atomic<int> thawed_{0};
+};
+
+// In each round the holder commits a write to x and to the frozen word: it
+// freezes with x locked. Every contender then commits a write to x, waits
+// for the lock in vain and aborts (commit_locked); its next attempt writes
+// its own word and commits. When all have, the holder is thawed.
+TEST_P(RecorderTest, WriteWriteConflictNamesBothWrites) {
+  reporting_scope scope;
+  const int contenders = GetParam() - 1;
+  const int rounds = 2;
+  words w;
+  frozen_write_back freezer;
+  std::atomic<int> contenders_done{0};
+  std::vector<source_location> contender_sites(static_cast<std::size_t>(contenders));
+  std::vector<int> attempts(static_cast<std::size_t>(contenders), 0);
+  source_location holder_site;
+  int holder_attempts = 0;
+  {
+    optimist::test::watchdog guard("staging write-write conflicts");
+    run_threads(contenders + 1, [&](int index) {
+      if (index == contenders) {  // the holder
+        for (int round = 1; round <= rounds; ++round) {
+          freezer.arm();
+          optimist::atomically([&] {
+            ++holder_attempts;
+            (holder_site = here(), w.x.set(round));
+            optimist::store(freezer.word(), static_cast<long>(round));
+          });
+          wait_until(contenders_done, contenders * round);
+        }
+        return;
+      }
+      const auto me = static_cast<std::size_t>(index);
+      for (int round = 1; round <= rounds; ++round) {
+        while (freezer.frozen() < round) std::this_thread::yield();
+        int attempt = 0;
+        optimist::atomically([&] {
+          if (++attempt == 1) {
+            (contender_sites[me] = here(), w.x.set(-1));
+          } else {
+            w.own[me].set(round);
+          }
+        });
+        attempts[me] += attempt;
+        if (contenders_done.fetch_add(1) + 1 == contenders * round) freezer.thaw(round);
+      }
+    });
+  }
+  const report::profile p = report::snapshot();
+  EXPECT_EQ(holder_attempts, rounds) << "the holder never loses";
+  for (int i = 0; i < contenders; ++i) {
+    EXPECT_EQ(attempts[static_cast<std::size_t>(i)], 2 * rounds) << "contender " << i;
+  }
+  EXPECT_EQ(w.x.get(), rounds) << "the holder's write is the last";
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  const report::conflict& c = p.conflicts[0];
+  EXPECT_EQ(c.kind, conflict_kind::write_write);
+  EXPECT_EQ(c.aborted_site, site_of(contender_sites[0])) << describe(c.aborted_site);
+  EXPECT_EQ(c.other_site, site_of(holder_site)) << describe(c.other_site);
+  EXPECT_EQ(c.count, static_cast<std::uint64_t>(contenders * rounds));
+  EXPECT_GT(c.time_lost_s, 0);
+  EXPECT_TRUE(p.inevitables.empty()) << describe(p);
+  EXPECT_EQ(p.totals.aborts, static_cast<std::uint64_t>(contenders * rounds));
+  EXPECT_EQ(p.totals.commits, static_cast<std::uint64_t>(rounds * (contenders + 1)));
+  expect_times_within_wall(p);
+}
+
+// ---- inevitable ---------------------------------------------------------------------------------
+
+// The holder reads x and becomes inevitable, then waits until every other
+// thread's first attempt to commit a write to x has failed (x is reserved).
+// Their second attempts wait for the holder to commit, then commit.
+TEST_P(RecorderTest, InevitableConflictNamesWhereItBecameInevitable) {
+  reporting_scope scope;
+  const int writers = GetParam() - 1;
+  words w;
+  std::atomic<int> inevitable{0}, lost_once{0}, holder_committed{0};
+  source_location inevitable_site;
+  std::vector<source_location> writer_sites(static_cast<std::size_t>(writers));
+  std::vector<int> attempts(static_cast<std::size_t>(writers), 0);
+  {
+    optimist::test::watchdog guard("staging conflicts with an inevitable transaction");
+    run_threads(writers + 1, [&](int index) {
+      if (index == writers) {
+        optimist::atomically([&] {
+          const long seen = w.x.get();
+          (inevitable_site = here(), optimist::become_inevitable());
+          inevitable.store(1);
+          wait_until(lost_once, writers);
+          w.own[7].set(seen);
+        });
+        holder_committed.store(1);
+        return;
+      }
+      const auto me = static_cast<std::size_t>(index);
+      optimist::atomically([&] {
+        if (++attempts[me] == 1) {
+          wait_until(inevitable, 1);
+        } else {
+          lost_once.fetch_add(1);
+          wait_until(holder_committed, 1);
+        }
+        (writer_sites[me] = here(), w.x.set(index));
+      });
+    });
+  }
+  const report::profile p = report::snapshot();
+  for (int i = 0; i < writers; ++i) EXPECT_EQ(attempts[static_cast<std::size_t>(i)], 2);
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  const report::conflict& c = p.conflicts[0];
+  EXPECT_EQ(c.kind, conflict_kind::inevitable);
+  EXPECT_EQ(c.aborted_site, site_of(writer_sites[0])) << describe(c.aborted_site);
+  EXPECT_EQ(c.other_site, site_of(inevitable_site)) << describe(c.other_site);
+  EXPECT_EQ(c.count, static_cast<std::uint64_t>(writers));
+  EXPECT_GT(c.time_lost_s, 0);
+
+  ASSERT_EQ(p.inevitables.size(), 1u) << describe(p);
+  const report::inevitable& v = p.inevitables[0];
+  EXPECT_EQ(v.where, site_of(inevitable_site)) << describe(v.where);
+  EXPECT_FALSE(v.starved);
+  EXPECT_EQ(v.count, 1u);
+  EXPECT_GT(v.inevitable_s, 0);
+  EXPECT_GT(v.blocked_others_s, 0);
+  EXPECT_GE(v.blocked_others_s, c.time_lost_s * (1 - 1e-9))
+      << "the aborts it caused are time it held others back";
+
+  EXPECT_EQ(p.totals.commits, static_cast<std::uint64_t>(writers + 1));
+  EXPECT_EQ(p.totals.aborts, static_cast<std::uint64_t>(writers));
+  expect_times_within_wall(p);
+}
+
+// ---- block-only sites ---------------------------------------------------------------------------
+
+// `long seen = x;` (tvar's conversion) cannot learn its line: the report names
+// the atomic block instead, and says so. `x = v` does learn its line.
+TEST_P(RecorderTest, ConversionIsReportedAtItsBlock) {
+  reporting_scope scope;
+  const int readers = GetParam() - 1;
+  const int rounds = 2;
+  words w;
+  std::atomic<int> reads{0}, writer_round{0};
+  std::vector<source_location> blocks(static_cast<std::size_t>(readers));
+  source_location write_site;
+  {
+    optimist::test::watchdog guard("staging conflicts on a tvar conversion");
+    run_threads(readers + 1, [&](int index) {
+      if (index == readers) {
+        for (int round = 1; round <= rounds; ++round) {
+          wait_until(reads, readers * round);
+          optimist::atomically([&] { (write_site = here(), w.x = static_cast<long>(round)); });
+          writer_round.store(round);
+        }
+        return;
+      }
+      const auto me = static_cast<std::size_t>(index);
+      int attempt = 0;
+      auto body = [&] {
+        const long seen = w.x;
+        if (++attempt <= rounds) {
+          reads.fetch_add(1);
+          wait_until(writer_round, attempt);
+        }
+        w.own[me].set(seen);
+      };
+      (blocks[me] = here(), optimist::atomically(body));
+    });
+  }
+  const report::profile p = report::snapshot();
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  const report::conflict& c = p.conflicts[0];
+  EXPECT_EQ(c.kind, conflict_kind::write_read);
+  EXPECT_EQ(c.aborted_site, site_of(blocks[0], true)) << describe(c.aborted_site);
+  EXPECT_TRUE(c.aborted_site.block_only);
+  EXPECT_EQ(c.other_site, site_of(write_site)) << describe(c.other_site);
+  EXPECT_FALSE(c.other_site.block_only);
+  EXPECT_EQ(c.count, static_cast<std::uint64_t>(readers * rounds));
+}
+
+// ---- starvation ---------------------------------------------------------------------------------
+
+// GetParam() victim/spoiler pairs (as in tests/stm/progress_test.cpp): in
+// each of its first max_restarts attempts a victim reads x, lets its spoiler
+// commit a write to x, then writes y: validation fails every time. The next
+// attempt runs irrevocably ("starved"); the spoiler has stopped by then, so
+// nothing else conflicts.
+TEST_P(RecorderTest, StarvedTransactionIsListedAtItsHotSpot) {
+  reporting_scope scope;
+  const int victims = GetParam();
+  const int bound = static_cast<int>(optimist::detail::max_restarts);
+  struct pair_state {
+    words w;
+    std::atomic<int> victim_read{0};
+    std::atomic<int> spoiler_committed{0};
+    int attempts = 0;
+  };
+  std::vector<std::unique_ptr<pair_state>> pairs;
+  for (int i = 0; i < victims; ++i) pairs.push_back(std::make_unique<pair_state>());
+  std::vector<source_location> read_sites(static_cast<std::size_t>(victims));
+  std::vector<source_location> spoiler_sites(static_cast<std::size_t>(victims));
+  {
+    optimist::test::watchdog guard("staging starved transactions");
+    run_threads(2 * victims, [&](int index) {
+      const auto pair = static_cast<std::size_t>(index / 2);
+      pair_state& s = *pairs[pair];
+      if (index % 2 == 1) {  // spoiler
+        for (int round = 1; round <= bound; ++round) {
+          wait_until(s.victim_read, round);
+          optimist::atomically([&] { (spoiler_sites[pair] = here(), s.w.x.set(round)); });
+          s.spoiler_committed.store(round);
+        }
+        return;
+      }
+      optimist::atomically([&] {  // victim
+        const int attempt = ++s.attempts;
+        const long seen = (read_sites[pair] = here(), s.w.x.get());
+        if (attempt <= bound) {
+          s.victim_read.store(attempt);
+          wait_until(s.spoiler_committed, attempt);
+        }
+        s.w.own[0].set(seen + 1);
+      });
+    });
+  }
+  const report::profile p = report::snapshot();
+  for (const auto& s : pairs) EXPECT_EQ(s->attempts, bound + 1);
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  EXPECT_EQ(p.conflicts[0].kind, conflict_kind::write_read);
+  EXPECT_EQ(p.conflicts[0].aborted_site, site_of(read_sites[0]));
+  EXPECT_EQ(p.conflicts[0].other_site, site_of(spoiler_sites[0]));
+  EXPECT_EQ(p.conflicts[0].count, static_cast<std::uint64_t>(victims * bound));
+
+  ASSERT_EQ(p.inevitables.size(), 1u) << describe(p);
+  const report::inevitable& v = p.inevitables[0];
+  EXPECT_TRUE(v.starved);
+  EXPECT_EQ(v.where, site_of(read_sites[0])) << "the read that kept failing: " << describe(v.where);
+  EXPECT_EQ(v.count, static_cast<std::uint64_t>(victims));
+  EXPECT_GT(v.inevitable_s, 0);
+
+  EXPECT_EQ(p.totals.commits, static_cast<std::uint64_t>(victims * (bound + 1)));
+  EXPECT_EQ(p.totals.aborts, static_cast<std::uint64_t>(victims * bound));
+  expect_times_within_wall(p);
+}
+
+// ---- JSON and trace -----------------------------------------------------------------------------
+
+void expect_equal(const report::profile& a, const report::profile& b) {
+  EXPECT_EQ(a.totals.commits, b.totals.commits);
+  EXPECT_EQ(a.totals.aborts, b.totals.aborts);
+  EXPECT_EQ(a.totals.wall_s, b.totals.wall_s);
+  EXPECT_EQ(a.totals.committed_s, b.totals.committed_s);
+  EXPECT_EQ(a.totals.aborted_s, b.totals.aborted_s);
+  EXPECT_EQ(a.totals.waiting_s, b.totals.waiting_s);
+  ASSERT_EQ(a.conflicts.size(), b.conflicts.size());
+  for (std::size_t i = 0; i < a.conflicts.size(); ++i) {
+    EXPECT_EQ(a.conflicts[i].kind, b.conflicts[i].kind) << i;
+    EXPECT_EQ(a.conflicts[i].aborted_site, b.conflicts[i].aborted_site) << i;
+    EXPECT_EQ(a.conflicts[i].other_site, b.conflicts[i].other_site) << i;
+    EXPECT_EQ(a.conflicts[i].count, b.conflicts[i].count) << i;
+    EXPECT_EQ(a.conflicts[i].time_lost_s, b.conflicts[i].time_lost_s) << i;
+  }
+  ASSERT_EQ(a.inevitables.size(), b.inevitables.size());
+  for (std::size_t i = 0; i < a.inevitables.size(); ++i) {
+    EXPECT_EQ(a.inevitables[i].where, b.inevitables[i].where) << i;
+    EXPECT_EQ(a.inevitables[i].count, b.inevitables[i].count) << i;
+    EXPECT_EQ(a.inevitables[i].inevitable_s, b.inevitables[i].inevitable_s) << i;
+    EXPECT_EQ(a.inevitables[i].blocked_others_s, b.inevitables[i].blocked_others_s) << i;
+    EXPECT_EQ(a.inevitables[i].starved, b.inevitables[i].starved) << i;
+  }
+  ASSERT_EQ(a.threads.size(), b.threads.size());
+  for (std::size_t i = 0; i < a.threads.size(); ++i) {
+    EXPECT_EQ(a.threads[i].thread, b.threads[i].thread) << i;
+    EXPECT_EQ(a.threads[i].committed_s, b.threads[i].committed_s) << i;
+    EXPECT_EQ(a.threads[i].aborted_s, b.threads[i].aborted_s) << i;
+    EXPECT_EQ(a.threads[i].waiting_s, b.threads[i].waiting_s) << i;
+    EXPECT_EQ(a.threads[i].outside_s, b.threads[i].outside_s) << i;
+  }
+}
+
+TEST_P(RecorderTest, RealProfileSurvivesTheJsonRoundTrip) {
+  reporting_scope scope;
+  write_read_stage stage(GetParam(), 2);
+  stage.run();
+  optimist::atomically([&] {  // an inevitable group too
+    const long seen = stage.w.x.get();
+    optimist::become_inevitable();
+    stage.w.own[7].set(seen);
+  });
+  const report::profile p = report::snapshot();
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  ASSERT_EQ(p.inevitables.size(), 1u) << describe(p);
+  std::stringstream text;
+  report::write_json(text, p);
+  const report::profile back = report::read_json(text);
+  expect_equal(back, p);
+}
+
+// One slice ("X") or flow point ("s", "f") of a parsed trace.
+struct trace_entry {
+  std::string name, phase, tid, id, site;
+  std::uint64_t begin_ns = 0, end_ns = 0;
+};
+
+std::string member_text(const optimist::detail::json_value& object, const std::string& name) {
+  for (const auto& m : object.members) {
+    if (m.name == name) return m.value.text;
+  }
+  return "";
+}
+
+const optimist::detail::json_value* member(const optimist::detail::json_value& object,
+                                           const std::string& name) {
+  for (const auto& m : object.members) {
+    if (m.name == name) return &m.value;
+  }
+  return nullptr;
+}
+
+// "12.345" (microseconds, three decimals) -> 12345 ns.
+std::uint64_t nanoseconds(const std::string& micros) {
+  const std::size_t dot = micros.find('.');
+  if (dot == std::string::npos) return std::stoull(micros) * 1000;
+  return std::stoull(micros.substr(0, dot)) * 1000 + std::stoull(micros.substr(dot + 1));
+}
+
+std::vector<trace_entry> parse_trace(const std::string& text) {
+  const optimist::detail::json_value root = optimist::detail::parse_json(text);
+  std::vector<trace_entry> out;
+  const optimist::detail::json_value* events = member(root, "traceEvents");
+  if (events == nullptr) return out;
+  for (const optimist::detail::json_value& e : events->items) {
+    trace_entry t;
+    t.name = member_text(e, "name");
+    t.phase = member_text(e, "ph");
+    t.tid = member_text(e, "tid");
+    t.id = member_text(e, "id");
+    if (t.phase == "M") continue;
+    t.begin_ns = nanoseconds(member_text(e, "ts"));
+    t.end_ns = t.begin_ns + (t.phase == "X" ? nanoseconds(member_text(e, "dur")) : 0);
+    if (const optimist::detail::json_value* args = member(e, "args")) {
+      t.site = member_text(*args, "site");
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// The slice named `name` on the point's row that contains the point, or nullptr.
+const trace_entry* slice_at(const std::vector<trace_entry>& trace, const trace_entry& point,
+                            const std::string& name) {
+  for (const trace_entry& t : trace) {
+    if (t.phase == "X" && t.name == name && t.tid == point.tid && t.begin_ns <= point.begin_ns &&
+        point.begin_ns <= t.end_ns) {
+      return &t;
+    }
+  }
+  return nullptr;
+}
+
+TEST_P(RecorderTest, TraceDrawsAnArrowFromTheCommitToEachAbortItCaused) {
+  reporting_scope scope(true);
+  write_read_stage stage(GetParam(), 2);
+  stage.run();
+  std::ostringstream out;
+  report::write_trace(out);
+  std::vector<trace_entry> trace;
+  ASSERT_NO_THROW(trace = parse_trace(out.str())) << out.str();
+
+  const std::string read_at = optimist::detail::site_location(site_of(stage.read_sites[0]));
+  const std::string commit_at = optimist::detail::site_location(site_of(stage.writer_block));
+  int staged_aborts = 0, writer_commits = 0;
+  for (const trace_entry& t : trace) {
+    if (t.phase == "X" && t.name == "abort (write-read)" && t.site == read_at) ++staged_aborts;
+    if (t.phase == "X" && t.name == "commit" && t.site == commit_at) ++writer_commits;
+  }
+  EXPECT_EQ(staged_aborts, stage.staged_aborts()) << out.str();
+  EXPECT_EQ(writer_commits, stage.rounds) << out.str();
+
+  // Each staged abort receives one arrow, and it starts in a commit of the writer.
+  std::vector<const trace_entry*> arrowed;
+  for (const trace_entry& finish : trace) {
+    if (finish.phase != "f") continue;
+    const trace_entry* aborted = slice_at(trace, finish, "abort (write-read)");
+    ASSERT_NE(aborted, nullptr) << "flow " << finish.id << " ends outside an abort";
+    EXPECT_EQ(aborted->site, read_at);
+    arrowed.push_back(aborted);
+    const auto start = std::find_if(trace.begin(), trace.end(), [&](const trace_entry& s) {
+      return s.phase == "s" && s.id == finish.id;
+    });
+    ASSERT_NE(start, trace.end()) << "flow " << finish.id << " has no start";
+    const trace_entry* cause = slice_at(trace, *start, "commit");
+    ASSERT_NE(cause, nullptr) << "flow " << finish.id << " starts outside a commit";
+    EXPECT_EQ(cause->site, commit_at);
+    EXPECT_NE(cause->tid, aborted->tid);
+  }
+  EXPECT_EQ(static_cast<int>(arrowed.size()), stage.staged_aborts());
+  std::sort(arrowed.begin(), arrowed.end());
+  EXPECT_EQ(std::unique(arrowed.begin(), arrowed.end()), arrowed.end())
+      << "an abort with two arrows";
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, RecorderTest, ::testing::Values(2, 4));
+
+class RecorderThreadsTest : public ::testing::TestWithParam<int> {};
+
+// ---- times --------------------------------------------------------------------------------------
+
+// No conflicts: every transaction commits once, every thread has committed
+// time, nothing is aborted or waited for.
+TEST_P(RecorderThreadsTest, ThreadTimesAddUp) {
+  reporting_scope scope;
+  const int threads = GetParam();
+  constexpr int per_thread = 2000;
+  words w;
+  std::atomic<int> finished{0};
+  run_threads(threads, [&](int index) {
+    for (int i = 0; i < per_thread; ++i) {
+      optimist::atomically([&] { w.own[index].set(w.own[index].get() + w.x.get() + 1); });
+    }
+    // A thread that ends hands its descriptor (and its row) to the next
+    // thread that starts: stay until all are done, one row each.
+    finished.fetch_add(1);
+    wait_until(finished, threads);
+  });
+  const report::profile p = report::snapshot();
+  EXPECT_TRUE(p.conflicts.empty()) << describe(p);
+  EXPECT_TRUE(p.inevitables.empty()) << describe(p);
+  EXPECT_EQ(p.totals.commits, static_cast<std::uint64_t>(threads * per_thread));
+  EXPECT_EQ(p.totals.aborts, 0u);
+  EXPECT_EQ(rows_with(p, &report::thread_times::committed_s), threads);
+  EXPECT_EQ(p.totals.aborted_s, 0);
+  EXPECT_EQ(p.totals.waiting_s, 0);
+  EXPECT_GT(p.totals.wall_s, 0);
+  EXPECT_GT(rows_with(p, &report::thread_times::outside_s), 0) << "time between transactions";
+  expect_times_within_wall(p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, RecorderThreadsTest, ::testing::Values(1, 2, 4));
+
+// A holder keeps the inevitability token for a while. Meanwhile one thread
+// asks to become inevitable inside its transaction, and another, starved by
+// the holder's earlier writes, needs the token before its next attempt even
+// starts. Both waits are waiting time: not also the attempt's time, not also
+// time outside transactions; and both are time the holder held others back.
+TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
+  reporting_scope scope;
+  const int bound = static_cast<int>(optimist::detail::max_restarts);
+  const auto hold = std::chrono::milliseconds(50);
+  words w;
+  std::atomic<int> victim_read{0}, spoiler_committed{0}, holding{0};
+  int victim_attempts = 0;
+  source_location holder_site;
+  {
+    optimist::test::watchdog guard("waiting for the inevitability token");
+    run_threads(3, [&](int index) {
+      if (index == 0) {  // spoiler of the victim, then the holder
+        for (int round = 1; round <= bound; ++round) {
+          wait_until(victim_read, round);
+          optimist::atomically([&] { w.x.set(round); });
+          spoiler_committed.store(round);
+        }
+        optimist::atomically([&] {
+          (holder_site = here(), optimist::become_inevitable());
+          holding.store(1);
+          std::this_thread::sleep_for(hold);
+          w.own[0].set(1);
+        });
+      } else if (index == 1) {  // the victim: starved, then waits for the token at its start
+        optimist::atomically([&] {
+          const int attempt = ++victim_attempts;
+          const long seen = w.x.get();
+          if (attempt <= bound) {
+            victim_read.store(attempt);
+            wait_until(spoiler_committed, attempt);
+            if (attempt == bound) wait_until(holding, 1);
+          }
+          w.own[1].set(seen);
+        });
+      } else {  // asks for the token inside its transaction
+        wait_until(holding, 1);
+        optimist::atomically([&] {
+          const long seen = w.x2.get();
+          optimist::become_inevitable();
+          w.own[2].set(seen);
+        });
+      }
+    });
+  }
+  const report::profile p = report::snapshot();
+  EXPECT_EQ(victim_attempts, bound + 1);
+  expect_times_within_wall(p);
+  // The two waiters' rows: each waited about `hold`.
+  std::vector<report::thread_times> waiters;
+  for (const report::thread_times& t : p.threads) {
+    if (t.waiting_s > 0.5 * std::chrono::duration<double>(hold).count()) waiters.push_back(t);
+  }
+  ASSERT_EQ(waiters.size(), 2u) << describe(p);
+  for (const report::thread_times& t : waiters) {
+    EXPECT_LT(t.committed_s, 0.5 * t.waiting_s)
+        << "thread " << t.thread << " waited " << t.waiting_s << " s inside its transaction";
+    EXPECT_LT(t.outside_s, 0.5 * t.waiting_s)
+        << "thread " << t.thread << " waited " << t.waiting_s << " s between transactions";
+  }
+  const auto holder =
+      std::find_if(p.inevitables.begin(), p.inevitables.end(),
+                   [&](const report::inevitable& v) { return v.where == site_of(holder_site); });
+  ASSERT_NE(holder, p.inevitables.end()) << describe(p);
+  EXPECT_FALSE(holder->starved);
+  EXPECT_EQ(holder->count, 1u);
+  EXPECT_GE(holder->inevitable_s, std::chrono::duration<double>(hold).count() * 0.99);
+  const double waited_for_it = std::min(waiters[0].waiting_s, waiters[1].waiting_s);
+  EXPECT_GE(holder->blocked_others_s, waited_for_it) << "two threads waited for the token it held";
+}
+
+// ---- OPTIMIST_REPORT ----------------------------------------------------------------------------
+
+constexpr const char* child_marker = "OPTIMIST_TEST_REPORT_CHILD";
+
+// The body of the child process that ReportAtExit.JsonFileIsWrittenAtExit
+// starts; skipped when run on its own.
+TEST(ReportAtExit, ChildProcess) {
+  if (std::getenv(child_marker) == nullptr) {
+    GTEST_SKIP() << "runs only as the child process of ReportAtExit.JsonFileIsWrittenAtExit";
+  }
+  write_read_stage stage(2, 2);
+  stage.run();
+  EXPECT_TRUE(report::enabled()) << "OPTIMIST_REPORT enables reporting at the first transaction";
+}
+
+// Runs this test program again with OPTIMIST_REPORT=<dir>/run.json and only
+// ReportAtExit.ChildProcess; at exit the child writes the file, which holds
+// the child's conflicts at the staging's lines.
+TEST(ReportAtExit, JsonFileIsWrittenAtExit) {
+  write_read_stage probe(2, 1);  // learns the staging's sites (reporting is off)
+  probe.run();
+  optimist::test::temp_dir dir;
+  const std::string json = (dir.path() / "run.json").string();
+  const std::string log = (dir.path() / "child.log").string();
+
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "OPTIMIST_REPORT=", 16) != 0) environment.emplace_back(*e);
+  }
+  environment.push_back(std::string("OPTIMIST_REPORT=") + json);
+  environment.push_back(std::string(child_marker) + "=1");
+  std::vector<char*> envp;
+  for (std::string& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string program = "/proc/self/exe";
+  std::string filter = "--gtest_filter=ReportAtExit.ChildProcess";
+  char* argv[] = {program.data(), filter.data(), nullptr};
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t child = 0;
+  const int spawned = posix_spawn(&child, program.c_str(), &actions, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ASSERT_EQ(spawned, 0) << std::strerror(spawned);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  std::ifstream log_file(log);
+  const std::string child_output{std::istreambuf_iterator<char>(log_file), {}};
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << child_output;
+
+  std::ifstream in(json);
+  ASSERT_TRUE(in) << "no report at " << json << "; child said:\n" << child_output;
+  const report::profile p = report::read_json(in);
+  EXPECT_EQ(p.totals.commits, 3u) << "the reader's transaction and the writer's two";
+  EXPECT_EQ(p.totals.aborts, 2u);
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  EXPECT_EQ(p.conflicts[0].kind, conflict_kind::write_read);
+  EXPECT_EQ(p.conflicts[0].aborted_site, site_of(probe.read_sites[0]));
+  EXPECT_EQ(p.conflicts[0].other_site, site_of(probe.write_site));
+  EXPECT_EQ(p.conflicts[0].count, 2u);
+  EXPECT_NE(child_output.find("report written to " + json), std::string::npos) << child_output;
+}
+
+}  // namespace
