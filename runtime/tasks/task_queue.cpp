@@ -101,12 +101,8 @@ void allow_runs_their_workers() {
 }  // namespace
 
 task_queue_state::~task_queue_state() {
-  std::size_t dropped = 0;
-  task_base* task = nullptr;
-  while (waiting_.try_pop(task)) {
-    delete task;
-    ++dropped;
-  }
+  const std::size_t dropped = waiting_.size();
+  for (task_base* task : waiting_) delete task;
   if (dropped > 0) {
     std::cerr << "optimist: a task queue was destroyed with " << dropped
               << " task(s) that never ran (call run_all_tasks() / run() before it goes)\n";
@@ -126,8 +122,14 @@ void task_queue_state::publish(task_base* task) {
     spawned_published_.fetch_add(1, std::memory_order_release);
     return;
   }
-  handoff_release(task);
-  waiting_.push(task);
+  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  try {
+    waiting_.push_back(task);
+  } catch (...) {
+    pending_count_.fetch_sub(1, std::memory_order_relaxed);
+    delete task;  // the add fails visibly (std::bad_alloc) rather than silently
+    throw;
+  }
 }
 
 void task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
@@ -160,13 +162,13 @@ task_base* task_queue_state::take(std::uint64_t ticket) {
     // covers this slot (acquire), so the slot is built and filled.
     task = spawned_[ticket - batch_.size()].exchange(nullptr, std::memory_order_relaxed);
   }
-  pending_count_.fetch_sub(1, std::memory_order_relaxed);
   return task;
 }
 
 void task_queue_state::work() {
   const std::uint64_t batch_size = batch_.size();
   auto run_ticket = [&](std::uint64_t ticket) {
+    pending_count_.fetch_sub(1, std::memory_order_relaxed);
     execute(take(ticket), ticket);
     outstanding_.fetch_sub(1, std::memory_order_release);
   };
@@ -191,8 +193,17 @@ void task_queue_state::work() {
             std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, batch_chunk);
         const std::uint64_t first = next_batch_.fetch_add(chunk, std::memory_order_relaxed);
         const std::uint64_t last = std::min(first + chunk, batch_size);
+        // The shared counters are settled once per chunk, not once per task:
+        // two read-modify-writes per task on lines every worker writes would
+        // cost more than a small task.
+        std::uint64_t done = 0;
         for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-          run_ticket(t);
+          execute(take(t), t);
+          ++done;
+        }
+        if (done > 0) {
+          pending_count_.fetch_sub(done, std::memory_order_relaxed);
+          outstanding_.fetch_sub(done, std::memory_order_release);
         }
         idle = 0;
         continue;
@@ -275,17 +286,19 @@ struct task_queue_state::worker {
 void task_queue_state::requeue_unstarted() {
   // INVARIANT nothing-lost: what this run did not start goes back first, in
   // ticket order, ahead of what other threads added meanwhile.
-  std::vector<task_base*> later;
-  for (task_base* task = nullptr; waiting_.try_pop(task);) later.push_back(task);
+  std::vector<task_base*> unstarted;
   for (task_base* task : batch_) {
-    if (task != nullptr) waiting_.push(task);
+    if (task != nullptr) unstarted.push_back(task);
   }
   for (std::atomic<task_base*>& slot : spawned_) {
-    if (task_base* task = slot.load(std::memory_order_acquire)) waiting_.push(task);
+    if (task_base* task = slot.load(std::memory_order_acquire)) unstarted.push_back(task);
   }
-  for (task_base* task : later) waiting_.push(task);
   batch_.clear();
   spawned_.clear();
+  if (unstarted.empty()) return;
+  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  unstarted.insert(unstarted.end(), waiting_.begin(), waiting_.end());
+  waiting_.swap(unstarted);
 }
 
 void task_queue_state::run(const run_options& options) {
@@ -314,16 +327,9 @@ void task_queue_state::run(const run_options& options) {
   first_error_ = nullptr;
   batch_.clear();
   spawned_.clear();
-  batch_.reserve(pending_count_.load(std::memory_order_relaxed));
-  for (task_base* task = nullptr; waiting_.try_pop(task);) {
-    handoff_acquire(task);
-    try {
-      batch_.push_back(task);
-    } catch (...) {
-      waiting_.push(task);
-      requeue_unstarted();
-      throw;
-    }
+  {
+    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    batch_.swap(waiting_);  // the whole queue at once, in order
   }
   next_batch_.store(0, std::memory_order_relaxed);
   next_spawned_.store(0, std::memory_order_relaxed);

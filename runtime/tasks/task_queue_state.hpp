@@ -1,8 +1,10 @@
 // The state behind an optimist::task_queue and the protocol of a run.
 //
-// Between runs, tasks wait in a oneTBB concurrent_queue (`waiting_`; any thread
-// may add). A run first moves them, in order, into `batch_` — a plain vector
-// only this run touches — then starts one worker loop per thread on a oneTBB
+// Between runs, tasks wait in `waiting_`, a vector any thread appends to under
+// a oneTBB spin_mutex (an append is a few nanoseconds; adding a million tasks
+// is the sequential part of every loop). A run takes them all at once, in
+// order, by swapping that vector with `batch_` — a vector only this run
+// touches — then starts one worker loop per thread on a oneTBB
 // task_arena. Each task gets a ticket: batch task i has ticket i; the j-th task
 // added by the run's own tasks (published when the adding transaction
 // commits) goes to `spawned_` slot j with ticket batch size + j. Workers claim
@@ -36,7 +38,6 @@
 // task it did not start back at the head of waiting_, in ticket order.
 #pragma once
 
-#include <tbb/concurrent_queue.h>
 #include <tbb/concurrent_vector.h>
 #include <tbb/spin_mutex.h>
 
@@ -73,7 +74,8 @@ class task_queue_state {
   void requeue_unstarted();
   static void wait_for_turn_hook(void* context);
 
-  tbb::concurrent_queue<task_base*> waiting_;
+  tbb::spin_mutex waiting_mutex_;
+  std::vector<task_base*> waiting_;  // guarded by waiting_mutex_
   std::atomic<std::size_t> pending_count_{0};
   std::atomic<bool> running_{false};
 
