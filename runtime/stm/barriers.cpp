@@ -28,6 +28,8 @@ namespace {
 
 // How long a reader waits for a committer to unlock before aborting.
 constexpr unsigned read_wait_rounds = 18;
+// How many times one read may extend the snapshot and look again.
+constexpr unsigned max_extensions_per_read = 32;
 
 std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept {
   orec& lock = orec_for(word);
@@ -115,6 +117,7 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     reserve(lock);  // from now on no committer can change the word
     return from_log | load_word(word, mask);
   }
+  unsigned extensions = 0;
   for (unsigned round = 0;; ++round) {
     // seq_cst: INVARIANT clock-order (global_clock.hpp).
     std::uint64_t before = lock.load(std::memory_order_seq_cst);
@@ -138,8 +141,14 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     // word with that very version, and validation could not tell the value
     // read here from the new one (a torn snapshot).
     if (version > snapshot) {
-      if (const read_entry* invalid = try_extend(version)) {
-        abandon(abort_cause::read_invalidated, {invalid->site, invalid->lock});
+      const read_entry* invalid = try_extend(version);
+      // A word rewritten faster than this reader can re-read it must not keep
+      // it here for ever: after a few rounds give up the attempt (backoff and,
+      // eventually, the irrevocable fallback guarantee progress).
+      if (invalid != nullptr || ++extensions > max_extensions_per_read) {
+        abandon(abort_cause::read_invalidated, invalid != nullptr
+                                                   ? conflict_point{invalid->site, invalid->lock}
+                                                   : conflict_point{site, &lock});
         return from_log | standalone_read(word, mask);
       }
       continue;  // the clock is now >= version: read the word again
