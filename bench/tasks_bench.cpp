@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "train_workload.hpp"
 
 namespace {
 
@@ -204,49 +205,13 @@ BENCHMARK(BM_interest_mutex)->Apply(thread_counts)->UseRealTime()->Unit(benchmar
 
 // ---- train schedule ----------------------------------------------------------------------------
 
-// The kernel of samples/train_schedule.cpp: a random acyclic network in which each train waits
-// for up to four trains of lower rank; ranks are a random permutation, so an index-order sweep
-// reads both updated and not-yet-updated feeders.
-struct train_network {
-  std::vector<long> duration;
-  std::vector<long> earliest;
-  std::vector<std::vector<std::size_t>> feeders;
-};
-
-constexpr long transfer_minutes = 5;
+// The kernel of samples/train_schedule.cpp (bench/train_workload.hpp): a random acyclic network
+// in which each train waits for up to four trains of lower rank.
+using train::recompute;
+using train_network = train::network;
 
 const train_network& network() {
-  static const train_network n = [] {
-    std::mt19937 random(20240601);
-    std::vector<std::size_t> rank(g_trains);
-    for (std::size_t i = 0; i < g_trains; ++i) rank[i] = i;
-    std::shuffle(rank.begin(), rank.end(), random);
-    std::vector<std::size_t> by_rank(g_trains);
-    for (std::size_t i = 0; i < g_trains; ++i) by_rank[rank[i]] = i;
-    train_network built;
-    built.duration.resize(g_trains);
-    built.earliest.resize(g_trains);
-    built.feeders.resize(g_trains);
-    for (std::size_t i = 0; i < g_trains; ++i) {
-      built.duration[i] = 10 + static_cast<long>(random() % 120);
-      built.earliest[i] = static_cast<long>(random() % 600);
-      const std::size_t r = rank[i];
-      const std::size_t count = r == 0 ? 0 : 1 + random() % 4;
-      for (std::size_t k = 0; k < count; ++k) built.feeders[i].push_back(by_rank[random() % r]);
-    }
-    return built;
-  }();
-  return n;
-}
-
-// The new start time of train t, reading its feeders' start times through `start_of`.
-template <class StartOf>
-long recompute(const train_network& n, std::size_t t, StartOf&& start_of) {
-  long start = n.earliest[t];
-  for (std::size_t f : n.feeders[t]) {
-    start = std::max(start, start_of(f) + n.duration[f] + transfer_minutes);
-  }
-  return start;
+  return train::shared_network(g_trains);
 }
 
 // The sequential sweeps' result after `sweeps` sweeps, for checking.
