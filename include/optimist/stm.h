@@ -34,6 +34,9 @@
  * flattened into the outermost). Do not mix with C++ atomic blocks on the same
  * stack.
  *
+ * The restart point is POSIX's sigsetjmp: with a strict -std=c99 compile, also
+ * define _POSIX_C_SOURCE=200809L (the GNU dialects, -std=gnu99, need nothing).
+ *
  * Misuse is reported, never a crash: a call on a thread that has not entered,
  * or a commit without a transaction, prints a message on stderr naming the
  * function and returns an error status (loads return 0).
@@ -66,15 +69,15 @@ int optimist_thread_exit(void);
 
 /* Starts a transaction, or a nested one. `status` (an int lvalue) receives
  * OPTIMIST_OK or OPTIMIST_E_NOT_ENTERED. */
-#define OPTIMIST_TX_BEGIN(status)                                    \
-  do {                                                               \
+#define OPTIMIST_TX_BEGIN(status)                                       \
+  do {                                                                  \
     sigjmp_buf* optimist_restart_point_ = optimist_tx_restart_point_(); \
-    if (optimist_restart_point_ == NULL) {                           \
-      (status) = OPTIMIST_E_NOT_ENTERED;                             \
-      break;                                                         \
-    }                                                                \
-    (void)sigsetjmp(*optimist_restart_point_, 0);                    \
-    (status) = optimist_tx_begin_();                                 \
+    if (optimist_restart_point_ == NULL) {                              \
+      (status) = OPTIMIST_E_NOT_ENTERED;                                \
+      break;                                                            \
+    }                                                                   \
+    (void)sigsetjmp(*optimist_restart_point_, 0);                       \
+    (status) = optimist_tx_begin_();                                    \
   } while (0)
 
 /* Commits. Returns OPTIMIST_OK, or does not return at all when the transaction
