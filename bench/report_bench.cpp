@@ -47,25 +47,14 @@
 #include <thread>
 #include <vector>
 
+#include "bench_environment.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
 #include "train_workload.hpp"
 
 namespace {
 
-std::size_t size_from_environment(const char* name, std::size_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text, &end, 10);
-  if (*end != '\0' || value == 0) {
-    std::fprintf(stderr, "report_bench: %s='%s' is not a positive integer\n", name, text);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(value);
-}
-
-const std::size_t g_trains = size_from_environment("OPTIMIST_BENCH_TRAINS", 200'000);
+const std::size_t g_trains = bench::size_from_environment("OPTIMIST_BENCH_TRAINS", 200'000);
 
 [[noreturn]] void wrong_result(const char* benchmark, const char* what) {
   std::fprintf(stderr, "report_bench: %s: %s\n", benchmark, what);

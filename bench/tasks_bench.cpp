@@ -38,6 +38,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "bench_environment.hpp"
 #include "optimist/optimist.hpp"
 #include "train_workload.hpp"
 
@@ -47,20 +48,8 @@ namespace {
 
 constexpr std::size_t empty_tasks_per_run = 100'000;
 
-std::size_t size_from_environment(const char* name, std::size_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text, &end, 10);
-  if (*end != '\0' || value == 0) {
-    std::fprintf(stderr, "tasks_bench: %s='%s' is not a positive integer\n", name, text);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(value);
-}
-
-const std::size_t g_accounts = size_from_environment("OPTIMIST_BENCH_ACCOUNTS", 1'000'000);
-const std::size_t g_trains = size_from_environment("OPTIMIST_BENCH_TRAINS", 200'000);
+const std::size_t g_accounts = bench::size_from_environment("OPTIMIST_BENCH_ACCOUNTS", 1'000'000);
+const std::size_t g_trains = bench::size_from_environment("OPTIMIST_BENCH_TRAINS", 200'000);
 
 // 1, 2 and one per physical core, without duplicates.
 void thread_counts(benchmark::internal::Benchmark* b) {
@@ -226,21 +215,6 @@ std::vector<long> sequential_schedule(std::int64_t sweeps) {
   return start;
 }
 
-// Sweeps until nothing changes: the earliest schedule, which no sweep order passes.
-std::vector<long> fixed_point_schedule() {
-  const train_network& n = network();
-  std::vector<long> start = n.earliest;
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (std::size_t t = 0; t < start.size(); ++t) {
-      const long s = recompute(n, t, [&](std::size_t f) { return start[f]; });
-      changed = changed || s != start[t];
-      start[t] = s;
-    }
-  }
-  return start;
-}
-
 void train_optimist(benchmark::State& state, bool ordered, const char* name) {
   const train_network& n = network();
   const optimist::run_options options = with_threads(state, ordered);
@@ -259,7 +233,7 @@ void train_optimist(benchmark::State& state, bool ordered, const char* name) {
   // Ordered: each sweep is the sequential sweep. Unordered: some serial order of each sweep;
   // start times only grow toward the same fixed point, never past the sequential one.
   const std::vector<long> expected = sequential_schedule(state.iterations());
-  const std::vector<long> fixed_point = fixed_point_schedule();
+  const std::vector<long> fixed_point = train::fixed_point(network());
   for (std::size_t t = 0; t < start.size(); ++t) {
     if (ordered ? start[t] != expected[t] : start[t] > fixed_point[t]) {
       wrong_result(name, "the schedule differs from the sequential loop's");
