@@ -10,6 +10,7 @@
 
 #include "optimist/report.hpp"
 #include "profile/json_text.hpp"
+#include "support/profile_equality.hpp"
 
 namespace {
 
@@ -38,39 +39,6 @@ std::string error_of(const std::string& text) {
   return "";
 }
 
-void expect_equal(const profile& a, const profile& b) {
-  EXPECT_EQ(a.totals.commits, b.totals.commits);
-  EXPECT_EQ(a.totals.aborts, b.totals.aborts);
-  EXPECT_EQ(a.totals.wall_s, b.totals.wall_s);
-  EXPECT_EQ(a.totals.committed_s, b.totals.committed_s);
-  EXPECT_EQ(a.totals.aborted_s, b.totals.aborted_s);
-  EXPECT_EQ(a.totals.waiting_s, b.totals.waiting_s);
-  ASSERT_EQ(a.conflicts.size(), b.conflicts.size());
-  for (std::size_t i = 0; i < a.conflicts.size(); ++i) {
-    EXPECT_EQ(a.conflicts[i].kind, b.conflicts[i].kind) << i;
-    EXPECT_EQ(a.conflicts[i].aborted_site, b.conflicts[i].aborted_site) << i;
-    EXPECT_EQ(a.conflicts[i].other_site, b.conflicts[i].other_site) << i;
-    EXPECT_EQ(a.conflicts[i].count, b.conflicts[i].count) << i;
-    EXPECT_EQ(a.conflicts[i].time_lost_s, b.conflicts[i].time_lost_s) << i;
-  }
-  ASSERT_EQ(a.inevitables.size(), b.inevitables.size());
-  for (std::size_t i = 0; i < a.inevitables.size(); ++i) {
-    EXPECT_EQ(a.inevitables[i].where, b.inevitables[i].where) << i;
-    EXPECT_EQ(a.inevitables[i].count, b.inevitables[i].count) << i;
-    EXPECT_EQ(a.inevitables[i].inevitable_s, b.inevitables[i].inevitable_s) << i;
-    EXPECT_EQ(a.inevitables[i].blocked_others_s, b.inevitables[i].blocked_others_s) << i;
-    EXPECT_EQ(a.inevitables[i].starved, b.inevitables[i].starved) << i;
-  }
-  ASSERT_EQ(a.threads.size(), b.threads.size());
-  for (std::size_t i = 0; i < a.threads.size(); ++i) {
-    EXPECT_EQ(a.threads[i].thread, b.threads[i].thread) << i;
-    EXPECT_EQ(a.threads[i].committed_s, b.threads[i].committed_s) << i;
-    EXPECT_EQ(a.threads[i].aborted_s, b.threads[i].aborted_s) << i;
-    EXPECT_EQ(a.threads[i].waiting_s, b.threads[i].waiting_s) << i;
-    EXPECT_EQ(a.threads[i].outside_s, b.threads[i].outside_s) << i;
-  }
-}
-
 profile awkward_profile() {
   profile p;
   p.totals = {std::numeric_limits<std::uint64_t>::max(), 7, 1.0 / 3.0, 1e-9, 123456.789, 0.1};
@@ -96,7 +64,7 @@ profile awkward_profile() {
 TEST(JsonReport, RoundTripGivesAnEqualProfile) {
   const profile p = awkward_profile();
   const std::string text = json_of(p);
-  expect_equal(read(text), p);
+  optimist::test::expect_equal(read(text), p);
   // And writing what was read gives the same text.
   EXPECT_EQ(json_of(read(text)), text);
 }
@@ -112,7 +80,7 @@ TEST(JsonReport, RoundTripOfAnEmptyProfile) {
             "  \"inevitable\": [],\n"
             "  \"threads\": []\n"
             "}\n");
-  expect_equal(read(text), profile{});
+  optimist::test::expect_equal(read(text), profile{});
 }
 
 TEST(JsonReport, WritesTheDocumentedShape) {

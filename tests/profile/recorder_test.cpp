@@ -56,6 +56,7 @@
 #include "profile/site_format.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/orec_table.hpp"
+#include "support/profile_equality.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 #include "temp_files.hpp"
@@ -581,39 +582,6 @@ TEST_P(RecorderTest, StarvedTransactionIsListedAtItsHotSpot) {
 
 // ---- JSON and trace -----------------------------------------------------------------------------
 
-void expect_equal(const report::profile& a, const report::profile& b) {
-  EXPECT_EQ(a.totals.commits, b.totals.commits);
-  EXPECT_EQ(a.totals.aborts, b.totals.aborts);
-  EXPECT_EQ(a.totals.wall_s, b.totals.wall_s);
-  EXPECT_EQ(a.totals.committed_s, b.totals.committed_s);
-  EXPECT_EQ(a.totals.aborted_s, b.totals.aborted_s);
-  EXPECT_EQ(a.totals.waiting_s, b.totals.waiting_s);
-  ASSERT_EQ(a.conflicts.size(), b.conflicts.size());
-  for (std::size_t i = 0; i < a.conflicts.size(); ++i) {
-    EXPECT_EQ(a.conflicts[i].kind, b.conflicts[i].kind) << i;
-    EXPECT_EQ(a.conflicts[i].aborted_site, b.conflicts[i].aborted_site) << i;
-    EXPECT_EQ(a.conflicts[i].other_site, b.conflicts[i].other_site) << i;
-    EXPECT_EQ(a.conflicts[i].count, b.conflicts[i].count) << i;
-    EXPECT_EQ(a.conflicts[i].time_lost_s, b.conflicts[i].time_lost_s) << i;
-  }
-  ASSERT_EQ(a.inevitables.size(), b.inevitables.size());
-  for (std::size_t i = 0; i < a.inevitables.size(); ++i) {
-    EXPECT_EQ(a.inevitables[i].where, b.inevitables[i].where) << i;
-    EXPECT_EQ(a.inevitables[i].count, b.inevitables[i].count) << i;
-    EXPECT_EQ(a.inevitables[i].inevitable_s, b.inevitables[i].inevitable_s) << i;
-    EXPECT_EQ(a.inevitables[i].blocked_others_s, b.inevitables[i].blocked_others_s) << i;
-    EXPECT_EQ(a.inevitables[i].starved, b.inevitables[i].starved) << i;
-  }
-  ASSERT_EQ(a.threads.size(), b.threads.size());
-  for (std::size_t i = 0; i < a.threads.size(); ++i) {
-    EXPECT_EQ(a.threads[i].thread, b.threads[i].thread) << i;
-    EXPECT_EQ(a.threads[i].committed_s, b.threads[i].committed_s) << i;
-    EXPECT_EQ(a.threads[i].aborted_s, b.threads[i].aborted_s) << i;
-    EXPECT_EQ(a.threads[i].waiting_s, b.threads[i].waiting_s) << i;
-    EXPECT_EQ(a.threads[i].outside_s, b.threads[i].outside_s) << i;
-  }
-}
-
 TEST_P(RecorderTest, RealProfileSurvivesTheJsonRoundTrip) {
   reporting_scope scope;
   write_read_stage stage(GetParam(), 2);
@@ -629,7 +597,7 @@ TEST_P(RecorderTest, RealProfileSurvivesTheJsonRoundTrip) {
   std::stringstream text;
   report::write_json(text, p);
   const report::profile back = report::read_json(text);
-  expect_equal(back, p);
+  optimist::test::expect_equal(back, p);
 }
 
 // One slice ("X") or flow point ("s", "f") of a parsed trace.
