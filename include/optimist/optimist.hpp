@@ -12,6 +12,7 @@
 //   memory.hpp       optimist::tx_new / optimist::tx_delete: allocation undone on abort
 //   inevitable.hpp   optimist::become_inevitable(): a transaction that may do I/O
 //   stats.hpp        optimist::stats(): commits, aborts by cause, restarts
+//   mode.hpp         optimist::set_execution_mode(): software only or hardware first
 //   tasks.hpp        optimist::add_task / run_all_tasks / task_queue: parallel loops
 //   stm.h            the C API (include it from C code)
 #pragma once
@@ -20,6 +21,7 @@
 #include "optimist/atomically.hpp"
 #include "optimist/inevitable.hpp"
 #include "optimist/memory.hpp"
+#include "optimist/mode.hpp"
 #include "optimist/source_location.hpp"
 #include "optimist/stats.hpp"
 #include "optimist/tasks.hpp"

@@ -35,10 +35,13 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include "optimist/mode.hpp"
 
 namespace optimist {
 
@@ -52,6 +55,9 @@ struct run_options {
   bool ordered = false;
   // Bind each worker thread to its own core (hwloc).
   bool pin_threads = false;
+  // The execution mode for this run's tasks (optimist/mode.hpp); unset: the
+  // process-wide mode.
+  std::optional<execution_mode> mode;
 };
 
 namespace detail {
