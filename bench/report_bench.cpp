@@ -47,7 +47,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench_environment.hpp"
+#include "common/environment.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
 #include "train_workload.hpp"

@@ -38,7 +38,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "bench_environment.hpp"
+#include "common/environment.hpp"
 #include "optimist/optimist.hpp"
 #include "train_workload.hpp"
 

@@ -1,0 +1,181 @@
+// bench/common/access.hpp — access policies: one workload, written once, under every model.
+//
+// A workload (bench/<workload>/<workload>.hpp) is a template over an access policy and touches
+// shared memory only through it, so that the models differ only in how the same accesses are
+// synchronised:
+//
+//   template <class Access>
+//   void transfer(long* accounts, unsigned from, unsigned to) {
+//     Access::atomic([&] {
+//       Access::store(accounts[from], Access::load(accounts[from]) - 1);
+//       Access::store(accounts[to], Access::load(accounts[to]) + 1);
+//     });
+//   }
+//
+// Every policy offers:
+//   template <class T> static T load(const T& x);             T trivially copyable, <= 8 bytes
+//   template <class T> static void store(T& x, T v);
+//   template <class F> static decltype(auto) atomic(F&& f);   f() as one critical section
+//   template <class T, class... A> static T* make(A&&... a);  allocation undone on abort
+//   template <class T> static void destroy(T* p);             deletion deferred to a safe point
+//   static constexpr const char* name;                        the model's name in BM_<w>_<name>
+//
+// The policies here:
+//   sequential_access   plain accesses, atomic(f) just calls f: the uninstrumented baseline
+//                       (single-threaded only; with more threads it would race)
+//   mutex_access        one global std::mutex around atomic(f)
+//   spec_mutex_access   one global tbb::speculative_spin_mutex. Defined only where the compiler
+//                       targets RTM (-mrtm, i.e. in bench/<workload>/*_rtm.cpp files): without it
+//                       oneTBB's header makes the type a plain spin_mutex, and two definitions
+//                       of one inline entity would differ between files (an ODR violation).
+//                       oneTBB checks CPUID at run time, so on a CPU without RTM it spins.
+//   optimist_access     optimist::atomically / load / store / tx_new / tx_delete. The mode (stm or
+//                       htm) is process-wide: call use_optimist_mode() before a run.
+//   gnutm_access        GCC's __transaction_atomic, in bench/common/gnutm_access.hpp, usable only
+//                       from *_gnutm.cpp files (compiled with -fgnu-tm).
+//
+// Nesting: atomic(f) may not be called inside atomic(f) for the lock policies (the mutexes are
+// not recursive); workloads keep one critical section per operation.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "optimist/optimist.hpp"
+
+#if defined(__RTM__)
+#include <tbb/spin_mutex.h>
+#endif
+
+namespace bench {
+
+// ---- sequential_access -------------------------------------------------------------------------
+
+struct sequential_access {
+  static constexpr const char* name = "sequential";
+
+  template <class T>
+  static T load(const T& x) {
+    return x;
+  }
+  template <class T>
+  static void store(T& x, const std::type_identity_t<T>& v) {
+    x = v;
+  }
+  template <class F>
+  static decltype(auto) atomic(F&& f) {
+    return std::forward<F>(f)();
+  }
+  template <class T, class... A>
+  static T* make(A&&... a) {
+    return new T(std::forward<A>(a)...);
+  }
+  template <class T>
+  static void destroy(T* p) {
+    delete p;
+  }
+};
+
+// ---- mutex_access ------------------------------------------------------------------------------
+
+// The one lock of mutex_access, shared by every workload in the process (one workload runs at a
+// time, so sharing it costs nothing and keeps the model honest: a global lock).
+inline std::mutex& global_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+struct mutex_access : sequential_access {
+  static constexpr const char* name = "mutex";
+
+  template <class F>
+  static decltype(auto) atomic(F&& f) {
+    std::lock_guard<std::mutex> lock(global_mutex());
+    return std::forward<F>(f)();
+  }
+  // Under the lock nothing is speculative: make and destroy act at once (inherited).
+};
+
+// ---- spec_mutex_access (files compiled with -mrtm only) ----------------------------------------
+
+#if defined(__RTM__)
+inline tbb::speculative_spin_mutex& global_speculative_mutex() {
+  static tbb::speculative_spin_mutex m;
+  return m;
+}
+
+struct spec_mutex_access : sequential_access {
+  static constexpr const char* name = "spec_mutex";
+
+  template <class F>
+  static decltype(auto) atomic(F&& f) {
+    tbb::speculative_spin_mutex::scoped_lock lock(global_speculative_mutex());
+    return std::forward<F>(f)();
+  }
+  // make / destroy: with real RTM, new and delete inside the speculative region abort it and the
+  // section re-runs under the lock, which is correct; only the time shows it.
+};
+#endif
+
+// ---- optimist_access ---------------------------------------------------------------------------
+
+// The source location parameters default to the workload's call site (not this file), so that
+// optimist's conflict reports (OPTIMIST_REPORT=stderr) name the workload's lines.
+struct optimist_access {
+  static constexpr const char* name = "optimist";
+
+  template <class T>
+  static T load(const T& x, optimist::source_location site = optimist::source_location::current()) {
+    return optimist::load(x, site);
+  }
+  template <class T>
+  static void store(T& x, const std::type_identity_t<T>& v,
+                    optimist::source_location site = optimist::source_location::current()) {
+    optimist::store(x, v, site);
+  }
+  template <class F>
+  static decltype(auto) atomic(
+      F&& f, optimist::source_location site = optimist::source_location::current()) {
+    return optimist::atomically(std::forward<F>(f), site);
+  }
+  template <class T, class... A>
+  static T* make(A&&... a) {
+    return optimist::tx_new<T>(std::forward<A>(a)...);
+  }
+  template <class T>
+  static void destroy(T* p, optimist::source_location site = optimist::source_location::current()) {
+    optimist::tx_delete(p, site);
+  }
+};
+
+// use_optimist_mode(mode)
+//   Makes `mode` the process-wide execution mode for the optimist variants that follow
+//   (BM_<w>_optimist_stm, BM_<w>_optimist_htm) and runs one empty transaction to find out whether
+//   it works here. Returns an empty string, or why not (the variant then calls
+//   state.SkipWithError with it). Call it outside any transaction, while none runs.
+inline std::string use_optimist_mode(optimist::execution_mode mode) {
+  try {
+    optimist::set_execution_mode(mode);
+    optimist::atomically([] {});
+    return {};
+  } catch (const std::exception& e) {
+    optimist::set_execution_mode(optimist::execution_mode::stm);
+    return std::string("optimist mode ") + std::string(optimist::to_string(mode)) +
+           " unusable here: " + e.what();
+  }
+}
+
+// optimist_mode_label(mode)
+//   What the mode means on this machine, for benchmark labels: "stm", "htm", or "htm (no RTM:
+//   hardware attempts abort, software runs)" where CPUID reports no RTM.
+inline std::string optimist_mode_label(optimist::execution_mode mode) {
+  std::string label(optimist::to_string(mode));
+  if (mode == optimist::execution_mode::htm && !optimist::htm_available()) {
+    label += " (no RTM on this CPU: hardware attempts abort, software runs)";
+  }
+  return label;
+}
+
+}  // namespace bench

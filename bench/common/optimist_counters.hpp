@@ -1,0 +1,33 @@
+// bench/common/optimist_counters.hpp — optimist's abort rate as a benchmark counter.
+//
+// A run of an optimist variant resets optimist::stats() in its setup and, after the timed loop,
+// reports aborts per committed transaction: the number that explains a slow optimist row.
+//
+//   benchmark::RegisterBenchmark(...)->Setup(bench::reset_optimist_counters) ...
+//   for (auto _ : state) { ... }
+//   bench::report_optimist_counters(state);
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include "optimist/optimist.hpp"
+
+namespace bench {
+
+inline void reset_optimist_counters(const benchmark::State&) {
+  optimist::reset_stats();
+}
+
+// report_optimist_counters(state)
+//   On thread 0 only, after the timed loop: every thread has passed Google Benchmark's end-of-run
+//   barrier by then, so the counters cover the whole run. Adds aborts_per_tx and
+//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts).
+inline void report_optimist_counters(benchmark::State& state) {
+  if (state.thread_index() != 0) return;
+  const optimist::statistics s = optimist::stats();
+  const double commits = s.commits > 0 ? static_cast<double>(s.commits) : 1.0;
+  state.counters["aborts_per_tx"] = static_cast<double>(s.aborts) / commits;
+  state.counters["irrevocable_per_tx"] = static_cast<double>(s.irrevocable) / commits;
+}
+
+}  // namespace bench
