@@ -2,7 +2,7 @@
 // costs the others.
 //
 //   train schedule   sweeps of the samples/train_schedule.cpp kernel as optimist tasks, one task
-//                    per train (bench/train_workload.hpp; 200k trains, OPTIMIST_BENCH_TRAINS),
+//                    per train (bench/train/network.hpp; 200k trains, OPTIMIST_BENCH_TRAINS),
 //                    unordered; 4 sweeps (iterations) per run, each run from the same start
 //     BM_train_report_off              reporting disabled (the default)
 //     BM_train_report_on               optimist::report::enable() + reset() before the run,
@@ -50,7 +50,7 @@
 #include "common/environment.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
-#include "train_workload.hpp"
+#include "train/network.hpp"
 
 namespace {
 

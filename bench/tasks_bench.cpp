@@ -40,7 +40,7 @@
 
 #include "common/environment.hpp"
 #include "optimist/optimist.hpp"
-#include "train_workload.hpp"
+#include "train/network.hpp"
 
 namespace {
 
@@ -194,7 +194,7 @@ BENCHMARK(BM_interest_mutex)->Apply(thread_counts)->UseRealTime()->Unit(benchmar
 
 // ---- train schedule ----------------------------------------------------------------------------
 
-// The kernel of samples/train_schedule.cpp (bench/train_workload.hpp): a random acyclic network
+// The kernel of samples/train_schedule.cpp (bench/train/network.hpp): a random acyclic network
 // in which each train waits for up to four trains of lower rank.
 using train::recompute;
 using train_network = train::network;

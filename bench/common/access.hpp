@@ -19,6 +19,11 @@
 //   template <class T, class... A> static T* make(A&&... a);  allocation undone on abort
 //   template <class T> static void destroy(T* p);             deletion deferred to a safe point
 //   static constexpr const char* name;                        the model's name in BM_<w>_<name>
+// and, for the benchmark drivers (bench/common/registration.hpp):
+//   static std::string model_name();     name, or what the run makes of it (gnutm_ml_wt)
+//   static std::string prepare();        before a run, outside any critical section: empty, or
+//                                        why the model cannot run here (the run is skipped)
+//   static std::string label(int threads);  what ran, for the benchmark's label (may be empty)
 //
 // The policies here:
 //   sequential_access   plain accesses, atomic(f) just calls f: the uninstrumented baseline
@@ -76,6 +81,12 @@ struct sequential_access {
   static void destroy(T* p) {
     delete p;
   }
+
+  // Derived policies inherit these; each re-declares model_name(), since the inherited one
+  // would return the base's `name`.
+  static std::string model_name() { return name; }
+  static std::string prepare() { return {}; }
+  static std::string label(int) { return {}; }
 };
 
 // ---- mutex_access ------------------------------------------------------------------------------
@@ -89,6 +100,7 @@ inline std::mutex& global_mutex() {
 
 struct mutex_access : sequential_access {
   static constexpr const char* name = "mutex";
+  static std::string model_name() { return name; }
 
   template <class F>
   static decltype(auto) atomic(F&& f) {
@@ -108,6 +120,10 @@ inline tbb::speculative_spin_mutex& global_speculative_mutex() {
 
 struct spec_mutex_access : sequential_access {
   static constexpr const char* name = "spec_mutex";
+  static std::string model_name() { return name; }
+  static std::string label(int) {
+    return optimist::htm_available() ? "RTM" : "no RTM on this CPU: a plain spin lock";
+  }
 
   template <class F>
   static decltype(auto) atomic(F&& f) {
@@ -118,6 +134,34 @@ struct spec_mutex_access : sequential_access {
   // section re-runs under the lock, which is correct; only the time shows it.
 };
 #endif
+
+// use_optimist_mode(mode)
+//   Makes `mode` the process-wide execution mode for the optimist variants that follow
+//   (BM_<w>_optimist_stm, BM_<w>_optimist_htm) and runs one empty transaction to find out whether
+//   it works here. Returns an empty string, or why not (the variant then calls
+//   state.SkipWithError with it). Call it outside any transaction, while none runs.
+inline std::string use_optimist_mode(optimist::execution_mode mode) {
+  try {
+    optimist::set_execution_mode(mode);
+    optimist::atomically([] {});
+    return {};
+  } catch (const std::exception& e) {
+    optimist::set_execution_mode(optimist::execution_mode::stm);
+    return std::string("optimist mode ") + std::string(optimist::to_string(mode)) +
+           " unusable here: " + e.what();
+  }
+}
+
+// optimist_mode_label(mode)
+//   What the mode means on this machine, for benchmark labels: "stm", "htm", or "htm (no RTM:
+//   hardware attempts abort, software runs)" where CPUID reports no RTM.
+inline std::string optimist_mode_label(optimist::execution_mode mode) {
+  std::string label(optimist::to_string(mode));
+  if (mode == optimist::execution_mode::htm && !optimist::htm_available()) {
+    label += " (no RTM on this CPU: hardware attempts abort, software runs)";
+  }
+  return label;
+}
 
 // ---- optimist_access ---------------------------------------------------------------------------
 
@@ -148,34 +192,27 @@ struct optimist_access {
   static void destroy(T* p, optimist::source_location site = optimist::source_location::current()) {
     optimist::tx_delete(p, site);
   }
+
+  static std::string model_name() { return name; }
+  static std::string prepare() { return {}; }
+  static std::string label(int) { return {}; }
 };
 
-// use_optimist_mode(mode)
-//   Makes `mode` the process-wide execution mode for the optimist variants that follow
-//   (BM_<w>_optimist_stm, BM_<w>_optimist_htm) and runs one empty transaction to find out whether
-//   it works here. Returns an empty string, or why not (the variant then calls
-//   state.SkipWithError with it). Call it outside any transaction, while none runs.
-inline std::string use_optimist_mode(optimist::execution_mode mode) {
-  try {
-    optimist::set_execution_mode(mode);
-    optimist::atomically([] {});
-    return {};
-  } catch (const std::exception& e) {
-    optimist::set_execution_mode(optimist::execution_mode::stm);
-    return std::string("optimist mode ") + std::string(optimist::to_string(mode)) +
-           " unusable here: " + e.what();
+// optimist_stm_access / optimist_htm_access: optimist_access in one execution mode, set by
+// prepare() before each run (the mode is process-wide). The BM_<w>_optimist_stm and
+// BM_<w>_optimist_htm variants.
+template <optimist::execution_mode Mode>
+struct optimist_mode_access : optimist_access {
+  static constexpr const char* name = Mode == optimist::execution_mode::stm   ? "optimist_stm"
+                                      : Mode == optimist::execution_mode::htm ? "optimist_htm"
+                                                                              : "optimist_auto";
+  static std::string model_name() { return name; }
+  static std::string prepare() { return use_optimist_mode(Mode); }
+  static std::string label(int) {
+    return Mode == optimist::execution_mode::stm ? std::string() : optimist_mode_label(Mode);
   }
-}
-
-// optimist_mode_label(mode)
-//   What the mode means on this machine, for benchmark labels: "stm", "htm", or "htm (no RTM:
-//   hardware attempts abort, software runs)" where CPUID reports no RTM.
-inline std::string optimist_mode_label(optimist::execution_mode mode) {
-  std::string label(optimist::to_string(mode));
-  if (mode == optimist::execution_mode::htm && !optimist::htm_available()) {
-    label += " (no RTM on this CPU: hardware attempts abort, software runs)";
-  }
-  return label;
-}
+};
+using optimist_stm_access = optimist_mode_access<optimist::execution_mode::stm>;
+using optimist_htm_access = optimist_mode_access<optimist::execution_mode::htm>;
 
 }  // namespace bench

@@ -29,23 +29,6 @@
 
 namespace bench {
 
-struct gnutm_access : sequential_access {
-  static constexpr const char* name = "gnutm";
-
-  template <class F>
-  static decltype(auto) atomic(F&& f) {
-    if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
-      __transaction_atomic {
-        f();
-      }
-    } else {
-      __transaction_atomic {
-        return f();
-      }
-    }
-  }
-};
-
 // itm_method()
 //   ITM_DEFAULT_METHOD, or "adaptive" when unset (serial-irrevocable at 1 thread, ml_wt at more).
 inline std::string itm_method() {
@@ -70,5 +53,27 @@ inline std::string gnutm_label(int threads) {
   return threads == 1 ? "itm=serialirr (default at 1 thread: uninstrumented)"
                       : "itm=ml_wt (default at more threads)";
 }
+
+struct gnutm_access : sequential_access {
+  static constexpr const char* name = "gnutm";
+  static std::string model_name() { return gnutm_model_name(); }
+  static std::string label(int threads) { return gnutm_label(threads); }
+
+  // Not inlined: the transaction begins with a setjmp-like call (_ITM_beginTransaction), and
+  // inlined into a caller's loop it would make g++ warn (-Wclobbered, an error under
+  // OPTIMIST_STRICT) that the caller's locals may be clobbered by the longjmp of a restart.
+  template <class F>
+  [[gnu::noinline]] static decltype(auto) atomic(F&& f) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+      __transaction_atomic {
+        f();
+      }
+    } else {
+      __transaction_atomic {
+        return f();
+      }
+    }
+  }
+};
 
 }  // namespace bench

@@ -3,26 +3,32 @@
 // A run of an optimist variant resets optimist::stats() in its setup and, after the timed loop,
 // reports aborts per committed transaction: the number that explains a slow optimist row.
 //
-//   benchmark::RegisterBenchmark(...)->Setup(bench::reset_optimist_counters) ...
+//   bench::reset_optimist_counters();            // thread 0, before the timed loop
 //   for (auto _ : state) { ... }
-//   bench::report_optimist_counters(state);
+//   bench::report_optimist_counters<Access>(state);   // nothing for models other than optimist
 #pragma once
 
 #include <benchmark/benchmark.h>
 
+#include <type_traits>
+
+#include "access.hpp"
 #include "optimist/optimist.hpp"
 
 namespace bench {
 
-inline void reset_optimist_counters(const benchmark::State&) {
+inline void reset_optimist_counters() {
   optimist::reset_stats();
 }
 
 // report_optimist_counters(state)
 //   On thread 0 only, after the timed loop: every thread has passed Google Benchmark's end-of-run
-//   barrier by then, so the counters cover the whole run. Adds aborts_per_tx and
-//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts).
-inline void report_optimist_counters(benchmark::State& state) {
+//   barrier by then, so the counters cover the whole run. Only for optimist models. Adds
+//   aborts_per_tx and irrevocable_per_tx (transactions that ran irrevocably after too many
+//   restarts).
+template <class Access>
+void report_optimist_counters(benchmark::State& state) {
+  if constexpr (!std::is_base_of_v<optimist_access, Access>) return;
   if (state.thread_index() != 0) return;
   const optimist::statistics s = optimist::stats();
   const double commits = s.commits > 0 ? static_cast<double>(s.commits) : 1.0;

@@ -1,4 +1,4 @@
-// bench/train_workload.hpp — the train-schedule kernel of samples/train_schedule.cpp, for
+// bench/train/network.hpp — the train-schedule kernel of samples/train_schedule.cpp, for
 // benchmarks.
 //
 // A random acyclic network (fixed seed) in which each train waits for up to four trains of lower

@@ -1,0 +1,70 @@
+// bench/common/parallel_loop.hpp — a parallel loop of critical sections, the way each model's
+// user would write it.
+//
+//   bench::parallel_loop<Access> loop(threads);          // outside the timed region
+//   loop.run(accounts.size(), [&](std::size_t i) {        // body(i): one critical section
+//     Access::store(a[i].balance, Access::load(a[i].balance) * 1.05);
+//   });
+//
+// How each model runs it:
+//   sequential            the plain for loop (threads must be 1)
+//   optimist models       one optimist task per index (optimist::add_task), then
+//                         optimist::run_all_tasks with run_options::threads = threads: each task
+//                         is one transaction on the runtime's workers
+//   the others            tbb::parallel_for over a tbb::task_arena of `threads` threads, each
+//                         index's body inside Access::atomic (a global lock, libitm's
+//                         transaction); oneTBB's partitioner chooses the chunks
+// The body may run more than once for the transactional models (an aborted attempt re-runs), so
+// it must have no effect other than through Access.
+#pragma once
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <cstddef>
+#include <optional>
+#include <type_traits>
+
+#include "access.hpp"
+#include "optimist/optimist.hpp"
+
+namespace bench {
+
+template <class Access>
+class parallel_loop {
+ public:
+  static constexpr bool uses_optimist_tasks = std::is_base_of_v<optimist_access, Access>;
+  static constexpr bool is_sequential = std::is_same_v<Access, sequential_access>;
+
+  explicit parallel_loop(int threads) : threads_(threads) {
+    if constexpr (!uses_optimist_tasks && !is_sequential) arena_.emplace(threads);
+  }
+
+  template <class Body>
+  void run(std::size_t n, const Body& body) {
+    if constexpr (is_sequential) {
+      for (std::size_t i = 0; i < n; ++i) body(i);
+    } else if constexpr (uses_optimist_tasks) {
+      for (std::size_t i = 0; i < n; ++i) optimist::add_task([&body, i] { body(i); });
+      optimist::run_options options;
+      options.threads = static_cast<unsigned>(threads_);
+      optimist::run_all_tasks(options);
+    } else {
+      arena_->execute([&] {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n),
+                          [&](const tbb::blocked_range<std::size_t>& range) {
+                            for (std::size_t i = range.begin(); i != range.end(); ++i) {
+                              Access::atomic([&] { body(i); });
+                            }
+                          });
+      });
+    }
+  }
+
+ private:
+  int threads_;
+  std::optional<tbb::task_arena> arena_;
+};
+
+}  // namespace bench
