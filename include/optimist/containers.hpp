@@ -1,0 +1,102 @@
+// optimist/containers.hpp — transactional containers.
+//
+// optimist::tmap<K, V> (hash map), optimist::tset<K> (hash set),
+// optimist::tvector<T> and optimist::tqueue<T> (FIFO). Every member function
+// is one atomic step: inside an atomic block it joins the transaction (as a
+// nested block: if it throws, only its own effects are undone), outside one
+// it runs as a transaction of its own. So several operations, even on several
+// containers, compose into one atomic step:
+//
+//   optimist::tmap<std::string, long> stock;
+//   optimist::tqueue<order> orders;
+//   optimist::atomically([&] {
+//     order o = orders.pop();                    // waits while the queue is empty
+//     if (stock[o.item] < o.count) throw out_of_stock{};   // undoes the pop too
+//     stock[o.item] -= o.count;
+//   });
+//
+// Element types. Values that transactions modify live in tvars and must be
+// trivially copyable: tmap's V and tvector's T. What is never modified after
+// insertion is stored as plain memory and need only be copyable: tmap's and
+// tset's K (std::string works) and tqueue's T. Results are copies (find()
+// returns std::optional<V>), valid after the transaction ends.
+//
+// Conflicts. Two operations conflict only if they touch the same words:
+//   tmap/tset  operations on keys in different buckets are independent. The
+//              size is kept in 64 counters, one per cache line, chosen by the
+//              key's hash (keys of one bucket share one), so inserts and erases
+//              of different keys collide on a counter 1 time in 64. size()
+//              reads all 64: inside a transaction it conflicts with every
+//              concurrent insert and erase (inherent in an exact size).
+//   tvector    reads and writes of different elements are independent; every
+//              element access reads the size (it is bounds-checked), so
+//              push_back / pop_back conflict with all element accesses and with
+//              each other (inherent in a vector's size).
+//   tqueue     on a non-empty queue, push and pop touch different words; pushes
+//              conflict with pushes, pops with pops.
+//
+// Memory. Nodes and arrays are allocated with optimist::tx_new (undone if the
+// transaction aborts) and freed with optimist::tx_delete: an erased node is
+// reclaimed only when no transaction can still be reading it. Create and
+// destroy containers outside transactions (a container destroyed inside one
+// leaks its contents, with a warning on stderr), or tx_new / tx_delete them.
+// Like std containers they are not copyable; destroy one only when no other
+// thread uses it.
+//
+// Every member takes a last `site` parameter, defaulted to the call site, that
+// conflict reports quote (operator[] cannot; its proxy's assignments can).
+//
+// tmap<K, V, Hash = std::hash<K>, KeyEqual = std::equal_to<K>>
+//   tmap(bucket_count = 64), tmap{{k, v}, ...}
+//   insert({k, v}) -> bool                inserted? (an existing value is left alone)
+//   insert_or_assign(k, v) -> bool        inserted? (else assigned)
+//   find(k) -> std::optional<V>
+//   contains(k) -> bool
+//   erase(k) -> std::size_t               0 or 1
+//   update(k, f) -> V                     value = f(value or V{}), inserting if absent
+//   m[k]                                  a proxy: `V x = m[k]` (V{} if absent, inserts
+//                                         nothing), `m[k] = v`, `m[k] += d` (also -= *= /=
+//                                         |= &= ^= ++ --; compound forms insert V{} first
+//                                         if absent and return the new value)
+//   size(), empty(), clear(), bucket_count()
+//   for_each(f)                           f(const K&, const V&) for every element, in one
+//                                         transaction (outside one, f may run again if
+//                                         the transaction restarts: give it no side effects
+//                                         other than collecting)
+//   snapshot() -> std::vector<std::pair<K, V>>   every element, one consistent view
+//   Growth: the bucket array doubles when an insert finds its key's counter above
+//   2 elements per bucket and the whole map above 1 (so about 1 to 2 per bucket).
+//   The rehash conflicts with every concurrent operation but happens only
+//   log2(n / 64) times; pass the expected size as bucket_count to avoid it.
+//
+// tset<K, Hash = std::hash<K>, KeyEqual = std::equal_to<K>>
+//   The same table without values: insert(k) -> bool, contains, erase, size,
+//   empty, clear, bucket_count, for_each(f(const K&)), snapshot() -> std::vector<K>.
+//
+// tvector<T>
+//   tvector(), tvector(n, value = T{}), tvector{a, b, ...}
+//   push_back(v); pop_back() -> T (the removed element)
+//   at(i) -> T, get(i) -> T, set(i, v), update(i, f) -> T, v[i] (a proxy as for tmap)
+//   size(), empty(), capacity(), reserve(n), clear() (the capacity stays), snapshot()
+//   Every index is checked: i >= size() throws std::out_of_range naming the index
+//   and the size; pop_back() on an empty vector throws std::out_of_range too.
+//   Growth doubles the capacity by copying into a new array.
+//
+// tqueue<T>
+//   push(v)
+//   try_pop() -> std::optional<T>         the first item, or std::nullopt if empty
+//   pop() -> T                            the first item; while the queue is empty it
+//                                         waits (optimist::retry, <optimist/retry.hpp>)
+//                                         until a push commits
+//   front() -> T                          std::out_of_range if empty
+//   size(), empty(), snapshot() -> std::vector<T> (first to last)
+//
+// Every operation throws what its allocation throws (std::bad_alloc) and what
+// the user's hash, equality or copy constructor throws, leaving the container
+// as it was.
+#pragma once
+
+#include "optimist/detail/containers/tmap.hpp"
+#include "optimist/detail/containers/tqueue.hpp"
+#include "optimist/detail/containers/tset.hpp"
+#include "optimist/detail/containers/tvector.hpp"

@@ -1,0 +1,165 @@
+// optimist/detail/containers/tqueue.hpp — optimist::tqueue<T>. Documented in
+// <optimist/containers.hpp>; include that header, not this one.
+//
+//   head_ ──> sentinel ──> item ──> item ──> null
+//                                    ^
+//   tail_ ───────────────────────────┘
+//
+// INVARIANT (queue-chain): head_ points at a sentinel node whose value is
+// empty; the items are the nodes after it, in order; tail_ points at the last
+// node of that chain (the sentinel itself when the queue is empty). pop makes
+// the first item the new sentinel and retires the old one, so consumers write
+// head_ only and producers write tail_ and the last node's link only: on a
+// non-empty queue a producer and a consumer touch disjoint words.
+//
+// INVARIANT (immutable-item): a node's value is written by its constructor
+// only, before the node is published, and is read as plain memory (see
+// hash_table.hpp's immutable-node-fields). That is why T need only be
+// copyable, not trivially copyable.
+//
+// pushed_ and popped_ count for size(): each is written only by the side that
+// already writes its neighbour (tail_ or head_), on that side's cache line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include "optimist/atomically.hpp"
+#include "optimist/memory.hpp"
+#include "optimist/retry.hpp"
+#include "optimist/source_location.hpp"
+#include "optimist/tvar.hpp"
+
+namespace optimist {
+
+template <class T>
+class tqueue {
+  static_assert(std::is_copy_constructible_v<T> && !std::is_reference_v<T>,
+                "optimist::tqueue<T>: T must be a copyable object type");
+
+  struct node {
+    node() = default;
+    explicit node(const T& v) : value(v) {}
+    tvar<node*> next;
+    const std::optional<T> value{};  // INVARIANT immutable-item; empty only in the first sentinel
+  };
+
+ public:
+  using value_type = T;
+  using size_type = std::size_t;
+
+  tqueue() : tqueue(new node()) {}
+  tqueue(const tqueue&) = delete;
+  tqueue& operator=(const tqueue&) = delete;
+
+  // With no other thread using the queue, outside any transaction.
+  ~tqueue() {
+    if (in_transaction()) {
+      std::fprintf(stderr,
+                   "optimist: a tqueue was destroyed inside a transaction; its items are leaked. "
+                   "Destroy containers outside transactions (or tx_delete them).\n");
+      return;
+    }
+    node* n = head_.get();
+    while (n != nullptr) {
+      node* next = n->next.get();
+      delete n;
+      n = next;
+    }
+  }
+
+  void push(const T& value, source_location site = source_location::current()) {
+    atomically(
+        [&] {
+          node* fresh = tx_new<node>(value);
+          node* last = tail_.get(site);
+          last->next.set(fresh, site);
+          tail_.set(fresh, site);
+          pushed_.set(pushed_.get(site) + 1, site);
+        },
+        site);
+  }
+
+  // The first item, removed; std::nullopt if the queue is empty.
+  std::optional<T> try_pop(source_location site = source_location::current()) {
+    return atomically(
+        [&]() -> std::optional<T> {
+          node* sentinel = head_.get(site);
+          node* first = sentinel->next.get(site);
+          if (first == nullptr) return std::nullopt;
+          take(sentinel, first, site);
+          return first->value;
+        },
+        site);
+  }
+
+  // The first item, removed; waits (optimist::retry) until there is one.
+  T pop(source_location site = source_location::current()) {
+    return atomically(
+        [&]() -> T {
+          node* sentinel = head_.get(site);
+          node* first = sentinel->next.get(site);
+          if (first == nullptr) retry(site);
+          take(sentinel, first, site);
+          return *first->value;
+        },
+        site);
+  }
+
+  // The first item, left in place; std::out_of_range if the queue is empty.
+  T front(source_location site = source_location::current()) const {
+    return atomically(
+        [&]() -> T {
+          node* first = head_.get(site)->next.get(site);
+          if (first == nullptr)
+            throw std::out_of_range("optimist::tqueue::front: the queue is empty");
+          return *first->value;
+        },
+        site);
+  }
+
+  bool empty(source_location site = source_location::current()) const {
+    return atomically([&] { return head_.get(site)->next.get(site) == nullptr; }, site);
+  }
+
+  std::size_t size(source_location site = source_location::current()) const {
+    return atomically(
+        [&] { return static_cast<std::size_t>(pushed_.get(site) - popped_.get(site)); }, site);
+  }
+
+  // The items, first to last.
+  std::vector<T> snapshot(source_location site = source_location::current()) const {
+    return atomically(
+        [&] {
+          std::vector<T> items;
+          for (node* n = head_.get(site)->next.get(site); n != nullptr; n = n->next.get(site)) {
+            items.push_back(*n->value);
+          }
+          return items;
+        },
+        site);
+  }
+
+ private:
+  explicit tqueue(node* sentinel) : head_(sentinel), tail_(sentinel) {}
+
+  // INVARIANT queue-chain: `first` becomes the sentinel; the old one is retired.
+  void take(node* sentinel, node* first, source_location site) {
+    head_.set(first, site);
+    popped_.set(popped_.get(site) + 1, site);
+    tx_delete(sentinel, site);
+  }
+
+  // Consumer side and producer side on separate cache lines.
+  alignas(64) tvar<node*> head_;
+  tvar<std::uint64_t> popped_;
+  alignas(64) tvar<node*> tail_;
+  tvar<std::uint64_t> pushed_;
+};
+
+}  // namespace optimist

@@ -1,0 +1,408 @@
+// optimist::tmap: the semantics of std::unordered_map, inside and outside
+// transactions, under concurrency.
+//
+// Single-threaded runs replay random operations on a tmap and on a
+// std::unordered_map and compare every result. Concurrent runs give each
+// thread its own key range (so every result is still deterministic and is
+// checked against the thread's own model as it goes, and the final map must
+// equal the union of the models), or share keys and check invariants (no
+// increment lost, each key inserted once, an element moved between two maps is
+// always in exactly one of them).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "optimist/atomically.hpp"
+#include "optimist/containers.hpp"
+#include "optimist/stats.hpp"
+#include "support/describe_stats.hpp"
+#include "support/stress.hpp"
+#include "support/think_time.hpp"
+#include "support/threads.hpp"
+#include "support/watchdog.hpp"
+
+namespace {
+
+using optimist::test::run_threads;
+using optimist::test::scaled;
+
+template <class K, class V>
+std::map<K, V> sorted(const std::vector<std::pair<K, V>>& items) {
+  std::map<K, V> result;
+  for (const auto& [k, v] : items) {
+    EXPECT_TRUE(result.emplace(k, v).second) << "a key appears twice in the map";
+  }
+  return result;
+}
+
+template <class K, class V>
+std::map<K, V> sorted(const std::unordered_map<K, V>& model) {
+  return std::map<K, V>(model.begin(), model.end());
+}
+
+// One random operation on `map` and on `model`, results compared. Keys are
+// drawn from [base, base + range).
+void random_step(optimist::tmap<long, long>& map, std::unordered_map<long, long>& model,
+                 std::mt19937_64& random, long base, long range) {
+  const long key = base + static_cast<long>(random() % static_cast<std::uint64_t>(range));
+  const long value = static_cast<long>(random() % 1000);
+  switch (random() % 8) {
+    case 0: {
+      const bool inserted = map.insert({key, value});
+      EXPECT_EQ(inserted, model.emplace(key, value).second) << "insert " << key;
+      break;
+    }
+    case 1: {
+      const bool inserted = map.insert_or_assign(key, value);
+      EXPECT_EQ(inserted, model.insert_or_assign(key, value).second) << "insert_or_assign " << key;
+      break;
+    }
+    case 2:
+      EXPECT_EQ(map.erase(key), model.erase(key)) << "erase " << key;
+      break;
+    case 3: {
+      const std::optional<long> found = map.find(key);
+      const auto it = model.find(key);
+      ASSERT_EQ(found.has_value(), it != model.end()) << "find " << key;
+      if (found) {
+        EXPECT_EQ(*found, it->second) << "find " << key;
+      }
+      break;
+    }
+    case 4:
+      EXPECT_EQ(map.contains(key), model.contains(key)) << "contains " << key;
+      break;
+    case 5:
+      EXPECT_EQ(map[key] += value, model[key] += value) << "operator[] += " << key;
+      break;
+    case 6: {
+      const long seen = map[key];
+      const auto it = model.find(key);
+      EXPECT_EQ(seen, it == model.end() ? 0 : it->second) << "operator[] read " << key;
+      break;
+    }
+    default:
+      map[key] = value;
+      model[key] = value;
+      break;
+  }
+}
+
+TEST(TmapTest, SingleThreadMatchesUnorderedMap) {
+  optimist::tmap<long, long> map;
+  std::unordered_map<long, long> model;
+  std::mt19937_64 random(7);
+  const std::size_t initial_buckets = map.bucket_count();
+  for (long step = 0; step < scaled(40000); ++step) {
+    random_step(map, model, random, 0, 4000);
+    if (step % 1000 == 0) {
+      ASSERT_EQ(map.size(), model.size());
+      ASSERT_EQ(map.empty(), model.empty());
+    }
+  }
+  EXPECT_EQ(map.size(), model.size());
+  EXPECT_EQ(sorted(map.snapshot()), sorted(model));
+  EXPECT_GT(map.bucket_count(), initial_buckets) << "thousands of keys and the table never grew";
+  EXPECT_LE(map.size(), 2 * map.bucket_count()) << "load factor above 2 after growth";
+
+  long sum = 0;
+  std::size_t visited = 0;
+  map.for_each([&](const long&, const long& v) {
+    sum += v;
+    ++visited;
+  });
+  long model_sum = 0;
+  for (const auto& [k, v] : model) model_sum += v;
+  EXPECT_EQ(visited, model.size());
+  EXPECT_EQ(sum, model_sum);
+
+  map.clear();
+  EXPECT_TRUE(map.empty());
+  EXPECT_EQ(map.size(), 0u);
+  EXPECT_TRUE(map.snapshot().empty());
+  EXPECT_FALSE(map.contains(1));
+}
+
+TEST(TmapTest, ProxyOperatorsAndStringKeys) {
+  optimist::tmap<std::string, long> counts{{"one", 1}, {"two", 2}};
+  EXPECT_EQ(counts.size(), 2u);
+  EXPECT_FALSE(counts.insert({"one", 100}));
+  EXPECT_EQ(counts.find("one"), 1);
+  counts["one"] += 10;
+  EXPECT_EQ(counts["one"].get(), 11);
+  EXPECT_EQ(++counts["three"], 1) << "a compound assignment on an absent key starts from V{}";
+  EXPECT_EQ(counts["three"]++, 1);
+  EXPECT_EQ(counts["three"].get(), 2);
+  EXPECT_EQ(counts["two"] *= 5, 10);
+  EXPECT_EQ(counts["two"] -= 4, 6);
+  EXPECT_EQ(counts["two"] /= 3, 2);
+  counts["four"] = counts["one"];
+  EXPECT_EQ(counts.find("four"), 11);
+  const long absent = counts["absent"];
+  EXPECT_EQ(absent, 0);
+  EXPECT_FALSE(counts.contains("absent")) << "reading through operator[] must not insert";
+  EXPECT_EQ(counts.update("one", [](const long& v) { return v * 2; }), 22);
+  EXPECT_EQ(counts.size(), 4u);
+  EXPECT_EQ(counts.erase("one"), 1u);
+  EXPECT_EQ(counts.erase("one"), 0u);
+  EXPECT_EQ(counts.find("one"), std::nullopt);
+}
+
+// Every operation inside one transaction sees the transaction's own earlier
+// operations; insert and erase of the same node in one transaction, and a
+// growth of the table in the middle of it, are fine.
+TEST(TmapTest, OperationsComposeInsideOneTransaction) {
+  optimist::tmap<long, long> map;
+  optimist::atomically([&] {
+    for (long k = 0; k < 1000; ++k) EXPECT_TRUE(map.insert({k, k * k}));
+    EXPECT_EQ(map.size(), 1000u);
+    for (long k = 0; k < 1000; k += 2) EXPECT_EQ(map.erase(k), 1u);
+    EXPECT_EQ(map.find(3), 9);
+    EXPECT_FALSE(map.contains(4));
+    map[3] += 1;
+    EXPECT_EQ(map.find(3), 10);
+  });
+  EXPECT_EQ(map.size(), 500u);
+  EXPECT_GE(map.bucket_count(), 256u);
+  for (long k = 0; k < 1000; ++k) {
+    EXPECT_EQ(map.contains(k), k % 2 == 1) << k;
+  }
+}
+
+// A transaction that does several operations and then throws leaves no trace
+// (growth of the bucket array included); a nested block that throws undoes
+// only its own operations.
+TEST(TmapTest, ThrowingTransactionLeavesNoTrace) {
+  optimist::tmap<long, long> map;
+  for (long k = 0; k < 50; ++k) map.insert({k, k});
+  const auto before = sorted(map.snapshot());
+  const std::size_t buckets = map.bucket_count();
+
+  EXPECT_THROW(optimist::atomically([&] {
+                 for (long k = 50; k < 2000; ++k) map.insert({k, -k});
+                 map.erase(7);
+                 map[8] += 100;
+                 map.insert_or_assign(9, 900);
+                 map.clear();
+                 map.insert({1, 1234});
+                 throw std::runtime_error("changed my mind");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(sorted(map.snapshot()), before);
+  EXPECT_EQ(map.size(), 50u);
+  EXPECT_EQ(map.bucket_count(), buckets);
+
+  optimist::atomically([&] {
+    map.erase(1);
+    try {
+      optimist::atomically([&] {
+        map.erase(2);
+        map[3] = 333;
+        throw std::runtime_error("inner");
+      });
+    } catch (const std::runtime_error&) {
+    }
+  });
+  EXPECT_FALSE(map.contains(1));
+  EXPECT_EQ(map.find(2), 2);
+  EXPECT_EQ(map.find(3), 3);
+  EXPECT_EQ(map.size(), 49u);
+}
+
+// A throwing hash leaves the map as it was, inside or outside a transaction.
+struct picky_hash {
+  std::size_t operator()(long k) const {
+    if (k < 0) throw std::invalid_argument("negative key");
+    return std::hash<long>()(k);
+  }
+};
+
+TEST(TmapTest, ThrowingHashLeavesMapUnchanged) {
+  optimist::tmap<long, long, picky_hash> map;
+  map.insert({1, 1});
+  EXPECT_THROW(map.insert({-1, 1}), std::invalid_argument);
+  EXPECT_THROW(optimist::atomically([&] {
+                 map.insert({2, 2});
+                 map[-5] += 1;
+               }),
+               std::invalid_argument);
+  EXPECT_EQ(map.size(), 1u);
+  EXPECT_FALSE(map.contains(2));
+}
+
+class TmapConcurrentTest : public ::testing::TestWithParam<int> {};
+
+// Each thread owns the keys [index * range, (index + 1) * range): its
+// operations' results are deterministic and checked against its own model as
+// it goes; afterwards the map equals the union of the models. The table starts
+// at the minimum size, so it grows while the threads run.
+TEST_P(TmapConcurrentTest, DisjointKeyRangesMatchPerThreadModels) {
+  const int threads = GetParam();
+  const long range = 2000;
+  const long steps = scaled(15000);
+  optimist::tmap<long, long> map;
+  std::vector<std::unordered_map<long, long>> models(static_cast<std::size_t>(threads));
+
+  optimist::reset_stats();
+  {
+    optimist::test::watchdog guard("random tmap operations on disjoint key ranges");
+    run_threads(threads, [&](int index) {
+      std::mt19937_64 random(static_cast<std::uint64_t>(index) * 104729 + 3);
+      auto& model = models[static_cast<std::size_t>(index)];
+      for (long step = 0; step < steps; ++step) {
+        random_step(map, model, random, index * range, range);
+      }
+    });
+  }
+  std::printf("%s\n", optimist::test::describe(optimist::stats()).c_str());
+
+  std::map<long, long> expected;
+  for (const auto& model : models) expected.insert(model.begin(), model.end());
+  EXPECT_EQ(sorted(map.snapshot()), expected);
+  EXPECT_EQ(map.size(), expected.size());
+  EXPECT_GT(map.bucket_count(), optimist::detail::containers::default_bucket_count)
+      << "thousands of keys and the table never grew";
+}
+
+// All threads increment and occasionally erase the same few keys: at the end
+// the counts plus what the erasers took out equal the increments made.
+TEST_P(TmapConcurrentTest, SharedKeyIncrementsAreNeverLost) {
+  const int threads = GetParam();
+  const long increments = scaled(20000);
+  const long keys = 16;
+  optimist::tmap<long, long> counts;
+  std::atomic<long> erased_total{0};
+
+  {
+    optimist::test::watchdog guard("incrementing shared tmap keys");
+    run_threads(threads, [&](int index) {
+      std::mt19937_64 random(static_cast<std::uint64_t>(index) + 11);
+      for (long i = 0; i < increments; ++i) {
+        const long key = static_cast<long>(random() % keys);
+        if (i % 97 == 0) {
+          // Take a key's count out and remember it, atomically.
+          const long taken = optimist::atomically([&] {
+            const long c = counts.find(key).value_or(0);
+            counts.erase(key);
+            return c;
+          });
+          erased_total.fetch_add(taken);
+        }
+        if (i % 5 == 0) {
+          // Either path counts one: the insert of a fresh key or the increment.
+          optimist::atomically([&] {
+            if (!counts.insert({key, 1})) {
+              optimist::test::think(5);
+              counts[key] += 1;
+            }
+          });
+        } else {
+          counts[key] += 1;
+        }
+      }
+    });
+  }
+  long total = erased_total.load();
+  for (const auto& [k, v] : counts.snapshot()) total += v;
+  EXPECT_EQ(total, threads * increments);
+  EXPECT_LE(counts.size(), static_cast<std::size_t>(keys));
+}
+
+// Concurrent inserts of the same keys: each key is inserted exactly once over
+// all threads (insert() reports true once), the others see it present.
+TEST_P(TmapConcurrentTest, EachKeyIsInsertedOnce) {
+  const int threads = GetParam();
+  const long keys = scaled(5000);
+  optimist::tmap<long, int> map;
+  std::vector<std::vector<long>> won(static_cast<std::size_t>(threads));
+  {
+    optimist::test::watchdog guard("inserting the same keys from every thread");
+    run_threads(threads, [&](int index) {
+      std::mt19937_64 random(static_cast<std::uint64_t>(index) * 31 + 1);
+      std::vector<long> order(static_cast<std::size_t>(keys));
+      for (long k = 0; k < keys; ++k) order[static_cast<std::size_t>(k)] = k;
+      std::shuffle(order.begin(), order.end(), random);
+      for (long k : order) {
+        if (map.insert({k, index})) won[static_cast<std::size_t>(index)].push_back(k);
+      }
+    });
+  }
+  std::vector<int> winners(static_cast<std::size_t>(keys), 0);
+  for (int t = 0; t < threads; ++t) {
+    for (long k : won[static_cast<std::size_t>(t)]) {
+      ++winners[static_cast<std::size_t>(k)];
+      EXPECT_EQ(map.find(k), t) << "key " << k << " holds another thread's value";
+    }
+  }
+  for (long k = 0; k < keys; ++k) EXPECT_EQ(winners[static_cast<std::size_t>(k)], 1) << k;
+  EXPECT_EQ(map.size(), static_cast<std::size_t>(keys));
+}
+
+// Elements move between two maps in one transaction each; auditors check in
+// every attempt that each key is in exactly one map with its value, and that
+// the sizes add up.
+TEST_P(TmapConcurrentTest, MovesBetweenMapsAreAtomic) {
+  const int threads = GetParam();
+  const long keys = 64;
+  const long moves = scaled(10000);
+  optimist::tmap<long, long> left;
+  optimist::tmap<long, long> right;
+  for (long k = 0; k < keys; ++k) left.insert({k, 1000 + k});
+  std::atomic<long> bad_audits{0};
+  std::atomic<long> audits{0};
+
+  {
+    optimist::test::watchdog guard("moving elements between two tmaps");
+    run_threads(threads + 1, [&](int index) {
+      if (index == threads) {
+        // The auditor.
+        for (long round = 0; round < moves / 20; ++round) {
+          optimist::atomically([&] {
+            bool ok = left.size() + right.size() == static_cast<std::size_t>(keys);
+            for (long k = 0; k < keys && ok; ++k) {
+              const std::optional<long> l = left.find(k);
+              const std::optional<long> r = right.find(k);
+              ok = l.has_value() != r.has_value() && l.value_or(r.value_or(-1)) == 1000 + k;
+            }
+            if (!ok) bad_audits.fetch_add(1);
+          });
+          audits.fetch_add(1);
+        }
+        return;
+      }
+      std::mt19937_64 random(static_cast<std::uint64_t>(index) + 77);
+      for (long i = 0; i < moves; ++i) {
+        const long k = static_cast<long>(random() % keys);
+        optimist::atomically([&] {
+          optimist::tmap<long, long>& from = left.contains(k) ? left : right;
+          optimist::tmap<long, long>& to = &from == &left ? right : left;
+          const long v = *from.find(k);
+          EXPECT_EQ(from.erase(k), 1u);
+          optimist::test::think(5);
+          EXPECT_TRUE(to.insert({k, v}));
+        });
+      }
+    });
+  }
+  EXPECT_EQ(bad_audits.load(), 0) << "an auditor saw a key in both maps or in neither";
+  EXPECT_GT(audits.load(), 0);
+  EXPECT_EQ(left.size() + right.size(), static_cast<std::size_t>(keys));
+  for (long k = 0; k < keys; ++k) {
+    EXPECT_NE(left.contains(k), right.contains(k)) << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, TmapConcurrentTest, ::testing::Values(1, 2, 4));
+
+}  // namespace
