@@ -20,20 +20,27 @@ namespace bench {
 inline void reset_optimist_counters() {
   optimist::reset_stats();
 }
+inline void reset_optimist_counters(const benchmark::State&) {
+  optimist::reset_stats();
+}
 
 // report_optimist_counters(state)
 //   On thread 0 only, after the timed loop: every thread has passed Google Benchmark's end-of-run
-//   barrier by then, so the counters cover the whole run. Only for optimist models. Adds
-//   aborts_per_tx and irrevocable_per_tx (transactions that ran irrevocably after too many
-//   restarts).
-template <class Access>
-void report_optimist_counters(benchmark::State& state) {
-  if constexpr (!std::is_base_of_v<optimist_access, Access>) return;
+//   barrier by then, so the counters cover the whole run. Adds aborts_per_tx and
+//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts).
+inline void report_optimist_counters(benchmark::State& state) {
   if (state.thread_index() != 0) return;
   const optimist::statistics s = optimist::stats();
   const double commits = s.commits > 0 ? static_cast<double>(s.commits) : 1.0;
   state.counters["aborts_per_tx"] = static_cast<double>(s.aborts) / commits;
   state.counters["irrevocable_per_tx"] = static_cast<double>(s.irrevocable) / commits;
+}
+
+// report_optimist_counters<Access>(state)
+//   The same for optimist models; nothing for the others.
+template <class Access>
+void report_optimist_counters(benchmark::State& state) {
+  if constexpr (std::is_base_of_v<optimist_access, Access>) report_optimist_counters(state);
 }
 
 }  // namespace bench
