@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <tuple>
@@ -62,24 +63,70 @@ struct run_options {
 
 namespace detail {
 
+class task_base;
+
+// What the runtime does with one kind of task: run it, and end it once it has
+// run (or when a queue drops it). destroy is nullptr when there is nothing to
+// do: a trivially destructible task living in a queue's task storage, whose
+// memory the queue releases in bulk after the run.
+struct task_ops {
+  void (*run)(task_base& task);
+  void (*destroy)(task_base& task) noexcept;
+};
+
+// A queued task: the ops of its kind, then the callable and its arguments.
+// Not polymorphic, so that a task of trivially destructible parts is itself
+// trivially destructible and costs nothing to end.
 class task_base {
  public:
-  virtual ~task_base() = default;
-  virtual void run() = 0;
+  void run() { ops_->run(*this); }
+  void destroy() noexcept {
+    if (ops_->destroy != nullptr) ops_->destroy(*this);
+  }
+
+ protected:
+  explicit task_base(const task_ops& ops) noexcept : ops_(&ops) {}
+  ~task_base() = default;
+
+ private:
+  const task_ops* ops_;
 };
 
 template <class F, class... Args>
 class bound_task final : public task_base {
+  static void run_task(task_base& task) {
+    auto& self = static_cast<bound_task&>(task);
+    std::apply(self.f_, self.args_);
+  }
+  static void end_in_place(task_base& task) noexcept {
+    static_cast<bound_task&>(task).~bound_task();
+  }
+  static void delete_task(task_base& task) noexcept { delete &static_cast<bound_task&>(task); }
+
  public:
+  // In a queue's task storage: ended in place, memory released with the storage.
+  static constexpr task_ops in_storage{
+      &run_task,
+      std::is_trivially_destructible_v<F> && (std::is_trivially_destructible_v<Args> && ...)
+          ? nullptr
+          : &end_in_place};
+  // On the heap (tasks added inside a transaction, callables too large or too
+  // aligned for the storage): deleted.
+  static constexpr task_ops on_heap{&run_task, &delete_task};
+
   template <class G, class... A>
-  explicit bound_task(G&& f, A&&... args)
-      : f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
-  void run() override { std::apply(f_, args_); }
+  explicit bound_task(const task_ops& ops, G&& f, A&&... args)
+      : task_base(ops), f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
 
  private:
   F f_;
   std::tuple<Args...> args_;
 };
+
+// Tasks up to this size and alignment are built in the queue's task storage
+// (runtime/tasks/task_storage.hpp); larger ones on the heap.
+inline constexpr std::size_t task_storage_max_size = 1024;
+inline constexpr std::size_t task_storage_max_align = 64;
 
 template <class F>
 bool is_empty_callable(const F& f) {
@@ -113,8 +160,26 @@ class task_queue {
     if (detail::is_empty_callable(f)) {
       throw std::invalid_argument("optimist::add_task: the task is an empty callable");
     }
-    push(std::make_unique<detail::bound_task<function, std::decay_t<Args>...>>(
-        std::forward<F>(f), std::forward<Args>(args)...));
+    using task = detail::bound_task<function, std::decay_t<Args>...>;
+    if constexpr (sizeof(task) <= detail::task_storage_max_size &&
+                  alignof(task) <= detail::task_storage_max_align) {
+      // The common case: built in place in the queue's task storage, no
+      // allocation of its own and no free on the worker that runs it.
+      if (void* memory = begin_add(sizeof(task), alignof(task))) {
+        // The queue's add lock is held until end_add / cancel_add.
+        task* built;
+        try {
+          built = ::new (memory)
+              task(task::in_storage, std::forward<F>(f), std::forward<Args>(args)...);
+        } catch (...) {
+          cancel_add(memory);
+          throw;
+        }
+        end_add(*built);
+        return;
+      }
+    }
+    push(*new task(task::on_heap, std::forward<F>(f), std::forward<Args>(args)...));
   }
 
   // task_queue::run()
@@ -127,7 +192,16 @@ class task_queue {
   std::size_t pending() const noexcept;
 
  private:
-  void push(std::unique_ptr<detail::task_base> task);
+  // The storage path of add(): begin_add returns memory for a task of this
+  // size and alignment in the queue's task storage and holds the queue's add
+  // lock, or returns nullptr (inside a transaction: the task must be published
+  // only when that commits) and the caller takes the heap path. end_add queues
+  // the built task and unlocks; cancel_add gives the memory back and unlocks.
+  void* begin_add(std::size_t size, std::size_t alignment);
+  void end_add(detail::task_base& task) noexcept;
+  void cancel_add(void* memory) noexcept;
+  // The heap path: takes ownership of `task` (destroyed if it cannot be queued).
+  void push(detail::task_base& task);
   std::unique_ptr<detail::task_queue_state> state_;
 };
 

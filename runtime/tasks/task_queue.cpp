@@ -25,11 +25,17 @@ namespace detail {
 
 namespace {
 
-// The queue whose task this thread is executing, or nullptr.
-thread_local task_queue_state* tls_running_queue = nullptr;
+// The queue whose task this thread is executing, or nullptr. (initial-exec:
+// the library is position-independent, and the default model would make each
+// access a call to __tls_get_addr — twice per task.)
+[[gnu::tls_model("initial-exec")]] thread_local task_queue_state* tls_running_queue = nullptr;
+
+// The queue whose add lock this thread holds while it builds a task: building
+// it must not add to the same queue (the lock is not recursive).
+[[gnu::tls_model("initial-exec")]] thread_local const task_queue_state* tls_adding_to = nullptr;
 
 void destroy_task(void* task) noexcept {
-  delete static_cast<task_base*>(task);
+  static_cast<task_base*>(task)->destroy();
 }
 
 // The most batch tickets a worker claims at once in unordered mode: one atomic
@@ -101,8 +107,8 @@ void allow_runs_their_workers() {
 }  // namespace
 
 task_queue_state::~task_queue_state() {
-  const std::size_t dropped = waiting_.size();
-  for (task_base* task : waiting_) delete task;
+  const std::size_t dropped = waiting_count_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < dropped; ++i) waiting_[i]->destroy();  // storage_ then releases
   if (dropped > 0) {
     std::cerr << "optimist: a task queue was destroyed with " << dropped
               << " task(s) that never ran (call run_all_tasks() / run() before it goes)\n";
@@ -110,9 +116,9 @@ task_queue_state::~task_queue_state() {
 }
 
 void task_queue_state::publish(task_base* task) {
-  pending_count_.fetch_add(1, std::memory_order_relaxed);  // before it can be taken: never negative
   if (tls_running_queue == this) {
     // INVARIANT run-owns-its-tasks: a task's child runs in the same run.
+    run_pending_.fetch_add(1, std::memory_order_relaxed);  // before it can be taken: never negative
     outstanding_.fetch_add(1, std::memory_order_relaxed);  // before the adding task finishes
     // Publications are serialised so that the published count never runs
     // ahead of a slot still being built (INVARIANT published-slots-are-built).
@@ -123,13 +129,77 @@ void task_queue_state::publish(task_base* task) {
     return;
   }
   tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
   try {
-    waiting_.push_back(task);
+    make_room_to_wait();
   } catch (...) {
-    pending_count_.fetch_sub(1, std::memory_order_relaxed);
-    delete task;  // the add fails visibly (std::bad_alloc) rather than silently
+    task->destroy();  // the add fails visibly (std::bad_alloc) rather than silently
     throw;
   }
+  waiting_[count] = task;
+  waiting_count_.store(count + 1, std::memory_order_relaxed);
+}
+
+void task_queue_state::make_room_to_wait() {
+  const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
+  if (count < waiting_.size()) return;
+  // A run left this buffer behind cleared (size 0) but with its capacity.
+  waiting_.resize(std::max({std::size_t{1024}, waiting_.capacity(), 2 * count}));
+}
+
+// The hot path of every add: a lock, a bump allocation and an append. What
+// can wait, fail or grow is out of line (begin_add_slow), so that the common
+// case saves no registers and calls nothing.
+void* task_queue_state::begin_add(std::size_t size, std::size_t alignment) {
+  // Inside a transaction the task must wait for the commit: the heap path.
+  if (tls_current != nullptr) return nullptr;
+  if (tls_adding_to == this || !waiting_mutex_.try_lock()) [[unlikely]] {
+    return begin_add_slow(nullptr, false, size, alignment);
+  }
+  void* memory = storage_.try_allocate(size, alignment);
+  if (memory == nullptr || waiting_count_.load(std::memory_order_relaxed) == waiting_.size())
+      [[unlikely]] {
+    return begin_add_slow(memory, true, size, alignment);
+  }
+  tls_adding_to = this;
+  return memory;
+}
+
+void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t size,
+                                       std::size_t alignment) {
+  if (!locked) {
+    if (tls_adding_to == this) {
+      throw std::logic_error(
+          "optimist::add_task: called while a task for the same queue is being built (from the "
+          "copy or move constructor of a task or of its arguments)");
+    }
+    waiting_mutex_.lock();
+    memory = storage_.try_allocate(size, alignment);
+  }
+  try {
+    make_room_to_wait();  // first: end_add's append must not fail
+    if (memory == nullptr) memory = storage_.allocate(size, alignment);
+  } catch (...) {
+    if (memory != nullptr) storage_.unallocate(memory);
+    waiting_mutex_.unlock();
+    throw;
+  }
+  tls_adding_to = this;
+  return memory;
+}
+
+void task_queue_state::end_add(task_base& task) noexcept {
+  const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
+  waiting_[count] = &task;  // room made by begin_add
+  waiting_count_.store(count + 1, std::memory_order_relaxed);
+  tls_adding_to = nullptr;
+  waiting_mutex_.unlock();
+}
+
+void task_queue_state::cancel_add(void* memory) noexcept {
+  storage_.unallocate(memory);
+  tls_adding_to = nullptr;
+  waiting_mutex_.unlock();
 }
 
 void task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
@@ -167,11 +237,6 @@ task_base* task_queue_state::take(std::uint64_t ticket) {
 
 void task_queue_state::work() {
   const std::uint64_t batch_size = batch_.size();
-  auto run_ticket = [&](std::uint64_t ticket) {
-    pending_count_.fetch_sub(1, std::memory_order_relaxed);
-    execute(take(ticket), ticket);
-    outstanding_.fetch_sub(1, std::memory_order_release);
-  };
   unsigned idle = 0;
   while (!stopping_.load(std::memory_order_relaxed)) {
     if (ordered_) {
@@ -179,7 +244,9 @@ void task_queue_state::work() {
       std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
       if (turn < batch_size + spawned_published_.load(std::memory_order_acquire)) {
         if (next_turn_.compare_exchange_weak(turn, turn + 1, std::memory_order_relaxed)) {
-          run_ticket(turn);
+          run_pending_.fetch_sub(1, std::memory_order_relaxed);
+          execute_ordered(take(turn), turn);
+          outstanding_.fetch_sub(1, std::memory_order_release);
           idle = 0;
         }
         continue;
@@ -197,12 +264,15 @@ void task_queue_state::work() {
         // two read-modify-writes per task on lines every worker writes would
         // cost more than a small task.
         std::uint64_t done = 0;
+        task_base** const tickets = batch_.data();
         for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-          execute(take(t), t);
+          task_base* task = tickets[t];
+          tickets[t] = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
+          execute(task);
           ++done;
         }
         if (done > 0) {
-          pending_count_.fetch_sub(done, std::memory_order_relaxed);
+          run_pending_.fetch_sub(done, std::memory_order_relaxed);
           outstanding_.fetch_sub(done, std::memory_order_release);
         }
         idle = 0;
@@ -211,7 +281,9 @@ void task_queue_state::work() {
       std::uint64_t j = next_spawned_.load(std::memory_order_relaxed);
       if (j < spawned_published_.load(std::memory_order_acquire)) {
         if (next_spawned_.compare_exchange_weak(j, j + 1, std::memory_order_relaxed)) {
-          run_ticket(batch_size + j);
+          run_pending_.fetch_sub(1, std::memory_order_relaxed);
+          execute(take(batch_size + j));
+          outstanding_.fetch_sub(1, std::memory_order_release);
           idle = 0;
         }
         continue;
@@ -223,23 +295,29 @@ void task_queue_state::work() {
   }
 }
 
-void task_queue_state::execute(task_base* task, std::uint64_t turn) {
-  std::unique_ptr<task_base> owned(task);
+// Unordered mode: the task's own transaction, nothing else to wait for.
+void task_queue_state::execute(task_base* task) {
+  task_queue_state* outer = tls_running_queue;
+  tls_running_queue = this;
+  try {
+    atomically([task] { task->run(); });
+  } catch (...) {
+    record_error(std::current_exception());
+  }
+  tls_running_queue = outer;
+  task->destroy();  // outside the run's context, as a destructor of the caller's would
+}
+
+void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   transaction& self = this_thread_transaction();
   turn_context context{this, turn};
-  if (ordered_) {
-    self.before_irrevocable = &wait_for_turn_hook;
-    self.before_irrevocable_context = &context;
-  }
+  self.before_irrevocable = &wait_for_turn_hook;
+  self.before_irrevocable_context = &context;
   unsigned attempts = 0;
   try {
     atomically([&] {
-      if (!ordered_) {
-        task->run();
-        return;
-      }
       if (attempts++ >= 2) wait_for_turn(turn);  // lost twice: stop speculating
       try {
         task->run();
@@ -258,11 +336,10 @@ void task_queue_state::execute(task_base* task, std::uint64_t turn) {
   }
   self.before_irrevocable = nullptr;
   self.before_irrevocable_context = nullptr;
-  if (ordered_) {
-    wait_for_turn(turn);  // INVARIANT turns-are-running: hand the turn on exactly once
-    next_commit_.store(turn + 1, std::memory_order_release);
-  }
+  wait_for_turn(turn);  // INVARIANT turns-are-running: hand the turn on exactly once
+  next_commit_.store(turn + 1, std::memory_order_release);
   tls_running_queue = outer;
+  task->destroy();
 }
 
 // The oneTBB task of one worker loop. oneTBB copies it into a task object on
@@ -285,20 +362,32 @@ struct task_queue_state::worker {
 
 void task_queue_state::requeue_unstarted() {
   // INVARIANT nothing-lost: what this run did not start goes back first, in
-  // ticket order, ahead of what other threads added meanwhile.
+  // ticket order, ahead of what other threads added meanwhile. Only a run that
+  // stopped early leaves any: otherwise every ticket was taken.
   std::vector<task_base*> unstarted;
-  for (task_base* task : batch_) {
-    if (task != nullptr) unstarted.push_back(task);
-  }
-  for (std::atomic<task_base*>& slot : spawned_) {
-    if (task_base* task = slot.load(std::memory_order_acquire)) unstarted.push_back(task);
+  if (stopping_.load(std::memory_order_relaxed)) {
+    for (task_base* task : batch_) {
+      if (task != nullptr) unstarted.push_back(task);
+    }
+    for (std::atomic<task_base*>& slot : spawned_) {
+      if (task_base* task = slot.load(std::memory_order_acquire)) unstarted.push_back(task);
+    }
   }
   batch_.clear();
   spawned_.clear();
-  if (unstarted.empty()) return;
+  run_pending_.store(0, std::memory_order_relaxed);
+  if (unstarted.empty()) {
+    // INVARIANT storage-outlives-tasks: every task of this run has ended.
+    batch_storage_ = task_storage{};
+    return;
+  }
   tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
-  unstarted.insert(unstarted.end(), waiting_.begin(), waiting_.end());
+  const auto waiting_end = waiting_.begin() + static_cast<std::ptrdiff_t>(
+                                                  waiting_count_.load(std::memory_order_relaxed));
+  unstarted.insert(unstarted.end(), waiting_.begin(), waiting_end);
   waiting_.swap(unstarted);
+  waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
+  storage_.append(std::move(batch_storage_));  // the unstarted tasks live on in it
 }
 
 void task_queue_state::run(const run_options& options) {
@@ -330,6 +419,10 @@ void task_queue_state::run(const run_options& options) {
   {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     batch_.swap(waiting_);  // the whole queue at once, in order
+    batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
+    batch_storage_ = std::move(storage_);
+    waiting_count_.store(0, std::memory_order_relaxed);
+    run_pending_.store(batch_.size(), std::memory_order_relaxed);
   }
   next_batch_.store(0, std::memory_order_relaxed);
   next_spawned_.store(0, std::memory_order_relaxed);
@@ -337,7 +430,10 @@ void task_queue_state::run(const run_options& options) {
   spawned_published_.store(0, std::memory_order_relaxed);
   next_commit_.store(0, std::memory_order_relaxed);
   outstanding_.store(batch_.size(), std::memory_order_relaxed);
-  if (batch_.empty()) return;
+  if (batch_.empty()) {
+    batch_storage_ = task_storage{};  // blocks of adds that were cancelled
+    return;
+  }
 
   allow_runs_their_workers();
   tbb::task_arena arena(static_cast<int>(threads));
@@ -353,7 +449,7 @@ void task_queue_state::run(const run_options& options) {
     group.wait();
     handoff_acquire(this);  // what the workers did (see worker)
   });
-  requeue_unstarted();  // only a run that stopped early leaves any
+  requeue_unstarted();
   if (pinning) pinning->wait_for_workers_to_leave();
   if (first_error_) std::rethrow_exception(first_error_);
 }
@@ -363,19 +459,34 @@ void task_queue_state::run(const run_options& options) {
 task_queue::task_queue() : state_(std::make_unique<detail::task_queue_state>()) {}
 task_queue::~task_queue() = default;
 
-void task_queue::push(std::unique_ptr<detail::task_base> task) {
+void task_queue::push(detail::task_base& task) {
   if (detail::transaction* tx = detail::tls_current) {
-    // Published only if the transaction commits; freed if it aborts.
-    if (tx->on_commit.size() == tx->on_commit.capacity()) {
-      tx->on_commit.reserve(tx->on_commit.empty() ? 16 : 2 * tx->on_commit.size());
+    // Published only if the transaction commits; ended if it aborts.
+    try {
+      if (tx->on_commit.size() == tx->on_commit.capacity()) {
+        tx->on_commit.reserve(tx->on_commit.empty() ? 16 : 2 * tx->on_commit.size());
+      }
+      detail::log_allocation(&task, &detail::destroy_task);
+    } catch (...) {
+      task.destroy();
+      throw;
     }
-    detail::log_allocation(task.get(), &detail::destroy_task);
-    detail::task_base* raw = task.release();
     detail::task_queue_state* state = state_.get();
+    detail::task_base* raw = &task;
     tx->on_commit.push_back([state, raw] { state->publish(raw); });
     return;
   }
-  state_->publish(task.release());
+  state_->publish(&task);
+}
+
+void* task_queue::begin_add(std::size_t size, std::size_t alignment) {
+  return state_->begin_add(size, alignment);
+}
+void task_queue::end_add(detail::task_base& task) noexcept {
+  state_->end_add(task);
+}
+void task_queue::cancel_add(void* memory) noexcept {
+  state_->cancel_add(memory);
 }
 
 void task_queue::run() {

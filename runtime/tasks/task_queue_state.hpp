@@ -1,10 +1,13 @@
 // The state behind an optimist::task_queue and the protocol of a run.
 //
 // Between runs, tasks wait in `waiting_`, a vector any thread appends to under
-// a oneTBB spin_mutex (an append is a few nanoseconds; adding a million tasks
-// is the sequential part of every loop). A run takes them all at once, in
-// order, by swapping that vector with `batch_` — a vector only this run
-// touches — then starts one worker loop per thread on a oneTBB
+// a oneTBB spin_mutex, the add lock (an append is a few nanoseconds; adding a
+// million tasks is the sequential part of every loop). The tasks themselves
+// are built in place, under the same lock, in `storage_` (task_storage.hpp),
+// except those added inside a transaction or too large for it, which live on
+// the heap. A run takes them all at once, in order, by swapping that vector
+// with `batch_` — a vector only this run touches — and the storage with
+// `batch_storage_`, then starts one worker loop per thread on a oneTBB
 // task_arena. Each task gets a ticket: batch task i has ticket i; the j-th task
 // added by the run's own tasks (published when the adding transaction
 // commits) goes to `spawned_` slot j with ticket batch size + j. Workers claim
@@ -35,7 +38,9 @@
 // worker touches a spawned slot only after the count covering it.
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_ or a worker executing it; a run that stops early puts every
-// task it did not start back at the head of waiting_, in ticket order.
+// task it did not start back at the head of waiting_, in ticket order, and
+// its storage back into storage_ (INVARIANT storage-outlives-tasks,
+// task_storage.hpp).
 #pragma once
 
 #include <tbb/concurrent_vector.h>
@@ -48,6 +53,7 @@
 #include <vector>
 
 #include "optimist/tasks.hpp"
+#include "tasks/task_storage.hpp"
 
 namespace optimist::detail {
 
@@ -55,43 +61,67 @@ class task_queue_state {
  public:
   ~task_queue_state();
 
-  // Makes `task` (owned from now on) available: to this queue's running run if
-  // called from one of its tasks, else to the next run.
+  // Makes `task` (a heap task, owned from now on) available: to this queue's
+  // running run if called from one of its tasks, else to the next run.
   void publish(task_base* task);
+
+  // The storage path of task_queue::add (see there).
+  void* begin_add(std::size_t size, std::size_t alignment);
+  void end_add(task_base& task) noexcept;
+  void cancel_add(void* memory) noexcept;
 
   void run(const run_options& options);
 
-  std::size_t pending() const noexcept { return pending_count_.load(std::memory_order_relaxed); }
+  std::size_t pending() const noexcept {
+    return waiting_count_.load(std::memory_order_relaxed) +
+           run_pending_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct worker;
   void work();  // one worker's loop
-  bool claim(std::uint64_t& ticket, std::uint64_t& chunk_end);
   task_base* take(std::uint64_t ticket);
-  void execute(task_base* task, std::uint64_t turn);
+  void execute(task_base* task);
+  void execute_ordered(task_base* task, std::uint64_t turn);
   void wait_for_turn(std::uint64_t turn) const noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted();
+  void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
+  void make_room_to_wait();  // under the add lock; may throw std::bad_alloc
   static void wait_for_turn_hook(void* context);
 
-  tbb::spin_mutex waiting_mutex_;
+  // Members are grouped by who writes them, a cache line apart, so that the
+  // per-task reads of one group never miss because of writes to another.
+
+  // Written by adding threads (also while a run is going on).
+  tbb::spin_mutex waiting_mutex_;  // the add lock
+  // The first waiting_count_ entries are the waiting tasks; the rest is room
+  // for more (appending is then a store, not a push_back).
   std::vector<task_base*> waiting_;  // guarded by waiting_mutex_
-  std::atomic<std::size_t> pending_count_{0};
+  task_storage storage_;             // guarded by waiting_mutex_
+  // pending() = waiting_count_ + run_pending_. waiting_count_ is written only
+  // under the add lock (no read-modify-write per add); run_pending_ counts the
+  // running run's tasks not yet started.
+  std::atomic<std::size_t> waiting_count_{0};
   std::atomic<bool> running_{false};
 
-  // Per run (reset by run()).
-  bool ordered_ = false;
+  // Per run (reset by run()), then only read by the workers.
+  alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
-  std::vector<task_base*> batch_;  // entries become nullptr when taken
-  tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
+  std::atomic<bool> stopping_{false};  // written once, when a task throws
+  std::vector<task_base*> batch_;      // entries become nullptr when taken
+  task_storage batch_storage_;         // where batch_'s storage tasks live
+
+  // Per run, written by the workers.
+  alignas(64) tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
   tbb::spin_mutex publish_mutex_;                           // serialises publications into spawned_
   alignas(64) std::atomic<std::uint64_t> next_batch_{0};    // unordered: next batch ticket
   alignas(64) std::atomic<std::uint64_t> next_spawned_{0};  // unordered: next spawned index
   alignas(64) std::atomic<std::uint64_t> next_turn_{0};     // ordered: next turn to claim
   alignas(64) std::atomic<std::uint64_t> spawned_published_{0};
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};
+  std::atomic<std::size_t> run_pending_{0};  // settled together with outstanding_
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
-  std::atomic<bool> stopping_{false};
   std::mutex error_mutex_;
   std::exception_ptr first_error_;
 };
