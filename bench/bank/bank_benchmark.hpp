@@ -1,10 +1,12 @@
 // bench/bank/bank_benchmark.hpp — BM_bank_<model>: the bank (bank.hpp) under one model.
 //
 // Each iteration is one operation (an audit or a transfer); items_per_second counts operations
-// over all threads. The run fails (SkipWithError) if any audit saw a total other than
-// expected_total or if money was created or lost by the end; optimist models also report aborts
-// per transaction. Instantiated by bank_bench.cpp (sequential, mutex, optimist_stm,
-// optimist_htm), bank_rtm.cpp (spec_mutex) and bank_gnutm.cpp (gnutm).
+// over all threads. The argument audit_pct is the share of audits: 20 (the workload) and 0
+// (transfers only, 2 reads and 2 writes: the smallest useful transaction, which shows the fixed
+// cost of a transaction where the audits show the cost per read). The run fails (SkipWithError) if
+// any audit saw a total other than expected_total or if money was created or lost by the end;
+// optimist models also report aborts per transaction. Instantiated by bank_bench.cpp (sequential,
+// mutex, optimist_stm, optimist_htm), bank_rtm.cpp (spec_mutex) and bank_gnutm.cpp (gnutm).
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -37,9 +39,10 @@ void BM_bank(benchmark::State& state) {
   }
   bench::start_run<Access>(state);
   bench::xorshift_rng rng(static_cast<unsigned>(state.thread_index()));
+  const auto audits = static_cast<unsigned>(state.range(0));
   long inconsistent = 0;
   for (auto _ : state) {
-    if (!bank.operate(rng)) ++inconsistent;
+    if (!bank.operate(rng, audits)) ++inconsistent;
   }
   state.SetItemsProcessed(state.iterations());
   bench::report_optimist_counters<Access>(state);
@@ -61,7 +64,11 @@ void BM_bank(benchmark::State& state) {
 // register_bank<Access>(threads): BM_bank_<model> at the given thread counts.
 template <class Access>
 void register_bank(void (*threads)(benchmark::internal::Benchmark*)) {
-  bench::register_model<Access>("bank", BM_bank<Access>)->Apply(threads);
+  bench::register_model<Access>("bank", BM_bank<Access>)
+      ->ArgName("audit_pct")
+      ->Arg(audit_percent)
+      ->Arg(0)
+      ->Apply(threads);
 }
 
 }  // namespace bank
