@@ -378,7 +378,8 @@ void task_queue_state::requeue_unstarted() {
   run_pending_.store(0, std::memory_order_relaxed);
   if (unstarted.empty()) {
     // INVARIANT storage-outlives-tasks: every task of this run has ended.
-    batch_storage_ = task_storage{};
+    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    storage_.recycle(std::move(batch_storage_));
     return;
   }
   tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
@@ -420,7 +421,7 @@ void task_queue_state::run(const run_options& options) {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     batch_.swap(waiting_);  // the whole queue at once, in order
     batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
-    batch_storage_ = std::move(storage_);
+    batch_storage_ = storage_.take_blocks();  // the spare blocks stay for the next adds
     waiting_count_.store(0, std::memory_order_relaxed);
     run_pending_.store(batch_.size(), std::memory_order_relaxed);
   }
@@ -431,7 +432,8 @@ void task_queue_state::run(const run_options& options) {
   next_commit_.store(0, std::memory_order_relaxed);
   outstanding_.store(batch_.size(), std::memory_order_relaxed);
   if (batch_.empty()) {
-    batch_storage_ = task_storage{};  // blocks of adds that were cancelled
+    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    storage_.recycle(std::move(batch_storage_));  // blocks of adds that were cancelled
     return;
   }
 

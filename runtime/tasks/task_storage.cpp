@@ -15,7 +15,9 @@ constexpr std::align_val_t block_alignment{64};
 task_storage::task_storage(task_storage&& other) noexcept
     : newest_(std::exchange(other.newest_, nullptr)),
       cursor_(std::exchange(other.cursor_, nullptr)),
-      end_(std::exchange(other.end_, nullptr)) {}
+      end_(std::exchange(other.end_, nullptr)),
+      spare_(std::exchange(other.spare_, nullptr)),
+      spare_count_(std::exchange(other.spare_count_, 0)) {}
 
 task_storage& task_storage::operator=(task_storage&& other) noexcept {
   if (this != &other) {
@@ -23,6 +25,8 @@ task_storage& task_storage::operator=(task_storage&& other) noexcept {
     newest_ = std::exchange(other.newest_, nullptr);
     cursor_ = std::exchange(other.cursor_, nullptr);
     end_ = std::exchange(other.end_, nullptr);
+    spare_ = std::exchange(other.spare_, nullptr);
+    spare_count_ = std::exchange(other.spare_count_, 0);
   }
   return *this;
 }
@@ -31,12 +35,18 @@ task_storage::~task_storage() {
   release();
 }
 
-void task_storage::release() noexcept {
-  while (newest_ != nullptr) {
-    block_header* older = newest_->older;
-    ::operator delete(static_cast<void*>(newest_), block_alignment);
-    newest_ = older;
+void task_storage::free_list(block_header* list) noexcept {
+  while (list != nullptr) {
+    block_header* older = list->older;
+    ::operator delete(static_cast<void*>(list), block_alignment);
+    list = older;
   }
+}
+
+void task_storage::release() noexcept {
+  free_list(std::exchange(newest_, nullptr));
+  free_list(std::exchange(spare_, nullptr));
+  spare_count_ = 0;
   cursor_ = nullptr;
   end_ = nullptr;
 }
@@ -46,26 +56,56 @@ void* task_storage::allocate_in_new_block(std::size_t size, std::size_t alignmen
   constexpr std::size_t header_space = 64;
   static_assert(sizeof(block_header) <= header_space);
   const std::size_t bytes = std::max(block_size, header_space + size + alignment);
-  auto* memory = static_cast<std::byte*>(::operator new(bytes, block_alignment));  // may throw
-  auto* header = ::new (memory) block_header{newest_};
-  newest_ = header;
+  std::byte* memory;
+  if (bytes == block_size && spare_ != nullptr) {
+    memory = reinterpret_cast<std::byte*>(std::exchange(spare_, spare_->older));
+    --spare_count_;
+  } else {
+    memory = static_cast<std::byte*>(::operator new(bytes, block_alignment));  // may throw
+  }
+  newest_ = ::new (memory) block_header{newest_, bytes};
   cursor_ = memory + header_space;
   end_ = memory + bytes;
   return allocate(size, alignment);  // fits now
 }
 
+task_storage task_storage::take_blocks() noexcept {
+  task_storage taken;
+  taken.newest_ = std::exchange(newest_, nullptr);
+  taken.cursor_ = std::exchange(cursor_, nullptr);
+  taken.end_ = std::exchange(end_, nullptr);
+  return taken;
+}
+
+void task_storage::recycle(task_storage&& used) noexcept {
+  block_header* list = std::exchange(used.newest_, nullptr);
+  used.release();  // its own spares, if any
+  while (list != nullptr) {
+    block_header* block = list;
+    list = block->older;
+    if (block->bytes == block_size && spare_count_ < max_spare_blocks) {
+      block->older = spare_;
+      spare_ = block;
+      ++spare_count_;
+    } else {
+      ::operator delete(static_cast<void*>(block), block_alignment);
+    }
+  }
+}
+
 void task_storage::append(task_storage&& other) noexcept {
   if (other.newest_ == nullptr) return;
   if (newest_ == nullptr) {
-    *this = std::move(other);
+    newest_ = std::exchange(other.newest_, nullptr);
+    cursor_ = std::exchange(other.cursor_, nullptr);
+    end_ = std::exchange(other.end_, nullptr);
     return;
   }
   // Link other's blocks in behind our newest one, which stays the allocating one.
   block_header* oldest_of_other = other.newest_;
   while (oldest_of_other->older != nullptr) oldest_of_other = oldest_of_other->older;
   oldest_of_other->older = newest_->older;
-  newest_->older = other.newest_;
-  other.newest_ = nullptr;
+  newest_->older = std::exchange(other.newest_, nullptr);
   other.cursor_ = nullptr;
   other.end_ = nullptr;
 }
