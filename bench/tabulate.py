@@ -394,7 +394,10 @@ def svg(runs, title_suffix=""):
     threads = 2 if 2 in thread_counts else max(thread_counts)
     groups = plot_groups(runs, threads)
     models = model_order({m for _, values in groups for m in values})
-    lo, hi = 0.01, 100.0  # log axis, throughput × mutex
+    # Log axis of throughput × mutex, whole decades around the data, at least 0.1× to 10×.
+    values_all = [v for _, values in groups for v in values.values() if v > 0] or [1.0]
+    lo = min(0.1, 10 ** math.floor(math.log10(min(values_all))))
+    hi = max(10.0, 10 ** math.ceil(math.log10(max(values_all))))
     left, right, top, bar_h, gap = 230, 40, 70, 9, 12
     width = 900
     plot_w = width - left - right
@@ -420,7 +423,12 @@ def svg(runs, title_suffix=""):
         lx += 14 + 7 * len(model) + 16
     # grid
     y_end = height - 40
-    for tick in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100):
+    ticks = []
+    decade = lo
+    while decade <= hi * 1.001:
+        ticks += [decade, 3 * decade] if 3 * decade < hi else [decade]
+        decade *= 10
+    for tick in ticks:
         tx = x(tick)
         stroke = "#000" if tick == 1 else "#ddd"
         out.append(f'<line x1="{tx:.1f}" y1="{top - 6}" x2="{tx:.1f}" y2="{y_end}" stroke="{stroke}"/>')
