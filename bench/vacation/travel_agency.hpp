@@ -91,13 +91,15 @@ class travel_agency {
   }
 
   // retire_item(kind, id)
-  //   Removes the item if it exists and nobody holds a reservation for it; returns whether it did.
-  bool retire_item(item_kind kind, long id) {
+  //   Removes the item if it exists and nobody holds a reservation for it. Returns the units that
+  //   left with it (its total), 0 if it stays or does not exist.
+  long retire_item(item_kind kind, long id) {
     item* it = nullptr;
-    if (!table(kind).find(id, &it) || Access::load(it->used) != 0) return false;
+    if (!table(kind).find(id, &it) || Access::load(it->used) != 0) return 0;
+    const long units = Access::load(it->total);
     table(kind).erase(id);
     Access::destroy(it);
-    return true;
+    return units;
   }
 
   // price_if_free(kind, id)
@@ -224,6 +226,14 @@ class travel_agency {
   }
 
   std::size_t customer_count() const { return customers_.size(); }
+
+  // total_units()
+  //   The sum of `total` over all items of all kinds.
+  long total_units() const {
+    long units = 0;
+    for (const auto& t : tables_) t.for_each([&units](long, item* it) { units += it->total; });
+    return units;
+  }
 
   // clear()
   //   Hands every item, customer and reservation to Access::destroy and empties the tables.
