@@ -37,6 +37,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -45,10 +46,53 @@
 
 namespace optimist {
 
+namespace detail {
+
+struct no_result {};
+
+// One try of f as a hardware transaction (optimist/mode.hpp). Returns true if
+// it committed, with f's result in `out` (no_result for a void f). A block
+// whose result cannot be held in a std::optional (a reference) always runs in
+// software.
+template <class F, class Result>
+bool try_in_hardware(F& f, std::optional<Result>& out, source_location site) {
+  struct frame {
+    F* f;
+    std::optional<Result>* out;
+  } context{&f, &out};
+  auto body = [](void* p) {
+    auto* c = static_cast<frame*>(p);
+    try {
+      if constexpr (std::is_same_v<Result, no_result>) {
+        std::invoke(*c->f);
+      } else {
+        c->out->emplace(std::invoke(*c->f));
+      }
+    } catch (...) {
+      hardware_abort_for_exception();
+      throw;  // not reached inside a hardware transaction
+    }
+  };
+  return hardware_attempt(body, &context, site);
+}
+
+}  // namespace detail
+
 template <class F>
 auto atomically(F&& f, source_location site = source_location::current())
     -> std::invoke_result_t<F&> {
   using result = std::invoke_result_t<F&>;
+  if constexpr (std::is_void_v<result>) {
+    if (detail::g_hardware_maybe.load(std::memory_order_relaxed)) {
+      std::optional<detail::no_result> unused;
+      if (detail::try_in_hardware(f, unused, site)) return;
+    }
+  } else if constexpr (std::is_object_v<result> && std::is_move_constructible_v<result>) {
+    if (detail::g_hardware_maybe.load(std::memory_order_relaxed)) {
+      std::optional<result> out;
+      if (detail::try_in_hardware(f, out, site)) return std::move(*out);
+    }
+  }
   for (;;) {
     detail::transaction& tx = detail::block_begin(site);
     try {

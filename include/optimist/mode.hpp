@@ -11,14 +11,28 @@
 // execution_mode
 //   stm        software transactions only.
 //   htm        hardware first, even where CPUID does not report RTM (for
-//              testing the fallback path; throws std::runtime_error at the first
-//              transaction if the instruction itself is not executable).
+//              testing). Where the XBEGIN instruction cannot execute at all
+//              (it raises SIGILL on CPUs without TSX), hardware attempts are
+//              simulated as aborts with status 0 — what a CPU with TSX
+//              disabled in firmware answers — so the fallback path and the
+//              policy run as they would there.
 //   automatic  the default: hardware first where CPUID reports RTM, else stm.
 //
+// Hardware first means: an outermost atomic block runs as an RTM transaction;
+// if that aborts, it is retried in hardware only while the abort status says
+// a retry may succeed (never after a capacity abort), then runs in software.
+// Software and hardware transactions run side by side and stay consistent
+// (runtime/htm/hardware_path_rtm.cpp). Each thread learns per atomic block
+// (its source location) how often hardware succeeds there, and stops trying
+// where it does not (re-trying now and then, less often each time). Blocks
+// that throw, call become_inevitable() or retry() end up in software, where
+// those have their usual meaning. optimist::stats().hardware counts attempts,
+// commits and aborts by cause; the report lists them per block.
+//
 // The mode starts from the OPTIMIST_MODE environment variable (stm, htm or
-// auto; anything else throws std::invalid_argument naming the value at the
-// first transaction) and can be changed with set_execution_mode() or for one
-// run with run_options::mode. Change it while no transaction runs.
+// auto; anything else makes the first transaction throw std::invalid_argument
+// naming the value) and can be changed with set_execution_mode() or for one
+// run of tasks with run_options::mode. Change it while no transaction runs.
 #pragma once
 
 #include <string_view>

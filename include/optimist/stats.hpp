@@ -35,6 +35,41 @@ inline constexpr std::size_t abort_cause_count = static_cast<std::size_t>(abort_
 // A short name, e.g. "commit_locked".
 std::string_view to_string(abort_cause cause) noexcept;
 
+// Why a hardware (RTM) transaction aborted: its abort status, summarised.
+enum class hardware_abort_cause : unsigned {
+  conflict,        // another thread touched a cache line it had used
+  capacity,        // what it read or wrote did not fit in the hardware's buffers
+  explicit_abort,  // optimist ended it: a software committer held a word it
+                   // needed, or it had to become inevitable, throw or retry
+  other,           // anything else: interrupt, system call, unsupported instruction,
+                   // status 0 (also every simulated attempt, see optimist/mode.hpp)
+  count_
+};
+inline constexpr std::size_t hardware_abort_cause_count =
+    static_cast<std::size_t>(hardware_abort_cause::count_);
+
+// "conflict", "capacity", "explicit", "other".
+std::string_view to_string(hardware_abort_cause cause) noexcept;
+
+// Hardware transactions (optimist/mode.hpp). Every atomic block that commits
+// in hardware also counts in statistics::commits.
+struct hardware_statistics {
+  std::uint64_t attempts = 0;   // hardware transactions begun
+  std::uint64_t commits = 0;    // of which committed
+  std::uint64_t fallbacks = 0;  // blocks that tried hardware, then ran in software
+  std::uint64_t skipped = 0;    // blocks the per-site policy sent straight to software
+  std::array<std::uint64_t, hardware_abort_cause_count> aborts_by_cause{};
+
+  std::uint64_t aborts_for(hardware_abort_cause cause) const noexcept {
+    return aborts_by_cause[static_cast<std::size_t>(cause)];
+  }
+  std::uint64_t aborts() const noexcept {
+    std::uint64_t sum = 0;
+    for (std::uint64_t n : aborts_by_cause) sum += n;
+    return sum;
+  }
+};
+
 struct statistics {
   std::uint64_t commits = 0;  // committed outermost transactions (read-only ones included)
   std::uint64_t read_only_commits = 0;  // of which wrote nothing
@@ -43,6 +78,7 @@ struct statistics {
   std::uint64_t irrevocable = 0;        // transactions that ran (or became) irrevocable
   std::uint64_t starved = 0;            // of which because they had restarted too often
   std::array<std::uint64_t, abort_cause_count> aborts_by_cause{};
+  hardware_statistics hardware;
 
   std::uint64_t aborts_for(abort_cause cause) const noexcept {
     return aborts_by_cause[static_cast<std::size_t>(cause)];

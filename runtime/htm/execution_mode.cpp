@@ -1,5 +1,11 @@
-// The process-wide execution mode (optimist/mode.hpp): read once from
-// OPTIMIST_MODE, changed by set_execution_mode().
+// The execution mode (optimist/mode.hpp): read once from OPTIMIST_MODE,
+// changed by set_execution_mode(), overridden per thread by
+// scoped_execution_mode; resolved to a hardware_kind (hardware_mode.hpp).
+//
+// INVARIANT (maybe-flag): detail::g_hardware_maybe is false only while the
+// resolved process kind is `none` and no thread override is alive, so the
+// one-load check in atomically() never skips a hardware attempt that some
+// thread's mode asks for.
 #include <cpuid.h>
 #include <atomic>
 #include <cstdlib>
@@ -7,15 +13,24 @@
 #include <stdexcept>
 #include <string>
 
+#include "htm/hardware_mode.hpp"
+#include "optimist/detail/engine.hpp"
 #include "optimist/mode.hpp"
 
 namespace optimist {
 
 namespace {
 
-// -1: not yet read from the environment.
-std::atomic<int> current_mode{-1};
-std::mutex environment_mutex;
+constexpr int unresolved = -1;
+
+// Guarded by mode_mutex for writes; read relaxed.
+std::atomic<int> current_mode{unresolved};
+std::atomic<int> current_kind{unresolved};
+std::atomic<unsigned> overrides_alive{0};
+std::mutex mode_mutex;
+
+// -1: no override on this thread; else a hardware_kind.
+thread_local int tls_kind_override = unresolved;
 
 execution_mode mode_from_environment() {
   const char* text = std::getenv("OPTIMIST_MODE");
@@ -26,6 +41,22 @@ execution_mode mode_from_environment() {
     throw std::invalid_argument("optimist: OPTIMIST_MODE=\"" + std::string(text) +
                                 "\" is not a mode (use stm, htm or auto)");
   }
+}
+
+// Caller holds mode_mutex.
+void publish(execution_mode mode) {
+  auto kind = detail::hardware_kind_for(mode);
+  current_mode.store(static_cast<int>(mode), std::memory_order_relaxed);
+  current_kind.store(static_cast<int>(kind), std::memory_order_relaxed);
+  detail::g_hardware_maybe.store(
+      kind != detail::hardware_kind::none || overrides_alive.load(std::memory_order_relaxed) > 0,
+      std::memory_order_relaxed);
+}
+
+void resolve_from_environment() {
+  std::lock_guard<std::mutex> guard(mode_mutex);
+  if (current_mode.load(std::memory_order_relaxed) != unresolved) return;
+  publish(mode_from_environment());  // may throw: stays unresolved, and says so again next time
 }
 
 }  // namespace
@@ -58,18 +89,66 @@ execution_mode parse_execution_mode(std::string_view text) {
 }
 
 void set_execution_mode(execution_mode mode) {
-  current_mode.store(static_cast<int>(mode), std::memory_order_relaxed);
+  if (mode != execution_mode::stm && mode != execution_mode::htm &&
+      mode != execution_mode::automatic) {
+    throw std::invalid_argument(
+        "optimist::set_execution_mode: " + std::to_string(static_cast<int>(mode)) +
+        " is not an execution_mode");
+  }
+  std::lock_guard<std::mutex> guard(mode_mutex);
+  publish(mode);
 }
 
 execution_mode execution_mode_now() {
-  int mode = current_mode.load(std::memory_order_relaxed);
-  if (mode >= 0) return static_cast<execution_mode>(mode);
-  std::lock_guard<std::mutex> guard(environment_mutex);
-  mode = current_mode.load(std::memory_order_relaxed);
-  if (mode >= 0) return static_cast<execution_mode>(mode);
-  execution_mode from_environment = mode_from_environment();  // may throw: stays unread
-  current_mode.store(static_cast<int>(from_environment), std::memory_order_relaxed);
-  return from_environment;
+  if (current_mode.load(std::memory_order_relaxed) == unresolved) resolve_from_environment();
+  return static_cast<execution_mode>(current_mode.load(std::memory_order_relaxed));
 }
+
+namespace detail {
+
+hardware_kind hardware_kind_for(execution_mode mode) {
+  switch (mode) {
+    case execution_mode::stm:
+      return hardware_kind::none;
+    case execution_mode::htm:
+      return rtm_instruction_executes() ? hardware_kind::real : hardware_kind::simulated;
+    case execution_mode::automatic:
+      return htm_available() && rtm_instruction_executes() ? hardware_kind::real
+                                                           : hardware_kind::none;
+  }
+  return hardware_kind::none;
+}
+
+hardware_kind thread_hardware_kind() {
+  if (tls_kind_override != unresolved) return static_cast<hardware_kind>(tls_kind_override);
+  int kind = current_kind.load(std::memory_order_relaxed);
+  if (kind == unresolved) {
+    resolve_from_environment();
+    kind = current_kind.load(std::memory_order_relaxed);
+  }
+  return static_cast<hardware_kind>(kind);
+}
+
+scoped_execution_mode::scoped_execution_mode(execution_mode mode) : previous_(tls_kind_override) {
+  int kind = static_cast<int>(hardware_kind_for(mode));
+  {
+    std::lock_guard<std::mutex> guard(mode_mutex);
+    overrides_alive.fetch_add(1, std::memory_order_relaxed);
+    g_hardware_maybe.store(true, std::memory_order_relaxed);
+  }
+  tls_kind_override = kind;
+}
+
+scoped_execution_mode::~scoped_execution_mode() {
+  tls_kind_override = previous_;
+  std::lock_guard<std::mutex> guard(mode_mutex);
+  overrides_alive.fetch_sub(1, std::memory_order_relaxed);
+  int kind = current_kind.load(std::memory_order_relaxed);
+  g_hardware_maybe.store(kind == unresolved || kind != static_cast<int>(hardware_kind::none) ||
+                             overrides_alive.load(std::memory_order_relaxed) > 0,
+                         std::memory_order_relaxed);
+}
+
+}  // namespace detail
 
 }  // namespace optimist

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "htm/abort_injection.hpp"
+#include "htm/hardware_barriers.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
@@ -130,6 +132,9 @@ bool block_restart(transaction& tx) noexcept {
 }
 
 bool block_exception(transaction& tx) noexcept {
+  // In place writes cannot be rolled back in part: the block runs again in
+  // software, where the exception takes its usual course.
+  if (tx.mode == tx_mode::hardware) hardware_abort(abort_code_exception);
   if (tx.depth == 0) return true;  // thrown after the commit (an on-commit action): nothing to undo
   if (tx.depth > 1) {
     tx.rollback_nested();

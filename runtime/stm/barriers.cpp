@@ -12,6 +12,7 @@
 #include <cstring>
 #include <exception>
 
+#include "htm/hardware_barriers.hpp"
 #include "optimist/atomically.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/orec_sites.hpp"
@@ -99,6 +100,8 @@ bool spans_several_words(const void* address, std::size_t size) {
 }  // namespace
 
 std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_location site) {
+  if (mode == tx_mode::hardware) [[unlikely]]
+    return hardware_read(word, mask);
   std::uint64_t from_log = 0;
   if (const write_entry* e = writes.find(word)) {
     if ((mask & ~e->mask) == 0) return e->value & mask;
@@ -160,6 +163,10 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
 
 void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                         source_location site) {
+  if (mode == tx_mode::hardware) [[unlikely]] {
+    hardware_write(*this, word, value, mask);
+    return;
+  }
   if (doomed) {
     if (!unwinding()) throw restart_signal{};
     return;  // unwinding a lost attempt: the write would be discarded anyway

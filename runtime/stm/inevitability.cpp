@@ -20,6 +20,8 @@
 // restarts at most once.
 #include <exception>
 
+#include "htm/abort_injection.hpp"
+#include "htm/hardware_barriers.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
@@ -48,6 +50,7 @@ void transaction::reserve(orec& lock) {
 
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::irrevocable) return;
+  if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
   if (doomed) {
     if (unwinding()) return;
     throw restart_signal{};

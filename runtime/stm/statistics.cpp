@@ -29,6 +29,12 @@ void detail::thread_counters::add_to(statistics& s) const noexcept {
   s.starved += get(starved);
   for (std::size_t i = 0; i < abort_cause_count; ++i)
     s.aborts_by_cause[i] += get(aborts_by_cause[i]);
+  s.hardware.attempts += get(hardware_attempts);
+  s.hardware.commits += get(hardware_commits);
+  s.hardware.fallbacks += get(hardware_fallbacks);
+  s.hardware.skipped += get(hardware_skipped);
+  for (std::size_t i = 0; i < hardware_abort_cause_count; ++i)
+    s.hardware.aborts_by_cause[i] += get(hardware_aborts_by_cause[i]);
 }
 
 statistics stats() {
@@ -43,6 +49,15 @@ statistics stats() {
   now.starved = minus(now.starved, g_baseline.starved);
   for (std::size_t i = 0; i < abort_cause_count; ++i) {
     now.aborts_by_cause[i] = minus(now.aborts_by_cause[i], g_baseline.aborts_by_cause[i]);
+  }
+  hardware_statistics& h = now.hardware;
+  const hardware_statistics& base = g_baseline.hardware;
+  h.attempts = minus(h.attempts, base.attempts);
+  h.commits = minus(h.commits, base.commits);
+  h.fallbacks = minus(h.fallbacks, base.fallbacks);
+  h.skipped = minus(h.skipped, base.skipped);
+  for (std::size_t i = 0; i < hardware_abort_cause_count; ++i) {
+    h.aborts_by_cause[i] = minus(h.aborts_by_cause[i], base.aborts_by_cause[i]);
   }
   return now;
 }
@@ -70,6 +85,22 @@ std::string_view to_string(abort_cause cause) noexcept {
     case abort_cause::explicit_restart:
       return "explicit_restart";
     case abort_cause::count_:
+      break;
+  }
+  return "unknown";
+}
+
+std::string_view to_string(hardware_abort_cause cause) noexcept {
+  switch (cause) {
+    case hardware_abort_cause::conflict:
+      return "conflict";
+    case hardware_abort_cause::capacity:
+      return "capacity";
+    case hardware_abort_cause::explicit_abort:
+      return "explicit";
+    case hardware_abort_cause::other:
+      return "other";
+    case hardware_abort_cause::count_:
       break;
   }
   return "unknown";

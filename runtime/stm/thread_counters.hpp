@@ -21,6 +21,11 @@ struct thread_counters {
   std::atomic<std::uint64_t> irrevocable{0};
   std::atomic<std::uint64_t> starved{0};
   std::atomic<std::uint64_t> aborts_by_cause[abort_cause_count] = {};
+  std::atomic<std::uint64_t> hardware_attempts{0};
+  std::atomic<std::uint64_t> hardware_commits{0};
+  std::atomic<std::uint64_t> hardware_fallbacks{0};
+  std::atomic<std::uint64_t> hardware_skipped{0};
+  std::atomic<std::uint64_t> hardware_aborts_by_cause[hardware_abort_cause_count] = {};
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

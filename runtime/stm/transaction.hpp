@@ -26,9 +26,12 @@
 
 namespace optimist::detail {
 
+class hardware_site_table;
+
 enum class tx_mode : std::uint8_t {
   optimistic,   // lazy: reads validated, writes buffered, locks taken at commit
   irrevocable,  // holds the inevitability token; reserves every orec it touches
+  hardware,     // inside an RTM transaction: accesses go straight to memory (runtime/htm)
 };
 
 struct lock_entry {
@@ -69,7 +72,9 @@ class alignas(64) transaction {
   bool holds_token = false;       // owns the inevitability token
   bool irrevocable_next = false;  // the next attempt starts irrevocable
   std::uint64_t snapshot = 0;     // all reads are consistent at this time
-  source_location block_site;     // the outermost atomic block
+  std::uint64_t hardware_stamp =
+      0;                       // hardware mode: the orec value its writes leave, 0 until the first
+  source_location block_site;  // the outermost atomic block
   source_location inevitable_site;
   unsigned consecutive_aborts = 0;
   int unwinding_base = 0;  // std::uncaught_exceptions() when the attempt started
@@ -120,6 +125,10 @@ class alignas(64) transaction {
   site_key conflict_site = 0;
 
   // ---- shared with other threads ----------------------------------------
+  // Hardware transactions: this thread's per-site policy and counters
+  // (runtime/htm/site_policy.hpp); created by the owner at its first hardware
+  // attempt (release), read by reports. Never freed, like the descriptor.
+  std::atomic<hardware_site_table*> hardware_sites{nullptr};
   // Epoch-based reclamation: the start time of the running transaction, or
   // not_active. INVARIANT (reclaim-safe): an object retired at t is destroyed
   // only when every descriptor's active_since is >= t.

@@ -6,6 +6,7 @@
 // runtime/stm/commit.cpp.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -62,5 +63,24 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site);
 
 // Ends speculation for the running transaction (see optimist::become_inevitable).
 void become_inevitable(source_location site);
+
+// ---- Hardware transactions (runtime/htm/hardware_path.cpp) ----------------
+// False only when no thread can use the hardware path (mode stm, or auto on a
+// CPU without RTM, and no run_options::mode override active): atomically()
+// then skips hardware_attempt() with one relaxed load. True until the mode
+// has been resolved.
+inline std::atomic<bool> g_hardware_maybe{true};
+
+// Runs body(context) as a hardware transaction, retrying while the abort
+// status says a retry may succeed and the per-site policy allows. Returns true
+// if it committed (then the block is done), false if the caller must run the
+// block in software (also when called inside a transaction: the enclosing
+// block decides). Exceptions escaping body inside a hardware transaction abort
+// it (body must catch them and call hardware_abort_for_exception()).
+bool hardware_attempt(void (*body)(void*), void* context, source_location site);
+// Inside a hardware transaction: abort it because an exception reached the
+// outermost block (the block then runs in software, where the exception
+// propagates with the usual rollback). Outside one: does nothing.
+void hardware_abort_for_exception() noexcept;
 
 }  // namespace optimist::detail
