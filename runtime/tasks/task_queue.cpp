@@ -108,7 +108,7 @@ void allow_runs_their_workers() {
 
 task_queue_state::~task_queue_state() {
   const std::size_t dropped = waiting_count_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < dropped; ++i) waiting_[i]->destroy();  // storage_ then releases
+  for (std::size_t i = 0; i < dropped; ++i) waiting_[i].task->destroy();  // storage_ then releases
   if (dropped > 0) {
     std::cerr << "optimist: a task queue was destroyed with " << dropped
               << " task(s) that never ran (call run_all_tasks() / run() before it goes)\n";
@@ -136,7 +136,7 @@ void task_queue_state::publish(task_base* task) {
     task->destroy();  // the add fails visibly (std::bad_alloc) rather than silently
     throw;
   }
-  waiting_[count] = task;
+  waiting_[count].task = task;
   waiting_count_.store(count + 1, std::memory_order_relaxed);
 }
 
@@ -190,7 +190,7 @@ void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t si
 
 void task_queue_state::end_add(task_base& task) noexcept {
   const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
-  waiting_[count] = &task;  // room made by begin_add
+  waiting_[count].task = &task;  // room made by begin_add
   waiting_count_.store(count + 1, std::memory_order_relaxed);
   tls_adding_to = nullptr;
   waiting_mutex_.unlock();
@@ -225,8 +225,8 @@ void task_queue_state::record_error(std::exception_ptr error) {
 task_base* task_queue_state::take(std::uint64_t ticket) {
   task_base* task = nullptr;
   if (ticket < batch_.size()) {
-    task = batch_[ticket];
-    batch_[ticket] = nullptr;  // this worker owns the ticket
+    task = batch_[ticket].task;
+    batch_[ticket].task = nullptr;  // this worker owns the ticket
   } else {
     // INVARIANT published-slots-are-built: the claimer saw the count that
     // covers this slot (acquire), so the slot is built and filled.
@@ -238,15 +238,26 @@ task_base* task_queue_state::take(std::uint64_t ticket) {
 void task_queue_state::work() {
   const std::uint64_t batch_size = batch_.size();
   unsigned idle = 0;
+  // The shared counters are settled once per chunk (at most batch_chunk
+  // tasks), not once per task: two read-modify-writes per task on lines every
+  // worker writes would cost more than a small task. A worker settles before
+  // it looks for the end of the run (outstanding_ == 0) and before it leaves,
+  // so the run cannot end while a finished task is still unsettled.
+  std::uint64_t unsettled = 0;
+  auto settle = [&] {
+    if (unsettled == 0) return;
+    run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);
+    outstanding_.fetch_sub(unsettled, std::memory_order_release);
+    unsettled = 0;
+  };
   while (!stopping_.load(std::memory_order_relaxed)) {
     if (ordered_) {
       // INVARIANT turns-are-running: claim the next turn only once published.
       std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
       if (turn < batch_size + spawned_published_.load(std::memory_order_acquire)) {
         if (next_turn_.compare_exchange_weak(turn, turn + 1, std::memory_order_relaxed)) {
-          run_pending_.fetch_sub(1, std::memory_order_relaxed);
           execute_ordered(take(turn), turn);
-          outstanding_.fetch_sub(1, std::memory_order_release);
+          if (++unsettled == batch_chunk) settle();
           idle = 0;
         }
         continue;
@@ -260,39 +271,33 @@ void task_queue_state::work() {
             std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, batch_chunk);
         const std::uint64_t first = next_batch_.fetch_add(chunk, std::memory_order_relaxed);
         const std::uint64_t last = std::min(first + chunk, batch_size);
-        // The shared counters are settled once per chunk, not once per task:
-        // two read-modify-writes per task on lines every worker writes would
-        // cost more than a small task.
-        std::uint64_t done = 0;
-        task_base** const tickets = batch_.data();
+        task_slot* const tickets = batch_.data();
         for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-          task_base* task = tickets[t];
-          tickets[t] = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
+          task_base* task = tickets[t].task;
+          tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
           execute(task);
-          ++done;
+          ++unsettled;
         }
-        if (done > 0) {
-          run_pending_.fetch_sub(done, std::memory_order_relaxed);
-          outstanding_.fetch_sub(done, std::memory_order_release);
-        }
+        settle();
         idle = 0;
         continue;
       }
       std::uint64_t j = next_spawned_.load(std::memory_order_relaxed);
       if (j < spawned_published_.load(std::memory_order_acquire)) {
         if (next_spawned_.compare_exchange_weak(j, j + 1, std::memory_order_relaxed)) {
-          run_pending_.fetch_sub(1, std::memory_order_relaxed);
           execute(take(batch_size + j));
-          outstanding_.fetch_sub(1, std::memory_order_release);
+          if (++unsettled == batch_chunk) settle();
           idle = 0;
         }
         continue;
       }
     }
     // Nothing to claim: done if nothing running can add more, else wait.
+    settle();
     if (outstanding_.load(std::memory_order_acquire) == 0) return;
     wait_round(idle < 30 ? idle++ : 30);
   }
+  settle();
 }
 
 // Unordered mode: the task's own transaction, nothing else to wait for.
@@ -364,10 +369,10 @@ void task_queue_state::requeue_unstarted() {
   // INVARIANT nothing-lost: what this run did not start goes back first, in
   // ticket order, ahead of what other threads added meanwhile. Only a run that
   // stopped early leaves any: otherwise every ticket was taken.
-  std::vector<task_base*> unstarted;
+  std::vector<task_slot> unstarted;
   if (stopping_.load(std::memory_order_relaxed)) {
-    for (task_base* task : batch_) {
-      if (task != nullptr) unstarted.push_back(task);
+    for (const task_slot& slot : batch_) {
+      if (slot.task != nullptr) unstarted.push_back(slot);
     }
     for (std::atomic<task_base*>& slot : spawned_) {
       if (task_base* task = slot.load(std::memory_order_acquire)) unstarted.push_back(task);

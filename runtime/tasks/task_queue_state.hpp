@@ -57,6 +57,15 @@
 
 namespace optimist::detail {
 
+// One entry of the waiting and batch vectors. The empty constructor leaves it
+// uninitialised on purpose: making room for a million adds then fills no
+// memory (an entry is written before it is read: waiting_count_ says which).
+struct task_slot {
+  task_slot() noexcept {}                        // NOLINT: deliberately uninitialised
+  task_slot(task_base* t) noexcept : task(t) {}  // NOLINT: implicit
+  task_base* task;
+};
+
 class task_queue_state {
  public:
   ~task_queue_state();
@@ -97,8 +106,8 @@ class task_queue_state {
   tbb::spin_mutex waiting_mutex_;  // the add lock
   // The first waiting_count_ entries are the waiting tasks; the rest is room
   // for more (appending is then a store, not a push_back).
-  std::vector<task_base*> waiting_;  // guarded by waiting_mutex_
-  task_storage storage_;             // guarded by waiting_mutex_
+  std::vector<task_slot> waiting_;  // guarded by waiting_mutex_
+  task_storage storage_;            // guarded by waiting_mutex_
   // pending() = waiting_count_ + run_pending_. waiting_count_ is written only
   // under the add lock (no read-modify-write per add); run_pending_ counts the
   // running run's tasks not yet started.
@@ -109,7 +118,7 @@ class task_queue_state {
   alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
   std::atomic<bool> stopping_{false};  // written once, when a task throws
-  std::vector<task_base*> batch_;      // entries become nullptr when taken
+  std::vector<task_slot> batch_;       // entries become nullptr when taken
   task_storage batch_storage_;         // where batch_'s storage tasks live
 
   // Per run, written by the workers.
