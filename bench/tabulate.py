@@ -145,6 +145,8 @@ def fmt_rate(value):
 def fmt_ratio(value):
     if value is None:
         return "—"
+    if value < 0.1:
+        return f"{value:.2g}×"
     return f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
 
 
@@ -299,6 +301,38 @@ def targets(runs):
     return lines
 
 
+HEADLINE_MODELS = ("mutex", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm")
+
+
+def headline(runs):
+    """One row per workload case (per-access left out): each model's throughput × sequential at
+    1 thread and × mutex at 2 threads (or the largest count measured)."""
+    thread_counts = all_thread_counts(runs)
+    many = 2 if 2 in thread_counts else max(thread_counts)
+    present = {m for by_model in runs.values() for m in by_model}
+    models = [m for m in HEADLINE_MODELS if m in present]
+    lines = [f"Cells: 1 thread × sequential / {many} threads × mutex (throughput ratios; above 1× "
+             "is faster).", "",
+             "| workload | " + " | ".join(models) + " |",
+             "|---|" + "---:|" * len(models)]
+    for (workload, case), by_model in sorted(runs.items(),
+                                             key=lambda kv: (kv[0][0], case_sort_key(kv[0][1]))):
+        if workload.startswith("per_access") or BASELINE_MUTEX not in by_model:
+            continue
+        seq = throughput(by_model.get(BASELINE_SEQUENTIAL, {}).get(1))
+        mutex = throughput(by_model[BASELINE_MUTEX].get(many))
+        cells = []
+        for model in models:
+            runs_of_model = by_model.get(model, {})
+            one = ratio(throughput(runs_of_model.get(1)), seq)
+            two = ratio(throughput(runs_of_model.get(many)), mutex)
+            cells.append("—" if one is None and two is None
+                         else f"{fmt_ratio(one)} / {fmt_ratio(two)}")
+        name = workload + (f" {case}" if case else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def machine_lines(machine, contexts):
     lines = []
     if machine:
@@ -337,6 +371,7 @@ def markdown(runs, contexts, machine):
         "",
     ]
     out += machine_lines(machine, contexts)
+    out += ["", "## Summary", ""] + headline(runs)
     lines = targets(runs)
     if lines:
         out += ["", "## Targets", ""] + lines

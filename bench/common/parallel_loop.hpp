@@ -16,6 +16,10 @@
 //                         transaction); oneTBB's partitioner chooses the chunks
 // The body may run more than once for the transactional models (an aborted attempt re-runs), so
 // it must have no effect other than through Access.
+//
+// tbb_loop<Access> is Access run the third way even when it is an optimist model: named
+// <model>_tbb (optimist_stm_tbb), it separates what optimist's task runtime costs from what its
+// transactions cost.
 #pragma once
 
 #include <tbb/blocked_range.h>
@@ -24,6 +28,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <type_traits>
 
 #include "access.hpp"
@@ -32,9 +37,20 @@
 namespace bench {
 
 template <class Access>
+struct tbb_loop : Access {
+  static std::string model_name() { return Access::model_name() + "_tbb"; }
+};
+
+template <class Access>
+inline constexpr bool is_tbb_loop = false;
+template <class Access>
+inline constexpr bool is_tbb_loop<tbb_loop<Access>> = true;
+
+template <class Access>
 class parallel_loop {
  public:
-  static constexpr bool uses_optimist_tasks = std::is_base_of_v<optimist_access, Access>;
+  static constexpr bool uses_optimist_tasks =
+      std::is_base_of_v<optimist_access, Access> && !is_tbb_loop<Access>;
   static constexpr bool is_sequential = std::is_same_v<Access, sequential_access>;
 
   explicit parallel_loop(int threads) : threads_(threads) {

@@ -2,7 +2,8 @@
 // and main().
 //
 // This file registers sequential (the plain loop), mutex (tbb::parallel_for, one global
-// std::mutex), optimist_stm and optimist_htm (one optimist task per account);
+// std::mutex), optimist_stm and optimist_htm (one optimist task per account), optimist_stm_tbb
+// (optimist::atomically per account inside tbb::parallel_for);
 // interest_rtm.cpp adds spec_mutex and interest_gnutm.cpp gnutm (both tbb::parallel_for).
 //
 //   OPTIMIST_BENCH_ACCOUNTS=100000 build/suite/bench_interest --benchmark_filter=optimist
@@ -16,6 +17,8 @@ const bool registered = [] {
   interest::register_interest<bench::mutex_access>(bench::worker_threads);
   interest::register_interest<bench::optimist_stm_access>(bench::worker_threads);
   interest::register_interest<bench::optimist_htm_access>(bench::worker_threads);
+  // optimist transactions in tbb::parallel_for, as the lock models run: the task runtime's share.
+  interest::register_interest<bench::tbb_loop<bench::optimist_stm_access>>(bench::worker_threads);
   return true;
 }();
 
