@@ -301,7 +301,8 @@ def targets(runs):
     return lines
 
 
-HEADLINE_MODELS = ("mutex", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm")
+HEADLINE_MODELS = (
+    "mutex", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm", "optimist_stm_tbb")
 
 
 def headline(runs):
@@ -397,7 +398,7 @@ def markdown(runs, contexts, machine):
 
 PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spec_mutex": "#17becf",
            "gnutm": "#ff7f0e", "gnutm_ml_wt": "#d62728", "optimist_stm": "#2ca02c",
-           "optimist_htm": "#98df8a"}
+           "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400"}
 
 
 def plot_groups(runs, threads):
