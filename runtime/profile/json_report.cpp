@@ -14,8 +14,18 @@
 //     "inevitable": [{"site": {...}, "count": 1, "inevitable_s": 0.1,
 //     "blocked_others_s": 0.2, "starved": false}], "threads": [{"thread": 0, "committed_s": 0.9,
 //     "aborted_s": 0.2, "waiting_s": 0,
-//                  "outside_s": 0.4}]
+//                  "outside_s": 0.4}],
+//     "hardware": [
+//       {"site": {...}, "blocks": 1200, "attempts": 1500, "commits": 1000, "skipped": 200,
+//        "aborts": {"conflict": 300, "capacity": 0, "explicit": 200, "other": 0},
+//        "threads": 2, "threads_in_software": 1}
+//     ]
 //   }
+//
+// "hardware" (report::profile::hardware) is written only when it has entries,
+// so a software-only profile is exactly what version 1 first wrote; the
+// reader takes a file without it as having none. "aborts" names the causes as
+// optimist::to_string(hardware_abort_cause) does.
 //
 // Numbers are written in the shortest form that reads back exactly, so
 // write -> read gives an equal profile. The reader accepts any whitespace and
@@ -120,10 +130,14 @@ class object_reader {
 
   // A boolean that may be absent (fields added after version 1 was first written).
   bool optional_boolean(std::string_view name, bool absent) {
+    return has(name) ? boolean(name) : absent;
+  }
+
+  bool has(std::string_view name) const {
     for (const auto& m : object_.members) {
-      if (m.name == name) return boolean(name);
+      if (m.name == name) return true;
     }
-    return absent;
+    return false;
   }
 
   const std::vector<json_value>& array(std::string_view name) {
@@ -181,6 +195,36 @@ report::conflict_kind read_kind(const json_value& v, std::string_view text) {
       text, v.offset);
 }
 
+constexpr hardware_abort_cause all_hardware_causes[] = {
+    hardware_abort_cause::conflict, hardware_abort_cause::capacity,
+    hardware_abort_cause::explicit_abort, hardware_abort_cause::other};
+static_assert(std::size(all_hardware_causes) == hardware_abort_cause_count);
+
+report::hardware_block read_hardware(const json_value& v, std::string_view text) {
+  object_reader c(v, "a hardware block", text);
+  report::hardware_block out;
+  out.where = read_site(c.field("site"), "\"site\"", text);
+  out.blocks = c.uint64("blocks");
+  out.attempts = c.uint64("attempts");
+  out.commits = c.uint64("commits");
+  out.skipped = c.uint64("skipped");
+  {
+    object_reader a(c.field("aborts"), "\"aborts\"", text);
+    for (hardware_abort_cause cause : all_hardware_causes)
+      out.aborts_by_cause[static_cast<std::size_t>(cause)] = a.uint64(to_string(cause));
+    a.finish();
+  }
+  out.threads = c.uint32("threads");
+  out.threads_in_software = c.uint32("threads_in_software");
+  c.finish();
+  if (out.threads_in_software > out.threads)
+    throw json_error("\"threads_in_software\" " + std::to_string(out.threads_in_software) +
+                         " is more than \"threads\" " + std::to_string(out.threads) +
+                         " in a hardware block",
+                     text, v.offset);
+  return out;
+}
+
 report::profile read_profile(const json_value& root, std::string_view text) {
   object_reader r(root, "the report", text);
   const json_value& version = r.field("version");
@@ -231,6 +275,10 @@ report::profile read_profile(const json_value& root, std::string_view text) {
     out.outside_s = c.number("outside_s");
     c.finish();
     p.threads.push_back(out);
+  }
+  if (r.has("hardware")) {
+    for (const json_value& item : r.array("hardware"))
+      p.hardware.push_back(read_hardware(item, text));
   }
   r.finish();
   return p;
@@ -283,7 +331,30 @@ void report::write_json(std::ostream& out, const profile& p) {
     append_field(s, "outside_s", t.outside_s);
     s += '}';
   }
-  s += p.threads.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  s += p.threads.empty() ? "]" : "\n  ]";
+  if (!p.hardware.empty()) {
+    s += ",\n  \"hardware\": [";
+    for (std::size_t i = 0; i < p.hardware.size(); ++i) {
+      const hardware_block& b = p.hardware[i];
+      s += i == 0 ? "\n    " : ",\n    ";
+      s += "{\"site\": ";
+      append_site(s, b.where);
+      s += ", \"blocks\": " + std::to_string(b.blocks);
+      s += ", \"attempts\": " + std::to_string(b.attempts);
+      s += ", \"commits\": " + std::to_string(b.commits);
+      s += ", \"skipped\": " + std::to_string(b.skipped);
+      s += ", \"aborts\": {";
+      for (hardware_abort_cause cause : all_hardware_causes) {
+        if (cause != all_hardware_causes[0]) s += ", ";
+        detail::append_json_string(s, to_string(cause));
+        s += ": " + std::to_string(b.aborts_for(cause));
+      }
+      s += "}, \"threads\": " + std::to_string(b.threads);
+      s += ", \"threads_in_software\": " + std::to_string(b.threads_in_software) + '}';
+    }
+    s += "\n  ]";
+  }
+  s += "\n}\n";
   out << s;
 }
 

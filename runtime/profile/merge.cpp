@@ -7,8 +7,11 @@
 //   have overlapped; the report's rate is then commits per longest run).
 // - Threads are concatenated in input order (profile by profile, each in its
 //   own order) and renumbered 0, 1, 2, ... so every row stays distinct.
+// - Hardware blocks are regrouped by site: every counter adds up, thread
+//   counts too (each profile's threads are its own).
 // - Order: conflicts by time_lost_s, inevitable groups by blocked_others_s,
-//   largest first; ties keep the order in which the groups first appeared.
+//   hardware blocks by attempts, largest first; ties keep the order in which
+//   the groups first appeared.
 #include <algorithm>
 #include <map>
 #include <tuple>
@@ -31,6 +34,7 @@ report::profile report::merge(const std::vector<profile>& profiles) {
   profile out;
   std::map<std::tuple<int, site_identity, site_identity>, std::size_t> conflict_index;
   std::map<std::pair<site_identity, bool>, std::size_t> inevitable_index;
+  std::map<site_identity, std::size_t> hardware_index;
   unsigned next_thread = 0;
 
   for (const profile& p : profiles) {
@@ -66,6 +70,23 @@ report::profile report::merge(const std::vector<profile>& profiles) {
       }
     }
 
+    for (const hardware_block& b : p.hardware) {
+      const auto [it, inserted] = hardware_index.try_emplace(key_of(b.where), out.hardware.size());
+      if (inserted) {
+        out.hardware.push_back(b);
+        continue;
+      }
+      hardware_block& group = out.hardware[it->second];
+      group.blocks += b.blocks;
+      group.attempts += b.attempts;
+      group.commits += b.commits;
+      group.skipped += b.skipped;
+      for (std::size_t i = 0; i < group.aborts_by_cause.size(); ++i)
+        group.aborts_by_cause[i] += b.aborts_by_cause[i];
+      group.threads += b.threads;
+      group.threads_in_software += b.threads_in_software;
+    }
+
     for (thread_times t : p.threads) {
       t.thread = next_thread++;
       out.threads.push_back(t);
@@ -79,6 +100,9 @@ report::profile report::merge(const std::vector<profile>& profiles) {
                    [](const inevitable& a, const inevitable& b) {
                      return a.blocked_others_s > b.blocked_others_s;
                    });
+  std::stable_sort(
+      out.hardware.begin(), out.hardware.end(),
+      [](const hardware_block& a, const hardware_block& b) { return a.attempts > b.attempts; });
   return out;
 }
 

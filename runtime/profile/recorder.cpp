@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "profile/hardware_blocks.hpp"
 #include "profile/orec_sites.hpp"
 #include "profile/profile_clock.hpp"
 #include "profile/trace_event.hpp"
@@ -103,6 +104,10 @@ struct recording_state {
   std::map<std::pair<site_key, bool>, inevitable_totals> inevitables;  // (site, starved)
   std::atomic<std::uint64_t> epoch_ticks{0};
   std::atomic<std::uint64_t> epoch_ns{0};
+  // Every thread's hardware counters at the last reset() or enable()
+  // (hardware_blocks.hpp).
+  std::mutex hardware_mutex;
+  std::vector<hardware_site_sample> hardware_baseline;
 };
 
 recording_state& state() {
@@ -183,6 +188,20 @@ void restart_epoch() {
   recording_state& s = state();
   s.epoch_ns.store(steady_ns(), std::memory_order_relaxed);
   s.epoch_ticks.store(profile_ticks(), std::memory_order_relaxed);
+}
+
+void restart_hardware_baseline() {
+  std::vector<hardware_site_sample> now = sample_hardware_sites();
+  recording_state& s = state();
+  std::lock_guard<std::mutex> lock(s.hardware_mutex);
+  s.hardware_baseline = std::move(now);
+}
+
+std::vector<report::hardware_block> hardware_blocks_since_baseline() {
+  const std::vector<hardware_site_sample> now = sample_hardware_sites();
+  recording_state& s = state();
+  std::lock_guard<std::mutex> lock(s.hardware_mutex);
+  return hardware_blocks_since(now, s.hardware_baseline);
 }
 
 report::conflict_kind kind_of(abort_cause cause) {
@@ -490,7 +509,10 @@ namespace optimist::report {
 using namespace optimist::detail;
 
 void enable(bool on) {
-  if (on && !g_reporting.load(std::memory_order_relaxed)) restart_epoch();
+  if (on && !g_reporting.load(std::memory_order_relaxed)) {
+    restart_epoch();
+    restart_hardware_baseline();
+  }
   g_reporting.store(on, std::memory_order_relaxed);
 }
 
@@ -517,6 +539,7 @@ void reset() {
   }
   s.inevitables.clear();
   restart_epoch();
+  restart_hardware_baseline();
 }
 
 profile snapshot() {
@@ -601,6 +624,7 @@ profile snapshot() {
                    [](const inevitable& a, const inevitable& b) {
                      return a.blocked_others_s > b.blocked_others_s;
                    });
+  p.hardware = hardware_blocks_since_baseline();
   return p;
 }
 

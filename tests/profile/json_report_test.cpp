@@ -58,6 +58,16 @@ profile awkward_profile() {
   p.inevitables.push_back({{"hot.cpp", 7, "f", false}, 2, 0.01, 0.02, true});
   p.threads.push_back({0, 0.6, 0.25, 0.05, 0.1});
   p.threads.push_back({7, 1e300, 0, 5e-324, 3});
+  const std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
+  p.hardware.push_back({{"bank \"hot\".cpp", 38, "main()::<lambda()>", true},
+                        most,
+                        most - 1,
+                        7,
+                        0,
+                        {1, 2, 3, most},
+                        std::numeric_limits<unsigned>::max(),
+                        3});
+  p.hardware.push_back({{"", 0, "", true}, 1, 0, 0, 1, {}, 1, 1});
   return p;
 }
 
@@ -222,6 +232,77 @@ TEST(JsonReport, ShapeErrorsNameTheFieldAndPosition) {
                       "\"block_only\": false}",
                       "\"aborted_site\": []")),
       "read_json: expected \"aborted_site\" (an object), found an array at line 5, column 44");
+}
+
+// A profile with one hardware block, and the line it is written on.
+profile with_hardware() {
+  profile p;
+  p.totals = {10, 2, 1.5, 0.9, 0.2, 0};
+  p.hardware.push_back(
+      {{"bank.cpp", 38, "transfer", true}, 1200, 1500, 1000, 200, {300, 0, 200, 0}, 2, 1});
+  return p;
+}
+
+TEST(JsonReport, WritesHardwareBlocksUnderTheirOwnKey) {
+  EXPECT_EQ(json_of(with_hardware()),
+            "{\n"
+            "  \"version\": 1,\n"
+            "  \"totals\": {\"commits\": 10, \"aborts\": 2, \"wall_s\": 1.5, \"committed_s\": "
+            "0.9, \"aborted_s\": 0.2, \"waiting_s\": 0},\n"
+            "  \"conflicts\": [],\n"
+            "  \"inevitable\": [],\n"
+            "  \"threads\": [],\n"
+            "  \"hardware\": [\n"
+            "    {\"site\": {\"file\": \"bank.cpp\", \"line\": 38, \"function\": \"transfer\", "
+            "\"block_only\": true}, \"blocks\": 1200, \"attempts\": 1500, \"commits\": 1000, "
+            "\"skipped\": 200, \"aborts\": {\"conflict\": 300, \"capacity\": 0, \"explicit\": "
+            "200, \"other\": 0}, \"threads\": 2, \"threads_in_software\": 1}\n"
+            "  ]\n"
+            "}\n");
+}
+
+TEST(JsonReport, FilesWithoutHardwareReadAsNone) {
+  // As written before hardware blocks existed (and still, when there are none).
+  const profile p = read(
+      "{\"version\": 1, \"totals\": {\"commits\": 1, \"aborts\": 0, \"wall_s\": 0, "
+      "\"committed_s\": 0, \"aborted_s\": 0, \"waiting_s\": 0}, \"conflicts\": [], "
+      "\"inevitable\": [], \"threads\": []}");
+  EXPECT_EQ(p.totals.commits, 1u);
+  EXPECT_TRUE(p.hardware.empty());
+  EXPECT_EQ(json_of(profile{}).find("hardware"), std::string::npos);
+  // An empty list written by hand is accepted too.
+  EXPECT_TRUE(read(edited("\"threads\": [", "\"hardware\": [], \"threads\": [")).hardware.empty());
+}
+
+// with_hardware()'s file with `from` replaced by `to` (once).
+std::string edited_hardware(const std::string& from, const std::string& to) {
+  std::string text = json_of(with_hardware());
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(JsonReport, HardwareShapeErrorsNameTheFieldAndPosition) {
+  EXPECT_EQ(error_of(edited_hardware("\"hardware\": [", "\"hardware\": {}, \"x\": [")),
+            "read_json: \"hardware\" in the report must be an array, found an object at line 7, "
+            "column 15");
+  EXPECT_EQ(error_of(edited_hardware("\"skipped\": 200, ", "")),
+            "read_json: missing field \"skipped\" in a hardware block at line 8, column 5");
+  EXPECT_EQ(error_of(edited_hardware("\"blocks\": 1200", "\"blocks\": -1")),
+            "read_json: expected a whole number that is not negative, found -1 at line 8, "
+            "column 102");
+  EXPECT_EQ(error_of(edited_hardware("\"other\": 0", "\"others\": 0")),
+            "read_json: missing field \"other\" in \"aborts\" at line 8, column 169");
+  EXPECT_EQ(error_of(edited_hardware("\"other\": 0", "\"other\": 0, \"spurious\": 1")),
+            "read_json: unknown field \"spurious\" in \"aborts\" at line 8, column 231");
+  EXPECT_EQ(error_of(edited_hardware("\"aborts\": {", "\"aborts\": [], \"was\": {")),
+            "read_json: expected \"aborts\" (an object), found an array at line 8, column 169");
+  EXPECT_EQ(error_of(edited_hardware("\"threads_in_software\": 1", "\"threads_in_software\": 3")),
+            "read_json: \"threads_in_software\" 3 is more than \"threads\" 2 in a hardware block "
+            "at line 8, column 5");
+  EXPECT_EQ(error_of(edited_hardware("\"threads\": 2", "\"threads\": 4294967296")),
+            "read_json: \"threads\" 4294967296 is too large at line 8, column 243");
 }
 
 TEST(JsonText, NumbersAreWrittenInTheShortestExactForm) {

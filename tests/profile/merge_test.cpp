@@ -1,6 +1,8 @@
 // report::merge: profiles from several runs become one, regrouped and sorted.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdint>
 #include <vector>
 
 #include "optimist/report.hpp"
@@ -93,6 +95,37 @@ TEST(Merge, ConcatenatesAndRenumbersThreads) {
   EXPECT_DOUBLE_EQ(m.threads[2].outside_s, 2.5);  // the second run's thread 0
 }
 
+TEST(Merge, SumsHardwareBlocksBySite) {
+  const site block{"q.cpp", 8, "pop", true};
+  const site other_block{"q.cpp", 18, "push", true};
+  profile a;
+  a.hardware.push_back({block, 100, 120, 90, 0, {20, 5, 5, 0}, 2, 0});
+  a.hardware.push_back({other_block, 10, 10, 10, 0, {}, 1, 0});
+  profile b;
+  b.hardware.push_back({other_block, 400, 80, 0, 320, {0, 80, 0, 0}, 4, 3});
+  b.hardware.push_back({block, 50, 60, 40, 0, {10, 0, 0, 10}, 1, 1});
+  const profile m = optimist::report::merge({a, b});
+  ASSERT_EQ(m.hardware.size(), 2u);
+  // Most attempts first: 180 at `block`, 90 at `other_block`.
+  EXPECT_EQ(m.hardware[0].where, block);
+  EXPECT_EQ(m.hardware[0].blocks, 150u);
+  EXPECT_EQ(m.hardware[0].attempts, 180u);
+  EXPECT_EQ(m.hardware[0].commits, 130u);
+  EXPECT_EQ(m.hardware[0].skipped, 0u);
+  EXPECT_EQ(m.hardware[0].aborts_by_cause, (std::array<std::uint64_t, 4>{30, 5, 5, 10}));
+  EXPECT_EQ(m.hardware[0].threads, 3u);
+  EXPECT_EQ(m.hardware[0].threads_in_software, 1u);
+  EXPECT_EQ(m.hardware[1].where, other_block);
+  EXPECT_EQ(m.hardware[1].blocks, 410u);
+  EXPECT_EQ(m.hardware[1].attempts, 90u);
+  EXPECT_EQ(m.hardware[1].skipped, 320u);
+  EXPECT_EQ(m.hardware[1].aborts_for(optimist::hardware_abort_cause::capacity), 80u);
+  EXPECT_EQ(m.hardware[1].threads, 5u);
+  EXPECT_EQ(m.hardware[1].threads_in_software, 3u);
+  // A profile without hardware blocks adds none.
+  EXPECT_TRUE(optimist::report::merge({first_run(), second_run()}).hardware.empty());
+}
+
 TEST(Merge, TiesKeepTheOrderOfFirstAppearance) {
   profile p;
   const site a{"a.cpp", 1, "", false};
@@ -112,6 +145,7 @@ TEST(Merge, OfNothingIsEmpty) {
   EXPECT_TRUE(m.conflicts.empty());
   EXPECT_TRUE(m.inevitables.empty());
   EXPECT_TRUE(m.threads.empty());
+  EXPECT_TRUE(m.hardware.empty());
 }
 
 TEST(Merge, OfOneProfileSortsIt) {

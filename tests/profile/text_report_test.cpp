@@ -3,6 +3,8 @@
 // source line is quoted unless a test writes the file.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -13,6 +15,7 @@ namespace {
 
 using optimist::report::conflict;
 using optimist::report::conflict_kind;
+using optimist::report::hardware_block;
 using optimist::report::inevitable;
 using optimist::report::profile;
 using optimist::report::site;
@@ -265,6 +268,100 @@ TEST(TextReport, TinySharesAreNotShownAsZero) {
   EXPECT_NE(text.find("  aborted:       0.200 ms (<0.1%)\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  waiting:       0.000 s (0.0%)\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  aborts:        6 (abort ratio <0.1%)\n"), std::string::npos) << text;
+}
+
+// Hardware blocks are atomic blocks: their site is block_only.
+hardware_block hardware_at(std::string file, unsigned line, std::uint64_t blocks,
+                           std::uint64_t attempts, std::uint64_t commits, std::uint64_t skipped,
+                           std::array<std::uint64_t, 4> aborts, unsigned threads,
+                           unsigned threads_in_software) {
+  return hardware_block{at(std::move(file), line, "void transfer(account&, account&, long)", true),
+                        blocks,
+                        attempts,
+                        commits,
+                        skipped,
+                        aborts,
+                        threads,
+                        threads_in_software};
+}
+
+TEST(TextReport, HardwareSectionFollowsTheInevitableOne) {
+  profile p = sample_profile();
+  p.hardware.push_back(
+      hardware_at("nowhere/bank.cpp", 38, 1200, 1500, 1000, 200, {300, 0, 200, 0}, 2, 1));
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("  inevitable at: nowhere/log.cpp:20 in main\n"
+                      "\n"
+                      "Hardware transactions, by atomic block\n"
+                      "\n"
+                      "1200 blocks, 1000 committed in hardware (83.3%), 1500 attempts, 200 "
+                      "skipped by the policy\n"
+                      "  atomic block:  nowhere/bank.cpp:38 in transfer\n"
+                      "  aborts:        300 conflict, 0 capacity, 200 explicit, 0 other\n"
+                      "  policy:        hardware off on 1 of 2 threads\n"
+                      "\n"
+                      "Threads (seconds)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, NoHardwareSectionWithoutHardwareBlocks) {
+  EXPECT_EQ(text_of(sample_profile()).find("Hardware"), std::string::npos);
+}
+
+TEST(TextReport, HardwareBlocksByAttemptsAndTopSumsTheRest) {
+  profile p;
+  p.hardware.push_back(hardware_at("nowhere/a.cpp", 1, 10, 10, 10, 0, {0, 0, 0, 0}, 1, 0));
+  p.hardware.push_back(hardware_at("nowhere/b.cpp", 2, 5, 20, 1, 0, {15, 4, 0, 0}, 3, 0));
+  p.hardware.push_back(hardware_at("nowhere/c.cpp", 3, 1, 1, 0, 0, {0, 0, 0, 1}, 1, 1));
+  EXPECT_NE(text_of(p, 1).find("Hardware transactions, by atomic block\n"
+                               "\n"
+                               "5 blocks, 1 committed in hardware (20.0%), 20 attempts, 0 "
+                               "skipped by the policy\n"
+                               "  atomic block:  nowhere/b.cpp:2 in transfer\n"
+                               "  aborts:        15 conflict, 4 capacity, 0 explicit, 0 other\n"
+                               "  policy:        trying hardware on 3 threads\n"
+                               "\n"
+                               "... 2 more atomic blocks: 11 blocks, 10 committed in hardware, "
+                               "11 attempts\n"
+                               "\n"
+                               "Threads (seconds)\n"),
+            std::string::npos)
+      << text_of(p, 1);
+  const std::string all = text_of(p);
+  EXPECT_NE(all.find("\n1 block, 0 committed in hardware (0.0%), 1 attempt, 0 skipped by the "
+                     "policy\n"
+                     "  atomic block:  nowhere/c.cpp:3 in transfer\n"
+                     "  aborts:        0 conflict, 0 capacity, 0 explicit, 1 other\n"
+                     "  policy:        hardware off on 1 of 1 thread\n"),
+            std::string::npos)
+      << all;
+  EXPECT_LT(all.find("b.cpp"), all.find("a.cpp"));
+  EXPECT_LT(all.find("a.cpp"), all.find("c.cpp"));
+  EXPECT_NE(text_of(p, 0).find("Hardware transactions, by atomic block\n"
+                               "\n"
+                               "... 3 more atomic blocks: 16 blocks, 11 committed in hardware, "
+                               "31 attempts\n"),
+            std::string::npos)
+      << text_of(p, 0);
+}
+
+TEST(TextReport, HardwareBlockQuotesItsLineWithoutTheBlockOnlyNote) {
+  optimist::test::temp_dir dir;
+  const std::string file = dir.write("bank.cpp", "\n  optimist::atomically([&] {\n");
+  profile p;
+  // Counts unknown (a hand-built profile): no share, no policy line.
+  p.hardware.push_back(hardware_at(file, 2, 0, 0, 0, 0, {0, 0, 0, 0}, 0, 0));
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("0 blocks, 0 committed in hardware, 0 attempts, 0 skipped by the policy\n"
+                      "  atomic block:  " +
+                      file +
+                      ":2 in transfer   optimist::atomically([&] {\n"
+                      "  aborts:        0 conflict, 0 capacity, 0 explicit, 0 other\n"
+                      "\n"
+                      "Threads (seconds)\n"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -40,6 +40,17 @@ inline void expect_equal(const optimist::report::profile& a, const optimist::rep
     EXPECT_EQ(a.threads[i].waiting_s, b.threads[i].waiting_s) << i;
     EXPECT_EQ(a.threads[i].outside_s, b.threads[i].outside_s) << i;
   }
+  ASSERT_EQ(a.hardware.size(), b.hardware.size());
+  for (std::size_t i = 0; i < a.hardware.size(); ++i) {
+    EXPECT_EQ(a.hardware[i].where, b.hardware[i].where) << i;
+    EXPECT_EQ(a.hardware[i].blocks, b.hardware[i].blocks) << i;
+    EXPECT_EQ(a.hardware[i].attempts, b.hardware[i].attempts) << i;
+    EXPECT_EQ(a.hardware[i].commits, b.hardware[i].commits) << i;
+    EXPECT_EQ(a.hardware[i].skipped, b.hardware[i].skipped) << i;
+    EXPECT_EQ(a.hardware[i].aborts_by_cause, b.hardware[i].aborts_by_cause) << i;
+    EXPECT_EQ(a.hardware[i].threads, b.hardware[i].threads) << i;
+    EXPECT_EQ(a.hardware[i].threads_in_software, b.hardware[i].threads_in_software) << i;
+  }
 }
 
 }  // namespace optimist::test
