@@ -177,8 +177,26 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
 
 std::uint64_t read_word(const void* word, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
-  if (transaction* tx = tls_current) return tx->read(w, full_mask, site);
-  return standalone_read(w, full_mask);
+  transaction* tx = tls_current;
+  if (tx == nullptr) return standalone_read(w, full_mask);
+  // Fast path: the common read of a whole word that this attempt has not
+  // written, found unlocked and no newer than the snapshot — the same steps
+  // as transaction::read (INVARIANT orec-seqlock, clock-order), without its
+  // cases. Anything else takes the full path, which starts over.
+  if (tx->mode == tx_mode::optimistic && !tx->doomed && !tx->writes.may_contain(w)) {
+    orec& lock = orec_for(w);
+    std::uint64_t before = lock.load(std::memory_order_seq_cst);
+    if (!orec_is_locked(before) && orec_version(before) <= tx->snapshot) {
+      std::uint64_t value = load_word(w, full_mask);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      std::uint64_t after = lock.load(std::memory_order_relaxed);
+      if ((after | orec_reserved_bit) == (before | orec_reserved_bit)) {
+        tx->reads.add(&lock, orec_version(before), site);
+        return value;
+      }
+    }
+  }
+  return tx->read(w, full_mask, site);
 }
 
 void write_word(void* word, std::uint64_t value, source_location site) {

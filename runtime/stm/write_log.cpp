@@ -12,6 +12,8 @@ std::atomic<std::size_t> g_entry_limit{std::numeric_limits<std::size_t>::max()};
 
 void write_log::set_entry_limit_for_testing(std::size_t limit) noexcept {
   g_entry_limit.store(limit, std::memory_order_relaxed);
+  entry_limit_set_.store(limit != std::numeric_limits<std::size_t>::max(),
+                         std::memory_order_relaxed);
 }
 
 std::size_t write_log::index_slot(std::uintptr_t word) const noexcept {
@@ -47,8 +49,8 @@ void write_log::rebuild_index() {
   }
 }
 
-void write_log::put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
-                    source_location site) {
+void write_log::put_slow(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                         source_location site) {
   if (const write_entry* found = find(word)) {
     auto* e = const_cast<write_entry*>(found);
     std::size_t index = static_cast<std::size_t>(e - entries_.data());

@@ -13,6 +13,7 @@
 // relies on it to lock and write back each word once.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -40,6 +41,9 @@ class write_log {
   const write_entry* begin() const noexcept { return entries_.data(); }
   const write_entry* end() const noexcept { return entries_.data() + entries_.size(); }
 
+  // False if `word` is certainly not in the log (one AND with the filter).
+  bool may_contain(std::uintptr_t word) const noexcept { return (bloom_ & bloom_bit(word)) != 0; }
+
   // The entry for `word`, or nullptr.
   const write_entry* find(std::uintptr_t word) const noexcept {
     if ((bloom_ & bloom_bit(word)) == 0) return nullptr;
@@ -48,7 +52,18 @@ class write_log {
 
   // Records that the bytes `mask` of `word` now hold `value` (merged with what
   // was written before). Throws std::bad_alloc with the log unchanged.
-  void put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
+  void put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site) {
+    // Fast path: a word not yet in a small log with room to spare (no index
+    // to maintain, no allocation, no testing limit).
+    const std::size_t n = entries_.size();
+    if (!may_contain(word) && n < linear_limit && n < entries_.capacity() && index_.empty() &&
+        !entry_limit_set_.load(std::memory_order_relaxed)) {
+      entries_.push_back({word, value & mask, mask, site});
+      bloom_ |= bloom_bit(word);
+      return;
+    }
+    put_slow(word, value, mask, site);
+  }
 
   // Nesting: entries that existed at the innermost open mark are saved before
   // being overwritten.
@@ -72,11 +87,13 @@ class write_log {
     return std::uint64_t{1} << ((word >> 3) & 63);
   }
   const write_entry* find_slow(std::uintptr_t word) const noexcept;
+  void put_slow(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
   std::size_t index_slot(std::uintptr_t word) const noexcept;
   void rebuild_index();
   void rebuild_filters() noexcept;
 
   static constexpr std::size_t linear_limit = 16;
+  inline static std::atomic<bool> entry_limit_set_{false};  // set_entry_limit_for_testing was used
 
   std::vector<write_entry> entries_;
   std::vector<undo_entry> undo_;
