@@ -434,9 +434,19 @@ def svg(runs, title_suffix=""):
     values_all = [v for _, values in groups for v in values.values() if v > 0] or [1.0]
     lo = min(0.1, 10 ** math.floor(math.log10(min(values_all))))
     hi = max(10.0, 10 ** math.ceil(math.log10(max(values_all))))
-    left, right, top, bar_h, gap = 230, 40, 70, 9, 12
+    left, right, bar_h, gap = 230, 40, 9, 12
     width = 900
     plot_w = width - left - right
+    # Legend entries, wrapped onto as many lines as they need.
+    legend = []
+    lx, ly = left, 46
+    for model in models:
+        item_w = 14 + 7 * len(model) + 16
+        if lx + item_w > width - 10 and lx > left:
+            lx, ly = left, ly + 14
+        legend.append((model, lx, ly))
+        lx += item_w
+    top = ly + 24
     height = top + sum(len(v) * bar_h + gap for _, v in groups) + 60
 
     def x(value):
@@ -451,12 +461,10 @@ def svg(runs, title_suffix=""):
            f'</text>',
            f'<text x="{width / 2}" y="36" text-anchor="middle" fill="#555">'
            f'log scale; right of the line is faster than the mutex; noisy shared 2-core machine</text>']
-    # legend
-    lx = left
-    for model in models:
-        out.append(f'<rect x="{lx}" y="46" width="10" height="10" fill="{PALETTE.get(model, "#444")}"/>')
-        out.append(f'<text x="{lx + 14}" y="55">{html.escape(model)}</text>')
-        lx += 14 + 7 * len(model) + 16
+    for model, lx, ly in legend:
+        out.append(f'<rect x="{lx}" y="{ly}" width="10" height="10" '
+                   f'fill="{PALETTE.get(model, "#444")}"/>')
+        out.append(f'<text x="{lx + 14}" y="{ly + 9}">{html.escape(model)}</text>')
     # grid
     y_end = height - 40
     ticks = []
