@@ -88,6 +88,27 @@ TEST(ReportTool, MergesFilesAndPrintsTheTextReport) {
   EXPECT_NE(r.out.find("0.500 s lost in 8 aborts (write-write)\n"), std::string::npos) << r.out;
 }
 
+TEST(ReportTool, MergesHardwareBlocksAcrossFiles) {
+  optimist::test::temp_dir dir;
+  profile a = run_profile(1);
+  a.hardware.push_back({{"nowhere/q.cpp", 8, "pop", true}, 100, 120, 90, 0, {20, 5, 5, 0}, 2, 0});
+  profile b = run_profile(2);
+  b.hardware.push_back({{"nowhere/q.cpp", 8, "pop", true}, 50, 20, 10, 30, {0, 10, 0, 0}, 1, 1});
+  const result r =
+      run_tool({write_profile(dir, "a.json", a), write_profile(dir, "b.json", b), "--top", "1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, text_report(optimist::report::merge({a, b}), 1));
+  EXPECT_NE(r.out.find("Hardware transactions, by atomic block\n"
+                       "\n"
+                       "150 blocks, 100 committed in hardware (66.7%), 140 attempts, 30 skipped "
+                       "by the policy\n"
+                       "  atomic block:  nowhere/q.cpp:8 in pop\n"
+                       "  aborts:        20 conflict, 15 capacity, 5 explicit, 0 other\n"
+                       "  policy:        hardware off on 1 of 3 threads\n"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(ReportTool, TopLimitsTheGroups) {
   optimist::test::temp_dir dir;
   const std::string a = write_profile(dir, "a.json", run_profile(1));
