@@ -61,8 +61,8 @@
 //   some thread's policy skips hardware there now, else "trying hardware on M
 //   threads"; it is left out when the thread count is unknown (0).
 // - Groups are sorted again here (stably, largest first; hardware blocks by
-//   attempts) so that a profile
-//   built by hand or read from an old file still prints in order.
+//   attempts) so that a profile built by hand or read from an old file still
+//   prints in order.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
