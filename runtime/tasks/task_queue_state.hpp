@@ -45,10 +45,12 @@
 
 #include <tbb/concurrent_vector.h>
 #include <tbb/spin_mutex.h>
+#include <tbb/task_arena.h>
 
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -133,6 +135,10 @@ class task_queue_state {
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
   std::mutex error_mutex_;
   std::exception_ptr first_error_;
+
+  // The arena of unpinned runs, kept for the next run with as many threads.
+  std::unique_ptr<tbb::task_arena> arena_;
+  unsigned arena_threads_ = 0;
 };
 
 }  // namespace optimist::detail

@@ -220,22 +220,27 @@ TEST(TaskStorageAdd, AnAddWhoseCopyThrowsQueuesNothingAndTheQueueGoesOn) {
 }
 
 // Building a task holds its queue's add lock: a copy constructor that adds to
-// the same queue is told so (instead of deadlocking), and may add elsewhere.
+// the same queue is told so (instead of deadlocking), whether what it adds is
+// built in the storage or on the heap, and it may add to another queue.
+template <std::size_t payload>
 struct adds_when_copied {
   optimist::task_queue* target;
   long* runs;
   adds_when_copied(optimist::task_queue* t, long* r) : target(t), runs(r) {}
   adds_when_copied(const adds_when_copied& other) : target(other.target), runs(other.runs) {
     long* counter = runs;
-    target->add([counter] { optimist::store(*counter, optimist::load(*counter) + 1); });
+    target->add([counter, bulk = std::array<char, payload>{}] {
+      optimist::store(*counter, optimist::load(*counter) + 1 + bulk[0]);
+    });
   }
   void operator()() const { optimist::store(*runs, optimist::load(*runs) + 1); }
 };
 
-TEST(TaskStorageAdd, AddingToTheSameQueueWhileATaskIsBuiltIsALogicError) {
+template <std::size_t payload>
+void check_adds_from_a_copy_constructor() {
   long runs = 0;
   optimist::task_queue q;
-  const adds_when_copied into_itself(&q, &runs);
+  const adds_when_copied<payload> into_itself(&q, &runs);
   try {
     q.add(into_itself);
     ADD_FAILURE() << "an add from the copy constructor of a task for the same queue went through";
@@ -245,13 +250,18 @@ TEST(TaskStorageAdd, AddingToTheSameQueueWhileATaskIsBuiltIsALogicError) {
   EXPECT_EQ(q.pending(), 0u);
 
   optimist::task_queue other;
-  const adds_when_copied into_other(&other, &runs);
+  const adds_when_copied<payload> into_other(&other, &runs);
   q.add(into_other);  // the copy adds one task to `other`
   EXPECT_EQ(q.pending(), 1u);
   EXPECT_EQ(other.pending(), 1u);
   q.run(run_with(1));
   other.run(run_with(1));
   EXPECT_EQ(runs, 2);
+}
+
+TEST(TaskStorageAdd, AddingToTheSameQueueWhileATaskIsBuiltIsALogicError) {
+  check_adds_from_a_copy_constructor<8>();     // the added task would be built in the storage
+  check_adds_from_a_copy_constructor<4096>();  // the added task would live on the heap
 }
 
 }  // namespace
