@@ -109,7 +109,8 @@ def record(runs, entry):
     elif entry.get("real_time"):
         unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[entry.get("time_unit", "ns")]
         run.items_per_second = 1.0 / (float(entry["real_time"]) * unit)
-    for key in ("aborts_per_tx", "irrevocable_per_tx", "sweeps"):
+    for key in ("aborts_per_tx", "irrevocable_per_tx", "sweeps", "hw_attempts_per_tx",
+                "hw_commits_per_tx"):
         if key in entry:
             run.counters[key] = float(entry[key])
     run.label = entry.get("label", "")
@@ -161,14 +162,14 @@ def fmt_cell(run):
     return text
 
 
-def fmt_aborts(model_runs, thread_counts):
+def fmt_aborts(model_runs, thread_counts, key="aborts_per_tx"):
     parts = []
     for t in thread_counts:
         run = model_runs.get(t)
-        if run is None or "aborts_per_tx" not in run.counters:
+        if run is None or key not in run.counters:
             parts.append("—")
         else:
-            value = run.counters["aborts_per_tx"]
+            value = run.counters[key]
             parts.append("0" if value == 0 else (f"{value:.1e}" if value < 0.001 else f"{value:.3f}"))
     return " / ".join(parts)
 
@@ -195,6 +196,11 @@ def full_table(by_model, thread_counts):
     if has_aborts:
         header += " aborts/tx (" + " / ".join(f"{t}T" for t in thread_counts) + ") |"
         rule += "---:|"
+    has_hardware = any("hw_attempts_per_tx" in run.counters
+                       for runs in by_model.values() for run in runs.values())
+    if has_hardware:
+        header += " hw attempts/tx (" + " / ".join(f"{t}T" for t in thread_counts) + ") |"
+        rule += "---:|"
     lines = [header, rule]
     for model in model_order(by_model):
         runs = by_model[model]
@@ -206,6 +212,8 @@ def full_table(by_model, thread_counts):
                     f" {fmt_ratio(ratio(throughput(run), mutex))} |")
         if has_aborts:
             row += f" {fmt_aborts(runs, thread_counts)} |"
+        if has_hardware:
+            row += f" {fmt_aborts(runs, thread_counts, 'hw_attempts_per_tx')} |"
         lines.append(row)
     return lines
 

@@ -154,11 +154,11 @@ inline std::string use_optimist_mode(optimist::execution_mode mode) {
 
 // optimist_mode_label(mode)
 //   What the mode means on this machine, for benchmark labels: "stm", "htm", or "htm (no RTM:
-//   hardware attempts abort, software runs)" where CPUID reports no RTM.
+//   attempts abort, then the per-site policy stops trying)" where CPUID reports no RTM.
 inline std::string optimist_mode_label(optimist::execution_mode mode) {
   std::string label(optimist::to_string(mode));
   if (mode == optimist::execution_mode::htm && !optimist::htm_available()) {
-    label += " (no RTM on this CPU: hardware attempts abort, software runs)";
+    label += " (no RTM on this CPU: attempts abort, then the per-site policy stops trying)";
   }
   return label;
 }

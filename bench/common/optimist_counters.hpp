@@ -26,14 +26,22 @@ inline void reset_optimist_counters(const benchmark::State&) {
 
 // report_optimist_counters(state)
 //   On thread 0 only, after the timed loop: every thread has passed Google Benchmark's end-of-run
-//   barrier by then, so the counters cover the whole run. Adds aborts_per_tx and
-//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts).
+//   barrier by then, so the counters cover the whole run. Adds aborts_per_tx,
+//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts) and, in htm
+//   mode, hw_attempts_per_tx and hw_commits_per_tx.
 inline void report_optimist_counters(benchmark::State& state) {
   if (state.thread_index() != 0) return;
   const optimist::statistics s = optimist::stats();
   const double commits = s.commits > 0 ? static_cast<double>(s.commits) : 1.0;
   state.counters["aborts_per_tx"] = static_cast<double>(s.aborts) / commits;
   state.counters["irrevocable_per_tx"] = static_cast<double>(s.irrevocable) / commits;
+  // htm mode: how often a hardware attempt was made and how often it committed. The per-site
+  // policy stops trying where attempts keep failing (always, on a CPU without RTM), so few
+  // attempts per transaction mean the row mostly measures the software path.
+  if (s.hardware.attempts > 0 || s.hardware.skipped > 0) {
+    state.counters["hw_attempts_per_tx"] = static_cast<double>(s.hardware.attempts) / commits;
+    state.counters["hw_commits_per_tx"] = static_cast<double>(s.hardware.commits) / commits;
+  }
 }
 
 // report_optimist_counters<Access>(state)
