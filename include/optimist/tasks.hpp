@@ -16,6 +16,12 @@
 //   atomic block: then the task is queued only when that transaction commits
 //   (an aborted attempt adds nothing). An empty callable (empty std::function,
 //   null function pointer) throws std::invalid_argument at once.
+//   Cost: a lock and a bump allocation — the task is built in place in the
+//   queue's storage, released in bulk after the run (callables and arguments
+//   up to 1 KiB and 64-byte alignment; larger ones, and tasks added inside a
+//   transaction, get a heap allocation of their own). The copy or move of f
+//   and args runs under the queue's lock: it must not add to the same queue
+//   (std::logic_error).
 //
 // run_all_tasks(), run_all_tasks(options)
 //   Runs every queued task, and every task they add, and returns when none is
