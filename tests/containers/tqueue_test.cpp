@@ -19,6 +19,7 @@
 #include "optimist/atomically.hpp"
 #include "optimist/containers.hpp"
 #include "optimist/stats.hpp"
+#include "reclaim_at_exit.hpp"
 #include "support/describe_stats.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
@@ -171,7 +172,7 @@ void expect_each_item_once_in_order(const std::vector<std::vector<long>>& popped
 // GetParam() producers and GetParam() consumers; consumers poll with try_pop.
 TEST_P(TqueueConcurrentTest, EveryItemPoppedOnceWithTryPop) {
   const int side = GetParam();
-  const long per_producer = scaled(5000);
+  const long per_producer = scaled(20000);
   const long total = side * per_producer;
   optimist::tqueue<long> queue;
   std::atomic<long> taken{0};

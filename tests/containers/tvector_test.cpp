@@ -13,6 +13,7 @@
 #include "optimist/atomically.hpp"
 #include "optimist/containers.hpp"
 #include "optimist/stats.hpp"
+#include "reclaim_at_exit.hpp"
 #include "support/describe_stats.hpp"
 #include "support/stress.hpp"
 #include "support/think_time.hpp"
