@@ -187,6 +187,27 @@ TEST_P(ThreadCountTest, RunExecutesExactlyThatManyTasksAtOnce) {
 INSTANTIATE_TEST_SUITE_P(Threads, ThreadCountTest, optimist::test::task_thread_counts(),
                          optimist::test::thread_count_name);
 
+// One queue keeps its arena from run to run while the thread count stays the
+// same, and replaces it when the count changes: every run still executes
+// exactly as many tasks at once as it asked for, never more.
+TEST(ThreadCountSequence, RunsOfOneQueueEachGetExactlyTheirThreads) {
+  optimist::task_queue q;
+  for (int threads : {2, 2, 4, 4, 1, 2, 3, 3}) {
+    {
+      concurrency_probe probe(threads, milliseconds(20000));
+      for (int i = 0; i < threads; ++i) q.add(probe.task());
+      q.run(run_with(threads));
+      EXPECT_EQ(probe.peak(), threads) << "fewer workers than asked for";
+    }
+    {
+      concurrency_probe probe(threads + 1, milliseconds(100));
+      for (int i = 0; i < threads + 1; ++i) q.add(probe.task());
+      q.run(run_with(threads));
+      EXPECT_LE(probe.peak(), threads) << "more workers than asked for";
+    }
+  }
+}
+
 // How many different threads executed the tasks of one run of `tasks` short
 // busy tasks (nothing waits: the workers must join on their own).
 int threads_used_by_a_run(int threads, int tasks) {
