@@ -10,6 +10,7 @@
 //   tvar.hpp         optimist::tvar<T>: a transactional variable
 //   access.hpp       optimist::load / optimist::store: transactional access to plain memory
 //   memory.hpp       optimist::tx_new / optimist::tx_delete: allocation undone on abort
+//   containers.hpp   optimist::tmap / tset / tvector / tqueue: transactional containers
 //   inevitable.hpp   optimist::become_inevitable(): a transaction that may do I/O
 //   stats.hpp        optimist::stats(): commits, aborts by cause, restarts
 //   mode.hpp         optimist::set_execution_mode(): software only or hardware first
@@ -19,6 +20,7 @@
 
 #include "optimist/access.hpp"
 #include "optimist/atomically.hpp"
+#include "optimist/containers.hpp"
 #include "optimist/inevitable.hpp"
 #include "optimist/memory.hpp"
 #include "optimist/mode.hpp"
