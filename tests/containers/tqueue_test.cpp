@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "interleave.hpp"
 #include "optimist/atomically.hpp"
 #include "optimist/containers.hpp"
 #include "optimist/stats.hpp"
@@ -143,6 +144,20 @@ TEST(TqueueTest, MoveIntoMapIsAtomic) {
   EXPECT_EQ(bad_audits.load(), 0);
   EXPECT_TRUE(queue.empty());
   EXPECT_EQ(done.size(), static_cast<std::size_t>(items));
+}
+
+// On a non-empty queue a pop and a push touch disjoint words; on an empty one they meet.
+TEST(TqueueTest, PushAndPopOfNonEmptyQueueDoNotConflict) {
+  optimist::tqueue<int> queue;
+  using optimist::test::attempts_around;
+  queue.push(1);
+  EXPECT_EQ(attempts_around([&] { EXPECT_EQ(queue.try_pop(), 1); }, [&] { queue.push(2); }), 1);
+  EXPECT_EQ(attempts_around([&] { queue.push(3); }, [&] { EXPECT_EQ(queue.try_pop(), 2); }), 1);
+  EXPECT_EQ(queue.snapshot(), (std::vector<int>{3}));
+  EXPECT_EQ(attempts_around([&] { (void)queue.try_pop(); }, [&] { (void)queue.try_pop(); }), 2);
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(attempts_around([&] { (void)queue.try_pop(); }, [&] { queue.push(4); }), 2);
+  EXPECT_TRUE(queue.empty()) << "the re-run popped the pushed item";
 }
 
 class TqueueConcurrentTest : public ::testing::TestWithParam<int> {};

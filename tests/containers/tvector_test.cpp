@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "interleave.hpp"
 #include "optimist/atomically.hpp"
 #include "optimist/containers.hpp"
 #include "optimist/stats.hpp"
@@ -136,6 +137,19 @@ TEST(TvectorTest, ThrowingTransactionLeavesNoTrace) {
                std::runtime_error);
   EXPECT_EQ(vector.snapshot(), (std::vector<long>{1, 2, 3}));
   EXPECT_EQ(vector.capacity(), capacity);
+}
+
+// Accesses to different elements touch disjoint words; push_back writes the size, which every
+// (bounds-checked) element access reads.
+TEST(TvectorTest, DifferentElementsDoNotConflict) {
+  optimist::tvector<long> vector(16, 1);
+  using optimist::test::attempts_around;
+  EXPECT_EQ(attempts_around([&] { vector[3] += 1; }, [&] { vector[4] += 1; }), 1);
+  EXPECT_EQ(attempts_around([&] { (void)vector.at(5); }, [&] { vector.set(6, 9); }), 1);
+  EXPECT_EQ(attempts_around([&] { vector[3] += 1; }, [&] { vector[3] += 1; }), 2);
+  EXPECT_EQ(attempts_around([&] { (void)vector.get(7); }, [&] { vector.push_back(0); }), 2);
+  EXPECT_EQ(vector.get(3), 4);  // 1, +1, then +1 by the other thread and +1 by the re-run
+  EXPECT_EQ(vector.size(), 17u);
 }
 
 class TvectorConcurrentTest : public ::testing::TestWithParam<int> {};

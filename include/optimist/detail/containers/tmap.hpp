@@ -41,7 +41,7 @@ class tmap {
                 const Hash& hash = Hash(), const KeyEqual& equal = KeyEqual())
       : table_(bucket_count, hash, equal) {}
   tmap(std::initializer_list<std::pair<K, V>> items) : tmap(items.size()) {
-    for (const auto& item : items) insert_or_assign(item.first, item.second);
+    for (const auto& item : items) insert(item);  // as std::unordered_map: the first one wins
   }
   tmap(const tmap&) = delete;
   tmap& operator=(const tmap&) = delete;

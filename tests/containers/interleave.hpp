@@ -1,0 +1,42 @@
+// tests/containers/interleave.hpp — do two operations conflict? Run one inside the other.
+//
+//   int attempts = optimist::test::attempts_around(
+//       [&] { map.find(a); },            // in a transaction on this thread ...
+//       [&] { map.insert({b, 1}); });    // ... while this one runs and commits on another
+//   EXPECT_EQ(attempts, 1);              // 2 if the second wrote what the first read or wrote
+//
+// attempts_around(first, second)
+//   Runs `first` in a transaction; in its first attempt, after `first` has done its accesses
+//   and before the commit, runs `second` on another thread (as its own transactions) to its
+//   end. The transaction then commits, or re-runs (without `second`) if `second` committed a
+//   write to a word it had read (the transaction always writes a word of its own, so even a
+//   `first` that only reads is validated at commit). Returns the number of attempts: 1 means the
+//   two touched no common word in a conflicting way — a deterministic check, no timing involved.
+#pragma once
+
+#include <thread>
+
+#include "optimist/atomically.hpp"
+#include "optimist/tvar.hpp"
+
+namespace optimist::test {
+
+template <class First, class Second>
+int attempts_around(First&& first, Second&& second) {
+  int attempts = 0;
+  optimist::tvar<int> private_word{0};
+  optimist::atomically([&] {
+    ++attempts;
+    first();
+    if (attempts == 1) {
+      std::thread other([&] { second(); });
+      other.join();
+    }
+    // A write of its own, so that the commit validates the reads: a read-only transaction
+    // is serialised at its start and would commit even after a conflicting write.
+    private_word.set(attempts);
+  });
+  return attempts;
+}
+
+}  // namespace optimist::test
