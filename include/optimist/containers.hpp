@@ -62,7 +62,9 @@
 //   for_each(f)                           f(const K&, const V&) for every element, in one
 //                                         transaction (outside one, f may run again if
 //                                         the transaction restarts: give it no side effects
-//                                         other than collecting)
+//                                         other than collecting). f may erase or assign
+//                                         elements, but must not insert into this map (a
+//                                         growth would reorder the buckets being walked)
 //   snapshot() -> std::vector<std::pair<K, V>>   every element, one consistent view
 //   Growth: the bucket array doubles when an insert finds its key's counter above
 //   2 elements per bucket and the whole map above 1 (so about 1 to 2 per bucket).

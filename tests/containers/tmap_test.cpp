@@ -162,6 +162,25 @@ TEST(TmapTest, ProxyOperatorsAndStringKeys) {
   EXPECT_EQ(counts.find("one"), std::nullopt);
 }
 
+// for_each may erase the element it visits (the node stays readable until the commit).
+TEST(TmapTest, ForEachMayEraseWhatItVisits) {
+  optimist::tmap<long, long> map;
+  for (long k = 0; k < 500; ++k) map.insert({k, k});
+  long visited = 0;
+  map.for_each([&](const long& k, const long& v) {
+    EXPECT_EQ(k, v);
+    ++visited;
+    if (k % 2 == 1) {
+      EXPECT_EQ(map.erase(k), 1u);
+    }
+  });
+  EXPECT_EQ(visited, 500);
+  EXPECT_EQ(map.size(), 250u);
+  for (const auto& [k, v] : map.snapshot()) {
+    EXPECT_EQ(k % 2, 0) << k;
+  }
+}
+
 // Every operation inside one transaction sees the transaction's own earlier
 // operations; insert and erase of the same node in one transaction, and a
 // growth of the table in the middle of it, are fine.
