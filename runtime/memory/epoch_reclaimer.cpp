@@ -19,9 +19,18 @@ namespace optimist::detail {
 
 namespace {
 
-// Objects of threads that ended before they could reclaim them.
-std::mutex g_orphans_mutex;
-std::vector<retired_object> g_orphans;
+// Objects of threads that ended before they could reclaim them. Never
+// destroyed: oneTBB's worker threads may end after static destructors have
+// run, and they still hand their objects over here (INVARIANT
+// outlives-every-thread).
+struct orphan_list {
+  std::mutex mutex;
+  std::vector<retired_object> objects;
+};
+orphan_list& orphans() {
+  static orphan_list* list = new orphan_list;  // deliberately leaked
+  return *list;
+}
 std::atomic<bool> g_have_orphans{false};
 
 constexpr std::size_t reclaim_threshold = 64;
@@ -101,9 +110,10 @@ void reclaim(transaction& tx) {
     std::uint64_t oldest = oldest_active_start();
     destroy_safe(tx.retired, oldest, ready);
     if (g_have_orphans.load(std::memory_order_relaxed)) {
-      std::lock_guard<std::mutex> lock(g_orphans_mutex);
-      destroy_safe(g_orphans, oldest, ready);
-      g_have_orphans.store(!g_orphans.empty(), std::memory_order_relaxed);
+      orphan_list& list = orphans();
+      std::lock_guard<std::mutex> lock(list.mutex);
+      destroy_safe(list.objects, oldest, ready);
+      g_have_orphans.store(!list.objects.empty(), std::memory_order_relaxed);
     }
   } catch (...) {
     // `ready` keeps what was moved there; destroy it below.
@@ -116,8 +126,9 @@ void reclaim(transaction& tx) {
 void hand_over_retired(transaction& tx) noexcept {
   if (tx.retired.empty()) return;
   try {
-    std::lock_guard<std::mutex> lock(g_orphans_mutex);
-    g_orphans.insert(g_orphans.end(), tx.retired.begin(), tx.retired.end());
+    orphan_list& list = orphans();
+    std::lock_guard<std::mutex> lock(list.mutex);
+    list.objects.insert(list.objects.end(), tx.retired.begin(), tx.retired.end());
     g_have_orphans.store(true, std::memory_order_relaxed);
   } catch (...) {
     // Out of memory: the objects stay unreclaimed, which is safe.
