@@ -21,6 +21,7 @@
 #include "profile/site_key.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/read_set.hpp"
+#include "stm/retry_wait.hpp"
 #include "stm/thread_counters.hpp"
 #include "stm/write_log.hpp"
 
@@ -106,6 +107,20 @@ class alignas(64) transaction {
   void (*before_irrevocable)(void*) = nullptr;
   void* before_irrevocable_context = nullptr;
 
+  // optimist::retry (runtime/stm/retry.cpp). retry_pending: retry() was called
+  // and the attempt is unwinding towards the outermost block (or an or_else);
+  // a conflict restart clears it. inevitable_requested: become_inevitable()
+  // was called in this attempt, so it can no longer be rolled back for a retry.
+  bool retry_pending = false;
+  bool inevitable_requested = false;
+  // Set by the task runtime while a task runs: the outermost block does not
+  // wait after a retry but lets retry_signal out, with the wait set in
+  // retry_reads, so that the worker can set the task aside.
+  bool retry_propagates = false;
+  source_location retry_site;
+  read_set retry_reads;  // the read set of the last retried attempt (what to wait on)
+  waiter retry_waiter;   // this thread, parked in the wait table
+
   // Reporting (runtime/profile/recorder.*); meaningful only while `recording`,
   // which caches report::enabled() at the start of each attempt.
   bool recording = false;
@@ -166,10 +181,17 @@ class alignas(64) transaction {
   void commit_nested() noexcept;
   void rollback_nested() noexcept;
 
+  // After retry_signal reached the outermost block (runtime/stm/retry.cpp):
+  // rolls the attempt back, keeping its read set in retry_reads; then, unless
+  // retry_propagates, waits for a commit to change something read. Returns
+  // true if the block should run again, false if the signal must propagate.
+  bool finish_retry() noexcept;
+
   // internal steps of the above
   void commit_writer();
   void commit_irrevocable();
   void release_locks() noexcept;
+  void wake_waiters_of_locks() noexcept;  // after a commit unlocked `locks` (retry_wait.cpp)
   void release_reservations() noexcept;
   void discard_attempt() noexcept;
 };
