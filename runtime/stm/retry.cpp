@@ -60,35 +60,44 @@ void retry(source_location site) {
   // A lost attempt (its signal swallowed, or a destructor while it unwinds)
   // restarts; it must not wait on what it read (INVARIANT retry-is-consistent).
   if (tx->doomed) throw detail::restart_signal{};
-  if (tx->inevitable_requested) {
-    throw std::logic_error("optimist::retry() at " + where(site) +
-                           " called after become_inevitable() at " + where(tx->inevitable_site) +
-                           ": an inevitable transaction cannot be rolled back");
-  }
   if (tx->c_restart_point != nullptr) {
     throw std::logic_error("optimist::retry() at " + where(site) +
                            " called inside a C transaction: use optimist_tx_retry()");
   }
-  if (tx->mode == detail::tx_mode::irrevocable) {
-    // Made irrevocable by the engine: what it read is what it reserved.
-    for (detail::orec* lock : tx->reserved) {
-      tx->reads.add(lock, detail::orec_version(lock->load(std::memory_order_acquire)), site);
-    }
+  switch (tx->prepare_retry(site)) {
+    case detail::retry_refusal::none:
+      break;
+    case detail::retry_refusal::inevitable:
+      throw std::logic_error("optimist::retry() at " + where(site) +
+                             " called after become_inevitable() at " + where(tx->inevitable_site) +
+                             ": an inevitable transaction cannot be rolled back");
+    case detail::retry_refusal::nothing_read:
+      throw std::logic_error("optimist::retry() at " + where(site) +
+                             ": the transaction has read no transactional memory, so no commit "
+                             "could ever wake it (it would wait for ever)");
   }
-  if (tx->reads.empty()) {
-    throw std::logic_error("optimist::retry() at " + where(site) +
-                           ": the transaction has read no transactional memory, so no commit "
-                           "could ever wake it (it would wait for ever)");
-  }
-  tx->retry_waiter.reserve(tx->reads.size());  // may throw: nothing is marked yet
-  tx->retry_pending = true;
-  tx->retry_site = site;
-  tx->doomed = true;  // a nested block that swallows the signal cannot go on
-  tx->doom_cause = abort_cause::explicit_restart;
   throw detail::retry_signal{};
 }
 
 namespace detail {
+
+retry_refusal transaction::prepare_retry(source_location site) {
+  if (inevitable_requested) return retry_refusal::inevitable;
+  if (mode == tx_mode::irrevocable) {
+    // Made irrevocable by the engine: what it read is what it reserved
+    // (INVARIANT reserved-is-stable: the versions are those it read).
+    for (orec* lock : reserved) {
+      reads.add(lock, orec_version(lock->load(std::memory_order_acquire)), site);
+    }
+  }
+  if (reads.empty()) return retry_refusal::nothing_read;
+  retry_waiter.reserve(reads.size());  // may throw: nothing is marked yet
+  retry_pending = true;
+  retry_site = site;
+  doomed = true;  // a nested block that swallows the signal cannot go on
+  doom_cause = abort_cause::explicit_restart;
+  return retry_refusal::none;
+}
 
 bool retry_absorbed() noexcept {
   transaction* tx = tls_current;

@@ -35,6 +35,13 @@ enum class tx_mode : std::uint8_t {
   hardware,     // inside an RTM transaction: accesses go straight to memory (runtime/htm)
 };
 
+// Why prepare_retry() refused to mark the attempt for a retry.
+enum class retry_refusal : std::uint8_t {
+  none,          // marked: retry_pending, doomed
+  inevitable,    // become_inevitable() was called: cannot roll back
+  nothing_read,  // no commit could ever wake the wait
+};
+
 struct lock_entry {
   orec* lock;
   std::uint64_t previous;  // the unlocked value to restore if the commit fails
@@ -181,6 +188,10 @@ class alignas(64) transaction {
   void commit_nested() noexcept;
   void rollback_nested() noexcept;
 
+  // The checks and marking of optimist::retry() / optimist_tx_retry() (after
+  // the caller has checked that a transaction runs and is not doomed). May
+  // throw std::bad_alloc before marking anything.
+  retry_refusal prepare_retry(source_location site);
   // After retry_signal reached the outermost block (runtime/stm/retry.cpp):
   // rolls the attempt back, keeping its read set in retry_reads; then, unless
   // retry_propagates, waits for a commit to change something read. Returns
