@@ -23,6 +23,11 @@
 // on a stale read set would be harmless anyway: registration finds the change
 // and runs the block again at once.
 //
+// Hardware transactions (runtime/htm/) cannot keep a read set to wait on:
+// retry() aborts them with abort_code_retry and the block runs in software;
+// and a hardware writer that sees a registered waiter aborts to software, where
+// the commit wakes it (INVARIANT no-lost-wakeup).
+//
 // Irrevocable attempts: one that called become_inevitable() may already have
 // done I/O and cannot roll back, so retry() is a std::logic_error there. One
 // the engine made irrevocable (starved, or re-run after becoming inevitable,
@@ -35,6 +40,8 @@
 #include <string>
 #include <utility>
 
+#include "htm/abort_injection.hpp"
+#include "htm/hardware_barriers.hpp"
 #include "optimist/detail/engine.hpp"
 #include "optimist/retry.hpp"
 #include "profile/recorder.hpp"
@@ -57,6 +64,8 @@ void retry(source_location site) {
                            " called outside an atomic block: there is no transaction to roll "
                            "back and nothing to wait on");
   }
+  // The hardware path cannot wait: the block runs again in software.
+  if (tx->mode == detail::tx_mode::hardware) detail::hardware_abort(detail::abort_code_retry);
   // A lost attempt (its signal swallowed, or a destructor while it unwinds)
   // restarts; it must not wait on what it read (INVARIANT retry-is-consistent).
   if (tx->doomed) throw detail::restart_signal{};
