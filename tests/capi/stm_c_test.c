@@ -604,6 +604,8 @@ static void test_retry_sleeps_until_a_store(void) {
   g_retry_flag = 0;
   g_retry_attempts = 0;
   optimist_thread_enter();
+  fprintf(stderr,
+          "  (expected: messages about a retry outside a transaction and with nothing read)\n");
   CHECK(optimist_tx_retry() == OPTIMIST_E_NO_TRANSACTION, "retry outside a transaction");
   if (pthread_create(&waiter, NULL, retry_waiter_body, &seen) != 0) {
     fprintf(stderr, "pthread_create failed\n");
