@@ -12,6 +12,7 @@
 //   memory.hpp       optimist::tx_new / optimist::tx_delete: allocation undone on abort
 //   containers.hpp   optimist::tmap / tset / tvector / tqueue: transactional containers
 //   inevitable.hpp   optimist::become_inevitable(): a transaction that may do I/O
+//   retry.hpp        optimist::retry() / or_else(f, g): wait for a state, try alternatives
 //   stats.hpp        optimist::stats(): commits, aborts by cause, restarts
 //   mode.hpp         optimist::set_execution_mode(): software only or hardware first
 //   tasks.hpp        optimist::add_task / run_all_tasks / task_queue: parallel loops
@@ -24,6 +25,7 @@
 #include "optimist/inevitable.hpp"
 #include "optimist/memory.hpp"
 #include "optimist/mode.hpp"
+#include "optimist/retry.hpp"
 #include "optimist/source_location.hpp"
 #include "optimist/stats.hpp"
 #include "optimist/tasks.hpp"

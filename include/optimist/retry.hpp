@@ -2,22 +2,65 @@
 //
 // optimist::retry() says: this transaction has seen a state it cannot proceed
 // with (an empty queue, a balance too low). The attempt is rolled back and the
-// thread waits until a committed transaction changes a word it read, then runs
-// the block again.
+// thread sleeps until a committed transaction changes a word it read, then
+// runs the block again. optimist::or_else(f, g) tries f and, if f retries,
+// undoes f and tries g instead.
 //
 //   int item = optimist::atomically([&] {
-//     if (queue_size.get() == 0) optimist::retry();
+//     if (size.get() == 0) optimist::retry();   // sleep until `size` changes
 //     return take_one();
 //   });
 //
+//   auto job = optimist::or_else([&] { return take_from(urgent); },   // retries if empty
+//                                [&] { return take_from(normal); });  // tried if it did
+//
 // retry()
-//   Only inside an atomic block; outside one it throws std::logic_error.
+//   Rolls the attempt back and waits — asleep, no busy waiting — until some
+//   committed transaction (or a single store outside a transaction) writes a
+//   word this attempt read, then runs the outermost block again. Inside
+//   or_else's first alternative it hands over to the second one instead.
+//   Inside a task (run_all_tasks) the worker does not wait: the task is set
+//   aside and runs again once a commit touches what it read (optimist/tasks.hpp).
+//   Throws std::logic_error, naming the call site, when the wait could never
+//   end or the attempt cannot be rolled back: outside an atomic block, when the
+//   transaction has read no transactional memory, after become_inevitable().
+//   Counted in optimist::stats().retries.
+//
+// or_else(f, g)
+//   Runs f as a nested atomic block. If f retries, its effects are rolled back
+//   (what it read is kept for waiting) and g runs as a nested block in the same
+//   transaction, seeing the state as it was before f. If g retries too, the
+//   enclosing transaction retries and waits for a change to anything f or g
+//   read. Returns what the alternative that ran returns (the common type of
+//   both); an exception from either propagates as from any nested block.
+//   Outside a transaction it is an atomic block of its own. Alternatives nest:
+//   or_else(f, [&] { return or_else(g, h); }).
 #pragma once
 
+#include <functional>
+#include <type_traits>
+
+#include "optimist/atomically.hpp"
+#include "optimist/detail/engine.hpp"
 #include "optimist/source_location.hpp"
 
 namespace optimist {
 
 [[noreturn]] void retry(source_location site = source_location::current());
+
+template <class F, class G>
+auto or_else(F&& f, G&& g, source_location site = source_location::current())
+    -> std::common_type_t<std::invoke_result_t<F&>, std::invoke_result_t<G&>> {
+  using result = std::common_type_t<std::invoke_result_t<F&>, std::invoke_result_t<G&>>;
+  if (!detail::in_transaction()) {
+    return atomically([&]() -> result { return or_else(f, g, site); }, site);
+  }
+  try {
+    return atomically(f, site);  // nested: a retry rolls back f's level and leaves it
+  } catch (const detail::retry_signal&) {
+    if (!detail::retry_absorbed()) throw;
+  }
+  return atomically(g, site);
+}
 
 }  // namespace optimist

@@ -77,6 +77,7 @@ struct statistics {
   std::uint64_t restarts = 0;           // attempts run again after an abort
   std::uint64_t irrevocable = 0;        // transactions that ran (or became) irrevocable
   std::uint64_t starved = 0;            // of which because they had restarted too often
+  std::uint64_t retries = 0;  // attempts rolled back by optimist::retry() (not counted as aborts)
   std::array<std::uint64_t, abort_cause_count> aborts_by_cause{};
   hardware_statistics hardware;
 

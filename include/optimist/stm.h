@@ -56,7 +56,8 @@ enum optimist_status {
   OPTIMIST_OK = 0,
   OPTIMIST_E_NOT_ENTERED = -1,    /* the thread has not called optimist_thread_enter() */
   OPTIMIST_E_NO_TRANSACTION = -2, /* commit or restart outside a transaction */
-  OPTIMIST_E_NO_MEMORY = -3       /* the commit could not allocate; rolled back */
+  OPTIMIST_E_NO_MEMORY = -3,      /* the commit could not allocate; rolled back */
+  OPTIMIST_E_RETRY_REFUSED = -4   /* retry with nothing read, or in an inevitable transaction */
 };
 
 /* A short description of a status, e.g. "thread not entered". */
@@ -87,6 +88,12 @@ int optimist_tx_commit(void);
 /* Rolls the transaction back and restarts it at OPTIMIST_TX_BEGIN. Returns
  * (an error status) only when there is no transaction. */
 int optimist_tx_restart(void);
+/* Rolls the transaction back and sleeps until another transaction commits a
+ * change to a word it read, then runs it again from OPTIMIST_TX_BEGIN (the C
+ * form of optimist::retry()). Returns (an error status, the transaction still
+ * running) only when there is no transaction, or OPTIMIST_E_RETRY_REFUSED when
+ * it has read nothing (no commit could wake it) or is inevitable. */
+int optimist_tx_retry(void);
 /* 1 inside a transaction, 0 outside. */
 int optimist_in_transaction(void);
 

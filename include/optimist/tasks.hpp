@@ -33,6 +33,17 @@
 //   throws std::logic_error. Tasks added by other threads while a run is going
 //   on are kept for the next run.
 //
+//   A task that calls optimist::retry() (optimist/retry.hpp) does not hold its
+//   worker: it is rolled back and set aside until a commit changes something
+//   it read, then runs again. If the run has nothing else left to do while
+//   tasks are still set aside (no task of the run can wake them; commits of
+//   threads outside the run are not waited for), the run throws
+//   optimist::tasks_blocked, naming how many wait and where they called
+//   retry(); they stay queued (pending()) and run again in the next run. In an
+//   ordered run, a task that still retries at its turn — everything before it
+//   has committed and nothing after it may commit first — blocks the run at
+//   once: it stops as for an exception and throws tasks_blocked.
+//
 // task_queue
 //   The same as an object, for loops that should not share the global queue:
 //   q.add(f, args...), q.run(), q.run(options), q.pending().
@@ -44,6 +55,7 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -228,5 +240,20 @@ inline void run_all_tasks(const run_options& options) {
 
 // The number of worker threads a run with these options would use.
 unsigned resolve_thread_count(const run_options& options);
+
+// tasks_blocked
+//   Thrown by run_all_tasks / task_queue::run when the run ends with tasks
+//   waiting in optimist::retry() that no task of the run can wake. what() says
+//   how many and the source lines of their retry() calls; blocked_tasks() is
+//   the count. The tasks stay queued for the next run.
+class tasks_blocked : public std::runtime_error {
+ public:
+  tasks_blocked(std::size_t blocked_tasks, const std::string& what)
+      : std::runtime_error(what), blocked_tasks_(blocked_tasks) {}
+  std::size_t blocked_tasks() const noexcept { return blocked_tasks_; }
+
+ private:
+  std::size_t blocked_tasks_;
+};
 
 }  // namespace optimist

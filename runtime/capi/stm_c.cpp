@@ -81,6 +81,8 @@ const char* optimist_status_text(int status) {
       return "no transaction is running";
     case OPTIMIST_E_NO_MEMORY:
       return "out of memory; the transaction was rolled back";
+    case OPTIMIST_E_RETRY_REFUSED:
+      return "retry refused: the transaction has read nothing, or is inevitable";
     default:
       return "unknown status";
   }
@@ -150,6 +152,29 @@ int optimist_tx_restart(void) {
     return OPTIMIST_E_NO_TRANSACTION;
   }
   tx->restart(optimist::abort_cause::explicit_restart);
+}
+
+int optimist_tx_retry(void) {
+  transaction* tx = entered("optimist_tx_retry");
+  if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
+  if (tx->depth == 0 || tx->c_restart_point == nullptr) {
+    std::fprintf(stderr, "optimist: optimist_tx_retry called outside a C transaction\n");
+    return OPTIMIST_E_NO_TRANSACTION;
+  }
+  optimist::detail::retry_refusal refusal =
+      guarded("optimist_tx_retry", optimist::detail::retry_refusal::none,
+              [&] { return tx->prepare_retry(source_location::current()); });
+  if (refusal != optimist::detail::retry_refusal::none) {
+    std::fprintf(stderr, "optimist: optimist_tx_retry: %s\n",
+                 refusal == optimist::detail::retry_refusal::inevitable
+                     ? "the transaction is inevitable and cannot be rolled back"
+                     : "the transaction has read nothing, so no commit could ever wake it");
+    return OPTIMIST_E_RETRY_REFUSED;
+  }
+  // No unwinding in C: roll back and wait here, then jump to the restart point.
+  sigjmp_buf* target = tx->c_restart_point;
+  tx->finish_retry();
+  siglongjmp(*target, 1);
 }
 
 int optimist_in_transaction(void) {

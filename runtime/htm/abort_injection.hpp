@@ -32,5 +32,6 @@ inline constexpr unsigned abort_code_reserved = 0x02;    // the inevitable trans
 inline constexpr unsigned abort_code_inevitable = 0x03;  // the block became inevitable
 inline constexpr unsigned abort_code_exception = 0x04;   // an exception left the block
 inline constexpr unsigned abort_code_retry = 0x05;       // the block called optimist::retry()
+inline constexpr unsigned abort_code_waiters = 0x06;     // a writer while threads wait in retry()
 
 }  // namespace optimist::detail

@@ -46,7 +46,8 @@
 // XEND at a fresh clock tick.
 // What runs in software instead: whatever the hardware cannot do or optimist
 // cannot undo in place — capacity overflow, a nested block that throws (no
-// partial rollback of in-place writes), become_inevitable, retry, exceptions —
+// partial rollback of in-place writes), become_inevitable, retry, exceptions,
+// a write while someone waits in retry() (software commits wake waiters) —
 // aborts with an explicit code, and the block runs in software.
 //
 // Retry policy: a block retries in hardware only while the status says a
@@ -176,6 +177,11 @@ void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value,
   if (orec_is_locked(v)) _xabort(abort_code_locked);      // INVARIANT hw-sees-locks
   if (orec_is_reserved(v)) _xabort(abort_code_reserved);  // INVARIANT reservations
   if (tx.hardware_stamp == 0) {
+    // INVARIANT no-lost-wakeup (retry_wait.cpp): only a software commit wakes
+    // threads and tasks waiting in retry(), so a writer that sees one runs in
+    // software. The counter joins the read set: a waiter that registers before
+    // XEND aborts us; one that registers later sees our orecs in its check.
+    if (waiters_present()) _xabort(abort_code_waiters);
     tx.hardware_stamp = orec_make_version(clock_commit_stamp());  // INVARIANT sw-sees-hw
   }
   if (v != tx.hardware_stamp) lock.store(tx.hardware_stamp, std::memory_order_relaxed);

@@ -43,6 +43,8 @@ void transaction::start(source_location site) {
   }
   block_site = site;
   doomed = false;
+  retry_pending = false;
+  inevitable_requested = false;
   unwinding_base = std::uncaught_exceptions();
   depth = 1;
   const std::uint64_t now = clock_now();
@@ -127,6 +129,7 @@ bool block_restart(transaction& tx) noexcept {
     tx.rollback_nested();
     return false;
   }
+  if (tx.retry_pending) return tx.finish_retry();  // optimist::retry(): wait, then run again
   tx.rollback();
   return true;
 }

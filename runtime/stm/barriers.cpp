@@ -77,6 +77,7 @@ void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t ma
   std::uint64_t timestamp = clock_commit_stamp();
   store_word(word, value, mask);
   lock.store(orec_make_version(timestamp), std::memory_order_release);
+  if (waiters_present()) wake_waiters_on(lock);  // INVARIANT no-lost-wakeup (retry_wait.cpp)
   thread_counters::bump(self.counters.commits);
 }
 

@@ -92,6 +92,13 @@ void transaction::revalidate() {
   }
 }
 
+void transaction::wake_waiters_of_locks() noexcept {
+  // INVARIANT no-lost-wakeup (retry_wait.cpp): after the seq_cst lock CASes,
+  // one seq_cst load; the loop runs only while someone waits in retry().
+  if (!waiters_present()) return;
+  for (const lock_entry& l : locks) wake_waiters_on(*l.lock);
+}
+
 void transaction::release_locks() noexcept {
   for (const lock_entry& l : locks) l.lock->store(l.previous, std::memory_order_release);
   locks.clear();
@@ -158,6 +165,7 @@ void transaction::commit_writer() {
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
+  wake_waiters_of_locks();
   locks.clear();
   snapshot = timestamp;
 }
@@ -189,6 +197,7 @@ void transaction::commit_irrevocable() {
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
+  wake_waiters_of_locks();
   locks.clear();
   release_reservations();
   snapshot = timestamp;
@@ -314,6 +323,7 @@ void transaction::abandon(abort_cause cause, const conflict_point& where) {
   }
   doomed = true;
   doom_cause = cause;
+  retry_pending = false;  // INVARIANT retry-is-consistent: a conflict restarts, it never waits
   throw restart_signal{};
 }
 

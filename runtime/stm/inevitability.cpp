@@ -49,8 +49,12 @@ void transaction::reserve(orec& lock) {
 }
 
 void transaction::become_irrevocable(source_location site) {
-  if (mode == tx_mode::irrevocable) return;
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
+  inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
+  if (mode == tx_mode::irrevocable) {
+    inevitable_site = site;
+    return;
+  }
   if (doomed) {
     if (unwinding()) return;
     throw restart_signal{};

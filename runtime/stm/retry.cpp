@@ -1,12 +1,141 @@
-// optimist::retry(): placeholder until the blocking protocol lands.
+// optimist::retry() and what the atomic blocks do with it.
+//
+//   retry()         checks that the attempt can be rolled back and can be
+//                   woken, marks it (retry_pending, doomed) and throws
+//                   retry_signal.
+//   nested blocks   roll back their level and let the signal pass, as for any
+//                   restart (block_restart). Reads are never rolled back
+//                   (INVARIANT nesting-marks), so the read set keeps what every
+//                   alternative read.
+//   or_else         catches the signal after its first alternative and, if the
+//                   retry is still pending, clears it and runs the second
+//                   (retry_absorbed).
+//   outermost block rolls back, keeping the read set (finish_retry), waits in
+//                   the wait table until a commit changes one of those orecs
+//                   (retry_wait.cpp), then runs the block again. Inside a task
+//                   it does not wait: retry_signal leaves the block and the
+//                   task runtime sets the task aside.
+//
+// INVARIANT (retry-is-consistent): a retry only waits on a read set that was a
+// consistent snapshot (opacity); an attempt that meets a conflict while
+// unwinding or after a swallowed signal restarts instead (restart() clears
+// retry_pending), so it never waits on values it should not have seen. Waiting
+// on a stale read set would be harmless anyway: registration finds the change
+// and runs the block again at once.
+//
+// Hardware transactions (runtime/htm/) cannot keep a read set to wait on:
+// retry() aborts them with abort_code_retry and the block runs in software;
+// and a hardware writer that sees a registered waiter aborts to software, where
+// the commit wakes it (INVARIANT no-lost-wakeup).
+//
+// Irrevocable attempts: one that called become_inevitable() may already have
+// done I/O and cannot roll back, so retry() is a std::logic_error there. One
+// the engine made irrevocable (starved, or re-run after becoming inevitable,
+// before it calls become_inevitable() again) has done nothing irreversible:
+// its writes are still buffered. It reads through reservations instead of the
+// read set, so its wait set is the orecs it reserved, whose versions cannot
+// have changed while reserved (INVARIANT reserved-is-stable). The rollback
+// releases the reservations and the inevitability token.
 #include <stdexcept>
+#include <string>
+#include <utility>
 
+#include "htm/abort_injection.hpp"
+#include "htm/hardware_barriers.hpp"
+#include "optimist/detail/engine.hpp"
 #include "optimist/retry.hpp"
+#include "profile/recorder.hpp"
+#include "stm/transaction.hpp"
 
 namespace optimist {
 
-void retry(source_location) {
-  throw std::logic_error("optimist::retry: not implemented yet");
+namespace {
+
+std::string where(source_location site) {
+  return std::string(site.file_name()) + ":" + std::to_string(site.line());
 }
+
+}  // namespace
+
+void retry(source_location site) {
+  detail::transaction* tx = detail::tls_current;
+  if (tx == nullptr) {
+    throw std::logic_error("optimist::retry() at " + where(site) +
+                           " called outside an atomic block: there is no transaction to roll "
+                           "back and nothing to wait on");
+  }
+  // The hardware path cannot wait: the block runs again in software.
+  if (tx->mode == detail::tx_mode::hardware) detail::hardware_abort(detail::abort_code_retry);
+  // A lost attempt (its signal swallowed, or a destructor while it unwinds)
+  // restarts; it must not wait on what it read (INVARIANT retry-is-consistent).
+  if (tx->doomed) throw detail::restart_signal{};
+  if (tx->c_restart_point != nullptr) {
+    throw std::logic_error("optimist::retry() at " + where(site) +
+                           " called inside a C transaction: use optimist_tx_retry()");
+  }
+  switch (tx->prepare_retry(site)) {
+    case detail::retry_refusal::none:
+      break;
+    case detail::retry_refusal::inevitable:
+      throw std::logic_error("optimist::retry() at " + where(site) +
+                             " called after become_inevitable() at " + where(tx->inevitable_site) +
+                             ": an inevitable transaction cannot be rolled back");
+    case detail::retry_refusal::nothing_read:
+      throw std::logic_error("optimist::retry() at " + where(site) +
+                             ": the transaction has read no transactional memory, so no commit "
+                             "could ever wake it (it would wait for ever)");
+  }
+  throw detail::retry_signal{};
+}
+
+namespace detail {
+
+retry_refusal transaction::prepare_retry(source_location site) {
+  if (inevitable_requested) return retry_refusal::inevitable;
+  if (mode == tx_mode::irrevocable) {
+    // Made irrevocable by the engine: what it read is what it reserved
+    // (INVARIANT reserved-is-stable: the versions are those it read).
+    for (orec* lock : reserved) {
+      reads.add(lock, orec_version(lock->load(std::memory_order_acquire)), site);
+    }
+  }
+  if (reads.empty()) return retry_refusal::nothing_read;
+  retry_waiter.reserve(reads.size());  // may throw: nothing is marked yet
+  retry_pending = true;
+  retry_site = site;
+  doomed = true;  // a nested block that swallows the signal cannot go on
+  doom_cause = abort_cause::explicit_restart;
+  return retry_refusal::none;
+}
+
+bool retry_absorbed() noexcept {
+  transaction* tx = tls_current;
+  if (tx == nullptr || !tx->retry_pending) return false;
+  tx->retry_pending = false;
+  tx->doomed = false;
+  return true;
+}
+
+bool transaction::finish_retry() noexcept {
+  thread_counters::bump(counters.retries);
+  retry_pending = false;
+  consecutive_aborts = 0;  // waiting for a state is not losing to contention
+  irrevocable_next = false;
+  retry_reads.clear();
+  std::swap(reads, retry_reads);  // keep the read set: it is what to wait on
+  discard_attempt();              // also releases reservations and the token
+  if (retry_propagates) return false;
+  std::uint64_t waited = recording ? record_wait_begin() : 0;
+  if (register_waiter(retry_waiter, retry_reads.begin(), retry_reads.end())) {
+    park(retry_waiter);
+    unregister_waiter(retry_waiter);
+  }
+  if (waited != 0) record_wait_end(*this, waited, false);
+  retry_reads.clear();
+  std::swap(reads, retry_reads);  // both empty; the read set keeps the larger buffer
+  return true;
+}
+
+}  // namespace detail
 
 }  // namespace optimist

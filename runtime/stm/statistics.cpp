@@ -27,6 +27,7 @@ void detail::thread_counters::add_to(statistics& s) const noexcept {
   s.restarts += get(restarts);
   s.irrevocable += get(irrevocable);
   s.starved += get(starved);
+  s.retries += get(retries);
   for (std::size_t i = 0; i < abort_cause_count; ++i)
     s.aborts_by_cause[i] += get(aborts_by_cause[i]);
   s.hardware.attempts += get(hardware_attempts);
@@ -47,6 +48,7 @@ statistics stats() {
   now.restarts = minus(now.restarts, g_baseline.restarts);
   now.irrevocable = minus(now.irrevocable, g_baseline.irrevocable);
   now.starved = minus(now.starved, g_baseline.starved);
+  now.retries = minus(now.retries, g_baseline.retries);
   for (std::size_t i = 0; i < abort_cause_count; ++i) {
     now.aborts_by_cause[i] = minus(now.aborts_by_cause[i], g_baseline.aborts_by_cause[i]);
   }

@@ -20,6 +20,7 @@ struct thread_counters {
   std::atomic<std::uint64_t> restarts{0};
   std::atomic<std::uint64_t> irrevocable{0};
   std::atomic<std::uint64_t> starved{0};
+  std::atomic<std::uint64_t> retries{0};
   std::atomic<std::uint64_t> aborts_by_cause[abort_cause_count] = {};
   std::atomic<std::uint64_t> hardware_attempts{0};
   std::atomic<std::uint64_t> hardware_commits{0};

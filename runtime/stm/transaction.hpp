@@ -21,6 +21,7 @@
 #include "profile/site_key.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/read_set.hpp"
+#include "stm/retry_wait.hpp"
 #include "stm/thread_counters.hpp"
 #include "stm/write_log.hpp"
 
@@ -32,6 +33,13 @@ enum class tx_mode : std::uint8_t {
   optimistic,   // lazy: reads validated, writes buffered, locks taken at commit
   irrevocable,  // holds the inevitability token; reserves every orec it touches
   hardware,     // inside an RTM transaction: accesses go straight to memory (runtime/htm)
+};
+
+// Why prepare_retry() refused to mark the attempt for a retry.
+enum class retry_refusal : std::uint8_t {
+  none,          // marked: retry_pending, doomed
+  inevitable,    // become_inevitable() was called: cannot roll back
+  nothing_read,  // no commit could ever wake the wait
 };
 
 struct lock_entry {
@@ -106,6 +114,20 @@ class alignas(64) transaction {
   void (*before_irrevocable)(void*) = nullptr;
   void* before_irrevocable_context = nullptr;
 
+  // optimist::retry (runtime/stm/retry.cpp). retry_pending: retry() was called
+  // and the attempt is unwinding towards the outermost block (or an or_else);
+  // a conflict restart clears it. inevitable_requested: become_inevitable()
+  // was called in this attempt, so it can no longer be rolled back for a retry.
+  bool retry_pending = false;
+  bool inevitable_requested = false;
+  // Set by the task runtime while a task runs: the outermost block does not
+  // wait after a retry but lets retry_signal out, with the wait set in
+  // retry_reads, so that the worker can set the task aside.
+  bool retry_propagates = false;
+  source_location retry_site;
+  read_set retry_reads;  // the read set of the last retried attempt (what to wait on)
+  waiter retry_waiter;   // this thread, parked in the wait table
+
   // Reporting (runtime/profile/recorder.*); meaningful only while `recording`,
   // which caches report::enabled() at the start of each attempt.
   bool recording = false;
@@ -166,10 +188,21 @@ class alignas(64) transaction {
   void commit_nested() noexcept;
   void rollback_nested() noexcept;
 
+  // The checks and marking of optimist::retry() / optimist_tx_retry() (after
+  // the caller has checked that a transaction runs and is not doomed). May
+  // throw std::bad_alloc before marking anything.
+  retry_refusal prepare_retry(source_location site);
+  // After retry_signal reached the outermost block (runtime/stm/retry.cpp):
+  // rolls the attempt back, keeping its read set in retry_reads; then, unless
+  // retry_propagates, waits for a commit to change something read. Returns
+  // true if the block should run again, false if the signal must propagate.
+  bool finish_retry() noexcept;
+
   // internal steps of the above
   void commit_writer();
   void commit_irrevocable();
   void release_locks() noexcept;
+  void wake_waiters_of_locks() noexcept;  // after a commit unlocked `locks` (retry_wait.cpp)
   void release_reservations() noexcept;
   void discard_attempt() noexcept;
 };

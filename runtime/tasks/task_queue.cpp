@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "optimist/atomically.hpp"
@@ -244,6 +245,7 @@ task_base* task_queue_state::take(std::uint64_t ticket) {
 
 void task_queue_state::work() {
   const std::uint64_t batch_size = batch_.size();
+  transaction& self = this_thread_transaction();
   unsigned idle = 0;
   // The shared counters are settled once per chunk (at most batch_chunk
   // tasks), not once per task: two read-modify-writes per task on lines every
@@ -270,6 +272,16 @@ void task_queue_state::work() {
         continue;
       }
     } else {
+      if (parked_.any_woken()) {
+        // A task set aside by retry() whose wait is over: run it again.
+        std::uint64_t ticket = 0;
+        if (task_base* task = parked_.take_woken(ticket)) {
+          execute(task, self, ticket);
+          if (++unsettled == batch_chunk) settle();  // it counts as pending and outstanding again
+          idle = 0;
+          continue;
+        }
+      }
       const std::uint64_t next = next_batch_.load(std::memory_order_relaxed);
       if (next < batch_size) {
         // Chunks shrink as the batch runs out, so that the last tasks (or a
@@ -282,7 +294,7 @@ void task_queue_state::work() {
         for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
           task_base* task = tickets[t].task;
           tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
-          execute(task);
+          execute(task, self, t);
           ++unsettled;
         }
         settle();
@@ -292,7 +304,7 @@ void task_queue_state::work() {
       std::uint64_t j = next_spawned_.load(std::memory_order_relaxed);
       if (j < spawned_published_.load(std::memory_order_acquire)) {
         if (next_spawned_.compare_exchange_weak(j, j + 1, std::memory_order_relaxed)) {
-          execute(take(batch_size + j));
+          execute(take(batch_size + j), self, batch_size + j);
           if (++unsettled == batch_chunk) settle();
           idle = 0;
         }
@@ -308,16 +320,35 @@ void task_queue_state::work() {
 }
 
 // Unordered mode: the task's own transaction, nothing else to wait for.
-void task_queue_state::execute(task_base* task) {
+void task_queue_state::execute(task_base* task, transaction& self, std::uint64_t ticket) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
+  self.retry_propagates = true;  // a retry must not park this worker
+  bool parked = false;
   try {
     atomically([task] { task->run(); });
+  } catch (const restart_signal&) {
+    // Only optimist::retry() leaves an atomic block this way (retry_propagates).
+    self.retry_propagates = false;
+    parked = set_aside(task, self, ticket);
   } catch (...) {
     record_error(std::current_exception());
   }
+  self.retry_propagates = false;
   tls_running_queue = outer;
-  task->destroy();  // outside the run's context, as a destructor of the caller's would
+  if (!parked) task->destroy();  // outside the run's context, as a destructor of the caller's would
+}
+
+bool task_queue_state::set_aside(task_base* task, transaction& self, std::uint64_t ticket) {
+  run_pending_.fetch_add(1, std::memory_order_relaxed);  // pending() counts it again
+  try {
+    parked_.set_aside(task, ticket, self);
+    return true;
+  } catch (...) {
+    run_pending_.fetch_sub(1, std::memory_order_relaxed);
+    record_error(std::current_exception());  // out of memory: the task fails as if it threw
+    return false;
+  }
 }
 
 void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
@@ -327,6 +358,8 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
   turn_context context{this, turn};
   self.before_irrevocable = &wait_for_turn_hook;
   self.before_irrevocable_context = &context;
+  self.retry_propagates = true;
+  bool blocked = false;
   unsigned attempts = 0;
   try {
     atomically([&] {
@@ -343,15 +376,28 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
       wait_for_turn(turn);
       tls_current->revalidate();  // serialise after every earlier task, or re-run
     });
+  } catch (const restart_signal&) {
+    // optimist::retry() at the task's turn, on a read set revalidated against
+    // every earlier task (the catch above): no task of the run can wake it.
+    self.retry_propagates = false;
+    try {
+      parked_.add_blocked(task, turn, self.retry_site);
+      run_pending_.fetch_add(1, std::memory_order_relaxed);
+      blocked = true;
+      stopping_.store(true, std::memory_order_relaxed);
+    } catch (...) {
+      record_error(std::current_exception());
+    }
   } catch (...) {
     record_error(std::current_exception());
   }
+  self.retry_propagates = false;
   self.before_irrevocable = nullptr;
   self.before_irrevocable_context = nullptr;
   wait_for_turn(turn);  // INVARIANT turns-are-running: hand the turn on exactly once
   next_commit_.store(turn + 1, std::memory_order_release);
   tls_running_queue = outer;
-  task->destroy();
+  if (!blocked) task->destroy();
 }
 
 // The oneTBB task of one worker loop. oneTBB copies it into a task object on
@@ -372,12 +418,12 @@ struct task_queue_state::worker {
   task_queue_state* queue;
 };
 
-void task_queue_state::requeue_unstarted() {
+void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   // INVARIANT nothing-lost: what this run did not start goes back first, in
   // ticket order, ahead of what other threads added meanwhile. Only a run that
   // stopped early leaves any: otherwise every ticket was taken.
   std::vector<task_slot> unstarted;
-  if (stopping_.load(std::memory_order_relaxed)) {
+  if (stopping_.load(std::memory_order_relaxed) || tasks_put_back) {
     for (const task_slot& slot : batch_) {
       if (slot.task != nullptr) unstarted.push_back(slot);
     }
@@ -478,9 +524,36 @@ void task_queue_state::run(const run_options& options) {
     group.wait();
     handoff_acquire(this);  // what the workers did (see worker)
   });
-  requeue_unstarted();
+  // Tasks still parked in retry() go back to their ticket slots: requeued in
+  // order with the unstarted ones (INVARIANT nothing-lost).
+  const std::size_t blocked = parked_.count();
+  std::string where;
+  if (blocked > 0) {
+    std::vector<parked_tasks::returned_task> returned;
+    where = parked_.take_all(returned);
+    for (const parked_tasks::returned_task& r : returned) {
+      if (r.ticket < batch_.size()) {
+        batch_[static_cast<std::size_t>(r.ticket)].task = r.task;
+      } else {
+        spawned_[static_cast<std::size_t>(r.ticket - batch_.size())].store(
+            r.task, std::memory_order_relaxed);
+      }
+    }
+  }
+  requeue_unstarted(blocked > 0);
   if (pinning) pinning->wait_for_workers_to_leave();
   if (first_error_) std::rethrow_exception(first_error_);
+  if (blocked > 0) {
+    throw tasks_blocked(
+        blocked, "optimist::run_all_tasks: " + std::to_string(blocked) +
+                     " task(s) wait in optimist::retry() and no task of the run is left to wake "
+                     "them: " +
+                     where +
+                     (ordered_ ? "; in an ordered run a task that still retries at its turn "
+                                 "blocks every later one"
+                               : "") +
+                     ". They stay queued (pending()) and run again in the next run.");
+  }
 }
 
 }  // namespace detail

@@ -36,8 +36,18 @@
 // INVARIANT (published-slots-are-built): spawned_published_ counts only slots
 // that are fully built and filled (publications take publish_mutex_), so a
 // worker touches a spawned slot only after the count covering it.
+// Retry (parked_tasks.hpp): in unordered mode a task whose transaction calls
+// optimist::retry() is set aside in parked_ and its worker moves on; a commit
+// to what it read puts it back (outstanding again) and a worker runs it anew.
+// A run that ends with tasks still parked (nothing outstanding could wake
+// them) puts them back into their ticket slots, requeues them with the
+// unstarted ones and throws optimist::tasks_blocked. In ordered mode a task
+// that still retries at its turn (revalidated: everything before it has
+// committed, nothing after it may commit first) blocks the run at once: it
+// stops as for an exception.
+//
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
-// batch_, spawned_ or a worker executing it; a run that stops early puts every
+// batch_, spawned_, parked_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order, and
 // its storage back into storage_ (INVARIANT storage-outlives-tasks,
 // task_storage.hpp).
@@ -55,6 +65,7 @@
 #include <vector>
 
 #include "optimist/tasks.hpp"
+#include "tasks/parked_tasks.hpp"
 #include "tasks/task_storage.hpp"
 
 namespace optimist::detail {
@@ -92,11 +103,12 @@ class task_queue_state {
   struct worker;
   void work();  // one worker's loop
   task_base* take(std::uint64_t ticket);
-  void execute(task_base* task);
+  void execute(task_base* task, transaction& self, std::uint64_t ticket);
   void execute_ordered(task_base* task, std::uint64_t turn);
+  bool set_aside(task_base* task, transaction& self, std::uint64_t ticket);
   void wait_for_turn(std::uint64_t turn) const noexcept;
   void record_error(std::exception_ptr error);
-  void requeue_unstarted();
+  void requeue_unstarted(bool tasks_put_back);
   void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
   void make_room_to_wait();  // under the add lock; may throw std::bad_alloc
   static void wait_for_turn_hook(void* context);
@@ -119,7 +131,7 @@ class task_queue_state {
   // Per run (reset by run()), then only read by the workers.
   alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
-  std::atomic<bool> stopping_{false};  // written once, when a task throws
+  std::atomic<bool> stopping_{false};  // written when a task throws or blocks an ordered run
   std::vector<task_slot> batch_;       // entries become nullptr when taken
   task_storage batch_storage_;         // where batch_'s storage tasks live
 
@@ -133,6 +145,7 @@ class task_queue_state {
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};
   std::atomic<std::size_t> run_pending_{0};  // settled together with outstanding_
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
+  parked_tasks parked_{outstanding_};  // tasks that called optimist::retry()
   std::mutex error_mutex_;
   std::exception_ptr first_error_;
 

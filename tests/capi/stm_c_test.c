@@ -12,7 +12,8 @@
  * discards the first attempt's stores; memory from optimist_tx_malloc() in a
  * restarted attempt is freed (LeakSanitizer under ASan, heap statistics in a
  * plain build); optimist_tx_free() defers the free past the commit and is
- * undone by a restart; nested transactions are flattened.
+ * undone by a restart; nested transactions are flattened; optimist_tx_retry()
+ * sleeps until another thread's store and is refused with nothing read.
  *
  * OPTIMIST_STRESS (a positive integer) multiplies the loop sizes.
  */
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Which sanitizer, if any: heap statistics are only meaningful without one. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -574,6 +576,60 @@ static void test_nested_transactions_are_flattened(void) {
   optimist_thread_exit();
 }
 
+/* ---- optimist_tx_retry ------------------------------------------------------------ */
+
+static uint64_t g_retry_flag;
+static int g_retry_attempts; /* GCC atomic builtins: counted across attempts and threads */
+
+static void* retry_waiter_body(void* arg) {
+  uint64_t* seen = (uint64_t*)arg;
+  int status;
+  optimist_thread_enter();
+  OPTIMIST_TX_BEGIN(status);
+  if (status == OPTIMIST_OK) {
+    __atomic_fetch_add(&g_retry_attempts, 1, __ATOMIC_SEQ_CST);
+    if (optimist_load_u64(&g_retry_flag) == 0) optimist_tx_retry(); /* sleeps, then re-runs */
+    *seen = optimist_load_u64(&g_retry_flag);
+    optimist_tx_commit();
+  }
+  optimist_thread_exit();
+  return NULL;
+}
+
+static void test_retry_sleeps_until_a_store(void) {
+  const struct timespec pause = {0, 20 * 1000 * 1000};
+  pthread_t waiter;
+  uint64_t seen = 0;
+  int status, refused, attempts_before_store;
+  g_retry_flag = 0;
+  g_retry_attempts = 0;
+  optimist_thread_enter();
+  fprintf(stderr,
+          "  (expected: messages about a retry outside a transaction and with nothing read)\n");
+  CHECK(optimist_tx_retry() == OPTIMIST_E_NO_TRANSACTION, "retry outside a transaction");
+  if (pthread_create(&waiter, NULL, retry_waiter_body, &seen) != 0) {
+    fprintf(stderr, "pthread_create failed\n");
+    exit(2);
+  }
+  while (__atomic_load_n(&g_retry_attempts, __ATOMIC_SEQ_CST) == 0) nanosleep(&pause, NULL);
+  nanosleep(&pause, NULL);
+  attempts_before_store = __atomic_load_n(&g_retry_attempts, __ATOMIC_SEQ_CST);
+  optimist_store_u64(&g_retry_flag, 9);
+  pthread_join(waiter, NULL);
+  CHECK(attempts_before_store == 1, "the waiter ran %d attempts before the store (not asleep)",
+        attempts_before_store);
+  CHECK(seen == 9, "the waiter saw %llu", (unsigned long long)seen);
+  CHECK(g_retry_attempts == 2, "the waiter ran %d attempts in all", g_retry_attempts);
+
+  OPTIMIST_TX_BEGIN(status);
+  refused = optimist_tx_retry(); /* nothing read: nothing could ever wake it */
+  CHECK(optimist_tx_commit() == OPTIMIST_OK, "commit after a refused retry");
+  CHECK(status == OPTIMIST_OK, "begin gave %d", status);
+  CHECK(refused == OPTIMIST_E_RETRY_REFUSED, "retry with nothing read gave %d (%s)", refused,
+        optimist_status_text(refused));
+  optimist_thread_exit();
+}
+
 /* ---- runner ---------------------------------------------------------------------- */
 
 struct test_case {
@@ -591,6 +647,7 @@ int main(void) {
       {"malloc_in_a_restarted_attempt_is_freed", test_malloc_in_a_restarted_attempt_is_freed},
       {"tx_free", test_tx_free},
       {"nested_transactions_are_flattened", test_nested_transactions_are_flattened},
+      {"retry_sleeps_until_a_store", test_retry_sleeps_until_a_store},
   };
   const size_t count = sizeof tests / sizeof tests[0];
   int passed = 0, failed = 0;

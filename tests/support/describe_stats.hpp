@@ -24,6 +24,7 @@ inline std::string describe(const optimist::statistics& s) {
   }
   line += ", " + std::to_string(s.irrevocable) + " irrevocable (" + std::to_string(s.starved) +
           " starved)";
+  if (s.retries != 0) line += ", " + std::to_string(s.retries) + " retries";
   return line;
 }
 

@@ -22,6 +22,13 @@ class transaction;
 // again.
 struct restart_signal {};
 
+// Thrown by optimist::retry(). It is a restart_signal, so every atomic block
+// treats it as one (a nested block rolls back its level and lets it pass);
+// the outermost block then waits for a commit to change what the attempt read
+// before running it again (block_restart), and optimist::or_else catches it to
+// run its second alternative (retry_absorbed).
+struct retry_signal : restart_signal {};
+
 // Transactional access to one aligned 8-byte word. Inside a transaction the
 // access is logged and validated; outside it is a transaction of one access.
 // May throw restart_signal (inside a transaction) and std::bad_alloc.
@@ -52,6 +59,12 @@ bool block_restart(transaction& tx) noexcept;
 // nested level for a nested block) and returns true if the exception must
 // propagate, false if the attempt was doomed and must simply be re-run.
 bool block_exception(transaction& tx) noexcept;
+
+// optimist::or_else: retry_signal has left the nested block of its first
+// alternative (rolled back). Returns true if the retry is now handled and the
+// second alternative may run in the same transaction, false if the signal must
+// propagate (the attempt has been doomed by a conflict meanwhile).
+bool retry_absorbed() noexcept;
 
 // Allocation log: `object` was just allocated; destroy it if the transaction
 // aborts. Outside a transaction this does nothing.

@@ -1,0 +1,176 @@
+// The wait table: how optimist::retry() sleeps without busy waiting and
+// without missing the commit that should wake it.
+//
+// A transaction that calls retry() is rolled back with its read set kept (the
+// orecs it read and the versions it saw). It then waits until a commit
+// changes one of those orecs: before that, running it again would see the same
+// state and retry again. A waiter is either a thread (it sleeps on a futex,
+// std::atomic::wait) or a task the task runtime has set aside (a callback puts
+// it back on the run queue).
+//
+// The table is an array of buckets, each a mutex and an intrusive list of
+// wait_links (one per orec a waiter waits on) hashed by orec.
+//
+// Waiter, after its attempt has been rolled back:
+//   W1  state := registering; link one wait_link per read orec into its
+//       bucket (under the bucket's mutex; the bucket's link count goes up)
+//   W2  g_registered_waiters += 1                                (seq_cst RMW)
+//   W3  load every read orec (seq_cst): if one is locked or carries a version
+//       other than the one read, something changed already — unregister and
+//       run again at once
+//   W4  CAS state registering -> waiting; if a committer already set woken,
+//       unregister and run again
+//   W5  a thread sleeps until state == woken; a task's worker moves on (the
+//       wake callback will put the task back on the run queue)
+//   W6  unregister: unlink (under the bucket mutexes), g_registered_waiters -= 1
+//
+// Committer (commit_writer, commit_irrevocable, standalone_write):
+//   C1  lock each written orec (seq_cst CAS), write back, unlock with the new
+//       version
+//   C2  if g_registered_waiters (seq_cst load) is not 0: for each written orec
+//       whose bucket has links, lock the bucket and wake every waiter linked on
+//       that orec (state := woken by exchange; if it was waiting, notify the
+//       thread or call the task's callback)
+//
+// INVARIANT (no-lost-wakeup): a waiter that sleeps on orec o is woken by every
+// commit to o that W3 did not already see. W2, W3, C1's lock CAS and C2's load
+// are all sequentially consistent, so they lie in one total order S that
+// agrees with program order and coherence. If W3's load of o read a value
+// from before the committer's CAS on o, that load precedes the CAS in S, so
+// W2 < W3 < CAS < C2-load in S and the C2 load reads W2's increment or a later
+// value: the committer sees a waiter. Every write to the counter is a
+// read-modify-write, so that load synchronises with W2, and W1's links (made
+// before W2) are visible to the committer's bucket lookups: it finds the link
+// and wakes the waiter. Otherwise W3 saw the lock or the new version, and the
+// waiter does not sleep. The commit path needs no fence for this: the lock
+// CAS is already a full barrier, and a seq_cst load is a plain load on x86-64.
+// INVARIANT (wake-once): a registration is woken at most once (the state
+// exchange), and a waker touches a waiter only while holding a bucket mutex
+// that the waiter must take to unregister: a woken waiter is never freed or
+// re-registered under a waker's feet.
+// INVARIANT (links-stable): a waiter's links live in a vector reserved before
+// registration and not resized until it is unregistered (the lists point into
+// it).
+#include "stm/retry_wait.hpp"
+
+#include <mutex>
+
+namespace optimist::detail {
+
+namespace {
+
+constexpr std::size_t bucket_count = 1024;  // a power of two
+
+struct alignas(64) wait_bucket {
+  std::mutex mutex;
+  // The number of links in the list. Changed under the mutex, read without it
+  // by committers to skip empty buckets (INVARIANT no-lost-wakeup makes links
+  // registered before a committer's C2 load visible to it).
+  std::atomic<std::uint32_t> links{0};
+  wait_link* head = nullptr;  // guarded by mutex
+};
+
+wait_bucket g_wait_buckets[bucket_count];
+
+wait_bucket& bucket_of(const orec& lock) noexcept {
+  // Neighbouring words have neighbouring orecs: they land in different buckets.
+  auto index = reinterpret_cast<std::uintptr_t>(&lock) / sizeof(orec);
+  return g_wait_buckets[index & (bucket_count - 1)];
+}
+
+bool changed_since(const read_entry& entry) noexcept {
+  // seq_cst: W3 of INVARIANT no-lost-wakeup. The reserved bit (an inevitable
+  // transaction holding the word) is no change.
+  std::uint64_t now = entry.lock->load(std::memory_order_seq_cst);
+  return orec_is_locked(now) || orec_version(now) != entry.version;
+}
+
+}  // namespace
+
+void wake_waiter(waiter& w) noexcept {
+  // INVARIANT wake-once. The caller holds a bucket mutex that w must take to
+  // unregister, so w is alive until this returns.
+  if (w.state_.exchange(waiter::woken, std::memory_order_acq_rel) != waiter::waiting) return;
+  if (w.on_wake_ != nullptr) {
+    w.on_wake_(w);
+  } else {
+    w.state_.notify_one();
+  }
+}
+
+bool register_waiter(waiter& w, const read_entry* first, const read_entry* last) noexcept {
+  w.links_.clear();
+  const auto wanted = static_cast<std::size_t>(last - first);
+  if (wanted > w.links_.capacity()) {
+    try {
+      w.links_.reserve(wanted);
+    } catch (...) {
+      return false;  // out of memory: the caller runs its transaction again instead of waiting
+    }
+  }
+  for (const read_entry* e = first; e != last; ++e) {
+    // The read set often holds one orec many times in a row (a word read in a
+    // loop): one link is enough.
+    if (e != first && e->lock == e[-1].lock) continue;
+    w.links_.push_back({&w, e->lock, nullptr, nullptr});  // INVARIANT links-stable: no reallocation
+  }
+  if (w.links_.empty()) return false;
+  w.state_.store(waiter::registering, std::memory_order_relaxed);
+  for (wait_link& link : w.links_) {  // W1
+    wait_bucket& bucket = bucket_of(*link.lock);
+    std::lock_guard<std::mutex> guard(bucket.mutex);
+    link.next = bucket.head;
+    if (bucket.head != nullptr) bucket.head->previous = &link;
+    bucket.head = &link;
+    bucket.links.fetch_add(1, std::memory_order_relaxed);
+  }
+  g_registered_waiters.fetch_add(1, std::memory_order_seq_cst);  // W2
+  bool changed = false;
+  for (const read_entry* e = first; e != last && !changed; ++e) changed = changed_since(*e);  // W3
+  std::uint32_t expected = waiter::registering;
+  if (changed || !w.state_.compare_exchange_strong(expected, waiter::waiting,
+                                                   std::memory_order_acq_rel)) {  // W4
+    unregister_waiter(w);
+    return false;
+  }
+  return true;
+}
+
+void unregister_waiter(waiter& w) noexcept {
+  if (w.links_.empty()) return;
+  for (wait_link& link : w.links_) {  // W6
+    wait_bucket& bucket = bucket_of(*link.lock);
+    std::lock_guard<std::mutex> guard(bucket.mutex);
+    if (link.previous != nullptr) {
+      link.previous->next = link.next;
+    } else {
+      bucket.head = link.next;
+    }
+    if (link.next != nullptr) link.next->previous = link.previous;
+    bucket.links.fetch_sub(1, std::memory_order_relaxed);
+  }
+  w.links_.clear();
+  w.state_.store(waiter::woken, std::memory_order_relaxed);
+  g_registered_waiters.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void park(waiter& w) noexcept {
+  // W5. atomic::wait returns only once the value differs from `waiting`
+  // (spurious futex wake-ups are absorbed by the loop).
+  for (;;) {
+    std::uint32_t now = w.state_.load(std::memory_order_acquire);
+    if (now == waiter::woken) return;
+    w.state_.wait(now, std::memory_order_acquire);
+  }
+}
+
+void wake_waiters_on(const orec& lock) noexcept {
+  wait_bucket& bucket = bucket_of(lock);
+  if (bucket.links.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard<std::mutex> guard(bucket.mutex);
+  for (wait_link* link = bucket.head; link != nullptr; link = link->next) {
+    if (link->lock == &lock) wake_waiter(*link->owner);
+  }
+}
+
+}  // namespace optimist::detail

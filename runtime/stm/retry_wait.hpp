@@ -1,0 +1,92 @@
+// Waiting for a commit: the wait table behind optimist::retry().
+//
+// A waiter is something parked on the orecs a rolled-back attempt read: a
+// thread asleep on a futex (optimist::retry in an atomic block) or a task set
+// aside by the task runtime (a callback puts it back on the run queue). A
+// committer that changes one of those orecs wakes it. The protocol, its
+// invariants and why no wake-up is lost are described in retry_wait.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "stm/orec_table.hpp"
+#include "stm/read_set.hpp"
+
+namespace optimist::detail {
+
+class waiter;
+
+// One orec a waiter waits on, linked into the wait-table bucket of that orec.
+struct wait_link {
+  waiter* owner;
+  const orec* lock;
+  wait_link* previous;
+  wait_link* next;
+};
+
+class waiter {
+ public:
+  // Called exactly once, by the committer that wakes a registered waiter,
+  // while it holds a wait-table lock: it must be short, must not block and
+  // must not register or unregister waiters. nullptr: a thread that parks.
+  using wake_function = void (*)(waiter&) noexcept;
+
+  explicit waiter(wake_function on_wake = nullptr) noexcept : on_wake_(on_wake) {}
+  waiter(const waiter&) = delete;
+  waiter& operator=(const waiter&) = delete;
+
+  // Room for a wait set of `entries` orecs, so that registering allocates
+  // nothing. May throw std::bad_alloc.
+  void reserve(std::size_t entries) { links_.reserve(entries); }
+
+ private:
+  friend bool register_waiter(waiter&, const read_entry*, const read_entry*) noexcept;
+  friend void unregister_waiter(waiter&) noexcept;
+  friend void park(waiter&) noexcept;
+  friend void wake_waiters_on(const orec&) noexcept;
+  friend void wake_waiter(waiter&) noexcept;
+
+  enum : std::uint32_t { registering, waiting, woken };
+  std::atomic<std::uint32_t> state_{woken};
+  wake_function on_wake_;
+  std::vector<wait_link> links_;  // capacity reserved beforehand; never reallocated while linked
+};
+
+// register_waiter(w, first, last)
+//   Links `w` into the wait table on every orec of [first, last) (reserve()
+//   room for them first), then checks that each orec still carries the version
+//   recorded in its entry. Returns true if the waiter is registered and
+//   waiting (it is woken by the first commit that changes one of the orecs);
+//   false if one had already changed or a committer woke it during
+//   registration — it is then unregistered again and the caller should simply
+//   run its transaction again.
+bool register_waiter(waiter& w, const read_entry* first, const read_entry* last) noexcept;
+
+// Removes a registered waiter from the wait table (woken or not). Afterwards no
+// committer touches it any more, so it may be destroyed or registered anew.
+void unregister_waiter(waiter& w) noexcept;
+
+// Puts the calling thread to sleep (futex, no spinning beyond the library's
+// short initial one) until a committer wakes the registered waiter `w`.
+void park(waiter& w) noexcept;
+
+// --- committers ------------------------------------------------------------
+
+// How many waiters are registered. Written only by waiters, when they register
+// and unregister; read by every writing commit (INVARIANT no-lost-wakeup).
+inline std::atomic<std::uint64_t> g_registered_waiters{0};
+
+// The whole cost of retry on the commit path when nobody waits: one
+// sequentially consistent load (a plain load on x86-64) of a rarely written
+// word. Call after the commit has unlocked its orecs.
+inline bool waiters_present() noexcept {
+  return g_registered_waiters.load(std::memory_order_seq_cst) != 0;
+}
+
+// Wakes every waiter registered on `lock` (slow path: waiters_present()).
+void wake_waiters_on(const orec& lock) noexcept;
+
+}  // namespace optimist::detail

@@ -1,0 +1,225 @@
+// Tasks that call optimist::retry(): a retrying task does not hold its worker
+// but is set aside until a commit changes what it read; a run whose remaining
+// tasks all wait ends with optimist::tasks_blocked naming them, and keeps
+// them queued for the next run.
+//
+// Checked at 1, 2 and 4 workers: consumer tasks queued before their producers
+// all complete in one run (at one worker they must have been set aside);
+// producers and consumers through a bounded buffer move every item once; a
+// task that retries for ever (added by the caller, or by another task) makes
+// the run throw tasks_blocked with its count and source line, stays pending
+// and runs in the next run once its condition holds; in an ordered run, a
+// retry before the task's turn is just re-run, and one at its turn blocks.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "optimist/optimist.hpp"
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+#include "tasks/run_with.hpp"
+
+namespace {
+
+using optimist::test::run_with;
+using optimist::test::scaled;
+using optimist::test::watchdog;
+
+class RetryTaskTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override { optimist::reset_stats(); }
+};
+
+// Takes one item; retries while there is none.
+long take_one(optimist::tvar<long>& items) {
+  long n = items.get();
+  if (n == 0) optimist::retry();
+  items.set(n - 1);
+  return n;
+}
+
+TEST_P(RetryTaskTest, ConsumersQueuedBeforeTheirProducersAllComplete) {
+  watchdog guard("consumer tasks waiting for producer tasks");
+  const long pairs = scaled(200);
+  optimist::tvar<long> items{0}, consumed{0};
+  optimist::task_queue q;
+  for (long i = 0; i < pairs; ++i) {
+    q.add([&] {
+      take_one(items);
+      consumed.set(consumed.get() + 1);
+    });
+  }
+  for (long i = 0; i < pairs; ++i) q.add([&] { items.set(items.get() + 1); });
+  q.run(run_with(GetParam()));
+  EXPECT_EQ(consumed.get(), pairs);
+  EXPECT_EQ(items.get(), 0);
+  EXPECT_EQ(q.pending(), 0u);
+  if (GetParam() == 1) {
+    // One worker runs the consumers first: each one retried and was set aside.
+    EXPECT_GE(optimist::stats().retries, static_cast<std::uint64_t>(pairs));
+  }
+}
+
+TEST_P(RetryTaskTest, ProducersAndConsumersThroughABoundedBufferMoveEveryItemOnce) {
+  watchdog guard("producer and consumer tasks on a buffer of 2");
+  const long count = scaled(300);
+  constexpr long capacity = 2;
+  optimist::tvar<long> head{0}, size{0};
+  optimist::tvar<long> slots[capacity];
+  std::vector<optimist::tvar<long>> received(static_cast<std::size_t>(count));
+  optimist::task_queue q;
+  // Interleaved so that both kinds block: producers when full, consumers when empty.
+  for (long i = 0; i < count; ++i) {
+    q.add([&] {
+      long n = size.get();
+      if (n == 0) optimist::retry();
+      long h = head.get();
+      long item = slots[h].get();
+      head.set((h + 1) % capacity);
+      size.set(n - 1);
+      auto& r = received[static_cast<std::size_t>(item)];
+      r.set(r.get() + 1);
+    });
+    if (i % 3 == 2) {
+      for (long k = i - 2; k <= i; ++k) {
+        q.add([&, k] {
+          long n = size.get();
+          if (n == capacity) optimist::retry();
+          slots[(head.get() + n) % capacity].set(k);
+          size.set(n + 1);
+        });
+      }
+    }
+  }
+  for (long k = count - count % 3; k < count; ++k) {
+    q.add([&, k] {
+      long n = size.get();
+      if (n == capacity) optimist::retry();
+      slots[(head.get() + n) % capacity].set(k);
+      size.set(n + 1);
+    });
+  }
+  q.run(run_with(GetParam()));
+  for (long i = 0; i < count; ++i) {
+    ASSERT_EQ(received[static_cast<std::size_t>(i)].get(), 1) << "item " << i;
+  }
+  EXPECT_EQ(size.get(), 0);
+  EXPECT_EQ(q.pending(), 0u);
+}
+
+TEST_P(RetryTaskTest, ATaskThatRetriesForEverBlocksTheRunAndRunsInTheNext) {
+  watchdog guard("a task that can never proceed");
+  optimist::tvar<long> flag{0}, ran{0}, others{0};
+  optimist::task_queue q;
+  const int retry_line = __LINE__ + 3;
+  q.add([&] {
+    long f = flag.get();
+    if (f == 0) optimist::retry();
+    ran.set(ran.get() + f);
+  });
+  for (int i = 0; i < 10; ++i) q.add([&] { others.set(others.get() + 1); });
+  try {
+    q.run(run_with(GetParam()));
+    FAIL() << "the run returned with a task blocked in retry()";
+  } catch (const optimist::tasks_blocked& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.blocked_tasks(), 1u);
+    EXPECT_NE(what.find("1 task(s)"), std::string::npos) << what;
+    EXPECT_NE(what.find("retry_task_test.cpp:" + std::to_string(retry_line)), std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(others.get(), 10) << "the other tasks ran";
+  EXPECT_EQ(ran.get(), 0);
+  EXPECT_EQ(q.pending(), 1u) << "the blocked task stays queued";
+
+  flag.set(5);
+  q.run(run_with(GetParam()));
+  EXPECT_EQ(ran.get(), 5);
+  EXPECT_EQ(q.pending(), 0u);
+}
+
+TEST_P(RetryTaskTest, BlockedTasksAddedByTasksAreKeptAndNamedBySite) {
+  watchdog guard("blocked child tasks at two sites");
+  optimist::tvar<long> flag{0}, ran{0};
+  optimist::task_queue q;
+  for (int i = 0; i < 3; ++i) {
+    q.add([&] {
+      q.add([&] {  // a child, published when its parent commits
+        if (flag.get() == 0) optimist::retry();
+        ran.set(ran.get() + 1);
+      });
+    });
+  }
+  q.add([&] {
+    if (flag.get() == 0) optimist::retry();
+    ran.set(ran.get() + 10);
+  });
+  try {
+    q.run(run_with(GetParam()));
+    FAIL() << "the run returned with tasks blocked in retry()";
+  } catch (const optimist::tasks_blocked& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.blocked_tasks(), 4u);
+    EXPECT_NE(what.find("(3 tasks)"), std::string::npos) << what;
+    EXPECT_NE(what.find("(1 task)"), std::string::npos) << what;
+  }
+  EXPECT_EQ(q.pending(), 4u);
+  flag.set(1);
+  q.run(run_with(GetParam()));
+  EXPECT_EQ(ran.get(), 13);
+  EXPECT_EQ(q.pending(), 0u);
+}
+
+TEST_P(RetryTaskTest, OrderedRetryBeforeItsTurnIsRunAgain) {
+  watchdog guard("an ordered consumer after its producer");
+  const long pairs = scaled(50);
+  optimist::tvar<long> items{0}, consumed{0};
+  optimist::task_queue q;
+  for (long i = 0; i < pairs; ++i) {
+    q.add([&] { items.set(items.get() + 1); });
+    // Speculatively it may find no item yet; at its turn the producer before
+    // it has committed.
+    q.add([&] {
+      take_one(items);
+      consumed.set(consumed.get() + 1);
+    });
+  }
+  q.run(run_with(GetParam(), /*ordered=*/true));
+  EXPECT_EQ(consumed.get(), pairs);
+  EXPECT_EQ(items.get(), 0);
+}
+
+TEST_P(RetryTaskTest, OrderedRetryAtItsTurnBlocksTheRun) {
+  watchdog guard("an ordered consumer before its producer");
+  optimist::tvar<long> items{0}, consumed{0}, produced{0};
+  optimist::task_queue q;
+  q.add([&] {  // turn 0: no earlier task can give it an item
+    take_one(items);
+    consumed.set(consumed.get() + 1);
+  });
+  q.add([&] {
+    items.set(items.get() + 1);
+    produced.set(produced.get() + 1);
+  });
+  try {
+    q.run(run_with(GetParam(), /*ordered=*/true));
+    FAIL() << "an ordered run whose first task retries returned";
+  } catch (const optimist::tasks_blocked& e) {
+    EXPECT_EQ(e.blocked_tasks(), 1u);
+    EXPECT_NE(std::string(e.what()).find("ordered"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(consumed.get(), 0);
+  // The producer either was running already (and finished, as after an
+  // exception) or had not started (and stays queued behind the consumer).
+  EXPECT_EQ(q.pending(), produced.get() == 1 ? 1u : 2u);
+  items.set(1);
+  q.run(run_with(GetParam(), /*ordered=*/true));
+  EXPECT_EQ(consumed.get(), 1);
+  EXPECT_EQ(produced.get(), 1);
+  EXPECT_EQ(q.pending(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, RetryTaskTest, optimist::test::task_thread_counts(),
+                         optimist::test::thread_count_name);
+
+}  // namespace
