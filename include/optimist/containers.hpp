@@ -89,9 +89,8 @@
 //   try_pop() -> std::optional<T>         the first item, or std::nullopt if empty
 //   pop() -> T                            the first item; while the queue is empty it
 //                                         waits (optimist::retry, <optimist/retry.hpp>)
-//                                         until a push commits (while optimist::retry is
-//                                         still the placeholder, it throws
-//                                         std::logic_error instead)
+//                                         until a push commits; inside a task the task
+//                                         is set aside instead of holding its worker
 //   front() -> T                          std::out_of_range if empty
 //   size(), empty(), snapshot() -> std::vector<T> (first to last)
 //
