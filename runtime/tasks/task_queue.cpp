@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "htm/hardware_mode.hpp"
 #include "optimist/atomically.hpp"
 #include "optimist/tasks.hpp"
 #include "profile/recorder.hpp"
@@ -244,6 +245,9 @@ task_base* task_queue_state::take(std::uint64_t ticket) {
 }
 
 void task_queue_state::work() {
+  // run_options::mode, for this thread while it works for the run.
+  std::optional<scoped_execution_mode> mode;
+  if (mode_) mode.emplace(*mode_);
   const std::uint64_t batch_size = batch_.size();
   transaction& self = this_thread_transaction();
   unsigned idle = 0;
@@ -470,6 +474,13 @@ void task_queue_state::run(const run_options& options) {
   } clear{running_};
 
   ordered_ = options.ordered;
+  if (options.mode && *options.mode != execution_mode::stm &&
+      *options.mode != execution_mode::htm && *options.mode != execution_mode::automatic) {
+    throw std::invalid_argument("optimist::task_queue::run: run_options::mode holds " +
+                                std::to_string(static_cast<int>(*options.mode)) +
+                                ", which is not an execution_mode");
+  }
+  mode_ = options.mode;
   threads_ = threads;
   stopping_.store(false, std::memory_order_relaxed);
   first_error_ = nullptr;

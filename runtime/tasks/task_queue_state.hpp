@@ -62,8 +62,10 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
+#include "optimist/mode.hpp"
 #include "optimist/tasks.hpp"
 #include "tasks/parked_tasks.hpp"
 #include "tasks/task_storage.hpp"
@@ -131,9 +133,10 @@ class task_queue_state {
   // Per run (reset by run()), then only read by the workers.
   alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
-  std::atomic<bool> stopping_{false};  // written when a task throws or blocks an ordered run
-  std::vector<task_slot> batch_;       // entries become nullptr when taken
-  task_storage batch_storage_;         // where batch_'s storage tasks live
+  std::optional<execution_mode> mode_;  // run_options::mode: each of the run's threads uses it
+  std::atomic<bool> stopping_{false};   // written when a task throws or blocks an ordered run
+  std::vector<task_slot> batch_;        // entries become nullptr when taken
+  task_storage batch_storage_;          // where batch_'s storage tasks live
 
   // Per run, written by the workers.
   alignas(64) tbb::concurrent_vector<std::atomic<task_base*>> spawned_;

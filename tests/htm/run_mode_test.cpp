@@ -1,0 +1,88 @@
+// run_options::mode: a run of tasks uses its own execution mode on every one
+// of its threads, whatever the process-wide mode, and leaves the process mode
+// as it was. On a CPU without TSX, htm means simulated attempts, which still
+// count as hardware attempts in stats(); so "attempts > 0" holds on any CPU.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "htm/site_policy.hpp"
+#include "optimist/optimist.hpp"
+
+namespace {
+
+class RunMode : public ::testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override {
+    previous_ = optimist::execution_mode_now();
+    optimist::detail::forget_hardware_policy();
+  }
+  void TearDown() override { optimist::set_execution_mode(previous_); }
+
+  // Runs `count` tasks, each adding one to its own tvar, and checks the sums.
+  void run_tasks(const optimist::run_options& options, int count) {
+    std::vector<optimist::tvar<long>> cells(static_cast<std::size_t>(count));
+    optimist::task_queue queue;
+    for (auto& cell : cells) queue.add([&cell] { cell = cell.get() + 1; });
+    queue.run(options);
+    for (auto& cell : cells) EXPECT_EQ(cell.get(), 1);
+    EXPECT_EQ(queue.pending(), 0u);
+  }
+
+ private:
+  optimist::execution_mode previous_ = optimist::execution_mode::automatic;
+};
+
+TEST_P(RunMode, HardwareFirstForOneRunOnly) {
+  optimist::set_execution_mode(optimist::execution_mode::stm);
+  optimist::reset_stats();
+  optimist::run_options options;
+  options.threads = GetParam();
+  options.mode = optimist::execution_mode::htm;
+  run_tasks(options, 64);
+  EXPECT_GT(optimist::stats().hardware.attempts, 0u);
+  EXPECT_EQ(optimist::execution_mode_now(), optimist::execution_mode::stm);
+
+  // The next run without a mode uses the process mode again: no attempts.
+  optimist::reset_stats();
+  options.mode.reset();
+  run_tasks(options, 64);
+  EXPECT_EQ(optimist::stats().hardware.attempts, 0u);
+}
+
+TEST_P(RunMode, SoftwareOnlyForOneRun) {
+  optimist::set_execution_mode(optimist::execution_mode::htm);
+  optimist::reset_stats();
+  optimist::run_options options;
+  options.threads = GetParam();
+  options.mode = optimist::execution_mode::stm;
+  run_tasks(options, 64);
+  EXPECT_EQ(optimist::stats().hardware.attempts, 0u);
+  EXPECT_EQ(optimist::execution_mode_now(), optimist::execution_mode::htm);
+}
+
+TEST_P(RunMode, ABadModeIsRefusedAndNothingIsLost) {
+  optimist::task_queue queue;
+  optimist::tvar<long> ran{0};
+  queue.add([&] { ran = ran.get() + 1; });
+  optimist::run_options options;
+  options.threads = GetParam();
+  options.mode = static_cast<optimist::execution_mode>(9);
+  try {
+    queue.run(options);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("run_options::mode"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(queue.pending(), 1u);
+  options.mode.reset();
+  queue.run(options);
+  EXPECT_EQ(ran.get(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, RunMode, ::testing::Values(1u, 2u, 4u),
+                         [](const auto& param) { return std::to_string(param.param) + "threads"; });
+
+}  // namespace
