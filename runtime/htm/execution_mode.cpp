@@ -30,7 +30,7 @@ std::atomic<unsigned> overrides_alive{0};
 std::mutex mode_mutex;
 
 // -1: no override on this thread; else a hardware_kind.
-thread_local int tls_kind_override = unresolved;
+[[gnu::tls_model("initial-exec")]] thread_local int tls_kind_override = unresolved;
 
 execution_mode mode_from_environment() {
   const char* text = std::getenv("OPTIMIST_MODE");

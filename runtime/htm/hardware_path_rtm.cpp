@@ -83,8 +83,8 @@ static_assert(rtm_abort_explicit == _XABORT_EXPLICIT && rtm_abort_retry == _XABO
                   rtm_abort_conflict == _XABORT_CONFLICT && rtm_abort_capacity == _XABORT_CAPACITY,
               "abort_injection.hpp must use the CPU's status bits");
 
-thread_local abort_source tls_abort_source = nullptr;
-thread_local void* tls_abort_context = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local abort_source tls_abort_source = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local void* tls_abort_context = nullptr;
 
 // ---- probing XBEGIN --------------------------------------------------------
 sigjmp_buf probe_jump;

@@ -29,8 +29,6 @@ bool same_site(const source_location& a, const source_location& b) noexcept {
   return a.file_name() == b.file_name() && a.line() == b.line() && a.column() == b.column();
 }
 
-std::atomic<std::uint64_t> g_policy_generation{0};
-
 }  // namespace
 
 void forget_hardware_policy() noexcept {
@@ -62,7 +60,16 @@ void hardware_site::learn(bool committed_in_hardware) noexcept {
   window_commits = 0;
 }
 
-hardware_site& hardware_site_table::at(const source_location& site) noexcept {
+hardware_site& hardware_site_table::at_slow(const source_location& site) noexcept {
+  hardware_site& entry = find_or_insert(site);
+  last_ = &entry;
+  last_file_ = site.file_name();
+  last_line_ = site.line();
+  last_column_ = site.column();
+  return entry;
+}
+
+hardware_site& hardware_site_table::find_or_insert(const source_location& site) noexcept {
   const std::uint64_t generation = g_policy_generation.load(std::memory_order_relaxed);
   if (generation != generation_) {
     generation_ = generation;

@@ -50,6 +50,10 @@ struct hardware_site {
   void learn(bool committed_in_hardware) noexcept;
 };
 
+// Bumped by forget_hardware_policy(); each table compares it with the value it
+// last saw.
+inline std::atomic<std::uint64_t> g_policy_generation{0};
+
 class hardware_site_table {
  public:
   static constexpr std::size_t capacity = 512;
@@ -60,7 +64,16 @@ class hardware_site_table {
   // The entry for `site`; when the table is full, one shared overflow entry.
   // Forgets what the table learned if forget_hardware_policy() was called
   // since its last use.
-  hardware_site& at(const source_location& site) noexcept;
+  hardware_site& at(const source_location& site) noexcept {
+    // Most blocks repeat the site of the one before (a loop): one compare
+    // instead of a hash and a probe.
+    if (last_ != nullptr && site.line() == last_line_ && site.file_name() == last_file_ &&
+        site.column() == last_column_ &&
+        generation_ == g_policy_generation.load(std::memory_order_relaxed)) {
+      return *last_;
+    }
+    return at_slow(site);
+  }
 
   template <class F>
   void for_each(F&& f) const {
@@ -71,7 +84,14 @@ class hardware_site_table {
   }
 
  private:
+  hardware_site& at_slow(const source_location& site) noexcept;
+  hardware_site& find_or_insert(const source_location& site) noexcept;
+
   std::uint64_t generation_ = 0;
+  hardware_site* last_ = nullptr;  // the entry at() returned last, for the site below
+  const char* last_file_ = nullptr;
+  std::uint_least32_t last_line_ = 0;
+  std::uint_least32_t last_column_ = 0;
   hardware_site slots_[capacity];
   hardware_site overflow_;
 };
