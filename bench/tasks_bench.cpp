@@ -5,8 +5,12 @@
 //   empty tasks      N functions that do nothing: the runtime's own cost per task.
 //     BM_empty_tasks_optimist     optimist::add_task x N, then optimist::run_all_tasks()
 //     BM_empty_tasks_tbb          tbb::task_group::run x N on a tbb::task_arena of the same size
+//     BM_empty_tasks_optimist_ordered  the same with run_options::ordered
 //   interest rate    one task per account: balance *= 1.05 (1M accounts; OPTIMIST_BENCH_ACCOUNTS)
 //     BM_interest_optimist        optimist::load / optimist::store, one task per account
+//     BM_interest_optimist_run    the same, timing only run_all_tasks (the adds, which one
+//                                 thread makes, are paused): how the run itself scales
+//     BM_interest_optimist_ordered  run_options::ordered: what commit order costs
 //     BM_interest_sequential      the plain loop (uninstrumented; 1 thread only)
 //     BM_interest_mutex           tbb::task_group, one task per account, one global std::mutex
 //   train schedule   one sweep of the samples/train_schedule.cpp kernel: each train's start time
@@ -107,6 +111,22 @@ BENCHMARK(BM_empty_tasks_optimist)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+void BM_empty_tasks_optimist_ordered(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state, /*ordered=*/true);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < empty_tasks_per_run; ++i) optimist::add_task(&empty_task);
+    optimist::run_all_tasks(options);
+  }
+  if (optimist::global_task_queue().pending() != 0) {
+    wrong_result("BM_empty_tasks_optimist_ordered", "tasks left queued");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(empty_tasks_per_run * state.iterations()));
+}
+BENCHMARK(BM_empty_tasks_optimist_ordered)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 void BM_empty_tasks_tbb(benchmark::State& state) {
   tbb::task_arena arena(static_cast<int>(state.range(0)));
   for (auto _ : state) {
@@ -158,6 +178,42 @@ void BM_interest_optimist(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
 }
 BENCHMARK(BM_interest_optimist)->Apply(thread_counts)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_interest_optimist_run(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state);
+  std::vector<account> accounts = fresh_accounts();
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (account& a : accounts) {
+      optimist::add_task([&a] { optimist::store(a.balance, optimist::load(a.balance) * rate); });
+    }
+    state.ResumeTiming();
+    optimist::run_all_tasks(options);
+  }
+  check_interest(accounts, state.iterations(), "BM_interest_optimist_run");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_optimist_run)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_interest_optimist_ordered(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state, /*ordered=*/true);
+  std::vector<account> accounts = fresh_accounts();
+  for (auto _ : state) {
+    for (account& a : accounts) {
+      optimist::add_task([&a] { optimist::store(a.balance, optimist::load(a.balance) * rate); });
+    }
+    optimist::run_all_tasks(options);
+  }
+  check_interest(accounts, state.iterations(), "BM_interest_optimist_ordered");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_optimist_ordered)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_interest_sequential(benchmark::State& state) {
   std::vector<account> accounts = fresh_accounts();
