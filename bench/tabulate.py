@@ -27,7 +27,7 @@ import sys
 from collections import defaultdict
 
 MODEL_PATTERN = re.compile(
-    r"^BM_(?P<workload>.+?)_(?P<model>sequential|mutex|spec_mutex|gnutm(?:_[a-z_]+)?|"
+    r"^BM_(?P<workload>.+?)_(?P<model>sequential|mutex|spec_mutex|tbb|gnutm(?:_[a-z_]+)?|"
     r"optimist(?:_[a-z_]+)?)$")
 BASELINE_SEQUENTIAL = "sequential"
 BASELINE_MUTEX = "mutex"
@@ -119,7 +119,7 @@ def record(runs, entry):
 def model_order(models):
     """Baselines first, then the locks, libitm, optimist."""
     def rank(model):
-        for i, prefix in enumerate(("sequential", "mutex", "spec_mutex", "gnutm", "optimist")):
+        for i, prefix in enumerate(("sequential", "mutex", "spec_mutex", "tbb", "gnutm", "optimist")):
             if model == prefix or model.startswith(prefix + "_"):
                 return (i, model)
         return (9, model)
