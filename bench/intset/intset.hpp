@@ -38,11 +38,11 @@
 #include <vector>
 
 #include "../common/environment.hpp"
+#include "../common/xorshift.hpp"
 #include "hash_set.hpp"
-#include "models.hpp"
+#include "../common/models.hpp"
 #include "rbtree.hpp"
 #include "sorted_list.hpp"
-#include "xorshift.hpp"
 
 namespace bench::intset {
 
@@ -142,7 +142,7 @@ class benchmark_case {
     prepare_error_ = Model::prepare();
     set_type& set = shared_set();
     set.clear();
-    xorshift rng(12345);
+    xorshift_rng rng(12345);
     const std::size_t range = 2 * Kind::keys();
     for (std::size_t added = 0; added < Kind::keys();) {
       const long key = static_cast<long>(rng.below(range));
@@ -167,7 +167,7 @@ class benchmark_case {
     // Written inside the loop (not from a local after it): thread 0 reads every thread's count
     // after Google Benchmark's end-of-loop barrier, which orders only what came before it.
     long& net = net_[static_cast<std::size_t>(state.thread_index())].value;
-    xorshift rng(static_cast<std::uint64_t>(state.thread_index()) + 1);
+    xorshift_rng rng(static_cast<std::uint64_t>(state.thread_index()) + 1);
     for (auto _ : state) {
       const std::uint64_t op = rng.below(100);
       const long key = static_cast<long>(rng.below(range));

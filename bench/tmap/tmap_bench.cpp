@@ -31,6 +31,7 @@
 #include "../common/environment.hpp"
 #include "../common/optimist_counters.hpp"
 #include "../common/thread_counts.hpp"
+#include "../common/xorshift.hpp"
 #include "optimist/containers.hpp"
 
 namespace {
@@ -44,16 +45,7 @@ std::size_t key_count() {
 }
 
 // One operation of the mix, drawn from a per-thread xorshift generator.
-struct operation_source {
-  explicit operation_source(int thread) : state(0x9e3779b97f4a7c15ULL * (thread + 1)) {}
-  std::uint64_t next() {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  }
-  std::uint64_t state;
-};
+using operation_source = bench::xorshift_rng;
 
 enum class op { lookup, insert, erase };
 
@@ -101,7 +93,7 @@ void teardown_optimist(const benchmark::State&) {
 }
 
 void BM_tmap_optimist(benchmark::State& state) {
-  operation_source source(state.thread_index());
+  operation_source source(static_cast<std::uint64_t>(state.thread_index()));
   const long lookup_percent = state.range(0);
   optimist::tmap<key_type, value_type>& map = *g_tmap;
   long net = 0;
@@ -145,7 +137,7 @@ void teardown_mutex(const benchmark::State&) {
 }
 
 void BM_tmap_mutex(benchmark::State& state) {
-  operation_source source(state.thread_index());
+  operation_source source(static_cast<std::uint64_t>(state.thread_index()));
   const long lookup_percent = state.range(0);
   std::unordered_map<key_type, value_type>& map = *g_locked_map;
   long net = 0;
@@ -188,7 +180,7 @@ void teardown_tbb(const benchmark::State&) {
 }
 
 void BM_tmap_tbb(benchmark::State& state) {
-  operation_source source(state.thread_index());
+  operation_source source(static_cast<std::uint64_t>(state.thread_index()));
   const long lookup_percent = state.range(0);
   tbb_map& map = *g_tbb_map;
   long net = 0;

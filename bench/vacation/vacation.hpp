@@ -41,8 +41,8 @@
 #include <string>
 
 #include "../common/environment.hpp"
-#include "../intset/models.hpp"
-#include "../intset/xorshift.hpp"
+#include "../common/xorshift.hpp"
+#include "../common/models.hpp"
 #include "travel_agency.hpp"
 
 namespace bench::vacation {
@@ -70,7 +70,7 @@ inline long query_range() {
   return std::max(1L, relations() * static_cast<long>(query_range_percent) / 100);
 }
 
-inline long random_price(xorshift& rng) {
+inline long random_price(xorshift_rng& rng) {
   return 50 + static_cast<long>(rng.below(50)) * 10;
 }
 
@@ -160,7 +160,7 @@ class benchmark_case {
     prepare_error_ = Model::prepare();
     agency_type& agency = shared_agency();
     agency.clear();
-    xorshift rng(4242);
+    xorshift_rng rng(4242);
     for (long id = 0; id < relations(); ++id) {
       for (int k = 0; k < item_kind_count; ++k) {
         add_row(agency, static_cast<item_kind>(k), id, random_price(rng));
@@ -184,7 +184,7 @@ class benchmark_case {
     agency_type& agency = shared_agency();
     const auto range = static_cast<std::uint64_t>(query_range());
     const std::size_t count = queries();
-    xorshift rng(static_cast<std::uint64_t>(state.thread_index()) + 77);
+    xorshift_rng rng(static_cast<std::uint64_t>(state.thread_index()) + 77);
     std::array<query, max_queries> asked{};
     std::array<table_update, max_queries> todo{};
     for (auto _ : state) {

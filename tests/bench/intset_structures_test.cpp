@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "../../bench/common/access.hpp"
+#include "../../bench/common/xorshift.hpp"
 #include "../../bench/intset/hash_set.hpp"
 #include "../../bench/intset/rbtree.hpp"
 #include "../../bench/intset/sorted_list.hpp"
-#include "../../bench/intset/xorshift.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 
@@ -77,7 +77,7 @@ template <class Set>
 void check_against_std_set() {
   Set set;
   std::set<long> expected;
-  bench::xorshift rng(7);
+  bench::xorshift_rng rng(7);
   const long operations = scaled(20'000);
   for (long i = 0; i < operations; ++i) {
     const long key = static_cast<long>(rng.below(600));
@@ -135,7 +135,7 @@ void check_concurrent(int threads) {
   const long operations = scaled(3'000);
   run_threads(threads, [&](int index) {
     std::set<long>& mine = own[static_cast<std::size_t>(index)];
-    bench::xorshift rng(static_cast<std::uint64_t>(index) + 100);
+    bench::xorshift_rng rng(static_cast<std::uint64_t>(index) + 100);
     for (long i = 0; i < operations; ++i) {
       const std::uint64_t op = rng.below(10);
       if (op < 3) {

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "../../bench/common/access.hpp"
-#include "../../bench/intset/xorshift.hpp"
+#include "../../bench/common/xorshift.hpp"
 #include "../../bench/vacation/travel_agency.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
@@ -75,7 +75,7 @@ TEST_P(TravelAgencyConcurrent, ClientMixKeepsTheAgencyConsistent) {
   std::atomic<long> total_change{0};
   const long transactions = scaled(2'000);
   run_threads(GetParam(), [&](int index) {
-    bench::xorshift rng(static_cast<std::uint64_t>(index) + 1);
+    bench::xorshift_rng rng(static_cast<std::uint64_t>(index) + 1);
     long change = 0;
     for (long i = 0; i < transactions; ++i) {
       const std::uint64_t action = rng.below(100);
