@@ -38,9 +38,9 @@
 #include <vector>
 
 #include "../common/environment.hpp"
+#include "../common/models.hpp"
 #include "../common/xorshift.hpp"
 #include "hash_set.hpp"
-#include "../common/models.hpp"
 #include "rbtree.hpp"
 #include "sorted_list.hpp"
 

@@ -41,8 +41,8 @@
 #include <string>
 
 #include "../common/environment.hpp"
-#include "../common/xorshift.hpp"
 #include "../common/models.hpp"
+#include "../common/xorshift.hpp"
 #include "travel_agency.hpp"
 
 namespace bench::vacation {
