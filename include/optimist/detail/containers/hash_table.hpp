@@ -189,6 +189,14 @@ class hash_table {
     }
   }
 
+  // Removes `key` if present; returns how many nodes were removed (0 or 1).
+  std::size_t erase(const K& key, source_location site) {
+    const position where = locate(key, hash_of(key), site);
+    if (where.found == nullptr) return 0;
+    unlink(where, site);
+    return 1;
+  }
+
   // Unlinks the node found at `where` and hands it to epoch reclamation.
   void unlink(const position& where, source_location site) {
     where.link->set(where.found->next.get(site), site);

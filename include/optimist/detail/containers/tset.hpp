@@ -54,14 +54,7 @@ class tset {
   }
 
   std::size_t erase(const K& key, source_location site = source_location::current()) {
-    return atomically(
-        [&]() -> std::size_t {
-          const auto where = table_.locate(key, table_.hash_of(key), site);
-          if (where.found == nullptr) return 0;
-          table_.unlink(where, site);
-          return 1;
-        },
-        site);
+    return atomically([&] { return table_.erase(key, site); }, site);
   }
 
   std::size_t size(source_location site = source_location::current()) const {
