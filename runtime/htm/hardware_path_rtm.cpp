@@ -182,8 +182,14 @@ void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value,
     // software. The counter joins the read set: a waiter that registers before
     // XEND aborts us; one that registers later sees our orecs in its check.
     if (waiters_present()) _xabort(abort_code_waiters);
-    tx.hardware_stamp = orec_make_version(clock_commit_stamp());  // INVARIANT sw-sees-hw
+    // INVARIANT sw-sees-hw; the clock joins the read set (a raise aborts us).
+    tx.hardware_stamp = orec_make_version(commit_stamp({.wrote = true}));
   }
+  // The orec may already carry our stamp (a lazy stamp the clock has not been
+  // raised to): then nobody has recorded that version (INVARIANT
+  // recorded-below-clock, global_clock.hpp — a waiter in retry() included), so
+  // leaving it as it is hides our write from no one. A recorded version is at
+  // most the clock we read, hence below our stamp, and the orec changes.
   if (v != tx.hardware_stamp) lock.store(tx.hardware_stamp, std::memory_order_relaxed);
   store_word(word, value, mask);
 }
@@ -229,7 +235,7 @@ bool hardware_attempt(void (*body)(void*), void* context, source_location site) 
       policy.learn(true);
       // What a software commit does after its writeback (commit.cpp): the
       // deleting commit's objects wait for a tick after it.
-      tx.snapshot = tx.deletions.empty() ? clock_now() : clock_tick();
+      tx.snapshot = commit_stamp({.deleted = !tx.deletions.empty()});
       tx.finish_committed();  // may throw (an on-commit action): the block has committed
       return true;
     }

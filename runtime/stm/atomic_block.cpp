@@ -172,7 +172,7 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site) {
     return;
   }
   transaction& self = this_thread_transaction();
-  retire(self, object, destroy, clock_tick());
+  retire(self, object, destroy, commit_stamp({.deleted = true}));
 }
 
 }  // namespace optimist::detail

@@ -35,8 +35,8 @@ constexpr unsigned max_extensions_per_read = 32;
 std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept {
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
-    // seq_cst: INVARIANT clock-order (global_clock.hpp).
-    std::uint64_t before = lock.load(std::memory_order_seq_cst);
+    // INVARIANT clock-order (global_clock.hpp).
+    std::uint64_t before = orec_load_checked(lock);
     if (orec_is_locked(before)) {
       wait_round(round);
       continue;
@@ -67,16 +67,13 @@ void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t ma
       wait_round(round);
       continue;
     }
-    if (lock.compare_exchange_weak(v, orec_make_locked(&self), std::memory_order_seq_cst,
-                                   std::memory_order_relaxed)) {
-      break;
-    }
+    if (orec_try_lock(lock, v, orec_make_locked(&self))) break;
   }
   if (reporting_on()) site_of(lock).store(pack_site(site), std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);  // INVARIANT atomic-writeback
-  std::uint64_t timestamp = clock_commit_stamp();
+  const std::uint64_t timestamp = commit_stamp({.wrote = true});
   store_word(word, value, mask);
-  lock.store(orec_make_version(timestamp), std::memory_order_release);
+  lock.store(orec_make_version(timestamp), orec_unlock_order);
   if (waiters_present()) wake_waiters_on(lock);  // INVARIANT no-lost-wakeup (retry_wait.cpp)
   thread_counters::bump(self.counters.commits);
 }
@@ -123,8 +120,8 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
   }
   unsigned extensions = 0;
   for (unsigned round = 0;; ++round) {
-    // seq_cst: INVARIANT clock-order (global_clock.hpp).
-    std::uint64_t before = lock.load(std::memory_order_seq_cst);
+    // INVARIANT clock-order (global_clock.hpp).
+    std::uint64_t before = orec_load_checked(lock);
     if (orec_is_locked(before)) {
       if (round < read_wait_rounds) {
         wait_round(round);
@@ -186,7 +183,7 @@ std::uint64_t read_word(const void* word, source_location site) {
   // cases. Anything else takes the full path, which starts over.
   if (tx->mode == tx_mode::optimistic && !tx->doomed && !tx->writes.may_contain(w)) {
     orec& lock = orec_for(w);
-    std::uint64_t before = lock.load(std::memory_order_seq_cst);
+    std::uint64_t before = orec_load_checked(lock);
     if (!orec_is_locked(before) && orec_version(before) <= tx->snapshot) {
       std::uint64_t value = load_word(w, full_mask);
       std::atomic_thread_fence(std::memory_order_acquire);

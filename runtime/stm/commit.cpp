@@ -17,6 +17,17 @@
 //             the inevitable transaction — aborts at once), t := clock + 1
 //             (the clock is not incremented: global_clock.hpp), validate the
 //             read set, write the log back, unlock every orec with version t.
+//             Every commit path takes t from commit_stamp() (global_clock.hpp):
+//             deleting commits tick the clock (INVARIANT reclaim-safe).
+//
+// Memory orders: the lock CAS, the clock accesses, the first orec load of a
+// read and every validation load are sequentially consistent, through the
+// named helpers of global_clock.hpp (orec_try_lock, clock_now /
+// clock_raise_to / commit_stamp, orec_load_checked). The happens-before
+// argument is there (INVARIANT clock-order, "Memory model"); acquire loads
+// would let an extension or a commit-time validation miss a committer that had
+// locked the word but read the old clock. tests/stm/litmus_test.cpp checks the
+// shapes.
 //
 // INVARIANT (opacity): every value a transaction acts on belongs to one
 // consistent snapshot: each read is checked against its orec (orec-seqlock,
@@ -58,7 +69,8 @@ constexpr unsigned commit_wait_rounds = 18;
 
 const read_entry* transaction::first_invalid() const noexcept {
   for (const read_entry& r : reads) {
-    std::uint64_t v = r.lock->load(std::memory_order_acquire);
+    // After a clock raise (extension) or the stamp read (commit): INVARIANT clock-order.
+    std::uint64_t v = orec_load_checked(*r.lock);
     if (orec_is_locked(v)) {
       if (orec_owner(v) != this) return &r;
       if (stale_lock_taken) {
@@ -136,8 +148,7 @@ void transaction::commit_writer() {
         release_locks();
         restart(abort_cause::inevitable, {e.site, &lock});
       }
-      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_seq_cst,
-                                     std::memory_order_relaxed)) {
+      if (orec_try_lock(lock, v, orec_make_locked(this))) {
         locks.push_back({&lock, v});
         if (orec_version(v) > snapshot) stale_lock_taken = true;
         break;
@@ -153,9 +164,10 @@ void transaction::commit_writer() {
   std::atomic_thread_fence(std::memory_order_release);
   // Deleting commits and traced ones take a stamp of their own (reclamation
   // needs the clock to move; trace arrows need unique commits).
-  std::uint64_t timestamp = deletions.empty() && !g_tracing.load(std::memory_order_relaxed)
-                                ? clock_commit_stamp()
-                                : clock_tick();
+  const std::uint64_t timestamp =
+      commit_stamp({.wrote = true,
+                    .deleted = !deletions.empty(),
+                    .unique = g_tracing.load(std::memory_order_relaxed)});
   // Stamps are shared between commits, so TL2's "nobody committed since my
   // snapshot" shortcut does not apply: validate whenever something was read.
   if (const read_entry* invalid = first_invalid()) {
@@ -164,7 +176,7 @@ void transaction::commit_writer() {
   }
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
-  for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
+  for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
   wake_waiters_of_locks();
   locks.clear();
   snapshot = timestamp;
@@ -179,8 +191,7 @@ void transaction::commit_irrevocable() {
     for (;;) {
       std::uint64_t v = lock.load(std::memory_order_relaxed);
       if (orec_is_locked(v)) break;  // ours: several words share the orec
-      if (lock.compare_exchange_weak(v, orec_make_locked(this), std::memory_order_seq_cst,
-                                     std::memory_order_relaxed)) {
+      if (orec_try_lock(lock, v, orec_make_locked(this))) {
         locks.push_back({&lock, v & ~orec_reserved_bit});
         break;
       }
@@ -191,12 +202,15 @@ void transaction::commit_irrevocable() {
       site_of(orec_for(e.word)).store(pack_site(e.site), std::memory_order_relaxed);
   }
   std::atomic_thread_fence(std::memory_order_release);
-  std::uint64_t timestamp = writes.empty()      ? clock_now()
-                            : deletions.empty() ? clock_commit_stamp()
-                                                : clock_tick();
+  // A deleting commit ticks even when it wrote nothing: a reader that started
+  // at the current time may still hold what it deletes (INVARIANT reclaim-safe).
+  const std::uint64_t timestamp =
+      commit_stamp({.wrote = !writes.empty(),
+                    .deleted = !deletions.empty(),
+                    .unique = !writes.empty() && g_tracing.load(std::memory_order_relaxed)});
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   const std::uint64_t unlocked = orec_make_version(timestamp);
-  for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
+  for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
   wake_waiters_of_locks();
   locks.clear();
   release_reservations();
@@ -211,7 +225,7 @@ void transaction::commit() {
   } else if (!read_only) {
     commit_writer();
   } else if (!deletions.empty()) {
-    snapshot = clock_tick();  // deleting without writing: a stamp after everything read
+    snapshot = commit_stamp({.deleted = true});  // a stamp after everything read
   }
   thread_counters::bump(counters.commits);
   if (read_only) thread_counters::bump(counters.read_only_commits);

@@ -10,9 +10,16 @@
 //   locked:    owner-descriptor | 0b01    a committer is writing the word back
 //
 // INVARIANT (orec-seqlock): the words covered by an orec change only while it
-// is locked, and its version grows at every unlock that follows a write.
-// Readers therefore read orec (acquire), data (relaxed), fence (acquire), orec
-// again; equal versions mean the data belongs to that version.
+// is locked. Its version does NOT always grow: under the lazy clock a commit
+// stamps clock + 1 without moving the clock, so the next commit to the orec
+// may stamp the same version again (global_clock.hpp). What holds instead is
+// that a commit locking the orec after someone recorded version v there stamps
+// it above v, provided v was at most the clock when it was recorded (INVARIANT
+// recorded-below-clock, asserted in debug builds where versions are recorded).
+// Readers therefore read orec (seq_cst, orec_load_checked), data (relaxed),
+// fence (acquire), orec again; equal versions mean the data belongs to that
+// version once the clock has reached it — a reader that meets a version above
+// its snapshot raises the clock first and reads again (barriers.cpp).
 #pragma once
 
 #include <atomic>

@@ -4,6 +4,9 @@
 // INVARIANT (read-set-valid): at every point where the transaction acts on a
 // value, every entry's orec still carries `version` (or is locked by this
 // transaction at commit) — checked by validation whenever the snapshot moves.
+// Every version added is at most the clock at that moment (INVARIANT
+// recorded-below-clock, global_clock.hpp, asserted in debug builds), so any
+// later commit to the orec leaves a different version.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "optimist/source_location.hpp"
+#include "stm/global_clock.hpp"
 #include "stm/orec_table.hpp"
 
 namespace optimist::detail {
@@ -24,6 +28,7 @@ struct read_entry {
 class read_set {
  public:
   void add(orec* lock, std::uint64_t version, source_location site) {
+    assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
     entries_.push_back({lock, version, site});
   }
   bool empty() const noexcept { return entries_.empty(); }
