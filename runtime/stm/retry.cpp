@@ -45,6 +45,7 @@
 #include "optimist/detail/engine.hpp"
 #include "optimist/retry.hpp"
 #include "profile/recorder.hpp"
+#include "stm/global_clock.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist {
@@ -94,9 +95,20 @@ retry_refusal transaction::prepare_retry(source_location site) {
   if (inevitable_requested) return retry_refusal::inevitable;
   if (mode == tx_mode::irrevocable) {
     // Made irrevocable by the engine: what it read is what it reserved
-    // (INVARIANT reserved-is-stable: the versions are those it read).
+    // (INVARIANT reserved-is-stable: the versions are those it read). It read
+    // without raising the clock, so a version may be one above it — a lazy
+    // stamp nobody has raised the clock to — and the first commit after the
+    // rollback could stamp that very version again: the waiter would see no
+    // change and sleep through it. So raise the clock to each version first
+    // (INVARIANT recorded-below-clock, global_clock.hpp), while the
+    // reservations still keep every committer out: a commit that locks the
+    // orec once the rollback releases it synchronises with that release,
+    // reads the raised clock and stamps above the recorded version
+    // (INVARIANT no-lost-wakeup, retry_wait.cpp).
     for (orec* lock : reserved) {
-      reads.add(lock, orec_version(lock->load(std::memory_order_acquire)), site);
+      const std::uint64_t version = orec_version(lock->load(std::memory_order_acquire));
+      clock_raise_to(version);
+      reads.add(lock, version, site);
     }
   }
   if (reads.empty()) return retry_refusal::nothing_read;
