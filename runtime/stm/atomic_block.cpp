@@ -30,16 +30,20 @@ void transaction::start(source_location site) {
     backoff(*this);
     if (recording) record_wait_end(*this, waited, false);
   }
-  if (!holds_token && consecutive_aborts >= max_restarts) {
+  if (!irrevocable_next && consecutive_aborts >= max_restarts) {
     // Progress guarantee: this transaction has lost too often; from now on it
     // cannot be aborted.
+    irrevocable_next = true;
+    starved = true;
+    thread_counters::bump(counters.starved);
+  }
+  if (irrevocable_next && !holds_token) {
+    // Starved, or re-run after a failed become_inevitable() whose token was
+    // given back while cleanup code ran (INVARIANT rerun-kept, commit.cpp).
     if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
     std::uint64_t waited = recording ? record_wait_begin() : 0;
     acquire_inevitability_token(*this);
     if (recording) record_wait_end(*this, waited, true);
-    irrevocable_next = true;
-    starved = true;
-    thread_counters::bump(counters.starved);
   }
   block_site = site;
   doomed = false;

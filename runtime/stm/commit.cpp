@@ -38,6 +38,15 @@
 // INVARIANT (atomic-writeback): no reader accepts a word written back by a
 // commit before that commit's orecs are unlocked with its timestamp; the
 // release fence after locking keeps data stores behind the lock stores.
+// INVARIANT (rerun-kept): what carries one attempt of a block to the next —
+// the pending irrevocable re-run (irrevocable_next), the abort count that
+// drives backoff and starvation, the last conflict — belongs to that block.
+// Code that runs between two attempts (destructors of the objects a lost
+// attempt allocated) may start transactions on this same descriptor: they run
+// with that state set aside and the token released, and the state is restored
+// afterwards; start() takes the token again for an irrevocable re-run. So a
+// cleanup transaction can neither consume the re-run nor end it early, and
+// become_inevitable() still restarts at most once (inevitability.cpp).
 // INVARIANT (no-wait-cycle): committers never wait for each other without
 // bound, and the inevitable transaction waits only for committers, so there
 // is no deadlock; the only transaction that waits unboundedly is the
@@ -306,8 +315,27 @@ void transaction::discard_attempt() noexcept {
   active_since.store(not_active, std::memory_order_release);
   // Objects allocated by the attempt were never published: free them now,
   // outside any transaction (INVARIANT cleanup-reentrant).
+  destroy_lost_objects();
+}
+
+void transaction::destroy_lost_objects() noexcept {
+  if (discarded.empty() && allocations.empty()) return;
+  // INVARIANT rerun-kept: set the block's state aside while destructors run.
+  const bool rerun_irrevocable = irrevocable_next;
+  const unsigned aborts = consecutive_aborts;
+  const site_key conflict_site = last_conflict_site;
+  const bool conflict_block_only = last_conflict_block_only;
+  if (holds_token) release_inevitability_token(*this);  // start() takes it again
+  irrevocable_next = false;
+  consecutive_aborts = 0;
+  last_conflict_site = 0;
+  last_conflict_block_only = false;
   destroy_all(discarded);
   destroy_all(allocations);
+  irrevocable_next = rerun_irrevocable;
+  consecutive_aborts = aborts;
+  last_conflict_site = conflict_site;
+  last_conflict_block_only = conflict_block_only;
 }
 
 void transaction::rollback() noexcept {

@@ -17,7 +17,9 @@
 // Becoming inevitable in the middle of an attempt checks, orec by orec, that
 // what was read is still current. If not, the attempt restarts *keeping the
 // token*, and runs irrevocably from its beginning — so become_inevitable()
-// restarts at most once.
+// restarts at most once. (If the rollback runs destructors, the token is given
+// back while they run and taken again for the re-run, which transactions they
+// start cannot consume: INVARIANT rerun-kept, commit.cpp.)
 #include <exception>
 
 #include "htm/abort_injection.hpp"

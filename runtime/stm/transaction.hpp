@@ -78,7 +78,7 @@ class alignas(64) transaction {
   abort_cause doom_cause = abort_cause::read_locked;
   bool stale_lock_taken = false;  // commit locked an orec whose version is newer than snapshot
   bool holds_token = false;       // owns the inevitability token
-  bool irrevocable_next = false;  // the next attempt starts irrevocable
+  bool irrevocable_next = false;  // the next attempt starts irrevocable (start() takes the token)
   std::uint64_t snapshot = 0;     // all reads are consistent at this time
   std::uint64_t hardware_stamp =
       0;                       // hardware mode: the orec value its writes leave, 0 until the first
@@ -205,6 +205,7 @@ class alignas(64) transaction {
   void wake_waiters_of_locks() noexcept;  // after a commit unlocked `locks` (retry_wait.cpp)
   void release_reservations() noexcept;
   void discard_attempt() noexcept;
+  void destroy_lost_objects() noexcept;  // INVARIANT rerun-kept (commit.cpp)
 };
 
 // The thread's running transaction, or nullptr. Constant-initialised so that
