@@ -6,6 +6,7 @@
 // restores exactly the state the enclosing block had when it opened it. Reads
 // are never rolled back: what the enclosing block does after catching the
 // exception depends on them, so they must stay valid until commit.
+#include <cassert>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -49,7 +50,8 @@ void transaction::start(source_location site) {
   doomed = false;
   retry_pending = false;
   inevitable_requested = false;
-  unwinding_base = std::uncaught_exceptions();
+  unwinding_base = uncaught_exceptions_now();
+  assert(unwinding_base == std::uncaught_exceptions());
   depth = 1;
   const std::uint64_t now = clock_now();
   snapshot = now;

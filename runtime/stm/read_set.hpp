@@ -9,9 +9,11 @@
 // later commit to the orec leaves a different version.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
+#include <utility>
 
 #include "optimist/source_location.hpp"
 #include "stm/global_clock.hpp"
@@ -27,18 +29,46 @@ struct read_entry {
 
 class read_set {
  public:
+  read_set() = default;
+  // Moves take the buffer and leave the source empty, with no buffer.
+  read_set(read_set&& other) noexcept
+      : entries_(std::move(other.entries_)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+  read_set& operator=(read_set&& other) noexcept {
+    entries_ = std::move(other.entries_);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    return *this;
+  }
+
+  // Appends an entry; may throw std::bad_alloc (then nothing changed). The
+  // common case — room left — is a compare and three stores, inlined into
+  // the read barrier; growing is out of line.
   void add(orec* lock, std::uint64_t version, source_location site) {
     assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
-    entries_.push_back({lock, version, site});
+    if (size_ == capacity_) [[unlikely]]
+      grow();
+    entries_[size_++] = {lock, version, site};
   }
-  bool empty() const noexcept { return entries_.empty(); }
-  std::size_t size() const noexcept { return entries_.size(); }
-  const read_entry* begin() const noexcept { return entries_.data(); }
-  const read_entry* end() const noexcept { return entries_.data() + entries_.size(); }
-  void clear() noexcept { entries_.clear(); }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  const read_entry* begin() const noexcept { return entries_.get(); }
+  const read_entry* end() const noexcept { return entries_.get() + size_; }
+  void clear() noexcept { size_ = 0; }  // keeps the buffer for the next attempt
 
  private:
-  std::vector<read_entry> entries_;
+  [[gnu::noinline]] void grow() {
+    const std::size_t capacity = capacity_ == 0 ? 64 : 2 * capacity_;
+    auto larger = std::make_unique<read_entry[]>(capacity);  // may throw: nothing changed yet
+    std::copy(entries_.get(), entries_.get() + size_, larger.get());
+    entries_ = std::move(larger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<read_entry[]> entries_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
 };
 
 }  // namespace optimist::detail

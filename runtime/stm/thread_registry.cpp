@@ -2,6 +2,10 @@
 
 #include <atomic>
 
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
+
 #include "memory/epoch_reclaimer.hpp"
 #include "profile/recorder.hpp"
 
@@ -10,8 +14,6 @@ namespace optimist::detail {
 namespace {
 
 std::atomic<transaction*> g_registered{nullptr};
-
-[[gnu::tls_model("initial-exec")]] thread_local transaction* tls_descriptor = nullptr;
 
 transaction& acquire_descriptor() {
   for (transaction* t = g_registered.load(std::memory_order_acquire); t != nullptr;
@@ -30,6 +32,24 @@ transaction& acquire_descriptor() {
   } while (!g_registered.compare_exchange_weak(head, t, std::memory_order_release,
                                                std::memory_order_relaxed));
   return *t;
+}
+
+// The calling thread's count of uncaught exceptions inside the C++ runtime,
+// or nullptr. The Itanium C++ ABI (section 2.2.2) fixes the layout of the
+// per-thread exception globals, { __cxa_exception* caughtExceptions;
+// unsigned int uncaughtExceptions; }, and __cxa_get_globals() returns this
+// thread's, valid for the thread's lifetime.
+const unsigned* uncaught_exception_counter() noexcept {
+#if defined(__GLIBCXX__)
+  struct itanium_eh_globals {
+    void* caught_exceptions;
+    unsigned int uncaught_exceptions;
+  };
+  auto* globals = reinterpret_cast<itanium_eh_globals*>(abi::__cxa_get_globals());
+  return globals != nullptr ? &globals->uncaught_exceptions : nullptr;
+#else
+  return nullptr;
+#endif
 }
 
 // Gives the descriptor back when the thread ends.
@@ -52,13 +72,14 @@ transaction* first_registered() noexcept {
   return g_registered.load(std::memory_order_acquire);
 }
 
-transaction& this_thread_transaction() {
+transaction& register_this_thread() {
   if (transaction* t = tls_descriptor) return *t;
   initialize_reporting_from_environment();
   prepare_reclamation();
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();
+  t.uncaught_count = uncaught_exception_counter();
   // A fresh seed per descriptor so that backoff does not march in lock step.
   t.random_state ^= reinterpret_cast<std::uintptr_t>(&t) * 0xD1B54A32D192ED03ull;
   tls_descriptor = &t;

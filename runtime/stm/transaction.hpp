@@ -86,6 +86,12 @@ class alignas(64) transaction {
   source_location inevitable_site;
   unsigned consecutive_aborts = 0;
   int unwinding_base = 0;  // std::uncaught_exceptions() when the attempt started
+  // The C++ runtime's per-thread count of uncaught exceptions (the Itanium C++
+  // ABI's __cxa_eh_globals::uncaughtExceptions), found once when the thread
+  // registers (thread_registry.cpp): start() then reads the count with one
+  // load instead of calling std::uncaught_exceptions() on every attempt.
+  // nullptr where the runtime's layout is not known: call it.
+  const unsigned* uncaught_count = nullptr;
   std::uint64_t random_state = 0x9E3779B97F4A7C15ull;
 
   read_set reads;
@@ -167,7 +173,11 @@ class alignas(64) transaction {
   // transactional memory): then the attempt is only marked doomed and the
   // caller answers without throwing — a second exception would terminate.
   void abandon(abort_cause cause, const conflict_point& where);
-  bool unwinding() const noexcept { return std::uncaught_exceptions() > unwinding_base; }
+  int uncaught_exceptions_now() const noexcept {
+    return uncaught_count != nullptr ? static_cast<int>(*uncaught_count)
+                                     : std::uncaught_exceptions();
+  }
+  bool unwinding() const noexcept { return uncaught_exceptions_now() > unwinding_base; }
   void rollback() noexcept;  // undo the attempt after restart_signal reached the outermost block
   void commit();             // outermost commit; may throw restart_signal
   void finish_committed();   // bookkeeping after a successful commit
