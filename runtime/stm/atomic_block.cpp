@@ -18,6 +18,7 @@
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
+#include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 
@@ -59,6 +60,7 @@ void transaction::start(source_location site) {
   // (release: the previous transaction's reads stay ordered before it).
   active_since.store(now, std::memory_order_release);
   start_fence();
+  census_at_start = census_now();  // INVARIANT sole-thread: before the first read
   if (recording) record_attempt_start(*this);
   if (irrevocable_next) {
     irrevocable_next = false;

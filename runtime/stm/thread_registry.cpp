@@ -8,6 +8,7 @@
 
 #include "memory/epoch_reclaimer.hpp"
 #include "profile/recorder.hpp"
+#include "stm/thread_census.hpp"
 
 namespace optimist::detail {
 
@@ -62,6 +63,7 @@ struct thread_exit_guard {
     t->c_entered = 0;
     t->c_restart_point = nullptr;
     t->active_since.store(not_active, std::memory_order_release);
+    g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
     t->in_use.store(false, std::memory_order_release);
   }
 };
@@ -79,6 +81,8 @@ transaction& register_this_thread() {
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();
+  // INVARIANT sole-thread: counted before this thread's first commit.
+  g_thread_census.fetch_add(census_registration, std::memory_order_seq_cst);
   t.uncaught_count = uncaught_exception_counter();
   // A fresh seed per descriptor so that backoff does not march in lock step.
   t.random_state ^= reinterpret_cast<std::uintptr_t>(&t) * 0xD1B54A32D192ED03ull;

@@ -80,6 +80,7 @@ class alignas(64) transaction {
   bool holds_token = false;       // owns the inevitability token
   bool irrevocable_next = false;  // the next attempt starts irrevocable (start() takes the token)
   std::uint64_t snapshot = 0;     // all reads are consistent at this time
+  std::uint64_t census_at_start = 0;  // g_thread_census when the attempt began (thread_census.hpp)
   std::uint64_t hardware_stamp =
       0;                       // hardware mode: the orec value its writes leave, 0 until the first
   source_location block_site;  // the outermost atomic block
