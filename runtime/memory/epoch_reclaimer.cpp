@@ -33,7 +33,17 @@ orphan_list& orphans() {
 }
 std::atomic<bool> g_have_orphans{false};
 
-constexpr std::size_t reclaim_threshold = 64;
+// INVARIANT (batched-fences): retire() scans (heavy fence + registry walk) only
+// after reclaim_batch retirements have arrived since the last scan of this
+// thread, however many of the older ones that scan had to keep (a reader
+// that started before they were retired may still hold them). So a thread
+// scans at most once per reclaim_batch retirements; with the old rule ("scan
+// once 64 are waiting") a long reader pinning 64 objects made every further
+// retire() scan again, and each scan is a membarrier(2) that interrupts every
+// CPU running a thread of the process.
+constexpr std::size_t reclaim_batch = 64;
+
+std::atomic<std::uint64_t> g_heavy_fences{0};
 
 // Moves what is safe to destroy from `from` to `ready`. Either all of it moves
 // or, if `ready` cannot grow, nothing does.
@@ -58,6 +68,7 @@ bool membarrier(int command) noexcept {
 #endif
 
 void heavy_fence() noexcept {
+  g_heavy_fences.fetch_add(1, std::memory_order_relaxed);
 #if defined(__linux__)
   if (!g_start_needs_fence.load(std::memory_order_relaxed) &&
       membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {
@@ -67,7 +78,28 @@ void heavy_fence() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
+// A cheap look before the heavy fence: true if, by the start times published
+// so far, no object of this thread could be destroyed. Read without the fence,
+// a start time may be stale (older than the thread's current one): that can
+// only make this say "nothing" too often, never make a scan destroy something
+// unsafe — skipping a scan is always safe; the objects wait for the next batch.
+bool nothing_reclaimable(const transaction& tx) noexcept {
+  if (g_have_orphans.load(std::memory_order_relaxed)) return false;
+  std::uint64_t earliest = not_active;
+  for (const retired_object& r : tx.retired)
+    earliest = r.retired_at < earliest ? r.retired_at : earliest;
+  bool blocked = false;
+  for_each_registered([&](const transaction& t) {
+    if (t.active_since.load(std::memory_order_relaxed) < earliest) blocked = true;
+  });
+  return blocked;
+}
+
 }  // namespace
+
+std::uint64_t heavy_fence_count() noexcept {
+  return g_heavy_fences.load(std::memory_order_relaxed);
+}
 
 void prepare_reclamation() noexcept {
   static std::once_flag once;
@@ -99,7 +131,13 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
     // destroying it now is not.
     return;
   }
-  if (tx.retired.size() >= reclaim_threshold && tx.depth == 0) reclaim(tx);
+  if (tx.retired.size() >= tx.reclaim_at && tx.depth == 0 && !tx.reclaiming) {
+    if (nothing_reclaimable(tx)) {
+      tx.reclaim_at = tx.retired.size() + reclaim_batch;  // INVARIANT batched-fences
+      return;
+    }
+    reclaim(tx);
+  }
 }
 
 void reclaim(transaction& tx) {
@@ -118,6 +156,8 @@ void reclaim(transaction& tx) {
   } catch (...) {
     // `ready` keeps what was moved there; destroy it below.
   }
+  // INVARIANT batched-fences: what had to be kept waits for a full new batch.
+  tx.reclaim_at = tx.retired.size() + reclaim_batch;
   // Destructors run outside any bookkeeping: they may retire more objects.
   for (retired_object& r : ready) r.destroy(r.object);
   tx.reclaiming = false;
@@ -134,6 +174,7 @@ void hand_over_retired(transaction& tx) noexcept {
     // Out of memory: the objects stay unreclaimed, which is safe.
   }
   tx.retired.clear();
+  tx.reclaim_at = reclaim_batch;
 }
 
 void reclaim_now() {
