@@ -31,7 +31,8 @@ struct retry_signal : restart_signal {};
 
 // Transactional access to one aligned 8-byte word. Inside a transaction the
 // access is logged and validated; outside it is a transaction of one access.
-// May throw restart_signal (inside a transaction) and std::bad_alloc.
+// May throw restart_signal (inside a transaction) and std::bad_alloc; a word
+// address that is not a multiple of 8 is std::invalid_argument.
 std::uint64_t read_word(const void* word, source_location site);
 void write_word(void* word, std::uint64_t value, source_location site);
 
