@@ -4,6 +4,7 @@
 
 #include "memory/epoch_reclaimer.hpp"
 #include "profile/recorder.hpp"
+#include "stm/escaped_restart.hpp"
 
 namespace optimist::detail {
 
@@ -56,6 +57,7 @@ transaction& this_thread_transaction() {
   if (transaction* t = tls_descriptor) return *t;
   initialize_reporting_from_environment();
   prepare_reclamation();
+  install_escaped_restart_diagnostic();
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();
