@@ -33,14 +33,17 @@ orphan_list& orphans() {
 }
 std::atomic<bool> g_have_orphans{false};
 
-// INVARIANT (batched-fences): retire() scans (heavy fence + registry walk) only
-// after reclaim_batch retirements have arrived since the last scan of this
-// thread, however many of the older ones that scan had to keep (a reader
-// that started before they were retired may still hold them). So a thread
-// scans at most once per reclaim_batch retirements; with the old rule ("scan
-// once 64 are waiting") a long reader pinning 64 objects made every further
-// retire() scan again, and each scan is a membarrier(2) that interrupts every
-// CPU running a thread of the process.
+// INVARIANT (batched-fences): retire() scans (heavy fence + registry walk)
+// only when at least reclaim_batch objects wait, and then either (a) a batch
+// of reclaim_batch retirements has arrived since the last scan and the start
+// times published so far (read without a fence) show that some of them can
+// go, or (b) those start times show that all of them can go. After (a) what
+// the scan had to keep waits for a full new batch; after (b) the list is
+// (nearly) empty. So a thread scans about once per reclaim_batch retirements
+// at most, twice in the worst case. With the old rule ("scan once 64 are
+// waiting") a long reader pinning 64 objects made every further retire()
+// scan again, and each scan is a membarrier(2) that interrupts every CPU
+// running a thread of the process.
 constexpr std::size_t reclaim_batch = 64;
 
 std::atomic<std::uint64_t> g_heavy_fences{0};
@@ -78,21 +81,17 @@ void heavy_fence() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-// A cheap look before the heavy fence: true if, by the start times published
-// so far, no object of this thread could be destroyed. Read without the fence,
-// a start time may be stale (older than the thread's current one): that can
-// only make this say "nothing" too often, never make a scan destroy something
-// unsafe — skipping a scan is always safe; the objects wait for the next batch.
-bool nothing_reclaimable(const transaction& tx) noexcept {
-  if (g_have_orphans.load(std::memory_order_relaxed)) return false;
-  std::uint64_t earliest = not_active;
-  for (const retired_object& r : tx.retired)
-    earliest = r.retired_at < earliest ? r.retired_at : earliest;
-  bool blocked = false;
+// A cheap look before the heavy fence: the smallest start time published so
+// far, read without the fence. A start time read so may be stale, so this
+// only decides whether a scan is worth its fence — the scan itself fences
+// and decides what is safe; skipping a scan is always safe.
+std::uint64_t oldest_start_seen() noexcept {
+  std::uint64_t oldest = not_active;
   for_each_registered([&](const transaction& t) {
-    if (t.active_since.load(std::memory_order_relaxed) < earliest) blocked = true;
+    std::uint64_t since = t.active_since.load(std::memory_order_relaxed);
+    if (since < oldest) oldest = since;
   });
-  return blocked;
+  return oldest;
 }
 
 }  // namespace
@@ -131,11 +130,22 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
     // destroying it now is not.
     return;
   }
-  if (tx.retired.size() >= tx.reclaim_at && tx.depth == 0 && !tx.reclaiming) {
-    if (nothing_reclaimable(tx)) {
-      tx.reclaim_at = tx.retired.size() + reclaim_batch;  // INVARIANT batched-fences
-      return;
+  if (tx.depth != 0 || tx.reclaiming || tx.retired.size() < reclaim_batch) return;
+  // INVARIANT batched-fences: scan when a new batch has arrived and something
+  // looks destroyable, or at once when nothing seems to pin any object at all
+  // (the list then empties, and the next such scan needs a new batch too).
+  const std::uint64_t oldest_seen = oldest_start_seen();
+  if (tx.retired.size() >= tx.reclaim_at) {
+    std::uint64_t earliest = not_active;
+    for (const retired_object& r : tx.retired) {
+      if (r.retired_at < earliest) earliest = r.retired_at;
     }
+    if (oldest_seen >= earliest || g_have_orphans.load(std::memory_order_relaxed)) {
+      reclaim(tx);
+    } else {
+      tx.reclaim_at = tx.retired.size() + reclaim_batch;  // all pinned: wait for the next batch
+    }
+  } else if (oldest_seen >= tx.retired.back().retired_at) {
     reclaim(tx);
   }
 }
