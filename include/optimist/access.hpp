@@ -19,6 +19,9 @@
 //   optimist while others may be accessing it transactionally: a plain write
 //   racing with a transaction is a data race, as it would be with a mutex.
 //   `site` defaults to the call site and is what conflict reports show.
+//   An 8-byte object whose type is 8-byte aligned but whose address is not (a
+//   field of a #pragma pack struct) is refused with std::invalid_argument:
+//   load or store the enclosing object instead.
 #pragma once
 
 #include <array>

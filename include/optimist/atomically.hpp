@@ -32,8 +32,9 @@
 //   block, destructors may still read and write transactional memory; a lost
 //   attempt answers them word by word and discards their writes. A destructor
 //   that runs when the body returns normally and meets a conflict would have to
-//   throw to restart the block, which a noexcept destructor cannot do (the
-//   program terminates): keep transactional accesses out of such destructors.
+//   throw to restart the block, which a noexcept destructor cannot do: the
+//   program terminates, after a message on stderr naming this rule and the
+//   block. Keep transactional accesses out of such destructors.
 #pragma once
 
 #include <functional>

@@ -20,6 +20,12 @@
 //   `site` (defaulted to the call site) is what conflict reports show. The
 //   conversion `T x = v` cannot learn its call site and reports this header;
 //   `v = x` does learn it. Use get() in hot spots you want reported precisely.
+//
+// Large values
+//   A T of more than 4 KiB (large_value_bytes) is copied through one heap
+//   buffer instead of the stack, so get() and set() use no more stack than the
+//   T the caller itself holds, inside or outside a transaction. Each word is
+//   still read and logged on its own: a tvar of megabytes is correct but slow.
 #pragma once
 
 #include <array>
@@ -27,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 
 #include "optimist/atomically.hpp"
@@ -59,6 +66,9 @@ class tvar {
   static constexpr std::size_t word_count = (sizeof(T) + 7) / 8;
 
  public:
+  // Values larger than this go through a heap buffer, not the stack.
+  static constexpr std::size_t large_value_bytes = 4096;
+
   using value_type = T;
 
   tvar() noexcept : tvar(T{}) {}
@@ -71,6 +81,8 @@ class tvar {
   T get(source_location site = source_location::current()) const {
     if constexpr (word_count == 1) {
       return from_words(detail::read_word(&words_[0], site));
+    } else if constexpr (sizeof(T) > large_value_bytes) {
+      return get_large(site);
     } else {
       if (!detail::in_transaction()) {
         return atomically([&] { return get(site); }, site);
@@ -85,15 +97,19 @@ class tvar {
   //   Buffers the new value in the transaction; it becomes visible to others
   //   when the transaction commits.
   void set(const T& value, source_location site = source_location::current()) {
-    std::uint64_t buffer[word_count] = {};
-    std::memcpy(buffer, &value, sizeof(T));
-    if constexpr (word_count == 1) {
-      detail::write_word(&words_[0], buffer[0], site);
+    if constexpr (sizeof(T) > large_value_bytes) {
+      set_large(value, site);
+    } else if constexpr (word_count == 1) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, &value, sizeof(T));
+      detail::write_word(&words_[0], word, site);
     } else {
       if (!detail::in_transaction()) {
         atomically([&] { set(value, site); }, site);
         return;
       }
+      std::uint64_t buffer[word_count] = {};
+      std::memcpy(buffer, &value, sizeof(T));
       for (std::size_t i = 0; i < word_count; ++i) detail::write_word(&words_[i], buffer[i], site);
     }
   }
@@ -105,6 +121,41 @@ class tvar {
   }
 
  private:
+  // Large values: the words are read into (written from) one heap buffer, in
+  // one transaction of its own outside a block, and the result is built from
+  // it in the caller's return slot (std::bit_cast returns a prvalue), so no
+  // copy of T lands on this function's stack.
+  T get_large(source_location site) const {
+    using raw_bytes = std::array<std::byte, sizeof(T)>;
+    std::unique_ptr<raw_bytes> raw(new raw_bytes);
+    auto read_all = [&] {
+      for (std::size_t i = 0; i < word_count; ++i) {
+        std::uint64_t word = detail::read_word(&words_[i], site);
+        std::size_t bytes = i + 1 < word_count ? 8 : sizeof(T) - 8 * i;
+        std::memcpy(raw->data() + 8 * i, &word, bytes);
+      }
+    };
+    if (detail::in_transaction()) {
+      read_all();
+    } else {
+      atomically(read_all, site);
+    }
+    return std::bit_cast<T>(*raw);
+  }
+
+  void set_large(const T& value, source_location site) {
+    std::unique_ptr<std::uint64_t[]> buffer(new std::uint64_t[word_count]());
+    std::memcpy(buffer.get(), &value, sizeof(T));
+    auto write_all = [&] {
+      for (std::size_t i = 0; i < word_count; ++i) detail::write_word(&words_[i], buffer[i], site);
+    };
+    if (detail::in_transaction()) {
+      write_all();
+    } else {
+      atomically(write_all, site);
+    }
+  }
+
   static T from_words(std::uint64_t word) {
     if constexpr (sizeof(T) == 8) {
       return std::bit_cast<T>(word);

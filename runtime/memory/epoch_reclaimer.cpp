@@ -33,7 +33,20 @@ orphan_list& orphans() {
 }
 std::atomic<bool> g_have_orphans{false};
 
-constexpr std::size_t reclaim_threshold = 64;
+// INVARIANT (batched-fences): retire() scans (heavy fence + registry walk)
+// only when at least reclaim_batch objects wait, and then either (a) a batch
+// of reclaim_batch retirements has arrived since the last scan and the start
+// times published so far (read without a fence) show that some of them can
+// go, or (b) those start times show that all of them can go. After (a) what
+// the scan had to keep waits for a full new batch; after (b) the list is
+// (nearly) empty. So a thread scans about once per reclaim_batch retirements
+// at most, twice in the worst case. With the old rule ("scan once 64 are
+// waiting") a long reader pinning 64 objects made every further retire()
+// scan again, and each scan is a membarrier(2) that interrupts every CPU
+// running a thread of the process.
+constexpr std::size_t reclaim_batch = 64;
+
+std::atomic<std::uint64_t> g_heavy_fences{0};
 
 // Moves what is safe to destroy from `from` to `ready`. Either all of it moves
 // or, if `ready` cannot grow, nothing does.
@@ -58,6 +71,7 @@ bool membarrier(int command) noexcept {
 #endif
 
 void heavy_fence() noexcept {
+  g_heavy_fences.fetch_add(1, std::memory_order_relaxed);
 #if defined(__linux__)
   if (!g_start_needs_fence.load(std::memory_order_relaxed) &&
       membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {
@@ -67,7 +81,24 @@ void heavy_fence() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
+// A cheap look before the heavy fence: the smallest start time published so
+// far, read without the fence. A start time read so may be stale, so this
+// only decides whether a scan is worth its fence — the scan itself fences
+// and decides what is safe; skipping a scan is always safe.
+std::uint64_t oldest_start_seen() noexcept {
+  std::uint64_t oldest = not_active;
+  for_each_registered([&](const transaction& t) {
+    std::uint64_t since = t.active_since.load(std::memory_order_relaxed);
+    if (since < oldest) oldest = since;
+  });
+  return oldest;
+}
+
 }  // namespace
+
+std::uint64_t heavy_fence_count() noexcept {
+  return g_heavy_fences.load(std::memory_order_relaxed);
+}
 
 void prepare_reclamation() noexcept {
   static std::once_flag once;
@@ -99,7 +130,24 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
     // destroying it now is not.
     return;
   }
-  if (tx.retired.size() >= reclaim_threshold && tx.depth == 0) reclaim(tx);
+  if (tx.depth != 0 || tx.reclaiming || tx.retired.size() < reclaim_batch) return;
+  // INVARIANT batched-fences: scan when a new batch has arrived and something
+  // looks destroyable, or at once when nothing seems to pin any object at all
+  // (the list then empties, and the next such scan needs a new batch too).
+  const std::uint64_t oldest_seen = oldest_start_seen();
+  if (tx.retired.size() >= tx.reclaim_at) {
+    std::uint64_t earliest = not_active;
+    for (const retired_object& r : tx.retired) {
+      if (r.retired_at < earliest) earliest = r.retired_at;
+    }
+    if (oldest_seen >= earliest || g_have_orphans.load(std::memory_order_relaxed)) {
+      reclaim(tx);
+    } else {
+      tx.reclaim_at = tx.retired.size() + reclaim_batch;  // all pinned: wait for the next batch
+    }
+  } else if (oldest_seen >= tx.retired.back().retired_at) {
+    reclaim(tx);
+  }
 }
 
 void reclaim(transaction& tx) {
@@ -118,6 +166,8 @@ void reclaim(transaction& tx) {
   } catch (...) {
     // `ready` keeps what was moved there; destroy it below.
   }
+  // INVARIANT batched-fences: what had to be kept waits for a full new batch.
+  tx.reclaim_at = tx.retired.size() + reclaim_batch;
   // Destructors run outside any bookkeeping: they may retire more objects.
   for (retired_object& r : ready) r.destroy(r.object);
   tx.reclaiming = false;
@@ -134,6 +184,7 @@ void hand_over_retired(transaction& tx) noexcept {
     // Out of memory: the objects stay unreclaimed, which is safe.
   }
   tx.retired.clear();
+  tx.reclaim_at = reclaim_batch;
 }
 
 void reclaim_now() {

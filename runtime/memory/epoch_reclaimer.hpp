@@ -24,7 +24,8 @@ namespace optimist::detail {
 class transaction;
 
 // Queue `object` for destruction once no transaction started before
-// `retired_at` is running. May reclaim older objects right away.
+// `retired_at` is running. May reclaim older objects right away: once per
+// batch of retirements (INVARIANT batched-fences, epoch_reclaimer.cpp).
 void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at);
 
 // Destroys every retired object of this thread (and orphaned ones) that is
@@ -51,6 +52,11 @@ inline void start_fence() noexcept {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler must not reorder
   }
 }
+
+// How many times reclamation has fenced every thread (membarrier(2), or a
+// full fence where transactions fence themselves) since the process started.
+// For tests and measurements (INVARIANT batched-fences, epoch_reclaimer.cpp).
+std::uint64_t heavy_fence_count() noexcept;
 
 // For tests: reclaim everything that is safe to reclaim now, from this thread.
 void reclaim_now();

@@ -8,6 +8,7 @@
 
 #include "memory/epoch_reclaimer.hpp"
 #include "profile/recorder.hpp"
+#include "stm/escaped_restart.hpp"
 #include "stm/thread_census.hpp"
 
 namespace optimist::detail {
@@ -78,6 +79,7 @@ transaction& register_this_thread() {
   if (transaction* t = tls_descriptor) return *t;
   initialize_reporting_from_environment();
   prepare_reclamation();
+  install_escaped_restart_diagnostic();
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();

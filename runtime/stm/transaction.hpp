@@ -105,6 +105,8 @@ class alignas(64) transaction {
   std::vector<nesting_level> nesting;
   std::vector<std::function<void()>> on_commit;  // run after the outermost commit
   std::vector<retired_object> retired;
+  std::size_t reclaim_at = 64;  // retire() scans once `retired` is this long (INVARIANT
+                                // batched-fences, epoch_reclaimer.cpp)
   bool reclaiming = false;
 
   // C API: where a restart jumps to (set by OPTIMIST_TX_BEGIN), and how many

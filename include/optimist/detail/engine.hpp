@@ -31,7 +31,8 @@ struct retry_signal : restart_signal {};
 
 // Transactional access to one aligned 8-byte word. Inside a transaction the
 // access is logged and validated; outside it is a transaction of one access.
-// May throw restart_signal (inside a transaction) and std::bad_alloc.
+// May throw restart_signal (inside a transaction) and std::bad_alloc; a word
+// address that is not a multiple of 8 is std::invalid_argument.
 std::uint64_t read_word(const void* word, source_location site);
 void write_word(void* word, std::uint64_t value, source_location site);
 
@@ -73,6 +74,23 @@ void log_allocation(void* object, void (*destroy)(void*));
 // no running transaction can still read it. Outside a transaction the object
 // is retired at once (still reclaimed only when no transaction can read it).
 void log_deletion(void* object, void (*destroy)(void*), source_location site);
+
+// Doorbells (runtime/stm/doorbell.cpp): consumers of a container that wait
+// for one more item, woken one per item instead of all at once by every
+// commit (optimist::retry). `bell` is an address owned by the container.
+//   wait_at_doorbell: outside a transaction. Registers the calling thread,
+//   then calls still_empty(context) — a transaction that reads what the
+//   producer's commit writes — and sleeps only if it returns true, until a
+//   ring wakes it. Returns true if a ring reached this thread (it must then
+//   take an item, or ring again if it cannot; INVARIANT doorbell-pass-on).
+//   ring_doorbell: after the commit that made an item available; wakes the
+//   longest-waiting consumer of `bell`. One seq_cst load when nobody waits.
+//   ring_doorbell_after_commit: inside a transaction, rings after the
+//   outermost commit (not if it aborts); outside one, rings now. May throw
+//   std::bad_alloc.
+bool wait_at_doorbell(const void* bell, bool (*still_empty)(void*), void* context);
+void ring_doorbell(const void* bell) noexcept;
+void ring_doorbell_after_commit(const void* bell);
 
 // Ends speculation for the running transaction (see optimist::become_inevitable).
 void become_inevitable(source_location site);

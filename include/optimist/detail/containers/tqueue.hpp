@@ -27,9 +27,11 @@
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "optimist/atomically.hpp"
+#include "optimist/detail/engine.hpp"
 #include "optimist/memory.hpp"
 #include "optimist/retry.hpp"
 #include "optimist/source_location.hpp"
@@ -74,6 +76,7 @@ class tqueue {
   }
 
   void push(const T& value, source_location site = source_location::current()) {
+    const bool nested = in_transaction();
     atomically(
         [&] {
           node* fresh = tx_new<node>(value);
@@ -81,8 +84,10 @@ class tqueue {
           last->next.set(fresh, site);
           tail_.set(fresh, site);
           pushed_.set(pushed_.get(site) + 1, site);
+          if (nested) detail::ring_doorbell_after_commit(doorbell());
         },
         site);
+    if (!nested) detail::ring_doorbell(doorbell());  // INVARIANT doorbell-no-lost-item
   }
 
   // The first item, removed; std::nullopt if the queue is empty.
@@ -98,8 +103,12 @@ class tqueue {
         site);
   }
 
-  // The first item, removed; waits (optimist::retry) until there is one.
+  // The first item, removed; waits until there is one. Outside a transaction
+  // the thread sleeps at the queue's doorbell: each push wakes one waiting
+  // consumer. Inside one it is optimist::retry (the transaction waits for any
+  // change to what it read, and composes with or_else).
   T pop(source_location site = source_location::current()) {
+    if (!in_transaction()) return pop_at_doorbell(site);
     return atomically(
         [&]() -> T {
           node* sentinel = head_.get(site);
@@ -147,6 +156,29 @@ class tqueue {
 
  private:
   explicit tqueue(node* sentinel) : head_(sentinel), tail_(sentinel) {}
+
+  // The doorbell consumers outside transactions sleep at (detail/engine.hpp).
+  const void* doorbell() const noexcept { return &pushed_; }
+
+  // INVARIANT (doorbell-pass-on): a consumer woken by a ring takes an item, or
+  // finds the queue empty (others took the items; it waits again), or rings
+  // again before it leaves with an exception: a wake-up is never dropped while
+  // an item is left for a sleeping consumer.
+  T pop_at_doorbell(source_location site) {
+    bool rung = false;
+    for (;;) {
+      std::optional<T> item;
+      try {
+        item = try_pop(site);
+      } catch (...) {
+        if (rung) detail::ring_doorbell(doorbell());
+        throw;
+      }
+      if (item) return std::move(*item);
+      rung = detail::wait_at_doorbell(
+          doorbell(), [](void* queue) { return static_cast<const tqueue*>(queue)->empty(); }, this);
+    }
+  }
 
   // INVARIANT queue-chain: `first` becomes the sentinel; the old one is retired.
   void take(node* sentinel, node* first, source_location site) {

@@ -1,0 +1,117 @@
+// How often reclamation fences every thread (INVARIANT batched-fences,
+// runtime/memory/epoch_reclaimer.cpp).
+//
+// Each scan of the start times costs a membarrier(2) that interrupts every CPU
+// running a thread of the process. A thread that retires objects while other
+// threads run long transactions cannot destroy them yet; it must not scan
+// again at every further retirement (issue 11 item 7: ~8,000 membarriers in a
+// 1.2 s run), but at most once per batch of retirements. And once the readers
+// are gone, everything retired is still destroyed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "memory/epoch_reclaimer.hpp"
+#include "optimist/optimist.hpp"
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+
+namespace {
+
+// The batch size of epoch_reclaimer.cpp: a scan needs this many new retirements.
+constexpr std::uint64_t reclaim_batch = 64;
+
+std::atomic<long> g_live{0};
+
+struct counted {
+  counted() { g_live.fetch_add(1); }
+  ~counted() { g_live.fetch_sub(1); }
+  counted(const counted&) = delete;
+  counted& operator=(const counted&) = delete;
+};
+
+class ReclamationFencesTest : public ::testing::TestWithParam<int> {};
+
+// GetParam() readers sit in transactions that started before every deletion,
+// so nothing deleted meanwhile may be destroyed. The deleting thread retires
+// many objects; it may scan once per batch, not once per retirement.
+TEST_P(ReclamationFencesTest, PinnedObjectsDoNotMakeEveryRetirementFence) {
+  const int readers = GetParam();
+  const long deletions = 2000 * optimist::test::stress_scale();
+  optimist::test::watchdog guard("deleting objects while readers pin them");
+  optimist::tvar<long> shared{7};
+  std::atomic<int> inside{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&] {
+      bool counted_in = false;  // an attempt may run twice (hardware, then software)
+      optimist::atomically([&] {
+        EXPECT_EQ(shared.get(), 7);
+        if (!counted_in) {
+          counted_in = true;
+          inside.fetch_add(1);
+        }
+        while (!done.load()) std::this_thread::yield();
+      });
+    });
+  }
+  while (inside.load() < readers) std::this_thread::yield();
+  const std::uint64_t fences_before = optimist::detail::heavy_fence_count();
+  for (long i = 0; i < deletions; ++i) optimist::tx_delete(new counted);
+  const std::uint64_t fences = optimist::detail::heavy_fence_count() - fences_before;
+  EXPECT_EQ(g_live.load(), deletions) << "an object was destroyed while readers could hold it";
+  done.store(true);
+  for (std::thread& t : threads) t.join();
+
+  EXPECT_LE(fences, static_cast<std::uint64_t>(deletions) / reclaim_batch + 1)
+      << "reclamation fenced " << fences << " times for " << deletions << " retirements";
+  optimist::detail::reclaim_now();
+  EXPECT_EQ(g_live.load(), 0) << "the readers have finished: everything retired must be destroyed";
+}
+
+// Threads that delete in transactions while the others run: whatever the
+// interleaving, the number of scans stays within two per batch of
+// retirements (INVARIANT batched-fences), and every object is destroyed in
+// the end.
+TEST_P(ReclamationFencesTest, DeletingThreadsFenceOncePerBatch) {
+  const int threads_count = GetParam();
+  const long per_thread = 3000 * optimist::test::stress_scale();
+  optimist::test::watchdog guard("threads allocating and deleting in transactions");
+  optimist::tvar<counted*> slots[4];
+  const std::uint64_t fences_before = optimist::detail::heavy_fence_count();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < threads_count; ++t) {
+    threads.emplace_back([&, t] {
+      for (long i = 0; i < per_thread; ++i) {
+        optimist::atomically([&] {
+          counted* fresh = optimist::tx_new<counted>();
+          counted* old = slots[t].get();
+          if (old != nullptr) optimist::tx_delete(old);
+          slots[t].set(fresh);
+          for (const auto& s : slots) (void)s.get();  // some reads, so that the threads overlap
+        });
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const std::uint64_t fences = optimist::detail::heavy_fence_count() - fences_before;
+  const auto retired = static_cast<std::uint64_t>(threads_count) * (per_thread - 1);
+  EXPECT_LE(fences, 2 * retired / reclaim_batch + static_cast<std::uint64_t>(threads_count))
+      << "reclamation fenced " << fences << " times for " << retired << " retirements";
+  for (int t = 0; t < threads_count; ++t) {
+    optimist::atomically([&] {
+      if (counted* last = slots[t].get()) optimist::tx_delete(last);
+      slots[t].set(nullptr);
+    });
+  }
+  optimist::detail::reclaim_now();
+  EXPECT_EQ(g_live.load(), 0) << "every deleted object must be destroyed once nothing runs";
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ReclamationFencesTest, ::testing::Values(1, 2, 4));
+
+}  // namespace
