@@ -43,6 +43,11 @@
 //   ordered run, a task that still retries at its turn — everything before it
 //   has committed and nothing after it may commit first — blocks the run at
 //   once: it stops as for an exception and throws tasks_blocked.
+//   An ordered run that stops (a task throws, or blocks, at its turn) commits
+//   nothing after that task, as the sequential loop would: later tasks already
+//   running roll back and stay queued with the rest, and the next run goes on
+//   from there, in order. A bad OPTIMIST_MODE or run_options::threads (above
+//   4096) throws std::invalid_argument before the run takes any task.
 //
 // task_queue
 //   The same as an object, for loops that should not share the global queue:
@@ -65,7 +70,9 @@
 namespace optimist {
 
 struct run_options {
-  // Worker threads; 0: $OPTIMIST_THREADS, else one per physical core.
+  // Worker threads, at most 4096 (like OPTIMIST_THREADS; a run asked for more
+  // throws std::invalid_argument and keeps its tasks queued); 0:
+  // $OPTIMIST_THREADS, else one per physical core.
   unsigned threads = 0;
   // Commit tasks in the order they were added (speculation still runs them in
   // parallel): any loop then gives exactly the result of the sequential loop,
@@ -238,7 +245,9 @@ inline void run_all_tasks(const run_options& options) {
   global_task_queue().run(options);
 }
 
-// The number of worker threads a run with these options would use.
+// The number of worker threads a run with these options would use. Throws
+// std::invalid_argument for options.threads above 4096 or a malformed
+// OPTIMIST_THREADS.
 unsigned resolve_thread_count(const run_options& options);
 
 // tasks_blocked

@@ -106,7 +106,7 @@ class pinning_observer final : public tbb::task_scheduler_observer {
 // workers of the previous arena still count against the limit while they
 // leave, so the next runs got fewer workers than they asked for — often none,
 // silently running a 2-thread run on one thread.)
-constexpr std::size_t parallelism_ceiling = 4096;  // as OPTIMIST_THREADS allows
+constexpr std::size_t parallelism_ceiling = max_threads;  // as run_options::threads allows
 
 void allow_runs_their_workers() {
   static const tbb::global_control limit(tbb::global_control::max_allowed_parallelism,
@@ -211,18 +211,32 @@ void task_queue_state::cancel_add(void* memory) noexcept {
   waiting_mutex_.unlock();
 }
 
-void task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
-  if (next_commit_.load(std::memory_order_acquire) == turn) return;
+bool task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
+  if (next_commit_.load(std::memory_order_acquire) == turn) return true;
   std::uint64_t waited = record_wait_begin();
+  bool reached = true;
   for (unsigned round = 0; next_commit_.load(std::memory_order_acquire) != turn; ++round) {
+    // INVARIANT stopped-turn-is-last: an earlier turn stopped the run; this
+    // one never comes.
+    if (stop_turn_.load(std::memory_order_acquire) < turn) {
+      reached = false;
+      break;
+    }
     wait_round(round < 40 ? round : 40);
   }
   if (waited != 0) record_wait_end(this_thread_transaction(), waited, false);
+  return reached;
 }
 
 void task_queue_state::wait_for_turn_hook(void* context) {
   auto* c = static_cast<turn_context*>(context);
-  c->queue->wait_for_turn(c->turn);
+  if (c->queue->wait_for_turn(c->turn)) return;
+  // The turn never comes (an earlier task stopped the run): this attempt must
+  // not become inevitable. Inside become_inevitable() the attempt restarts
+  // and execute_ordered's body gives the task up before running it again;
+  // before an attempt starts (the starvation path) there is nothing to undo,
+  // and the body gives it up first thing.
+  if (tls_current != nullptr) throw restart_signal{};
 }
 
 void task_queue_state::record_error(std::exception_ptr error) {
@@ -355,6 +369,13 @@ bool task_queue_state::set_aside(task_base* task, transaction& self, std::uint64
   }
 }
 
+namespace {
+// Thrown inside an ordered task's transaction when its turn will never come
+// (INVARIANT stopped-turn-is-last): rolls the attempt back; the task is put
+// back, unstarted, for the next run.
+struct turn_abandoned {};
+}  // namespace
+
 void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
@@ -363,45 +384,84 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
   self.before_irrevocable = &wait_for_turn_hook;
   self.before_irrevocable_context = &context;
   self.retry_propagates = true;
-  bool blocked = false;
+  enum class outcome { committed, failed, blocked, abandoned } result = outcome::committed;
   unsigned attempts = 0;
   try {
     atomically([&] {
-      if (attempts++ >= 2) wait_for_turn(turn);  // lost twice: stop speculating
+      if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
+      if (attempts++ >= 2 && !wait_for_turn(turn)) throw turn_abandoned{};  // lost twice
       try {
         task->run();
       } catch (...) {
         // Only an exception the sequential loop would also have thrown counts:
         // check against everything committed before this task.
-        wait_for_turn(turn);
+        if (!wait_for_turn(turn)) throw turn_abandoned{};
         tls_current->revalidate();
         throw;
       }
-      wait_for_turn(turn);
+      if (!wait_for_turn(turn)) throw turn_abandoned{};
       tls_current->revalidate();  // serialise after every earlier task, or re-run
     });
+  } catch (const turn_abandoned&) {
+    result = outcome::abandoned;
   } catch (const restart_signal&) {
     // optimist::retry() at the task's turn, on a read set revalidated against
     // every earlier task (the catch above): no task of the run can wake it.
     self.retry_propagates = false;
+    result = outcome::blocked;
     try {
       parked_.add_blocked(task, turn, self.retry_site);
       run_pending_.fetch_add(1, std::memory_order_relaxed);
-      blocked = true;
-      stopping_.store(true, std::memory_order_relaxed);
     } catch (...) {
+      result = outcome::failed;
       record_error(std::current_exception());
     }
   } catch (...) {
-    record_error(std::current_exception());
+    // From the task at its turn (the catch in the body waited for it), or from
+    // the runtime (out of memory) at any time: then only at its turn does it
+    // stop the run, else the task did not commit and runs in the next run.
+    if (wait_for_turn(turn)) {
+      result = outcome::failed;
+      record_error(std::current_exception());
+    } else {
+      result = outcome::abandoned;
+    }
   }
   self.retry_propagates = false;
   self.before_irrevocable = nullptr;
   self.before_irrevocable_context = nullptr;
-  wait_for_turn(turn);  // INVARIANT turns-are-running: hand the turn on exactly once
-  next_commit_.store(turn + 1, std::memory_order_release);
   tls_running_queue = outer;
-  if (!blocked) task->destroy();
+  switch (result) {
+    case outcome::committed:
+      // INVARIANT turns-are-running: hand the turn on exactly once.
+      next_commit_.store(turn + 1, std::memory_order_release);
+      task->destroy();
+      break;
+    case outcome::failed:
+    case outcome::blocked:
+      // INVARIANT stopped-turn-is-last: the turn is not handed on; every later
+      // task rolls back and stays queued, as in the sequential loop, which
+      // would have stopped here.
+      stop_turn_.store(turn, std::memory_order_release);
+      stopping_.store(true, std::memory_order_relaxed);
+      if (result == outcome::failed) task->destroy();
+      break;
+    case outcome::abandoned:
+      put_back(task, turn);
+      break;
+  }
+}
+
+void task_queue_state::put_back(task_base* task, std::uint64_t ticket) noexcept {
+  // INVARIANT nothing-lost: back into its ticket slot, from where
+  // requeue_unstarted queues it for the next run, in ticket order.
+  run_pending_.fetch_add(1, std::memory_order_relaxed);
+  if (ticket < batch_.size()) {
+    batch_[static_cast<std::size_t>(ticket)].task = task;
+  } else {
+    spawned_[static_cast<std::size_t>(ticket - batch_.size())].store(task,
+                                                                     std::memory_order_relaxed);
+  }
 }
 
 // The oneTBB task of one worker loop. oneTBB copies it into a task object on
@@ -473,6 +533,11 @@ void task_queue_state::run(const run_options& options) {
     ~clear_running() { flag.store(false, std::memory_order_release); }
   } clear{running_};
 
+  // The process-wide mode comes from OPTIMIST_MODE on first use. A bad value
+  // must fail here, before the run takes a task, and not in the first
+  // transactions of its workers: the tasks running them would be dropped
+  // with the error (INVARIANT nothing-lost).
+  if (!options.mode) (void)execution_mode_now();
   ordered_ = options.ordered;
   if (options.mode && *options.mode != execution_mode::stm &&
       *options.mode != execution_mode::htm && *options.mode != execution_mode::automatic) {
@@ -499,6 +564,7 @@ void task_queue_state::run(const run_options& options) {
   next_turn_.store(0, std::memory_order_relaxed);
   spawned_published_.store(0, std::memory_order_relaxed);
   next_commit_.store(0, std::memory_order_relaxed);
+  stop_turn_.store(no_stop_turn, std::memory_order_relaxed);
   outstanding_.store(batch_.size(), std::memory_order_relaxed);
   if (batch_.empty()) {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);

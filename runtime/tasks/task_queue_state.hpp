@@ -46,6 +46,13 @@
 // committed, nothing after it may commit first) blocks the run at once: it
 // stops as for an exception.
 //
+// INVARIANT (stopped-turn-is-last): in ordered mode a run stops only at a
+// turn — the task whose turn it is throws or blocks — and that turn is never
+// handed on (stop_turn_). Every later task that is running rolls back (its
+// wait for its turn ends unanswered) and is put back into its ticket slot, so
+// nothing after the stopping task commits in this run: the next run goes on
+// exactly where the sequential loop stopped.
+//
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_, parked_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order, and
@@ -108,7 +115,10 @@ class task_queue_state {
   void execute(task_base* task, transaction& self, std::uint64_t ticket);
   void execute_ordered(task_base* task, std::uint64_t turn);
   bool set_aside(task_base* task, transaction& self, std::uint64_t ticket);
-  void wait_for_turn(std::uint64_t turn) const noexcept;
+  // Ordered mode: waits until `turn` may commit (true), or returns false when
+  // an earlier turn stopped the run (INVARIANT stopped-turn-is-last).
+  bool wait_for_turn(std::uint64_t turn) const noexcept;
+  void put_back(task_base* task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
   void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
@@ -148,6 +158,10 @@ class task_queue_state {
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};
   std::atomic<std::size_t> run_pending_{0};  // settled together with outstanding_
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
+  // Ordered mode: the turn whose task stopped the run (threw or blocked at
+  // its turn); no_stop_turn while none did.
+  static constexpr std::uint64_t no_stop_turn = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> stop_turn_{no_stop_turn};
   parked_tasks parked_{outstanding_};  // tasks that called optimist::retry()
   std::mutex error_mutex_;
   std::exception_ptr first_error_;
