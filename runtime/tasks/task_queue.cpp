@@ -51,6 +51,10 @@ void destroy_task(void* task) noexcept {
 // add per chunk instead of one queue operation per task.
 constexpr std::uint64_t batch_chunk = 32;
 
+// Slot vectors up to this many entries (8 MiB) are kept from run to run for
+// the next adds; larger ones are freed after their run.
+constexpr std::size_t retained_slots = std::size_t{1} << 20;
+
 struct turn_context {
   const task_queue_state* queue;
   std::uint64_t turn;
@@ -115,9 +119,62 @@ void allow_runs_their_workers() {
 
 }  // namespace
 
+namespace {
+
+// An element of an add_tasks range as a task of its own (it holds a
+// reference of the range's body).
+class range_element final : public task_base {
+  static void run_element(task_base& task) {
+    auto& self = static_cast<range_element&>(task);
+    self.body_.run_element(self.index_);
+  }
+  static void delete_element(task_base& task) noexcept {
+    delete &static_cast<range_element&>(task);
+  }
+  static constexpr task_ops ops{&run_element, &delete_element};
+
+ public:
+  range_element(range_task_base& body, std::uint64_t index) noexcept
+      : task_base(ops), body_(body), index_(index) {
+    body_.retain();
+  }
+  ~range_element() { body_.release(); }
+  range_element(const range_element&) = delete;
+  range_element& operator=(const range_element&) = delete;
+
+ private:
+  range_task_base& body_;
+  std::uint64_t index_;
+};
+
+}  // namespace
+
+task_base* make_element_task(range_task_base& body, std::uint64_t index) {
+  return new range_element(body, index);
+}
+
+void task_queue_state::add_range(range_task_base& body, std::uint64_t count) {
+  if (tls_adding_to == this) {
+    body.release();
+    throw_add_while_building();
+  }
+  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  try {
+    waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), &body, 0, count, 0});
+  } catch (...) {
+    body.release();
+    throw;
+  }
+  waiting_range_elements_.fetch_add(count, std::memory_order_relaxed);
+}
+
 task_queue_state::~task_queue_state() {
-  const std::size_t dropped = waiting_count_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < dropped; ++i) waiting_[i].task->destroy();  // storage_ then releases
+  std::size_t dropped = waiting_count_.load(std::memory_order_relaxed) +
+                        waiting_range_elements_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < waiting_count_.load(std::memory_order_relaxed); ++i) {
+    waiting_[i].task->destroy();  // storage_ then releases
+  }
+  for (const range_entry& range : waiting_ranges_) range.body->release();
   if (dropped > 0) {
     std::cerr << "optimist: a task queue was destroyed with " << dropped
               << " task(s) that never ran (call run_all_tasks() / run() before it goes)\n";
@@ -245,24 +302,83 @@ void task_queue_state::record_error(std::exception_ptr error) {
   stopping_.store(true, std::memory_order_relaxed);
 }
 
-task_base* task_queue_state::take(std::uint64_t ticket) {
-  task_base* task = nullptr;
-  if (ticket < batch_.size()) {
-    task = batch_[ticket].task;
-    batch_[ticket].task = nullptr;  // this worker owns the ticket
-  } else {
-    // INVARIANT published-slots-are-built: the claimer saw the count that
-    // covers this slot (acquire), so the slot is built and filled.
-    task = spawned_[ticket - batch_.size()].exchange(nullptr, std::memory_order_relaxed);
+task_queue_state::ticket_place task_queue_state::place_of(std::uint64_t ticket) const noexcept {
+  if (batch_ranges_.empty()) return {nullptr, ticket};
+  // The last range that starts at or before the ticket.
+  auto after =
+      std::upper_bound(batch_ranges_.begin(), batch_ranges_.end(), ticket,
+                       [](std::uint64_t t, const range_entry& r) { return t < r.first_ticket; });
+  if (after == batch_ranges_.begin()) return {nullptr, ticket};
+  const range_entry& range = *(after - 1);
+  const std::uint64_t range_end = range.first_ticket + range.count;
+  if (ticket < range_end) return {&range, ticket - range.first_ticket};
+  return {nullptr, range.slot_before + (ticket - range_end)};
+}
+
+task_ref task_queue_state::take(std::uint64_t ticket) {
+  if (ticket < batch_tickets_) {
+    const ticket_place place = place_of(ticket);
+    if (place.range != nullptr) {
+      return {nullptr, place.range->body, place.range->begin + place.at};
+    }
+    task_base* task = batch_[place.at].task;
+    batch_[place.at].task = nullptr;  // this worker owns the ticket
+    return {task, nullptr, 0};
   }
-  return task;
+  // INVARIANT published-slots-are-built: the claimer saw the count that
+  // covers this slot (acquire), so the slot is built and filled.
+  return {spawned_[ticket - batch_tickets_].exchange(nullptr, std::memory_order_relaxed), nullptr,
+          0};
+}
+
+// Unordered mode: batch tickets [first, last), claimed by this worker.
+// Returns how many it ran (it stops early when the run stops).
+std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t last,
+                                          transaction& self) {
+  std::uint64_t t = first;
+  if (batch_ranges_.empty()) {
+    task_slot* const tickets = batch_.data();
+    for (; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
+      task_base* task = tickets[t].task;
+      tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
+      execute({task, nullptr, 0}, self, t);
+    }
+    return t - first;
+  }
+  while (t < last && !stopping_.load(std::memory_order_relaxed)) {
+    const ticket_place place = place_of(t);
+    if (place.range == nullptr) {
+      task_base* task = batch_[place.at].task;
+      batch_[place.at].task = nullptr;
+      execute({task, nullptr, 0}, self, t);
+      ++t;
+      continue;
+    }
+    // A run of elements of one range: no lookup per element.
+    const range_entry& range = *place.range;
+    const std::uint64_t end = std::min(last, range.first_ticket + range.count);
+    for (std::uint64_t index = range.begin + place.at;
+         t < end && !stopping_.load(std::memory_order_relaxed); ++t, ++index) {
+      execute({nullptr, range.body, index}, self, t);
+    }
+  }
+  // INVARIANT nothing-lost: range elements left of the chunk go back (single
+  // tasks left are still in their slots).
+  if (t < last) record_unstarted(t, last);
+  return t - first;
+}
+
+void task_queue_state::record_unstarted(std::uint64_t first, std::uint64_t last) noexcept {
+  std::lock_guard<std::mutex> lock(unstarted_mutex_);
+  // Room was reserved before the run for one give-back per worker.
+  unstarted_intervals_.push_back({first, last});
 }
 
 void task_queue_state::work() {
   // run_options::mode, for this thread while it works for the run.
   std::optional<scoped_execution_mode> mode;
   if (mode_) mode.emplace(*mode_);
-  const std::uint64_t batch_size = batch_.size();
+  const std::uint64_t batch_size = batch_tickets_;
   transaction& self = this_thread_transaction();
   unsigned idle = 0;
   // The shared counters are settled once per chunk (at most batch_chunk
@@ -294,7 +410,7 @@ void task_queue_state::work() {
         // A task set aside by retry() whose wait is over: run it again.
         std::uint64_t ticket = 0;
         if (task_base* task = parked_.take_woken(ticket)) {
-          execute(task, self, ticket);
+          execute({task, nullptr, 0}, self, ticket);
           if (++unsettled == batch_chunk) settle();  // it counts as pending and outstanding again
           idle = 0;
           continue;
@@ -308,13 +424,7 @@ void task_queue_state::work() {
             std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, batch_chunk);
         const std::uint64_t first = next_batch_.fetch_add(chunk, std::memory_order_relaxed);
         const std::uint64_t last = std::min(first + chunk, batch_size);
-        task_slot* const tickets = batch_.data();
-        for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-          task_base* task = tickets[t].task;
-          tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
-          execute(task, self, t);
-          ++unsettled;
-        }
+        if (first < last) unsettled += run_chunk(first, last, self);
         settle();
         idle = 0;
         continue;
@@ -338,13 +448,13 @@ void task_queue_state::work() {
 }
 
 // Unordered mode: the task's own transaction, nothing else to wait for.
-void task_queue_state::execute(task_base* task, transaction& self, std::uint64_t ticket) {
+void task_queue_state::execute(const task_ref& task, transaction& self, std::uint64_t ticket) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   self.retry_propagates = true;  // a retry must not park this worker
   bool parked = false;
   try {
-    atomically([task] { task->run(); });
+    atomically([&task] { task.run(); });
   } catch (const restart_signal&) {
     // Only optimist::retry() leaves an atomic block this way (retry_propagates).
     self.retry_propagates = false;
@@ -354,17 +464,22 @@ void task_queue_state::execute(task_base* task, transaction& self, std::uint64_t
   }
   self.retry_propagates = false;
   tls_running_queue = outer;
-  if (!parked) task->destroy();  // outside the run's context, as a destructor of the caller's would
+  // Outside the run's context, as a destructor of the caller's would.
+  if (!parked && task.task != nullptr) task.task->destroy();
 }
 
-bool task_queue_state::set_aside(task_base* task, transaction& self, std::uint64_t ticket) {
+bool task_queue_state::set_aside(const task_ref& task, transaction& self, std::uint64_t ticket) {
   run_pending_.fetch_add(1, std::memory_order_relaxed);  // pending() counts it again
+  task_base* parked = task.task;
   try {
-    parked_.set_aside(task, ticket, self);
+    // A range element outlives its turn: it becomes a task of its own.
+    if (parked == nullptr) parked = make_element_task(*task.body, task.index);
+    parked_.set_aside(parked, ticket, self);
     return true;
   } catch (...) {
     run_pending_.fetch_sub(1, std::memory_order_relaxed);
     record_error(std::current_exception());  // out of memory: the task fails as if it threw
+    if (task.task == nullptr && parked != nullptr) parked->destroy();
     return false;
   }
 }
@@ -376,7 +491,7 @@ namespace {
 struct turn_abandoned {};
 }  // namespace
 
-void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
+void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   transaction& self = this_thread_transaction();
@@ -391,7 +506,7 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
       if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
       if (attempts++ >= 2 && !wait_for_turn(turn)) throw turn_abandoned{};  // lost twice
       try {
-        task->run();
+        task.run();
       } catch (...) {
         // Only an exception the sequential loop would also have thrown counts:
         // check against everything committed before this task.
@@ -409,10 +524,13 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
     // every earlier task (the catch above): no task of the run can wake it.
     self.retry_propagates = false;
     result = outcome::blocked;
+    task_base* blocked = task.task;
     try {
-      parked_.add_blocked(task, turn, self.retry_site);
+      if (blocked == nullptr) blocked = make_element_task(*task.body, task.index);
+      parked_.add_blocked(blocked, turn, self.retry_site);
       run_pending_.fetch_add(1, std::memory_order_relaxed);
     } catch (...) {
+      if (task.task == nullptr && blocked != nullptr) blocked->destroy();
       result = outcome::failed;
       record_error(std::current_exception());
     }
@@ -435,7 +553,7 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
     case outcome::committed:
       // INVARIANT turns-are-running: hand the turn on exactly once.
       next_commit_.store(turn + 1, std::memory_order_release);
-      task->destroy();
+      if (task.task != nullptr) task.task->destroy();
       break;
     case outcome::failed:
     case outcome::blocked:
@@ -444,7 +562,7 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
       // would have stopped here.
       stop_turn_.store(turn, std::memory_order_release);
       stopping_.store(true, std::memory_order_relaxed);
-      if (result == outcome::failed) task->destroy();
+      if (result == outcome::failed && task.task != nullptr) task.task->destroy();
       break;
     case outcome::abandoned:
       put_back(task, turn);
@@ -452,15 +570,34 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
   }
 }
 
-void task_queue_state::put_back(task_base* task, std::uint64_t ticket) noexcept {
+void task_queue_state::put_back(const task_ref& task, std::uint64_t ticket) noexcept {
   // INVARIANT nothing-lost: back into its ticket slot, from where
   // requeue_unstarted queues it for the next run, in ticket order.
   run_pending_.fetch_add(1, std::memory_order_relaxed);
-  if (ticket < batch_.size()) {
-    batch_[static_cast<std::size_t>(ticket)].task = task;
+  if (task.task == nullptr) {
+    record_unstarted(ticket, ticket + 1);  // a range element
+  } else if (ticket < batch_tickets_) {
+    batch_[static_cast<std::size_t>(place_of(ticket).at)].task = task.task;
   } else {
-    spawned_[static_cast<std::size_t>(ticket - batch_.size())].store(task,
-                                                                     std::memory_order_relaxed);
+    spawned_[static_cast<std::size_t>(ticket - batch_tickets_)].store(task.task,
+                                                                      std::memory_order_relaxed);
+  }
+}
+
+// A task set aside or blocked during the run, back after it: single tasks go
+// to their slots, range elements (tasks of their own by now) to
+// returned_elements_; requeue_unstarted queues both in ticket order.
+void task_queue_state::put_back_returned(std::uint64_t ticket, task_base* task) {
+  if (ticket >= batch_tickets_) {
+    spawned_[static_cast<std::size_t>(ticket - batch_tickets_)].store(task,
+                                                                      std::memory_order_relaxed);
+    return;
+  }
+  const ticket_place place = place_of(ticket);
+  if (place.range == nullptr) {
+    batch_[static_cast<std::size_t>(place.at)].task = task;
+  } else {
+    returned_elements_.push_back({ticket, task});
   }
 }
 
@@ -487,29 +624,99 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   // ticket order, ahead of what other threads added meanwhile. Only a run that
   // stopped early leaves any: otherwise every ticket was taken.
   std::vector<task_slot> unstarted;
+  std::vector<range_entry> pieces;  // range elements not started, placed among `unstarted`
+  std::uint64_t piece_elements = 0;
   if (stopping_.load(std::memory_order_relaxed) || tasks_put_back) {
-    for (const task_slot& slot : batch_) {
-      if (slot.task != nullptr) unstarted.push_back(slot);
+    if (batch_ranges_.empty() && returned_elements_.empty()) {
+      for (const task_slot& slot : batch_) {
+        if (slot.task != nullptr) unstarted.push_back(slot);
+      }
+    } else {
+      // What is left, by ticket: single tasks in their slots, range elements
+      // never claimed or given back, range elements that came back as tasks.
+      struct left {
+        std::uint64_t ticket;
+        task_base* task;           // a single task, or
+        const range_entry* range;  // `count` elements of `range` from element `at`
+        std::uint64_t at;
+        std::uint64_t count;
+      };
+      std::vector<left> items;
+      std::size_t next_range = 0;
+      std::uint64_t elements_before = 0;
+      for (std::size_t slot = 0; slot < batch_.size(); ++slot) {
+        while (next_range < batch_ranges_.size() && batch_ranges_[next_range].slot_before <= slot) {
+          elements_before += batch_ranges_[next_range++].count;
+        }
+        if (batch_[slot].task != nullptr) {
+          items.push_back({slot + elements_before, batch_[slot].task, nullptr, 0, 0});
+        }
+      }
+      const std::uint64_t claimed_end =
+          std::min(ordered_ ? next_turn_.load(std::memory_order_relaxed)
+                            : next_batch_.load(std::memory_order_relaxed),
+                   batch_tickets_);
+      unstarted_intervals_.push_back({claimed_end, batch_tickets_});  // room reserved
+      for (const range_entry& range : batch_ranges_) {
+        const std::uint64_t range_end = range.first_ticket + range.count;
+        for (const auto& [first, last] : unstarted_intervals_) {
+          const std::uint64_t from = std::max(first, range.first_ticket);
+          const std::uint64_t to = std::min(last, range_end);
+          if (from < to)
+            items.push_back({from, nullptr, &range, from - range.first_ticket, to - from});
+        }
+      }
+      for (const auto& [ticket, task] : returned_elements_) {
+        items.push_back({ticket, task, nullptr, 0, 0});
+      }
+      std::sort(items.begin(), items.end(),
+                [](const left& a, const left& b) { return a.ticket < b.ticket; });
+      for (const left& item : items) {
+        if (item.task != nullptr) {
+          unstarted.push_back(item.task);
+        } else {
+          pieces.push_back(
+              {unstarted.size(), item.range->body, item.range->begin + item.at, item.count, 0});
+          item.range->body->retain();
+          piece_elements += item.count;
+        }
+      }
     }
     for (std::atomic<task_base*>& slot : spawned_) {
       if (task_base* task = slot.load(std::memory_order_acquire)) unstarted.push_back(task);
     }
   }
+  for (const range_entry& range : batch_ranges_) range.body->release();
+  batch_ranges_.clear();
+  unstarted_intervals_.clear();
+  returned_elements_.clear();
   batch_.clear();
+  // Memory of a run goes back after it: a vector for more tasks than a
+  // typical loop has is freed, not kept at its largest size.
+  if (batch_.capacity() > retained_slots) std::vector<task_slot>().swap(batch_);
   spawned_.clear();
+  if (spawned_.capacity() > retained_slots) {
+    tbb::concurrent_vector<std::atomic<task_base*>>().swap(spawned_);
+  }
   run_pending_.store(0, std::memory_order_relaxed);
-  if (unstarted.empty()) {
+  if (unstarted.empty() && pieces.empty()) {
     // INVARIANT storage-outlives-tasks: every task of this run has ended.
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     storage_.recycle(std::move(batch_storage_));
     return;
   }
   tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  const std::size_t requeued = unstarted.size();
   const auto waiting_end = waiting_.begin() + static_cast<std::ptrdiff_t>(
                                                   waiting_count_.load(std::memory_order_relaxed));
   unstarted.insert(unstarted.end(), waiting_.begin(), waiting_end);
   waiting_.swap(unstarted);
   waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
+  // The ranges added meanwhile now sit after the requeued single tasks.
+  for (range_entry& range : waiting_ranges_) range.slot_before += requeued;
+  pieces.insert(pieces.end(), waiting_ranges_.begin(), waiting_ranges_.end());
+  waiting_ranges_.swap(pieces);
+  waiting_range_elements_.fetch_add(piece_elements, std::memory_order_relaxed);
   storage_.append(std::move(batch_storage_));  // the unstarted tasks live on in it
 }
 
@@ -551,22 +758,34 @@ void task_queue_state::run(const run_options& options) {
   first_error_ = nullptr;
   batch_.clear();
   spawned_.clear();
+  // Room for what workers give back (record_unstarted), and the tail of
+  // unclaimed tickets: reserved now so that giving back never fails.
+  unstarted_intervals_.reserve(threads + 2);
   {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     batch_.swap(waiting_);  // the whole queue at once, in order
     batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
+    batch_ranges_.swap(waiting_ranges_);
     batch_storage_ = storage_.take_blocks();  // the spare blocks stay for the next adds
     waiting_count_.store(0, std::memory_order_relaxed);
-    run_pending_.store(batch_.size(), std::memory_order_relaxed);
+    waiting_range_elements_.store(0, std::memory_order_relaxed);
   }
+  // Range elements take consecutive tickets where their range was added.
+  std::uint64_t elements = 0;
+  for (range_entry& range : batch_ranges_) {
+    range.first_ticket = range.slot_before + elements;
+    elements += range.count;
+  }
+  batch_tickets_ = batch_.size() + elements;
+  run_pending_.store(batch_tickets_, std::memory_order_relaxed);
   next_batch_.store(0, std::memory_order_relaxed);
   next_spawned_.store(0, std::memory_order_relaxed);
   next_turn_.store(0, std::memory_order_relaxed);
   spawned_published_.store(0, std::memory_order_relaxed);
   next_commit_.store(0, std::memory_order_relaxed);
   stop_turn_.store(no_stop_turn, std::memory_order_relaxed);
-  outstanding_.store(batch_.size(), std::memory_order_relaxed);
-  if (batch_.empty()) {
+  outstanding_.store(batch_tickets_, std::memory_order_relaxed);
+  if (batch_tickets_ == 0) {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     storage_.recycle(std::move(batch_storage_));  // blocks of adds that were cancelled
     return;
@@ -608,14 +827,8 @@ void task_queue_state::run(const run_options& options) {
   if (blocked > 0) {
     std::vector<parked_tasks::returned_task> returned;
     where = parked_.take_all(returned);
-    for (const parked_tasks::returned_task& r : returned) {
-      if (r.ticket < batch_.size()) {
-        batch_[static_cast<std::size_t>(r.ticket)].task = r.task;
-      } else {
-        spawned_[static_cast<std::size_t>(r.ticket - batch_.size())].store(
-            r.task, std::memory_order_relaxed);
-      }
-    }
+    returned_elements_.reserve(returned.size());  // then no push_back below can fail
+    for (const parked_tasks::returned_task& r : returned) put_back_returned(r.ticket, r.task);
   }
   requeue_unstarted(blocked > 0);
   if (pinning) pinning->wait_for_workers_to_leave();
@@ -656,6 +869,21 @@ void task_queue::push(detail::task_base& task) {
     return;
   }
   state_->publish(&task);
+}
+
+void task_queue::add_range(detail::range_task_base& range, std::uint64_t count) {
+  if (detail::tls_current == nullptr) {
+    state_->add_range(range, count);
+    return;
+  }
+  // Inside a transaction each element is published when it commits, as a
+  // task of its own: then a run (this queue's running one, if a task adds
+  // them) gives each its own ticket like any task a task adds.
+  struct release_on_exit {
+    detail::range_task_base& range;
+    ~release_on_exit() { range.release(); }
+  } release{range};  // the elements hold references of their own
+  for (std::uint64_t i = 0; i < count; ++i) push(*detail::make_element_task(range, i));
 }
 
 void* task_queue::begin_add(std::size_t size, std::size_t alignment) {

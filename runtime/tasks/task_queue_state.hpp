@@ -24,6 +24,23 @@
 // either commits or re-runs. A task that has failed twice waits for its turn
 // before running again.
 //
+// Bulk adds (add_tasks): a range of elements is not a task per element but
+// one entry in `waiting_ranges_` — its body (range_task_base: the callable),
+// the element interval, and where it sits among the single tasks (before the
+// waiting_ slot `slot_before`). A run numbers tickets in that order: a
+// range's elements get consecutive tickets. Workers claim tickets as before
+// and find what a ticket is (place_of: a binary search over the run's few
+// ranges) — a single task's slot or an element of a range — so a range is
+// split lazily into the same chunks as single tasks, one atomic add per chunk.
+// Elements are run by index (task_ref); only an element that must outlive its
+// turn in the run (set aside by retry(), blocked at its turn) becomes a task
+// of its own (range_element, on the heap). A run that stops early gives the
+// range elements it did not start back as new ranges (pieces of the same
+// body), in ticket order among the single tasks (INVARIANT nothing-lost);
+// what a worker leaves of a claimed chunk it records in unstarted_intervals_.
+// Bodies are reference counted by the entries and element tasks that refer
+// to them, never per element run.
+//
 // INVARIANT (run-owns-its-tasks): a run executes exactly the tasks queued when
 // it started and the tasks its own tasks add; a task that another thread adds
 // meanwhile goes to `waiting_` for the next run.
@@ -70,6 +87,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "optimist/mode.hpp"
@@ -88,6 +106,34 @@ struct task_slot {
   task_base* task;
 };
 
+// add_tasks: `count` elements of `body` from element `begin`, placed before
+// the single task in slot `slot_before` of the same queue (or run); holds one
+// reference of body. first_ticket is set when a run takes it.
+struct range_entry {
+  std::size_t slot_before;
+  range_task_base* body;
+  std::uint64_t begin;
+  std::uint64_t count;
+  std::uint64_t first_ticket;
+};
+
+// What a ticket runs: a single task, or element `index` of a range body.
+struct task_ref {
+  task_base* task;
+  range_task_base* body;
+  std::uint64_t index;
+  void run() const {
+    if (task != nullptr) {
+      task->run();
+    } else {
+      body->run_element(index);
+    }
+  }
+};
+
+// An element of a range as a task of its own (it holds a reference of body).
+task_base* make_element_task(range_task_base& body, std::uint64_t index);
+
 class task_queue_state {
  public:
   ~task_queue_state();
@@ -101,24 +147,38 @@ class task_queue_state {
   void end_add(task_base& task) noexcept;
   void cancel_add(void* memory) noexcept;
 
+  // add_tasks outside any transaction: takes over body's reference.
+  void add_range(range_task_base& body, std::uint64_t count);
+
   void run(const run_options& options);
 
   std::size_t pending() const noexcept {
     return waiting_count_.load(std::memory_order_relaxed) +
+           waiting_range_elements_.load(std::memory_order_relaxed) +
            run_pending_.load(std::memory_order_relaxed);
   }
 
  private:
   struct worker;
   void work();  // one worker's loop
-  task_base* take(std::uint64_t ticket);
-  void execute(task_base* task, transaction& self, std::uint64_t ticket);
-  void execute_ordered(task_base* task, std::uint64_t turn);
-  bool set_aside(task_base* task, transaction& self, std::uint64_t ticket);
+  // Where batch ticket `ticket` lives: element `at` of `range`, or (range
+  // nullptr) batch_ slot `at`.
+  struct ticket_place {
+    const range_entry* range;
+    std::uint64_t at;
+  };
+  ticket_place place_of(std::uint64_t ticket) const noexcept;
+  task_ref take(std::uint64_t ticket);
+  std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self);
+  void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
+  void execute_ordered(const task_ref& task, std::uint64_t turn);
+  bool set_aside(const task_ref& task, transaction& self, std::uint64_t ticket);
+  void record_unstarted(std::uint64_t first, std::uint64_t last) noexcept;
+  void put_back_returned(std::uint64_t ticket, task_base* task);
   // Ordered mode: waits until `turn` may commit (true), or returns false when
   // an earlier turn stopped the run (INVARIANT stopped-turn-is-last).
   bool wait_for_turn(std::uint64_t turn) const noexcept;
-  void put_back(task_base* task, std::uint64_t ticket) noexcept;
+  void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
   void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
@@ -138,15 +198,26 @@ class task_queue_state {
   // under the add lock (no read-modify-write per add); run_pending_ counts the
   // running run's tasks not yet started.
   std::atomic<std::size_t> waiting_count_{0};
+  std::vector<range_entry> waiting_ranges_;             // guarded by waiting_mutex_; in add order
+  std::atomic<std::size_t> waiting_range_elements_{0};  // their elements, for pending()
   std::atomic<bool> running_{false};
 
   // Per run (reset by run()), then only read by the workers.
   alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
-  std::optional<execution_mode> mode_;  // run_options::mode: each of the run's threads uses it
-  std::atomic<bool> stopping_{false};   // written when a task throws or blocks an ordered run
-  std::vector<task_slot> batch_;        // entries become nullptr when taken
-  task_storage batch_storage_;          // where batch_'s storage tasks live
+  std::optional<execution_mode> mode_;     // run_options::mode: each of the run's threads uses it
+  std::atomic<bool> stopping_{false};      // written when a task throws or blocks an ordered run
+  std::vector<task_slot> batch_;           // entries become nullptr when taken
+  task_storage batch_storage_;             // where batch_'s storage tasks live
+  std::vector<range_entry> batch_ranges_;  // first_ticket set, in ticket order
+  std::uint64_t batch_tickets_ = 0;        // batch_ slots plus range elements
+  // Range elements given back during the run (ticket intervals), and range
+  // elements that became tasks and came back (set aside, blocked): requeued by
+  // requeue_unstarted. unstarted_intervals_ has room for one per worker and
+  // two more reserved before the run (a worker gives back at most once).
+  std::mutex unstarted_mutex_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> unstarted_intervals_;
+  std::vector<std::pair<std::uint64_t, task_base*>> returned_elements_;
 
   // Per run, written by the workers.
   alignas(64) tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
