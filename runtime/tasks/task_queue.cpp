@@ -396,6 +396,7 @@ void task_queue_state::work() {
   // it looks for the end of the run (outstanding_ == 0) and before it leaves,
   // so the run cannot end while a finished task is still unsettled.
   std::uint64_t unsettled = 0;
+  turn_group_size group;
   auto settle = [&] {
     if (unsettled == 0) return;
     run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);
@@ -406,10 +407,19 @@ void task_queue_state::work() {
     if (ordered_) {
       // INVARIANT turns-are-running: claim the next turn only once published.
       std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
-      if (turn < batch_size + spawned_published_.load(std::memory_order_acquire)) {
-        if (next_turn_.compare_exchange_weak(turn, turn + 1, std::memory_order_relaxed)) {
-          execute_ordered(take(turn), turn);
-          if (++unsettled == batch_chunk) settle();
+      const std::uint64_t published =
+          batch_size + spawned_published_.load(std::memory_order_acquire);
+      if (turn < published) {
+        const std::uint64_t claim = std::min<std::uint64_t>(group.size, published - turn);
+        if (next_turn_.compare_exchange_weak(turn, turn + claim, std::memory_order_relaxed)) {
+          if (claim == 1) {
+            execute_ordered(take(turn), turn);
+            group.single_done();
+          } else {
+            group.done(execute_ordered_group(turn, claim));
+          }
+          unsettled += claim;
+          if (unsettled >= batch_chunk) settle();
           idle = 0;
         }
         continue;
@@ -499,6 +509,10 @@ namespace {
 // back, unstarted, for the next run.
 struct turn_abandoned {};
 }  // namespace
+
+// Thrown in an ordered group's transaction when one of its tasks would do
+// what only a task alone may (INVARIANT group-is-its-turns).
+struct task_queue_state::group_fallback {};
 
 void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
@@ -608,6 +622,66 @@ void task_queue_state::put_back_returned(std::uint64_t ticket, task_base* task) 
   } else {
     returned_elements_.push_back({ticket, task});
   }
+}
+
+group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t count) {
+  // INVARIANT (group-is-its-turns): the group's tasks run one after the other
+  // in one transaction, in turn order, and it commits only at the turn of its
+  // first task (revalidated against everything committed before), handing on
+  // past its last: the same serial order as count single turns. Whatever a
+  // single task would do alone — throw, retry, become inevitable (I/O cannot
+  // be undone if a later task of the group failed) — rolls the group back
+  // before it has any effect, and its tasks run again one turn each.
+  task_ref tasks[max_turn_group];
+  for (std::uint64_t i = 0; i < count; ++i) tasks[i] = take(first + i);
+  task_queue_state* outer = tls_running_queue;
+  tls_running_queue = this;
+  transaction& self = this_thread_transaction();
+  self.before_irrevocable = &group_fallback_hook;
+  self.before_irrevocable_context = nullptr;
+  self.retry_propagates = true;
+  enum class outcome { committed, abandoned, single } result = outcome::committed;
+  unsigned attempts = 0;
+  try {
+    atomically([&] {
+      if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
+      if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
+      for (std::uint64_t i = 0; i < count; ++i) tasks[i].run();
+      if (!wait_for_turn(first)) throw turn_abandoned{};
+      tls_current->revalidate();  // serialise after every earlier task, or re-run
+    });
+  } catch (const turn_abandoned&) {
+    result = outcome::abandoned;
+  } catch (...) {
+    // A task threw or retried, one wanted to become inevitable, the group lost
+    // twice, or the runtime ran out of memory: the tasks alone decide.
+    result = outcome::single;
+  }
+  self.retry_propagates = false;
+  self.before_irrevocable = nullptr;
+  tls_running_queue = outer;
+  switch (result) {
+    case outcome::committed:
+      next_commit_.store(first + count, std::memory_order_release);
+      for (std::uint64_t i = 0; i < count; ++i) {
+        if (tasks[i].task != nullptr) tasks[i].task->destroy();
+      }
+      return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
+    case outcome::abandoned:
+      for (std::uint64_t i = 0; i < count; ++i) put_back(tasks[i], first + i);
+      return group_outcome::conflicted;
+    case outcome::single:
+      break;
+  }
+  for (std::uint64_t i = 0; i < count; ++i) execute_ordered(tasks[i], first + i);
+  return group_outcome::split;
+}
+
+void task_queue_state::group_fallback_hook(void*) {
+  // Called before the group's transaction would become irrevocable (inside
+  // become_inevitable(), or before an attempt starts after many aborts):
+  // nothing irrevocable has happened yet, and the group's tasks run alone.
+  throw group_fallback{};
 }
 
 // The oneTBB task of one worker loop. oneTBB copies it into a task object on

@@ -134,6 +134,36 @@ struct task_ref {
 // An element of a range as a task of its own (it holds a reference of body).
 task_base* make_element_task(range_task_base& body, std::uint64_t index);
 
+// Ordered mode: how many consecutive turns one worker claims and commits as a
+// group (one transaction, one hand-over of the turn, INVARIANT
+// group-is-its-turns). Per worker: doubles up to max_turn_group while groups
+// commit at their first attempt, halves when one conflicts, and drops to 1
+// when one must be split into single turns (a task threw, retried or became
+// inevitable) — trying 2 again after grow_after single turns.
+inline constexpr std::uint64_t max_turn_group = 64;
+enum class group_outcome { first_try, conflicted, split };
+struct turn_group_size {
+  static constexpr std::uint64_t grow_after = 64;
+  std::uint64_t size = 8;
+  std::uint64_t singles = 0;
+  void done(group_outcome outcome) noexcept {
+    if (outcome == group_outcome::first_try) {
+      size = size * 2 > max_turn_group ? max_turn_group : size * 2;
+    } else if (outcome == group_outcome::conflicted) {
+      size = size > 1 ? size / 2 : 1;
+    } else {
+      size = 1;
+      singles = 0;
+    }
+  }
+  void single_done() noexcept {
+    if (++singles >= grow_after) {
+      size = 2;
+      singles = 0;
+    }
+  }
+};
+
 class task_queue_state {
  public:
   ~task_queue_state();
@@ -172,6 +202,9 @@ class task_queue_state {
   std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self);
   void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
   void execute_ordered(const task_ref& task, std::uint64_t turn);
+  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t count);
+  struct group_fallback;
+  static void group_fallback_hook(void* context);
   bool set_aside(const task_ref& task, transaction& self, std::uint64_t ticket);
   void record_unstarted(std::uint64_t first, std::uint64_t last) noexcept;
   void put_back_returned(std::uint64_t ticket, task_base* task);

@@ -180,6 +180,39 @@ TEST_P(AddTasksTest, OrderedStopKeepsTheRestOfTheRangeQueuedInOrder) {
   EXPECT_EQ(q.pending(), 0u);
 }
 
+// Ordered runs commit runs of consecutive turns as one transaction (turn
+// groups); a task that becomes inevitable, retries before its turn or throws
+// only in speculation must still act exactly as alone: I/O once, in order.
+TEST_P(AddTasksTest, OrderedGroupsKeepInevitableIoOnceAndInOrder) {
+  watchdog guard("ordered turn groups with inevitable, retrying and throwing tasks");
+  const long n = scaled(3000);
+  commit_log log(static_cast<std::size_t>(n));
+  std::vector<long> io;  // written only by inevitable tasks, in commit order
+  std::atomic<long> io_calls{0};
+  optimist::tvar<long> last{-1};
+  optimist::task_queue q;
+  q.add_tasks(0L, n, [&](long i) {
+    const long previous = last.get();
+    if (i % 97 == 5 && previous != i - 1) optimist::retry();  // until its predecessor commits
+    if (i % 89 == 3 && previous != i - 1) throw element_failure("speculation only");
+    if (i % 53 == 7) {
+      optimist::become_inevitable();
+      io_calls.fetch_add(1);
+      io.push_back(i);
+    }
+    last.set(i);
+    log.append(i);
+  });
+  q.run(run_with(GetParam(), /*ordered=*/true));
+  EXPECT_EQ(log.entries(), iota(0, n));
+  std::vector<long> want_io;
+  for (long i = 0; i < n; ++i) {
+    if (i % 53 == 7) want_io.push_back(i);
+  }
+  EXPECT_EQ(io, want_io);
+  EXPECT_EQ(io_calls.load(), static_cast<long>(want_io.size()));
+}
+
 TEST_P(AddTasksTest, TasksAddRangesThatRunInTheSameRunInOrder) {
   watchdog guard("tasks adding ranges");
   const long per_task = scaled(300);
