@@ -37,6 +37,9 @@
 //   elements out to its workers in chunks, as tbb::parallel_for does, without
 //   building a task per element. (Added inside a running task or an atomic
 //   block, each element becomes a heap task of its own when it commits.)
+//   A worker may run consecutive elements in one transaction when that
+//   commits the same as one after the other (stats() counts transactions);
+//   an element that throws, retries or becomes inevitable always runs alone.
 //
 //   for_each over accounts, as the loop above:
 //     optimist::add_tasks(accounts, [](account& a) {

@@ -343,7 +343,7 @@ task_ref task_queue_state::take(std::uint64_t ticket) {
 // Unordered mode: batch tickets [first, last), claimed by this worker.
 // Returns how many it ran (it stops early when the run stops).
 std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t last,
-                                          transaction& self) {
+                                          transaction& self, task_group_size& group) {
   std::uint64_t t = first;
   if (batch_ranges_.empty()) {
     task_slot* const tickets = batch_.data();
@@ -363,12 +363,33 @@ std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t las
       ++t;
       continue;
     }
-    // A run of elements of one range: no lookup per element.
+    // A run of elements of one range: no lookup per element, and groups of
+    // consecutive elements coalesced into one transaction (INVARIANT
+    // group-is-its-tasks).
     const range_entry& range = *place.range;
     const std::uint64_t end = std::min(last, range.first_ticket + range.count);
-    for (std::uint64_t index = range.begin + place.at;
-         t < end && !stopping_.load(std::memory_order_relaxed); ++t, ++index) {
+    std::uint64_t index = range.begin + place.at;
+    while (t < end && !stopping_.load(std::memory_order_relaxed)) {
+      const std::uint64_t size = std::min(group.size, end - t);
+      if (size > 1) {
+        const group_outcome outcome = execute_range_group(*range.body, index, size, self);
+        group.done(outcome);
+        if (outcome != group_outcome::split) {
+          t += size;
+          index += size;
+          continue;
+        }
+        // Split: the same elements, one transaction each.
+        for (std::uint64_t k = 0; k < size && !stopping_.load(std::memory_order_relaxed);
+             ++k, ++t, ++index) {
+          execute({nullptr, range.body, index}, self, t);
+        }
+        continue;
+      }
       execute({nullptr, range.body, index}, self, t);
+      group.single_done();
+      ++t;
+      ++index;
     }
   }
   // INVARIANT nothing-lost: range elements left of the chunk go back (single
@@ -396,7 +417,7 @@ void task_queue_state::work() {
   // it looks for the end of the run (outstanding_ == 0) and before it leaves,
   // so the run cannot end while a finished task is still unsettled.
   std::uint64_t unsettled = 0;
-  turn_group_size group;
+  task_group_size group;
   auto settle = [&] {
     if (unsettled == 0) return;
     run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);
@@ -443,7 +464,7 @@ void task_queue_state::work() {
             std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, claim_chunk);
         const std::uint64_t first = next_batch_.fetch_add(chunk, std::memory_order_relaxed);
         const std::uint64_t last = std::min(first + chunk, batch_size);
-        if (first < last) unsettled += run_chunk(first, last, self);
+        if (first < last) unsettled += run_chunk(first, last, self, group);
         settle();
         idle = 0;
         continue;
@@ -675,6 +696,38 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   }
   for (std::uint64_t i = 0; i < count; ++i) execute_ordered(tasks[i], first + i);
   return group_outcome::split;
+}
+
+group_outcome task_queue_state::execute_range_group(range_task_base& body, std::uint64_t index,
+                                                    std::uint64_t count, transaction& self) {
+  // INVARIANT (group-is-its-tasks): unordered mode may run consecutive
+  // elements of one range in one transaction: its commit is the serial order
+  // "these elements one after the other", which is one of the orders the run
+  // may choose. Whatever an element would do alone — throw (its exception must
+  // name it and leave the others to run), retry (it alone waits), become
+  // inevitable (its I/O must not be repeated by a later split) — or losing
+  // twice rolls the whole group back, and the caller runs its elements one
+  // transaction each.
+  task_queue_state* outer = tls_running_queue;
+  tls_running_queue = this;
+  self.before_irrevocable = &group_fallback_hook;
+  self.before_irrevocable_context = nullptr;
+  self.retry_propagates = true;
+  unsigned attempts = 0;
+  bool split = false;
+  try {
+    atomically([&] {
+      if (attempts++ >= 2) throw group_fallback{};
+      for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
+    });
+  } catch (...) {
+    split = true;
+  }
+  self.retry_propagates = false;
+  self.before_irrevocable = nullptr;
+  tls_running_queue = outer;
+  if (split) return group_outcome::split;
+  return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
 }
 
 void task_queue_state::group_fallback_hook(void*) {

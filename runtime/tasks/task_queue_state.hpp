@@ -134,15 +134,16 @@ struct task_ref {
 // An element of a range as a task of its own (it holds a reference of body).
 task_base* make_element_task(range_task_base& body, std::uint64_t index);
 
-// Ordered mode: how many consecutive turns one worker claims and commits as a
-// group (one transaction, one hand-over of the turn, INVARIANT
-// group-is-its-turns). Per worker: doubles up to max_turn_group while groups
+// How many consecutive tasks one worker runs as one transaction: in ordered
+// mode, turns it claims and commits as a group (one hand-over of the turn,
+// INVARIANT group-is-its-turns); in unordered mode, elements of one range
+// (INVARIANT group-is-its-tasks). Per worker: doubles up to max_turn_group while groups
 // commit at their first attempt, halves when one conflicts, and drops to 1
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single turns.
 inline constexpr std::uint64_t max_turn_group = 64;
 enum class group_outcome { first_try, conflicted, split };
-struct turn_group_size {
+struct task_group_size {
   static constexpr std::uint64_t grow_after = 64;
   std::uint64_t size = 8;
   std::uint64_t singles = 0;
@@ -199,7 +200,10 @@ class task_queue_state {
   };
   ticket_place place_of(std::uint64_t ticket) const noexcept;
   task_ref take(std::uint64_t ticket);
-  std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self);
+  std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self,
+                          task_group_size& group);
+  group_outcome execute_range_group(range_task_base& body, std::uint64_t index, std::uint64_t count,
+                                    transaction& self);
   void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
   void execute_ordered(const task_ref& task, std::uint64_t turn);
   group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t count);

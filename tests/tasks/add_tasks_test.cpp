@@ -213,6 +213,32 @@ TEST_P(AddTasksTest, OrderedGroupsKeepInevitableIoOnceAndInOrder) {
   EXPECT_EQ(io_calls.load(), static_cast<long>(want_io.size()));
 }
 
+// Unordered runs may run consecutive elements in one transaction; an element
+// that becomes inevitable (I/O) must still do its I/O exactly once, and every
+// element commits exactly once, also under conflicts (a shared counter).
+TEST_P(AddTasksTest, UnorderedGroupsKeepInevitableIoOnce) {
+  watchdog guard("unordered element groups with inevitable elements");
+  const long n = scaled(5000);
+  hit_counts hits(static_cast<std::size_t>(n));
+  std::atomic<long> io_calls{0};
+  optimist::tvar<long> total{0};
+  optimist::task_queue q;
+  q.add_tasks(0L, n, [&](long i) {
+    hits.hit(static_cast<std::size_t>(i));
+    if (i % 7 == 0) total.set(total.get() + 1);  // conflicts between workers
+    if (i % 53 == 7) {
+      optimist::become_inevitable();
+      io_calls.fetch_add(1);
+    }
+  });
+  q.run(run_with(GetParam()));
+  for (long i = 0; i < n; ++i) ASSERT_EQ(hits.count(static_cast<std::size_t>(i)), 1) << i;
+  EXPECT_EQ(total.get(), (n + 6) / 7);
+  long want_io = 0;
+  for (long i = 0; i < n; ++i) want_io += i % 53 == 7 ? 1 : 0;
+  EXPECT_EQ(io_calls.load(), want_io);
+}
+
 TEST_P(AddTasksTest, TasksAddRangesThatRunInTheSameRunInOrder) {
   watchdog guard("tasks adding ranges");
   const long per_task = scaled(300);
