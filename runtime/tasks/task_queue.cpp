@@ -604,8 +604,10 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
       // INVARIANT stopped-turn-is-last: the turn is not handed on; every later
       // task rolls back and stays queued, as in the sequential loop, which
       // would have stopped here.
-      stop_turn_.store(turn, std::memory_order_release);
+      // stopping_ first: a worker that sees the stop turn (acquire) and gives
+      // its task back then sees stopping_ too and claims nothing more.
       stopping_.store(true, std::memory_order_relaxed);
+      stop_turn_.store(turn, std::memory_order_release);
       if (result == outcome::failed && task.task != nullptr) task.task->destroy();
       break;
     case outcome::abandoned:
@@ -896,7 +898,7 @@ void task_queue_state::run(const run_options& options) {
   spawned_.clear();
   // Room for what workers give back (record_unstarted), and the tail of
   // unclaimed tickets: reserved now so that giving back never fails.
-  unstarted_intervals_.reserve(threads + 2);
+  unstarted_intervals_.reserve(threads * max_turn_group + 2);
   {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     batch_.swap(waiting_);  // the whole queue at once, in order

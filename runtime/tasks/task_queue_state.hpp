@@ -140,12 +140,14 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // (INVARIANT group-is-its-tasks). Per worker: doubles up to max_turn_group while groups
 // commit at their first attempt, halves when one conflicts, and drops to 1
 // when one must be split into single turns (a task threw, retried or became
-// inevitable) — trying 2 again after grow_after single turns.
+// inevitable) — trying 2 again after grow_after single tasks.
 inline constexpr std::uint64_t max_turn_group = 64;
 enum class group_outcome { first_try, conflicted, split };
 struct task_group_size {
-  static constexpr std::uint64_t grow_after = 64;
-  std::uint64_t size = 8;
+  static constexpr std::uint64_t grow_after = 16;
+  // Starts at one task per transaction: a run of a few tasks spreads them over
+  // its workers; a long one reaches max_turn_group within ~25 transactions.
+  std::uint64_t size = 1;
   std::uint64_t singles = 0;
   void done(group_outcome outcome) noexcept {
     if (outcome == group_outcome::first_try) {
@@ -250,8 +252,9 @@ class task_queue_state {
   std::uint64_t batch_tickets_ = 0;        // batch_ slots plus range elements
   // Range elements given back during the run (ticket intervals), and range
   // elements that became tasks and came back (set aside, blocked): requeued by
-  // requeue_unstarted. unstarted_intervals_ has room for one per worker and
-  // two more reserved before the run (a worker gives back at most once).
+  // requeue_unstarted. unstarted_intervals_ has room reserved before the run
+  // for what a worker gives back once the run stops (at most once: a chunk's
+  // rest, or the tasks of one ordered turn group) and the unclaimed tail.
   std::mutex unstarted_mutex_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> unstarted_intervals_;
   std::vector<std::pair<std::uint64_t, task_base*>> returned_elements_;

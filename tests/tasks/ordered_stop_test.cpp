@@ -67,7 +67,9 @@ class OrderedStopTest : public ::testing::TestWithParam<int> {
   // task has started its body, when another worker can run it.
   void wait_for_next_task_to_start() const {
     if (GetParam() < 2) return;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    // Bounded: the next task may not be able to start (the runtime may run
+    // consecutive tasks on one worker, as one group).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     while (!next_started.load() && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::yield();
     }
