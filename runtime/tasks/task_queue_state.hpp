@@ -63,6 +63,14 @@
 // committed, nothing after it may commit first) blocks the run at once: it
 // stops as for an exception.
 //
+// Task groups (task_group_size): a worker may run consecutive tasks as one
+// transaction. INVARIANT (group-is-its-turns): in ordered mode a group is a
+// run of consecutive turns committed at its first turn and handed on past its
+// last. INVARIANT (group-is-its-tasks): in unordered mode only consecutive
+// elements of one range are grouped. In both, a task that throws, retries or
+// becomes inevitable rolls its group back before anything irrevocable and the
+// group's tasks run one transaction each (runtime/tasks/task_queue.cpp).
+//
 // INVARIANT (stopped-turn-is-last): in ordered mode a run stops only at a
 // turn — the task whose turn it is throws or blocks — and that turn is never
 // handed on (stop_turn_). Every later task that is running rolls back (its
