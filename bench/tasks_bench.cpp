@@ -10,6 +10,10 @@
 //     BM_interest_optimist        optimist::load / optimist::store, one task per account
 //     BM_interest_optimist_run    the same, timing only run_all_tasks (the adds, which one
 //                                 thread makes, are paused): how the run itself scales
+//     BM_interest_optimist_bulk   optimist::add_tasks(accounts, f): one call for every account
+//     BM_interest_optimist_bulk_ordered  the same, ordered
+//     BM_interest_tbb_atomically  tbb::parallel_for, one optimist::atomically per account: the
+//                                 same transactions without the task runtime
 //     BM_interest_optimist_ordered  run_options::ordered: what commit order costs
 //     BM_interest_sequential      the plain loop (uninstrumented; 1 thread only)
 //     BM_interest_mutex           tbb::task_group, one task per account, one global std::mutex
@@ -30,6 +34,8 @@
 //   build/tasks_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //   build/tasks_bench --benchmark_filter='BM_empty_tasks' --benchmark_min_time=2
 #include <benchmark/benchmark.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 
@@ -194,6 +200,68 @@ void BM_interest_optimist_run(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
 }
 BENCHMARK(BM_interest_optimist_run)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_interest_optimist_bulk(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state);
+  std::vector<account> accounts = fresh_accounts();
+  optimist::reset_stats();
+  for (auto _ : state) {
+    optimist::add_tasks(
+        accounts, [](account& a) { optimist::store(a.balance, optimist::load(a.balance) * rate); });
+    optimist::run_all_tasks(options);
+  }
+  report_aborts(state, accounts.size());
+  check_interest(accounts, state.iterations(), "BM_interest_optimist_bulk");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_optimist_bulk)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_interest_optimist_bulk_ordered(benchmark::State& state) {
+  const optimist::run_options options = with_threads(state, /*ordered=*/true);
+  std::vector<account> accounts = fresh_accounts();
+  for (auto _ : state) {
+    optimist::add_tasks(
+        accounts, [](account& a) { optimist::store(a.balance, optimist::load(a.balance) * rate); });
+    optimist::run_all_tasks(options);
+  }
+  check_interest(accounts, state.iterations(), "BM_interest_optimist_bulk_ordered");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_optimist_bulk_ordered)
+    ->Apply(thread_counts)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The same transactions without the task runtime: tbb::parallel_for over the accounts, one
+// optimist::atomically per account (the target for add_task / add_tasks).
+void BM_interest_tbb_atomically(benchmark::State& state) {
+  tbb::task_arena arena(static_cast<int>(state.range(0)));
+  std::vector<account> accounts = fresh_accounts();
+  optimist::reset_stats();
+  for (auto _ : state) {
+    arena.execute([&] {
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, accounts.size()),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                          for (std::size_t i = r.begin(); i != r.end(); ++i) {
+                            account& a = accounts[i];
+                            optimist::atomically([&a] {
+                              optimist::store(a.balance, optimist::load(a.balance) * rate);
+                            });
+                          }
+                        });
+    });
+  }
+  report_aborts(state, accounts.size());
+  check_interest(accounts, state.iterations(), "BM_interest_tbb_atomically");
+  state.SetItemsProcessed(static_cast<std::int64_t>(accounts.size() * state.iterations()));
+}
+BENCHMARK(BM_interest_tbb_atomically)
     ->Apply(thread_counts)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -23,6 +23,29 @@
 //   and args runs under the queue's lock: it must not add to the same queue
 //   (std::logic_error).
 //
+// add_tasks(first, last, f), add_tasks(range, f)
+//   One task per element, added at once: f(i) for each integer i in
+//   [first, last) (of their common type), or f(element) for each element of a random-access range
+//   (a std::vector, std::deque, std::array, std::span, ...; taken by
+//   reference: it must outlive the run, like the `&a` of the loop above).
+//   Each element is still a task of its own, with everything said here about
+//   tasks: its own transaction, its own exception (the run rethrows the one
+//   element's exception; elements not started stay queued), pending() counts
+//   elements, ordered runs commit them in index order (between the tasks added
+//   before and after), and tasks may add them. Cost: one lock and one small
+//   allocation for the whole range, whatever its length; a run hands the
+//   elements out to its workers in chunks, as tbb::parallel_for does, without
+//   building a task per element. (Added inside a running task or an atomic
+//   block, each element becomes a heap task of its own when it commits.)
+//   A worker may run consecutive elements in one transaction when that
+//   commits the same as one after the other (stats() counts transactions);
+//   an element that throws, retries or becomes inevitable always runs alone.
+//
+//   for_each over accounts, as the loop above:
+//     optimist::add_tasks(accounts, [](account& a) {
+//       optimist::store(a.balance, optimist::load(a.balance) * 1.05);
+//     });
+//
 // run_all_tasks(), run_all_tasks(options)
 //   Runs every queued task, and every task they add, and returns when none is
 //   left. Threads: options.threads, else the OPTIMIST_THREADS environment
@@ -43,17 +66,27 @@
 //   ordered run, a task that still retries at its turn — everything before it
 //   has committed and nothing after it may commit first — blocks the run at
 //   once: it stops as for an exception and throws tasks_blocked.
+//   An ordered run that stops (a task throws, or blocks, at its turn) commits
+//   nothing after that task, as the sequential loop would: later tasks already
+//   running roll back and stay queued with the rest, and the next run goes on
+//   from there, in order. A bad OPTIMIST_MODE or run_options::threads (above
+//   4096) throws std::invalid_argument before the run takes any task.
 //
 // task_queue
 //   The same as an object, for loops that should not share the global queue:
 //   q.add(f, args...), q.run(), q.run(options), q.pending().
 #pragma once
 
+#include <atomic>
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -65,7 +98,9 @@
 namespace optimist {
 
 struct run_options {
-  // Worker threads; 0: $OPTIMIST_THREADS, else one per physical core.
+  // Worker threads, at most 4096 (like OPTIMIST_THREADS; a run asked for more
+  // throws std::invalid_argument and keeps its tasks queued); 0:
+  // $OPTIMIST_THREADS, else one per physical core.
   unsigned threads = 0;
   // Commit tasks in the order they were added (speculation still runs them in
   // parallel): any loop then gives exactly the result of the sequential loop,
@@ -146,6 +181,53 @@ class bound_task final : public task_base {
 inline constexpr std::size_t task_storage_max_size = 1024;
 inline constexpr std::size_t task_storage_max_align = 64;
 
+// The state of one add_tasks call: the callable and how to get from an
+// element's index to its argument. The queue refers to it by index ranges
+// (runtime/tasks/task_queue_state.hpp); it is destroyed when the last of them
+// (and the last element task made from it) goes. Not polymorphic, like
+// task_base.
+class range_task_base {
+ public:
+  void run_element(std::uint64_t index) { ops_->run(*this, index); }
+  void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) ops_->destroy(*this);
+  }
+
+ protected:
+  struct range_ops {
+    void (*run)(range_task_base& range, std::uint64_t index);
+    void (*destroy)(range_task_base& range) noexcept;
+  };
+  explicit range_task_base(const range_ops& ops) noexcept : ops_(&ops) {}
+  ~range_task_base() = default;
+
+ private:
+  const range_ops* ops_;
+  std::atomic<std::uint64_t> references_{1};
+};
+
+template <class F, class Element>
+class range_task final : public range_task_base {
+  static void run_task(range_task_base& range, std::uint64_t index) {
+    auto& self = static_cast<range_task&>(range);
+    std::invoke(self.f_, self.element_(index));
+  }
+  static void delete_task(range_task_base& range) noexcept {
+    delete &static_cast<range_task&>(range);
+  }
+  static constexpr range_ops ops{&run_task, &delete_task};
+
+ public:
+  template <class G>
+  range_task(G&& f, Element element)
+      : range_task_base(ops), f_(std::forward<G>(f)), element_(std::move(element)) {}
+
+ private:
+  F f_;
+  Element element_;
+};
+
 template <class F>
 bool is_empty_callable(const F& f) {
   if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
@@ -200,6 +282,57 @@ class task_queue {
     push(*new task(task::on_heap, std::forward<F>(f), std::forward<Args>(args)...));
   }
 
+  // task_queue::add_tasks()
+  //   See add_tasks above.
+  template <std::integral First, std::integral Last, class F>
+  void add_tasks(First first_index, Last last_index, F&& f) {
+    using I = std::common_type_t<First, Last>;  // as for a loop `for (I i = first; i < last; ++i)`
+    const I first = static_cast<I>(first_index);
+    const I last = static_cast<I>(last_index);
+    using function = std::decay_t<F>;
+    static_assert(std::is_invocable_v<function&, I>,
+                  "optimist::add_tasks: the task cannot be called with an index");
+    if (detail::is_empty_callable(f)) {
+      throw std::invalid_argument("optimist::add_tasks: the task is an empty callable");
+    }
+    if (last < first) {
+      throw std::invalid_argument("optimist::add_tasks: the index range ends (" +
+                                  std::to_string(last) + ") before it begins (" +
+                                  std::to_string(first) + ")");
+    }
+    using unsigned_index = std::make_unsigned_t<I>;
+    const auto count = static_cast<std::uint64_t>(static_cast<unsigned_index>(last) -
+                                                  static_cast<unsigned_index>(first));
+    if (count == 0) return;
+    auto element = [first](std::uint64_t i) {
+      return static_cast<I>(static_cast<unsigned_index>(first) + static_cast<unsigned_index>(i));
+    };
+    add_range(*new detail::range_task<function, decltype(element)>(std::forward<F>(f), element),
+              count);
+  }
+
+  template <class Range, class F>
+  requires std::ranges::random_access_range<Range> && std::ranges::sized_range<Range>
+  void add_tasks(Range&& range, F&& f) {
+    static_assert(std::is_lvalue_reference_v<Range> || std::ranges::borrowed_range<Range>,
+                  "optimist::add_tasks: the range is a temporary and would be gone before its "
+                  "tasks run; name it (the tasks refer to its elements)");
+    using function = std::decay_t<F>;
+    using reference = std::ranges::range_reference_t<Range>;
+    static_assert(std::is_invocable_v<function&, reference>,
+                  "optimist::add_tasks: the task cannot be called with an element of the range");
+    if (detail::is_empty_callable(f)) {
+      throw std::invalid_argument("optimist::add_tasks: the task is an empty callable");
+    }
+    const auto count = static_cast<std::uint64_t>(std::ranges::size(range));
+    if (count == 0) return;
+    auto element = [begin = std::ranges::begin(range)](std::uint64_t i) -> reference {
+      return begin[static_cast<std::ranges::range_difference_t<Range>>(i)];
+    };
+    add_range(*new detail::range_task<function, decltype(element)>(std::forward<F>(f), element),
+              count);
+  }
+
   // task_queue::run()
   //   See run_all_tasks above.
   void run();
@@ -220,6 +353,8 @@ class task_queue {
   void cancel_add(void* memory) noexcept;
   // The heap path: takes ownership of `task` (destroyed if it cannot be queued).
   void push(detail::task_base& task);
+  // add_tasks: takes over the one reference of `range` (`count` > 0 elements).
+  void add_range(detail::range_task_base& range, std::uint64_t count);
   std::unique_ptr<detail::task_queue_state> state_;
 };
 
@@ -231,6 +366,17 @@ void add_task(F&& f, Args&&... args) {
   global_task_queue().add(std::forward<F>(f), std::forward<Args>(args)...);
 }
 
+template <std::integral First, std::integral Last, class F>
+void add_tasks(First first, Last last, F&& f) {
+  global_task_queue().add_tasks(first, last, std::forward<F>(f));
+}
+
+template <class Range, class F>
+requires std::ranges::random_access_range<Range> && std::ranges::sized_range<Range>
+void add_tasks(Range&& range, F&& f) {
+  global_task_queue().add_tasks(std::forward<Range>(range), std::forward<F>(f));
+}
+
 inline void run_all_tasks() {
   global_task_queue().run();
 }
@@ -238,7 +384,9 @@ inline void run_all_tasks(const run_options& options) {
   global_task_queue().run(options);
 }
 
-// The number of worker threads a run with these options would use.
+// The number of worker threads a run with these options would use. Throws
+// std::invalid_argument for options.threads above 4096 or a malformed
+// OPTIMIST_THREADS.
 unsigned resolve_thread_count(const run_options& options);
 
 // tasks_blocked

@@ -47,9 +47,22 @@ void destroy_task(void* task) noexcept {
   static_cast<task_base*>(task)->destroy();
 }
 
-// The most batch tickets a worker claims at once in unordered mode: one atomic
-// add per chunk instead of one queue operation per task.
+// Tasks a worker runs before it settles the shared counters (ordered turns,
+// spawned and woken tasks, which are claimed one by one).
 constexpr std::uint64_t batch_chunk = 32;
+
+// The most batch tickets a worker claims at once in unordered mode: one atomic
+// add (and one settling of the shared counters) per chunk instead of one
+// queue operation per task. Chunks shrink to a quarter of each worker's share
+// of what is left (guided, like tbb::parallel_for's partitioner), so the last
+// tasks still spread over every worker; 512 keeps the three read-modify-writes
+// on lines every worker writes below a nanosecond per tiny task, where 32 cost
+// several at two threads.
+constexpr std::uint64_t claim_chunk = 512;
+
+// Slot vectors up to this many entries (8 MiB) are kept from run to run for
+// the next adds; larger ones are freed after their run.
+constexpr std::size_t retained_slots = std::size_t{1} << 20;
 
 struct turn_context {
   const task_queue_state* queue;
@@ -106,7 +119,7 @@ class pinning_observer final : public tbb::task_scheduler_observer {
 // workers of the previous arena still count against the limit while they
 // leave, so the next runs got fewer workers than they asked for — often none,
 // silently running a 2-thread run on one thread.)
-constexpr std::size_t parallelism_ceiling = 4096;  // as OPTIMIST_THREADS allows
+constexpr std::size_t parallelism_ceiling = max_threads;  // as run_options::threads allows
 
 void allow_runs_their_workers() {
   static const tbb::global_control limit(tbb::global_control::max_allowed_parallelism,
@@ -115,9 +128,62 @@ void allow_runs_their_workers() {
 
 }  // namespace
 
+namespace {
+
+// An element of an add_tasks range as a task of its own (it holds a
+// reference of the range's body).
+class range_element final : public task_base {
+  static void run_element(task_base& task) {
+    auto& self = static_cast<range_element&>(task);
+    self.body_.run_element(self.index_);
+  }
+  static void delete_element(task_base& task) noexcept {
+    delete &static_cast<range_element&>(task);
+  }
+  static constexpr task_ops ops{&run_element, &delete_element};
+
+ public:
+  range_element(range_task_base& body, std::uint64_t index) noexcept
+      : task_base(ops), body_(body), index_(index) {
+    body_.retain();
+  }
+  ~range_element() { body_.release(); }
+  range_element(const range_element&) = delete;
+  range_element& operator=(const range_element&) = delete;
+
+ private:
+  range_task_base& body_;
+  std::uint64_t index_;
+};
+
+}  // namespace
+
+task_base* make_element_task(range_task_base& body, std::uint64_t index) {
+  return new range_element(body, index);
+}
+
+void task_queue_state::add_range(range_task_base& body, std::uint64_t count) {
+  if (tls_adding_to == this) {
+    body.release();
+    throw_add_while_building();
+  }
+  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  try {
+    waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), &body, 0, count, 0});
+  } catch (...) {
+    body.release();
+    throw;
+  }
+  waiting_range_elements_.fetch_add(count, std::memory_order_relaxed);
+}
+
 task_queue_state::~task_queue_state() {
-  const std::size_t dropped = waiting_count_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < dropped; ++i) waiting_[i].task->destroy();  // storage_ then releases
+  std::size_t dropped = waiting_count_.load(std::memory_order_relaxed) +
+                        waiting_range_elements_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < waiting_count_.load(std::memory_order_relaxed); ++i) {
+    waiting_[i].task->destroy();  // storage_ then releases
+  }
+  for (const range_entry& range : waiting_ranges_) range.body->release();
   if (dropped > 0) {
     std::cerr << "optimist: a task queue was destroyed with " << dropped
               << " task(s) that never ran (call run_all_tasks() / run() before it goes)\n";
@@ -211,18 +277,32 @@ void task_queue_state::cancel_add(void* memory) noexcept {
   waiting_mutex_.unlock();
 }
 
-void task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
-  if (next_commit_.load(std::memory_order_acquire) == turn) return;
+bool task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
+  if (next_commit_.load(std::memory_order_acquire) == turn) return true;
   std::uint64_t waited = record_wait_begin();
+  bool reached = true;
   for (unsigned round = 0; next_commit_.load(std::memory_order_acquire) != turn; ++round) {
+    // INVARIANT stopped-turn-is-last: an earlier turn stopped the run; this
+    // one never comes.
+    if (stop_turn_.load(std::memory_order_acquire) < turn) {
+      reached = false;
+      break;
+    }
     wait_round(round < 40 ? round : 40);
   }
   if (waited != 0) record_wait_end(this_thread_transaction(), waited, false);
+  return reached;
 }
 
 void task_queue_state::wait_for_turn_hook(void* context) {
   auto* c = static_cast<turn_context*>(context);
-  c->queue->wait_for_turn(c->turn);
+  if (c->queue->wait_for_turn(c->turn)) return;
+  // The turn never comes (an earlier task stopped the run): this attempt must
+  // not become inevitable. Inside become_inevitable() the attempt restarts
+  // and execute_ordered's body gives the task up before running it again;
+  // before an attempt starts (the starvation path) there is nothing to undo,
+  // and the body gives it up first thing.
+  if (tls_current != nullptr) throw restart_signal{};
 }
 
 void task_queue_state::record_error(std::exception_ptr error) {
@@ -231,24 +311,104 @@ void task_queue_state::record_error(std::exception_ptr error) {
   stopping_.store(true, std::memory_order_relaxed);
 }
 
-task_base* task_queue_state::take(std::uint64_t ticket) {
-  task_base* task = nullptr;
-  if (ticket < batch_.size()) {
-    task = batch_[ticket].task;
-    batch_[ticket].task = nullptr;  // this worker owns the ticket
-  } else {
-    // INVARIANT published-slots-are-built: the claimer saw the count that
-    // covers this slot (acquire), so the slot is built and filled.
-    task = spawned_[ticket - batch_.size()].exchange(nullptr, std::memory_order_relaxed);
+task_queue_state::ticket_place task_queue_state::place_of(std::uint64_t ticket) const noexcept {
+  if (batch_ranges_.empty()) return {nullptr, ticket};
+  // The last range that starts at or before the ticket.
+  auto after =
+      std::upper_bound(batch_ranges_.begin(), batch_ranges_.end(), ticket,
+                       [](std::uint64_t t, const range_entry& r) { return t < r.first_ticket; });
+  if (after == batch_ranges_.begin()) return {nullptr, ticket};
+  const range_entry& range = *(after - 1);
+  const std::uint64_t range_end = range.first_ticket + range.count;
+  if (ticket < range_end) return {&range, ticket - range.first_ticket};
+  return {nullptr, range.slot_before + (ticket - range_end)};
+}
+
+task_ref task_queue_state::take(std::uint64_t ticket) {
+  if (ticket < batch_tickets_) {
+    const ticket_place place = place_of(ticket);
+    if (place.range != nullptr) {
+      return {nullptr, place.range->body, place.range->begin + place.at};
+    }
+    task_base* task = batch_[place.at].task;
+    batch_[place.at].task = nullptr;  // this worker owns the ticket
+    return {task, nullptr, 0};
   }
-  return task;
+  // INVARIANT published-slots-are-built: the claimer saw the count that
+  // covers this slot (acquire), so the slot is built and filled.
+  return {spawned_[ticket - batch_tickets_].exchange(nullptr, std::memory_order_relaxed), nullptr,
+          0};
+}
+
+// Unordered mode: batch tickets [first, last), claimed by this worker.
+// Returns how many it ran (it stops early when the run stops).
+std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t last,
+                                          transaction& self, task_group_size& group) {
+  std::uint64_t t = first;
+  if (batch_ranges_.empty()) {
+    task_slot* const tickets = batch_.data();
+    for (; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
+      task_base* task = tickets[t].task;
+      tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
+      execute({task, nullptr, 0}, self, t);
+    }
+    return t - first;
+  }
+  while (t < last && !stopping_.load(std::memory_order_relaxed)) {
+    const ticket_place place = place_of(t);
+    if (place.range == nullptr) {
+      task_base* task = batch_[place.at].task;
+      batch_[place.at].task = nullptr;
+      execute({task, nullptr, 0}, self, t);
+      ++t;
+      continue;
+    }
+    // A run of elements of one range: no lookup per element, and groups of
+    // consecutive elements coalesced into one transaction (INVARIANT
+    // group-is-its-tasks).
+    const range_entry& range = *place.range;
+    const std::uint64_t end = std::min(last, range.first_ticket + range.count);
+    std::uint64_t index = range.begin + place.at;
+    while (t < end && !stopping_.load(std::memory_order_relaxed)) {
+      const std::uint64_t size = std::min(group.size, end - t);
+      if (size > 1) {
+        const group_outcome outcome = execute_range_group(*range.body, index, size, self);
+        group.done(outcome);
+        if (outcome != group_outcome::split) {
+          t += size;
+          index += size;
+          continue;
+        }
+        // Split: the same elements, one transaction each.
+        for (std::uint64_t k = 0; k < size && !stopping_.load(std::memory_order_relaxed);
+             ++k, ++t, ++index) {
+          execute({nullptr, range.body, index}, self, t);
+        }
+        continue;
+      }
+      execute({nullptr, range.body, index}, self, t);
+      group.single_done();
+      ++t;
+      ++index;
+    }
+  }
+  // INVARIANT nothing-lost: range elements left of the chunk go back (single
+  // tasks left are still in their slots).
+  if (t < last) record_unstarted(t, last);
+  return t - first;
+}
+
+void task_queue_state::record_unstarted(std::uint64_t first, std::uint64_t last) noexcept {
+  std::lock_guard<std::mutex> lock(unstarted_mutex_);
+  // Room was reserved before the run for one give-back per worker.
+  unstarted_intervals_.push_back({first, last});
 }
 
 void task_queue_state::work() {
   // run_options::mode, for this thread while it works for the run.
   std::optional<scoped_execution_mode> mode;
   if (mode_) mode.emplace(*mode_);
-  const std::uint64_t batch_size = batch_.size();
+  const std::uint64_t batch_size = batch_tickets_;
   transaction& self = this_thread_transaction();
   unsigned idle = 0;
   // The shared counters are settled once per chunk (at most batch_chunk
@@ -257,6 +417,7 @@ void task_queue_state::work() {
   // it looks for the end of the run (outstanding_ == 0) and before it leaves,
   // so the run cannot end while a finished task is still unsettled.
   std::uint64_t unsettled = 0;
+  task_group_size group;
   auto settle = [&] {
     if (unsettled == 0) return;
     run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);
@@ -267,10 +428,19 @@ void task_queue_state::work() {
     if (ordered_) {
       // INVARIANT turns-are-running: claim the next turn only once published.
       std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
-      if (turn < batch_size + spawned_published_.load(std::memory_order_acquire)) {
-        if (next_turn_.compare_exchange_weak(turn, turn + 1, std::memory_order_relaxed)) {
-          execute_ordered(take(turn), turn);
-          if (++unsettled == batch_chunk) settle();
+      const std::uint64_t published =
+          batch_size + spawned_published_.load(std::memory_order_acquire);
+      if (turn < published) {
+        const std::uint64_t claim = std::min<std::uint64_t>(group.size, published - turn);
+        if (next_turn_.compare_exchange_weak(turn, turn + claim, std::memory_order_relaxed)) {
+          if (claim == 1) {
+            execute_ordered(take(turn), turn);
+            group.single_done();
+          } else {
+            group.done(execute_ordered_group(turn, claim));
+          }
+          unsettled += claim;
+          if (unsettled >= batch_chunk) settle();
           idle = 0;
         }
         continue;
@@ -280,7 +450,7 @@ void task_queue_state::work() {
         // A task set aside by retry() whose wait is over: run it again.
         std::uint64_t ticket = 0;
         if (task_base* task = parked_.take_woken(ticket)) {
-          execute(task, self, ticket);
+          execute({task, nullptr, 0}, self, ticket);
           if (++unsettled == batch_chunk) settle();  // it counts as pending and outstanding again
           idle = 0;
           continue;
@@ -291,16 +461,10 @@ void task_queue_state::work() {
         // Chunks shrink as the batch runs out, so that the last tasks (or a
         // small batch) still spread over every worker.
         const std::uint64_t chunk =
-            std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, batch_chunk);
+            std::clamp<std::uint64_t>((batch_size - next) / (4 * threads_), 1, claim_chunk);
         const std::uint64_t first = next_batch_.fetch_add(chunk, std::memory_order_relaxed);
         const std::uint64_t last = std::min(first + chunk, batch_size);
-        task_slot* const tickets = batch_.data();
-        for (std::uint64_t t = first; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-          task_base* task = tickets[t].task;
-          tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
-          execute(task, self, t);
-          ++unsettled;
-        }
+        if (first < last) unsettled += run_chunk(first, last, self, group);
         settle();
         idle = 0;
         continue;
@@ -324,13 +488,13 @@ void task_queue_state::work() {
 }
 
 // Unordered mode: the task's own transaction, nothing else to wait for.
-void task_queue_state::execute(task_base* task, transaction& self, std::uint64_t ticket) {
+void task_queue_state::execute(const task_ref& task, transaction& self, std::uint64_t ticket) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   self.retry_propagates = true;  // a retry must not park this worker
   bool parked = false;
   try {
-    atomically([task] { task->run(); });
+    atomically([&task] { task.run(); });
   } catch (const restart_signal&) {
     // Only optimist::retry() leaves an atomic block this way (retry_propagates).
     self.retry_propagates = false;
@@ -340,22 +504,38 @@ void task_queue_state::execute(task_base* task, transaction& self, std::uint64_t
   }
   self.retry_propagates = false;
   tls_running_queue = outer;
-  if (!parked) task->destroy();  // outside the run's context, as a destructor of the caller's would
+  // Outside the run's context, as a destructor of the caller's would.
+  if (!parked && task.task != nullptr) task.task->destroy();
 }
 
-bool task_queue_state::set_aside(task_base* task, transaction& self, std::uint64_t ticket) {
+bool task_queue_state::set_aside(const task_ref& task, transaction& self, std::uint64_t ticket) {
   run_pending_.fetch_add(1, std::memory_order_relaxed);  // pending() counts it again
+  task_base* parked = task.task;
   try {
-    parked_.set_aside(task, ticket, self);
+    // A range element outlives its turn: it becomes a task of its own.
+    if (parked == nullptr) parked = make_element_task(*task.body, task.index);
+    parked_.set_aside(parked, ticket, self);
     return true;
   } catch (...) {
     run_pending_.fetch_sub(1, std::memory_order_relaxed);
     record_error(std::current_exception());  // out of memory: the task fails as if it threw
+    if (task.task == nullptr && parked != nullptr) parked->destroy();
     return false;
   }
 }
 
-void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
+namespace {
+// Thrown inside an ordered task's transaction when its turn will never come
+// (INVARIANT stopped-turn-is-last): rolls the attempt back; the task is put
+// back, unstarted, for the next run.
+struct turn_abandoned {};
+}  // namespace
+
+// Thrown in an ordered group's transaction when one of its tasks would do
+// what only a task alone may (INVARIANT group-is-its-turns).
+struct task_queue_state::group_fallback {};
+
+void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   transaction& self = this_thread_transaction();
@@ -363,45 +543,200 @@ void task_queue_state::execute_ordered(task_base* task, std::uint64_t turn) {
   self.before_irrevocable = &wait_for_turn_hook;
   self.before_irrevocable_context = &context;
   self.retry_propagates = true;
-  bool blocked = false;
+  enum class outcome { committed, failed, blocked, abandoned } result = outcome::committed;
   unsigned attempts = 0;
   try {
     atomically([&] {
-      if (attempts++ >= 2) wait_for_turn(turn);  // lost twice: stop speculating
+      if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
+      if (attempts++ >= 2 && !wait_for_turn(turn)) throw turn_abandoned{};  // lost twice
       try {
-        task->run();
+        task.run();
       } catch (...) {
         // Only an exception the sequential loop would also have thrown counts:
         // check against everything committed before this task.
-        wait_for_turn(turn);
+        if (!wait_for_turn(turn)) throw turn_abandoned{};
         tls_current->revalidate();
         throw;
       }
-      wait_for_turn(turn);
+      if (!wait_for_turn(turn)) throw turn_abandoned{};
       tls_current->revalidate();  // serialise after every earlier task, or re-run
     });
+  } catch (const turn_abandoned&) {
+    result = outcome::abandoned;
   } catch (const restart_signal&) {
     // optimist::retry() at the task's turn, on a read set revalidated against
     // every earlier task (the catch above): no task of the run can wake it.
     self.retry_propagates = false;
+    result = outcome::blocked;
+    task_base* blocked = task.task;
     try {
-      parked_.add_blocked(task, turn, self.retry_site);
+      if (blocked == nullptr) blocked = make_element_task(*task.body, task.index);
+      parked_.add_blocked(blocked, turn, self.retry_site);
       run_pending_.fetch_add(1, std::memory_order_relaxed);
-      blocked = true;
-      stopping_.store(true, std::memory_order_relaxed);
     } catch (...) {
+      if (task.task == nullptr && blocked != nullptr) blocked->destroy();
+      result = outcome::failed;
       record_error(std::current_exception());
     }
   } catch (...) {
-    record_error(std::current_exception());
+    // From the task at its turn (the catch in the body waited for it), or from
+    // the runtime (out of memory) at any time: then only at its turn does it
+    // stop the run, else the task did not commit and runs in the next run.
+    if (wait_for_turn(turn)) {
+      result = outcome::failed;
+      record_error(std::current_exception());
+    } else {
+      result = outcome::abandoned;
+    }
   }
   self.retry_propagates = false;
   self.before_irrevocable = nullptr;
   self.before_irrevocable_context = nullptr;
-  wait_for_turn(turn);  // INVARIANT turns-are-running: hand the turn on exactly once
-  next_commit_.store(turn + 1, std::memory_order_release);
   tls_running_queue = outer;
-  if (!blocked) task->destroy();
+  switch (result) {
+    case outcome::committed:
+      // INVARIANT turns-are-running: hand the turn on exactly once.
+      next_commit_.store(turn + 1, std::memory_order_release);
+      if (task.task != nullptr) task.task->destroy();
+      break;
+    case outcome::failed:
+    case outcome::blocked:
+      // INVARIANT stopped-turn-is-last: the turn is not handed on; every later
+      // task rolls back and stays queued, as in the sequential loop, which
+      // would have stopped here.
+      // stopping_ first: a worker that sees the stop turn (acquire) and gives
+      // its task back then sees stopping_ too and claims nothing more.
+      stopping_.store(true, std::memory_order_relaxed);
+      stop_turn_.store(turn, std::memory_order_release);
+      if (result == outcome::failed && task.task != nullptr) task.task->destroy();
+      break;
+    case outcome::abandoned:
+      put_back(task, turn);
+      break;
+  }
+}
+
+void task_queue_state::put_back(const task_ref& task, std::uint64_t ticket) noexcept {
+  // INVARIANT nothing-lost: back into its ticket slot, from where
+  // requeue_unstarted queues it for the next run, in ticket order.
+  run_pending_.fetch_add(1, std::memory_order_relaxed);
+  if (task.task == nullptr) {
+    record_unstarted(ticket, ticket + 1);  // a range element
+  } else if (ticket < batch_tickets_) {
+    batch_[static_cast<std::size_t>(place_of(ticket).at)].task = task.task;
+  } else {
+    spawned_[static_cast<std::size_t>(ticket - batch_tickets_)].store(task.task,
+                                                                      std::memory_order_relaxed);
+  }
+}
+
+// A task set aside or blocked during the run, back after it: single tasks go
+// to their slots, range elements (tasks of their own by now) to
+// returned_elements_; requeue_unstarted queues both in ticket order.
+void task_queue_state::put_back_returned(std::uint64_t ticket, task_base* task) {
+  if (ticket >= batch_tickets_) {
+    spawned_[static_cast<std::size_t>(ticket - batch_tickets_)].store(task,
+                                                                      std::memory_order_relaxed);
+    return;
+  }
+  const ticket_place place = place_of(ticket);
+  if (place.range == nullptr) {
+    batch_[static_cast<std::size_t>(place.at)].task = task;
+  } else {
+    returned_elements_.push_back({ticket, task});
+  }
+}
+
+group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t count) {
+  // INVARIANT (group-is-its-turns): the group's tasks run one after the other
+  // in one transaction, in turn order, and it commits only at the turn of its
+  // first task (revalidated against everything committed before), handing on
+  // past its last: the same serial order as count single turns. Whatever a
+  // single task would do alone — throw, retry, become inevitable (I/O cannot
+  // be undone if a later task of the group failed) — rolls the group back
+  // before it has any effect, and its tasks run again one turn each.
+  task_ref tasks[max_turn_group];
+  for (std::uint64_t i = 0; i < count; ++i) tasks[i] = take(first + i);
+  task_queue_state* outer = tls_running_queue;
+  tls_running_queue = this;
+  transaction& self = this_thread_transaction();
+  self.before_irrevocable = &group_fallback_hook;
+  self.before_irrevocable_context = nullptr;
+  self.retry_propagates = true;
+  enum class outcome { committed, abandoned, single } result = outcome::committed;
+  unsigned attempts = 0;
+  try {
+    atomically([&] {
+      if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
+      if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
+      for (std::uint64_t i = 0; i < count; ++i) tasks[i].run();
+      if (!wait_for_turn(first)) throw turn_abandoned{};
+      tls_current->revalidate();  // serialise after every earlier task, or re-run
+    });
+  } catch (const turn_abandoned&) {
+    result = outcome::abandoned;
+  } catch (...) {
+    // A task threw or retried, one wanted to become inevitable, the group lost
+    // twice, or the runtime ran out of memory: the tasks alone decide.
+    result = outcome::single;
+  }
+  self.retry_propagates = false;
+  self.before_irrevocable = nullptr;
+  tls_running_queue = outer;
+  switch (result) {
+    case outcome::committed:
+      next_commit_.store(first + count, std::memory_order_release);
+      for (std::uint64_t i = 0; i < count; ++i) {
+        if (tasks[i].task != nullptr) tasks[i].task->destroy();
+      }
+      return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
+    case outcome::abandoned:
+      for (std::uint64_t i = 0; i < count; ++i) put_back(tasks[i], first + i);
+      return group_outcome::conflicted;
+    case outcome::single:
+      break;
+  }
+  for (std::uint64_t i = 0; i < count; ++i) execute_ordered(tasks[i], first + i);
+  return group_outcome::split;
+}
+
+group_outcome task_queue_state::execute_range_group(range_task_base& body, std::uint64_t index,
+                                                    std::uint64_t count, transaction& self) {
+  // INVARIANT (group-is-its-tasks): unordered mode may run consecutive
+  // elements of one range in one transaction: its commit is the serial order
+  // "these elements one after the other", which is one of the orders the run
+  // may choose. Whatever an element would do alone — throw (its exception must
+  // name it and leave the others to run), retry (it alone waits), become
+  // inevitable (its I/O must not be repeated by a later split) — or losing
+  // twice rolls the whole group back, and the caller runs its elements one
+  // transaction each.
+  task_queue_state* outer = tls_running_queue;
+  tls_running_queue = this;
+  self.before_irrevocable = &group_fallback_hook;
+  self.before_irrevocable_context = nullptr;
+  self.retry_propagates = true;
+  unsigned attempts = 0;
+  bool split = false;
+  try {
+    atomically([&] {
+      if (attempts++ >= 2) throw group_fallback{};
+      for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
+    });
+  } catch (...) {
+    split = true;
+  }
+  self.retry_propagates = false;
+  self.before_irrevocable = nullptr;
+  tls_running_queue = outer;
+  if (split) return group_outcome::split;
+  return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
+}
+
+void task_queue_state::group_fallback_hook(void*) {
+  // Called before the group's transaction would become irrevocable (inside
+  // become_inevitable(), or before an attempt starts after many aborts):
+  // nothing irrevocable has happened yet, and the group's tasks run alone.
+  throw group_fallback{};
 }
 
 // The oneTBB task of one worker loop. oneTBB copies it into a task object on
@@ -427,29 +762,99 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   // ticket order, ahead of what other threads added meanwhile. Only a run that
   // stopped early leaves any: otherwise every ticket was taken.
   std::vector<task_slot> unstarted;
+  std::vector<range_entry> pieces;  // range elements not started, placed among `unstarted`
+  std::uint64_t piece_elements = 0;
   if (stopping_.load(std::memory_order_relaxed) || tasks_put_back) {
-    for (const task_slot& slot : batch_) {
-      if (slot.task != nullptr) unstarted.push_back(slot);
+    if (batch_ranges_.empty() && returned_elements_.empty()) {
+      for (const task_slot& slot : batch_) {
+        if (slot.task != nullptr) unstarted.push_back(slot);
+      }
+    } else {
+      // What is left, by ticket: single tasks in their slots, range elements
+      // never claimed or given back, range elements that came back as tasks.
+      struct left {
+        std::uint64_t ticket;
+        task_base* task;           // a single task, or
+        const range_entry* range;  // `count` elements of `range` from element `at`
+        std::uint64_t at;
+        std::uint64_t count;
+      };
+      std::vector<left> items;
+      std::size_t next_range = 0;
+      std::uint64_t elements_before = 0;
+      for (std::size_t slot = 0; slot < batch_.size(); ++slot) {
+        while (next_range < batch_ranges_.size() && batch_ranges_[next_range].slot_before <= slot) {
+          elements_before += batch_ranges_[next_range++].count;
+        }
+        if (batch_[slot].task != nullptr) {
+          items.push_back({slot + elements_before, batch_[slot].task, nullptr, 0, 0});
+        }
+      }
+      const std::uint64_t claimed_end =
+          std::min(ordered_ ? next_turn_.load(std::memory_order_relaxed)
+                            : next_batch_.load(std::memory_order_relaxed),
+                   batch_tickets_);
+      unstarted_intervals_.push_back({claimed_end, batch_tickets_});  // room reserved
+      for (const range_entry& range : batch_ranges_) {
+        const std::uint64_t range_end = range.first_ticket + range.count;
+        for (const auto& [first, last] : unstarted_intervals_) {
+          const std::uint64_t from = std::max(first, range.first_ticket);
+          const std::uint64_t to = std::min(last, range_end);
+          if (from < to)
+            items.push_back({from, nullptr, &range, from - range.first_ticket, to - from});
+        }
+      }
+      for (const auto& [ticket, task] : returned_elements_) {
+        items.push_back({ticket, task, nullptr, 0, 0});
+      }
+      std::sort(items.begin(), items.end(),
+                [](const left& a, const left& b) { return a.ticket < b.ticket; });
+      for (const left& item : items) {
+        if (item.task != nullptr) {
+          unstarted.push_back(item.task);
+        } else {
+          pieces.push_back(
+              {unstarted.size(), item.range->body, item.range->begin + item.at, item.count, 0});
+          item.range->body->retain();
+          piece_elements += item.count;
+        }
+      }
     }
     for (std::atomic<task_base*>& slot : spawned_) {
       if (task_base* task = slot.load(std::memory_order_acquire)) unstarted.push_back(task);
     }
   }
+  for (const range_entry& range : batch_ranges_) range.body->release();
+  batch_ranges_.clear();
+  unstarted_intervals_.clear();
+  returned_elements_.clear();
   batch_.clear();
+  // Memory of a run goes back after it: a vector for more tasks than a
+  // typical loop has is freed, not kept at its largest size.
+  if (batch_.capacity() > retained_slots) std::vector<task_slot>().swap(batch_);
   spawned_.clear();
+  if (spawned_.capacity() > retained_slots) {
+    tbb::concurrent_vector<std::atomic<task_base*>>().swap(spawned_);
+  }
   run_pending_.store(0, std::memory_order_relaxed);
-  if (unstarted.empty()) {
+  if (unstarted.empty() && pieces.empty()) {
     // INVARIANT storage-outlives-tasks: every task of this run has ended.
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     storage_.recycle(std::move(batch_storage_));
     return;
   }
   tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  const std::size_t requeued = unstarted.size();
   const auto waiting_end = waiting_.begin() + static_cast<std::ptrdiff_t>(
                                                   waiting_count_.load(std::memory_order_relaxed));
   unstarted.insert(unstarted.end(), waiting_.begin(), waiting_end);
   waiting_.swap(unstarted);
   waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
+  // The ranges added meanwhile now sit after the requeued single tasks.
+  for (range_entry& range : waiting_ranges_) range.slot_before += requeued;
+  pieces.insert(pieces.end(), waiting_ranges_.begin(), waiting_ranges_.end());
+  waiting_ranges_.swap(pieces);
+  waiting_range_elements_.fetch_add(piece_elements, std::memory_order_relaxed);
   storage_.append(std::move(batch_storage_));  // the unstarted tasks live on in it
 }
 
@@ -473,6 +878,11 @@ void task_queue_state::run(const run_options& options) {
     ~clear_running() { flag.store(false, std::memory_order_release); }
   } clear{running_};
 
+  // The process-wide mode comes from OPTIMIST_MODE on first use. A bad value
+  // must fail here, before the run takes a task, and not in the first
+  // transactions of its workers: the tasks running them would be dropped
+  // with the error (INVARIANT nothing-lost).
+  if (!options.mode) (void)execution_mode_now();
   ordered_ = options.ordered;
   if (options.mode && *options.mode != execution_mode::stm &&
       *options.mode != execution_mode::htm && *options.mode != execution_mode::automatic) {
@@ -486,21 +896,34 @@ void task_queue_state::run(const run_options& options) {
   first_error_ = nullptr;
   batch_.clear();
   spawned_.clear();
+  // Room for what workers give back (record_unstarted), and the tail of
+  // unclaimed tickets: reserved now so that giving back never fails.
+  unstarted_intervals_.reserve(threads * max_turn_group + 2);
   {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     batch_.swap(waiting_);  // the whole queue at once, in order
     batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
+    batch_ranges_.swap(waiting_ranges_);
     batch_storage_ = storage_.take_blocks();  // the spare blocks stay for the next adds
     waiting_count_.store(0, std::memory_order_relaxed);
-    run_pending_.store(batch_.size(), std::memory_order_relaxed);
+    waiting_range_elements_.store(0, std::memory_order_relaxed);
   }
+  // Range elements take consecutive tickets where their range was added.
+  std::uint64_t elements = 0;
+  for (range_entry& range : batch_ranges_) {
+    range.first_ticket = range.slot_before + elements;
+    elements += range.count;
+  }
+  batch_tickets_ = batch_.size() + elements;
+  run_pending_.store(batch_tickets_, std::memory_order_relaxed);
   next_batch_.store(0, std::memory_order_relaxed);
   next_spawned_.store(0, std::memory_order_relaxed);
   next_turn_.store(0, std::memory_order_relaxed);
   spawned_published_.store(0, std::memory_order_relaxed);
   next_commit_.store(0, std::memory_order_relaxed);
-  outstanding_.store(batch_.size(), std::memory_order_relaxed);
-  if (batch_.empty()) {
+  stop_turn_.store(no_stop_turn, std::memory_order_relaxed);
+  outstanding_.store(batch_tickets_, std::memory_order_relaxed);
+  if (batch_tickets_ == 0) {
     tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
     storage_.recycle(std::move(batch_storage_));  // blocks of adds that were cancelled
     return;
@@ -542,14 +965,8 @@ void task_queue_state::run(const run_options& options) {
   if (blocked > 0) {
     std::vector<parked_tasks::returned_task> returned;
     where = parked_.take_all(returned);
-    for (const parked_tasks::returned_task& r : returned) {
-      if (r.ticket < batch_.size()) {
-        batch_[static_cast<std::size_t>(r.ticket)].task = r.task;
-      } else {
-        spawned_[static_cast<std::size_t>(r.ticket - batch_.size())].store(
-            r.task, std::memory_order_relaxed);
-      }
-    }
+    returned_elements_.reserve(returned.size());  // then no push_back below can fail
+    for (const parked_tasks::returned_task& r : returned) put_back_returned(r.ticket, r.task);
   }
   requeue_unstarted(blocked > 0);
   if (pinning) pinning->wait_for_workers_to_leave();
@@ -590,6 +1007,21 @@ void task_queue::push(detail::task_base& task) {
     return;
   }
   state_->publish(&task);
+}
+
+void task_queue::add_range(detail::range_task_base& range, std::uint64_t count) {
+  if (detail::tls_current == nullptr) {
+    state_->add_range(range, count);
+    return;
+  }
+  // Inside a transaction each element is published when it commits, as a
+  // task of its own: then a run (this queue's running one, if a task adds
+  // them) gives each its own ticket like any task a task adds.
+  struct release_on_exit {
+    detail::range_task_base& range;
+    ~release_on_exit() { range.release(); }
+  } release{range};  // the elements hold references of their own
+  for (std::uint64_t i = 0; i < count; ++i) push(*detail::make_element_task(range, i));
 }
 
 void* task_queue::begin_add(std::size_t size, std::size_t alignment) {

@@ -24,6 +24,23 @@
 // either commits or re-runs. A task that has failed twice waits for its turn
 // before running again.
 //
+// Bulk adds (add_tasks): a range of elements is not a task per element but
+// one entry in `waiting_ranges_` — its body (range_task_base: the callable),
+// the element interval, and where it sits among the single tasks (before the
+// waiting_ slot `slot_before`). A run numbers tickets in that order: a
+// range's elements get consecutive tickets. Workers claim tickets as before
+// and find what a ticket is (place_of: a binary search over the run's few
+// ranges) — a single task's slot or an element of a range — so a range is
+// split lazily into the same chunks as single tasks, one atomic add per chunk.
+// Elements are run by index (task_ref); only an element that must outlive its
+// turn in the run (set aside by retry(), blocked at its turn) becomes a task
+// of its own (range_element, on the heap). A run that stops early gives the
+// range elements it did not start back as new ranges (pieces of the same
+// body), in ticket order among the single tasks (INVARIANT nothing-lost);
+// what a worker leaves of a claimed chunk it records in unstarted_intervals_.
+// Bodies are reference counted by the entries and element tasks that refer
+// to them, never per element run.
+//
 // INVARIANT (run-owns-its-tasks): a run executes exactly the tasks queued when
 // it started and the tasks its own tasks add; a task that another thread adds
 // meanwhile goes to `waiting_` for the next run.
@@ -46,6 +63,21 @@
 // committed, nothing after it may commit first) blocks the run at once: it
 // stops as for an exception.
 //
+// Task groups (task_group_size): a worker may run consecutive tasks as one
+// transaction. INVARIANT (group-is-its-turns): in ordered mode a group is a
+// run of consecutive turns committed at its first turn and handed on past its
+// last. INVARIANT (group-is-its-tasks): in unordered mode only consecutive
+// elements of one range are grouped. In both, a task that throws, retries or
+// becomes inevitable rolls its group back before anything irrevocable and the
+// group's tasks run one transaction each (runtime/tasks/task_queue.cpp).
+//
+// INVARIANT (stopped-turn-is-last): in ordered mode a run stops only at a
+// turn — the task whose turn it is throws or blocks — and that turn is never
+// handed on (stop_turn_). Every later task that is running rolls back (its
+// wait for its turn ends unanswered) and is put back into its ticket slot, so
+// nothing after the stopping task commits in this run: the next run goes on
+// exactly where the sequential loop stopped.
+//
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_, parked_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order, and
@@ -63,6 +95,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "optimist/mode.hpp"
@@ -81,6 +114,67 @@ struct task_slot {
   task_base* task;
 };
 
+// add_tasks: `count` elements of `body` from element `begin`, placed before
+// the single task in slot `slot_before` of the same queue (or run); holds one
+// reference of body. first_ticket is set when a run takes it.
+struct range_entry {
+  std::size_t slot_before;
+  range_task_base* body;
+  std::uint64_t begin;
+  std::uint64_t count;
+  std::uint64_t first_ticket;
+};
+
+// What a ticket runs: a single task, or element `index` of a range body.
+struct task_ref {
+  task_base* task;
+  range_task_base* body;
+  std::uint64_t index;
+  void run() const {
+    if (task != nullptr) {
+      task->run();
+    } else {
+      body->run_element(index);
+    }
+  }
+};
+
+// An element of a range as a task of its own (it holds a reference of body).
+task_base* make_element_task(range_task_base& body, std::uint64_t index);
+
+// How many consecutive tasks one worker runs as one transaction: in ordered
+// mode, turns it claims and commits as a group (one hand-over of the turn,
+// INVARIANT group-is-its-turns); in unordered mode, elements of one range
+// (INVARIANT group-is-its-tasks). Per worker: doubles up to max_turn_group while groups
+// commit at their first attempt, halves when one conflicts, and drops to 1
+// when one must be split into single turns (a task threw, retried or became
+// inevitable) — trying 2 again after grow_after single tasks.
+inline constexpr std::uint64_t max_turn_group = 64;
+enum class group_outcome { first_try, conflicted, split };
+struct task_group_size {
+  static constexpr std::uint64_t grow_after = 16;
+  // Starts at one task per transaction: a run of a few tasks spreads them over
+  // its workers; a long one reaches max_turn_group within ~25 transactions.
+  std::uint64_t size = 1;
+  std::uint64_t singles = 0;
+  void done(group_outcome outcome) noexcept {
+    if (outcome == group_outcome::first_try) {
+      size = size * 2 > max_turn_group ? max_turn_group : size * 2;
+    } else if (outcome == group_outcome::conflicted) {
+      size = size > 1 ? size / 2 : 1;
+    } else {
+      size = 1;
+      singles = 0;
+    }
+  }
+  void single_done() noexcept {
+    if (++singles >= grow_after) {
+      size = 2;
+      singles = 0;
+    }
+  }
+};
+
 class task_queue_state {
  public:
   ~task_queue_state();
@@ -94,21 +188,44 @@ class task_queue_state {
   void end_add(task_base& task) noexcept;
   void cancel_add(void* memory) noexcept;
 
+  // add_tasks outside any transaction: takes over body's reference.
+  void add_range(range_task_base& body, std::uint64_t count);
+
   void run(const run_options& options);
 
   std::size_t pending() const noexcept {
     return waiting_count_.load(std::memory_order_relaxed) +
+           waiting_range_elements_.load(std::memory_order_relaxed) +
            run_pending_.load(std::memory_order_relaxed);
   }
 
  private:
   struct worker;
   void work();  // one worker's loop
-  task_base* take(std::uint64_t ticket);
-  void execute(task_base* task, transaction& self, std::uint64_t ticket);
-  void execute_ordered(task_base* task, std::uint64_t turn);
-  bool set_aside(task_base* task, transaction& self, std::uint64_t ticket);
-  void wait_for_turn(std::uint64_t turn) const noexcept;
+  // Where batch ticket `ticket` lives: element `at` of `range`, or (range
+  // nullptr) batch_ slot `at`.
+  struct ticket_place {
+    const range_entry* range;
+    std::uint64_t at;
+  };
+  ticket_place place_of(std::uint64_t ticket) const noexcept;
+  task_ref take(std::uint64_t ticket);
+  std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self,
+                          task_group_size& group);
+  group_outcome execute_range_group(range_task_base& body, std::uint64_t index, std::uint64_t count,
+                                    transaction& self);
+  void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
+  void execute_ordered(const task_ref& task, std::uint64_t turn);
+  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t count);
+  struct group_fallback;
+  static void group_fallback_hook(void* context);
+  bool set_aside(const task_ref& task, transaction& self, std::uint64_t ticket);
+  void record_unstarted(std::uint64_t first, std::uint64_t last) noexcept;
+  void put_back_returned(std::uint64_t ticket, task_base* task);
+  // Ordered mode: waits until `turn` may commit (true), or returns false when
+  // an earlier turn stopped the run (INVARIANT stopped-turn-is-last).
+  bool wait_for_turn(std::uint64_t turn) const noexcept;
+  void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
   void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
@@ -128,15 +245,27 @@ class task_queue_state {
   // under the add lock (no read-modify-write per add); run_pending_ counts the
   // running run's tasks not yet started.
   std::atomic<std::size_t> waiting_count_{0};
+  std::vector<range_entry> waiting_ranges_;             // guarded by waiting_mutex_; in add order
+  std::atomic<std::size_t> waiting_range_elements_{0};  // their elements, for pending()
   std::atomic<bool> running_{false};
 
   // Per run (reset by run()), then only read by the workers.
   alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
-  std::optional<execution_mode> mode_;  // run_options::mode: each of the run's threads uses it
-  std::atomic<bool> stopping_{false};   // written when a task throws or blocks an ordered run
-  std::vector<task_slot> batch_;        // entries become nullptr when taken
-  task_storage batch_storage_;          // where batch_'s storage tasks live
+  std::optional<execution_mode> mode_;     // run_options::mode: each of the run's threads uses it
+  std::atomic<bool> stopping_{false};      // written when a task throws or blocks an ordered run
+  std::vector<task_slot> batch_;           // entries become nullptr when taken
+  task_storage batch_storage_;             // where batch_'s storage tasks live
+  std::vector<range_entry> batch_ranges_;  // first_ticket set, in ticket order
+  std::uint64_t batch_tickets_ = 0;        // batch_ slots plus range elements
+  // Range elements given back during the run (ticket intervals), and range
+  // elements that became tasks and came back (set aside, blocked): requeued by
+  // requeue_unstarted. unstarted_intervals_ has room reserved before the run
+  // for what a worker gives back once the run stops (at most once: a chunk's
+  // rest, or the tasks of one ordered turn group) and the unclaimed tail.
+  std::mutex unstarted_mutex_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> unstarted_intervals_;
+  std::vector<std::pair<std::uint64_t, task_base*>> returned_elements_;
 
   // Per run, written by the workers.
   alignas(64) tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
@@ -148,6 +277,10 @@ class task_queue_state {
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};
   std::atomic<std::size_t> run_pending_{0};  // settled together with outstanding_
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
+  // Ordered mode: the turn whose task stopped the run (threw or blocked at
+  // its turn); no_stop_turn while none did.
+  static constexpr std::uint64_t no_stop_turn = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> stop_turn_{no_stop_turn};
   parked_tasks parked_{outstanding_};  // tasks that called optimist::retry()
   std::mutex error_mutex_;
   std::exception_ptr first_error_;

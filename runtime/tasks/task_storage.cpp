@@ -4,6 +4,10 @@
 #include <new>
 #include <utility>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace optimist::detail {
 
 namespace {
@@ -80,6 +84,7 @@ task_storage task_storage::take_blocks() noexcept {
 void task_storage::recycle(task_storage&& used) noexcept {
   block_header* list = std::exchange(used.newest_, nullptr);
   used.release();  // its own spares, if any
+  std::size_t freed = 0;
   while (list != nullptr) {
     block_header* block = list;
     list = block->older;
@@ -88,9 +93,19 @@ void task_storage::recycle(task_storage&& used) noexcept {
       spare_ = block;
       ++spare_count_;
     } else {
+      freed += block->bytes;
       ::operator delete(static_cast<void*>(block), block_alignment);
     }
   }
+#if defined(__GLIBC__)
+  // Blocks come from the allocator's heap, which gives memory back to the
+  // system only from its top: the spares kept above (and any live allocation)
+  // would pin everything freed below them, and a run of 10^7 tasks kept
+  // ~140 MB after it. Once a run freed more than the spares' limit (runs of
+  // more than ~2M small tasks), hand the free pages back: about 0.2 ms per
+  // MB returned (25 ms for 128 MB here), some 5% of what such a run costs.
+  if (freed > max_spare_blocks * block_size) malloc_trim(0);
+#endif
 }
 
 void task_storage::append(task_storage&& other) noexcept {

@@ -71,7 +71,9 @@ class task_storage {
 
   // task_storage::recycle()
   //   Takes the blocks of `used` (whose objects have all ended) as spares,
-  //   frees those beyond the limit; `used` becomes empty.
+  //   frees those beyond the limit and, if that was more than the limit,
+  //   returns the freed memory to the system (glibc: malloc_trim); `used`
+  //   becomes empty.
   void recycle(task_storage&& used) noexcept;
 
   // task_storage::append()

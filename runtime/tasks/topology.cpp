@@ -69,14 +69,23 @@ unsigned hwloc_physical_cores() noexcept {
 }
 
 unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostream& warnings) {
+  // The same bound as OPTIMIST_THREADS: a count beyond it is a mistake (an
+  // int that went negative, a parse that failed), not a wish for that many
+  // threads, and would queue one oneTBB task per thread before any worker runs.
+  if (requested > max_threads) {
+    throw std::invalid_argument(
+        "optimist: run_options::threads must be 0 (the default) or from 1 to " +
+        std::to_string(max_threads) + ", got " + std::to_string(requested));
+  }
   if (requested > 0) return requested;
   if (const char* env = std::getenv("OPTIMIST_THREADS"); env != nullptr && *env != '\0') {
     char* end = nullptr;
     errno = 0;
     long value = std::strtol(env, &end, 10);
-    if (errno != 0 || end == env || *end != '\0' || value <= 0 || value > 4096) {
-      throw std::invalid_argument("OPTIMIST_THREADS must be a whole number from 1 to 4096, got '" +
-                                  std::string(env) + "'");
+    if (errno != 0 || end == env || *end != '\0' || value <= 0 ||
+        value > static_cast<long>(max_threads)) {
+      throw std::invalid_argument("OPTIMIST_THREADS must be a whole number from 1 to " +
+                                  std::to_string(max_threads) + ", got '" + std::string(env) + "'");
     }
     return static_cast<unsigned>(value);
   }

@@ -10,10 +10,14 @@ namespace optimist::detail {
 // Physical cores as hwloc counts them; 0 if hwloc has no topology.
 unsigned hwloc_physical_cores() noexcept;
 
+// The most workers a run may have (run_options::threads, OPTIMIST_THREADS);
+// also the parallelism limit the task runtime raises oneTBB's to.
+inline constexpr unsigned max_threads = 4096;
+
 // Workers for a run: `requested` if non-zero, else $OPTIMIST_THREADS, else
 // `probe()` physical cores; if the probe finds none, the hardware concurrency,
 // with a warning on `warnings`. Throws std::invalid_argument for a malformed
-// OPTIMIST_THREADS.
+// OPTIMIST_THREADS or a `requested` above max_threads.
 unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostream& warnings);
 
 // Binds the calling thread to core `index` (modulo the core count). Returns
