@@ -23,12 +23,14 @@
 #include <cxxabi.h>
 #include <immintrin.h>
 
+#include <bit>
 #include <csetjmp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <typeinfo>
 #include <vector>
 
@@ -113,6 +115,11 @@ void undo_thread_state() noexcept {
 
 template <class T>
 T read_value(const T* address, const void* caller) {
+  if constexpr (sizeof(T) == 8 && std::is_trivially_copyable_v<T>) {
+    if (reinterpret_cast<std::uintptr_t>(address) % 8 == 0) {  // one whole word: the fast path
+      return std::bit_cast<T>(optimist::detail::read_word(address, site_of(caller)));
+    }
+  }
   T value;
   optimist::detail::read_bytes(address, sizeof(T), &value, site_of(caller));
   return value;
@@ -120,6 +127,12 @@ T read_value(const T* address, const void* caller) {
 
 template <class T>
 void write_value(T* address, T value, const void* caller) {
+  if constexpr (sizeof(T) == 8 && std::is_trivially_copyable_v<T>) {
+    if (reinterpret_cast<std::uintptr_t>(address) % 8 == 0) {
+      optimist::detail::write_word(address, std::bit_cast<std::uint64_t>(value), site_of(caller));
+      return;
+    }
+  }
   optimist::detail::write_bytes(address, sizeof(T), &value, site_of(caller));
 }
 
