@@ -74,6 +74,13 @@ struct user_action {
 
 struct itm_thread {
   void* return_address = nullptr;  // of the outermost _ITM_beginTransaction
+  // The caller's stack pointer after that call returns. INVARIANT
+  // (callee-stack-direct): memory of this thread's stack below it belongs to
+  // frames called inside the transaction, which are gone by its commit; GCC
+  // instruments their locals when their address escapes, so barriers access
+  // them directly — buffering them would write back into dead stack (the
+  // commit's own frames) at commit.
+  std::uintptr_t caller_stack = 0;
   std::uint32_t properties = 0;
   std::vector<undo_bytes> undo;           // _ITM_LB
   std::vector<user_action> undo_actions;  // _ITM_addUserUndoAction
@@ -85,6 +92,14 @@ thread_local itm_thread t_itm;
 [[noreturn]] void fatal(const char* what) {
   std::fprintf(stderr, "optimist_itm: %s\n", what);
   std::abort();
+}
+
+// INVARIANT callee-stack-direct: [address, address + size) lies between the
+// calling barrier's frame and the transaction's caller's stack pointer.
+[[gnu::always_inline]] inline bool on_callee_stack(const void* address, std::size_t size) {
+  const char marker = 0;
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  return at >= reinterpret_cast<std::uintptr_t>(&marker) && at + size <= t_itm.caller_stack;
 }
 
 source_location site_of(const void* return_address) {
@@ -115,6 +130,7 @@ void undo_thread_state() noexcept {
 
 template <class T>
 T read_value(const T* address, const void* caller) {
+  if (on_callee_stack(address, sizeof(T))) return *address;
   if constexpr (sizeof(T) == 8 && std::is_trivially_copyable_v<T>) {
     if (reinterpret_cast<std::uintptr_t>(address) % 8 == 0) {  // one whole word: the fast path
       return std::bit_cast<T>(optimist::detail::read_word(address, site_of(caller)));
@@ -127,6 +143,10 @@ T read_value(const T* address, const void* caller) {
 
 template <class T>
 void write_value(T* address, T value, const void* caller) {
+  if (on_callee_stack(address, sizeof(T))) {
+    *address = value;
+    return;
+  }
   if constexpr (sizeof(T) == 8 && std::is_trivially_copyable_v<T>) {
     if (reinterpret_cast<std::uintptr_t>(address) % 8 == 0) {
       optimist::detail::write_word(address, std::bit_cast<std::uint64_t>(value), site_of(caller));
@@ -142,12 +162,12 @@ void copy_bytes(void* destination, const void* source, std::size_t size, bool re
   const source_location site = site_of(caller);
   // Through a buffer, so that overlapping ranges (memmove) copy correctly.
   std::vector<unsigned char> buffer(size);
-  if (read_tx) {
+  if (read_tx && !on_callee_stack(source, size)) {
     optimist::detail::read_bytes(source, size, buffer.data(), site);
   } else {
     std::memcpy(buffer.data(), source, size);
   }
-  if (write_tx) {
+  if (write_tx && !on_callee_stack(destination, size)) {
     optimist::detail::write_bytes(destination, size, buffer.data(), site);
   } else {
     std::memcpy(destination, buffer.data(), size);
@@ -179,7 +199,8 @@ struct itm_resume {
   void* return_address;
 };
 
-sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address) {
+sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
+                                 std::uintptr_t caller_stack) {
   transaction& tx = optimist::detail::this_thread_transaction();
   if (tx.depth > 0) {
     ++tx.depth;  // flattened into the outermost transaction
@@ -191,6 +212,7 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address)
         "instrument); optimist cannot run it isolated");
   }
   t_itm.return_address = return_address;
+  t_itm.caller_stack = caller_stack;
   t_itm.properties = properties;
   return &tx.c_jump_buffer;
 }
@@ -198,7 +220,10 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address)
 itm_resume optimist_itm_start(int jumped) {
   transaction& tx = optimist::detail::this_thread_transaction();
   if (jumped != 0) undo_thread_state();
-  if (jumped == 2) return {a_abortTransaction | a_restoreLiveVariables, t_itm.return_address};
+  if (jumped == 2) {
+    t_itm.caller_stack = 0;
+    return {a_abortTransaction | a_restoreLiveVariables, t_itm.return_address};
+  }
   tx.start(site_of(t_itm.return_address));
   tx.c_restart_point = &tx.c_jump_buffer;
   ++t_itm.transaction_id;
@@ -220,6 +245,7 @@ void _ITM_commitTransaction() {
   }
   t_itm.undo.clear();
   t_itm.undo_actions.clear();
+  t_itm.caller_stack = 0;
 }
 
 void _ITM_commitTransactionEH(void*) {
@@ -451,6 +477,10 @@ OPTIMIST_ITM_COPIES(memmove)
 #define OPTIMIST_ITM_SET(suffix)                                                             \
   void _ITM_memset##suffix(void* d, int c, std::size_t n) {                                  \
     if (n == 0) return;                                                                      \
+    if (on_callee_stack(d, n)) {                                                             \
+      std::memset(d, c, n);                                                                  \
+      return;                                                                                \
+    }                                                                                        \
     std::vector<unsigned char> bytes(n, static_cast<unsigned char>(c));                      \
     optimist::detail::write_bytes(d, n, bytes.data(), site_of(__builtin_return_address(0))); \
   }

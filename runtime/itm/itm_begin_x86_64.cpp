@@ -13,7 +13,7 @@
 // and jumps to it. Nothing of this function's own frame is ever needed after
 // the first return (INVARIANT frameless-restart).
 //
-//   prepare(props, return_address) -> the sigjmp_buf, or null when nested
+//   prepare(props, return_address, caller_stack) -> the sigjmp_buf, or null when nested
 //   start(jumped: 0 first time, 1 restart, 2 user abort) -> {flags, return address}
 #if defined(__x86_64__) && defined(__linux__)
 
@@ -29,7 +29,8 @@ _ITM_beginTransaction:
     .cfi_adjust_cfa_offset 8
     subq $8, %rsp                     # 16-byte alignment for the call
     .cfi_adjust_cfa_offset 8
-    call optimist_itm_prepare@PLT     # (edi = props, rsi = return address)
+    leaq 16(%rsp), %rdx               # the caller's stack pointer after `ret`
+    call optimist_itm_prepare@PLT     # (edi = props, rsi = return address, rdx = that)
     addq $8, %rsp
     .cfi_adjust_cfa_offset -8
     testq %rax, %rax

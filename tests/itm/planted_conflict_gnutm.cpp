@@ -101,7 +101,7 @@ void reader_body() {
 
 void writer_body() {
   while (__atomic_load_n(&g_reader_ready, __ATOMIC_SEQ_CST) == 0) sched_yield();
-  g_write_line = __LINE__ + 1;
+  g_write_line = __LINE__ + 2;
   __transaction_atomic {
     g_shared = 41;
   }
