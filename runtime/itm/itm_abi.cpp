@@ -401,6 +401,10 @@ void _ITM_cxa_end_catch() {
 // ---- logging of thread-local memory ---------------------------------------------------------
 
 void _ITM_LB(const void* address, std::size_t size) {
+  // A nested (flattened) block logs its own frame's locals: that frame is gone
+  // at a restart, and restoring it would write over the restart's own frames
+  // (INVARIANT callee-stack-direct).
+  if (on_callee_stack(address, size)) return;
   const auto* bytes = static_cast<const unsigned char*>(address);
   t_itm.undo.push_back(
       {const_cast<void*>(address), std::vector<unsigned char>(bytes, bytes + size)});
