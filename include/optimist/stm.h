@@ -39,7 +39,21 @@
  *
  * Misuse is reported, never a crash: a call on a thread that has not entered,
  * or a commit without a transaction, prints a message on stderr naming the
- * function and returns an error status (loads return 0).
+ * function and returns an error status (loads return 0). A thread that ends
+ * inside a transaction has it rolled back (nothing of it is committed) and a
+ * message on stderr names its OPTIMIST_TX_BEGIN.
+ *
+ * Conflict reports (OPTIMIST_REPORT, see README) name the caller's lines: the
+ * access and block functions below are macros that pass __FILE__, __LINE__
+ * and __func__ to their *_at forms. The plain functions stay exported (for
+ * function pointers, and programs built against an older header); their
+ * accesses are reported as an unknown C caller. Define
+ * OPTIMIST_NO_SITE_MACROS before including this header to call the plain
+ * functions directly.
+ *
+ * Ports of TinySTM-style code that call optimist_tx_begin_() before sigsetjmp
+ * (instead of using OPTIMIST_TX_BEGIN) also work: after a restart jumps back,
+ * the next optimist call starts the new attempt.
  */
 #ifndef OPTIMIST_STM_H
 #define OPTIMIST_STM_H
@@ -78,7 +92,7 @@ int optimist_thread_exit(void);
       break;                                                            \
     }                                                                   \
     (void)sigsetjmp(*optimist_restart_point_, 0);                       \
-    (status) = optimist_tx_begin_();                                    \
+    (status) = optimist_tx_begin_at_(__FILE__, __LINE__, __func__);     \
   } while (0)
 
 /* Commits. Returns OPTIMIST_OK, or does not return at all when the transaction
@@ -112,6 +126,31 @@ void optimist_tx_free(void* pointer);
 /* Implementation details of OPTIMIST_TX_BEGIN. */
 sigjmp_buf* optimist_tx_restart_point_(void);
 int optimist_tx_begin_(void);
+
+/* The forms that name the caller's site (file, line, function) in reports;
+ * the macros below call them. `file` and `function` must live as long as the
+ * program (string literals do); a null `file` means unknown. */
+int optimist_tx_begin_at_(const char* file, int line, const char* function);
+int optimist_tx_retry_at(const char* file, int line, const char* function);
+uint64_t optimist_load_u64_at(const uint64_t* address, const char* file, int line,
+                              const char* function);
+void optimist_store_u64_at(uint64_t* address, uint64_t value, const char* file, int line,
+                           const char* function);
+void* optimist_load_ptr_at(void* const* address, const char* file, int line, const char* function);
+void optimist_store_ptr_at(void** address, void* value, const char* file, int line,
+                           const char* function);
+void optimist_tx_free_at(void* pointer, const char* file, int line, const char* function);
+
+#ifndef OPTIMIST_NO_SITE_MACROS
+#define optimist_tx_retry() optimist_tx_retry_at(__FILE__, __LINE__, __func__)
+#define optimist_load_u64(address) optimist_load_u64_at((address), __FILE__, __LINE__, __func__)
+#define optimist_store_u64(address, value) \
+  optimist_store_u64_at((address), (value), __FILE__, __LINE__, __func__)
+#define optimist_load_ptr(address) optimist_load_ptr_at((address), __FILE__, __LINE__, __func__)
+#define optimist_store_ptr(address, value) \
+  optimist_store_ptr_at((address), (value), __FILE__, __LINE__, __func__)
+#define optimist_tx_free(pointer) optimist_tx_free_at((pointer), __FILE__, __LINE__, __func__)
+#endif
 
 #ifdef __cplusplus
 }

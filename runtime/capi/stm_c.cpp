@@ -9,13 +9,32 @@
 // Nested C transactions are flattened: they count depth and save their
 // (unused) restart point to a scratch buffer, so the outermost one stays the
 // target.
+//
+// Sites: the header's macros pass the caller's __FILE__/__LINE__/__func__ to
+// the *_at functions, so reports name the C lines. An access site is made
+// only while reporting (it is only read by the recorder); the block's raw
+// fields are kept for messages. The plain functions (the stable ABI) name an
+// unknown caller.
+//
+// The order of begin and restart point. OPTIMIST_TX_BEGIN arms the restart
+// point with sigsetjmp and then calls optimist_tx_begin_at_; after a restart
+// the jump lands before the begin, which starts the next attempt. Ports of
+// TinySTM-style code call begin first and sigsetjmp after it, so the jump
+// lands after the begin. INVARIANT (resume-after-jump): between the outermost
+// begin and the commit (or failure) that ends its transaction,
+// c_attempt_open is set; a C call that finds it set with no attempt running
+// (depth 0) comes after a jump that skipped the begin, and starts the attempt
+// itself (resume_after_jump) — so the body never runs outside a transaction.
+#define OPTIMIST_NO_SITE_MACROS 1
 #include "optimist/stm.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 
+#include "capi/c_site.hpp"
 #include "optimist/detail/engine.hpp"
+#include "profile/recorder.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 
@@ -64,8 +83,46 @@ R guarded(const char* function, R fallback, F&& body) {
   }
 }
 
-// The C API cannot see its caller's line: conflict reports name the API
-// function (source_location::current() inside it) instead.
+// What the plain (site-less) functions report as their caller.
+constexpr const char* unknown_c_file = "(C caller; built without optimist/stm.h site macros)";
+
+// An access's site: needed only by the recorder.
+source_location access_site(const char* file, int line, const char* function) noexcept {
+  return optimist::detail::reporting_on() ? optimist::detail::c_site(file, line, function)
+                                          : source_location{};
+}
+
+// INVARIANT resume-after-jump: a restart jumped back past optimist_tx_begin_
+// (the TinySTM order). Starts the attempt the begin would have started, or,
+// if the jump carried an error, reports it and returns false (the caller
+// then does nothing: no access may run outside the failed transaction).
+bool resume_after_jump(transaction& tx, const char* function) {
+  if (tx.c_pending_error != 0) {
+    std::fprintf(stderr,
+                 "optimist: %s: ignored: the transaction was rolled back (%s); "
+                 "optimist_tx_begin_ ran before sigsetjmp, so it could not say so "
+                 "(optimist_tx_commit will)\n",
+                 function, optimist_status_text(tx.c_pending_error));
+    return false;
+  }
+  try {
+    tx.start(tx.block_site);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "optimist: %s: out of memory starting the transaction\n", function);
+    tx.c_pending_error = OPTIMIST_E_NO_MEMORY;
+    return false;
+  }
+  tx.c_restart_point = &tx.c_jump_buffer;
+  return true;
+}
+
+// entered(), then the resume-after-jump check; nullptr if the call must do nothing.
+inline transaction* in_c_api(const char* function) {
+  transaction* tx = entered(function);
+  if (tx == nullptr || !tx->c_attempt_open || tx->depth != 0) [[likely]]
+    return tx;
+  return resume_after_jump(*tx, function) ? tx : nullptr;
+}
 
 }  // namespace
 
@@ -101,30 +158,50 @@ int optimist_thread_exit(void) {
 }
 
 sigjmp_buf* optimist_tx_restart_point_(void) {
-  transaction* tx = entered("OPTIMIST_TX_BEGIN");
+  // In the TinySTM order a nested begin after a jump comes here first: the
+  // outer attempt starts, and this level nests in it.
+  transaction* tx = in_c_api("OPTIMIST_TX_BEGIN");
   if (tx == nullptr) return nullptr;
   return tx->depth > 0 ? &tx->c_nested_buffer : &tx->c_jump_buffer;
 }
 
-int optimist_tx_begin_(void) {
+int optimist_tx_begin_at_(const char* file, int line, const char* function) {
   transaction& tx = optimist::detail::this_thread_transaction();
   if (tx.c_pending_error != 0) {
     int error = tx.c_pending_error;  // the attempt before the jump failed for good
     tx.c_pending_error = 0;
+    tx.c_attempt_open = false;
     return error;
   }
   if (tx.depth > 0) {
     ++tx.depth;  // flattened
     return OPTIMIST_OK;
   }
-  tx.start(source_location::current());
+  tx.c_block_file = file;
+  tx.c_block_line = line;
+  tx.c_block_function = function;
+  tx.start(access_site(file, line, function));
   tx.c_restart_point = &tx.c_jump_buffer;
+  tx.c_attempt_open = true;
   return OPTIMIST_OK;
+}
+
+int optimist_tx_begin_(void) {
+  return optimist_tx_begin_at_(unknown_c_file, 0, "optimist_tx_begin_");
 }
 
 int optimist_tx_commit(void) {
   transaction* tx = entered("optimist_tx_commit");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
+  if (tx->c_attempt_open && tx->depth == 0) {
+    if (tx->c_pending_error != 0) {  // a failure the skipped begin could not report
+      int error = tx->c_pending_error;
+      tx->c_pending_error = 0;
+      tx->c_attempt_open = false;
+      return error;
+    }
+    if (!resume_after_jump(*tx, "optimist_tx_commit")) return OPTIMIST_E_NO_MEMORY;
+  }
   if (tx->depth == 0 || tls_current != tx) {
     std::fprintf(stderr, "optimist: optimist_tx_commit called outside a transaction\n");
     return OPTIMIST_E_NO_TRANSACTION;
@@ -139,13 +216,15 @@ int optimist_tx_commit(void) {
     tx->counters.count_abort(optimist::abort_cause::user_exception);
     tx->consecutive_aborts = 0;
     tx->discard_attempt();
+    tx->c_attempt_open = false;
     return OPTIMIST_E_NO_MEMORY;
   }
+  tx->c_attempt_open = false;
   return OPTIMIST_OK;
 }
 
 int optimist_tx_restart(void) {
-  transaction* tx = entered("optimist_tx_restart");
+  transaction* tx = in_c_api("optimist_tx_restart");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
   if (tx->depth == 0 || tx->c_restart_point == nullptr) {
     std::fprintf(stderr, "optimist: optimist_tx_restart called outside a C transaction\n");
@@ -155,7 +234,11 @@ int optimist_tx_restart(void) {
 }
 
 int optimist_tx_retry(void) {
-  transaction* tx = entered("optimist_tx_retry");
+  return optimist_tx_retry_at(unknown_c_file, 0, "optimist_tx_retry");
+}
+
+int optimist_tx_retry_at(const char* file, int line, const char* function) {
+  transaction* tx = in_c_api("optimist_tx_retry");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
   if (tx->depth == 0 || tx->c_restart_point == nullptr) {
     std::fprintf(stderr, "optimist: optimist_tx_retry called outside a C transaction\n");
@@ -163,7 +246,7 @@ int optimist_tx_retry(void) {
   }
   optimist::detail::retry_refusal refusal =
       guarded("optimist_tx_retry", optimist::detail::retry_refusal::none,
-              [&] { return tx->prepare_retry(source_location::current()); });
+              [&] { return tx->prepare_retry(optimist::detail::c_site(file, line, function)); });
   if (refusal != optimist::detail::retry_refusal::none) {
     std::fprintf(stderr, "optimist: optimist_tx_retry: %s\n",
                  refusal == optimist::detail::retry_refusal::inevitable
@@ -178,43 +261,72 @@ int optimist_tx_retry(void) {
 }
 
 int optimist_in_transaction(void) {
-  return tls_current != nullptr ? 1 : 0;
+  if (tls_current != nullptr) return 1;
+  transaction* tx = nullptr;
+  try {
+    tx = &optimist::detail::this_thread_transaction();
+  } catch (const std::bad_alloc&) {
+    return 0;
+  }
+  // After a jump past a TinySTM-order begin the body is inside its transaction.
+  if (tx->c_entered == 0 || !tx->c_attempt_open || tx->depth != 0) return 0;
+  return resume_after_jump(*tx, "optimist_in_transaction") ? 1 : 0;
+}
+
+uint64_t optimist_load_u64_at(const uint64_t* address, const char* file, int line,
+                              const char* function) {
+  if (in_c_api("optimist_load_u64") == nullptr) return 0;
+  return guarded("optimist_load_u64", uint64_t{0}, [&] {
+    return optimist::detail::read_word(address, access_site(file, line, function));
+  });
+}
+
+void optimist_store_u64_at(uint64_t* address, uint64_t value, const char* file, int line,
+                           const char* function) {
+  if (in_c_api("optimist_store_u64") == nullptr) return;
+  guarded("optimist_store_u64", 0, [&] {
+    optimist::detail::write_word(address, value, access_site(file, line, function));
+    return 0;
+  });
+}
+
+void* optimist_load_ptr_at(void* const* address, const char* file, int line, const char* function) {
+  static_assert(sizeof(void*) == sizeof(uint64_t), "the C API assumes 64-bit pointers");
+  if (in_c_api("optimist_load_ptr") == nullptr) return nullptr;
+  return guarded("optimist_load_ptr", static_cast<void*>(nullptr), [&] {
+    return reinterpret_cast<void*>(
+        optimist::detail::read_word(address, access_site(file, line, function)));
+  });
+}
+
+void optimist_store_ptr_at(void** address, void* value, const char* file, int line,
+                           const char* function) {
+  if (in_c_api("optimist_store_ptr") == nullptr) return;
+  guarded("optimist_store_ptr", 0, [&] {
+    optimist::detail::write_word(address, reinterpret_cast<uint64_t>(value),
+                                 access_site(file, line, function));
+    return 0;
+  });
 }
 
 uint64_t optimist_load_u64(const uint64_t* address) {
-  if (entered("optimist_load_u64") == nullptr) return 0;
-  return guarded("optimist_load_u64", uint64_t{0},
-                 [&] { return optimist::detail::read_word(address, source_location::current()); });
+  return optimist_load_u64_at(address, unknown_c_file, 0, "optimist_load_u64");
 }
 
 void optimist_store_u64(uint64_t* address, uint64_t value) {
-  if (entered("optimist_store_u64") == nullptr) return;
-  guarded("optimist_store_u64", 0, [&] {
-    optimist::detail::write_word(address, value, source_location::current());
-    return 0;
-  });
+  optimist_store_u64_at(address, value, unknown_c_file, 0, "optimist_store_u64");
 }
 
 void* optimist_load_ptr(void* const* address) {
-  static_assert(sizeof(void*) == sizeof(uint64_t), "the C API assumes 64-bit pointers");
-  if (entered("optimist_load_ptr") == nullptr) return nullptr;
-  return guarded("optimist_load_ptr", static_cast<void*>(nullptr), [&] {
-    return reinterpret_cast<void*>(
-        optimist::detail::read_word(address, source_location::current()));
-  });
+  return optimist_load_ptr_at(address, unknown_c_file, 0, "optimist_load_ptr");
 }
 
 void optimist_store_ptr(void** address, void* value) {
-  if (entered("optimist_store_ptr") == nullptr) return;
-  guarded("optimist_store_ptr", 0, [&] {
-    optimist::detail::write_word(address, reinterpret_cast<uint64_t>(value),
-                                 source_location::current());
-    return 0;
-  });
+  optimist_store_ptr_at(address, value, unknown_c_file, 0, "optimist_store_ptr");
 }
 
 void* optimist_tx_malloc(size_t size) {
-  if (entered("optimist_tx_malloc") == nullptr) return nullptr;
+  if (in_c_api("optimist_tx_malloc") == nullptr) return nullptr;
   void* p = std::malloc(size);
   if (p == nullptr) return nullptr;
   try {
@@ -226,16 +338,21 @@ void* optimist_tx_malloc(size_t size) {
   return p;
 }
 
-void optimist_tx_free(void* pointer) {
-  if (entered("optimist_tx_free") == nullptr || pointer == nullptr) return;
+void optimist_tx_free_at(void* pointer, const char* file, int line, const char* function) {
+  if (in_c_api("optimist_tx_free") == nullptr || pointer == nullptr) return;
   guarded("optimist_tx_free", 0, [&] {
     try {
-      optimist::detail::log_deletion(pointer, &std::free, source_location::current());
+      optimist::detail::log_deletion(pointer, &std::free,
+                                     optimist::detail::c_site(file, line, function));
     } catch (const std::logic_error& e) {
       std::fprintf(stderr, "optimist: optimist_tx_free: %s\n", e.what());
     }
     return 0;
   });
+}
+
+void optimist_tx_free(void* pointer) {
+  optimist_tx_free_at(pointer, unknown_c_file, 0, "optimist_tx_free");
 }
 
 }  // extern "C"

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -17,6 +16,7 @@
 #include "profile/hardware_blocks.hpp"
 #include "profile/orec_sites.hpp"
 #include "profile/profile_clock.hpp"
+#include "profile/report_file.hpp"
 #include "profile/trace_event.hpp"
 #include "stm/transaction.hpp"
 
@@ -472,32 +472,7 @@ void initialize_reporting_from_environment() {
     report::enable(true);
     std::atexit([] {
       const char* value = std::getenv("OPTIMIST_REPORT");
-      std::string target = value != nullptr ? value : "";
-      auto ends_with = [&](const char* suffix) {
-        std::size_t n = std::strlen(suffix);
-        return target.size() >= n && target.compare(target.size() - n, n, suffix) == 0;
-      };
-      try {
-        if (target.empty() || target == "stderr") {
-          report::write_text(std::cerr, report::snapshot());
-          return;
-        }
-        std::ofstream out(target);
-        if (!out) {
-          std::cerr << "optimist: OPTIMIST_REPORT: cannot write '" << target << "'\n";
-          return;
-        }
-        if (ends_with(".trace.json")) {
-          report::write_trace(out);
-        } else if (ends_with(".json")) {
-          report::write_json(out, report::snapshot());
-        } else {
-          report::write_text(out, report::snapshot());
-        }
-        std::cerr << "optimist: report written to " << target << "\n";
-      } catch (const std::exception& e) {
-        std::cerr << "optimist: could not write the report: " << e.what() << "\n";
-      }
+      write_report_file(value != nullptr ? value : "", std::cerr);
     });
   });
 }

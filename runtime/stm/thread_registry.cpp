@@ -1,6 +1,7 @@
 #include "stm/thread_registry.hpp"
 
 #include <atomic>
+#include <cstdio>
 
 #if defined(__GLIBCXX__)
 #include <cxxabi.h>
@@ -54,15 +55,40 @@ const unsigned* uncaught_exception_counter() noexcept {
 #endif
 }
 
+// A thread that ends inside a transaction (a C thread function that returns
+// before optimist_tx_commit): its attempt is rolled back, never committed.
+// INVARIANT (clean-handover): a descriptor marked free holds no attempt — no
+// depth, no logs, no locks, reservations or token — so the next thread that
+// takes it starts from nothing.
+void roll_back_abandoned_attempt(transaction& t) noexcept {
+  if (t.depth > 0) {
+    const bool c_block = t.c_restart_point != nullptr && t.c_block_file != nullptr;
+    std::fprintf(stderr,
+                 "optimist: a thread ended inside a transaction (begun at %s:%u in %s); it was "
+                 "rolled back and nothing of it was committed\n",
+                 c_block ? t.c_block_file : t.block_site.file_name(),
+                 c_block ? static_cast<unsigned>(t.c_block_line)
+                         : static_cast<unsigned>(t.block_site.line()),
+                 c_block ? t.c_block_function : t.block_site.function_name());
+    t.counters.count_abort(abort_cause::user_exception);
+  }
+  t.irrevocable_next = false;  // so that discard_attempt() gives the token back
+  t.discard_attempt();
+  t.consecutive_aborts = 0;
+}
+
 // Gives the descriptor back when the thread ends.
 struct thread_exit_guard {
   ~thread_exit_guard() {
     transaction* t = tls_descriptor;
     if (t == nullptr) return;
+    if (t->depth > 0 || t->holds_token) roll_back_abandoned_attempt(*t);
     tls_descriptor = nullptr;
     hand_over_retired(*t);
     t->c_entered = 0;
     t->c_restart_point = nullptr;
+    t->c_attempt_open = false;
+    t->c_pending_error = 0;
     t->active_since.store(not_active, std::memory_order_release);
     g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
     t->in_use.store(false, std::memory_order_release);

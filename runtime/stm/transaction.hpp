@@ -116,6 +116,16 @@ class alignas(64) transaction {
   int c_pending_error = 0;     // reported by the next OPTIMIST_TX_BEGIN after a jump
   sigjmp_buf c_jump_buffer;    // the outermost C transaction's restart point
   sigjmp_buf c_nested_buffer;  // nested C transactions save here (never jumped to)
+  // Set by the outermost optimist_tx_begin_ and cleared when its transaction
+  // commits or fails for good, so still set after a restart has jumped back
+  // (depth 0). If the next C call is not optimist_tx_begin_, the program called
+  // it before sigsetjmp (the TinySTM order): that call starts the attempt
+  // (runtime/capi/stm_c.cpp).
+  bool c_attempt_open = false;
+  // The caller's OPTIMIST_TX_BEGIN (raw, as the C macros pass it), for messages.
+  const char* c_block_file = nullptr;
+  const char* c_block_function = nullptr;
+  int c_block_line = 0;
 
   // Set by the task runtime while a task runs in ordered mode: called before
   // this transaction takes the inevitability token (it waits for the task's

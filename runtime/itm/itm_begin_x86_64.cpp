@@ -1,0 +1,53 @@
+// _ITM_beginTransaction for x86-64: the one libitm entry point that must be
+// written in assembly, because it "returns twice" like setjmp.
+//
+// GCC's code calls it, then runs the path its result selects. A restart must
+// come back here with the caller's callee-saved registers and stack pointer
+// and return again with new flags. We let sigsetjmp do the saving, from a
+// state that is exactly the caller's state after `ret`: the return address
+// is popped first (kept by optimist_itm_prepare in the thread's state), so
+// sigsetjmp records rsp = the caller's stack pointer after the call, and no
+// callee-saved register has been touched yet. The engine's C restart path
+// (transaction::restart with c_restart_point set) siglongjmps there; the
+// landing pad asks optimist_itm_start for the flags and the return address
+// and jumps to it. Nothing of this function's own frame is ever needed after
+// the first return (INVARIANT frameless-restart).
+//
+//   prepare(props, return_address, caller_stack) -> the sigjmp_buf, or null when nested
+//   start(jumped: 0 first time, 1 restart, 2 user abort) -> {flags, return address}
+#if defined(__x86_64__) && defined(__linux__)
+
+asm(R"(
+    .text
+    .globl _ITM_beginTransaction
+    .type _ITM_beginTransaction, @function
+_ITM_beginTransaction:
+    .cfi_startproc
+    popq %rsi                         # the return address; rsp = the caller's after `ret`
+    .cfi_adjust_cfa_offset -8
+    pushq %rsi
+    .cfi_adjust_cfa_offset 8
+    subq $8, %rsp                     # 16-byte alignment for the call
+    .cfi_adjust_cfa_offset 8
+    leaq 16(%rsp), %rdx               # the caller's stack pointer after `ret`
+    call optimist_itm_prepare@PLT     # (edi = props, rsi = return address, rdx = that)
+    addq $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    testq %rax, %rax
+    jz 1f
+    popq %rsi                         # rsp = the caller's stack pointer after `ret`
+    .cfi_adjust_cfa_offset -8
+    movq %rax, %rdi
+    xorl %esi, %esi
+    call __sigsetjmp@PLT              # saves rsp and the caller's callee-saved registers
+    movl %eax, %edi                   # 0 first time; the siglongjmp value after a restart
+    call optimist_itm_start@PLT       # -> rax = flags, rdx = return address
+    jmp *%rdx
+1:  .cfi_adjust_cfa_offset 8
+    movl $0x01, %eax                  # nested (flattened): run the instrumented code
+    ret
+    .cfi_endproc
+    .size _ITM_beginTransaction, .-_ITM_beginTransaction
+)");
+
+#endif

@@ -1,0 +1,334 @@
+/* tests/capi/capi_misuse_test.c — C API misuse that must neither corrupt memory nor
+ * silently lose isolation (issue 11, items 9 and 15).
+ *
+ * - A thread that ends inside a transaction (returns from its thread function
+ *   without optimist_tx_commit): its attempt is rolled back when the thread
+ *   ends, nothing of it is ever committed, and the next thread that gets its
+ *   descriptor starts clean. The end is reported on stderr, naming the line of
+ *   the abandoned OPTIMIST_TX_BEGIN.
+ * - The TinySTM order (optimist_tx_begin_() called before sigsetjmp): after a
+ *   restart the body still runs inside a transaction, so every commit
+ *   succeeds and the sum of the transfers is conserved.
+ *
+ * Runs before any other thread of this program touches optimist, so the
+ * threads started after a dying one are the only candidates for its
+ * descriptor. OPTIMIST_STRESS (a positive integer) multiplies the loop sizes.
+ */
+#define _GNU_SOURCE 1
+
+#include <optimist/stm.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int g_failed_checks;
+
+#define CHECK(condition, ...)                                                             \
+  do {                                                                                    \
+    if (!(condition)) {                                                                   \
+      fprintf(stderr, "  %s:%d: check failed: %s\n    ", __FILE__, __LINE__, #condition); \
+      fprintf(stderr, __VA_ARGS__);                                                       \
+      fputc('\n', stderr);                                                                \
+      ++g_failed_checks;                                                                  \
+    }                                                                                     \
+  } while (0)
+
+static long stress_scale(void) {
+  const char* text = getenv("OPTIMIST_STRESS");
+  char* end = NULL;
+  long value;
+  if (text == NULL || *text == '\0') return 1;
+  value = strtol(text, &end, 10);
+  if (*end != '\0' || value < 1) {
+    fprintf(stderr, "OPTIMIST_STRESS='%s': expected a positive integer\n", text);
+    exit(2);
+  }
+  return value;
+}
+
+static void start_thread(pthread_t* thread, void* (*body)(void*), void* arg) {
+  if (pthread_create(thread, NULL, body, arg) != 0) {
+    fprintf(stderr, "pthread_create failed\n");
+    exit(2);
+  }
+}
+
+/* ---- stderr captured into a temporary file ---------------------------------------- */
+
+struct captured_stderr {
+  FILE* file;
+  int saved;
+};
+
+static void capture_stderr(struct captured_stderr* c) {
+  fflush(stderr);
+  c->file = tmpfile();
+  c->saved = dup(STDERR_FILENO);
+  if (c->file == NULL || c->saved < 0 || dup2(fileno(c->file), STDERR_FILENO) < 0) {
+    perror("capture_stderr");
+    exit(2);
+  }
+}
+
+/* Restores stderr; returns what was written meanwhile (malloc'ed, NUL-terminated). */
+static char* release_stderr(struct captured_stderr* c) {
+  long size;
+  char* text;
+  fflush(stderr);
+  dup2(c->saved, STDERR_FILENO);
+  close(c->saved);
+  size = ftell(c->file);
+  if (size < 0) size = 0;
+  text = (char*)calloc((size_t)size + 1, 1);
+  if (text == NULL) exit(2);
+  rewind(c->file);
+  if (size > 0 && fread(text, 1, (size_t)size, c->file) != (size_t)size) text[0] = '\0';
+  fclose(c->file);
+  fputs(text, stderr); /* still visible in the test log */
+  return text;
+}
+
+/* ---- a thread that ends inside its transaction ------------------------------------- */
+
+enum { later_threads = 4 };
+
+static uint64_t g_abandoned;                  /* written only by the dying threads */
+static uint64_t g_later_words[later_threads]; /* one per later thread */
+static int g_abandoned_line;                  /* the line of the dying OPTIMIST_TX_BEGIN */
+static pthread_barrier_t g_later_barrier;
+
+struct dying_args {
+  int nesting; /* 1: one transaction; 2: a nested one inside it */
+};
+
+static void* dying_body(void* arg) {
+  const struct dying_args* a = (const struct dying_args*)arg;
+  int status;
+  optimist_thread_enter();
+  g_abandoned_line = __LINE__ + 1;
+  OPTIMIST_TX_BEGIN(status);
+  if (status != OPTIMIST_OK) return NULL;
+  optimist_store_u64(&g_abandoned, optimist_load_u64(&g_abandoned) + 42);
+  if (a->nesting > 1) {
+    int nested;
+    OPTIMIST_TX_BEGIN(nested);
+    (void)nested;
+    optimist_store_u64(&g_abandoned, 7);
+  }
+  return NULL; /* misuse: no commit, no optimist_thread_exit */
+}
+
+struct later_result {
+  int index;
+  int in_transaction_before; /* optimist_in_transaction() before its own begin */
+  int commit;
+};
+
+static void* later_body(void* arg) {
+  struct later_result* r = (struct later_result*)arg;
+  int status;
+  optimist_thread_enter();
+  r->in_transaction_before = optimist_in_transaction();
+  /* All later threads hold a descriptor at once, so one of them got the dead one. */
+  pthread_barrier_wait(&g_later_barrier);
+  OPTIMIST_TX_BEGIN(status);
+  if (status != OPTIMIST_OK) {
+    r->commit = status;
+  } else {
+    optimist_store_u64(&g_later_words[r->index], optimist_load_u64(&g_later_words[r->index]) + 1);
+    r->commit = optimist_tx_commit();
+  }
+  optimist_thread_exit();
+  return NULL;
+}
+
+static void check_thread_ending_inside_a_transaction(int nesting) {
+  struct dying_args args;
+  struct later_result results[later_threads];
+  pthread_t dying, later[later_threads];
+  struct captured_stderr captured;
+  char* diagnostic;
+  char expected_line[64];
+  int i;
+  args.nesting = nesting;
+  g_abandoned = 0;
+  memset(g_later_words, 0, sizeof g_later_words);
+  capture_stderr(&captured);
+  start_thread(&dying, dying_body, &args);
+  pthread_join(dying, NULL);
+  diagnostic = release_stderr(&captured);
+  CHECK(g_abandoned == 0, "nesting %d: the dying thread's store reached memory: %llu", nesting,
+        (unsigned long long)g_abandoned);
+
+  pthread_barrier_init(&g_later_barrier, NULL, later_threads);
+  for (i = 0; i < later_threads; ++i) {
+    results[i].index = i;
+    results[i].in_transaction_before = -1;
+    results[i].commit = -100;
+    start_thread(&later[i], later_body, &results[i]);
+  }
+  for (i = 0; i < later_threads; ++i) pthread_join(later[i], NULL);
+  pthread_barrier_destroy(&g_later_barrier);
+
+  CHECK(g_abandoned == 0,
+        "nesting %d: a later thread's commit published the dead thread's store: %llu", nesting,
+        (unsigned long long)g_abandoned);
+  for (i = 0; i < later_threads; ++i) {
+    CHECK(results[i].in_transaction_before == 0,
+          "nesting %d: later thread %d started inside a transaction (%d)", nesting, i,
+          results[i].in_transaction_before);
+    CHECK(results[i].commit == OPTIMIST_OK, "nesting %d: later thread %d: commit gave %d (%s)",
+          nesting, i, results[i].commit, optimist_status_text(results[i].commit));
+    CHECK(g_later_words[i] == 1, "nesting %d: later thread %d's word is %llu, expected 1", nesting,
+          i, (unsigned long long)g_later_words[i]);
+  }
+  snprintf(expected_line, sizeof expected_line, "capi_misuse_test.c:%d", g_abandoned_line);
+  CHECK(strstr(diagnostic, "ended inside a transaction") != NULL &&
+            strstr(diagnostic, expected_line) != NULL,
+        "nesting %d: expected a diagnostic naming %s, got \"%s\"", nesting, expected_line,
+        diagnostic);
+  free(diagnostic);
+}
+
+static void test_thread_ending_inside_a_transaction(void) {
+  check_thread_ending_inside_a_transaction(1);
+}
+
+static void test_thread_ending_inside_a_nested_transaction(void) {
+  check_thread_ending_inside_a_transaction(2);
+}
+
+/* ---- begin before the restart point (the TinySTM order) ------------------------------ */
+
+static uint64_t g_order_word, g_order_other;
+
+/* One deterministic restart: the second attempt must run inside a transaction. */
+static void test_begin_before_sigsetjmp_restarts_inside_a_transaction(void) {
+  volatile int attempts = 0;
+  volatile int inside_second = -1;
+  int commit;
+  sigjmp_buf* restart_point;
+  optimist_thread_enter();
+  g_order_word = 0;
+  g_order_other = 5;
+  restart_point = optimist_tx_restart_point_();
+  CHECK(restart_point != NULL, "no restart point");
+  if (restart_point == NULL) return;
+  CHECK(optimist_tx_begin_() == OPTIMIST_OK, "begin");
+  (void)sigsetjmp(*restart_point, 0); /* the TinySTM order, on purpose */
+  attempts = attempts + 1;
+  optimist_store_u64(&g_order_word, (uint64_t)attempts * 10);
+  if (attempts == 1) optimist_tx_restart(); /* does not return */
+  inside_second = optimist_in_transaction();
+  optimist_store_u64(&g_order_other, optimist_load_u64(&g_order_other) + 1);
+  commit = optimist_tx_commit();
+  CHECK(attempts == 2, "ran %d attempts", attempts);
+  CHECK(inside_second == 1, "the second attempt ran outside a transaction");
+  CHECK(commit == OPTIMIST_OK, "commit of the second attempt gave %d (%s)", commit,
+        optimist_status_text(commit));
+  CHECK(g_order_word == 20 && g_order_other == 6, "after the commit: word %llu, other %llu",
+        (unsigned long long)g_order_word, (unsigned long long)g_order_other);
+  CHECK(optimist_in_transaction() == 0, "still inside a transaction after the commit");
+
+  /* A nested transaction opened by the wrong-order body after a restart nests. */
+  attempts = 0;
+  restart_point = optimist_tx_restart_point_();
+  optimist_tx_begin_();
+  (void)sigsetjmp(*restart_point, 0);
+  attempts = attempts + 1;
+  optimist_store_u64(&g_order_word, 1);
+  if (attempts == 1) optimist_tx_restart();
+  {
+    int nested;
+    OPTIMIST_TX_BEGIN(nested);
+    CHECK(nested == OPTIMIST_OK, "nested begin gave %d", nested);
+    optimist_store_u64(&g_order_other, 100);
+    CHECK(optimist_tx_commit() == OPTIMIST_OK, "nested commit");
+  }
+  CHECK(optimist_in_transaction() == 1, "the nested commit ended the outer transaction");
+  CHECK(g_order_other == 6, "the nested commit published before the outer one");
+  CHECK(optimist_tx_commit() == OPTIMIST_OK, "outer commit");
+  CHECK(g_order_word == 1 && g_order_other == 100, "after the commit: word %llu, other %llu",
+        (unsigned long long)g_order_word, (unsigned long long)g_order_other);
+  optimist_thread_exit();
+}
+
+enum { order_threads = 2, order_words = 4 };
+static uint64_t g_order_accounts[order_words];
+static int g_order_failed_commits; /* GCC atomic builtins */
+
+/* The reproducer's loop: transfers of 1 between neighbours, TinySTM order. */
+static void* wrong_order_body(void* arg) {
+  long iterations = *(const long*)arg;
+  long i;
+  optimist_thread_enter();
+  for (i = 0; i < iterations; ++i) {
+    sigjmp_buf* restart_point = optimist_tx_restart_point_();
+    uint64_t x, y;
+    optimist_tx_begin_();
+    (void)sigsetjmp(*restart_point, 0);
+    x = optimist_load_u64(&g_order_accounts[i & 3]);
+    optimist_store_u64(&g_order_accounts[i & 3], x - 1);
+    y = optimist_load_u64(&g_order_accounts[(i + 1) & 3]);
+    optimist_store_u64(&g_order_accounts[(i + 1) & 3], y + 1);
+    if (optimist_tx_commit() != OPTIMIST_OK) {
+      __atomic_fetch_add(&g_order_failed_commits, 1, __ATOMIC_RELAXED);
+    }
+  }
+  optimist_thread_exit();
+  return NULL;
+}
+
+static void test_begin_before_sigsetjmp_under_contention(void) {
+  pthread_t threads[order_threads];
+  long iterations = 20000 * stress_scale();
+  uint64_t sum = 0;
+  int i;
+  memset(g_order_accounts, 0, sizeof g_order_accounts);
+  g_order_failed_commits = 0;
+  for (i = 0; i < order_threads; ++i) start_thread(&threads[i], wrong_order_body, &iterations);
+  for (i = 0; i < order_threads; ++i) pthread_join(threads[i], NULL);
+  for (i = 0; i < order_words; ++i) sum += g_order_accounts[i];
+  CHECK(sum == 0, "sum of the transfers is %lld, expected 0", (long long)sum);
+  CHECK(g_order_failed_commits == 0, "%d commits failed", g_order_failed_commits);
+}
+
+/* ---- runner ---------------------------------------------------------------------- */
+
+struct test_case {
+  const char* name;
+  void (*run)(void);
+};
+
+int main(void) {
+  static const struct test_case tests[] = {
+      /* first: no other thread has a descriptor yet */
+      {"thread_ending_inside_a_transaction", test_thread_ending_inside_a_transaction},
+      {"thread_ending_inside_a_nested_transaction", test_thread_ending_inside_a_nested_transaction},
+      {"begin_before_sigsetjmp_restarts_inside_a_transaction",
+       test_begin_before_sigsetjmp_restarts_inside_a_transaction},
+      {"begin_before_sigsetjmp_under_contention", test_begin_before_sigsetjmp_under_contention},
+  };
+  const size_t count = sizeof tests / sizeof tests[0];
+  int passed = 0, failed = 0;
+  size_t i;
+  setvbuf(stdout, NULL, _IONBF, 0);
+  for (i = 0; i < count; ++i) {
+    g_failed_checks = 0;
+    printf("[ RUN  ] %s\n", tests[i].name);
+    tests[i].run();
+    if (g_failed_checks == 0) {
+      ++passed;
+      printf("[  OK  ] %s\n", tests[i].name);
+    } else {
+      ++failed;
+      printf("[ FAIL ] %s (%d checks failed)\n", tests[i].name, g_failed_checks);
+    }
+  }
+  printf("capi_misuse: %d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
