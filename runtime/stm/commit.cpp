@@ -40,6 +40,7 @@
 #include <atomic>
 #include <exception>
 
+#include "durable/commit_hook.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/orec_sites.hpp"
@@ -162,7 +163,10 @@ void transaction::commit_writer() {
     release_locks();
     restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
   }
+  // DURABLE HOOK (runtime/durable/commit_hook.hpp, INVARIANT log-before-writeback).
+  void* durable = durable_hook_active() ? durable_before_writeback(writes) : nullptr;
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
+  if (durable != nullptr) durable_after_writeback(durable);  // DURABLE HOOK
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
   wake_waiters_of_locks();
@@ -194,7 +198,10 @@ void transaction::commit_irrevocable() {
   std::uint64_t timestamp = writes.empty()      ? clock_now()
                             : deletions.empty() ? clock_commit_stamp()
                                                 : clock_tick();
+  // DURABLE HOOK (runtime/durable/commit_hook.hpp, INVARIANT log-before-writeback).
+  void* durable = durable_hook_active() ? durable_before_writeback(writes) : nullptr;
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
+  if (durable != nullptr) durable_after_writeback(durable);  // DURABLE HOOK
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, std::memory_order_release);
   wake_waiters_of_locks();
