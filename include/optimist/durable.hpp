@@ -92,10 +92,16 @@ std::size_t heap_size(const store_impl& s) noexcept;
 // Inside a transaction: allocate / free a block for `size` bytes (16-aligned).
 // *zeroed tells whether the block is still all zero (never used before).
 std::uint64_t allocate(store_impl& s, std::size_t size, source_location site, bool* zeroed);
-// Inside a transaction: copies `size` bytes into the heap at `offset` through
-// the STM (so they are logged); on a zeroed block only the non-zero words.
-void write_object(store_impl& s, std::uint64_t offset, const void* bytes, std::size_t size,
-                  bool zeroed, source_location site);
+// Inside a transaction: scratch memory (16-aligned) to construct an object
+// in, freed when the transaction ends (after its write-back: a constructor's
+// transactional writes to it are in the write log).
+void* construction_buffer(std::size_t size);
+// Inside a transaction: copies the object constructed in `buffer` into the
+// heap at `offset` through the STM (so it is logged), taking the values the
+// constructor wrote transactionally (tvar assignments) from the write log; on
+// a zeroed block only the non-zero words.
+void write_constructed(store_impl& s, std::uint64_t offset, const void* buffer, std::size_t size,
+                       bool zeroed, source_location site);
 void deallocate(store_impl& s, std::uint64_t offset, std::size_t size, source_location site);
 // Inside a transaction: the root `name`, created with bytes from construct()
 // if absent. Throws store_error if it exists with another type id or size.
@@ -177,13 +183,10 @@ class store {
       std::uint64_t offset =
           detail::allocate(*impl_, sizeof(T), source_location::current(), &zeroed);
       // Built outside the heap, then copied in through the STM so that the
-      // bytes are logged (a stack copy would not be for a large T).
-      auto buffer = std::make_unique<unsigned char[]>(sizeof(T) + alignof(T));
-      void* raw =
-          buffer.get() +
-          (alignof(T) - reinterpret_cast<std::uintptr_t>(buffer.get()) % alignof(T)) % alignof(T);
+      // bytes are logged.
+      void* raw = detail::construction_buffer(sizeof(T));
       ::new (raw) T(std::forward<Args>(args)...);
-      detail::write_object(*impl_, offset, raw, sizeof(T), zeroed, source_location::current());
+      detail::write_constructed(*impl_, offset, raw, sizeof(T), zeroed, source_location::current());
       return ptr<T>(offset);
     });
   }

@@ -81,22 +81,6 @@ std::uint64_t allocate(store_impl& s, std::size_t size, source_location site, bo
   return at + block_header;
 }
 
-void write_object(store_impl& s, std::uint64_t offset, const void* bytes, std::size_t size,
-                  bool zeroed, source_location site) {
-  const auto* from = static_cast<const unsigned char*>(bytes);
-  if (!zeroed) {
-    optimist::detail::write_bytes(s.base + offset, size, from, site);
-    return;
-  }
-  // Only the non-zero words: a large zero-initialised object costs no log space.
-  for (std::size_t at = 0; at < size; at += 8) {
-    const std::size_t n = std::min<std::size_t>(8, size - at);
-    std::uint64_t word = 0;
-    std::memcpy(&word, from + at, n);
-    if (word != 0) optimist::detail::write_bytes(s.base + offset + at, n, from + at, site);
-  }
-}
-
 void deallocate(store_impl& s, std::uint64_t offset, std::size_t size, source_location site) {
   const unsigned cls = size_class(s, size);
   if (offset % 16 != 0 || offset < data_offset + block_header || offset >= s.size) {

@@ -54,10 +54,9 @@ std::uint64_t find_or_create_root(store_impl& s, std::string_view name, std::uin
   }
   bool zeroed = false;
   const std::uint64_t offset = allocate(s, size, site, &zeroed);
-  auto buffer = std::make_unique<unsigned char[]>(size + 16);
-  void* raw = buffer.get() + (16 - reinterpret_cast<std::uintptr_t>(buffer.get()) % 16) % 16;
+  void* raw = construction_buffer(size);
   construct(raw, context);
-  write_object(s, offset, raw, size, zeroed, site);
+  write_constructed(s, offset, raw, size, zeroed, site);
   root_entry fresh{};
   std::memcpy(fresh.name, wanted, sizeof wanted);
   fresh.type_id = type_id;
