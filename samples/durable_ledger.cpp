@@ -41,8 +41,8 @@ struct ledger {
     for (auto& b : balance) b = initial_balance;  // runs once, when the store is created
   }
   optimist::tvar<long> balance[accounts];
-  optimist::tvar<long> transfers;                // ever, across runs
-  optimist::tvar<durable::ptr<entry>> journal;   // newest entry
+  optimist::tvar<long> transfers;               // ever, across runs
+  optimist::tvar<durable::ptr<entry>> journal;  // newest entry
   optimist::tvar<long> journal_length;
 };
 
@@ -109,12 +109,13 @@ int main(int argc, char** argv) {
     for (auto& w : workers) w.join();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto s = store.stats();
-    std::printf("%u threads: %lu transfers in %.2f s: %llu durable commits, %llu fdatasyncs "
-                "(%.2f commits per sync), %llu checkpoints\n",
-                threads, threads * transfers, seconds, static_cast<unsigned long long>(s.commits),
-                static_cast<unsigned long long>(s.syncs),
-                s.syncs ? static_cast<double>(s.commits) / static_cast<double>(s.syncs) : 0.0,
-                static_cast<unsigned long long>(s.checkpoints));
+    std::printf(
+        "%u threads: %lu transfers in %.2f s: %llu durable commits, %llu fdatasyncs "
+        "(%.2f commits per sync), %llu checkpoints\n",
+        threads, threads * transfers, seconds, static_cast<unsigned long long>(s.commits),
+        static_cast<unsigned long long>(s.syncs),
+        s.syncs ? static_cast<double>(s.commits) / static_cast<double>(s.syncs) : 0.0,
+        static_cast<unsigned long long>(s.checkpoints));
   }
 
   // Reopen: everything is still there.

@@ -22,15 +22,16 @@ namespace optimist::durable::detail {
 
 namespace {
 void free_buffer(void* p) noexcept {
-  ::operator delete(p, std::align_val_t{16});
+  ::operator delete (p, std::align_val_t{16});
 }
 }  // namespace
 
 void* construction_buffer(std::size_t size) {
   optimist::detail::transaction* tx = optimist::detail::tls_current;
-  if (tx == nullptr) throw std::logic_error("optimist::durable: construction outside a transaction");
+  if (tx == nullptr)
+    throw std::logic_error("optimist::durable: construction outside a transaction");
   const std::size_t rounded = (size + 7) / 8 * 8;
-  void* buffer = ::operator new(rounded, std::align_val_t{16});
+  void* buffer = ::operator new (rounded, std::align_val_t{16});
   std::memset(buffer, 0, rounded);
   try {
     tx->on_commit.reserve(tx->on_commit.size() + 1);

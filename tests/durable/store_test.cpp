@@ -2,6 +2,8 @@
 // undone on abort, durability options, and bad input (not a store, corrupted,
 // truncated, type mismatch, read-only, disk full).
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -303,12 +305,53 @@ TEST_F(DurableStore, TypeMismatchIsRefused) {
 }
 
 TEST_F(DurableStore, ReadOnlyFileIsRefused) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
   const std::string path = file("ro.store");
   { durable::store s(path, small()); }
   fs::permissions(path, fs::perms::owner_read);
+  int fd = -1;
+  if (::geteuid() == 0) {
+    // Root ignores permissions, but not the immutable attribute (where the
+    // file system has one).
+    fd = ::open(path.c_str(), O_RDONLY);
+    int flags = 0;
+    if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0 ||
+        (flags |= FS_IMMUTABLE_FL, ::ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0)) {
+      ::close(fd);
+      GTEST_SKIP() << "running as root on a file system without the immutable attribute";
+    }
+  }
   std::string m = message_of([&] { durable::store s(path, small()); });
   EXPECT_NE(m.find("cannot be opened for writing"), std::string::npos) << m;
+  if (fd >= 0) {
+    int flags = 0;
+    ::ioctl(fd, FS_IOC_GETFLAGS, &flags);
+    flags &= ~FS_IMMUTABLE_FL;
+    ::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    ::close(fd);
+  }
+}
+
+TEST_F(DurableStore, ConstructorsMayAssignTvarMembers) {
+  struct initialised {
+    initialised() {
+      for (int i = 0; i < 8; ++i) value[i] = 100 + i;  // transactional writes
+    }
+    optimist::tvar<long> value[8];
+    long plain = 7;
+  };
+  const std::string path = file("ctor.store");
+  {
+    durable::store s(path, small());
+    initialised& root = s.root<initialised>("root");
+    EXPECT_EQ(root.value[3].get(), 103);
+    durable::ptr<initialised> p = s.make<initialised>();
+    EXPECT_EQ(s.resolve(p)->value[7].get(), 107);
+    EXPECT_EQ(optimist::load(s.resolve(p)->plain), 7);
+  }
+  durable::store s(path, small());
+  initialised& root = s.root<initialised>("root");
+  EXPECT_EQ(root.value[0].get(), 100);
+  EXPECT_EQ(optimist::load(root.plain), 7);
 }
 
 TEST_F(DurableStore, SecondOpenIsRefused) {
