@@ -64,9 +64,14 @@ class store_impl {
   std::uint64_t epoch = 0;
   std::uint64_t next_sequence = 1;
   std::uint64_t append_at = page_size;  // log offset of the next record
-  std::uint64_t appended = 0;           // bytes appended ever (a log sequence number)
-  std::uint64_t durable = 0;            // of those, bytes known durable
-  std::uint64_t sync_started_at = 0;    // `appended` when the running/last sync began
+  // Records appended but not yet written to the log file (at log offset
+  // pending_at): written by the next sync with one pwrite, so a commit costs
+  // no system call of its own.
+  std::vector<unsigned char> pending;
+  std::uint64_t pending_at = page_size;
+  std::uint64_t appended = 0;         // bytes appended ever (a log sequence number)
+  std::uint64_t durable = 0;          // of those, bytes known durable
+  std::uint64_t sync_started_at = 0;  // `appended` when the running/last sync began
   bool syncing = false;
   bool checkpointing = false;
   unsigned in_flight = 0;  // appended, not yet written back
@@ -88,6 +93,7 @@ class store_impl {
   // Sync of the log up to what is appended now (lock held on entry and exit;
   // released during the sync). Throws store_error on failure.
   void sync_log(std::unique_lock<std::mutex>& lock);
+  void write_pending(std::unique_lock<std::mutex>& lock);  // lock held throughout
   [[noreturn]] void fail(std::unique_lock<std::mutex>& lock, const std::string& what, int error);
   void check_failed() const;
   void run_flusher();

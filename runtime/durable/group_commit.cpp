@@ -1,7 +1,8 @@
 // Group commit: appending a record and waiting until it is durable.
 //
-// Committers append under `mutex` (a pwrite into the preallocated log, a few
-// microseconds), then wait until `durable` covers their record. Whoever finds
+// Committers append under `mutex` (a copy into `pending`; the next sync
+// writes every pending record with one pwrite into the preallocated log, then
+// fdatasyncs), then wait until `durable` covers their record. Whoever finds
 // no sync running leads one: it syncs everything appended so far, so one
 // fdatasync serves every committer waiting (and every record appended before
 // the sync began). A leader that has seen several committers recently first
@@ -47,7 +48,17 @@ void store_impl::fail(std::unique_lock<std::mutex>& lock, const std::string& wha
   }
 }
 
+void store_impl::write_pending(std::unique_lock<std::mutex>& lock) {
+  if (pending.empty()) return;
+  if (int e = io().write_at(files.log_fd, pending.data(), pending.size(), pending_at); e != 0) {
+    pending.clear();
+    fail(lock, "cannot append to the log", e);
+  }
+  pending.clear();
+}
+
 void store_impl::sync_log(std::unique_lock<std::mutex>& lock) {
+  write_pending(lock);
   const std::uint64_t target = appended;
   syncing = true;
   sync_started_at = target;
@@ -83,9 +94,8 @@ void store_impl::commit_record(std::vector<unsigned char>& record) {
     checkpoint_locked(lock);  // the log is full
   }
   seal_record(record.data(), record.size(), epoch, next_sequence);
-  if (int e = io().write_at(files.log_fd, record.data(), record.size(), append_at); e != 0) {
-    fail(lock, "cannot append to the log", e);
-  }
+  if (pending.empty()) pending_at = append_at;
+  pending.insert(pending.end(), record.begin(), record.end());  // may throw: nothing changed yet
   ++next_sequence;
   append_at += record.size();
   appended += record.size();
@@ -93,8 +103,20 @@ void store_impl::commit_record(std::vector<unsigned char>& record) {
   ++in_flight;
   recent_committers[recent_next++ % 8] = me;
   commits.fetch_add(1, std::memory_order_relaxed);
-  if (opts.mode == durability::relaxed) return;  // the flusher syncs within the window
-  changed.notify_all();                          // a leader may be gathering a batch
+  if (opts.mode == durability::relaxed) {
+    // The flusher writes and syncs within the window; a long window's backlog
+    // is written (not synced) here, to bound the buffer.
+    if (pending.size() >= (std::size_t{1} << 20)) {
+      try {
+        write_pending(lock);
+      } catch (...) {
+        --in_flight;
+        throw;
+      }
+    }
+    return;
+  }
+  changed.notify_all();  // a leader may be gathering a batch
   try {
     while (durable < mine) {
       check_failed();
