@@ -12,7 +12,7 @@
 //   lmdb            one write transaction per transfer (mdb_get x2, mdb_put x2, commit: sync).
 //   sqlite_full / sqlite_normal   WAL journal, BEGIN IMMEDIATE; two UPDATEs; COMMIT; one
 //                   connection per thread.
-// Each durable model runs at 1 and 2 threads for --seconds (default 1) and checks that money
+// Each model runs at 1 and 2 threads (optimist_full also at 4) for --seconds (default 1) and checks that money
 // is conserved. optimist rows also give commits per actual fdatasync (group commit).
 //
 //   build/rel/durable_bench [--seconds S] [--dir DIR]   (DIR: where the files go; default .)
@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
     std::fflush(stdout);
   };
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 4}) {
     row(
         "optimist_full", threads, [&] { return run_optimist(threads, durable::durability::full); },
         true);
