@@ -12,8 +12,8 @@
 //   lmdb            one write transaction per transfer (mdb_get x2, mdb_put x2, commit: sync).
 //   sqlite_full / sqlite_normal   WAL journal, BEGIN IMMEDIATE; two UPDATEs; COMMIT; one
 //                   connection per thread.
-// Each model runs at 1 and 2 threads (optimist_full also at 4) for --seconds (default 1) and checks that money
-// is conserved. optimist rows also give commits per actual fdatasync (group commit).
+// Each model runs at 1 and 2 threads (optimist_full also at 4) for --seconds (default 1) and checks
+// that money is conserved. optimist rows also give commits per actual fdatasync (group commit).
 //
 //   build/rel/durable_bench [--seconds S] [--dir DIR]   (DIR: where the files go; default .)
 #include <fcntl.h>

@@ -21,10 +21,14 @@ namespace {
 constexpr std::size_t max_open_stores = 16;
 std::array<std::atomic<store_impl*>, max_open_stores> open_stores{};
 std::mutex registry_mutex;
+// Slots at or past this index have never been used: the scan stops there (one
+// slot in the common case of one open store).
+std::atomic<std::size_t> slots_used{0};
 
 store_impl* store_covering(std::uintptr_t word) noexcept {
-  for (auto& slot : open_stores) {
-    store_impl* s = slot.load(std::memory_order_acquire);
+  const std::size_t used = slots_used.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < used; ++i) {
+    store_impl* s = open_stores[i].load(std::memory_order_acquire);
     if (s != nullptr && s->covers(word)) return s;
   }
   return nullptr;
@@ -35,9 +39,12 @@ thread_local std::vector<unsigned char> record_buffer;
 
 void register_store(store_impl* s) {
   std::lock_guard<std::mutex> lock(registry_mutex);
-  for (auto& slot : open_stores) {
-    if (slot.load(std::memory_order_relaxed) == nullptr) {
-      slot.store(s, std::memory_order_release);
+  for (std::size_t i = 0; i < max_open_stores; ++i) {
+    if (open_stores[i].load(std::memory_order_relaxed) == nullptr) {
+      open_stores[i].store(s, std::memory_order_release);
+      if (slots_used.load(std::memory_order_relaxed) <= i) {
+        slots_used.store(i + 1, std::memory_order_release);
+      }
       optimist::detail::g_durable_stores_open.fetch_add(1, std::memory_order_release);
       return;
     }

@@ -31,7 +31,7 @@ inline constexpr std::size_t root_capacity = 64;
 inline constexpr std::uint64_t allocator_offset = 2 * page_size;
 inline constexpr std::uint64_t data_offset = 3 * page_size;
 inline constexpr std::size_t min_heap_size = data_offset + 16 * page_size;
-inline constexpr std::size_t min_log_size = 4 * page_size;
+inline constexpr std::size_t min_log_size = 2 * page_size;
 
 struct store_header {
   char magic[8];
