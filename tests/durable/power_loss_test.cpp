@@ -88,6 +88,11 @@ class power_cut_io : public durable::detail::file_io {
     durable_[path_of(fd)] = read_file(path_of(fd));
     return 0;
   }
+  // The power fails now (between two syncs).
+  void cut_now() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!cut_) cut();
+  }
   bool was_cut() {
     std::lock_guard<std::mutex> lock(mutex_);
     return cut_;
@@ -228,6 +233,34 @@ TEST_P(PowerLoss, NegativeControlSkippingTheChecksumIsCaught) {
   EXPECT_NE(problem, "") << "recovery without checksums went unnoticed";
   EXPECT_EQ(problem.find("does not fit"), std::string::npos) << problem;
   std::printf("negative control caught: %s\n", problem.c_str());
+}
+
+// durability::relaxed: a commit may be lost, but not once the window has
+// passed (the flusher has synced it).
+TEST(PowerLossRelaxed, CommitsOlderThanTheWindowSurvive) {
+  const std::string path = fresh_store();
+  { durable::store store(path, cut_options(durable::durability::relaxed)); }
+  for (int round = 0; round < 3; ++round) {
+    power_cut_io io({path, path + "-log"}, 1 << 30, 7 + round);
+    durable::detail::set_file_io_for_testing(&io);
+    std::uint64_t committed = 0;
+    {
+      durable::options o = cut_options(durable::durability::relaxed);
+      o.relaxed_window = std::chrono::milliseconds(5);
+      durable::store store(path, o);
+      ledger& l = store.root<ledger>("ledger");
+      committed = l.last[0].get() + 1;
+      optimist::test::perform_transfer(store, l, 0, committed);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // 40 windows
+      io.cut_now();
+    }
+    durable::detail::set_file_io_for_testing(nullptr);
+    for (const auto& [file, image] : io.images()) write_file(file, image);
+    durable::store store(path, cut_options(durable::durability::relaxed));
+    ledger& l = store.root<ledger>("ledger");
+    EXPECT_EQ(optimist::test::check_ledger(store, l, {committed}, {committed}), "");
+  }
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, PowerLoss,
