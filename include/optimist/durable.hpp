@@ -30,7 +30,7 @@
 // write the heap of at most one store. A store is opened by one process at a
 // time (an advisory lock); it must outlive every transaction that touches it.
 //
-// Commit (runtime/durable/durable_store.cpp): the engine locks and validates
+// Commit (runtime/durable/group_commit.cpp): the engine locks and validates
 // as usual, then appends a checksummed redo record of the heap words to the
 // preallocated log, waits for fdatasync (group commit: one sync serves every
 // committer that is waiting), and only then writes the words back into the

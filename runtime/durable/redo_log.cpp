@@ -2,6 +2,7 @@
 // (INVARIANT log-epoch, redo_log.hpp).
 #include "durable/redo_log.hpp"
 
+#include <cstddef>
 #include <cstring>
 
 #include "durable/checksum.hpp"
@@ -13,15 +14,15 @@ namespace optimist::durable::detail {
 
 void seal_record(unsigned char* buffer, std::size_t bytes, std::uint64_t epoch,
                  std::uint64_t sequence) noexcept {
-  record_header h;
-  std::memcpy(&h, buffer, sizeof h);
-  h.magic = record_magic;
-  h.epoch = epoch;
-  h.sequence = sequence;
-  h.checksum = 0;
-  std::memcpy(buffer, &h, sizeof h);
-  h.checksum = checksum64(buffer, bytes);
-  std::memcpy(buffer, &h, sizeof h);
+  // Field by field (the caller has set `count`).
+  const std::uint32_t magic = record_magic;
+  const std::uint64_t zero = 0;
+  std::memcpy(buffer + offsetof(record_header, magic), &magic, sizeof magic);
+  std::memcpy(buffer + offsetof(record_header, epoch), &epoch, sizeof epoch);
+  std::memcpy(buffer + offsetof(record_header, sequence), &sequence, sizeof sequence);
+  std::memcpy(buffer + offsetof(record_header, checksum), &zero, sizeof zero);
+  const std::uint64_t sum = checksum64(buffer, bytes);
+  std::memcpy(buffer + offsetof(record_header, checksum), &sum, sizeof sum);
 }
 
 replay_result replay_log(const std::vector<unsigned char>& log, std::uint64_t epoch,
