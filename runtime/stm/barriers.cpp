@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "durable/commit_hook.hpp"
+#include "htm/abort_injection.hpp"
 #include "htm/hardware_barriers.hpp"
 #include "optimist/atomically.hpp"
 #include "optimist/detail/engine.hpp"
@@ -62,6 +64,11 @@ std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept 
 
 void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                       source_location site) {
+  // DURABLE HOOK: a durable word is written by a one-word transaction, so that it is logged.
+  if (durable_hook_active() && durable_covers(word)) {
+    atomically([&] { this_thread_transaction().write(word, value, mask, site); }, site);
+    return;
+  }
   transaction& self = this_thread_transaction();
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
@@ -181,6 +188,8 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
 void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                         source_location site) {
   if (mode == tx_mode::hardware) [[unlikely]] {
+    // DURABLE HOOK: in-place writes would reach a durable heap before its log.
+    if (durable_hook_active() && durable_covers(word)) hardware_abort(abort_code_inevitable);
     hardware_write(*this, word, value, mask);
     return;
   }

@@ -60,6 +60,7 @@
 #include <atomic>
 #include <exception>
 
+#include "durable/commit_hook.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/orec_sites.hpp"
@@ -188,7 +189,10 @@ void transaction::commit_writer() {
     release_locks();
     restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
   }
+  // DURABLE HOOK (runtime/durable/commit_hook.hpp, INVARIANT log-before-writeback).
+  void* durable = durable_hook_active() ? durable_before_writeback(writes) : nullptr;
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
+  if (durable != nullptr) durable_after_writeback(durable);  // DURABLE HOOK
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
   wake_waiters_of_locks();
@@ -222,7 +226,10 @@ void transaction::commit_irrevocable() {
       commit_stamp({.wrote = !writes.empty(),
                     .deleted = !deletions.empty(),
                     .unique = !writes.empty() && g_tracing.load(std::memory_order_relaxed)});
+  // DURABLE HOOK (runtime/durable/commit_hook.hpp, INVARIANT log-before-writeback).
+  void* durable = durable_hook_active() ? durable_before_writeback(writes) : nullptr;
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
+  if (durable != nullptr) durable_after_writeback(durable);  // DURABLE HOOK
   const std::uint64_t unlocked = orec_make_version(timestamp);
   for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
   wake_waiters_of_locks();

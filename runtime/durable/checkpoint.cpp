@@ -1,0 +1,86 @@
+// Checkpoints: make the heap file hold everything the log holds, then start a
+// new log epoch.
+//
+// INVARIANT (checkpoint-quiescent): while `checkpointing` is set no record is
+// appended, and the checkpoint begins its I/O only once in_flight == 0 (every
+// appended commit has written back and synced), so the heap it flushes is
+// exactly the state after the log's last record. The new epoch's header
+// (one sector-sized write, then a sync) is the commit point: before it,
+// recovery replays the old log onto that state (redo is idempotent: each
+// record stores absolute values); after it, the old records are stale.
+#include <vector>
+
+#include "durable/durable_store.hpp"
+#include "durable/file_io.hpp"
+
+namespace optimist::durable::detail {
+
+void store_impl::checkpoint() {
+  std::unique_lock<std::mutex> lock(mutex);
+  check_failed();
+  checkpoint_locked(lock);
+}
+
+void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
+  if (checkpointing) {
+    // Another thread is checkpointing: the log will be empty when it is done.
+    while (checkpointing) changed.wait(lock);
+    check_failed();
+    return;
+  }
+  checkpointing = true;
+  while (in_flight > 0 || syncing) {
+    if (!failure.empty()) break;
+    changed.wait(lock);
+  }
+  auto give_up = [&](const std::string& what, int error) {
+    checkpointing = false;
+    fail(lock, what, error);
+  };
+  if (!failure.empty()) {
+    checkpointing = false;
+    changed.notify_all();
+    check_failed();
+  }
+  if (durable < appended) {
+    try {
+      sync_log(lock);
+    } catch (...) {
+      checkpointing = false;
+      changed.notify_all();
+      throw;
+    }
+  }
+  if (private_mapping) {
+    // Only pages written since the last checkpoint differ from the file.
+    for (std::size_t i = 0; i < dirty_pages.size(); ++i) {
+      std::uint64_t bits = dirty_pages[i].exchange(0, std::memory_order_relaxed);
+      while (bits != 0) {
+        std::size_t page = i * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+        bits &= bits - 1;
+        if (int e =
+                io().write_at(files.heap_fd, base + page * page_size, page_size, page * page_size);
+            e != 0) {
+          give_up("cannot write the heap at a checkpoint", e);
+        }
+      }
+    }
+  }
+  if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
+  log_header next = files.log;
+  next.epoch = epoch + 1;
+  next.checksum = header_checksum(next);
+  if (int e = write_log_header(files.log_fd, next); e != 0) {
+    give_up("cannot write the log header at a checkpoint", e);
+  }
+  if (int e = io().sync(files.log_fd); e != 0) give_up("cannot sync the log at a checkpoint", e);
+  files.log = next;
+  epoch = next.epoch;
+  next_sequence = 1;
+  append_at = page_size;
+  checkpointing = false;
+  checkpoints.fetch_add(1, std::memory_order_relaxed);
+  changed.notify_all();
+}
+
+}  // namespace optimist::durable::detail

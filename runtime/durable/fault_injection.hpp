@@ -1,0 +1,23 @@
+// Test seam: deliberate protocol faults, so that the crash tests can show
+// they fail when the protocol is wrong (negative controls). All off by
+// default; nothing in the library sets them.
+#pragma once
+
+#include <atomic>
+
+namespace optimist::durable::detail {
+
+struct durable_faults {
+  // Write a commit's words into the heap before its record is synced
+  // (breaks INVARIANT log-before-writeback).
+  std::atomic<bool> write_back_before_sync{false};
+  // Recovery accepts records without checking their checksum.
+  std::atomic<bool> skip_checksum{false};
+  // Recovery ignores the epoch and sequence of records: stale records left by
+  // earlier log epochs are replayed too.
+  std::atomic<bool> trust_stale_records{false};
+};
+
+inline durable_faults g_faults;
+
+}  // namespace optimist::durable::detail

@@ -1,0 +1,282 @@
+// Power-loss simulation: the store's file I/O goes through a seam that
+// remembers, for each file, what the last completed sync made durable. At the
+// k-th sync (k random) the power fails: the disk image becomes that durable
+// state plus a random subset of the 512-byte sectors written since (heap
+// pages written back through the mapping included: they are read from the
+// page cache), and every later I/O fails. The image is then recovered and
+// checked like the kill -9 torture (ledger_workload.hpp), on 1 and 2
+// committing threads, in full and relaxed durability.
+//
+// Negative controls, which must be caught: writing a commit back into the
+// heap before its record is synced, and recovery that skips the checksum.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "durable/fault_injection.hpp"
+#include "durable/file_io.hpp"
+#include "durable/ledger_workload.hpp"
+#include "support/stress.hpp"
+
+namespace {
+
+namespace durable = optimist::durable;
+using optimist::test::ledger;
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  std::vector<unsigned char> bytes(std::filesystem::file_size(path));
+  int fd = ::open(path.c_str(), O_RDONLY);
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    ssize_t n = ::pread(fd, bytes.data() + at, bytes.size() - at, static_cast<off_t>(at));
+    if (n <= 0) break;
+    at += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return bytes;
+}
+
+void write_file(const std::string& path, const std::vector<unsigned char>& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY);
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    ssize_t n = ::pwrite(fd, bytes.data() + at, bytes.size() - at, static_cast<off_t>(at));
+    if (n <= 0) break;
+    at += static_cast<std::size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::string path_of(int fd) {
+  return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd)).string();
+}
+
+// The simulated disk (see the file comment). Syncs are not passed to the
+// real disk: the test decides what survives.
+class power_cut_io : public durable::detail::file_io {
+ public:
+  power_cut_io(std::vector<std::string> paths, int syncs_until_cut, std::uint64_t seed)
+      : paths_(std::move(paths)), syncs_left_(syncs_until_cut), rng_(seed) {
+    for (const auto& p : paths_) durable_[p] = read_file(p);
+  }
+  int write_at(int fd, const void* d, std::size_t n, std::uint64_t off) override {
+    std::lock_guard<std::mutex> lock(mutex_);  // no write may slip past the cut
+    if (cut_) return EIO;
+    return file_io::write_at(fd, d, n, off);
+  }
+  int sync(int fd) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cut_) return EIO;
+    if (--syncs_left_ == 0) {
+      cut();
+      return EIO;
+    }
+    // What this sync makes durable: the file as it is when the sync starts.
+    durable_[path_of(fd)] = read_file(path_of(fd));
+    return 0;
+  }
+  // The power fails now (between two syncs).
+  void cut_now() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!cut_) cut();
+  }
+  bool was_cut() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cut_;
+  }
+  const std::map<std::string, std::vector<unsigned char>>& images() const { return images_; }
+
+ private:
+  void cut() {
+    cut_ = true;
+    for (const auto& p : paths_) {
+      std::vector<unsigned char> now = read_file(p);
+      std::vector<unsigned char> image = durable_[p];
+      for (std::size_t s = 0; s + 512 <= image.size(); s += 512) {
+        if (std::memcmp(&image[s], &now[s], 512) != 0 && (rng_() & 1) != 0) {
+          std::memcpy(&image[s], &now[s], 512);
+        }
+      }
+      images_[p] = std::move(image);
+    }
+  }
+  std::mutex mutex_;
+  std::vector<std::string> paths_;
+  int syncs_left_;
+  std::mt19937_64 rng_;
+  bool cut_ = false;
+  std::map<std::string, std::vector<unsigned char>> durable_;
+  std::map<std::string, std::vector<unsigned char>> images_;
+};
+
+durable::options cut_options(durable::durability mode) {
+  durable::options o;
+  o.heap_size = 1 << 20;
+  o.log_size = 8 << 10;  // ~16 transfers per epoch: cuts land in checkpoints too
+  o.mode = mode;
+  o.relaxed_window = std::chrono::milliseconds(1);
+  return o;
+}
+
+long checkpoints_seen = 0;  // by the runs of the last power_cuts(): the cuts can land in them
+
+// Runs `rounds` power cuts; returns the first problem found ("" if none).
+std::string power_cuts(const std::string& path, int threads, durable::durability mode, long rounds,
+                       std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  // What each thread's last recovered transfer may be: at least the last one
+  // acknowledged (full durability), at most one more than it ran.
+  std::vector<std::uint64_t> lowest(threads, 0), highest(threads, 0);
+  for (long round = 0; round <= rounds; ++round) {
+    // Recover (real I/O) and check what the previous cut left.
+    try {
+      durable::store store(path, cut_options(mode));
+      ledger& l = store.root<ledger>("ledger");
+      std::string problem = optimist::test::check_ledger(store, l, lowest, highest);
+      if (!problem.empty()) return "round " + std::to_string(round) + ": " + problem;
+      for (int t = 0; t < threads; ++t) lowest[t] = highest[t] = l.last[t].get();
+    } catch (const std::exception& e) {
+      return "round " + std::to_string(round) + ": recovery failed: " + e.what();
+    }
+    if (round == rounds) break;
+    power_cut_io io({path, path + "-log"}, 2 + static_cast<int>(rng() % 40), rng());
+    durable::detail::set_file_io_for_testing(&io);
+    std::vector<std::atomic<std::uint64_t>> done(threads);
+    try {
+      durable::store store(path, cut_options(mode));
+      ledger& l = store.root<ledger>("ledger");
+      std::vector<std::thread> workers;
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+          try {
+            // At most 400 transfers a round: the check replays them all.
+            for (std::uint64_t s = lowest[t] + 1; !io.was_cut() && s <= lowest[t] + 400; ++s) {
+              optimist::test::perform_transfer(store, l, t, s);
+              done[t].store(s);  // acknowledged
+            }
+          } catch (const durable::store_error&) {
+            // the power is out
+          }
+        });
+      }
+      for (auto& w : workers) w.join();
+      checkpoints_seen += store.stats().checkpoints;
+    } catch (const durable::store_error&) {
+      // the cut came while opening
+    }
+    durable::detail::set_file_io_for_testing(nullptr);
+    for (int t = 0; t < threads; ++t) {
+      highest[t] = std::max<std::uint64_t>(lowest[t], done[t]) + 1;
+      if (mode == durable::durability::full)
+        lowest[t] = std::max<std::uint64_t>(lowest[t], done[t]);
+    }
+    for (const auto& [file, image] : io.images()) write_file(file, image);
+  }
+  return "";
+}
+
+std::string fresh_store() {
+  char pattern[] = "/tmp/optimist-powercut-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) return "";
+  return std::string(pattern) + "/ledger.store";
+}
+
+struct cut_case {
+  int threads;
+  durable::durability mode;
+};
+
+class PowerLoss : public ::testing::TestWithParam<cut_case> {
+ protected:
+  void SetUp() override { path_ = fresh_store(); }
+  void TearDown() override {
+    std::filesystem::remove_all(std::filesystem::path(path_).parent_path());
+  }
+  // Negative controls stop at the first problem, so they can afford more
+  // rounds: a torn record needs the cut to split it across sectors.
+  std::string run(std::uint64_t seed, long rounds = 15) {
+    return power_cuts(path_, GetParam().threads, GetParam().mode, optimist::test::scaled(rounds),
+                      seed + static_cast<std::uint64_t>(GetParam().threads));
+  }
+  std::string path_;
+};
+
+TEST_P(PowerLoss, RecoveredStateIsAnAcknowledgedPrefix) {
+  checkpoints_seen = 0;
+  EXPECT_EQ(run(0xc0ffee), "");
+  EXPECT_GT(checkpoints_seen, 0);
+}
+
+TEST_P(PowerLoss, NegativeControlWriteBackBeforeSyncIsCaught) {
+  if (GetParam().mode != durable::durability::full) GTEST_SKIP() << "full durability only";
+  durable::detail::g_faults.write_back_before_sync = true;
+  std::string problem = run(0xfeed, 60);
+  durable::detail::g_faults.write_back_before_sync = false;
+  EXPECT_NE(problem, "") << "writing back before the sync went unnoticed";
+  EXPECT_EQ(problem.find("does not fit"), std::string::npos) << problem;
+  std::printf("negative control caught: %s\n", problem.c_str());
+}
+
+TEST_P(PowerLoss, NegativeControlSkippingTheChecksumIsCaught) {
+  if (GetParam().mode != durable::durability::full) GTEST_SKIP() << "full durability only";
+  durable::detail::g_faults.skip_checksum = true;
+  std::string problem = run(0xdead, 60);
+  durable::detail::g_faults.skip_checksum = false;
+  EXPECT_NE(problem, "") << "recovery without checksums went unnoticed";
+  EXPECT_EQ(problem.find("does not fit"), std::string::npos) << problem;
+  std::printf("negative control caught: %s\n", problem.c_str());
+}
+
+// durability::relaxed: a commit may be lost, but not once the window has
+// passed (the flusher has synced it).
+TEST(PowerLossRelaxed, CommitsOlderThanTheWindowSurvive) {
+  const std::string path = fresh_store();
+  { durable::store store(path, cut_options(durable::durability::relaxed)); }
+  for (int round = 0; round < 3; ++round) {
+    power_cut_io io({path, path + "-log"}, 1 << 30, 7 + round);
+    durable::detail::set_file_io_for_testing(&io);
+    std::uint64_t committed = 0;
+    {
+      durable::options o = cut_options(durable::durability::relaxed);
+      o.relaxed_window = std::chrono::milliseconds(5);
+      durable::store store(path, o);
+      ledger& l = store.root<ledger>("ledger");
+      committed = l.last[0].get() + 1;
+      optimist::test::perform_transfer(store, l, 0, committed);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // 40 windows
+      io.cut_now();
+    }
+    durable::detail::set_file_io_for_testing(nullptr);
+    for (const auto& [file, image] : io.images()) write_file(file, image);
+    durable::store store(path, cut_options(durable::durability::relaxed));
+    ledger& l = store.root<ledger>("ledger");
+    EXPECT_EQ(optimist::test::check_ledger(store, l, {committed}, {committed}), "");
+  }
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PowerLoss,
+                         ::testing::Values(cut_case{1, durable::durability::full},
+                                           cut_case{2, durable::durability::full},
+                                           cut_case{1, durable::durability::relaxed},
+                                           cut_case{2, durable::durability::relaxed}),
+                         [](const ::testing::TestParamInfo<cut_case>& info) {
+                           return std::to_string(info.param.threads) + "_threads_" +
+                                  (info.param.mode == durable::durability::full ? "full"
+                                                                                : "relaxed");
+                         });
+
+}  // namespace
