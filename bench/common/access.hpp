@@ -29,6 +29,8 @@
 //   sequential_access   plain accesses, atomic(f) just calls f: the uninstrumented baseline
 //                       (single-threaded only; with more threads it would race)
 //   mutex_access        one global std::mutex around atomic(f)
+//   spin_access         one global test-and-test-and-set spin lock with pause and bounded
+//                       exponential backoff (the best simple lock a user would keep)
 //   spec_mutex_access   one global tbb::speculative_spin_mutex. Defined only where the compiler
 //                       targets RTM (-mrtm, i.e. in bench/<workload>/*_rtm.cpp files): without it
 //                       oneTBB's header makes the type a plain spin_mutex, and two definitions
@@ -43,6 +45,7 @@
 // not recursive); workloads keep one critical section per operation.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -108,6 +111,55 @@ struct mutex_access : sequential_access {
     return std::forward<F>(f)();
   }
   // Under the lock nothing is speculative: make and destroy act at once (inherited).
+};
+
+// ---- spin_access -------------------------------------------------------------------------------
+
+// A test-and-test-and-set spin lock: waiters spin on a plain load (the line stays shared in their
+// caches) and try the exchange only when the lock looks free; each failed look pauses, doubling
+// the pause up to a bound (backoff spreads the waiters' retries so they do not all hit the line
+// at once on release). No fairness, no sleeping: what a user who measured std::mutex as too slow
+// would write instead.
+class ttas_spin_lock {
+ public:
+  void lock() noexcept {
+    unsigned pause = 1;
+    for (;;) {
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      while (locked_.load(std::memory_order_relaxed)) {
+        for (unsigned i = 0; i < pause; ++i) relax();
+        if (pause < max_pause) pause *= 2;
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  static constexpr unsigned max_pause = 64;
+  static void relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+  }
+  alignas(64) std::atomic<bool> locked_{false};
+};
+
+inline ttas_spin_lock& global_spin_lock() {
+  static ttas_spin_lock lock;
+  return lock;
+}
+
+struct spin_access : sequential_access {
+  static constexpr const char* name = "spin";
+  static std::string model_name() { return name; }
+
+  template <class F>
+  static decltype(auto) atomic(F&& f) {
+    std::lock_guard<ttas_spin_lock> lock(global_spin_lock());
+    return std::forward<F>(f)();
+  }
 };
 
 // ---- spec_mutex_access (files compiled with -mrtm only) ----------------------------------------

@@ -8,6 +8,7 @@
 //
 //   sequential_model      uninstrumented, 1 thread only
 //   mutex_model           one global std::mutex
+//   spin_model            one global test-and-test-and-set spin lock with backoff
 //   spec_mutex_model      tbb::speculative_spin_mutex (only in files compiled with -mrtm)
 //   gnutm_model           GCC __transaction_atomic (only in files compiled with -fgnu-tm); named
 //                         gnutm_<method> when ITM_DEFAULT_METHOD is set, as the runner does for
@@ -50,6 +51,7 @@ struct model {
 
 using sequential_model = model<sequential_access>;
 using mutex_model = model<mutex_access>;
+using spin_model = model<spin_access>;
 #if defined(__RTM__)
 using spec_mutex_model = model<spec_mutex_access>;
 #endif

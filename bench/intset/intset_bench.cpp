@@ -15,6 +15,7 @@ namespace {
 const bool registered = [] {
   bench::intset::register_models<bench::sequential_model>();
   bench::intset::register_models<bench::mutex_model>();
+  bench::intset::register_models<bench::spin_model>();
   bench::intset::register_models<bench::optimist_stm_model>();
   bench::intset::register_models<bench::optimist_htm_model>();
   return true;
