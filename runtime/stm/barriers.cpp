@@ -19,6 +19,7 @@
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 #include "stm/word_memory.hpp"
@@ -32,7 +33,8 @@ constexpr unsigned read_wait_rounds = 18;
 // How many times one read may extend the snapshot and look again.
 constexpr unsigned max_extensions_per_read = 32;
 
-std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept {
+std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) {
+  standalone_gate gate;  // serial mode: not while a serial block runs
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
     // seq_cst: INVARIANT clock-order (global_clock.hpp).
@@ -59,7 +61,8 @@ std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept 
 
 void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                       source_location site) {
-  transaction& self = this_thread_transaction();
+  standalone_gate gate;  // serial mode: not while a serial block runs
+  transaction& self = gate.self();
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
     std::uint64_t v = lock.load(std::memory_order_relaxed);
@@ -101,6 +104,12 @@ bool spans_several_words(const void* address, std::size_t size) {
 }  // namespace
 
 std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_location site) {
+  if (mode == tx_mode::serial) {
+    // Alone under the serial gate: memory is ours (serial_mode.cpp).
+    if (doomed && !unwinding()) [[unlikely]]
+      throw restart_signal{};
+    return load_word(word, mask);
+  }
   if (mode == tx_mode::hardware) [[unlikely]]
     return hardware_read(word, mask);
   std::uint64_t from_log = 0;
@@ -164,6 +173,14 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
 
 void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                         source_location site) {
+  if (mode == tx_mode::serial) {
+    // In place, old bytes first into the undo log (serial_mode.cpp).
+    if (doomed && !unwinding()) [[unlikely]]
+      throw restart_signal{};
+    undo.record(word, mask);
+    store_word(word, value, mask);
+    return;
+  }
   if (mode == tx_mode::hardware) [[unlikely]] {
     hardware_write(*this, word, value, mask);
     return;

@@ -51,7 +51,7 @@ void transaction::reserve(orec& lock) {
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
   inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
-  if (mode == tx_mode::irrevocable) {
+  if (mode == tx_mode::irrevocable || mode == tx_mode::serial) {  // serial: nobody else runs
     inevitable_site = site;
     return;
   }
