@@ -6,9 +6,9 @@ an SVG plot (python3 standard library only).
 
 Benchmarks are named BM_<workload>_<model>[/<arg>:<value>...][/real_time][/threads:<n>], with
 <model> one of sequential, mutex, spin, spec_mutex, gnutm, gnutm_<itm method>, optimist_stm,
-optimist_htm (any optimist_<x>). Thread counts come from threads:<n>, whether Google Benchmark
-started the threads (->Threads) or the model's runtime did (->Arg, named "threads"). Other
-arguments (words:8) make separate cases of one workload.
+optimist_htm, optimist_serial (any optimist_<x>). Thread counts come from threads:<n>, whether
+Google Benchmark started the threads (->Threads) or the model's runtime did (->Arg, named
+"threads"). Other arguments (words:8) make separate cases of one workload.
 
 Throughput is items_per_second (operations, transactions, accounts or trains per second, as each
 workload defines its items); with --benchmark_repetitions the median is used and its coefficient
@@ -315,7 +315,8 @@ def targets(runs):
 
 
 HEADLINE_MODELS = (
-    "mutex", "spin", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm", "optimist_stm_tbb")
+    "mutex", "spin", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm",
+    "optimist_serial", "optimist_stm_tbb")
 
 
 def headline(runs):
@@ -423,8 +424,9 @@ def markdown(runs, contexts, machine):
         "runs under every model in one binary; ratios are of throughput (items per second as the",
         "workload defines them), so above 1× is faster. × seq: against the uninstrumented",
         "sequential code at 1 thread; × mutex: against one global `std::mutex` at the same thread",
-        "count; ÷ best lock (summary): against the faster of `std::mutex` and a test-and-test-and-set",
-        "spin lock (model `spin`). ± is the coefficient of variation over the repetitions. The machine is shared",
+        "count; ÷ best lock (summary): against the faster of `std::mutex` and a",
+        "test-and-test-and-set spin lock (model `spin`). ± is the coefficient of variation over the",
+        "repetitions. The machine is shared",
         "(2 cores, other jobs running): absolute numbers are noisy, compare ratios, and distrust",
         "differences of less than about 20 %.",
         "",
@@ -459,6 +461,7 @@ def markdown(runs, contexts, machine):
 
 PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spin": "#9467bd", "spec_mutex": "#17becf",
            "gnutm": "#ff7f0e", "gnutm_ml_wt": "#d62728", "optimist_stm": "#2ca02c",
+           "optimist_serial": "#bcbd22",
            "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400"}
 
 

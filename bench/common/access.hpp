@@ -36,8 +36,8 @@
 //                       oneTBB's header makes the type a plain spin_mutex, and two definitions
 //                       of one inline entity would differ between files (an ODR violation).
 //                       oneTBB checks CPUID at run time, so on a CPU without RTM it spins.
-//   optimist_access     optimist::atomically / load / store / tx_new / tx_delete. The mode (stm or
-//                       htm) is process-wide: call use_optimist_mode() before a run.
+//   optimist_access     optimist::atomically / load / store / tx_new / tx_delete. The mode (stm,
+//                       htm or serial) is process-wide: call use_optimist_mode() before a run.
 //   gnutm_access        GCC's __transaction_atomic, in bench/common/gnutm_access.hpp, usable only
 //                       from *_gnutm.cpp files (compiled with -fgnu-tm).
 //
@@ -255,16 +255,20 @@ struct optimist_access {
 // BM_<w>_optimist_htm variants.
 template <optimist::execution_mode Mode>
 struct optimist_mode_access : optimist_access {
-  static constexpr const char* name = Mode == optimist::execution_mode::stm   ? "optimist_stm"
-                                      : Mode == optimist::execution_mode::htm ? "optimist_htm"
-                                                                              : "optimist_auto";
+  static constexpr const char* name = Mode == optimist::execution_mode::stm      ? "optimist_stm"
+                                      : Mode == optimist::execution_mode::htm    ? "optimist_htm"
+                                      : Mode == optimist::execution_mode::serial ? "optimist_serial"
+                                                                                 : "optimist_auto";
   static std::string model_name() { return name; }
   static std::string prepare() { return use_optimist_mode(Mode); }
   static std::string label(int) {
-    return Mode == optimist::execution_mode::stm ? std::string() : optimist_mode_label(Mode);
+    return Mode == optimist::execution_mode::stm || Mode == optimist::execution_mode::serial
+               ? std::string()
+               : optimist_mode_label(Mode);
   }
 };
 using optimist_stm_access = optimist_mode_access<optimist::execution_mode::stm>;
 using optimist_htm_access = optimist_mode_access<optimist::execution_mode::htm>;
+using optimist_serial_access = optimist_mode_access<optimist::execution_mode::serial>;
 
 }  // namespace bench

@@ -16,6 +16,7 @@
 //   optimist_stm_model    optimist, software transactions only
 //   optimist_htm_model    optimist, hardware attempts first (on a CPU without RTM they are
 //                         simulated aborts and the software path runs: the row measures the cost)
+//   optimist_serial_model optimist, serial mode (one global lock, in place, undo log)
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -57,6 +58,7 @@ using spec_mutex_model = model<spec_mutex_access>;
 #endif
 using optimist_stm_model = model<optimist_stm_access>;
 using optimist_htm_model = model<optimist_htm_access>;
+using optimist_serial_model = model<optimist_serial_access>;
 #if defined(__cpp_transactional_memory)
 using gnutm_model = model<gnutm_access>;
 #endif

@@ -18,6 +18,7 @@ const bool registered = [] {
   bench::intset::register_models<bench::spin_model>();
   bench::intset::register_models<bench::optimist_stm_model>();
   bench::intset::register_models<bench::optimist_htm_model>();
+  bench::intset::register_models<bench::optimist_serial_model>();
   return true;
 }();
 
