@@ -197,6 +197,7 @@ std::uint64_t read_word(const void* word, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   transaction* tx = tls_current;
   if (tx == nullptr) return standalone_read(w, full_mask);
+  if (tx->mode == tx_mode::serial && !tx->doomed) return load_word(w, full_mask);  // serial mode
   // Fast path: the common read of a whole word that this attempt has not
   // written, found unlocked and no newer than the snapshot — the same steps
   // as transaction::read (INVARIANT orec-seqlock, clock-order), without its

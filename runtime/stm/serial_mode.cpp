@@ -4,19 +4,19 @@
 // run in one process without ever overlapping (serial_mode.hpp).
 //
 // A serial attempt:
-//   start     lock the serial mutex, close the gate (g_serial_gate := 1),
+//   start     close the gate (g_serial_gate: 0 -> 1; it is the serial lock),
 //             fence (heavy if some thread speculates with the asymmetric
 //             start_fence), wait until every other descriptor's active_since
 //             is not_active; publish our own start time (reclamation).
 //   read      a plain (atomic_ref relaxed) load: nobody else runs.
 //   write     record the old bytes in the undo log, store in place.
 //   commit    stamp the orec of every written word with a fresh version and
-//             wake retry() waiters on them, then open the gate and unlock.
+//             wake retry() waiters on them, then open the gate.
 //             The new versions are what lets waiters, and speculative
 //             attempts that start later, see that the words changed exactly
 //             as after a software commit.
 //   rollback  (exception, restart) replay the undo log newest first
-//             (INVARIANT undo-exact), open the gate, unlock. Nested blocks
+//             (INVARIANT undo-exact), open the gate. Nested blocks
 //             roll back to their mark (nesting_level::undo).
 //   retry()   rolls back and runs the block's next attempt speculatively,
 //             where retry() keeps a read set and waits on it; serial blocks
@@ -55,9 +55,14 @@ namespace optimist::detail {
 
 namespace {
 
-std::mutex& serial_mutex() {
-  static std::mutex m;
-  return m;
+void pause_round(unsigned round) noexcept {
+  if (round < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
 }
 
 // The other half of start_fence(): where speculators fence only for the
@@ -69,16 +74,6 @@ void heavy_fence() noexcept {
     return;
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
-}
-
-void pause_round(unsigned round) noexcept {
-  if (round < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  } else {
-    std::this_thread::yield();
-  }
 }
 
 // Per-site time spent waiting for the serial lock (only while reporting).
@@ -102,17 +97,33 @@ std::uint64_t steady_ns() noexcept {
 }
 
 void close_gate(transaction& self) {
-  serial_mutex().lock();
-  g_serial_gate.store(1, std::memory_order_seq_cst);
+  // The gate is also the serial lock (test-and-test-and-set): closing it
+  // excludes other serial blocks and new speculative attempts at once. The
+  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
+  // pattern (the speculator's side: its store, start_fence(), the gate load).
+  for (unsigned round = 0; g_serial_gate.load(std::memory_order_relaxed) != 0 ||
+                           g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0;
+       ++round) {
+    pause_round(round);
+  }
   self.may_speculate.store(false, std::memory_order_relaxed);
   bool asymmetric = false;
   for_each_registered([&](transaction& t) {
     if (&t != &self && t.may_speculate.load(std::memory_order_seq_cst)) asymmetric = true;
   });
+  // Some thread speculates with only a compiler fence after publishing its
+  // start time: order its store before our loads from here. Otherwise a
+  // full fence, which also orders the gate store before the registry walk
+  // below (a descriptor registered after it sees the gate closed).
   if (asymmetric) {
     heavy_fence();
   } else {
+#if defined(__x86_64__) || defined(__i386__)
+    // The locked exchange above is already a full barrier on x86.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   }
   // INVARIANT gate-exclusive: every speculator either saw the gate closed or
   // is seen here; wait for those to finish (they never wait for us: a
@@ -129,7 +140,12 @@ void close_gate(transaction& self) {
 
 void open_gate() noexcept {
   g_serial_gate.store(0, std::memory_order_release);
-  serial_mutex().unlock();
+}
+
+// Opens the gate with a seq_cst exchange: also the full barrier that orders
+// the orec stores before the waiter-count load (INVARIANT no-lost-wakeup).
+void open_gate_seq_cst() noexcept {
+  g_serial_gate.exchange(0, std::memory_order_seq_cst);
 }
 
 }  // namespace
@@ -223,14 +239,17 @@ void transaction::commit_serial() noexcept {
       for (const undo_entry& e : undo)
         site_of(orec_for(e.word)).store(pack_site(block_site), std::memory_order_relaxed);
     }
-    // INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores before the
-    // one seq_cst load of the waiter count.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    snapshot = timestamp;
+    // INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores, a full
+    // barrier (the gate's exchange), then the one seq_cst load of the waiter
+    // count. Waking after the gate opens is fine: waiters are woken outside
+    // any transaction and re-check their read sets themselves.
+    open_gate_seq_cst();
     if (waiters_present()) {
       for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
     }
-    snapshot = timestamp;
     undo.clear();
+    return;
   }
   open_gate();
 }

@@ -25,7 +25,8 @@
 
 namespace optimist::detail {
 
-// Nonzero while a serial block holds the gate. Read in every speculative start.
+// Nonzero while a serial block holds the gate (it is also the serial lock).
+// Read in every speculative start.
 inline std::atomic<unsigned> g_serial_gate{0};
 
 // True if this thread's outermost blocks run serially now (its run's mode, or

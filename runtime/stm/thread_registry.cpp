@@ -42,6 +42,8 @@ struct thread_exit_guard {
     t->c_entered = 0;
     t->c_restart_point = nullptr;
     t->active_since.store(not_active, std::memory_order_release);
+    // Serial gate (serial_mode.hpp): the next owner starts unknown to the gate.
+    t->may_speculate.store(false, std::memory_order_relaxed);
     t->in_use.store(false, std::memory_order_release);
   }
 };
