@@ -18,6 +18,7 @@
 #include "profile/orec_sites.hpp"
 #include "profile/profile_clock.hpp"
 #include "profile/trace_event.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -480,6 +481,7 @@ void initialize_reporting_from_environment() {
       try {
         if (target.empty() || target == "stderr") {
           report::write_text(std::cerr, report::snapshot());
+          write_serial_lock_waits(std::cerr);  // serial mode (runtime/stm/serial_mode.cpp)
           return;
         }
         std::ofstream out(target);
@@ -493,6 +495,7 @@ void initialize_reporting_from_environment() {
           report::write_json(out, report::snapshot());
         } else {
           report::write_text(out, report::snapshot());
+          write_serial_lock_waits(out);  // serial mode (runtime/stm/serial_mode.cpp)
         }
         std::cerr << "optimist: report written to " << target << "\n";
       } catch (const std::exception& e) {

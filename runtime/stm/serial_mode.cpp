@@ -5,8 +5,9 @@
 //
 // A serial attempt:
 //   start     close the gate (g_serial_gate: 0 -> 1; it is the serial lock),
-//             fence (heavy if some thread speculates with the asymmetric
-//             start_fence), wait until every other descriptor's active_since
+//             fence (heavy, once, when it revokes threads' right to speculate
+//             with the asymmetric start_fence), wait until every other
+//             descriptor's active_since
 //             is not_active; publish our own start time (reclamation).
 //   read      a plain (atomic_ref relaxed) load: nobody else runs.
 //   write     record the old bytes in the undo log, store in place.
@@ -34,7 +35,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
+#include <ostream>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -107,14 +110,21 @@ void close_gate(transaction& self) {
     pause_round(round);
   }
   self.may_speculate.store(false, std::memory_order_relaxed);
+  // Threads that may speculate with only a compiler fence after publishing
+  // their start time: revoke that (their next speculative start fences in
+  // full, pass_gate_slow) and order their stores before our loads once, with
+  // the heavy fence. Revoking keeps idle speculators (pool workers that ran
+  // software blocks earlier) from costing a membarrier per serial block.
+  // Without any, a full fence, which also orders the gate store before the
+  // registry walk below (a descriptor registered after it sees the gate
+  // closed).
   bool asymmetric = false;
   for_each_registered([&](transaction& t) {
-    if (&t != &self && t.may_speculate.load(std::memory_order_seq_cst)) asymmetric = true;
+    if (&t != &self && t.may_speculate.load(std::memory_order_seq_cst)) {
+      t.may_speculate.store(false, std::memory_order_seq_cst);
+      asymmetric = true;
+    }
   });
-  // Some thread speculates with only a compiler fence after publishing its
-  // start time: order its store before our loads from here. Otherwise a
-  // full fence, which also orders the gate store before the registry walk
-  // below (a descriptor registered after it sees the gate closed).
   if (asymmetric) {
     heavy_fence();
   } else {
@@ -257,6 +267,28 @@ void transaction::commit_serial() noexcept {
 void transaction::undo_serial() noexcept {
   undo.rollback_to(0);  // INVARIANT undo-exact: memory as before the block
   open_gate();
+}
+
+void write_serial_lock_waits(std::ostream& out) {
+  const std::vector<serial_wait> waits = serial_lock_waits();
+  if (waits.empty()) return;
+  double total = 0;
+  std::uint64_t blocks = 0;
+  for (const serial_wait& w : waits) {
+    total += w.waiting_s;
+    blocks += w.blocks;
+  }
+  char line[160];
+  std::snprintf(line, sizeof line,
+                "\nSerial mode: %llu blocks ran serially, %.6f s waiting for the lock\n",
+                static_cast<unsigned long long>(blocks), total);
+  out << line;
+  for (const serial_wait& w : waits) {
+    std::snprintf(line, sizeof line, "  %10.6f s  %8llu blocks  at: ", w.waiting_s,
+                  static_cast<unsigned long long>(w.blocks));
+    out << line << w.site.file_name() << ':' << w.site.line() << " in " << w.site.function_name()
+        << '\n';
+  }
 }
 
 }  // namespace optimist::detail

@@ -14,12 +14,13 @@
 // hardware transaction that read the gate open commits (it read the gate in
 // its read set). Proof sketch (Dekker): a speculator stores active_since, then
 // (start_fence) loads the gate; the serial holder stores the gate, then (a
-// seq_cst fence, or membarrier when some thread runs with the asymmetric
-// start_fence, may_speculate) loads every active_since. One of the two sees
-// the other's store.
+// seq_cst fence, or membarrier when it revokes some thread's right to run
+// with the asymmetric start_fence, may_speculate) loads every active_since.
+// One of the two sees the other's store.
 #pragma once
 
 #include <atomic>
+#include <iosfwd>
 
 #include "stm/transaction.hpp"
 
@@ -60,5 +61,10 @@ class standalone_gate {
   transaction& tx_;
   std::uint64_t previous_;
 };
+
+// The report's serial section (OPTIMIST_REPORT text output): per block, how
+// often it ran serially and how long it waited for the lock. Nothing if no
+// block ran serially while reporting was on.
+void write_serial_lock_waits(std::ostream& out);
 
 }  // namespace optimist::detail

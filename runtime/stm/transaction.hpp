@@ -165,7 +165,7 @@ class alignas(64) transaction {
   std::atomic<bool> in_use{false};
   // Serial gate (serial_mode.hpp): true once this thread may start speculative
   // attempts with only start_fence() before its gate check; a serial holder
-  // that sees it issues the heavy fence. Cleared when the thread runs serially.
+  // that sees it clears it and issues the heavy fence (serial_mode.cpp).
   std::atomic<bool> may_speculate{false};
   transaction* next_registered = nullptr;  // immutable once published
   thread_counters counters;
