@@ -28,6 +28,12 @@
 //              block waits until no speculative attempt runs, and none
 //              starts while it runs. serial_lock_waits() (and the report)
 //              give the time spent waiting for the lock, per block.
+//              Like any lock: a serial block must not wait for another
+//              thread's atomic block or transactional access (it would wait
+//              for ever). In an ordered task run, keep one mode for the run
+//              (run_options::mode): a serial task waits for its turn first,
+//              but a speculative later task waits for its turn inside its
+//              block, where a serial earlier task would wait for it.
 //
 // Hardware first means: an outermost atomic block runs as an RTM transaction;
 // if that aborts, it is retried in hardware only while the abort status says
@@ -41,9 +47,12 @@
 // commits and aborts by cause; the report lists them per block.
 //
 // The mode starts from the OPTIMIST_MODE environment variable (stm, htm,
-// serial or auto; anything else makes the first transaction throw std::invalid_argument
-// naming the value) and can be changed with set_execution_mode() or for one
-// run of tasks with run_options::mode. Change it while no transaction runs.
+// serial or auto; anything else makes the first transaction throw
+// std::invalid_argument naming the value) and can be changed with
+// set_execution_mode() or for one run of tasks with run_options::mode. Each
+// outermost block takes the mode current at its start; switching between stm
+// and serial while other blocks run is safe (the serial gate). Change it to or
+// from htm while no transaction runs.
 #pragma once
 
 #include <cstdint>
