@@ -5,16 +5,18 @@ an SVG plot (python3 standard library only).
     python3 bench/tabulate.py --markdown OUT.md --svg OUT.svg [--machine MACHINE.json] RESULT.json...
 
 Benchmarks are named BM_<workload>_<model>[/<arg>:<value>...][/real_time][/threads:<n>], with
-<model> one of sequential, mutex, spec_mutex, gnutm, gnutm_<itm method>, optimist_stm,
-optimist_htm (any optimist_<x>). Thread counts come from threads:<n>, whether Google Benchmark
-started the threads (->Threads) or the model's runtime did (->Arg, named "threads"). Other
-arguments (words:8) make separate cases of one workload.
+<model> one of sequential, mutex, spin, spec_mutex, gnutm, gnutm_<itm method>, optimist_stm,
+optimist_htm, optimist_serial (any optimist_<x>). Thread counts come from threads:<n>, whether
+Google Benchmark started the threads (->Threads) or the model's runtime did (->Arg, named
+"threads"). Other arguments (words:8) make separate cases of one workload.
 
 Throughput is items_per_second (operations, transactions, accounts or trains per second, as each
 workload defines its items); with --benchmark_repetitions the median is used and its coefficient
 of variation shown as ±. Ratios are of throughput, so above 1 is faster:
   × sequential   the model at T threads against the sequential baseline (1 thread)
   × mutex        the model at T threads against the global std::mutex at T threads
+  ÷ best lock    an optimist model at T threads against the faster of std::mutex and the spin
+                 lock at T threads (the summary's "optimist / best lock" table)
 Several files (the runner's second pass with ITM_DEFAULT_METHOD=ml_wt) are read as one run.
 """
 
@@ -27,10 +29,12 @@ import sys
 from collections import defaultdict
 
 MODEL_PATTERN = re.compile(
-    r"^BM_(?P<workload>.+?)_(?P<model>sequential|mutex|spec_mutex|tbb|gnutm(?:_[a-z_]+)?|"
+    r"^BM_(?P<workload>.+?)_(?P<model>sequential|mutex|spin|spec_mutex|tbb|gnutm(?:_[a-z_]+)?|"
     r"optimist(?:_[a-z_]+)?)$")
 BASELINE_SEQUENTIAL = "sequential"
 BASELINE_MUTEX = "mutex"
+# The locks a user would keep instead of optimist: "best lock" is the faster of these.
+SIMPLE_LOCKS = ("mutex", "spin")
 # Workloads with more cases than this get one compact table (cases × models) per thread count.
 COMPACT_ABOVE = 3
 
@@ -119,7 +123,8 @@ def record(runs, entry):
 def model_order(models):
     """Baselines first, then the locks, libitm, optimist."""
     def rank(model):
-        for i, prefix in enumerate(("sequential", "mutex", "spec_mutex", "tbb", "gnutm", "optimist")):
+        for i, prefix in enumerate(("sequential", "mutex", "spin", "spec_mutex", "tbb", "gnutm",
+                                    "optimist")):
             if model == prefix or model.startswith(prefix + "_"):
                 return (i, model)
         return (9, model)
@@ -310,7 +315,8 @@ def targets(runs):
 
 
 HEADLINE_MODELS = (
-    "mutex", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm", "optimist_stm_tbb")
+    "mutex", "spin", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm",
+    "optimist_serial", "optimist_stm_tbb")
 
 
 def headline(runs):
@@ -339,6 +345,50 @@ def headline(runs):
                          else f"{fmt_ratio(one)} / {fmt_ratio(two)}")
         name = workload + (f" {case}" if case else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def best_lock(by_model, threads):
+    """(throughput, name) of the faster simple lock at `threads`, or (None, None)."""
+    best = (None, None)
+    for lock in SIMPLE_LOCKS:
+        value = throughput(by_model.get(lock, {}).get(threads))
+        if value is not None and (best[0] is None or value > best[0]):
+            best = (value, lock)
+    return best
+
+
+def versus_best_lock(runs):
+    """One row per workload case: each optimist model's throughput ÷ the best simple lock's
+    (std::mutex or the spin lock, whichever is faster there) at 1 thread and at 2 (or the
+    largest count measured), and which lock that was."""
+    thread_counts = all_thread_counts(runs)
+    many = 2 if 2 in thread_counts else max(thread_counts)
+    counts = [1, many] if many != 1 else [1]
+    present = {m for by_model in runs.values() for m in by_model}
+    models = model_order(m for m in present if m.startswith("optimist"))
+    if not models:
+        return []
+    lines = [f"Cells: optimist ÷ best lock at {' / '.join(f'{t}T' for t in counts)} (throughput "
+             "ratios; the best lock is the faster of std::mutex and the spin lock at that thread "
+             "count; target ≥ 0.9×).", "",
+             "| workload | " + " | ".join(f"{m} / best lock" for m in models) +
+             " | best lock (" + " / ".join(f"{t}T" for t in counts) + ") |",
+             "|---|" + "---:|" * len(models) + "---|"]
+    for (workload, case), by_model in sorted(runs.items(),
+                                             key=lambda kv: (kv[0][0], case_sort_key(kv[0][1]))):
+        if workload.startswith("per_access") or not any(l in by_model for l in SIMPLE_LOCKS):
+            continue
+        bests = {t: best_lock(by_model, t) for t in counts}
+        cells = []
+        for model in models:
+            values = [ratio(throughput(by_model.get(model, {}).get(t)), bests[t][0])
+                      for t in counts]
+            cells.append("—" if all(v is None for v in values)
+                         else " / ".join(fmt_ratio(v) for v in values))
+        names = " / ".join(bests[t][1] or "—" for t in counts)
+        name = workload + (f" {case}" if case else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {names} |")
     return lines
 
 
@@ -374,13 +424,18 @@ def markdown(runs, contexts, machine):
         "runs under every model in one binary; ratios are of throughput (items per second as the",
         "workload defines them), so above 1× is faster. × seq: against the uninstrumented",
         "sequential code at 1 thread; × mutex: against one global `std::mutex` at the same thread",
-        "count. ± is the coefficient of variation over the repetitions. The machine is shared",
+        "count; ÷ best lock (summary): against the faster of `std::mutex` and a",
+        "test-and-test-and-set spin lock (model `spin`). ± is the coefficient of variation over the",
+        "repetitions. The machine is shared",
         "(2 cores, other jobs running): absolute numbers are noisy, compare ratios, and distrust",
         "differences of less than about 20 %.",
         "",
     ]
     out += machine_lines(machine, contexts)
     out += ["", "## Summary", ""] + headline(runs)
+    lines = versus_best_lock(runs)
+    if lines:
+        out += ["", "### optimist / best lock", ""] + lines
     lines = targets(runs)
     if lines:
         out += ["", "## Targets", ""] + lines
@@ -404,8 +459,9 @@ def markdown(runs, contexts, machine):
 
 # ---- the plot ----------------------------------------------------------------------------------
 
-PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spec_mutex": "#17becf",
+PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spin": "#9467bd", "spec_mutex": "#17becf",
            "gnutm": "#ff7f0e", "gnutm_ml_wt": "#d62728", "optimist_stm": "#2ca02c",
+           "optimist_serial": "#bcbd22",
            "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400"}
 
 

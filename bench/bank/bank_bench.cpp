@@ -14,8 +14,10 @@ namespace {
 const bool registered = [] {
   bank::register_bank<bench::sequential_access>(bench::one_thread);
   bank::register_bank<bench::mutex_access>(bench::caller_threads);
+  bank::register_bank<bench::spin_access>(bench::caller_threads);
   bank::register_bank<bench::optimist_stm_access>(bench::caller_threads);
   bank::register_bank<bench::optimist_htm_access>(bench::caller_threads);
+  bank::register_bank<bench::optimist_serial_access>(bench::caller_threads);
   return true;
 }();
 

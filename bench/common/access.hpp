@@ -29,13 +29,15 @@
 //   sequential_access   plain accesses, atomic(f) just calls f: the uninstrumented baseline
 //                       (single-threaded only; with more threads it would race)
 //   mutex_access        one global std::mutex around atomic(f)
+//   spin_access         one global test-and-test-and-set spin lock with pause and bounded
+//                       exponential backoff (the best simple lock a user would keep)
 //   spec_mutex_access   one global tbb::speculative_spin_mutex. Defined only where the compiler
 //                       targets RTM (-mrtm, i.e. in bench/<workload>/*_rtm.cpp files): without it
 //                       oneTBB's header makes the type a plain spin_mutex, and two definitions
 //                       of one inline entity would differ between files (an ODR violation).
 //                       oneTBB checks CPUID at run time, so on a CPU without RTM it spins.
-//   optimist_access     optimist::atomically / load / store / tx_new / tx_delete. The mode (stm or
-//                       htm) is process-wide: call use_optimist_mode() before a run.
+//   optimist_access     optimist::atomically / load / store / tx_new / tx_delete. The mode (stm,
+//                       htm or serial) is process-wide: call use_optimist_mode() before a run.
 //   gnutm_access        GCC's __transaction_atomic, in bench/common/gnutm_access.hpp, usable only
 //                       from *_gnutm.cpp files (compiled with -fgnu-tm).
 //
@@ -43,6 +45,7 @@
 // not recursive); workloads keep one critical section per operation.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -108,6 +111,55 @@ struct mutex_access : sequential_access {
     return std::forward<F>(f)();
   }
   // Under the lock nothing is speculative: make and destroy act at once (inherited).
+};
+
+// ---- spin_access -------------------------------------------------------------------------------
+
+// A test-and-test-and-set spin lock: waiters spin on a plain load (the line stays shared in their
+// caches) and try the exchange only when the lock looks free; each failed look pauses, doubling
+// the pause up to a bound (backoff spreads the waiters' retries so they do not all hit the line
+// at once on release). No fairness, no sleeping: what a user who measured std::mutex as too slow
+// would write instead.
+class ttas_spin_lock {
+ public:
+  void lock() noexcept {
+    unsigned pause = 1;
+    for (;;) {
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      while (locked_.load(std::memory_order_relaxed)) {
+        for (unsigned i = 0; i < pause; ++i) relax();
+        if (pause < max_pause) pause *= 2;
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  static constexpr unsigned max_pause = 64;
+  static void relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+  }
+  alignas(64) std::atomic<bool> locked_{false};
+};
+
+inline ttas_spin_lock& global_spin_lock() {
+  static ttas_spin_lock lock;
+  return lock;
+}
+
+struct spin_access : sequential_access {
+  static constexpr const char* name = "spin";
+  static std::string model_name() { return name; }
+
+  template <class F>
+  static decltype(auto) atomic(F&& f) {
+    std::lock_guard<ttas_spin_lock> lock(global_spin_lock());
+    return std::forward<F>(f)();
+  }
 };
 
 // ---- spec_mutex_access (files compiled with -mrtm only) ----------------------------------------
@@ -203,16 +255,20 @@ struct optimist_access {
 // BM_<w>_optimist_htm variants.
 template <optimist::execution_mode Mode>
 struct optimist_mode_access : optimist_access {
-  static constexpr const char* name = Mode == optimist::execution_mode::stm   ? "optimist_stm"
-                                      : Mode == optimist::execution_mode::htm ? "optimist_htm"
-                                                                              : "optimist_auto";
+  static constexpr const char* name = Mode == optimist::execution_mode::stm      ? "optimist_stm"
+                                      : Mode == optimist::execution_mode::htm    ? "optimist_htm"
+                                      : Mode == optimist::execution_mode::serial ? "optimist_serial"
+                                                                                 : "optimist_auto";
   static std::string model_name() { return name; }
   static std::string prepare() { return use_optimist_mode(Mode); }
   static std::string label(int) {
-    return Mode == optimist::execution_mode::stm ? std::string() : optimist_mode_label(Mode);
+    return Mode == optimist::execution_mode::stm || Mode == optimist::execution_mode::serial
+               ? std::string()
+               : optimist_mode_label(Mode);
   }
 };
 using optimist_stm_access = optimist_mode_access<optimist::execution_mode::stm>;
 using optimist_htm_access = optimist_mode_access<optimist::execution_mode::htm>;
+using optimist_serial_access = optimist_mode_access<optimist::execution_mode::serial>;
 
 }  // namespace bench

@@ -8,6 +8,7 @@
 //
 //   sequential_model      uninstrumented, 1 thread only
 //   mutex_model           one global std::mutex
+//   spin_model            one global test-and-test-and-set spin lock with backoff
 //   spec_mutex_model      tbb::speculative_spin_mutex (only in files compiled with -mrtm)
 //   gnutm_model           GCC __transaction_atomic (only in files compiled with -fgnu-tm); named
 //                         gnutm_<method> when ITM_DEFAULT_METHOD is set, as the runner does for
@@ -15,6 +16,7 @@
 //   optimist_stm_model    optimist, software transactions only
 //   optimist_htm_model    optimist, hardware attempts first (on a CPU without RTM they are
 //                         simulated aborts and the software path runs: the row measures the cost)
+//   optimist_serial_model optimist, serial mode (one global lock, in place, undo log)
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -50,11 +52,13 @@ struct model {
 
 using sequential_model = model<sequential_access>;
 using mutex_model = model<mutex_access>;
+using spin_model = model<spin_access>;
 #if defined(__RTM__)
 using spec_mutex_model = model<spec_mutex_access>;
 #endif
 using optimist_stm_model = model<optimist_stm_access>;
 using optimist_htm_model = model<optimist_htm_access>;
+using optimist_serial_model = model<optimist_serial_access>;
 #if defined(__cpp_transactional_memory)
 using gnutm_model = model<gnutm_access>;
 #endif

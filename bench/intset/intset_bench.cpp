@@ -15,8 +15,10 @@ namespace {
 const bool registered = [] {
   bench::intset::register_models<bench::sequential_model>();
   bench::intset::register_models<bench::mutex_model>();
+  bench::intset::register_models<bench::spin_model>();
   bench::intset::register_models<bench::optimist_stm_model>();
   bench::intset::register_models<bench::optimist_htm_model>();
+  bench::intset::register_models<bench::optimist_serial_model>();
   return true;
 }();
 

@@ -13,8 +13,10 @@ namespace {
 const bool registered = [] {
   per_access::register_per_access<bench::sequential_access>(bench::one_thread);
   per_access::register_per_access<bench::mutex_access>(bench::caller_threads);
+  per_access::register_per_access<bench::spin_access>(bench::caller_threads);
   per_access::register_per_access<bench::optimist_stm_access>(bench::caller_threads);
   per_access::register_per_access<bench::optimist_htm_access>(bench::caller_threads);
+  per_access::register_per_access<bench::optimist_serial_access>(bench::caller_threads);
   return true;
 }();
 

@@ -4,6 +4,7 @@
 //   BM_tmap_optimist   optimist::tmap<std::uint64_t, std::uint64_t>, each operation its own
 //                      transaction (find / insert / erase called outside any atomic block)
 //   BM_tmap_mutex      std::unordered_map under one global std::mutex
+//   BM_tmap_spin       the same under one global test-and-test-and-set spin lock (access.hpp)
 //   BM_tmap_tbb        tbb::concurrent_hash_map (per-bucket reader-writer locks)
 //
 // Keys are drawn uniformly from OPTIMIST_BENCH_TMAP_KEYS (default 65536; 4096 with
@@ -27,6 +28,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "../common/access.hpp"
 #include "../common/benchmark_main.hpp"
 #include "../common/environment.hpp"
 #include "../common/optimist_counters.hpp"
@@ -118,10 +120,9 @@ void BM_tmap_optimist(benchmark::State& state) {
   bench::report_optimist_counters(state);
 }
 
-// ---- std::unordered_map under one std::mutex -------------------------------------------------
+// ---- std::unordered_map under one lock (std::mutex or the spin lock) --------------------------
 
 std::unique_ptr<std::unordered_map<key_type, value_type>> g_locked_map;
-std::mutex g_map_mutex;
 
 void setup_mutex(const benchmark::State&) {
   g_locked_map = std::make_unique<std::unordered_map<key_type, value_type>>();
@@ -136,7 +137,14 @@ void teardown_mutex(const benchmark::State&) {
   g_locked_map.reset();
 }
 
-void BM_tmap_mutex(benchmark::State& state) {
+template <class Lock>
+Lock& map_lock() {
+  static Lock lock;
+  return lock;
+}
+
+template <class Lock>
+void BM_tmap_locked(benchmark::State& state) {
   operation_source source(static_cast<std::uint64_t>(state.thread_index()));
   const long lookup_percent = state.range(0);
   std::unordered_map<key_type, value_type>& map = *g_locked_map;
@@ -144,7 +152,7 @@ void BM_tmap_mutex(benchmark::State& state) {
   std::uint64_t found = 0;
   for (auto _ : state) {
     const step s = next_step(source, lookup_percent);
-    std::lock_guard<std::mutex> lock(g_map_mutex);
+    std::lock_guard<Lock> lock(map_lock<Lock>());
     switch (s.kind) {
       case op::lookup:
         found += map.find(s.key) != map.end();
@@ -216,7 +224,11 @@ const bool registered = [] {
       ->Setup(setup_optimist)
       ->Teardown(teardown_optimist)
       ->Apply(lookup_shares);
-  benchmark::RegisterBenchmark("BM_tmap_mutex", BM_tmap_mutex)
+  benchmark::RegisterBenchmark("BM_tmap_mutex", BM_tmap_locked<std::mutex>)
+      ->Setup(setup_mutex)
+      ->Teardown(teardown_mutex)
+      ->Apply(lookup_shares);
+  benchmark::RegisterBenchmark("BM_tmap_spin", BM_tmap_locked<bench::ttas_spin_lock>)
       ->Setup(setup_mutex)
       ->Teardown(teardown_mutex)
       ->Apply(lookup_shares);

@@ -15,8 +15,10 @@ namespace {
 const bool registered = [] {
   train::register_train<bench::sequential_access>(bench::one_worker);
   train::register_train<bench::mutex_access>(bench::worker_threads);
+  train::register_train<bench::spin_access>(bench::worker_threads);
   train::register_train<bench::optimist_stm_access>(bench::worker_threads);
   train::register_train<bench::optimist_htm_access>(bench::worker_threads);
+  train::register_train<bench::optimist_serial_access>(bench::worker_threads);
   // optimist transactions in tbb::parallel_for, as the lock models run: the task runtime's share.
   train::register_train<bench::tbb_loop<bench::optimist_stm_access>>(bench::worker_threads);
   return true;

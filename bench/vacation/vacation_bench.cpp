@@ -16,8 +16,10 @@ namespace {
 const bool registered = [] {
   bench::vacation::register_model<bench::sequential_model>();
   bench::vacation::register_model<bench::mutex_model>();
+  bench::vacation::register_model<bench::spin_model>();
   bench::vacation::register_model<bench::optimist_stm_model>();
   bench::vacation::register_model<bench::optimist_htm_model>();
+  bench::vacation::register_model<bench::optimist_serial_model>();
   return true;
 }();
 

@@ -17,6 +17,23 @@
 //              disabled in firmware answers — so the fallback path and the
 //              policy run as they would there.
 //   automatic  the default: hardware first where CPUID reports RTM, else stm.
+//   serial     each atomic block runs alone under one global lock and reads
+//              and writes memory in place (no read set, no redo log): the
+//              cost of a lock, for one thread or heavy conflict. Writes keep
+//              an undo log, so an exception (also from a nested block) still
+//              rolls back exactly; retry() runs the block's next attempt in
+//              software, where it waits for a change; or_else works as
+//              usual. Serial blocks and speculative ones may run in one
+//              process (a run_options::mode, a change of mode): a serial
+//              block waits until no speculative attempt runs, and none
+//              starts while it runs. serial_lock_waits() (and the report)
+//              give the time spent waiting for the lock, per block.
+//              Like any lock: a serial block must not wait for another
+//              thread's atomic block or transactional access (it would wait
+//              for ever). In an ordered task run, keep one mode for the run
+//              (run_options::mode): a serial task waits for its turn first,
+//              but a speculative later task waits for its turn inside its
+//              block, where a serial earlier task would wait for it.
 //
 // Hardware first means: an outermost atomic block runs as an RTM transaction;
 // if that aborts, it is retried in hardware only while the abort status says
@@ -29,17 +46,24 @@
 // those have their usual meaning. optimist::stats().hardware counts attempts,
 // commits and aborts by cause; the report lists them per block.
 //
-// The mode starts from the OPTIMIST_MODE environment variable (stm, htm or
-// auto; anything else makes the first transaction throw std::invalid_argument
-// naming the value) and can be changed with set_execution_mode() or for one
-// run of tasks with run_options::mode. Change it while no transaction runs.
+// The mode starts from the OPTIMIST_MODE environment variable (stm, htm,
+// serial or auto; anything else makes the first transaction throw
+// std::invalid_argument naming the value) and can be changed with
+// set_execution_mode() or for one run of tasks with run_options::mode. Each
+// outermost block takes the mode current at its start; switching between stm
+// and serial while other blocks run is safe (the serial gate). Change it to or
+// from htm while no transaction runs.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
+#include <vector>
+
+#include "optimist/source_location.hpp"
 
 namespace optimist {
 
-enum class execution_mode { stm, htm, automatic };
+enum class execution_mode { stm, htm, automatic, serial };
 
 // set_execution_mode(mode) / execution_mode_now()
 //   Sets or reads the process-wide mode.
@@ -51,8 +75,21 @@ execution_mode execution_mode_now();
 bool htm_available() noexcept;
 
 // to_string(mode) / parse_execution_mode(text)
-//   "stm", "htm", "auto"; parsing anything else throws std::invalid_argument.
+//   "stm", "htm", "auto", "serial"; parsing anything else throws
+//   std::invalid_argument.
 std::string_view to_string(execution_mode mode) noexcept;
 execution_mode parse_execution_mode(std::string_view text);
+
+// serial_lock_waits() / reset_serial_lock_waits()
+//   Per atomic block (its source location), how often it ran serially and how
+//   long its threads waited for the serial lock, largest wait first. Recorded
+//   only while reporting is on (OPTIMIST_REPORT or optimist::report::enable).
+struct serial_wait {
+  source_location site;
+  std::uint64_t blocks = 0;  // serial attempts started here
+  double waiting_s = 0;      // time spent waiting for the lock and the gate
+};
+std::vector<serial_wait> serial_lock_waits();
+void reset_serial_lock_waits();
 
 }  // namespace optimist

@@ -16,6 +16,7 @@
 #include "htm/hardware_mode.hpp"
 #include "optimist/detail/engine.hpp"
 #include "optimist/mode.hpp"
+#include "stm/serial_mode.hpp"
 
 namespace optimist {
 
@@ -31,6 +32,8 @@ std::mutex mode_mutex;
 
 // -1: no override on this thread; else a hardware_kind.
 [[gnu::tls_model("initial-exec")]] thread_local int tls_kind_override = unresolved;
+// Serial mode (runtime/stm/serial_mode.cpp): -1 no override; else 0 or 1.
+[[gnu::tls_model("initial-exec")]] thread_local int tls_serial_override = unresolved;
 
 execution_mode mode_from_environment() {
   const char* text = std::getenv("OPTIMIST_MODE");
@@ -39,7 +42,7 @@ execution_mode mode_from_environment() {
     return parse_execution_mode(text);
   } catch (const std::invalid_argument&) {
     throw std::invalid_argument("optimist: OPTIMIST_MODE=\"" + std::string(text) +
-                                "\" is not a mode (use stm, htm or auto)");
+                                "\" is not a mode (use stm, htm, serial or auto)");
   }
 }
 
@@ -76,6 +79,8 @@ std::string_view to_string(execution_mode mode) noexcept {
       return "htm";
     case execution_mode::automatic:
       return "auto";
+    case execution_mode::serial:
+      return "serial";
   }
   return "?";
 }
@@ -84,13 +89,14 @@ execution_mode parse_execution_mode(std::string_view text) {
   if (text == "stm") return execution_mode::stm;
   if (text == "htm") return execution_mode::htm;
   if (text == "auto" || text == "automatic") return execution_mode::automatic;
+  if (text == "serial") return execution_mode::serial;
   throw std::invalid_argument("optimist: \"" + std::string(text) +
-                              "\" is not an execution mode (use stm, htm or auto)");
+                              "\" is not an execution mode (use stm, htm, serial or auto)");
 }
 
 void set_execution_mode(execution_mode mode) {
   if (mode != execution_mode::stm && mode != execution_mode::htm &&
-      mode != execution_mode::automatic) {
+      mode != execution_mode::automatic && mode != execution_mode::serial) {
     throw std::invalid_argument(
         "optimist::set_execution_mode: " + std::to_string(static_cast<int>(mode)) +
         " is not an execution_mode");
@@ -109,6 +115,7 @@ namespace detail {
 hardware_kind hardware_kind_for(execution_mode mode) {
   switch (mode) {
     case execution_mode::stm:
+    case execution_mode::serial:
       return hardware_kind::none;
     case execution_mode::htm:
       return rtm_instruction_executes() ? hardware_kind::real : hardware_kind::simulated;
@@ -129,7 +136,18 @@ hardware_kind thread_hardware_kind() {
   return static_cast<hardware_kind>(kind);
 }
 
-scoped_execution_mode::scoped_execution_mode(execution_mode mode) : previous_(tls_kind_override) {
+bool thread_runs_serial() {
+  if (tls_serial_override != unresolved) return tls_serial_override != 0;
+  int mode = current_mode.load(std::memory_order_relaxed);
+  if (mode == unresolved) {
+    resolve_from_environment();
+    mode = current_mode.load(std::memory_order_relaxed);
+  }
+  return mode == static_cast<int>(execution_mode::serial);
+}
+
+scoped_execution_mode::scoped_execution_mode(execution_mode mode)
+    : previous_(tls_kind_override), previous_serial_(tls_serial_override) {
   int kind = static_cast<int>(hardware_kind_for(mode));
   {
     std::lock_guard<std::mutex> guard(mode_mutex);
@@ -137,10 +155,12 @@ scoped_execution_mode::scoped_execution_mode(execution_mode mode) : previous_(tl
     g_hardware_maybe.store(true, std::memory_order_relaxed);
   }
   tls_kind_override = kind;
+  tls_serial_override = mode == execution_mode::serial ? 1 : 0;
 }
 
 scoped_execution_mode::~scoped_execution_mode() {
   tls_kind_override = previous_;
+  tls_serial_override = previous_serial_;
   std::lock_guard<std::mutex> guard(mode_mutex);
   overrides_alive.fetch_sub(1, std::memory_order_relaxed);
   int kind = current_kind.load(std::memory_order_relaxed);

@@ -40,6 +40,7 @@ class scoped_execution_mode {
 
  private:
   int previous_;
+  int previous_serial_;  // serial mode override (runtime/stm/serial_mode.cpp)
 };
 
 }  // namespace optimist::detail

@@ -68,6 +68,7 @@
 #include "optimist/detail/engine.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/orec_table.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 #include "stm/word_memory.hpp"
@@ -138,6 +139,9 @@ hardware_site_table& sites_of(transaction& tx) {
   if (kind != hardware_kind::real) return 0;  // simulated: TSX absent or disabled
   unsigned status = _xbegin();
   if (status != _XBEGIN_STARTED) return status;
+  // INVARIANT gate-exclusive (serial_mode.hpp): the gate joins the read set,
+  // so a serial block that closes it aborts us.
+  if (g_serial_gate.load(std::memory_order_relaxed) != 0) _xabort(abort_code_locked);
   // Inside the hardware transaction. These descriptor stores are undone by an
   // abort; nothing another thread reads is written here.
   tx.depth = 1;

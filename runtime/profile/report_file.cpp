@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "optimist/report.hpp"
+#include "stm/serial_mode.hpp"
 
 namespace optimist::detail {
 
@@ -33,6 +34,7 @@ std::string render(const std::string& target) {
     report::write_json(out, report::snapshot());
   } else {
     report::write_text(out, report::snapshot());
+    write_serial_lock_waits(out);  // serial mode (runtime/stm/serial_mode.cpp)
   }
   return std::move(out).str();
 }

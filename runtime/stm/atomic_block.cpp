@@ -12,12 +12,14 @@
 #include <string>
 
 #include "htm/abort_injection.hpp"
+#include "durable/commit_hook.hpp"
 #include "htm/hardware_barriers.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
@@ -60,6 +62,7 @@ void transaction::start(source_location site) {
   // (release: the previous transaction's reads stay ordered before it).
   active_since.store(now, std::memory_order_release);
   start_fence();
+  pass_gate(*this);  // serial mode: never overlap a serial block (serial_mode.hpp)
   census_at_start = census_now();  // INVARIANT sole-thread: before the first read
   if (recording) record_attempt_start(*this);
   if (irrevocable_next) {
@@ -77,7 +80,8 @@ void transaction::open_nested() {
   if (nesting.size() == nesting.capacity()) {
     nesting.reserve(nesting.empty() ? 8 : 2 * nesting.size());  // may throw; nothing changed yet
   }
-  nesting.push_back({writes.open_nested(), allocations.size(), deletions.size(), on_commit.size()});
+  nesting.push_back({writes.open_nested(), allocations.size(), deletions.size(), on_commit.size(),
+                     undo.position()});
   ++depth;
 }
 
@@ -92,6 +96,7 @@ void transaction::rollback_nested() noexcept {
   nesting.pop_back();
   --depth;
   writes.rollback_to(level.writes);
+  undo.rollback_to(level.undo);  // serial mode: in-place writes of the level
   deletions.resize(level.deletions);
   on_commit.resize(level.on_commit);
   // The rolled-back block's objects are destroyed when the whole transaction
@@ -113,6 +118,16 @@ transaction& block_begin(source_location site) {
     return *tx;
   }
   transaction& tx = this_thread_transaction();
+  // Serial mode (serial_mode.cpp); an attempt after a serial retry() runs
+  // speculatively, where retry() can wait.
+  if (tx.serial_fallback_next) {
+    tx.serial_fallback_next = false;
+  } else if (thread_runs_serial() && !durable_hook_active()) {
+    // Not while a durable store is open: serial writes go in place, and a
+    // durable heap word must be logged first (INVARIANT log-before-writeback).
+    tx.start_serial(site);
+    return tx;
+  }
   tx.start(site);
   return tx;
 }

@@ -24,6 +24,7 @@
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 #include "stm/word_memory.hpp"
@@ -37,7 +38,8 @@ constexpr unsigned read_wait_rounds = 18;
 // How many times one read may extend the snapshot and look again.
 constexpr unsigned max_extensions_per_read = 32;
 
-std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept {
+std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) {
+  standalone_gate gate;  // serial mode: not while a serial block runs
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
     // INVARIANT clock-order (global_clock.hpp).
@@ -65,11 +67,13 @@ std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) noexcept 
 void standalone_write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                       source_location site) {
   // DURABLE HOOK: a durable word is written by a one-word transaction, so that it is logged.
+  // (Before the gate: the transaction passes the gate itself.)
   if (durable_hook_active() && durable_covers(word)) {
     atomically([&] { this_thread_transaction().write(word, value, mask, site); }, site);
     return;
   }
-  transaction& self = this_thread_transaction();
+  standalone_gate gate;  // serial mode: not while a serial block runs
+  transaction& self = gate.self();
   orec& lock = orec_for(word);
   for (unsigned round = 0;; ++round) {
     std::uint64_t v = lock.load(std::memory_order_relaxed);
@@ -124,6 +128,12 @@ bool spans_several_words(const void* address, std::size_t size) {
 }  // namespace
 
 std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_location site) {
+  if (mode == tx_mode::serial) {
+    // Alone under the serial gate: memory is ours (serial_mode.cpp).
+    if (doomed && !unwinding()) [[unlikely]]
+      throw restart_signal{};
+    return load_word(word, mask);
+  }
   if (mode == tx_mode::hardware) [[unlikely]]
     return hardware_read(word, mask);
   std::uint64_t from_log = 0;
@@ -187,6 +197,20 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
 
 void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                         source_location site) {
+  if (mode == tx_mode::serial) {
+    // In place, old bytes first into the undo log (serial_mode.cpp).
+    if (doomed && !unwinding()) [[unlikely]]
+      throw restart_signal{};
+    // DURABLE HOOK: blocks run speculatively while a store is open
+    // (block_begin); in place, a durable word would reach the heap unlogged.
+    if (durable_hook_active() && durable_covers(word)) [[unlikely]]
+      throw std::logic_error(
+          "optimist: a serial-mode block wrote a durable heap word (the store was opened while "
+          "the block ran); it was rolled back");
+    undo.record(word, mask);
+    store_word(word, value, mask);
+    return;
+  }
   if (mode == tx_mode::hardware) [[unlikely]] {
     // DURABLE HOOK: in-place writes would reach a durable heap before its log.
     if (durable_hook_active() && durable_covers(word)) hardware_abort(abort_code_inevitable);
@@ -207,6 +231,7 @@ std::uint64_t read_word(const void* word, source_location site) {
     throw_misaligned(word, "read");
   transaction* tx = tls_current;
   if (tx == nullptr) return standalone_read(w, full_mask);
+  if (tx->mode == tx_mode::serial && !tx->doomed) return load_word(w, full_mask);  // serial mode
   // Fast path: the common read of a whole word that this attempt has not
   // written, found unlocked and no newer than the snapshot — the same steps
   // as transaction::read (INVARIANT orec-seqlock, clock-order), without its

@@ -240,8 +240,10 @@ void transaction::commit_irrevocable() {
 
 void transaction::commit() {
   if (doomed) throw restart_signal{};
-  bool read_only = writes.empty();
-  if (mode == tx_mode::irrevocable) {
+  bool read_only = writes.empty() && undo.empty();
+  if (mode == tx_mode::serial) {
+    commit_serial();  // serial_mode.cpp
+  } else if (mode == tx_mode::irrevocable) {
     commit_irrevocable();
   } else if (!read_only) {
     commit_writer();
@@ -310,6 +312,7 @@ void transaction::finish_committed() {
 }
 
 void transaction::discard_attempt() noexcept {
+  if (mode == tx_mode::serial) undo_serial();  // serial_mode.cpp: undo in place, open the gate
   if (recording) record_rollback(*this);
   release_locks();
   release_reservations();

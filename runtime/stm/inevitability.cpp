@@ -52,6 +52,12 @@ void transaction::reserve(orec& lock) {
 
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
+  if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
+    if (!inevitable_requested) thread_counters::bump(counters.irrevocable);
+    inevitable_requested = true;
+    inevitable_site = site;
+    return;
+  }
   inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
   if (mode == tx_mode::irrevocable) {
     inevitable_site = site;

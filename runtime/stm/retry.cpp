@@ -93,6 +93,15 @@ namespace detail {
 
 retry_refusal transaction::prepare_retry(source_location site) {
   if (inevitable_requested) return retry_refusal::inevitable;
+  if (mode == tx_mode::serial) {
+    // No read set to check or wait on: finish_retry() runs the next attempt
+    // speculatively, which calls retry() again with one (serial_mode.cpp).
+    retry_pending = true;
+    retry_site = site;
+    doomed = true;
+    doom_cause = abort_cause::explicit_restart;
+    return retry_refusal::none;
+  }
   if (mode == tx_mode::irrevocable) {
     // Made irrevocable by the engine: what it read is what it reserved
     // (INVARIANT reserved-is-stable: the versions are those it read). It read
@@ -129,6 +138,14 @@ bool retry_absorbed() noexcept {
 }
 
 bool transaction::finish_retry() noexcept {
+  if (mode == tx_mode::serial) {
+    // serial_mode.cpp: undo, open the gate, run again speculatively.
+    retry_pending = false;
+    consecutive_aborts = 0;
+    discard_attempt();
+    serial_fallback_next = true;
+    return true;
+  }
   thread_counters::bump(counters.retries);
   retry_pending = false;
   consecutive_aborts = 0;  // waiting for a state is not losing to contention

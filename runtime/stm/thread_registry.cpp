@@ -91,6 +91,8 @@ struct thread_exit_guard {
     t->c_pending_error = 0;
     t->active_since.store(not_active, std::memory_order_release);
     g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
+    // Serial gate (serial_mode.hpp): the next owner starts unknown to the gate.
+    t->may_speculate.store(false, std::memory_order_relaxed);
     t->in_use.store(false, std::memory_order_release);
   }
 };

@@ -23,6 +23,7 @@
 #include "stm/read_set.hpp"
 #include "stm/retry_wait.hpp"
 #include "stm/thread_counters.hpp"
+#include "stm/undo_log.hpp"
 #include "stm/write_log.hpp"
 
 namespace optimist::detail {
@@ -33,6 +34,7 @@ enum class tx_mode : std::uint8_t {
   optimistic,   // lazy: reads validated, writes buffered, locks taken at commit
   irrevocable,  // holds the inevitability token; reserves every orec it touches
   hardware,     // inside an RTM transaction: accesses go straight to memory (runtime/htm)
+  serial,       // alone under the serial gate: in place, undo log (runtime/stm/serial_mode.cpp)
 };
 
 // Why prepare_retry() refused to mark the attempt for a retry.
@@ -65,6 +67,7 @@ struct nesting_level {
   std::size_t allocations;
   std::size_t deletions;
   std::size_t on_commit;
+  undo_log::mark undo;  // serial mode
 };
 
 inline constexpr std::uint64_t not_active = std::numeric_limits<std::uint64_t>::max();
@@ -97,6 +100,10 @@ class alignas(64) transaction {
 
   read_set reads;
   write_log writes;
+  // ---- serial mode (runtime/stm/serial_mode.cpp) ----
+  undo_log undo;                      // in-place writes of a serial attempt
+  bool serial_fallback_next = false;  // the next attempt runs speculatively (after a retry())
+  std::uint64_t serial_wait_start = 0;
   std::vector<lock_entry> locks;  // held during commit only
   std::vector<orec*> reserved;    // held while irrevocable
   std::vector<allocation_entry> allocations;
@@ -175,6 +182,10 @@ class alignas(64) transaction {
   // only when every descriptor's active_since is >= t.
   std::atomic<std::uint64_t> active_since{not_active};
   std::atomic<bool> in_use{false};
+  // Serial gate (serial_mode.hpp): true once this thread may start speculative
+  // attempts with only start_fence() before its gate check; a serial holder
+  // that sees it clears it and issues the heavy fence (serial_mode.cpp).
+  std::atomic<bool> may_speculate{false};
   transaction* next_registered = nullptr;  // immutable once published
   thread_counters counters;
 
@@ -206,6 +217,13 @@ class alignas(64) transaction {
   void revalidate();  // extend to now, or restart: the attempt then serialises after now
   void become_irrevocable(source_location site);
   void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
+
+  // Serial mode (runtime/stm/serial_mode.cpp): start an outermost attempt
+  // under the gate; commit its in-place writes (stamps their orecs, wakes
+  // waiters, opens the gate); or undo them and open the gate (rollback).
+  void start_serial(source_location site);
+  void commit_serial() noexcept;
+  void undo_serial() noexcept;
 
   void open_nested();
   void commit_nested() noexcept;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/think_time.hpp"
 #include "support/threads.hpp"
@@ -450,6 +451,7 @@ TEST(AccessInitTest, TvarIsValueInitialised) {
 }
 
 TEST_P(AccessTest, ReadYourOwnWritesOfPartialWords) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("checks that writes are buffered until commit");
   run_threads(GetParam(), [](int) {
     float_pair p{{1.0f, 2.0f}};
     optimist::atomically([&] {

@@ -21,6 +21,7 @@
 
 #include "optimist/optimist.hpp"
 #include "stm/write_log.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/think_time.hpp"
 #include "support/threads.hpp"
@@ -294,6 +295,7 @@ TEST_P(ExceptionTest, ThrowAfterWritingManyWordsLeavesAllUnchanged) {
 // std::bad_alloc reaches the caller, nothing is applied, and the thread can
 // run big transactions again once memory is back.
 TEST_P(ExceptionTest, BadAllocFromAnOversizedWriteSetAppliesNothing) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("the write-log size limit");
   constexpr std::size_t limit = 100;
   std::vector<std::vector<long>> arrays(static_cast<std::size_t>(GetParam()),
                                         std::vector<long>(2 * limit, 0));

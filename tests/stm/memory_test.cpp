@@ -24,6 +24,7 @@
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
 #include "support/describe_stats.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/think_time.hpp"
 #include "support/threads.hpp"
@@ -115,6 +116,7 @@ TEST_P(MemoryTest, AllocationsOfThrowingAttemptsAreDestroyed) {
 // must fail validation. The object it allocated in that attempt must be gone
 // when the second attempt runs, and the second attempt's object kept.
 TEST_P(MemoryTest, AllocationsOfConflictingAttemptsAreDestroyed) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads inside blocks");
   const int victims = GetParam();
   std::vector<std::unique_ptr<optimist::tvar<long>>> x, y;
   std::vector<std::unique_ptr<optimist::tvar<counted*>>> out;
@@ -209,6 +211,7 @@ TEST_P(MemoryTest, ReplacingObjectsUnderContentionLeavesOnlyTheLastOne) {
 // the node. Its destructor must not have run, and the memory must still be
 // allocated (ASan). After the readers commit, reclaim_now() destroys it.
 TEST_P(MemoryTest, DeletedNodeIsNotReclaimedWhileAReaderMayHoldIt) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("readers wait inside their blocks for a deleter on another thread");
   const int readers = GetParam();
   optimist::tvar<counted*> head{new counted(0, 12345)};
   std::latch readers_have_pointer(readers);

@@ -23,6 +23,7 @@
 #include "stm/contention_manager.hpp"
 #include "stm/transaction.hpp"
 #include "support/describe_stats.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/think_time.hpp"
 #include "support/threads.hpp"
@@ -157,6 +158,7 @@ bool running_irrevocably() {
 // then does not wait: its spoiler could not commit anyway) and commit. Without
 // the bound the victim would keep losing until its spoiler runs out of rounds.
 TEST_P(ProgressTest, StarvingTransactionBecomesIrrevocableAfterMaxRestarts) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("starvation and the irrevocable fallback");
   const int victims = GetParam();
   const int bound = static_cast<int>(optimist::detail::max_restarts);
   const int spoiler_rounds = 3 * bound;  // more than the bound: the victim must not need them

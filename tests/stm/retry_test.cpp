@@ -22,6 +22,7 @@
 #include "optimist/optimist.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/thread_registry.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
@@ -312,6 +313,7 @@ TEST(RetryMisuse, AfterBecomeInevitableIsALogicErrorAndGivesTheTokenBack) {
 // A transaction the engine made irrevocable has done nothing irreversible:
 // it may retry. It must give the inevitability token back while it waits.
 TEST(RetryIrrevocable, AStarvedTransactionRetriesAndReleasesTheToken) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("starvation and the irrevocable fallback");
   watchdog guard("a starved transaction that retries");
   optimist::reset_stats();
   optimist::tvar<long> flag{0}, other{0};
@@ -345,6 +347,7 @@ TEST(RetryIrrevocable, AStarvedTransactionRetriesAndReleasesTheToken) {
 // block irrevocably from its start, before it asks again: a retry() there is
 // still allowed (nothing irreversible has happened in that attempt).
 TEST(RetryIrrevocable, ARetryBeforeBecomingInevitableAgainIsAllowed) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("a conflict staged by another thread inside the block");
   watchdog guard("a retry in the irrevocable re-run");
   optimist::tvar<long> x{0}, flag{0}, out{0};
   std::atomic<int> attempts{0};

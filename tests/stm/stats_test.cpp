@@ -25,6 +25,7 @@
 #include "optimist/optimist.hpp"
 #include "optimist/stm.h"
 #include "stm/orec_table.hpp"
+#include "support/serial_mode.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
@@ -179,6 +180,7 @@ TEST_P(StatsTest, ResetStatsZeroesEveryCounter) {
 }
 
 TEST_P(StatsTest, WriteAfterAConflictingCommitIsCommitInvalidated) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads inside blocks");
   const int victims = GetParam();
   std::vector<padded_word> x(static_cast<std::size_t>(victims));
   std::vector<padded_word> y(static_cast<std::size_t>(victims));
@@ -203,6 +205,7 @@ TEST_P(StatsTest, WriteAfterAConflictingCommitIsCommitInvalidated) {
 }
 
 TEST_P(StatsTest, ReadOfAWordNewerThanAnInvalidSnapshotIsReadInvalidated) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads inside blocks");
   const int victims = GetParam();
   std::vector<padded_word> x(static_cast<std::size_t>(victims));
   std::vector<padded_word> z(static_cast<std::size_t>(victims));
@@ -266,14 +269,17 @@ void run_with_stuck_committer(int victims, bool write, abort_cause cause) {
 }
 
 TEST_P(StatsTest, ReadOfALockedWordIsReadLocked) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads inside blocks");
   run_with_stuck_committer(GetParam(), false, abort_cause::read_locked);
 }
 
 TEST_P(StatsTest, CommitOverAHeldLockIsCommitLocked) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads inside blocks");
   run_with_stuck_committer(GetParam(), true, abort_cause::commit_locked);
 }
 
 TEST_P(StatsTest, CommitOverTheInevitableTransactionsWordsIsInevitable) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads inside blocks");
   const int victims = GetParam();
   std::vector<padded_word> x(static_cast<std::size_t>(victims));
   std::vector<int> attempts(static_cast<std::size_t>(victims), 0);

@@ -1,0 +1,371 @@
+// Serial mode (runtime/stm/serial_mode.cpp): blocks run alone, in place, with
+// an undo log; and the gate that keeps serial and speculative blocks apart.
+//
+// The rest of this folder's suites also run under OPTIMIST_MODE=serial (see
+// tests/support/serial_mode.hpp); the tests here check what is particular to
+// serial mode: that it really writes in place, that the undo log restores
+// memory exactly (exceptions, nested blocks, partial words, repeated writes),
+// that retry()/or_else keep their meaning, that the report names the blocks
+// that waited for the lock, and that serial and speculative blocks mixed (per
+// thread, and with the process mode switched every few microseconds) keep
+// the bank invariant and an opacity auditor happy.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "htm/hardware_mode.hpp"
+#include "memory/epoch_reclaimer.hpp"
+#include "optimist/optimist.hpp"
+#include "optimist/report.hpp"
+#include "support/stress.hpp"
+#include "support/threads.hpp"
+#include "support/watchdog.hpp"
+
+namespace {
+
+using optimist::execution_mode;
+using optimist::test::run_threads;
+using optimist::test::scaled;
+
+// Every test runs with the process mode set to serial and puts back what it
+// found.
+class SerialMode : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = optimist::execution_mode_now();
+    optimist::set_execution_mode(execution_mode::serial);
+  }
+  void TearDown() override { optimist::set_execution_mode(previous_); }
+
+ private:
+  execution_mode previous_ = execution_mode::stm;
+};
+
+class SerialModeThreads : public SerialMode, public ::testing::WithParamInterface<int> {};
+
+struct counted {
+  static inline std::atomic<int> live{0};
+  counted() { live.fetch_add(1); }
+  ~counted() { live.fetch_sub(1); }
+};
+
+TEST_F(SerialMode, WritesGoToMemoryInPlace) {
+  long word = 1;
+  optimist::atomically([&] {
+    optimist::store(word, 2L);
+    // White box: no redo log, the store is already in memory.
+    EXPECT_EQ(std::atomic_ref<long>(word).load(std::memory_order_relaxed), 2);
+    EXPECT_EQ(optimist::load(word), 2);
+  });
+  EXPECT_EQ(word, 2);
+}
+
+TEST_F(SerialMode, AnExceptionUndoesEveryWriteExactly) {
+  std::vector<long> words(64);
+  for (std::size_t i = 0; i < words.size(); ++i) words[i] = static_cast<long>(i);
+  EXPECT_THROW(optimist::atomically([&] {
+                 for (int round = 0; round < 3; ++round) {  // each word written several times
+                   for (long& w : words) optimist::store(w, optimist::load(w) * 10 + round);
+                 }
+                 EXPECT_EQ(std::atomic_ref<long>(words[5]).load(std::memory_order_relaxed), 5012);
+                 throw std::runtime_error("planned");
+               }),
+               std::runtime_error);
+  for (std::size_t i = 0; i < words.size(); ++i) EXPECT_EQ(words[i], static_cast<long>(i)) << i;
+  EXPECT_FALSE(optimist::in_transaction());
+}
+
+TEST_F(SerialMode, PartialWordsAreRestoredByteForByte) {
+  struct alignas(8) bytes {
+    std::uint8_t b[16];
+  } row{};
+  for (std::uint8_t i = 0; i < 16; ++i) row.b[i] = static_cast<std::uint8_t>(0x30 + i);
+  bytes before = row;
+  EXPECT_THROW(optimist::atomically([&] {
+                 optimist::store(row.b[3], std::uint8_t{0xAA});
+                 optimist::store(row.b[9], std::uint8_t{0xBB});
+                 bytes whole = optimist::load(row);
+                 EXPECT_EQ(whole.b[3], 0xAA);
+                 EXPECT_EQ(whole.b[4], 0x34);
+                 optimist::store(row, bytes{});  // the whole row, over the single bytes
+                 optimist::store(row.b[3], std::uint8_t{0xCC});
+                 throw std::runtime_error("planned");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(std::memcmp(&row, &before, sizeof row), 0);
+}
+
+TEST_F(SerialMode, ANestedBlockThatThrowsRollsBackOnlyItsOwnWrites) {
+  long a = 0, b = 0, c = 0;
+  optimist::atomically([&] {
+    optimist::store(a, 1L);
+    try {
+      optimist::atomically([&] {
+        optimist::store(a, 2L);
+        optimist::store(b, 2L);
+        optimist::atomically([&] { optimist::store(c, 7L); });  // committed into the middle level
+        throw std::runtime_error("inner");
+      });
+    } catch (const std::runtime_error&) {
+      EXPECT_EQ(optimist::load(a), 1);  // the outer block's own write survives
+      EXPECT_EQ(optimist::load(b), 0);
+      EXPECT_EQ(optimist::load(c), 0);
+    }
+    optimist::store(c, optimist::load(c) + 3);
+  });
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 0);
+  EXPECT_EQ(c, 3);
+}
+
+TEST_F(SerialMode, ThrowingAfterANestedCommitUndoesBoth) {
+  long a = 5, b = 6;
+  EXPECT_THROW(optimist::atomically([&] {
+                 optimist::atomically([&] { optimist::store(a, 50L); });
+                 optimist::store(b, 60L);
+                 throw std::logic_error("outer");
+               }),
+               std::logic_error);
+  EXPECT_EQ(a, 5);
+  EXPECT_EQ(b, 6);
+}
+
+TEST_F(SerialMode, AllocationsOfARolledBackBlockAreDestroyed) {
+  counted::live = 0;
+  optimist::tvar<counted*> slot{nullptr};
+  EXPECT_THROW(optimist::atomically([&] {
+                 slot.set(optimist::tx_new<counted>());
+                 throw std::runtime_error("planned");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(counted::live.load(), 0);
+  EXPECT_EQ(slot.get(), nullptr);
+  optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
+  EXPECT_EQ(counted::live.load(), 1);
+  optimist::atomically([&] {
+    optimist::tx_delete(slot.get());
+    slot.set(nullptr);
+  });
+  optimist::detail::reclaim_now();
+}
+
+TEST_F(SerialMode, OrElseRunsTheSecondAlternativeAfterUndoingTheFirst) {
+  optimist::tvar<long> x{0}, y{0};
+  long got = optimist::atomically([&] {
+    return optimist::or_else(
+        [&]() -> long {
+          x.set(99);  // undone when this alternative retries
+          if (y.get() == 0) optimist::retry();
+          return 1;
+        },
+        [&]() -> long { return 2 + x.get(); });
+  });
+  EXPECT_EQ(got, 2);
+  EXPECT_EQ(x.get(), 0);
+}
+
+TEST_P(SerialModeThreads, RetryWaitsUntilAnotherBlockChangesWhatItRead) {
+  optimist::test::watchdog guard("retry in serial mode");
+  const int waiters = GetParam();
+  optimist::tvar<long> flag{0};
+  optimist::tvar<long> woken{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < waiters; ++i) {
+    threads.emplace_back([&] {
+      long seen = optimist::atomically([&] {
+        long f = flag.get();
+        if (f == 0) optimist::retry();
+        woken.set(woken.get() + 1);
+        return f;
+      });
+      EXPECT_EQ(seen, 42);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  optimist::atomically([&] { flag.set(42); });  // a serial block wakes them
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(woken.get(), waiters);
+}
+
+TEST_P(SerialModeThreads, BankInvariantHoldsAndAuditsSeeTheTotal) {
+  optimist::test::watchdog guard("bank in serial mode");
+  constexpr int accounts = 32;
+  std::vector<long> balance(accounts, 100);
+  const long operations = scaled(2000);
+  std::atomic<long> bad_audits{0};
+  run_threads(GetParam(), [&](int index) {
+    std::uint64_t rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index + 1);
+    for (long i = 0; i < operations; ++i) {
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      const auto from = static_cast<std::size_t>(rng % accounts);
+      const auto to = static_cast<std::size_t>((rng >> 8) % accounts);
+      if (i % 10 == 0) {
+        long total = optimist::atomically([&] {
+          long sum = 0;
+          for (long& b : balance) sum += optimist::load(b);
+          return sum;
+        });
+        if (total != 100 * accounts) bad_audits.fetch_add(1);
+        continue;
+      }
+      try {
+        optimist::atomically([&] {
+          optimist::store(balance[from], optimist::load(balance[from]) - 3);
+          if (i % 7 == 0) throw std::runtime_error("undo me");  // half a transfer, undone
+          optimist::store(balance[to], optimist::load(balance[to]) + 3);
+        });
+      } catch (const std::runtime_error&) {
+      }
+    }
+  });
+  EXPECT_EQ(bad_audits.load(), 0);
+  long total = 0;
+  for (long b : balance) total += b;
+  EXPECT_EQ(total, 100 * accounts);
+}
+
+TEST_F(SerialMode, TheReportNamesTheBlocksThatWaitedForTheLock) {
+  optimist::report::enable(true);
+  optimist::reset_serial_lock_waits();
+  long word = 0;
+  run_threads(2, [&](int) {
+    for (int i = 0; i < 200; ++i) {
+      optimist::atomically([&] { optimist::store(word, optimist::load(word) + 1); });
+    }
+  });
+  optimist::report::enable(false);
+  EXPECT_EQ(word, 400);
+  const std::vector<optimist::serial_wait> waits = optimist::serial_lock_waits();
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_EQ(waits[0].blocks, 400u);
+  EXPECT_NE(std::string(waits[0].site.file_name()).find("serial_mode_test.cpp"), std::string::npos);
+  EXPECT_GE(waits[0].waiting_s, 0.0);
+}
+
+// ---- the gate: serial and speculative blocks in one process (issue item 3) ----
+
+// Transfers and in-block audits while threads run in different modes, or the
+// process mode flips every few microseconds. An audit inside any attempt (even
+// one that will abort: opacity) must see the exact total; so must the end.
+void mixed_bank(int threads, bool flip_process_mode, bool per_thread_modes) {
+  constexpr int accounts = 16;  // few: serial and speculative blocks meet often
+  constexpr long initial = 1000;
+  std::vector<optimist::tvar<long>> balance(accounts);
+  for (auto& b : balance) b.set(initial);
+  const long operations = scaled(40000);
+  const long min_flips = scaled(200);
+  std::atomic<long> torn_audits{0};
+  std::atomic<bool> done{false};
+  std::atomic<long> flips{0};
+  std::thread flipper;
+  if (flip_process_mode) {
+    flipper = std::thread([&] {
+      bool serial = false;
+      while (!done.load()) {
+        optimist::set_execution_mode(serial ? execution_mode::serial : execution_mode::stm);
+        serial = !serial;
+        flips.fetch_add(1);
+        for (auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(5);
+             std::chrono::steady_clock::now() < until;) {
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  run_threads(threads, [&](int index) {
+    std::optional<optimist::detail::scoped_execution_mode> mode;
+    if (per_thread_modes) {
+      mode.emplace(index % 2 == 0 ? execution_mode::serial : execution_mode::stm);
+    }
+    std::uint64_t rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index + 7);
+    // With a flipper: at least min_flips switches happen during the run.
+    for (long i = 0; i < operations || (flip_process_mode && flips.load() < min_flips); ++i) {
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      const auto from = static_cast<std::size_t>(rng % accounts);
+      const auto to = static_cast<std::size_t>((rng >> 8) % accounts);
+      if (i % 8 == 0) {
+        optimist::atomically([&] {
+          long sum = 0;
+          for (auto& b : balance) sum += b.get();
+          if (sum != initial * accounts) torn_audits.fetch_add(1);  // seen inside the attempt
+        });
+      } else {
+        optimist::atomically([&] {
+          balance[from].set(balance[from].get() - 1);
+          balance[to].set(balance[to].get() + 1);
+        });
+      }
+      if (i % 16 == 0) (void)balance[from].get();  // a standalone read between blocks
+    }
+  });
+  done.store(true);
+  if (flipper.joinable()) flipper.join();
+  optimist::set_execution_mode(execution_mode::serial);
+  EXPECT_EQ(torn_audits.load(), 0);
+  if (flip_process_mode) {
+    EXPECT_GE(flips.load(), min_flips);
+  }
+  long total = 0;
+  for (auto& b : balance) total += b.get();
+  EXPECT_EQ(total, initial * accounts);
+}
+
+// Staged: a serial block writes in place, then lingers and throws. A software
+// block and a standalone read that start meanwhile on other threads must wait
+// at the gate and then see the old value, never the write that was undone.
+TEST_F(SerialMode, SpeculativeReadersNeverSeeASerialBlocksUndoneWrite) {
+  optimist::test::watchdog guard("speculative readers behind a serial block");
+  optimist::tvar<long> x{0};
+  std::atomic<bool> written{false};
+  std::atomic<long> seen_in_block{-1}, seen_standalone{-1};
+  std::thread serial_writer([&] {
+    try {
+      optimist::atomically([&] {
+        x.set(1);
+        written.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        throw std::runtime_error("undo");
+      });
+    } catch (const std::runtime_error&) {
+    }
+  });
+  while (!written.load()) std::this_thread::yield();
+  std::thread software_reader([&] {
+    optimist::detail::scoped_execution_mode mode(execution_mode::stm);
+    seen_in_block = optimist::atomically([&] { return x.get(); });
+  });
+  std::thread standalone_reader([&] { seen_standalone = x.get(); });
+  serial_writer.join();
+  software_reader.join();
+  standalone_reader.join();
+  EXPECT_EQ(seen_in_block.load(), 0);
+  EXPECT_EQ(seen_standalone.load(), 0);
+  EXPECT_EQ(x.get(), 0);
+}
+
+TEST_P(SerialModeThreads, SerialAndSoftwareThreadsSideBySide) {
+  optimist::test::watchdog guard("serial and stm threads side by side");
+  mixed_bank(GetParam(), false, true);
+}
+
+TEST_P(SerialModeThreads, ProcessModeSwitchedEveryFewMicroseconds) {
+  optimist::test::watchdog guard("mode switched every few microseconds");
+  mixed_bank(GetParam(), true, false);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, SerialModeThreads, ::testing::Values(1, 2, 4));
+
+}  // namespace
