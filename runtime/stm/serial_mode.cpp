@@ -239,12 +239,15 @@ void transaction::start_serial(source_location site) {
 
 void transaction::commit_serial() noexcept {
   if (undo.empty()) {
-    snapshot = deletions.empty() ? clock_now() : clock_tick();
+    snapshot = commit_stamp({.deleted = !deletions.empty()});
   } else {
     // INVARIANT serial-writes-stamped.
-    const std::uint64_t timestamp = deletions.empty() ? clock_commit_stamp() : clock_tick();
+    const std::uint64_t timestamp =
+        commit_stamp({.wrote = true,
+                      .deleted = !deletions.empty(),
+                      .unique = g_tracing.load(std::memory_order_relaxed)});
     const std::uint64_t version = orec_make_version(timestamp);
-    for (const undo_entry& e : undo) orec_for(e.word).store(version, std::memory_order_release);
+    for (const undo_entry& e : undo) orec_for(e.word).store(version, orec_unlock_order);
     if (recording) {
       for (const undo_entry& e : undo)
         site_of(orec_for(e.word)).store(pack_site(block_site), std::memory_order_relaxed);
