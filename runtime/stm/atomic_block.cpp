@@ -11,13 +11,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "htm/abort_injection.hpp"
 #include "durable/commit_hook.hpp"
+#include "htm/abort_injection.hpp"
 #include "htm/hardware_barriers.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
+#include "stm/doorbell.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
@@ -62,7 +63,7 @@ void transaction::start(source_location site) {
   // (release: the previous transaction's reads stay ordered before it).
   active_since.store(now, std::memory_order_release);
   start_fence();
-  pass_gate(*this);  // serial mode: never overlap a serial block (serial_mode.hpp)
+  pass_gate(*this);                // serial mode: never overlap a serial block (serial_mode.hpp)
   census_at_start = census_now();  // INVARIANT sole-thread: before the first read
   if (recording) record_attempt_start(*this);
   if (irrevocable_next) {
@@ -174,6 +175,9 @@ bool block_exception(transaction& tx) noexcept {
   tx.consecutive_aborts = 0;
   tx.irrevocable_next = false;
   tx.discard_attempt();
+  // INVARIANT doorbell-duty: the block leaves without taking the item a ring
+  // woke it for.
+  settle_doorbell_duty(tx, nullptr, nullptr);
   return true;
 }
 

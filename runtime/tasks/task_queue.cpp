@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "htm/hardware_mode.hpp"
 #include "optimist/atomically.hpp"
@@ -449,7 +450,9 @@ void task_queue_state::work() {
       if (parked_.any_woken()) {
         // A task set aside by retry() whose wait is over: run it again.
         std::uint64_t ticket = 0;
-        if (task_base* task = parked_.take_woken(ticket)) {
+        const void* rung = nullptr;
+        if (task_base* task = parked_.take_woken(ticket, rung)) {
+          self.doorbell_duty = rung;  // INVARIANT doorbell-duty: settled by the task's block
           execute({task, nullptr, 0}, self, ticket);
           if (++unsettled == batch_chunk) settle();  // it counts as pending and outstanding again
           idle = 0;
@@ -503,6 +506,9 @@ void task_queue_state::execute(const task_ref& task, transaction& self, std::uin
     record_error(std::current_exception());
   }
   self.retry_propagates = false;
+  // INVARIANT doorbell-duty: the block settles it (commit, exception, retry);
+  // a ring still owed here is passed on rather than carried to another task.
+  if (const void* bell = std::exchange(self.doorbell_duty, nullptr)) ring_doorbell(bell);
   tls_running_queue = outer;
   // Outside the run's context, as a destructor of the caller's would.
   if (!parked && task.task != nullptr) task.task->destroy();
