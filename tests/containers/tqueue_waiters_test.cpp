@@ -9,7 +9,7 @@
 // of consumers: the transactions the consumers run grow linearly with the
 // number of items, not with items x waiters (counted with optimist::stats, no
 // timing). A consumer that is woken but cannot take the item (its copy
-// throws) passes the wake-up on (INVARIANT doorbell-pass-on).
+// throws) passes the wake-up on (INVARIANT doorbell-duty, runtime/stm/doorbell.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
