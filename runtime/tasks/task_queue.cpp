@@ -526,6 +526,10 @@ bool task_queue_state::set_aside(const task_ref& task, transaction& self, std::u
     run_pending_.fetch_sub(1, std::memory_order_relaxed);
     record_error(std::current_exception());  // out of memory: the task fails as if it threw
     if (task.task == nullptr && parked != nullptr) parked->destroy();
+    // INVARIANT doorbell-duty: finish_retry took a ring owed to a doorbell the
+    // task was to wait at again as settled; it will not wait there now.
+    for (const doorbell_mark& m : self.retry_marks) ring_doorbell(m.bell);
+    self.retry_marks.clear();
     return false;
   }
 }
