@@ -325,10 +325,12 @@ INSTANTIATE_TEST_SUITE_P(Threads, DurableMapThreads, ::testing::Values(1, 2, 4))
 constexpr long torture_keys = 64;
 using torture_map = durable::map<long, long, 128>;
 
-durable::options torture_options() {
+// The log is small so that checkpoints (and so stale records of earlier
+// epochs) are frequent: the store keeps the size it was created with.
+durable::options torture_options(std::size_t log_size) {
   durable::options o;
   o.heap_size = 1 << 20;
-  o.log_size = 16 << 10;  // a checkpoint every few dozen updates
+  o.log_size = log_size;
   return o;
 }
 
@@ -362,9 +364,10 @@ struct ack {
   std::uint32_t sequence;
 };
 
-[[noreturn]] void run_child(const std::string& path, int threads, int ack_fd) {
+[[noreturn]] void run_child(const std::string& path, int threads, std::size_t log_size,
+                            int ack_fd) {
   try {
-    auto* s = new durable::store(path, torture_options());  // never closed: killed
+    auto* s = new durable::store(path, torture_options(log_size));  // never closed: killed
     torture_map& m = s->root<torture_map>("map");
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
@@ -434,8 +437,8 @@ std::string check_map(durable::store& s, torture_map& m, const std::vector<std::
   return problems;
 }
 
-std::string torture(const std::string& path, int threads, long rounds, std::uint64_t seed,
-                    long* total_acked) {
+std::string torture(const std::string& path, int threads, std::size_t log_size, long rounds,
+                    std::uint64_t seed, long* total_acked) {
   std::mt19937_64 rng(seed);
   std::vector<std::uint64_t> acked(threads, 0);
   for (long round = 0; round < rounds; ++round) {
@@ -445,7 +448,7 @@ std::string torture(const std::string& path, int threads, long rounds, std::uint
     if (child < 0) return "fork failed";
     if (child == 0) {
       ::close(fds[0]);
-      run_child(path, threads, fds[1]);
+      run_child(path, threads, log_size, fds[1]);
     }
     ::close(fds[1]);
     const long kill_after = 1 + static_cast<long>(rng() % 60);
@@ -476,7 +479,7 @@ std::string torture(const std::string& path, int threads, long rounds, std::uint
              std::to_string(status) + ")";
     }
     try {
-      durable::store s(path, torture_options());
+      durable::store s(path, torture_options(log_size));
       torture_map& m = s.root<torture_map>("map");
       std::string problem = check_map(s, m, acked);
       if (!problem.empty()) return "round " + std::to_string(round) + ": " + problem;
@@ -495,8 +498,8 @@ class DurableMapKill9 : public ::testing::TestWithParam<int> {};
 TEST_P(DurableMapKill9, AcknowledgedUpdatesSurviveAndTheMapStaysConsistent) {
   const std::string dir = fresh_dir();
   long acked = 0;
-  std::string problem = torture(dir + "/map.store", GetParam(), optimist::test::scaled(10),
-                                0x3a9 + GetParam(), &acked);
+  std::string problem = torture(dir + "/map.store", GetParam(), 16 << 10,
+                                optimist::test::scaled(10), 0x3a9 + GetParam(), &acked);
   EXPECT_EQ(problem, "");
   EXPECT_GT(acked, 0);
   fs::remove_all(dir);
@@ -511,7 +514,8 @@ TEST(DurableMapKill9Control, ReplayingStaleRecordsIsCaught) {
   const std::string dir = fresh_dir();
   durable::detail::g_faults.trust_stale_records = true;
   long acked = 0;
-  std::string problem = torture(dir + "/map.store", 2, optimist::test::scaled(60), 0xbad, &acked);
+  std::string problem =
+      torture(dir + "/map.store", 2, 8 << 10, optimist::test::scaled(60), 0xbad, &acked);
   durable::detail::g_faults.trust_stale_records = false;
   EXPECT_NE(problem, "") << "the torture did not notice recovery replaying stale records";
   EXPECT_EQ(problem.find("ended by itself"), std::string::npos) << problem;
