@@ -249,6 +249,39 @@ TEST_F(DurableMap, AnotherStoreOrAMapOutsideTheHeapIsRejected) {
   EXPECT_THROW(on_the_heap_of_the_process->insert_or_assign(a, 1, 1), std::invalid_argument);
 }
 
+TEST_F(DurableMap, AFullHeapThrowsAndLeavesTheMapAsItWas) {
+  durable::options o = small(durable::durability::relaxed);  // not about sync
+  o.heap_size = durable::detail::min_heap_size;              // room for about a thousand nodes
+  durable::store s(file("full.store"), o);
+  auto& m = s.root<durable::map<long, long, 64>>("index");
+  long inserted = 0;
+  std::string message;
+  try {
+    for (long k = 0; k < 100000; ++k) {
+      m.insert_or_assign(s, k, k);
+      ++inserted;
+    }
+  } catch (const durable::store_error& e) {
+    message = e.what();
+  }
+  ASSERT_NE(message, "") << "the heap never filled";
+  EXPECT_GT(inserted, 100);
+  EXPECT_NE(message.find("full"), std::string::npos) << message;
+  EXPECT_EQ(m.size(), static_cast<std::size_t>(inserted));
+  EXPECT_FALSE(m.contains(s, inserted)) << "the failed insert left its key behind";
+  // A block whose insert fails is undone as a whole, its other writes too.
+  EXPECT_THROW(optimist::atomically([&] {
+                 m.insert_or_assign(s, 0, -1);
+                 m.insert_or_assign(s, inserted, inserted);
+               }),
+               durable::store_error);
+  EXPECT_EQ(m.find(s, 0), std::optional<long>(0));
+  // Erasing frees room again.
+  EXPECT_TRUE(m.erase(s, 3));
+  EXPECT_TRUE(m.insert_or_assign(s, inserted, inserted));
+  EXPECT_EQ(m.size(), static_cast<std::size_t>(inserted));
+}
+
 // Threads move value between keys: erase a key when it moves all its value
 // away, insert one when value moves to an absent key. The sum is conserved
 // in every committed state, so also after reopen.
