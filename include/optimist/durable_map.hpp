@@ -33,8 +33,10 @@
 // durable::ptr). Keys are compared with == if K has one, else byte-wise. The
 // default hash hashes the key's bytes, so it needs a K without padding or
 // floating point (std::has_unique_object_representations); pass a Hash for
-// other keys — it must give the same value in every process and every build
-// that opens the store, or keys are no longer found after a reopen.
+// other keys — it must agree with K's == and give the same value in every
+// process and every build that opens the store, or keys are no longer found
+// after a reopen. (Changing Buckets changes the root's type: reopening with
+// another is a store_error, not a silently misplaced key.)
 //
 // Conflicts. Operations on keys in different buckets touch different words.
 // Inserts and erases also update one of 16 size counters (chosen by bucket):
@@ -49,7 +51,8 @@
 // for_each(store, f)                      f(const K&, const V&) for every element,
 //                                         in one transaction (f may run again
 //                                         if it restarts: keep it free of
-//                                         other effects)
+//                                         other effects, and from inserting
+//                                         into or erasing from this map)
 //
 // Cost: a lookup reads the bucket's chain (Buckets is fixed: the map does not
 // rehash; choose it near the expected size). The map object itself is

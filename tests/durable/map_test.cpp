@@ -186,6 +186,9 @@ TEST_F(DurableMap, StructKeysAndValuesAndCustomHash) {
   EXPECT_EQ(names.find(s, name_of("bob"))->balance, 20);
   EXPECT_FALSE(names.contains(s, name_of("carol")));
   EXPECT_EQ(points.find(s, point{1.5, 2.5}), std::optional<long>(7));
+  // Another bucket count would place keys elsewhere: it is another type.
+  using other_buckets = durable::map<account_name, record, 128>;
+  EXPECT_THROW(s.root<other_buckets>("names"), durable::store_error);
 }
 
 TEST_F(DurableMap, ExceptionUndoesInsertEraseAndAllocation) {
