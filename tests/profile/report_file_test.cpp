@@ -58,6 +58,9 @@ child_result run_child(const std::string& target, const optimist::test::temp_dir
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
     if (entry.rfind("OPTIMIST_REPORT=", 0) == 0 || entry.rfind(child_marker, 0) == 0) continue;
+    // A sharded run (OPTIMIST_TEST_SHARDS) would leave the child's one test outside its shard.
+    if (entry.rfind("GTEST_TOTAL_SHARDS=", 0) == 0 || entry.rfind("GTEST_SHARD_INDEX=", 0) == 0)
+      continue;
     env_text.push_back(entry);
   }
   env_text.push_back("OPTIMIST_REPORT=" + target);
