@@ -5,6 +5,7 @@
 //   stm_probe kmeans N   N kmeans-like updates: read and rewrite 33 words of one
 //                        of 16 clusters (STAMP kmeans, 32 features)
 //   stm_probe reread N   N blocks that write 64 words, then read each back twice
+//   stm_probe rw16 N     N blocks that read and rewrite 16 consecutive words
 //
 // Instructions per operation: run twice (N and 2N) under
 //   valgrind --tool=callgrind --callgrind-out-file=... stm_probe bank N
@@ -63,11 +64,20 @@ void reread(long n) {
   }
 }
 
+void rw16(long n) {
+  for (long i = 0; i < n; ++i) {
+    long* base = scratch + (next_random() & 31);
+    optimist::atomically([&] {
+      for (int j = 0; j < 16; ++j) optimist::store(base[j], optimist::load(base[j]) + 1);
+    });
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: stm_probe bank|kmeans|reread N\n");
+    std::fprintf(stderr, "usage: stm_probe bank|kmeans|reread|rw16 N\n");
     return 2;
   }
   optimist::set_execution_mode(optimist::execution_mode::stm);
@@ -82,6 +92,9 @@ int main(int argc, char** argv) {
   } else if (std::strcmp(argv[1], "reread") == 0) {
     reread(1);
     reread(n);
+  } else if (std::strcmp(argv[1], "rw16") == 0) {
+    rw16(1);
+    rw16(n);
   } else {
     return 2;
   }
