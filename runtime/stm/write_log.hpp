@@ -176,7 +176,7 @@ class write_log {
   bool indexed_for_testing() const noexcept { return indexed_; }
 
   // Up to this many entries the log is scanned; past it, indexed.
-  static constexpr std::size_t linear_limit = 8;
+  static constexpr std::size_t linear_limit = 16;
 
  private:
   struct undo_entry {
