@@ -268,6 +268,36 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
   for (std::size_t i = local.size(); i > 0; --i) local[i - 1].destroy(local[i - 1].object);
 }
 
+// The part of finish_committed() that runs code (doorbell, destructors,
+// retirement, on-commit actions); only when there is any.
+[[gnu::noinline]] void hand_on_committed(transaction& tx, const void* pass_on,
+                                         std::uint64_t committed_at) {
+  // From here on the transaction is over; what follows may run code that
+  // starts new transactions on this descriptor (INVARIANT cleanup-reentrant).
+  if (pass_on != nullptr) ring_doorbell(pass_on);
+  destroy_all(tx.discarded);
+  if (!tx.deletions.empty()) {
+    std::vector<allocation_entry> local = std::move(tx.deletions);
+    tx.deletions.clear();
+    for (const allocation_entry& d : local) retire(tx, d.object, d.destroy, committed_at);
+  }
+  if (!tx.on_commit.empty()) {
+    std::vector<std::function<void()>> actions = std::move(tx.on_commit);
+    tx.on_commit.clear();
+    // Every action runs even if one throws; the first exception then reaches
+    // the caller of the committed block.
+    std::exception_ptr first_error;
+    for (auto& action : actions) {
+      try {
+        action();
+      } catch (...) {
+        if (!first_error) first_error = std::current_exception();
+      }
+    }
+    if (first_error) std::rethrow_exception(first_error);
+  }
+}
+
 }  // namespace
 
 void transaction::finish_committed() {
@@ -282,7 +312,7 @@ void transaction::finish_committed() {
   }
   doorbell_duty = nullptr;
   doorbell_marks.clear();
-  release_reservations();
+  if (!reserved.empty()) release_reservations();
   if (holds_token) release_inevitability_token(*this);
   allocations.clear();  // now owned by the program
   reads.clear();
@@ -295,31 +325,9 @@ void transaction::finish_committed() {
   c_restart_point = nullptr;
   tls_current = nullptr;
   active_since.store(not_active, std::memory_order_release);
-
-  // From here on the transaction is over; what follows may run code that
-  // starts new transactions on this descriptor (INVARIANT cleanup-reentrant).
-  if (pass_on != nullptr) ring_doorbell(pass_on);
-  destroy_all(discarded);
-  if (!deletions.empty()) {
-    std::vector<allocation_entry> local = std::move(deletions);
-    deletions.clear();
-    for (const allocation_entry& d : local) retire(*this, d.object, d.destroy, committed_at);
-  }
-  if (!on_commit.empty()) {
-    std::vector<std::function<void()>> actions = std::move(on_commit);
-    on_commit.clear();
-    // Every action runs even if one throws; the first exception then reaches
-    // the caller of the committed block.
-    std::exception_ptr first_error;
-    for (auto& action : actions) {
-      try {
-        action();
-      } catch (...) {
-        if (!first_error) first_error = std::current_exception();
-      }
-    }
-    if (first_error) std::rethrow_exception(first_error);
-  }
+  // The common commit hands nothing on: no call, no frame for the rest.
+  if (pass_on == nullptr && discarded.empty() && deletions.empty() && on_commit.empty()) return;
+  hand_on_committed(*this, pass_on, committed_at);
 }
 
 void transaction::discard_attempt() noexcept {

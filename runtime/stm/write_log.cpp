@@ -1,5 +1,6 @@
 #include "stm/write_log.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <new>
@@ -8,7 +9,8 @@ namespace optimist::detail {
 
 namespace {
 std::atomic<std::size_t> g_entry_limit{std::numeric_limits<std::size_t>::max()};
-}
+constexpr std::size_t min_slots = 64;
+}  // namespace
 
 void write_log::set_entry_limit_for_testing(std::size_t limit) noexcept {
   g_entry_limit.store(limit, std::memory_order_relaxed);
@@ -16,36 +18,29 @@ void write_log::set_entry_limit_for_testing(std::size_t limit) noexcept {
                          std::memory_order_relaxed);
 }
 
-std::size_t write_log::index_slot(std::uintptr_t word) const noexcept {
-  std::uint64_t h = (word >> 3) * 0x9E3779B97F4A7C15ull;
-  return static_cast<std::size_t>(h >> 32) & (index_.size() - 1);
+void write_log::set_generation_for_testing(std::uint32_t generation) noexcept {
+  clear();
+  if (slots_) std::fill(slots_.get(), slots_.get() + slot_mask_ + 1, slot{0, 0});
+  generation_ = generation == 0 ? 1 : generation;
 }
 
-const write_entry* write_log::find_slow(std::uintptr_t word) const noexcept {
-  if (index_.empty()) {
-    for (const write_entry& e : entries_)
-      if (e.word == word) return &e;
-    return nullptr;
-  }
-  for (std::size_t slot = index_slot(word);; slot = (slot + 1) & (index_.size() - 1)) {
-    std::uint32_t i = index_[slot];
-    if (i == 0) return nullptr;
-    if (entries_[i - 1].word == word) return &entries_[i - 1];
-  }
+void write_log::index_insert(std::size_t entry) noexcept {
+  std::size_t s = home_slot(entries_[entry].word);
+  while (slots_[s].generation == generation_) s = (s + 1) & slot_mask_;
+  slots_[s] = {generation_, static_cast<std::uint32_t>(entry)};
 }
 
-void write_log::rebuild_index() {
-  if (entries_.size() <= linear_limit) {
-    index_.clear();
-    return;
-  }
-  std::size_t capacity = 64;
-  while (capacity < entries_.size() * 4) capacity *= 2;
-  index_.assign(capacity, 0);
-  for (std::size_t i = 0; i < entries_.size(); ++i) {
-    std::size_t slot = index_slot(entries_[i].word);
-    while (index_[slot] != 0) slot = (slot + 1) & (capacity - 1);
-    index_[slot] = static_cast<std::uint32_t>(i + 1);
+void write_log::build_index() noexcept {
+  for (std::size_t i = 0; i < entries_.size(); ++i) index_insert(i);
+  indexed_ = true;
+}
+
+void write_log::drop_index() noexcept {
+  indexed_ = false;
+  if (++generation_ == 0) {
+    // Wrapped: slots of every older generation might look current again.
+    std::fill(slots_.get(), slots_.get() + slot_mask_ + 1, slot{0, 0});
+    generation_ = 1;
   }
 }
 
@@ -55,25 +50,29 @@ void write_log::put_slow(std::uintptr_t word, std::uint64_t value, std::uint64_t
     auto* e = const_cast<write_entry*>(found);
     std::size_t index = static_cast<std::size_t>(e - entries_.data());
     if (index < floor_) undo_.push_back({index, *e});  // may throw: log still unchanged
-    e->value = (e->value & ~mask) | (value & mask);
-    e->mask |= mask;
-    e->site = site;
+    merge(*e, value, mask, site);
     return;
   }
-  if (entries_.size() >= g_entry_limit.load(std::memory_order_relaxed)) throw std::bad_alloc();
-  entries_.push_back({word, value & mask, mask, site});
-  try {
-    if (entries_.size() > linear_limit && entries_.size() * 2 > index_.size()) {
-      rebuild_index();
-    } else if (!index_.empty()) {
-      std::size_t slot = index_slot(word);
-      while (index_[slot] != 0) slot = (slot + 1) & (index_.size() - 1);
-      index_[slot] = static_cast<std::uint32_t>(entries_.size());
-    }
-  } catch (...) {
-    entries_.pop_back();
-    rebuild_filters();
-    throw;
+  const std::size_t n = entries_.size();
+  if (n >= g_entry_limit.load(std::memory_order_relaxed)) throw std::bad_alloc();
+  if (n >= std::numeric_limits<std::uint32_t>::max()) throw std::bad_alloc();  // slot.entry
+  // Everything that may throw comes before the log changes: a table with room
+  // for n + 1 entries at most half full (grown tables get the entries that are
+  // indexed already), then room in entries_.
+  if (n + 1 > linear_limit && (n + 1) * 2 > (slots_ ? slot_mask_ + 1 : 0)) {
+    std::size_t size = std::max(min_slots, slots_ ? 2 * (slot_mask_ + 1) : min_slots);
+    while ((n + 1) * 2 > size) size *= 2;
+    std::unique_ptr<slot[]> larger(new slot[size]());  // generation 0: empty
+    slots_ = std::move(larger);
+    slot_mask_ = size - 1;
+    if (indexed_) build_index();  // the new table holds nothing of the current generation
+  }
+  if (n == entries_.capacity()) entries_.reserve(n < 16 ? 16 : 2 * n);
+  entries_.push_unchecked({word, value & mask, mask, site});
+  if (indexed_) {
+    index_insert(n);
+  } else if (n + 1 > linear_limit) {
+    build_index();
   }
   bloom_ |= bloom_bit(word);
 }
@@ -85,13 +84,14 @@ write_log::mark write_log::open_nested() noexcept {
 }
 
 void write_log::rollback_to(const mark& m) noexcept {
-  // `floor_` is the size of the log when the nested level opened.
+  // `floor_` is the size of the log when the nested level opened. Restored
+  // entries keep their index slots (same word, same position).
   for (std::size_t i = undo_.size(); i > m.undo; --i) {
     const undo_entry& u = undo_[i - 1];
     entries_[u.index] = u.previous;
   }
   undo_.resize(m.undo);
-  entries_.resize(floor_);
+  entries_.shrink_to(floor_);
   floor_ = m.entries;
   rebuild_filters();
 }
@@ -99,19 +99,9 @@ void write_log::rollback_to(const mark& m) noexcept {
 void write_log::rebuild_filters() noexcept {
   bloom_ = 0;
   for (const write_entry& e : entries_) bloom_ |= bloom_bit(e.word);
-  try {
-    rebuild_index();
-  } catch (...) {
-    index_.clear();  // the linear scan stays correct without an index
-  }
-}
-
-void write_log::clear() noexcept {
-  entries_.clear();
-  undo_.clear();
-  if (!index_.empty()) index_.clear();
-  bloom_ = 0;
-  floor_ = 0;
+  // The table held the larger log, so it has room for what is left.
+  if (indexed_) drop_index();
+  if (entries_.size() > linear_limit) build_index();
 }
 
 }  // namespace optimist::detail

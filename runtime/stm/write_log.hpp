@@ -2,20 +2,38 @@
 //
 // One entry per aligned word, holding the bytes written so far (`mask` says
 // which). Reads look here first so a transaction sees its own writes: a 64-bit
-// Bloom filter answers "not written" in one instruction for most reads, a
-// linear scan serves small logs and a hash index large ones.
+// Bloom filter answers "not written" in one instruction for most reads; past
+// that, a small log is scanned and a larger one looked up in a hash index, so
+// a lookup or a write costs O(1) however many words the transaction rewrites
+// (STAMP kmeans reads and rewrites 33 words per transaction; the filter is
+// mostly ones there).
+//
+// The index: open addressing with linear probing, built once the log passes
+// `linear_limit` entries, at most half full. Each slot carries the generation
+// it was filled in; a slot of an older generation is empty. So clearing the
+// log (every commit and abort) empties the index by bumping the generation —
+// O(1), the table keeps its memory for the next transaction — and zeroes the
+// table only when the 32-bit generation wraps.
 //
 // Closed nesting: a nested block records a mark; an overwrite of an entry that
 // existed before the mark saves the old contents in an undo list, so rolling
-// the nested block back restores exactly the outer block's log.
+// the nested block back restores exactly the outer block's log (the filter
+// and the index are rebuilt from the entries that remain: rollback is rare).
 //
 // INVARIANT (one-entry-per-word): no two entries name the same word; commit
 // relies on it to lock and write back each word once.
+// INVARIANT (index-complete): while `indexed_`, every entry i has exactly one
+// slot of the current generation holding i, reachable from its home slot
+// without crossing a slot of another generation; no other slot has the
+// current generation.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "optimist/source_location.hpp"
@@ -27,6 +45,39 @@ struct write_entry {
   std::uint64_t value;  // selected bytes only; others zero
   std::uint64_t mask;
   source_location site;
+};
+
+// The entries: a buffer whose append, with room left, is a few stores
+// inlined into the write barrier (std::vector's push_back keeps an
+// out-of-line growth call there).
+class write_entry_buffer {
+ public:
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  write_entry* data() noexcept { return entries_.get(); }
+  const write_entry* data() const noexcept { return entries_.get(); }
+  write_entry& operator[](std::size_t i) noexcept { return entries_[i]; }
+  const write_entry& operator[](std::size_t i) const noexcept { return entries_[i]; }
+  const write_entry* begin() const noexcept { return entries_.get(); }
+  const write_entry* end() const noexcept { return entries_.get() + size_; }
+  // Requires size() < capacity().
+  void push_unchecked(const write_entry& e) noexcept { entries_[size_++] = e; }
+  void shrink_to(std::size_t n) noexcept { size_ = n; }  // n <= size()
+  void clear() noexcept { size_ = 0; }
+  // Room for `n` entries; may throw std::bad_alloc (then nothing changed).
+  void reserve(std::size_t n) {
+    if (n <= capacity_) return;
+    auto larger = std::make_unique<write_entry[]>(n);
+    std::copy(entries_.get(), entries_.get() + size_, larger.get());
+    entries_ = std::move(larger);
+    capacity_ = n;
+  }
+
+ private:
+  std::unique_ptr<write_entry[]> entries_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
 };
 
 class write_log {
@@ -47,20 +98,57 @@ class write_log {
   // The entry for `word`, or nullptr.
   const write_entry* find(std::uintptr_t word) const noexcept {
     if ((bloom_ & bloom_bit(word)) == 0) return nullptr;
-    return find_slow(word);
+    if (!indexed_) {
+      for (const write_entry& e : entries_)
+        if (e.word == word) return &e;
+      return nullptr;
+    }
+    return find_indexed(word);
   }
 
   // Records that the bytes `mask` of `word` now hold `value` (merged with what
   // was written before). Throws std::bad_alloc with the log unchanged.
-  void put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site) {
-    // Fast path: a word not yet in a small log with room to spare (no index
-    // to maintain, no allocation, no testing limit).
+  [[gnu::always_inline]] void put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                                  source_location site) {
+    // Fast paths, inline: room in entries_ (no allocation), no testing limit.
+    // A word already in the log and written at this nesting level is merged
+    // in place; a new word is appended (to a small log, or to an indexed one
+    // whose table stays at most half full). Anything else: put_slow.
     const std::size_t n = entries_.size();
-    if (!may_contain(word) && n < linear_limit && n < entries_.capacity() && index_.empty() &&
-        !entry_limit_set_.load(std::memory_order_relaxed)) {
-      entries_.push_back({word, value & mask, mask, site});
-      bloom_ |= bloom_bit(word);
-      return;
+    if (n < entries_.capacity() && !entry_limit_set_.load(std::memory_order_relaxed)) {
+      if (!indexed_) {
+        std::size_t i = n;  // the word's entry, or n
+        if (may_contain(word)) {
+          i = 0;
+          while (i < n && entries_[i].word != word) ++i;
+        }
+        if (i < n) {
+          if (i >= floor_) {  // else put_slow saves it for rollback
+            merge(entries_[i], value, mask, site);
+            return;
+          }
+        } else if (n < linear_limit) {
+          entries_.push_unchecked({word, value & mask, mask, site});
+          bloom_ |= bloom_bit(word);
+          return;
+        }
+      } else if ((n + 1) * 2 <= slot_mask_ + 1) {
+        // One probe finds the word's entry or the empty slot it goes in.
+        for (std::size_t s = home_slot(word);; s = (s + 1) & slot_mask_) {
+          slot& x = slots_[s];
+          if (x.generation != generation_) {
+            x = {generation_, static_cast<std::uint32_t>(n)};
+            entries_.push_unchecked({word, value & mask, mask, site});  // n < capacity: no throw
+            bloom_ |= bloom_bit(word);
+            return;
+          }
+          if (entries_[x.entry].word == word) {
+            if (x.entry < floor_) break;  // put_slow saves it for rollback
+            merge(entries_[x.entry], value, mask, site);
+            return;
+          }
+        }
+      }
     }
     put_slow(word, value, mask, site);
   }
@@ -71,33 +159,68 @@ class write_log {
   void close_nested(const mark& outer) noexcept { floor_ = outer.entries; }
   void rollback_to(const mark& m) noexcept;
 
-  void clear() noexcept;
+  void clear() noexcept {
+    entries_.clear();
+    if (!undo_.empty()) undo_.clear();
+    bloom_ = 0;
+    floor_ = 0;
+    if (indexed_) drop_index();
+  }
 
-  // Test seam: a log that would grow past this many entries throws
-  // std::bad_alloc, as if memory were exhausted.
+  // Test seams: a log that would grow past this many entries throws
+  // std::bad_alloc, as if memory were exhausted; the index generation of this
+  // log is set to `generation` (to reach the wrap-around quickly).
   static void set_entry_limit_for_testing(std::size_t limit) noexcept;
+  void set_generation_for_testing(std::uint32_t generation) noexcept;
+  // Whether lookups currently go through the index (past linear_limit).
+  bool indexed_for_testing() const noexcept { return indexed_; }
+
+  // Up to this many entries the log is scanned; past it, indexed.
+  static constexpr std::size_t linear_limit = 16;
 
  private:
   struct undo_entry {
     std::size_t index;
     write_entry previous;
   };
+  struct slot {
+    std::uint32_t generation;  // empty unless == generation_
+    std::uint32_t entry;       // index into entries_
+  };
 
   static std::uint64_t bloom_bit(std::uintptr_t word) noexcept {
     return std::uint64_t{1} << ((word >> 3) & 63);
   }
-  const write_entry* find_slow(std::uintptr_t word) const noexcept;
+  std::size_t home_slot(std::uintptr_t word) const noexcept {
+    return static_cast<std::size_t>(((word >> 3) * 0x9E3779B97F4A7C15ull) >> 32) & slot_mask_;
+  }
+  const write_entry* find_indexed(std::uintptr_t word) const noexcept {
+    for (std::size_t s = home_slot(word);; s = (s + 1) & slot_mask_) {
+      const slot& x = slots_[s];
+      if (x.generation != generation_) return nullptr;
+      if (entries_[x.entry].word == word) return &entries_[x.entry];
+    }
+  }
+  static void merge(write_entry& e, std::uint64_t value, std::uint64_t mask,
+                    source_location site) noexcept {
+    e.value = (e.value & ~mask) | (value & mask);
+    e.mask |= mask;
+    e.site = site;
+  }
   void put_slow(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
-  std::size_t index_slot(std::uintptr_t word) const noexcept;
-  void rebuild_index();
+  void index_insert(std::size_t entry) noexcept;  // room guaranteed by the caller
+  void build_index() noexcept;  // from entries_, in the current table (big enough)
+  void drop_index() noexcept;   // empties the index in O(1)
   void rebuild_filters() noexcept;
 
-  static constexpr std::size_t linear_limit = 16;
   inline static std::atomic<bool> entry_limit_set_{false};  // set_entry_limit_for_testing was used
 
-  std::vector<write_entry> entries_;
+  write_entry_buffer entries_;
   std::vector<undo_entry> undo_;
-  std::vector<std::uint32_t> index_;  // entry index + 1; 0 = empty; used past linear_limit
+  std::unique_ptr<slot[]> slots_;  // slot_mask_ + 1 slots, or none
+  std::size_t slot_mask_ = 0;
+  std::uint32_t generation_ = 1;  // slots are zeroed: generation 0 is never current
+  bool indexed_ = false;
   std::uint64_t bloom_ = 0;
   std::size_t floor_ = 0;  // entries below this index belong to an enclosing nesting level
 };
