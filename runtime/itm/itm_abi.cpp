@@ -24,6 +24,7 @@
 #include <immintrin.h>
 
 #include <csetjmp>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -112,12 +113,17 @@ extern "C" {
 
 // ---- begin / commit / abort ---------------------------------------------------------------
 
+// _ITM_beginTransaction jumps to the first member (itm_begin_x86_64.cpp).
+static_assert(offsetof(itm_thread, return_address) == 0);
+
 struct itm_resume {
   std::uint64_t flags;
   void* return_address;
 };
 
-// Called by _ITM_beginTransaction (itm_begin_x86_64.cpp, hidden: a direct call).
+// Called by _ITM_beginTransaction (itm_begin_x86_64.cpp; hidden, so a direct
+// call): starts the outermost transaction's first attempt and returns the
+// restart point for its sigsetjmp, or returns null for a nested one.
 sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
                                  std::uintptr_t caller_stack) {
   transaction& tx = this_thread_transaction();
@@ -134,31 +140,31 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
   state.return_address = return_address;
   state.properties = properties;
   t_itm_caller_stack = caller_stack;
+  // What a committed transaction left (its commit does not clear the lists: it
+  // may run user commit actions that start transactions of their own).
+  state.saved.clear();
+  state.saved_data.clear();
+  state.undo_actions.clear();
+  tx.start(itm_site_of(nullptr, return_address));
+  tx.c_restart_point = &tx.c_jump_buffer;
+  ++state.transaction_id;
   return &tx.c_jump_buffer;
 }
 
-itm_resume optimist_itm_start(int jumped) {
+// After a siglongjmp to the restart point: 1, the engine restarts the
+// transaction; 2, _ITM_abortTransaction cancelled it. Undoes what the engine
+// does not know about and starts the next attempt (1).
+itm_resume optimist_itm_restart(int jumped) {
   transaction& tx = this_thread_transaction();
   itm_thread& state = itm_state();
-  if (jumped != 0) {
-    undo_thread_state(state);  // the attempt's
-  } else {
-    // What a committed transaction left (the lists are not cleared by its commit,
-    // which may run user commit actions that start transactions of their own).
-    state.saved.clear();
-    state.saved_data.clear();
-    state.undo_actions.clear();
-  }
+  undo_thread_state(state);
   if (jumped == 2) {
     t_itm_caller_stack = 0;
     return {a_abortTransaction | a_restoreLiveVariables, state.return_address};
   }
   tx.start(itm_site_of(nullptr, state.return_address));
   tx.c_restart_point = &tx.c_jump_buffer;
-  ++state.transaction_id;
-  return {jumped != 0 ? a_runInstrumentedCode | a_restoreLiveVariables
-                      : a_runInstrumentedCode | a_saveLiveVariables,
-          state.return_address};
+  return {a_runInstrumentedCode | a_restoreLiveVariables, state.return_address};
 }
 
 #pragma GCC visibility push(default)

@@ -69,25 +69,37 @@ template <class U>
   write_bytes(reinterpret_cast<void*>(at), sizeof(U), &value, itm_site_of(tls_current, caller));
 }
 
-// One naturally aligned unit (1, 2, 4 or 8 bytes: within one word).
+// True if this transaction may take the read fast path at all.
+[[gnu::always_inline]] inline bool fast_reader(const transaction* tx) {
+  return tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && !tx->recording;
+}
+
+// The read fast path for one naturally aligned unit (1, 2, 4 or 8 bytes:
+// within one word) of `tx` (fast_reader): false, with nothing done but
+// possibly some read-set entries, where the general path must decide. It
+// calls nothing (a leaf: no registers to save), hence !recording in
+// fast_reader and the room check on the read set.
+template <class U>
+[[gnu::always_inline]] inline bool try_read_unit(transaction* tx, std::uintptr_t at, U& out) {
+  const std::uintptr_t word = at & ~std::uintptr_t{7};
+  if (at % sizeof(U) != 0 || tx->writes.may_contain(word) || !tx->reads.has_room()) return false;
+  orec& lock = orec_for(word);
+  const std::uint64_t before = orec_load_checked(lock);  // INVARIANT clock-order
+  if (orec_is_locked(before) || orec_version(before) > tx->snapshot) return false;
+  out = atomic_load_relaxed<U>(at);
+  std::atomic_thread_fence(std::memory_order_acquire);  // INVARIANT orec-seqlock
+  const std::uint64_t after = lock.load(std::memory_order_relaxed);
+  if ((after | orec_reserved_bit) != (before | orec_reserved_bit)) return false;
+  tx->reads.add_with_room(&lock, orec_version(before), optimist::source_location{});
+  return true;
+}
+
 template <class U>
 [[gnu::always_inline]] inline U read_unit(std::uintptr_t at, const void* caller) {
   transaction* tx = tls_current;
-  const std::uintptr_t word = at & ~std::uintptr_t{7};
-  if (tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && at % sizeof(U) == 0 &&
-      !tx->writes.may_contain(word)) [[likely]] {
-    orec& lock = orec_for(word);
-    const std::uint64_t before = orec_load_checked(lock);  // INVARIANT clock-order
-    if (!orec_is_locked(before) && orec_version(before) <= tx->snapshot) [[likely]] {
-      const U value = atomic_load_relaxed<U>(at);
-      std::atomic_thread_fence(std::memory_order_acquire);  // INVARIANT orec-seqlock
-      const std::uint64_t after = lock.load(std::memory_order_relaxed);
-      if ((after | orec_reserved_bit) == (before | orec_reserved_bit)) [[likely]] {
-        tx->reads.add(&lock, orec_version(before), itm_site_of(tx, caller));
-        return value;
-      }
-    }
-  }
+  U value;
+  if (fast_reader(tx) && try_read_unit(tx, at, value)) [[likely]]
+    return value;
   return read_unit_slow<U>(at, caller);
 }
 
@@ -104,6 +116,19 @@ template <class U>
   write_unit_slow<U>(at, value, caller);
 }
 
+// Any access through the engine's general path (straddling words, misaligned).
+template <class T>
+[[gnu::noinline]] T read_generic(const T* address, const void* caller) {
+  T value;
+  read_bytes(address, sizeof(T), &value, itm_site_of(tls_current, caller));
+  return value;
+}
+
+template <class T>
+[[gnu::noinline]] void write_generic(T* address, T value, const void* caller) {
+  write_bytes(address, sizeof(T), &value, itm_site_of(tls_current, caller));
+}
+
 template <class T>
 [[gnu::always_inline]] inline T read_value(const T* address, const void* caller) {
   const auto at = reinterpret_cast<std::uintptr_t>(address);
@@ -111,22 +136,26 @@ template <class T>
     return *address;
   T value;
   if constexpr (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8) {
-    if (sizeof(T) < 8 || at % 8 == 0) {  // (an 8-byte type aligned to 4 may straddle words)
-      const auto unit = read_unit<typename unit_of<sizeof(T)>::type>(at, caller);
-      std::memcpy(&value, &unit, sizeof(T));
-      return value;
-    }
+    // (read_unit sends a unit that is not naturally aligned to the general path)
+    const auto unit = read_unit<typename unit_of<sizeof(T)>::type>(at, caller);
+    std::memcpy(&value, &unit, sizeof(T));
+    return value;
   } else if constexpr (sizeof(T) % 8 == 0) {
-    if (at % 8 == 0) {
+    // Whole words: all on the fast path, or the whole value on the general one
+    // (a word read twice is only logged twice).
+    transaction* tx = tls_current;
+    if (at % 8 == 0 && fast_reader(tx)) [[likely]] {
       std::uint64_t words[sizeof(T) / 8];
-      for (std::size_t i = 0; i < sizeof(T) / 8; ++i)
-        words[i] = read_unit<std::uint64_t>(at + 8 * i, caller);
-      std::memcpy(&value, words, sizeof(T));
-      return value;
+      bool fast = true;
+      for (std::size_t i = 0; i < sizeof(T) / 8 && fast; ++i)
+        fast = try_read_unit(tx, at + 8 * i, words[i]);
+      if (fast) [[likely]] {
+        std::memcpy(&value, words, sizeof(T));
+        return value;
+      }
     }
   }
-  read_bytes(address, sizeof(T), &value, itm_site_of(tls_current, caller));
-  return value;
+  return read_generic(address, caller);
 }
 
 template <class T>
@@ -137,21 +166,19 @@ template <class T>
     return;
   }
   if constexpr (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8) {
-    if (sizeof(T) < 8 || at % 8 == 0) {
-      typename unit_of<sizeof(T)>::type unit;
-      std::memcpy(&unit, &value, sizeof(T));
-      write_unit(at, unit, caller);
-      return;
-    }
+    typename unit_of<sizeof(T)>::type unit;
+    std::memcpy(&unit, &value, sizeof(T));
+    write_unit(at, unit, caller);
+    return;
   } else if constexpr (sizeof(T) % 8 == 0) {
-    if (at % 8 == 0) {
+    if (at % 8 == 0) [[likely]] {
       std::uint64_t words[sizeof(T) / 8];
       std::memcpy(words, &value, sizeof(T));
       for (std::size_t i = 0; i < sizeof(T) / 8; ++i) write_unit(at + 8 * i, words[i], caller);
       return;
     }
   }
-  write_bytes(address, sizeof(T), &value, itm_site_of(tls_current, caller));
+  write_generic(address, value, caller);
 }
 
 // [at, at + size) into `out`: whole aligned words through read_unit, the

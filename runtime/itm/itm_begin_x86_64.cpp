@@ -7,14 +7,18 @@
 // state that is exactly the caller's state after `ret`: the return address
 // is popped first (kept by optimist_itm_prepare in the thread's state), so
 // sigsetjmp records rsp = the caller's stack pointer after the call, and no
-// callee-saved register has been touched yet. The engine's C restart path
-// (transaction::restart with c_restart_point set) siglongjmps there; the
-// landing pad asks optimist_itm_start for the flags and the return address
-// and jumps to it. Nothing of this function's own frame is ever needed after
-// the first return (INVARIANT frameless-restart).
+// callee-saved register has been touched yet. optimist_itm_prepare starts
+// the first attempt; sigsetjmp returning 0 then returns 0x09 (run the
+// instrumented code, save live variables) to the return address, which the
+// thread's itm_thread holds first (through the initial-exec pointer
+// optimist_itm_state). The engine's C restart path (transaction::restart with
+// c_restart_point set) siglongjmps to the same point; optimist_itm_restart
+// then starts the next attempt and returns the flags and the return address.
+// Nothing of this function's own frame is ever needed after the first return
+// (INVARIANT frameless-restart).
 //
 //   prepare(props, return_address, caller_stack) -> the sigjmp_buf, or null when nested
-//   start(jumped: 0 first time, 1 restart, 2 user abort) -> {flags, return address}
+//   restart(jumped: 1 restart, 2 user abort) -> {flags, return address}
 #if defined(__x86_64__) && defined(__linux__)
 
 asm(R"(
@@ -40,8 +44,14 @@ _ITM_beginTransaction:
     movq %rax, %rdi
     xorl %esi, %esi
     call __sigsetjmp@PLT              # saves rsp and the caller's callee-saved registers
-    movl %eax, %edi                   # 0 first time; the siglongjmp value after a restart
-    call optimist_itm_start@PLT       # -> rax = flags, rdx = return address
+    testl %eax, %eax
+    jnz 2f
+    movq optimist_itm_state@gottpoff(%rip), %rcx
+    movq %fs:(%rcx), %rcx             # the thread's itm_thread; its first member:
+    movl $0x09, %eax                  # a_runInstrumentedCode | a_saveLiveVariables
+    jmp *(%rcx)                       # the return address
+2:  movl %eax, %edi                   # the siglongjmp value after a restart
+    call optimist_itm_restart@PLT     # -> rax = flags, rdx = return address
     jmp *%rdx
 1:  .cfi_adjust_cfa_offset 8
     movl $0x01, %eax                  # nested (flattened): run the instrumented code

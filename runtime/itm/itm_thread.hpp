@@ -33,7 +33,9 @@ struct itm_saved_bytes {
 };
 
 struct itm_thread {
-  void* return_address = nullptr;  // of the outermost _ITM_beginTransaction
+  // Of the outermost _ITM_beginTransaction; the first member: the assembly of
+  // _ITM_beginTransaction jumps to it (itm_begin_x86_64.cpp).
+  void* return_address = nullptr;
   std::uint32_t properties = 0;
   std::vector<itm_saved_bytes> saved;  // _ITM_LB, oldest first
   std::vector<unsigned char> saved_data;
@@ -50,7 +52,9 @@ struct itm_thread {
 [[gnu::tls_model("initial-exec")]] inline thread_local std::uintptr_t t_itm_caller_stack = 0;
 
 // The calling thread's cold state, created by its first call.
-[[gnu::tls_model("initial-exec")]] inline thread_local itm_thread* t_itm_state = nullptr;
+// (Its assembler name is fixed: _ITM_beginTransaction reads it.)
+[[gnu::tls_model("initial-exec")]] inline thread_local itm_thread* t_itm_state asm(
+    "optimist_itm_state") = nullptr;
 itm_thread& make_itm_state();  // the first call's slow path
 inline itm_thread& itm_state() {
   if (itm_thread* state = t_itm_state) [[likely]]
@@ -69,7 +73,9 @@ inline itm_thread& itm_state() {
 // calling barrier's frame and the transaction's caller's stack pointer.
 [[gnu::always_inline]] inline bool itm_on_callee_stack(std::uintptr_t address,
                                                        std::size_t size) noexcept {
-  return address + size <= t_itm_caller_stack && address >= itm_stack_pointer();
+  // The stack pointer first: a register, so an address below it (the heap of
+  // the main thread, globals) is decided without a load.
+  return address >= itm_stack_pointer() && address + size <= t_itm_caller_stack;
 }
 
 // The site an access at `return_address` is recorded with: symbolized only
