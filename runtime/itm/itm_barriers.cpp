@@ -57,14 +57,6 @@ struct unit_of<8> {
 };
 
 template <class U>
-[[gnu::noinline]] U read_unit_slow(std::uintptr_t at, const void* caller) {
-  U value;
-  read_bytes(reinterpret_cast<const void*>(at), sizeof(U), &value,
-             itm_site_of(tls_current, caller));
-  return value;
-}
-
-template <class U>
 [[gnu::noinline]] void write_unit_slow(std::uintptr_t at, U value, const void* caller) {
   write_bytes(reinterpret_cast<void*>(at), sizeof(U), &value, itm_site_of(tls_current, caller));
 }
@@ -74,16 +66,15 @@ template <class U>
   return tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && !tx->recording;
 }
 
-// The read fast path for one naturally aligned unit (1, 2, 4 or 8 bytes:
-// within one word) of `tx` (fast_reader): false, with nothing done but
-// possibly some read-set entries, where the general path must decide. It
-// calls nothing (a leaf: no registers to save), hence !recording in
-// fast_reader and the room check on the read set.
+// The read fast path's memory part for one naturally aligned unit (1, 2, 4 or
+// 8 bytes: within one word) of `tx` (fast_reader), once the word is known not
+// to be in the write log: false, with nothing done, where the general path
+// must decide. It calls nothing (a leaf: no registers to save), hence
+// !recording in fast_reader and the room check on the read set.
 template <class U>
-[[gnu::always_inline]] inline bool try_read_unit(transaction* tx, std::uintptr_t at, U& out) {
-  const std::uintptr_t word = at & ~std::uintptr_t{7};
-  if (at % sizeof(U) != 0 || tx->writes.may_contain(word) || !tx->reads.has_room()) return false;
-  orec& lock = orec_for(word);
+[[gnu::always_inline]] inline bool try_read_memory(transaction* tx, std::uintptr_t at, U& out) {
+  if (!tx->reads.has_room()) return false;
+  orec& lock = orec_for(at & ~std::uintptr_t{7});
   const std::uint64_t before = orec_load_checked(lock);  // INVARIANT clock-order
   if (orec_is_locked(before) || orec_version(before) > tx->snapshot) return false;
   out = atomic_load_relaxed<U>(at);
@@ -92,6 +83,37 @@ template <class U>
   if ((after | orec_reserved_bit) != (before | orec_reserved_bit)) return false;
   tx->reads.add_with_room(&lock, orec_version(before), optimist::source_location{});
   return true;
+}
+
+// The whole fast path: a word the attempt has not written (Bloom filter).
+template <class U>
+[[gnu::always_inline]] inline bool try_read_unit(transaction* tx, std::uintptr_t at, U& out) {
+  return at % sizeof(U) == 0 && !tx->writes.may_contain(at & ~std::uintptr_t{7}) &&
+         try_read_memory(tx, at, out);
+}
+
+// The second tier, out of line: a word the Bloom filter does not rule out is
+// looked up in the write log; bytes the log holds in full are answered from
+// it, a word it does not hold is read from memory as on the fast path. The
+// rest (part of the bytes in the log, a locked or newer orec, recording, other
+// modes) goes to the engine's general path.
+template <class U>
+[[gnu::noinline]] U read_unit_slow(std::uintptr_t at, const void* caller) {
+  transaction* tx = tls_current;
+  if (fast_reader(tx) && at % sizeof(U) == 0) {
+    const unsigned offset = static_cast<unsigned>(at & 7);
+    const std::uint64_t mask = byte_mask(offset, sizeof(U));
+    U value;
+    if (const write_entry* e = tx->writes.find(at & ~std::uintptr_t{7})) {
+      if ((mask & ~e->mask) == 0) return static_cast<U>(e->value >> (8 * offset));
+    } else if (try_read_memory(tx, at, value)) {
+      return value;
+    }
+  }
+  U value;
+  read_bytes(reinterpret_cast<const void*>(at), sizeof(U), &value,
+             itm_site_of(tls_current, caller));
+  return value;
 }
 
 template <class U>
