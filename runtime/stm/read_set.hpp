@@ -54,7 +54,8 @@ class read_set {
   // For a barrier that must not call out on its fast path (liboptimist_itm's):
   // check has_room() first, then append with add_with_room().
   bool has_room() const noexcept { return size_ != capacity_; }
-  void add_with_room(orec* lock, std::uint64_t version, source_location site) noexcept {
+  [[gnu::always_inline]] void add_with_room(orec* lock, std::uint64_t version,
+                                            source_location site) noexcept {
     assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
     entries_[size_++] = {lock, version, site};
   }
