@@ -14,10 +14,15 @@
 //          path (runtime/stm/barriers.cpp), for a piece of a word too;
 //   write: the bytes merged into the redo log (write_log::put), as
 //          transaction::write does for an optimistic attempt.
-// Everything else (a word already written, a locked or newer orec, irrevocable
-// or serial mode, an access that straddles words) takes the engine's general
+// The read fast path is a leaf (it saves no registers), so a transaction that
+// records sites for a report takes the slower paths. A read the Bloom filter
+// does not rule out is looked up in the write log out of line. Everything else
+// (bytes of a word partly written, a locked or newer orec, irrevocable or
+// serial mode, an access that straddles words) takes the engine's general
 // read_bytes / write_bytes, which start over and handle every case.
 // Wider types (complex, long double, __m128) are whole words when 8-aligned.
+// INVARIANT callee-stack-direct (itm_thread.hpp): the stack of functions
+// called inside the transaction is accessed directly.
 #include <immintrin.h>
 
 #include <algorithm>
