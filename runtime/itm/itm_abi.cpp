@@ -7,13 +7,13 @@
 // point is the descriptor's c_jump_buffer, armed by _ITM_beginTransaction
 // (itm_begin_x86_64.cpp); a conflict rolls back and siglongjmps there; the
 // code runs again from its instrumented path with restoreLiveVariables.
-// Nested transactions are flattened. Every barrier is a read_bytes /
-// write_bytes (read_word / write_word for an aligned 8-byte word) whose site
-// is the caller's return address, symbolized only while reporting.
+// Nested transactions are flattened. The barriers are in itm_barriers.cpp;
+// their site is the caller's return address, symbolized only while reporting.
 //
-// What libitm keeps for itself and we keep per thread (itm_thread): the
-// caller's return address, the undo log of _ITM_LB (stack and thread-local
-// data the compiler asks to restore on restart), and user undo actions.
+// What libitm keeps for itself and we keep per thread (itm_thread.hpp): the
+// caller's return address and stack pointer, the undo log of _ITM_LB (stack
+// and thread-local data the compiler asks to restore on restart), and user
+// undo actions.
 //
 // Limits: x86-64 Linux; a transaction with only an uninstrumented path (GCC
 // emits one for code it cannot instrument) and indirect calls to functions
@@ -23,26 +23,23 @@
 #include <cxxabi.h>
 #include <immintrin.h>
 
-#include <bit>
 #include <csetjmp>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <type_traits>
 #include <typeinfo>
 #include <vector>
 
-#include "itm/itm_sites.hpp"
+#include "itm/itm_thread.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 
-using optimist::source_location;
-using optimist::detail::tls_current;
-using optimist::detail::transaction;
+using namespace optimist::detail;
 
 namespace {
 
@@ -62,116 +59,32 @@ enum : std::uint32_t {
   modeSerialIrrevocable = 0,
 };
 
-struct undo_bytes {
-  void* address;
-  std::vector<unsigned char> saved;
-};
-
-struct user_action {
-  void (*function)(void*);
-  void* argument;
-};
-
-struct itm_thread {
-  void* return_address = nullptr;  // of the outermost _ITM_beginTransaction
-  // The caller's stack pointer after that call returns. INVARIANT
-  // (callee-stack-direct): memory of this thread's stack below it belongs to
-  // frames called inside the transaction, which are gone by its commit; GCC
-  // instruments their locals when their address escapes, so barriers access
-  // them directly — buffering them would write back into dead stack (the
-  // commit's own frames) at commit.
-  std::uintptr_t caller_stack = 0;
-  std::uint32_t properties = 0;
-  std::vector<undo_bytes> undo;           // _ITM_LB
-  std::vector<user_action> undo_actions;  // _ITM_addUserUndoAction
-  std::uint64_t transaction_id = 0;
-};
-
-thread_local itm_thread t_itm;
-
 [[noreturn]] void fatal(const char* what) {
   std::fprintf(stderr, "optimist_itm: %s\n", what);
   std::abort();
 }
 
-// INVARIANT callee-stack-direct: [address, address + size) lies between the
-// calling barrier's frame and the transaction's caller's stack pointer.
-[[gnu::always_inline]] inline bool on_callee_stack(const void* address, std::size_t size) {
-  const char marker = 0;
-  const auto at = reinterpret_cast<std::uintptr_t>(address);
-  return at >= reinterpret_cast<std::uintptr_t>(&marker) && at + size <= t_itm.caller_stack;
-}
-
-source_location site_of(const void* return_address) {
-  return optimist::detail::reporting_on() ? optimist::detail::itm_site(return_address)
-                                          : source_location{};
-}
-
 transaction& running(const char* function) {
   transaction* tx = tls_current;
-  if (tx == nullptr) {
+  if (tx == nullptr) [[unlikely]] {
     std::fprintf(stderr, "optimist_itm: %s called outside a transaction\n", function);
     std::abort();
   }
   return *tx;
 }
 
-// Undo of a restarted or aborted attempt that the engine does not know about.
-void undo_thread_state() noexcept {
-  for (std::size_t i = t_itm.undo.size(); i > 0; --i) {
-    undo_bytes& u = t_itm.undo[i - 1];
-    std::memcpy(u.address, u.saved.data(), u.saved.size());
+// Undo of a restarted or cancelled attempt that the engine does not know
+// about: the bytes _ITM_LB saved (newest first), then the user's undo actions.
+void undo_thread_state(itm_thread& state) noexcept {
+  for (std::size_t i = state.saved.size(); i > 0; --i) {
+    const itm_saved_bytes& s = state.saved[i - 1];
+    std::memcpy(s.address, state.saved_data.data() + s.offset, s.size);
   }
-  t_itm.undo.clear();
-  for (std::size_t i = t_itm.undo_actions.size(); i > 0; --i)
-    t_itm.undo_actions[i - 1].function(t_itm.undo_actions[i - 1].argument);
-  t_itm.undo_actions.clear();
-}
-
-template <class T>
-T read_value(const T* address, const void* caller) {
-  if (on_callee_stack(address, sizeof(T))) return *address;
-  if constexpr (sizeof(T) == 8 && std::is_trivially_copyable_v<T>) {
-    if (reinterpret_cast<std::uintptr_t>(address) % 8 == 0) {  // one whole word: the fast path
-      return std::bit_cast<T>(optimist::detail::read_word(address, site_of(caller)));
-    }
-  }
-  T value;
-  optimist::detail::read_bytes(address, sizeof(T), &value, site_of(caller));
-  return value;
-}
-
-template <class T>
-void write_value(T* address, T value, const void* caller) {
-  if (on_callee_stack(address, sizeof(T))) {
-    *address = value;
-    return;
-  }
-  if constexpr (sizeof(T) == 8 && std::is_trivially_copyable_v<T>) {
-    if (reinterpret_cast<std::uintptr_t>(address) % 8 == 0) {
-      optimist::detail::write_word(address, std::bit_cast<std::uint64_t>(value), site_of(caller));
-      return;
-    }
-  }
-  optimist::detail::write_bytes(address, sizeof(T), &value, site_of(caller));
-}
-
-void copy_bytes(void* destination, const void* source, std::size_t size, bool read_tx,
-                bool write_tx, const void* caller) {
-  if (size == 0) return;
-  const source_location site = site_of(caller);
-  // Through a buffer, so that overlapping ranges (memmove) copy correctly.
-  std::vector<unsigned char> buffer(size);
-  if (read_tx && !on_callee_stack(source, size)) {
-    optimist::detail::read_bytes(source, size, buffer.data(), site);
-  } else {
-    std::memcpy(buffer.data(), source, size);
-  }
-  if (write_tx && !on_callee_stack(destination, size)) {
-    optimist::detail::write_bytes(destination, size, buffer.data(), site);
-  } else {
-    std::memcpy(destination, buffer.data(), size);
-  }
+  state.saved.clear();
+  state.saved_data.clear();
+  for (std::size_t i = state.undo_actions.size(); i > 0; --i)
+    state.undo_actions[i - 1].function(state.undo_actions[i - 1].argument);
+  state.undo_actions.clear();
 }
 
 void destroy_with_delete(void* p) {
@@ -190,47 +103,71 @@ std::vector<clone_table>& clone_tables() {
 
 }  // namespace
 
+itm_thread& optimist::detail::make_itm_state() {
+  static thread_local itm_thread state;
+  t_itm_state = &state;
+  return state;
+}
+
 extern "C" {
 
 // ---- begin / commit / abort ---------------------------------------------------------------
+
+// _ITM_beginTransaction jumps to the first member (itm_begin_x86_64.cpp).
+static_assert(offsetof(itm_thread, return_address) == 0);
 
 struct itm_resume {
   std::uint64_t flags;
   void* return_address;
 };
 
+// Called by _ITM_beginTransaction (itm_begin_x86_64.cpp; hidden, so a direct
+// call): starts the outermost transaction's first attempt and returns the
+// restart point for its sigsetjmp, or returns null for a nested one.
 sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
                                  std::uintptr_t caller_stack) {
-  transaction& tx = optimist::detail::this_thread_transaction();
+  transaction& tx = this_thread_transaction();
   if (tx.depth > 0) {
     ++tx.depth;  // flattened into the outermost transaction
     return nullptr;
   }
-  if ((properties & pr_instrumentedCode) == 0) {
+  if ((properties & pr_instrumentedCode) == 0) [[unlikely]] {
     fatal(
         "a __transaction_atomic has no instrumented code path (it calls code GCC cannot "
         "instrument); optimist cannot run it isolated");
   }
-  t_itm.return_address = return_address;
-  t_itm.caller_stack = caller_stack;
-  t_itm.properties = properties;
+  itm_thread& state = itm_state();
+  state.return_address = return_address;
+  state.properties = properties;
+  t_itm_caller_stack = caller_stack;
+  // What a committed transaction left (its commit does not clear the lists: it
+  // may run user commit actions that start transactions of their own).
+  state.saved.clear();
+  state.saved_data.clear();
+  state.undo_actions.clear();
+  tx.start(itm_site_of(nullptr, return_address));
+  tx.c_restart_point = &tx.c_jump_buffer;
+  ++state.transaction_id;
   return &tx.c_jump_buffer;
 }
 
-itm_resume optimist_itm_start(int jumped) {
-  transaction& tx = optimist::detail::this_thread_transaction();
-  if (jumped != 0) undo_thread_state();
+// After a siglongjmp to the restart point: 1, the engine restarts the
+// transaction; 2, _ITM_abortTransaction cancelled it. Undoes what the engine
+// does not know about and starts the next attempt (1).
+itm_resume optimist_itm_restart(int jumped) {
+  transaction& tx = this_thread_transaction();
+  itm_thread& state = itm_state();
+  undo_thread_state(state);
   if (jumped == 2) {
-    t_itm.caller_stack = 0;
-    return {a_abortTransaction | a_restoreLiveVariables, t_itm.return_address};
+    t_itm_caller_stack = 0;
+    return {a_abortTransaction | a_restoreLiveVariables, state.return_address};
   }
-  tx.start(site_of(t_itm.return_address));
+  tx.start(itm_site_of(nullptr, state.return_address));
   tx.c_restart_point = &tx.c_jump_buffer;
-  ++t_itm.transaction_id;
-  return {jumped != 0 ? a_runInstrumentedCode | a_restoreLiveVariables
-                      : a_runInstrumentedCode | a_saveLiveVariables,
-          t_itm.return_address};
+  return {a_runInstrumentedCode | a_restoreLiveVariables, state.return_address};
 }
+
+#pragma GCC visibility push(default)
 
 void _ITM_commitTransaction() {
   transaction& tx = running("_ITM_commitTransaction");
@@ -243,9 +180,7 @@ void _ITM_commitTransaction() {
   } catch (const std::bad_alloc&) {
     fatal("out of memory committing a transaction");
   }
-  t_itm.undo.clear();
-  t_itm.undo_actions.clear();
-  t_itm.caller_stack = 0;
+  t_itm_caller_stack = 0;
 }
 
 void _ITM_commitTransactionEH(void*) {
@@ -264,18 +199,17 @@ void _ITM_abortTransaction(int reason) {
 
 void _ITM_changeTransactionMode(int mode) {
   if (mode != modeSerialIrrevocable) return;
-  optimist::detail::become_inevitable(site_of(__builtin_return_address(0)));
+  become_inevitable(itm_site_of(tls_current, __builtin_return_address(0)));
 }
 
 int _ITM_inTransaction() {
   transaction* tx = tls_current;
   if (tx == nullptr) return outsideTransaction;
-  return tx->mode == optimist::detail::tx_mode::irrevocable ? inIrrevocableTransaction
-                                                            : inRetryableTransaction;
+  return tx->mode == tx_mode::irrevocable ? inIrrevocableTransaction : inRetryableTransaction;
 }
 
 std::uint64_t _ITM_getTransactionId() {
-  return tls_current != nullptr ? t_itm.transaction_id : 0;
+  return tls_current != nullptr ? itm_state().transaction_id : 0;
 }
 
 void _ITM_addUserCommitAction(void (*function)(void*), std::uint64_t, void* argument) {
@@ -284,7 +218,7 @@ void _ITM_addUserCommitAction(void (*function)(void*), std::uint64_t, void* argu
 
 void _ITM_addUserUndoAction(void (*function)(void*), void* argument) {
   running("_ITM_addUserUndoAction");
-  t_itm.undo_actions.push_back({function, argument});
+  itm_state().undo_actions.push_back({function, argument});
 }
 
 void _ITM_dropReferences(void*, std::size_t) {}
@@ -341,26 +275,26 @@ void* _ITM_getTMCloneOrIrrevocable(void* function) {
 
 void* _ITM_malloc(std::size_t size) {
   void* p = std::malloc(size);
-  if (p != nullptr) optimist::detail::log_allocation(p, &std::free);
+  if (p != nullptr) log_allocation(p, &std::free);
   return p;
 }
 
 void* _ITM_calloc(std::size_t count, std::size_t size) {
   void* p = std::calloc(count, size);
-  if (p != nullptr) optimist::detail::log_allocation(p, &std::free);
+  if (p != nullptr) log_allocation(p, &std::free);
   return p;
 }
 
 void _ITM_free(void* p) {
   if (p != nullptr)
-    optimist::detail::log_deletion(p, &std::free, site_of(__builtin_return_address(0)));
+    log_deletion(p, &std::free, itm_site_of(tls_current, __builtin_return_address(0)));
 }
 
 // operator new / new[] / delete / delete[] (sized too): the mangled names of
 // their transactional clones.
 void* _ZGTtnwm(std::size_t size) {
   void* p = ::operator new(size);
-  optimist::detail::log_allocation(p, &destroy_with_delete);
+  log_allocation(p, &destroy_with_delete);
   return p;
 }
 void* _ZGTtnam(std::size_t size) {
@@ -368,7 +302,7 @@ void* _ZGTtnam(std::size_t size) {
 }
 void _ZGTtdlPv(void* p) {
   if (p != nullptr)
-    optimist::detail::log_deletion(p, &destroy_with_delete, site_of(__builtin_return_address(0)));
+    log_deletion(p, &destroy_with_delete, itm_site_of(tls_current, __builtin_return_address(0)));
 }
 void _ZGTtdaPv(void* p) {
   _ZGTtdlPv(p);
@@ -398,98 +332,5 @@ void _ITM_cxa_end_catch() {
   __cxxabiv1::__cxa_end_catch();
 }
 
-// ---- logging of thread-local memory ---------------------------------------------------------
-
-void _ITM_LB(const void* address, std::size_t size) {
-  // A nested (flattened) block logs its own frame's locals: that frame is gone
-  // at a restart, and restoring it would write over the restart's own frames
-  // (INVARIANT callee-stack-direct).
-  if (on_callee_stack(address, size)) return;
-  const auto* bytes = static_cast<const unsigned char*>(address);
-  t_itm.undo.push_back(
-      {const_cast<void*>(address), std::vector<unsigned char>(bytes, bytes + size)});
-}
-
-#define OPTIMIST_ITM_LOG(suffix, type)       \
-  void _ITM_L##suffix(const type* address) { \
-    _ITM_LB(address, sizeof(type));          \
-  }
-
-// ---- barriers -------------------------------------------------------------------------------
-
-// Reads: R (plain), RaR (after read), RaW (after write), RfW (for write).
-#define OPTIMIST_ITM_READS(suffix, type)               \
-  type _ITM_R##suffix(const type* a) {                 \
-    return read_value(a, __builtin_return_address(0)); \
-  }                                                    \
-  type _ITM_RaR##suffix(const type* a) {               \
-    return read_value(a, __builtin_return_address(0)); \
-  }                                                    \
-  type _ITM_RaW##suffix(const type* a) {               \
-    return read_value(a, __builtin_return_address(0)); \
-  }                                                    \
-  type _ITM_RfW##suffix(const type* a) {               \
-    return read_value(a, __builtin_return_address(0)); \
-  }
-// Writes: W, WaR (after read), WaW (after write).
-#define OPTIMIST_ITM_WRITES(suffix, type)           \
-  void _ITM_W##suffix(type* a, type v) {            \
-    write_value(a, v, __builtin_return_address(0)); \
-  }                                                 \
-  void _ITM_WaR##suffix(type* a, type v) {          \
-    write_value(a, v, __builtin_return_address(0)); \
-  }                                                 \
-  void _ITM_WaW##suffix(type* a, type v) {          \
-    write_value(a, v, __builtin_return_address(0)); \
-  }
-#define OPTIMIST_ITM_TYPE(suffix, type) \
-  OPTIMIST_ITM_READS(suffix, type)      \
-  OPTIMIST_ITM_WRITES(suffix, type)     \
-  OPTIMIST_ITM_LOG(suffix, type)
-
-OPTIMIST_ITM_TYPE(U1, std::uint8_t)
-OPTIMIST_ITM_TYPE(U2, std::uint16_t)
-OPTIMIST_ITM_TYPE(U4, std::uint32_t)
-OPTIMIST_ITM_TYPE(U8, std::uint64_t)
-OPTIMIST_ITM_TYPE(F, float)
-OPTIMIST_ITM_TYPE(D, double)
-OPTIMIST_ITM_TYPE(E, long double)
-OPTIMIST_ITM_TYPE(M128, __m128)
-OPTIMIST_ITM_TYPE(CF, _Complex float)
-OPTIMIST_ITM_TYPE(CD, _Complex double)
-OPTIMIST_ITM_TYPE(CE, _Complex long double)
-
-// memcpy / memmove: R{n,t,taR,taW} x W{n,t,taR,taW}; memset: W, WaR, WaW.
-#define OPTIMIST_ITM_COPY(name, rs, rt, ws, wt)                           \
-  void _ITM_##name##R##rs##W##ws(void* d, const void* s, std::size_t n) { \
-    copy_bytes(d, s, n, rt, wt, __builtin_return_address(0));             \
-  }
-#define OPTIMIST_ITM_COPIES_FROM(name, rs, rt) \
-  OPTIMIST_ITM_COPY(name, rs, rt, n, false)    \
-  OPTIMIST_ITM_COPY(name, rs, rt, t, true)     \
-  OPTIMIST_ITM_COPY(name, rs, rt, taR, true)   \
-  OPTIMIST_ITM_COPY(name, rs, rt, taW, true)
-#define OPTIMIST_ITM_COPIES(name)           \
-  OPTIMIST_ITM_COPIES_FROM(name, n, false)  \
-  OPTIMIST_ITM_COPIES_FROM(name, t, true)   \
-  OPTIMIST_ITM_COPIES_FROM(name, taR, true) \
-  OPTIMIST_ITM_COPIES_FROM(name, taW, true)
-
-OPTIMIST_ITM_COPIES(memcpy)
-OPTIMIST_ITM_COPIES(memmove)
-
-#define OPTIMIST_ITM_SET(suffix)                                                             \
-  void _ITM_memset##suffix(void* d, int c, std::size_t n) {                                  \
-    if (n == 0) return;                                                                      \
-    if (on_callee_stack(d, n)) {                                                             \
-      std::memset(d, c, n);                                                                  \
-      return;                                                                                \
-    }                                                                                        \
-    std::vector<unsigned char> bytes(n, static_cast<unsigned char>(c));                      \
-    optimist::detail::write_bytes(d, n, bytes.data(), site_of(__builtin_return_address(0))); \
-  }
-OPTIMIST_ITM_SET(W)
-OPTIMIST_ITM_SET(WaR)
-OPTIMIST_ITM_SET(WaW)
-
+#pragma GCC visibility pop
 }  // extern "C"

@@ -51,6 +51,14 @@ class read_set {
       grow();
     entries_[size_++] = {lock, version, site};
   }
+  // For a barrier that must not call out on its fast path (liboptimist_itm's):
+  // check has_room() first, then append with add_with_room().
+  bool has_room() const noexcept { return size_ != capacity_; }
+  [[gnu::always_inline]] void add_with_room(orec* lock, std::uint64_t version,
+                                            source_location site) noexcept {
+    assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
+    entries_[size_++] = {lock, version, site};
+  }
   bool empty() const noexcept { return size_ == 0; }
   std::size_t size() const noexcept { return size_; }
   const read_entry* begin() const noexcept { return entries_.get(); }
