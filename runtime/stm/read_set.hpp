@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,16 +47,33 @@ class read_set {
   // common case — room left — is a compare and three stores, inlined into
   // the read barrier; growing is out of line.
   void add(orec* lock, std::uint64_t version, source_location site) {
-    assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
+#ifndef NDEBUG
+    // INVARIANT recorded-below-clock (global_clock.hpp), for the orec's clock.
+    if (is_shared_orec(lock)) {
+      assert(version <= shared_clock_now() && "INVARIANT recorded-below-clock (shared clock)");
+    } else {
+      assert_recordable(version);
+    }
+#endif
     if (size_ == capacity_) [[unlikely]]
       grow();
     entries_[size_++] = {lock, version, site};
   }
-  bool empty() const noexcept { return size_ == 0; }
-  std::size_t size() const noexcept { return size_; }
-  const read_entry* begin() const noexcept { return entries_.get(); }
-  const read_entry* end() const noexcept { return entries_.get() + size_; }
-  void clear() noexcept { size_ = 0; }  // keeps the buffer for the next attempt
+  bool empty() const noexcept {
+    return size_ == 0;
+  }
+  std::size_t size() const noexcept {
+    return size_;
+  }
+  const read_entry* begin() const noexcept {
+    return entries_.get();
+  }
+  const read_entry* end() const noexcept {
+    return entries_.get() + size_;
+  }
+  void clear() noexcept {
+    size_ = 0;
+  }  // keeps the buffer for the next attempt
 
  private:
   [[gnu::noinline]] void grow() {
