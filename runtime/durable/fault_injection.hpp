@@ -22,6 +22,8 @@ struct durable_faults {
   std::atomic<int> shared_stall{no_stall};
   // Recovery of a dead process is skipped: its locks stay (the survivors stall).
   std::atomic<bool> skip_dead_owner_recovery{false};
+  // The holder thread never wakes retry() waiters for other processes' commits.
+  std::atomic<bool> skip_cross_process_wakeup{false};
 };
 
 inline durable_faults g_faults;

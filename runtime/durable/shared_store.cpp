@@ -495,7 +495,8 @@ void store_impl::run_holder(std::atomic<int>* started) {
   const orec* first = reinterpret_cast<const orec*>(shared_orecs);
   const orec* last = first + shared_orec_count;
   while (!holder_stop.load(std::memory_order_acquire)) {
-    if (!optimist::detail::waiters_present()) {
+    if (!optimist::detail::waiters_present() ||
+        g_faults.skip_cross_process_wakeup.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }

@@ -277,8 +277,8 @@ struct baton {
 // Process `index` of `processes` adds one to the count whenever the count
 // modulo `processes` is its index, `rounds` times; waits by polling or retry().
 [[noreturn]] void run_baton_child(const std::string& path, int index, int processes, long rounds,
-                                  bool use_retry) {
-  ::alarm(60);  // a lost wake-up must not hang the suite: the parent sees SIGALRM
+                                  bool use_retry, unsigned patience) {
+  ::alarm(patience);  // a lost wake-up must not hang the suite: the parent sees SIGALRM
   try {
     durable::store store(path, shared_options());
     baton& b = store.root<baton>("baton");
@@ -313,7 +313,8 @@ struct baton {
   std::_Exit(0);
 }
 
-std::string pass_baton(int processes, bool use_retry, std::uint64_t* final_count) {
+std::string pass_baton(int processes, bool use_retry, std::uint64_t* final_count,
+                       unsigned patience = 60) {
   const std::string path = fresh_store();
   {
     durable::store store(path, shared_options());
@@ -323,7 +324,7 @@ std::string pass_baton(int processes, bool use_retry, std::uint64_t* final_count
   std::vector<pid_t> pids;
   for (int p = 0; p < processes; ++p) {
     pid_t pid = ::fork();
-    if (pid == 0) run_baton_child(path, p, processes, rounds, use_retry);
+    if (pid == 0) run_baton_child(path, p, processes, rounds, use_retry, patience);
     pids.push_back(pid);
   }
   std::string problem;
@@ -332,8 +333,7 @@ std::string pass_baton(int processes, bool use_retry, std::uint64_t* final_count
     ::waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       problem += "a child failed (status " + std::to_string(status) +
-                 (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": hung for 60 s" : "") +
-                 "); ";
+                 (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": hung" : "") + "); ";
     }
   }
   durable::store store(path, shared_options());
@@ -354,6 +354,96 @@ TEST_P(MultiProcess, CommitsAreSeenByTheOthersNextTransaction) {
 TEST_P(MultiProcess, RetryIsWokenByACommitInAnotherProcess) {
   std::uint64_t count = 0;
   EXPECT_EQ(pass_baton(GetParam(), true, &count), "");
+}
+
+// Without the holder thread's wake-ups a retry() waiter sleeps through the
+// other process's commit: the children hang (3 s alarm).
+TEST(MultiProcessRetry, NegativeControlWithoutCrossProcessWakeupsTheWaiterHangs) {
+  durable::detail::g_faults.skip_cross_process_wakeup = true;  // inherited by the children
+  std::uint64_t count = 0;
+  std::string problem = pass_baton(2, true, &count, 3);
+  durable::detail::g_faults.skip_cross_process_wakeup = false;
+  EXPECT_NE(problem.find("hung"), std::string::npos)
+      << "retry() waiters should miss other processes' commits; got: '" << problem << "'";
+  std::printf("negative control caught: %s\n", problem.c_str());
+}
+
+// ---- two clocks in one transaction ---------------------------------------------
+
+struct pool {
+  optimist::tvar<std::int64_t> balance[64];
+};
+
+// Each child moves money between the durable pool and a pool of its own
+// memory, on two threads, in transactions that touch both (two clocks,
+// INVARIANT two-clocks), and checks inside each transaction that what it sees
+// is consistent: its own threads' money is conserved within the process
+// (durable total + local total changes only by what the other processes move,
+// so it checks the local side only: local sum == -(this process's net into
+// the durable pool), which it tracks in a durable per-process word).
+[[noreturn]] void run_mixed_child(const std::string& path, int index, long transfers) {
+  ::alarm(60);
+  try {
+    durable::store store(path, shared_options());
+    pool& shared = store.root<pool>("pool");
+    auto& moved_in = store.root<optimist::tvar<std::int64_t>>("moved-in-" + std::to_string(index));
+    static optimist::tvar<std::int64_t> local[16];
+    std::atomic<bool> failed{false};
+    auto work = [&](int thread) {
+      std::uint64_t x = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index * 2 + thread + 1);
+      for (long i = 0; i < transfers; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const int d = static_cast<int>(x % 64), l = static_cast<int>((x >> 8) % 16);
+        const std::int64_t amount = static_cast<std::int64_t>((x >> 16) % 10) - 5;
+        optimist::atomically([&] {
+          std::int64_t local_sum = 0;
+          for (auto& v : local) local_sum += v.get();
+          if (local_sum != -moved_in.get()) failed = true;  // a torn view of the two sides
+          shared.balance[d] = shared.balance[d] + amount;
+          local[l] = local[l] - amount;
+          moved_in = moved_in + amount;
+        });
+      }
+    };
+    std::thread other(work, 1);
+    work(0);
+    other.join();
+    std::int64_t local_sum = 0;
+    for (auto& v : local) local_sum += v.get();
+    if (failed || local_sum != -moved_in.get()) std::_Exit(2);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mixed child %d: %s\n", index, e.what());
+    std::_Exit(3);
+  }
+  std::_Exit(0);
+}
+
+TEST(MultiProcessClocks, TransactionsOverLocalAndSharedWordsStayConsistent) {
+  const std::string path = fresh_store();
+  ASSERT_EQ(create(path), "");
+  const long transfers = optimist::test::scaled(150);
+  std::vector<pid_t> pids;
+  for (int p = 0; p < 2; ++p) {
+    pid_t pid = ::fork();
+    if (pid == 0) run_mixed_child(path, p, transfers);
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  durable::store store(path, shared_options());
+  pool& shared = store.root<pool>("pool");
+  std::int64_t sum = 0, moved = 0;
+  for (auto& v : shared.balance) sum += v.get();
+  for (int p = 0; p < 2; ++p) {
+    moved += store.root<optimist::tvar<std::int64_t>>("moved-in-" + std::to_string(p)).get();
+  }
+  EXPECT_EQ(sum, moved);
+  remove_store(path);
 }
 
 // ---- kill -9 ------------------------------------------------------------------
