@@ -608,17 +608,27 @@ void store_impl::commit_shared(std::vector<unsigned char>& record) {
       ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
     } unlock{&h.sync_mutex};
     if (h.durable.load(std::memory_order_acquire) >= mine) break;
-    // Other processes committing lately: give them a moment to append to this sync.
+    // Other processes committing lately: give them a moment to append to this
+    // sync — until about one record per recent committer is waiting for it
+    // (counted from where the last sync began), at most half a sync.
     const std::uint64_t recent = h.last_slots.load(std::memory_order_relaxed);
-    bool others = false;
+    unsigned distinct = 0;
     for (unsigned i = 0; i < 8; ++i) {
       const std::uint64_t b = (recent >> (8 * i)) & 0xFF;
-      others = others || (b != 0 && b != slot + 1);
+      bool seen = b == 0;
+      for (unsigned j = 0; j < i; ++j) seen = seen || ((recent >> (8 * j)) & 0xFF) == b;
+      distinct += seen ? 0 : 1;
     }
-    if (others) {
+    if (distinct > 1) {
       const auto patience = std::chrono::duration<double>(std::min(sync_seconds / 2, 0.002));
       const auto deadline = std::chrono::steady_clock::now() + patience;
-      while (appended_position(h) == mine && std::chrono::steady_clock::now() < deadline) {
+      auto waiting = [&] {
+        const std::uint64_t e = h.epoch.load(std::memory_order_acquire);
+        if (e != h.sync_epoch.load(std::memory_order_relaxed)) return std::uint64_t{~0ull >> 1};
+        return tail_records(h.tail.load(std::memory_order_acquire)) -
+               tail_records(h.sync_began.load(std::memory_order_relaxed));
+      };
+      while (waiting() < distinct && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
     }
@@ -626,6 +636,8 @@ void store_impl::commit_shared(std::vector<unsigned char>& record) {
       stall_forever();
     }
     const std::uint64_t target = appended_position(h);
+    h.sync_epoch.store(target >> position_shift, std::memory_order_relaxed);  // under sync_mutex
+    h.sync_began.store(h.tail.load(std::memory_order_acquire), std::memory_order_relaxed);
     auto start = std::chrono::steady_clock::now();
     if (int err = io().sync(files.log_fd); err != 0) die_for_recovery(path, err);
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;

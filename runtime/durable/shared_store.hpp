@@ -77,6 +77,8 @@ struct shared_header {
   std::atomic<std::uint64_t> tail;
   std::atomic<std::uint64_t> durable;     // a log position: everything before it is synced
   std::atomic<std::uint64_t> last_slots;  // the slots of the last 8 appends (a byte each)
+  std::atomic<std::uint64_t> sync_began;  // the tail (with its epoch's records) when the last
+  std::atomic<std::uint64_t> sync_epoch;  //   sync began: records appended since wait for one
   std::atomic<std::uint64_t> commits;
   std::atomic<std::uint64_t> syncs;
   std::atomic<std::uint64_t> recoveries;               // dead processes recovered

@@ -357,11 +357,11 @@ TEST_P(MultiProcess, RetryIsWokenByACommitInAnotherProcess) {
 }
 
 // Without the holder thread's wake-ups a retry() waiter sleeps through the
-// other process's commit: the children hang (3 s alarm).
+// other process's commit: the children hang (2 s alarm).
 TEST(MultiProcessRetry, NegativeControlWithoutCrossProcessWakeupsTheWaiterHangs) {
   durable::detail::g_faults.skip_cross_process_wakeup = true;  // inherited by the children
   std::uint64_t count = 0;
-  std::string problem = pass_baton(2, true, &count, 3);
+  std::string problem = pass_baton(2, true, &count, 2);
   durable::detail::g_faults.skip_cross_process_wakeup = false;
   EXPECT_NE(problem.find("hung"), std::string::npos)
       << "retry() waiters should miss other processes' commits; got: '" << problem << "'";
@@ -423,7 +423,7 @@ struct pool {
 TEST(MultiProcessClocks, TransactionsOverLocalAndSharedWordsStayConsistent) {
   const std::string path = fresh_store();
   ASSERT_EQ(create(path), "");
-  const long transfers = optimist::test::scaled(150);
+  const long transfers = optimist::test::scaled(60);
   std::vector<pid_t> pids;
   for (int p = 0; p < 2; ++p) {
     pid_t pid = ::fork();
@@ -454,7 +454,8 @@ TEST(MultiProcessClocks, TransactionsOverLocalAndSharedWordsStayConsistent) {
 // keep doing so for a little while); then everyone is killed and the reopened
 // store must hold an exact ledger. Returns the first problem ("" if none).
 std::string kill_round(const std::string& path, int processes, int stall_point,
-                       std::mt19937_64& rng, std::vector<std::uint64_t>& acked) {
+                       std::mt19937_64& rng, std::vector<std::uint64_t>& acked,
+                       std::chrono::seconds stall_limit = std::chrono::seconds(5)) {
   std::vector<child> children;
   const long stall_after = 5 + static_cast<long>(rng() % 20);
   for (int p = 0; p < processes; ++p) {
@@ -489,8 +490,9 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
       bool all = std::all_of(children.begin() + 1, children.end(),
                              [](const child& c) { return c.this_run >= 3; });
       if (all) break;
-      if (clock_type::now() - killed > std::chrono::seconds(5)) {
-        problem = "stall: a survivor made no progress within 5 s of the kill";
+      if (clock_type::now() - killed > stall_limit) {
+        problem = "stall: a survivor made no progress within " +
+                  std::to_string(stall_limit.count()) + " s of the kill";
         break;
       }
     }
@@ -539,14 +541,16 @@ TEST_P(MultiProcess, KilledProcessNeverBlocksTheOthers) {
   remove_store(path);
 }
 
-// Takes the 5 s of the stall criterion: run with 2 processes only.
+// Without recovery the survivors stall for ever: 2 s show it (the positive
+// test allows 5 s).
 TEST(MultiProcessKill, NegativeControlWithoutDeadOwnerRecoveryTheSurvivorsStall) {
   const std::string path = fresh_store();
   ASSERT_EQ(create(path), "");
   std::mt19937_64 rng(0xbad);
   std::vector<std::uint64_t> acked(2, 0);
   durable::detail::g_faults.skip_dead_owner_recovery = true;  // inherited by the children
-  std::string problem = kill_round(path, 2, faults::stall_holding_locks, rng, acked);
+  std::string problem =
+      kill_round(path, 2, faults::stall_holding_locks, rng, acked, std::chrono::seconds(2));
   durable::detail::g_faults.skip_dead_owner_recovery = false;
   EXPECT_NE(problem.find("stall"), std::string::npos)
       << "without dead-owner recovery the survivors should stall; got: '" << problem << "'";
