@@ -81,7 +81,10 @@ struct options {
   // commit in one is seen by the next transaction of every other; a process
   // killed at any point is recovered by the others (its logged commit rolled
   // forward, its locks released). Coordination state lives in `<path>-shm`.
-  // Requires durability::full; one such store per process at a time.
+  // Requires durability::full; one such store per process at a time; open
+  // it after fork(), never use one a parent opened. A live process that stops
+  // (SIGSTOP, a debugger) mid-commit holds the others up; only a dead one is
+  // recovered. At most 32 processes at once.
   bool multi_process = false;
 };
 
