@@ -22,6 +22,9 @@ struct durable_faults {
   std::atomic<int> shared_stall{no_stall};
   // Recovery of a dead process is skipped: its locks stay (the survivors stall).
   std::atomic<bool> skip_dead_owner_recovery{false};
+  // Recovery releases a dead process's locks without rolling its logged
+  // commit forward (the survivors go on without it; the log still has it).
+  std::atomic<bool> skip_roll_forward{false};
   // The holder thread never wakes retry() waiters for other processes' commits.
   std::atomic<bool> skip_cross_process_wakeup{false};
 };

@@ -275,6 +275,7 @@ void recover_dead_slot(store_impl& s, unsigned dead, bool holding_log) noexcept 
     if (r.state.load(std::memory_order_acquire) == record_appended) appended.push_back(&r);
   }
   const std::uint64_t tag = process_tag(dead);
+  if (g_faults.skip_roll_forward.load(std::memory_order_relaxed)) appended.clear();
   if (!appended.empty()) {
     std::sort(appended.begin(), appended.end(), [](inflight_record* a, inflight_record* b) {
       return log_position(a->epoch.load(std::memory_order_relaxed),

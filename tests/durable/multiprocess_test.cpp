@@ -19,6 +19,11 @@
 //       recovers an exact ledger. OPTIMIST_STRESS multiplies the rounds.
 //   NegativeControlWithoutDeadOwnerRecoveryTheSurvivorsStall   the same with
 //       dead-owner recovery disabled: the check must report the stall.
+//   NegativeControlWithoutRollForwardTheLedgerBreaks   recovery releases the
+//       dead's locks but drops its durable commit: the ledger check must fail.
+//   NegativeControlWithoutCrossProcessWakeupsTheWaiterHangs
+//   TransactionsOverLocalAndSharedWordsStayConsistent   two clocks in one
+//       transaction, on two threads per process.
 //   SingleAndMultiProcessOpenersExcludeEachOther
 #include <poll.h>
 #include <signal.h>
@@ -448,11 +453,41 @@ TEST(MultiProcessClocks, TransactionsOverLocalAndSharedWordsStayConsistent) {
 
 // ---- kill -9 ------------------------------------------------------------------
 
+// The victim's ledger position as a live process sees it now: read by a
+// child that joins the store and is then killed (a close would checkpoint).
+// ~0ull on failure.
+std::uint64_t peek_victim_position(const std::string& path) {
+  int fds[2];
+  if (::pipe(fds) != 0) return ~0ull;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::uint64_t last = ~0ull;
+    try {
+      auto* store = new durable::store(path, shared_options());  // never closed
+      last = store->root<ledger>("ledger").last[0].get();
+    } catch (...) {
+    }
+    if (::write(fds[1], &last, sizeof last) != sizeof last) std::_Exit(4);
+    for (;;) ::pause();
+  }
+  ::close(fds[1]);
+  std::uint64_t last = ~0ull;
+  pollfd p{fds[0], POLLIN, 0};
+  if (::poll(&p, 1, 5000) <= 0 || ::read(fds[0], &last, sizeof last) != sizeof last) last = ~0ull;
+  ::close(fds[0]);
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return last;
+}
+
 // One round: `processes` writers; after a while the victim (process 0) stops
 // at `stall_point` (or, with stall_point 0, at a random moment) and is killed;
 // every survivor must acknowledge a transfer within 5 s after the kill (and
-// keep doing so for a little while); then everyone is killed and the reopened
-// store must hold an exact ledger. Returns the first problem ("" if none).
+// keep doing so for a little while); a live process then reads the victim's
+// position; then everyone is killed and the reopened store must hold an exact
+// ledger, with the victim where the live process saw it (its last commit seen
+// the same way live and after the restart). Returns the first problem.
 std::string kill_round(const std::string& path, int processes, int stall_point,
                        std::mt19937_64& rng, std::vector<std::uint64_t>& acked,
                        std::chrono::seconds stall_limit = std::chrono::seconds(5)) {
@@ -497,6 +532,11 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
       }
     }
   }
+  std::uint64_t live_victim = ~0ull;
+  if (problem.empty()) {
+    live_victim = peek_victim_position(path);
+    if (live_victim == ~0ull) problem = "a live process could not read the ledger";
+  }
   // Everyone at once.
   for (child& c : children) ::kill(c.pid, SIGKILL);
   for (child& c : children) ::waitpid(c.pid, nullptr, 0);
@@ -507,7 +547,20 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
   for (std::size_t i = 0; i < children.size(); ++i) acked[i] = children[i].acked;
   kill_all(children);
   if (!problem.empty()) return problem;
-  return check_reopened(path, acked);
+  problem = check_reopened(path, acked);
+  if (!problem.empty()) return problem;
+  try {
+    durable::store store(path, shared_options());
+    const std::uint64_t recovered = store.root<ledger>("ledger").last[0].get();
+    if (recovered != live_victim) {
+      return "the dead process's last transfer is " + std::to_string(recovered) +
+             " after the restart but was " + std::to_string(live_victim) +
+             " for the live processes";
+    }
+  } catch (const std::exception& e) {
+    return std::string("reopen failed: ") + e.what();
+  }
+  return "";
 }
 
 std::string torture(const std::string& path, int processes, long rounds, std::uint64_t seed,
@@ -554,6 +607,31 @@ TEST(MultiProcessKill, NegativeControlWithoutDeadOwnerRecoveryTheSurvivorsStall)
   durable::detail::g_faults.skip_dead_owner_recovery = false;
   EXPECT_NE(problem.find("stall"), std::string::npos)
       << "without dead-owner recovery the survivors should stall; got: '" << problem << "'";
+  std::printf("negative control caught: %s\n", problem.c_str());
+  remove_store(path);
+}
+
+// A dead process's durable commit must be rolled forward: without that the
+// survivors go on from a heap that lacks it while the log keeps it, and the
+// reopened ledger is wrong (a receipt block reused, money not conserved).
+TEST(MultiProcessKill, NegativeControlWithoutRollForwardTheLedgerBreaks) {
+  const std::string path = fresh_store();
+  ASSERT_EQ(create(path), "");
+  std::mt19937_64 rng(0xfeed);
+  std::vector<std::uint64_t> acked(2, 0);
+  durable::detail::g_faults.skip_roll_forward = true;  // inherited by the children
+  std::string problem;
+  for (int round = 0; round < 6 && problem.empty(); ++round) {
+    problem = kill_round(path, 2, faults::stall_before_writeback, rng, acked);
+    if (problem.empty()) {
+      durable::store store(path, shared_options());
+      ledger& l = store.root<ledger>("ledger");
+      for (int p = 0; p < 2; ++p) acked[p] = l.last[p].get();
+    }
+  }
+  durable::detail::g_faults.skip_roll_forward = false;
+  EXPECT_NE(problem, "") << "six rounds without roll-forward went unnoticed";
+  EXPECT_EQ(problem.find("stall"), std::string::npos) << problem;
   std::printf("negative control caught: %s\n", problem.c_str());
   remove_store(path);
 }
