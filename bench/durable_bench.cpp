@@ -21,6 +21,7 @@
 //   sqlite_mproc    one SQLite WAL database (synchronous=FULL), a connection per process,
 //                   BEGIN IMMEDIATE with a 60 s busy timeout
 // These rows give fairness too: min/max commits over the processes.
+// OPTIMIST_BENCH_MPROC_ONLY=1 stops after them (optimist_full rows and the process rows).
 //
 //   build/rel/durable_bench [--seconds S] [--dir DIR]   (DIR: where the files go; default .)
 #include <fcntl.h>
