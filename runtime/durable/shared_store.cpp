@@ -432,6 +432,10 @@ void store_impl::open_shared() {
     for (unsigned i = 0; i < max_processes && !found; ++i) {
       pthread_mutex_t* alive = &shared->slots[i].alive;
       int rc = ::pthread_mutex_trylock(alive);
+      if (rc == EOWNERDEAD && g_faults.skip_dead_owner_recovery.load(std::memory_order_relaxed)) {
+        ::pthread_mutex_unlock(alive);  // negative control: left dead (not recoverable)
+        continue;
+      }
       if (rc == EOWNERDEAD) {
         recover_dead_slot(*this, i, false);
         ::pthread_mutex_consistent(alive);

@@ -16,7 +16,9 @@
 //       random moment, and is killed with SIGKILL: every survivor must commit
 //       again within 5 s (a stall fails); then all are killed at once, and a
 //       reopen (the first opener re-initialises the coordination state)
-//       recovers an exact ledger. OPTIMIST_STRESS multiplies the rounds.
+//       recovers an exact ledger. Each round also kills a process while it
+//       opens the store (maybe recovering the victim). OPTIMIST_STRESS
+//       multiplies the rounds.
 //   NegativeControlWithoutDeadOwnerRecoveryTheSurvivorsStall   the same with
 //       dead-owner recovery disabled: the check must report the stall.
 //   NegativeControlWithoutRollForwardTheLedgerBreaks   recovery releases the
@@ -518,6 +520,21 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
     std::this_thread::sleep_for(std::chrono::microseconds(stall_point != 0 ? 20000 : rng() % 2000));
     ::kill(children[0].pid, SIGKILL);
     const auto killed = clock_type::now();
+    // A process killed while it opens the store — maybe while it recovers the
+    // victim it has just found dead (INVARIANT dead-owner: a recovery cut
+    // short is redone by the next one).
+    pid_t opener = ::fork();
+    if (opener == 0) {
+      try {
+        auto* store = new durable::store(path, shared_options());  // never closed
+        store->root<ledger>("ledger");
+      } catch (...) {
+      }
+      for (;;) ::pause();
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
+    ::kill(opener, SIGKILL);
+    ::waitpid(opener, nullptr, 0);
     for (std::size_t i = 1; i < children.size(); ++i) children[i].this_run = 0;
     // Every survivor commits at least 3 more within 5 s of the kill.
     while (true) {
