@@ -15,10 +15,20 @@
 // Each model runs at 1 and 2 threads (optimist_full also at 4) for --seconds (default 1) and checks
 // that money is conserved. optimist rows also give commits per actual fdatasync (group commit).
 //
+// Processes (forked, one thread each, 2 and 4 of them, the same transfers):
+//   optimist_mproc  a durable::store opened by every process (options::multi_process)
+//   lmdb_mproc      one LMDB environment opened by every process (one writer at a time)
+//   sqlite_mproc    one SQLite WAL database (synchronous=FULL), a connection per process,
+//                   BEGIN IMMEDIATE with a 60 s busy timeout
+// These rows give fairness too: min/max commits over the processes.
+// OPTIMIST_BENCH_MPROC_ONLY=1 stops after them (optimist_full rows and the process rows).
+//
 //   build/rel/durable_bench [--seconds S] [--dir DIR]   (DIR: where the files go; default .)
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +38,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <optimist/durable.hpp>
@@ -61,7 +72,74 @@ struct xorshift {
 struct result {
   double commits_per_second = 0;
   double commits_per_sync = 0;  // actual syncs (optimist only), 0 if unknown
+  double fairness = 0;          // processes: min/max commits per process; 0 if not measured
 };
+
+[[noreturn]] void die(const std::string& what);
+
+// Runs `body` in `processes` forked processes (setup(process) first, in the
+// child, then body(rng) in a loop for seconds_per_case; all start together);
+// returns commits per second over all, with fairness.
+result timed_processes(int processes, const std::function<void(int)>& setup,
+                       const std::function<void(xorshift&)>& body,
+                       const std::function<std::pair<double, double>()>& teardown) {
+  std::vector<int> reads;
+  std::vector<pid_t> pids;
+  int go[2];
+  if (::pipe(go) != 0) std::abort();
+  for (int p = 0; p < processes; ++p) {
+    int fds[2];
+    if (::pipe(fds) != 0) std::abort();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      ::close(go[1]);
+      setup(p);
+      char c;
+      if (::read(go[0], &c, 1) != 0) std::_Exit(5);  // closed by the parent: start
+      xorshift rng{0x9E3779B97F4A7C15ull * static_cast<unsigned>(p + 1)};
+      long count = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() <
+             seconds_per_case) {
+        body(rng);
+        ++count;
+      }
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      auto [commits, syncs] = teardown();
+      double out[4] = {static_cast<double>(count), elapsed, commits, syncs};
+      if (::write(fds[1], out, sizeof out) != sizeof out) std::_Exit(4);
+      std::_Exit(0);
+    }
+    ::close(fds[1]);
+    reads.push_back(fds[0]);
+    pids.push_back(pid);
+  }
+  ::close(go[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // every child set up
+  ::close(go[1]);
+  double total = 0, longest = 0, low = 1e300, high = 0, commits = 0, syncs = 0;
+  for (int p = 0; p < processes; ++p) {
+    double in[4] = {0, 0, 0, 0};
+    if (::read(reads[p], in, sizeof in) != sizeof in) die("a benchmark process failed");
+    ::close(reads[p]);
+    int status = 0;
+    ::waitpid(pids[p], &status, 0);
+    total += in[0];
+    longest = std::max(longest, in[1]);
+    low = std::min(low, in[0]);
+    high = std::max(high, in[0]);
+    if (in[2] > commits) {  // store-wide counts: the latest reader saw the most
+      commits = in[2];
+      syncs = in[3];
+    }
+  }
+  result r;
+  r.commits_per_sync = syncs > 0 ? commits / syncs : 0;
+  r.commits_per_second = total / longest;
+  r.fairness = high > 0 ? low / high : 0;
+  return r;
+}
 
 // Runs body(thread, rng) in a loop on `threads` threads for seconds_per_case;
 // returns commits per second.
@@ -167,6 +245,51 @@ result run_optimist(int threads, durable::durability mode) {
   return r;
 }
 
+result run_optimist_processes(int processes) {
+  const std::string path = dir + "/optimist-mproc.store";
+  for (const char* suffix : {"", "-log", "-shm"}) fs::remove(path + suffix);
+  durable::options o;
+  o.heap_size = 16 << 20;
+  o.log_size = 64 << 20;
+  o.multi_process = true;
+  {
+    durable::store store(path, o);
+    store.root<bank>("bank");
+  }
+  durable::store* store = nullptr;
+  bank* b = nullptr;
+  result r = timed_processes(
+      processes,
+      [&](int) {
+        store = new durable::store(path, o);
+        b = &store->root<bank>("bank");
+      },
+      [&](xorshift& rng) {
+        int from, to;
+        long amount;
+        pick(rng, from, to, amount);
+        optimist::atomically([&] {
+          b->balance[from] = b->balance[from] - amount;
+          b->balance[to] = b->balance[to] + amount;
+        });
+      },
+      [&] {
+        durable::store::statistics st = store->stats();  // every process's commits and syncs
+        delete store;
+        return std::pair<double, double>(static_cast<double>(st.commits),
+                                         static_cast<double>(st.syncs));
+      });
+  {
+    durable::store check(path, o);
+    bank& cb = check.root<bank>("bank");
+    long sum = 0;
+    for (auto& x : cb.balance) sum += x.get();
+    if (sum != initial * accounts) die("optimist_mproc: money not conserved");
+  }
+  for (const char* suffix : {"", "-log", "-shm"}) fs::remove(path + suffix);
+  return r;
+}
+
 result run_memory(int threads) {
   static bank b;
   result r;
@@ -246,6 +369,77 @@ result run_lmdb(int threads) {
   return r;
 }
 
+result run_lmdb_processes(int processes) {
+  const std::string path = dir + "/lmdb-mproc";
+  fs::remove_all(path);
+  fs::create_directories(path);
+  auto open_env = [&](MDB_env** env, MDB_dbi* dbi, bool fill) {
+    check_lmdb(mdb_env_create(env), "env_create");
+    check_lmdb(mdb_env_set_mapsize(*env, std::size_t{64} << 20), "set_mapsize");
+    check_lmdb(mdb_env_open(*env, path.c_str(), MDB_NOTLS, 0644), "env_open");
+    MDB_txn* txn;
+    check_lmdb(mdb_txn_begin(*env, nullptr, 0, &txn), "txn_begin");
+    check_lmdb(mdb_dbi_open(txn, nullptr, 0, dbi), "dbi_open");
+    for (int a = 0; fill && a < accounts; ++a) {
+      long v = initial;
+      MDB_val key{sizeof a, &a}, val{sizeof v, &v};
+      check_lmdb(mdb_put(txn, *dbi, &key, &val, 0), "put");
+    }
+    check_lmdb(mdb_txn_commit(txn), "commit");
+  };
+  {
+    MDB_env* env;
+    MDB_dbi dbi;
+    open_env(&env, &dbi, true);
+    mdb_env_close(env);
+  }
+  MDB_env* env = nullptr;
+  MDB_dbi dbi = 0;
+  result r = timed_processes(
+      processes, [&](int) { open_env(&env, &dbi, false); },
+      [&](xorshift& rng) {
+        int from, to;
+        long amount;
+        pick(rng, from, to, amount);
+        MDB_txn* txn;
+        check_lmdb(mdb_txn_begin(env, nullptr, 0, &txn), "txn_begin");
+        auto move = [&](int account, long delta) {
+          MDB_val key{sizeof account, &account}, val;
+          check_lmdb(mdb_get(txn, dbi, &key, &val), "get");
+          long v;
+          std::memcpy(&v, val.mv_data, sizeof v);
+          v += delta;
+          MDB_val out{sizeof v, &v};
+          check_lmdb(mdb_put(txn, dbi, &key, &out, 0), "put");
+        };
+        move(from, -amount);
+        move(to, amount);
+        check_lmdb(mdb_txn_commit(txn), "commit");
+      },
+      [&] {
+        mdb_env_close(env);
+        return std::pair<double, double>(0, 0);
+      });
+  {
+    open_env(&env, &dbi, false);
+    MDB_txn* txn;
+    check_lmdb(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "txn_begin");
+    long sum = 0;
+    for (int a = 0; a < accounts; ++a) {
+      MDB_val key{sizeof a, &a}, val;
+      check_lmdb(mdb_get(txn, dbi, &key, &val), "get");
+      long v;
+      std::memcpy(&v, val.mv_data, sizeof v);
+      sum += v;
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    if (sum != initial * accounts) die("lmdb_mproc: money not conserved");
+  }
+  fs::remove_all(path);
+  return r;
+}
+
 void exec(sqlite3* db, const char* sql) {
   char* error = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -312,6 +506,68 @@ result run_sqlite(int threads, bool full) {
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix);
   return r;
 }
+
+result run_sqlite_processes(int processes) {
+  const std::string path = dir + "/sqlite-mproc.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix);
+  auto open = [&] {
+    sqlite3* db;
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) die("sqlite open");
+    sqlite3_busy_timeout(db, 60000);
+    exec(db, "PRAGMA journal_mode=WAL");
+    exec(db, "PRAGMA synchronous=FULL");
+    return db;
+  };
+  {
+    sqlite3* db = open();
+    exec(db, "CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER)");
+    exec(db, "BEGIN");
+    for (int a = 0; a < accounts; ++a) {
+      exec(db, ("INSERT INTO accounts VALUES(" + std::to_string(a) + "," + std::to_string(initial) +
+                ")")
+                   .c_str());
+    }
+    exec(db, "COMMIT");
+    sqlite3_close(db);
+  }
+  sqlite3* db = nullptr;
+  sqlite3_stmt* update = nullptr;
+  result r = timed_processes(
+      processes,
+      [&](int) {
+        db = open();
+        sqlite3_prepare_v2(db, "UPDATE accounts SET balance = balance + ? WHERE id = ?", -1,
+                           &update, nullptr);
+      },
+      [&](xorshift& rng) {
+        int from, to;
+        long amount;
+        pick(rng, from, to, amount);
+        exec(db, "BEGIN IMMEDIATE");
+        for (auto [account, delta] : {std::pair{from, -amount}, std::pair{to, amount}}) {
+          sqlite3_bind_int64(update, 1, delta);
+          sqlite3_bind_int(update, 2, account);
+          if (sqlite3_step(update) != SQLITE_DONE) die("sqlite update");
+          sqlite3_reset(update);
+        }
+        exec(db, "COMMIT");
+      },
+      [&] {
+        sqlite3_finalize(update);
+        sqlite3_close(db);
+        return std::pair<double, double>(0, 0);
+      });
+  sqlite3* check = open();
+  sqlite3_stmt* sum;
+  sqlite3_prepare_v2(check, "SELECT SUM(balance) FROM accounts", -1, &sum, nullptr);
+  sqlite3_step(sum);
+  long total = sqlite3_column_int64(sum, 0);
+  sqlite3_finalize(sum);
+  sqlite3_close(check);
+  if (total != initial * accounts) die("sqlite_mproc: money not conserved");
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix);
+  return r;
+}
 #endif
 
 }  // namespace
@@ -331,8 +587,8 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   // The disk's sync rate drifts (shared machines, write caches): each durable
   // row is divided by a probe run just before it.
-  std::printf("%-18s %7s %12s %12s %18s %14s\n", "model", "threads", "commits/s", "probe sync/s",
-              "commits/possible", "commits/sync");
+  std::printf("%-18s %7s %12s %12s %18s %14s %9s\n", "model", "threads", "commits/s",
+              "probe sync/s", "commits/possible", "commits/sync", "fairness");
   auto row = [&](const char* model, int threads, const std::function<result()>& run,
                  bool durable_row) {
     const double probe = durable_row ? probe_syncs_per_second(0.5) : 0;
@@ -348,6 +604,11 @@ int main(int argc, char** argv) {
     } else {
       std::printf(" %14s", "-");
     }
+    if (r.fairness > 0) {
+      std::printf(" %9.2f", r.fairness);
+    } else {
+      std::printf(" %9s", "-");
+    }
     std::printf("\n");
     std::fflush(stdout);
   };
@@ -356,6 +617,20 @@ int main(int argc, char** argv) {
         "optimist_full", threads, [&] { return run_optimist(threads, durable::durability::full); },
         true);
   }
+  // Processes ("threads" column: processes, one thread each).
+  for (int processes : {2, 4}) {
+    row(
+        "optimist_mproc", processes, [&] { return run_optimist_processes(processes); }, true);
+  }
+#ifndef OPTIMIST_NO_BASELINE_DBS
+  for (int processes : {2, 4}) {
+    row(
+        "lmdb_mproc", processes, [&] { return run_lmdb_processes(processes); }, true);
+    row(
+        "sqlite_mproc", processes, [&] { return run_sqlite_processes(processes); }, true);
+  }
+#endif
+  if (std::getenv("OPTIMIST_BENCH_MPROC_ONLY") != nullptr) return 0;
 #ifndef OPTIMIST_NO_BASELINE_DBS
   for (int threads : {1, 2})
     row(

@@ -28,7 +28,8 @@
 // Objects in the heap must be trivially destructible, hold no raw pointers
 // (use durable::ptr) and be aligned to at most 16 bytes. One transaction may
 // write the heap of at most one store. A store is opened by one process at a
-// time (an advisory lock); it must outlive every transaction that touches it.
+// time (an advisory lock) unless every opener sets options::multi_process;
+// it must outlive every transaction that touches it.
 //
 // Commit (runtime/durable/group_commit.cpp): the engine locks and validates
 // as usual, then appends a checksummed redo record of the heap words to the
@@ -74,6 +75,17 @@ struct options {
   durability mode = durability::full;
   std::chrono::milliseconds relaxed_window{20};
   bool create_if_missing = true;
+  // Several processes may open the store at once (each with this option set;
+  // a process without it is refused while others have it open, and the
+  // reverse). Their transactions conflict word by word as threads do, and a
+  // commit in one is seen by the next transaction of every other; a process
+  // killed at any point is recovered by the others (its logged commit rolled
+  // forward, its locks released). Coordination state lives in `<path>-shm`.
+  // Requires durability::full; one such store per process at a time; open
+  // it after fork(), never use one a parent opened. A live process that stops
+  // (SIGSTOP, a debugger) mid-commit holds the others up; only a dead one is
+  // recovered. At most 32 processes at once.
+  bool multi_process = false;
 };
 
 // Every failure to open, recover or commit to a store (not a store, corrupted,
@@ -228,6 +240,9 @@ class store {
     std::uint64_t syncs = 0;    // log fdatasyncs
     std::uint64_t checkpoints = 0;
     std::uint64_t recovered = 0;  // records replayed when this store was opened
+    // options::multi_process: commits and syncs above count every process;
+    // dead processes whose commits and locks this store's processes recovered.
+    std::uint64_t dead_processes_recovered = 0;
   };
   statistics stats() const;
   const std::string& path() const noexcept;

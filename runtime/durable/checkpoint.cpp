@@ -16,6 +16,10 @@
 namespace optimist::durable::detail {
 
 void store_impl::checkpoint() {
+  if (multi_process) {
+    checkpoint_shared();  // shared_store.cpp
+    return;
+  }
   std::unique_lock<std::mutex> lock(mutex);
   check_failed();
   checkpoint_locked(lock);

@@ -16,6 +16,7 @@
 namespace optimist::detail {
 
 class write_log;
+struct lock_entry;
 
 // Non-zero while any durable store is open: the engine's only cost when no
 // store is open is one relaxed load per writing commit.
@@ -37,5 +38,21 @@ void durable_after_writeback(void* store) noexcept;
 // True if `word` lies in an open durable heap (a store outside a transaction
 // then runs as a one-word transaction, so that it is logged).
 bool durable_covers(std::uintptr_t word) noexcept;
+
+// Process-shared stores (runtime/durable/shared_store.cpp) — called only for
+// orecs of the shared table (orec_table.hpp), on slow paths:
+// A waiter gave up on `lock`, locked (`value`) by another process's
+// committer for longer than a commit takes: if that process is dead, roll its
+// logged commit forward and release its locks (INVARIANT dead-owner).
+void durable_notice_stuck_lock(const std::atomic<std::uint64_t>& lock,
+                               std::uint64_t value) noexcept;
+// After a commit unlocked [first, last), some of them shared: wakes retry()
+// waiters of other processes (INVARIANT no-lost-wakeup across processes).
+void durable_shared_committed(const lock_entry* first, const lock_entry* last) noexcept;
+// The inevitability token, extended to every process of the shared store
+// (INVARIANT single-reserver across processes). Called by the token's holder
+// after it took the process's token / before it releases it.
+void durable_acquire_shared_token() noexcept;
+void durable_release_shared_token() noexcept;
 
 }  // namespace optimist::detail

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "durable/commit_hook.hpp"
+#include "durable/shared_store.hpp"
 #include "optimist/detail/engine.hpp"
 
 namespace optimist::durable {
@@ -16,6 +17,11 @@ store_impl::store_impl(const std::string& p, const options& o)
     : path(p), log_path(log_path_for(p)), opts(o) {
   if (optimist::detail::in_transaction()) {
     throw std::logic_error("optimist::durable::store: open a store outside transactions");
+  }
+  if (opts.multi_process) {
+    multi_process = true;
+    open_shared();  // shared_store.cpp
+    return;
   }
   files = open_store_files(path, opts.heap_size, opts.log_size, opts.create_if_missing);
   size = files.header.heap_size;
@@ -36,6 +42,10 @@ store_impl::store_impl(const std::string& p, const options& o)
 }
 
 store_impl::~store_impl() {
+  if (multi_process) {
+    close_shared();
+    return;
+  }
   if (flusher.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -74,8 +84,13 @@ store::statistics store::stats() const {
   statistics s;
   s.commits = impl_->commits.load(std::memory_order_relaxed);
   s.syncs = impl_->syncs.load(std::memory_order_relaxed);
+  if (impl_->shared != nullptr) {  // every process's (shared_store.cpp)
+    s.commits = impl_->shared->commits.load(std::memory_order_relaxed);
+    s.syncs = impl_->shared->syncs.load(std::memory_order_relaxed);
+  }
   s.checkpoints = impl_->checkpoints.load(std::memory_order_relaxed);
   s.recovered = impl_->recovered;
+  s.dead_processes_recovered = impl_->dead_recovered.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -19,6 +19,8 @@
 
 namespace optimist::durable::detail {
 
+struct shared_header;
+
 class store_impl {
  public:
   store_impl(const std::string& path, const options& opts);
@@ -85,6 +87,23 @@ class store_impl {
   std::vector<std::atomic<std::uint64_t>> dirty_pages;  // bit per heap page
   std::thread flusher;
   bool stopping = false;
+
+  // ---- several processes (options::multi_process; shared_store.cpp) --------
+  bool multi_process = false;
+  int sidecar_fd = -1;
+  struct shared_header* shared = nullptr;  // the sidecar's mapping
+  std::atomic<std::uint64_t>* shared_orecs = nullptr;
+  unsigned slot = 0;   // this process's slot
+  std::thread holder;  // holds the slot's robust mutex; wakes retry() waiters
+  std::atomic<bool> holder_stop{false};
+  std::atomic<std::uint64_t> dead_recovered{0};
+  void open_shared();  // the constructor's work for multi_process
+  void close_shared() noexcept;
+  void commit_shared(std::vector<unsigned char>& record);
+  void written_back_shared() noexcept;
+  void checkpoint_shared();
+  void checkpoint_shared_locked();  // log_mutex held
+  void run_holder(std::atomic<int>* started);
 
   // ---- statistics ---------------------------------------------------------
   std::atomic<std::uint64_t> commits{0}, syncs{0}, checkpoints{0};

@@ -16,6 +16,17 @@ struct durable_faults {
   // Recovery ignores the epoch and sequence of records: stale records left by
   // earlier log epochs are replayed too.
   std::atomic<bool> trust_stale_records{false};
+  // options::multi_process (shared_store.cpp): a committer stops for good at
+  // one point of its commit, so that a test can kill its process there.
+  enum stall_point : int { no_stall, stall_holding_locks, stall_before_writeback, stall_as_leader };
+  std::atomic<int> shared_stall{no_stall};
+  // Recovery of a dead process is skipped: its locks stay (the survivors stall).
+  std::atomic<bool> skip_dead_owner_recovery{false};
+  // Recovery releases a dead process's locks without rolling its logged
+  // commit forward (the survivors go on without it; the log still has it).
+  std::atomic<bool> skip_roll_forward{false};
+  // The holder thread never wakes retry() waiters for other processes' commits.
+  std::atomic<bool> skip_cross_process_wakeup{false};
 };
 
 inline durable_faults g_faults;

@@ -76,6 +76,10 @@ void store_impl::sync_log(std::unique_lock<std::mutex>& lock) {
 }
 
 void store_impl::commit_record(std::vector<unsigned char>& record) {
+  if (multi_process) {
+    commit_shared(record);  // shared_store.cpp
+    return;
+  }
   const unsigned me = this_committer();
   std::unique_lock<std::mutex> lock(mutex);
   const std::uint64_t log_size = files.header.log_size;
@@ -156,6 +160,10 @@ void store_impl::commit_record(std::vector<unsigned char>& record) {
 }
 
 void store_impl::written_back() noexcept {
+  if (multi_process) {
+    written_back_shared();
+    return;
+  }
   std::lock_guard<std::mutex> lock(mutex);
   if (--in_flight == 0 && checkpointing) changed.notify_all();
 }

@@ -178,7 +178,7 @@ int write_log_header(int log_fd, const log_header& h) {
 }
 
 opened_files open_store_files(const std::string& path, std::size_t heap_size, std::size_t log_size,
-                              bool create) {
+                              bool create, bool* shared_alone) {
   fd_guard heap;
   heap.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (heap.fd < 0 && errno == ENOENT && create) {
@@ -193,8 +193,17 @@ opened_files open_store_files(const std::string& path, std::size_t heap_size, st
   struct stat st {};
   if (::fstat(heap.fd, &st) != 0) throw_store_error(path, "cannot stat", errno);
   if (!S_ISREG(st.st_mode)) throw_store_error(path, "is not a regular file");
-  if (::flock(heap.fd, LOCK_EX | LOCK_NB) != 0) {
-    throw_store_error(path, "is open already (in this or another process)", errno);
+  if (shared_alone != nullptr) {
+    *shared_alone = ::flock(heap.fd, LOCK_EX | LOCK_NB) == 0;
+    if (!*shared_alone && ::flock(heap.fd, LOCK_SH | LOCK_NB) != 0) {
+      throw_store_error(
+          path, "is open already by a single-process store (options::multi_process off)", errno);
+    }
+  } else if (::flock(heap.fd, LOCK_EX | LOCK_NB) != 0) {
+    throw_store_error(path,
+                      "is open already (in this or another process; several processes need "
+                      "options::multi_process in every one)",
+                      errno);
   }
   opened_files files;
   if (static_cast<std::size_t>(st.st_size) < sizeof(store_header) ||

@@ -81,8 +81,12 @@ std::uint64_t header_checksum(const log_header& h) noexcept;
 // Opens the store at `path` (creating it first if it does not exist and
 // `create` is set), checks both headers and locks it for this process.
 // Throws store_error naming the file and the problem.
+// With `shared_alone` (options::multi_process) the lock is shared by every
+// multi-process opener: *shared_alone tells whether this one holds it alone
+// (an exclusive lock, to be downgraded by the caller), and a store held by a
+// single-process opener is refused.
 opened_files open_store_files(const std::string& path, std::size_t heap_size, std::size_t log_size,
-                              bool create);
+                              bool create, bool* shared_alone = nullptr);
 
 // Writes `h` as the log's header page (the checkpoint's commit point: one
 // sector-sized write; the header fits in the first 512 bytes). Returns errno.

@@ -169,7 +169,11 @@ void set_abort_injection(abort_source source, void* context) noexcept {
 }
 
 std::uint64_t hardware_read(std::uintptr_t word, std::uint64_t mask) noexcept {
-  std::uint64_t v = orec_for(word).load(std::memory_order_relaxed);
+  const orec& lock = orec_for(word);
+  // DURABLE HOOK: a process-shared store's words carry another clock's
+  // versions; they are read in software (INVARIANT two-clocks).
+  if (is_shared_orec(&lock)) _xabort(abort_code_inevitable);
+  std::uint64_t v = lock.load(std::memory_order_relaxed);
   if (orec_is_locked(v)) _xabort(abort_code_locked);  // INVARIANT hw-sees-locks
   return load_word(word, mask);
 }

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "profile/site_key.hpp"
 #include "stm/orec_table.hpp"
@@ -22,7 +23,13 @@ struct orec_site_table {
 inline orec_site_table g_orec_sites;
 
 inline std::atomic<site_key>& site_of(const orec& lock) noexcept {
-  return g_orec_sites.entries[static_cast<std::size_t>(&lock - g_orecs.entries)];
+  // An orec of a process-shared store's table (orec_table.hpp) borrows the
+  // entry its address hashes to: a hint either way.
+  auto at = reinterpret_cast<std::uintptr_t>(&lock);
+  auto first = reinterpret_cast<std::uintptr_t>(g_orecs.entries);
+  std::size_t index = static_cast<std::size_t>((at - first) / sizeof(orec));
+  if (index >= orec_table_size) index = (at / sizeof(orec)) & (orec_table_size - 1);
+  return g_orec_sites.entries[index];
 }
 
 }  // namespace optimist::detail

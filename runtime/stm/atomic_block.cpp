@@ -59,6 +59,8 @@ void transaction::start(source_location site) {
   depth = 1;
   const std::uint64_t now = clock_now();
   snapshot = now;
+  // INVARIANT two-clocks (orec_table.hpp): both snapshots before the first read.
+  shared_snapshot = shared_orecs_active() ? shared_clock_now() : 0;
   // INVARIANT reclaim-safe: publish the start time before the first read
   // (release: the previous transaction's reads stay ordered before it).
   active_since.store(now, std::memory_order_release);

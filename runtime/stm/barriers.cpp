@@ -41,10 +41,13 @@ constexpr unsigned max_extensions_per_read = 32;
 std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) {
   standalone_gate gate;  // serial mode: not while a serial block runs
   orec& lock = orec_for(word);
+  const bool shared = is_shared_orec(&lock);
   for (unsigned round = 0;; ++round) {
     // INVARIANT clock-order (global_clock.hpp).
     std::uint64_t before = orec_load_checked(lock);
     if (orec_is_locked(before)) {
+      // DURABLE HOOK: a shared lock held this long may belong to a dead process.
+      if (shared && round > 0 && round % 1024 == 0) durable_notice_stuck_lock(lock, before);
       wait_round(round);
       continue;
     }
@@ -53,7 +56,11 @@ std::uint64_t standalone_read(std::uintptr_t word, std::uint64_t mask) {
     // until the clock has reached this version, the next commit to the word
     // may carry the same version, and the check would miss it. So raise the
     // clock first and look again. (A whole word is one load: nothing to mix.)
-    if (mask != full_mask && orec_version(before) > clock_now()) {
+    if (shared && mask != full_mask && orec_version(before) > shared_clock_now()) {
+      shared_clock_raise_to(orec_version(before));  // INVARIANT two-clocks
+      continue;
+    }
+    if (!shared && mask != full_mask && orec_version(before) > clock_now()) {
       clock_raise_to(orec_version(before));
       continue;
     }
@@ -154,6 +161,9 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     reserve(lock);  // from now on no committer can change the word
     return from_log | load_word(word, mask);
   }
+  // INVARIANT two-clocks (orec_table.hpp): a shared orec's version is compared
+  // with the shared snapshot, and extending raises the shared clock.
+  const bool shared = is_shared_orec(&lock);
   unsigned extensions = 0;
   for (unsigned round = 0;; ++round) {
     // INVARIANT clock-order (global_clock.hpp).
@@ -163,6 +173,7 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
         wait_round(round);
         continue;
       }
+      if (shared) durable_notice_stuck_lock(lock, before);  // DURABLE HOOK: a dead owner?
       abandon(abort_cause::read_locked, {site, &lock});
       return from_log | standalone_read(word, mask);
     }
@@ -177,8 +188,8 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     // the clock has been raised to `version`, another commit may overwrite the
     // word with that very version, and validation could not tell the value
     // read here from the new one (a torn snapshot).
-    if (version > snapshot) {
-      const read_entry* invalid = try_extend(version);
+    if (version > (shared ? shared_snapshot : snapshot)) {
+      const read_entry* invalid = try_extend(version, shared);
       // A word rewritten faster than this reader can re-read it must not keep
       // it here for ever: after a few rounds give up the attempt (backoff and,
       // eventually, the irrevocable fallback guarantee progress).
@@ -236,8 +247,10 @@ std::uint64_t read_word(const void* word, source_location site) {
   // written, found unlocked and no newer than the snapshot — the same steps
   // as transaction::read (INVARIANT orec-seqlock, clock-order), without its
   // cases. Anything else takes the full path, which starts over.
-  if (tx->mode == tx_mode::optimistic && !tx->doomed && !tx->writes.may_contain(w)) {
-    orec& lock = orec_for(w);
+  // (Not while a shared durable store is open: its orecs have their own clock.)
+  if (tx->mode == tx_mode::optimistic && !tx->doomed && !tx->writes.may_contain(w) &&
+      !shared_orecs_active()) {
+    orec& lock = local_orec_for(w);
     std::uint64_t before = orec_load_checked(lock);
     if (!orec_is_locked(before) && orec_version(before) <= tx->snapshot) {
       std::uint64_t value = load_word(w, full_mask);

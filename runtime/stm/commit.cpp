@@ -83,7 +83,7 @@ const read_entry* transaction::first_invalid() const noexcept {
     // After a clock raise (extension) or the stamp read (commit): INVARIANT clock-order.
     std::uint64_t v = orec_load_checked(*r.lock);
     if (orec_is_locked(v)) {
-      if (orec_owner(v) != this) return &r;
+      if (!orec_owned_by(v, this)) return &r;
       if (stale_lock_taken) {
         // We locked it ourselves at commit; it is valid only if nobody
         // committed to it between our read and our lock.
@@ -101,7 +101,16 @@ const read_entry* transaction::first_invalid() const noexcept {
   return nullptr;
 }
 
-const read_entry* transaction::try_extend(std::uint64_t version) noexcept {
+const read_entry* transaction::try_extend(std::uint64_t version, bool shared) noexcept {
+  if (shared_orecs_active()) [[unlikely]] {
+    // INVARIANT two-clocks (orec_table.hpp): both clocks, then validation.
+    std::uint64_t shared_now = shared ? shared_clock_raise_to(version) : shared_clock_now();
+    std::uint64_t now = shared ? clock_now() : clock_raise_to(version);
+    if (const read_entry* invalid = first_invalid()) return invalid;
+    snapshot = now;
+    shared_snapshot = shared_now;
+    return nullptr;
+  }
   std::uint64_t now = clock_raise_to(version);  // INVARIANT clock-order
   if (const read_entry* invalid = first_invalid()) return invalid;
   snapshot = now;
@@ -142,26 +151,32 @@ void transaction::release_reservations() noexcept {
 void transaction::commit_writer() {
   locks.reserve(writes.size());  // may throw: nothing is locked yet
   stale_lock_taken = false;
+  bool wrote_shared = false;  // a shared durable store's orecs (INVARIANT two-clocks)
   for (const write_entry& e : writes) {
     orec& lock = orec_for(e.word);
+    const bool shared = is_shared_orec(&lock);
+    wrote_shared = wrote_shared || shared;
     for (unsigned round = 0;; ++round) {
       std::uint64_t v = lock.load(std::memory_order_relaxed);
       if (orec_is_locked(v)) {
-        if (orec_owner(v) == this) break;  // another word of ours maps to the same orec
+        if (orec_owned_by(v, this)) break;  // another word of ours maps to the same orec
         if (round < commit_wait_rounds) {
           wait_round(round);
           continue;
         }
         release_locks();
+        // DURABLE HOOK: a lock held this long may belong to a dead process.
+        if (shared) durable_notice_stuck_lock(lock, v);
         restart(abort_cause::commit_locked, {e.site, &lock});
       }
       if (orec_is_reserved(v)) {
         release_locks();
         restart(abort_cause::inevitable, {e.site, &lock});
       }
-      if (orec_try_lock(lock, v, orec_make_locked(this))) {
+      if (orec_try_lock(lock, v, orec_locked_value(lock, this))) {
         locks.push_back({&lock, v});
-        if (orec_version(v) > snapshot) stale_lock_taken = true;
+        // A shared version is not comparable with `snapshot`: check it at validation.
+        if (shared || orec_version(v) > snapshot) stale_lock_taken = true;
         break;
       }
     }
@@ -179,11 +194,14 @@ void transaction::commit_writer() {
       commit_stamp({.wrote = true,
                     .deleted = !deletions.empty(),
                     .unique = g_tracing.load(std::memory_order_relaxed)});
+  // INVARIANT two-clocks: the shared stamp, too, is read after every lock.
+  const std::uint64_t shared_timestamp = wrote_shared ? shared_commit_stamp() : 0;
   // Stamps are shared between commits, so TL2's "nobody committed since my
   // snapshot" test on the clock does not apply; the thread census gives it
   // for the case of one thread (INVARIANT sole-thread, thread_census.hpp).
-  // Otherwise validate whenever something was read.
-  if (census_alone_since(census_at_start, census_now())) {
+  // Otherwise validate whenever something was read. (The census counts this
+  // process only: while a shared store is open, other processes commit too.)
+  if (census_alone_since(census_at_start, census_now()) && !shared_orecs_active()) {
     // no other thread can have committed: the read set is valid
   } else if (const read_entry* invalid = first_invalid()) {
     release_locks();
@@ -194,8 +212,16 @@ void transaction::commit_writer() {
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   if (durable != nullptr) durable_after_writeback(durable);  // DURABLE HOOK
   const std::uint64_t unlocked = orec_make_version(timestamp);
-  for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
+  if (wrote_shared) [[unlikely]] {
+    const std::uint64_t shared_unlocked = orec_make_version(shared_timestamp);
+    for (const lock_entry& l : locks)
+      l.lock->store(is_shared_orec(l.lock) ? shared_unlocked : unlocked, orec_unlock_order);
+  } else {
+    for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
+  }
   wake_waiters_of_locks();
+  // DURABLE HOOK: waiters in other processes (retry) learn of the commit.
+  if (wrote_shared) durable_shared_committed(locks.data(), locks.data() + locks.size());
   locks.clear();
   snapshot = timestamp;
 }
@@ -204,12 +230,14 @@ void transaction::commit_irrevocable() {
   locks.reserve(writes.size());
   // Every written orec is reserved by us, so no committer holds or can take
   // it: these CASes cannot fail for long.
+  bool wrote_shared = false;
   for (const write_entry& e : writes) {
     orec& lock = orec_for(e.word);
+    wrote_shared = wrote_shared || is_shared_orec(&lock);
     for (;;) {
       std::uint64_t v = lock.load(std::memory_order_relaxed);
       if (orec_is_locked(v)) break;  // ours: several words share the orec
-      if (orec_try_lock(lock, v, orec_make_locked(this))) {
+      if (orec_try_lock(lock, v, orec_locked_value(lock, this))) {
         locks.push_back({&lock, v & ~orec_reserved_bit});
         break;
       }
@@ -226,13 +254,18 @@ void transaction::commit_irrevocable() {
       commit_stamp({.wrote = !writes.empty(),
                     .deleted = !deletions.empty(),
                     .unique = !writes.empty() && g_tracing.load(std::memory_order_relaxed)});
+  const std::uint64_t shared_timestamp = wrote_shared ? shared_commit_stamp() : 0;
   // DURABLE HOOK (runtime/durable/commit_hook.hpp, INVARIANT log-before-writeback).
   void* durable = durable_hook_active() ? durable_before_writeback(writes) : nullptr;
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
   if (durable != nullptr) durable_after_writeback(durable);  // DURABLE HOOK
   const std::uint64_t unlocked = orec_make_version(timestamp);
-  for (const lock_entry& l : locks) l.lock->store(unlocked, orec_unlock_order);
+  const std::uint64_t shared_unlocked = orec_make_version(shared_timestamp);
+  for (const lock_entry& l : locks)
+    l.lock->store(wrote_shared && is_shared_orec(l.lock) ? shared_unlocked : unlocked,
+                  orec_unlock_order);
   wake_waiters_of_locks();
+  if (wrote_shared) durable_shared_committed(locks.data(), locks.data() + locks.size());
   locks.clear();
   release_reservations();
   snapshot = timestamp;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "durable/commit_hook.hpp"
 #include "profile/recorder.hpp"
 #include "stm/transaction.hpp"
 
@@ -64,9 +65,19 @@ void acquire_inevitability_token(transaction& tx) noexcept {
   }
   g_token.owner.store(&tx, std::memory_order_relaxed);
   tx.holds_token = true;
+  // DURABLE HOOK: with a process-shared store open, reservations of its orecs
+  // must be single across processes too (INVARIANT single-reserver).
+  if (shared_orecs_active()) {
+    durable_acquire_shared_token();
+    tx.holds_shared_token = true;
+  }
 }
 
 void release_inevitability_token(transaction& tx) noexcept {
+  if (tx.holds_shared_token) {
+    tx.holds_shared_token = false;
+    durable_release_shared_token();  // DURABLE HOOK
+  }
   tx.holds_token = false;
   g_inevitable_site.store(0, std::memory_order_relaxed);
   g_token.owner.store(nullptr, std::memory_order_relaxed);

@@ -133,6 +133,26 @@ inline std::uint64_t commit_stamp(commit_effects effects) noexcept {
   return effects.wrote ? now + 1 : now;
 }
 
+// The shared clock of a process-shared durable store (INVARIANT two-clocks,
+// orec_table.hpp): the same accesses, on the clock in the store's sidecar.
+// shared_clock_now() is 0 while no shared store is open.
+inline std::uint64_t shared_clock_now() noexcept {
+  if (!g_shared_orecs.active.load(std::memory_order_acquire)) return 0;
+  return g_shared_orecs.clock->load(clock_order);
+}
+inline std::uint64_t shared_clock_raise_to(std::uint64_t version) noexcept {
+  std::atomic<std::uint64_t>& clock = *g_shared_orecs.clock;
+  std::uint64_t now = clock.load(clock_order);
+  while (now < version && !clock.compare_exchange_weak(now, version, clock_order)) {
+  }
+  return now < version ? version : now;
+}
+// A writing commit's stamp for its shared orecs (after all its locks): the
+// shared clock + 1, the clock unchanged, as commit_stamp({.wrote = true}).
+inline std::uint64_t shared_commit_stamp() noexcept {
+  return g_shared_orecs.clock->load(clock_order) + 1;
+}
+
 // assert_recordable(version)
 //   Debug builds: INVARIANT recorded-below-clock for a version about to be
 //   recorded. (The clock only grows, so a later check cannot fail spuriously.)

@@ -22,6 +22,7 @@
 // start cannot consume: INVARIANT rerun-kept, commit.cpp.)
 #include <exception>
 
+#include "durable/commit_hook.hpp"
 #include "htm/abort_injection.hpp"
 #include "htm/hardware_barriers.hpp"
 #include "optimist/detail/engine.hpp"
@@ -38,6 +39,11 @@ void transaction::reserve(orec& lock) {
   for (unsigned round = 0;; ++round) {
     std::uint64_t v = lock.load(std::memory_order_acquire);
     if (orec_is_locked(v)) {
+      // DURABLE HOOK: a committer of another process that died holding the lock
+      // never unlocks it; its recovery does.
+      if (round > 0 && round % 1024 == 0 && is_shared_orec(&lock)) {
+        durable_notice_stuck_lock(lock, v);
+      }
       wait_round(round);  // a committer is writing back; it never waits for us
       continue;
     }
@@ -81,6 +87,9 @@ void transaction::become_irrevocable(source_location site) {
     for (unsigned round = 0;; ++round) {
       std::uint64_t v = r.lock->load(std::memory_order_acquire);
       if (orec_is_locked(v)) {
+        if (round > 0 && round % 1024 == 0 && is_shared_orec(r.lock)) {
+          durable_notice_stuck_lock(*r.lock, v);  // DURABLE HOOK, as in reserve()
+        }
         wait_round(round);
         continue;
       }

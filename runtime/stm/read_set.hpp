@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,7 +47,7 @@ class read_set {
   // common case — room left — is a compare and three stores, inlined into
   // the read barrier; growing is out of line.
   void add(orec* lock, std::uint64_t version, source_location site) {
-    assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
+    assert_recorded_below_clock(lock, version);
     if (size_ == capacity_) [[unlikely]]
       grow();
     entries_[size_++] = {lock, version, site};
@@ -56,7 +57,7 @@ class read_set {
   bool has_room() const noexcept { return size_ != capacity_; }
   [[gnu::always_inline]] void add_with_room(orec* lock, std::uint64_t version,
                                             source_location site) noexcept {
-    assert_recordable(version);  // INVARIANT recorded-below-clock (global_clock.hpp)
+    assert_recorded_below_clock(lock, version);
     entries_[size_++] = {lock, version, site};
   }
   bool empty() const noexcept { return size_ == 0; }
@@ -66,6 +67,19 @@ class read_set {
   void clear() noexcept { size_ = 0; }  // keeps the buffer for the next attempt
 
  private:
+  // INVARIANT recorded-below-clock (global_clock.hpp), checked against the orec's own clock
+  // (a durable store shared by processes has its own). Debug builds only.
+  static void assert_recorded_below_clock([[maybe_unused]] orec* lock,
+                                          [[maybe_unused]] std::uint64_t version) noexcept {
+#ifndef NDEBUG
+    if (is_shared_orec(lock)) {
+      assert(version <= shared_clock_now() && "INVARIANT recorded-below-clock (shared clock)");
+    } else {
+      assert_recordable(version);
+    }
+#endif
+  }
+
   [[gnu::noinline]] void grow() {
     const std::size_t capacity = capacity_ == 0 ? 64 : 2 * capacity_;
     auto larger = std::make_unique<read_entry[]>(capacity);  // may throw: nothing changed yet

@@ -117,7 +117,11 @@ retry_refusal transaction::prepare_retry(source_location site) {
     // (INVARIANT no-lost-wakeup, retry_wait.cpp).
     for (orec* lock : reserved) {
       const std::uint64_t version = orec_version(lock->load(std::memory_order_acquire));
-      clock_raise_to(version);
+      if (is_shared_orec(lock)) {
+        shared_clock_raise_to(version);  // INVARIANT two-clocks
+      } else {
+        clock_raise_to(version);
+      }
       reads.add(lock, version, site);
     }
   }

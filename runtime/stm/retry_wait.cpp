@@ -231,3 +231,20 @@ void wake_waiters_on(const orec& lock) noexcept {
 }
 
 }  // namespace optimist::detail
+
+namespace optimist::detail {
+
+void wake_waiters_in(const orec* first, const orec* last) noexcept {
+  // INVARIANT no-lost-wakeup across processes (runtime/durable/shared_store.cpp):
+  // the caller read the store's commit bell (seq_cst) after the committer
+  // bumped it, so links made before a waiter's check are visible here.
+  for (wait_bucket& bucket : g_wait_buckets) {
+    if (bucket.links.load(std::memory_order_relaxed) == 0) continue;
+    std::lock_guard<std::mutex> guard(bucket.mutex);
+    for (wait_link* link = bucket.head; link != nullptr; link = link->next) {
+      if (link->lock >= first && link->lock < last) wake_waiter(*link->owner);
+    }
+  }
+}
+
+}  // namespace optimist::detail

@@ -136,6 +136,10 @@ inline bool waiters_present() noexcept {
 
 // Wakes every waiter registered on `lock` (slow path: waiters_present()).
 void wake_waiters_on(const orec& lock) noexcept;
+// Wakes every waiter registered on an orec of [first, last): a commit in
+// another process changed some orec of a shared durable store's table
+// (runtime/durable/shared_store.cpp). Scans the whole wait table.
+void wake_waiters_in(const orec* first, const orec* last) noexcept;
 
 // A ring of `bell` reached `w` (doorbell.cpp, under the bucket mutex of w's
 // link): wakes it unless it is already woken. Returns true if this ring woke

@@ -79,10 +79,14 @@ class alignas(64) transaction {
   tx_mode mode = tx_mode::optimistic;
   bool doomed = false;  // must restart; set by a failed barrier
   abort_cause doom_cause = abort_cause::read_locked;
-  bool stale_lock_taken = false;  // commit locked an orec whose version is newer than snapshot
-  bool holds_token = false;       // owns the inevitability token
-  bool irrevocable_next = false;  // the next attempt starts irrevocable (start() takes the token)
-  std::uint64_t snapshot = 0;     // all reads are consistent at this time
+  bool stale_lock_taken = false;    // commit locked an orec whose version is newer than snapshot
+  bool holds_token = false;         // owns the inevitability token
+  bool holds_shared_token = false;  // and a process-shared store's (contention_manager.cpp)
+  bool irrevocable_next = false;    // the next attempt starts irrevocable (start() takes the token)
+  std::uint64_t snapshot = 0;       // all reads are consistent at this time
+  // The same time on the shared clock of a process-shared durable store
+  // (INVARIANT two-clocks, orec_table.hpp); 0 when none is open.
+  std::uint64_t shared_snapshot = 0;
   std::uint64_t census_at_start = 0;  // g_thread_census when the attempt began (thread_census.hpp)
   std::uint64_t hardware_stamp =
       0;                       // hardware mode: the orec value its writes leave, 0 until the first
@@ -220,8 +224,9 @@ class alignas(64) transaction {
 
   // Moves the snapshot to now if every read is still valid; else returns the
   // first read that is not (and leaves the snapshot).
-  // `version` is the newest version seen (the clock is raised to it first).
-  const read_entry* try_extend(std::uint64_t version) noexcept;
+  // `version` is the newest version seen (the clock is raised to it first:
+  // the shared clock if `shared`, INVARIANT two-clocks).
+  const read_entry* try_extend(std::uint64_t version, bool shared = false) noexcept;
   const read_entry* first_invalid() const noexcept;
   void revalidate();  // extend to now, or restart: the attempt then serialises after now
   void become_irrevocable(source_location site);

@@ -1,0 +1,766 @@
+// Several processes transacting on one durable store, with no server
+// (options::multi_process). Layout of the coordination state: shared_store.hpp.
+//
+// Every process maps the heap (MAP_SHARED), the log and the sidecar
+// `<path>-shm`. The heap's words get their orecs from the sidecar's table,
+// indexed by heap offset, with versions of the sidecar's clock (INVARIANT
+// two-clocks, runtime/stm/orec_table.hpp): so transactions of different
+// processes conflict word by word exactly as threads of one process do. A
+// locked shared orec carries the locking process's slot in its top byte.
+//
+// Commit (a writing transaction of heap words, after locking and validating):
+//   A1  lock log_mutex; take the tail (records, offset) of the current epoch
+//       (a full log is checkpointed first); seal the record; mark one of this
+//       process's in-flight entries `appending` with (epoch, offset, size)
+//   A2  pwrite the record at the offset; publish the tail (one atomic store);
+//       mark the entry `appended`; unlock log_mutex
+//   A3  until the durable position covers the record: lock sync_mutex (the
+//       group-commit leader); if a sync by another process has covered it,
+//       done; else (after a short gathering wait when other processes commit
+//       too) fdatasync the log and raise `durable` to what was appended before
+//   A4  write back (the engine), free the entry, unlock the orecs, bump the
+//       commit bell
+//
+// INVARIANT (one-log): records are appended only under log_mutex, each at the
+// tail, and the tail is published by one atomic store after the pwrite; so
+// the log is one sequence of records, in tail order, exactly as one process
+// writes it, and recovery (recovery.cpp) needs no change. An entry is
+// `appending` only while its process holds log_mutex.
+// INVARIANT (log-before-writeback) holds across processes: an entry's words
+// are written back (by its process, or by a recoverer) only once `durable`
+// covers its record.
+// INVARIANT (dead-owner): a process holds its slot's robust mutex (`alive`)
+// for as long as it has the store open, from a thread of its own (holder), so
+// it shows as EOWNERDEAD exactly when the process has died. Whoever locks a
+// dead slot's mutex first recovers it before unlocking it: (1) it makes sure
+// no append of the dead is half done (log_mutex's own EOWNERDEAD repair
+// settles an `appending` entry: appended if its tail was published, dropped
+// if not); (2) it makes the dead's `appended` records durable and rolls them
+// forward into the heap, in log order (their orecs are still locked by the
+// dead, so nobody else wrote those words since: redo is exact); (3) it
+// unlocks every orec locked with the dead's tag at a fresh tick of the shared
+// clock (above every recorded version: INVARIANT clock-order), after the
+// writes. A dead process's commit is thus seen whole (its record was
+// appended) or not at all (it was not: its words were never written). Waiters
+// look for a dead owner only after they have waited longer than a commit
+// takes (durable_notice_stuck_lock): a live process is never recovered.
+// INVARIANT (first-opener): the coordination state is (re)initialised only by
+// an opener that holds the heap file's flock exclusively — no other process
+// has the store open (a dead process holds no flock) — after it has recovered
+// the log as a single process would; it then downgrades to the shared flock
+// every multi-process opener holds. Openers serialise on the sidecar's flock.
+// INVARIANT (no-lost-wakeup across processes): a committer that unlocked
+// shared orecs issues a seq_cst fence and bumps the commit bell (seq_cst).
+// Each process's holder thread, while retry() waiters are registered, reads
+// the bell (seq_cst) and, when it changed, wakes every waiter linked on a
+// shared orec (wake_waiters_in). A waiter whose check (W3, retry_wait.cpp)
+// missed the commit's unlock precedes the fence in the seq_cst order, so the
+// holder's later bell read sees the bump and its scan finds the waiter's links;
+// a waiter that links after the scan sees the unlock in its check.
+// INVARIANT (single-reserver) across processes: the inevitability token is
+// also sidecar's token_mutex (robust); its next owner after a dead one clears
+// every reserved bit of the shared table, which only the dead could have set.
+#include "durable/shared_store.hpp"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "durable/checksum.hpp"
+#include "durable/commit_hook.hpp"
+#include "durable/durable_store.hpp"
+#include "durable/fault_injection.hpp"
+#include "durable/file_io.hpp"
+#include "durable/redo_log.hpp"
+#include "durable/store_file.hpp"
+#include "optimist/detail/engine.hpp"
+#include "stm/global_clock.hpp"
+#include "stm/orec_table.hpp"
+#include "stm/retry_wait.hpp"
+#include "stm/word_memory.hpp"
+
+namespace optimist::durable::detail {
+
+namespace {
+
+using optimist::detail::orec;
+using optimist::detail::orec_is_locked;
+using optimist::detail::orec_is_reserved;
+using optimist::detail::orec_make_version;
+using optimist::detail::orec_process_tag_mask;
+using optimist::detail::orec_reserved_bit;
+
+// The process's multi-process store (one at a time).
+std::atomic<store_impl*> g_shared_store{nullptr};
+
+thread_local inflight_record* tls_inflight = nullptr;
+
+std::uint64_t process_tag(unsigned slot) noexcept {
+  return std::uint64_t{slot + 1} << 56;
+}
+
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value,
+           const timespec* timeout) noexcept {
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr,
+                   0);
+}
+
+void init_robust(pthread_mutex_t* m) {
+  pthread_mutexattr_t a;
+  ::pthread_mutexattr_init(&a);
+  ::pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  ::pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  ::pthread_mutex_init(m, &a);
+  ::pthread_mutexattr_destroy(&a);
+}
+
+// Locks a robust mutex; `repair` runs first if its last owner died holding it.
+template <class Repair>
+void lock_robust(pthread_mutex_t* m, Repair&& repair) {
+  int rc = ::pthread_mutex_lock(m);
+  if (rc == EOWNERDEAD) {
+    repair();
+    ::pthread_mutex_consistent(m);
+    return;
+  }
+  if (rc != 0) {
+    // Only a mutex unlocked without being made consistent gets here; every
+    // path above makes it consistent.
+    std::fprintf(stderr, "optimist::durable: a coordination mutex is unusable (%s)\n",
+                 std::strerror(rc));
+    std::abort();
+  }
+}
+
+void raise_to(std::atomic<std::uint64_t>& value, std::uint64_t to) noexcept {
+  std::uint64_t now = value.load(std::memory_order_acquire);
+  while (now < to && !value.compare_exchange_weak(now, to, std::memory_order_acq_rel)) {
+  }
+}
+
+[[noreturn]] void stall_forever() {
+  for (;;) ::pause();
+}
+
+// The log position after everything appended so far (a consistent pair of
+// epoch and tail: a checkpoint resets the tail before it moves the epoch).
+std::uint64_t appended_position(const shared_header& h) noexcept {
+  for (;;) {
+    const std::uint64_t e1 = h.epoch.load(std::memory_order_acquire);
+    const std::uint64_t t = h.tail.load(std::memory_order_acquire);
+    const std::uint64_t e2 = h.epoch.load(std::memory_order_acquire);
+    if (e1 == e2) return log_position(e1, tail_offset(t));
+  }
+}
+
+// A sync failure leaves a record that may or may not be durable, holding orec
+// locks: the others can sort that out only by recovering this process.
+[[noreturn]] void die_for_recovery(const std::string& path, int error) {
+  std::fprintf(stderr,
+               "optimist::durable: %s: cannot sync the shared log (%s); this process stops so "
+               "that the others recover its commit\n",
+               path.c_str(), std::strerror(error));
+  std::abort();
+}
+
+// log_mutex's EOWNERDEAD repair: finish what its dead holder left half done.
+void repair_log_state(store_impl& s) noexcept {
+  shared_header& h = *s.shared;
+  // A checkpoint past its commit point (the new epoch's header is written).
+  log_header lh{};
+  if (io().read_at(s.files.log_fd, &lh, sizeof lh, 0) == 0 && lh.checksum == header_checksum(lh) &&
+      lh.epoch > h.epoch.load(std::memory_order_relaxed)) {
+    h.tail.store(make_tail(0, page_size), std::memory_order_release);
+    h.epoch.store(lh.epoch, std::memory_order_release);
+    raise_to(h.durable, log_position(lh.epoch, page_size));
+    s.files.log = lh;
+  }
+  // An append: it happened if its tail was published (INVARIANT one-log).
+  const std::uint64_t epoch = h.epoch.load(std::memory_order_relaxed);
+  const std::uint64_t end = tail_offset(h.tail.load(std::memory_order_relaxed));
+  for (process_slot& slot : h.slots) {
+    for (inflight_record& r : slot.records) {
+      if (r.state.load(std::memory_order_acquire) != record_appending) continue;
+      const bool published =
+          r.epoch.load(std::memory_order_relaxed) == epoch &&
+          r.offset.load(std::memory_order_relaxed) + r.size.load(std::memory_order_relaxed) <= end;
+      r.state.store(published ? record_appended : record_free, std::memory_order_release);
+    }
+  }
+}
+
+void lock_log(store_impl& s) {
+  lock_robust(&s.shared->log_mutex, [&] { repair_log_state(s); });
+}
+
+void ring_commit_bell(shared_header& h) noexcept {
+  // INVARIANT no-lost-wakeup across processes.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  h.commit_bell.fetch_add(1, std::memory_order_seq_cst);
+  futex(&h.commit_bell, FUTEX_WAKE, INT_MAX, nullptr);
+}
+
+// Applies one record read back from the log to the heap: only words whose
+// orec the dead process still holds (all of them, for an appended record).
+bool roll_forward(store_impl& s, const inflight_record& r, std::uint64_t tag) {
+  const std::uint64_t offset = r.offset.load(std::memory_order_relaxed);
+  const std::uint64_t size = r.size.load(std::memory_order_relaxed);
+  if (size < sizeof(record_header) || offset + size > s.files.header.log_size) return false;
+  std::vector<unsigned char> bytes(size);
+  if (io().read_at(s.files.log_fd, bytes.data(), size, offset) != 0) return false;
+  record_header rh;
+  std::memcpy(&rh, bytes.data(), sizeof rh);
+  if (rh.magic != record_magic || record_bytes(rh.count) != size) return false;
+  std::memset(bytes.data() + offsetof(record_header, checksum), 0, sizeof rh.checksum);
+  if (checksum64(bytes.data(), size) != rh.checksum) return false;
+  const auto base = reinterpret_cast<std::uintptr_t>(s.base);
+  for (std::uint32_t i = 0; i < rh.count; ++i) {
+    record_entry e;
+    std::memcpy(&e, bytes.data() + sizeof rh + i * sizeof e, sizeof e);
+    if (e.offset % 8 != 0 || e.offset < page_size || e.offset + 8 > s.size) continue;
+    const std::uint64_t v =
+        s.shared_orecs[(e.offset >> 3) & (shared_orec_count - 1)].load(std::memory_order_acquire);
+    if (!orec_is_locked(v) || (v & orec_process_tag_mask) != tag) continue;
+    optimist::detail::store_word(base + e.offset, e.value, e.mask);
+  }
+  return true;
+}
+
+// With the dead slot's `alive` mutex owned (EOWNERDEAD): INVARIANT dead-owner.
+void recover_dead_slot(store_impl& s, unsigned dead, bool holding_log) noexcept {
+  shared_header& h = *s.shared;
+  process_slot& slot = h.slots[dead];
+  if (!holding_log) {
+    // (1) no append of the dead half done.
+    int rc = ::pthread_mutex_trylock(&h.log_mutex);
+    if (rc == EOWNERDEAD) {
+      repair_log_state(s);
+      ::pthread_mutex_consistent(&h.log_mutex);
+      ::pthread_mutex_unlock(&h.log_mutex);
+    } else if (rc == 0) {
+      ::pthread_mutex_unlock(&h.log_mutex);
+    } else {
+      // A live holder; it repaired the dead's append when it took the mutex
+      // (it may be doing so right now).
+      for (;;) {
+        bool appending = false;
+        for (const inflight_record& r : slot.records) {
+          appending = appending || r.state.load(std::memory_order_acquire) == record_appending;
+        }
+        if (!appending) break;
+        ::sched_yield();
+      }
+    }
+  }
+  // (2) roll the appended records forward, in log order, once durable.
+  std::vector<inflight_record*> appended;
+  for (inflight_record& r : slot.records) {
+    if (r.state.load(std::memory_order_acquire) == record_appended) appended.push_back(&r);
+  }
+  const std::uint64_t tag = process_tag(dead);
+  if (g_faults.skip_roll_forward.load(std::memory_order_relaxed)) appended.clear();
+  if (!appended.empty()) {
+    std::sort(appended.begin(), appended.end(), [](inflight_record* a, inflight_record* b) {
+      return log_position(a->epoch.load(std::memory_order_relaxed),
+                          a->offset.load(std::memory_order_relaxed)) <
+             log_position(b->epoch.load(std::memory_order_relaxed),
+                          b->offset.load(std::memory_order_relaxed));
+    });
+    const std::uint64_t target = appended_position(h);
+    if (h.durable.load(std::memory_order_acquire) < target) {
+      if (int e = io().sync(s.files.log_fd); e != 0) die_for_recovery(s.path, e);
+      raise_to(h.durable, target);
+    }
+    for (inflight_record* r : appended) {
+      if (!roll_forward(s, *r, tag)) {
+        std::fprintf(stderr,
+                     "optimist::durable: %s: a dead process's logged commit cannot be read back "
+                     "from the log; this process stops (reopen the store to recover)\n",
+                     s.path.c_str());
+        std::abort();
+      }
+    }
+  }
+  // (3) unlock its orecs at a fresh tick, after the writes (release).
+  const std::uint64_t fresh = h.clock.fetch_add(1, std::memory_order_seq_cst) + 1;
+  for (std::size_t i = 0; i < shared_orec_count; ++i) {
+    std::atomic<std::uint64_t>& lock = s.shared_orecs[i];
+    std::uint64_t v = lock.load(std::memory_order_acquire);
+    while (orec_is_locked(v) && (v & orec_process_tag_mask) == tag &&
+           !lock.compare_exchange_weak(v, orec_make_version(fresh), std::memory_order_release,
+                                       std::memory_order_acquire)) {
+    }
+  }
+  for (inflight_record& r : slot.records) r.state.store(record_free, std::memory_order_release);
+  slot.pid.store(0, std::memory_order_release);
+  h.recoveries.fetch_add(1, std::memory_order_relaxed);
+  s.dead_recovered.fetch_add(1, std::memory_order_relaxed);
+  ring_commit_bell(h);  // its released words may be what a retry() waits for
+}
+
+// Recovers slot `i` if its process is dead (returns true then).
+bool check_slot(store_impl& s, unsigned i, bool holding_log) noexcept {
+  if (g_faults.skip_dead_owner_recovery.load(std::memory_order_relaxed)) return false;
+  pthread_mutex_t* alive = &s.shared->slots[i].alive;
+  int rc = ::pthread_mutex_trylock(alive);
+  if (rc == 0) {
+    ::pthread_mutex_unlock(alive);  // a free slot
+    return false;
+  }
+  if (rc != EOWNERDEAD) return false;  // alive (EBUSY)
+  recover_dead_slot(s, i, holding_log);
+  ::pthread_mutex_consistent(alive);
+  ::pthread_mutex_unlock(alive);
+  return true;
+}
+
+void clear_dead_reservations(store_impl& s) noexcept {
+  for (std::size_t i = 0; i < shared_orec_count; ++i) {
+    std::atomic<std::uint64_t>& lock = s.shared_orecs[i];
+    std::uint64_t v = lock.load(std::memory_order_acquire);
+    while (!orec_is_locked(v) && orec_is_reserved(v) &&
+           !lock.compare_exchange_weak(v, v & ~orec_reserved_bit, std::memory_order_release,
+                                       std::memory_order_acquire)) {
+    }
+  }
+}
+
+}  // namespace
+
+// ---- opening and closing ---------------------------------------------------
+
+void store_impl::open_shared() {
+  if (opts.mode != durability::full) {
+    throw_store_error(
+        path,
+        "durability::relaxed keeps a private heap per process; options::multi_process "
+        "needs durability::full");
+  }
+  if (g_shared_store.load(std::memory_order_acquire) != nullptr) {
+    throw_store_error(
+        path, "another options::multi_process store is open in this process (one at a time)");
+  }
+  const std::string sidecar = path + "-shm";
+  sidecar_fd = ::open(sidecar.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (sidecar_fd < 0) throw_store_error(sidecar, "cannot be opened or created", errno);
+  void* side = MAP_FAILED;
+  bool alone = false;
+  auto undo = [&] {
+    if (side != MAP_FAILED) ::munmap(side, sidecar_size());
+    if (base != nullptr) ::munmap(base, size);
+    if (files.heap_fd >= 0) ::close(files.heap_fd);
+    if (files.log_fd >= 0) ::close(files.log_fd);
+    ::close(sidecar_fd);  // releases the sidecar's flock
+    shared = nullptr;
+    base = nullptr;
+  };
+  try {
+    while (::flock(sidecar_fd, LOCK_EX) != 0) {
+      if (errno != EINTR) throw_store_error(sidecar, "cannot be locked", errno);
+    }
+    files = open_store_files(path, opts.heap_size, opts.log_size, opts.create_if_missing, &alone);
+    size = files.header.heap_size;
+    if (files.header.log_size >= (std::uint64_t{1} << position_shift)) {
+      throw_store_error(path, "the log is too large for options::multi_process (below 1 TiB)");
+    }
+    if (alone) {
+      // INVARIANT first-opener.
+      recover_and_map();
+      if (::ftruncate(sidecar_fd, 0) != 0 ||
+          ::ftruncate(sidecar_fd, static_cast<off_t>(sidecar_size())) != 0) {
+        throw_store_error(sidecar, "cannot be sized", errno);
+      }
+      side = ::mmap(nullptr, sidecar_size(), PROT_READ | PROT_WRITE, MAP_SHARED, sidecar_fd, 0);
+      if (side == MAP_FAILED) throw_store_error(sidecar, "cannot be mapped", errno);
+      shared = static_cast<shared_header*>(side);
+      std::memset(side, 0, sidecar_orecs_offset());  // the orecs are zero: ftruncate
+      shared_header& h = *shared;
+      init_robust(&h.log_mutex);
+      init_robust(&h.sync_mutex);
+      init_robust(&h.token_mutex);
+      for (process_slot& s : h.slots) init_robust(&s.alive);
+      h.epoch.store(epoch, std::memory_order_relaxed);
+      h.tail.store(make_tail(0, page_size), std::memory_order_relaxed);
+      h.durable.store(log_position(epoch, page_size), std::memory_order_relaxed);
+      h.store_id = files.header.store_id;
+      h.layout = sidecar_layout;
+      h.orec_count = shared_orec_count;
+      std::atomic_ref<std::uint64_t>(h.magic).store(sidecar_magic, std::memory_order_release);
+      if (::flock(files.heap_fd, LOCK_SH | LOCK_NB) != 0) {
+        throw_store_error(path, "lost its lock while opening (a single-process opener?)", errno);
+      }
+    } else {
+      struct stat st {};
+      if (::fstat(sidecar_fd, &st) != 0 || static_cast<std::size_t>(st.st_size) != sidecar_size()) {
+        throw_store_error(sidecar, "is not this store's coordination state (size)");
+      }
+      side = ::mmap(nullptr, sidecar_size(), PROT_READ | PROT_WRITE, MAP_SHARED, sidecar_fd, 0);
+      if (side == MAP_FAILED) throw_store_error(sidecar, "cannot be mapped", errno);
+      shared = static_cast<shared_header*>(side);
+      if (std::atomic_ref<std::uint64_t>(shared->magic).load(std::memory_order_acquire) !=
+              sidecar_magic ||
+          shared->store_id != files.header.store_id || shared->layout != sidecar_layout ||
+          shared->orec_count != shared_orec_count) {
+        throw_store_error(sidecar, "is not this store's coordination state");
+      }
+      void* heap = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, files.heap_fd, 0);
+      if (heap == MAP_FAILED) throw_store_error(path, "cannot map the heap", errno);
+      base = static_cast<unsigned char*>(heap);
+      epoch = shared->epoch.load(std::memory_order_acquire);
+    }
+    shared_orecs = reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<unsigned char*>(side) +
+                                                                 sidecar_orecs_offset());
+    // A slot: a free one, or a dead one (recovered first: INVARIANT dead-owner).
+    bool found = false;
+    for (unsigned i = 0; i < max_processes && !found; ++i) {
+      pthread_mutex_t* alive = &shared->slots[i].alive;
+      int rc = ::pthread_mutex_trylock(alive);
+      if (rc == EOWNERDEAD && g_faults.skip_dead_owner_recovery.load(std::memory_order_relaxed)) {
+        ::pthread_mutex_unlock(alive);  // negative control: left dead (not recoverable)
+        continue;
+      }
+      if (rc == EOWNERDEAD) {
+        recover_dead_slot(*this, i, false);
+        ::pthread_mutex_consistent(alive);
+      }
+      if (rc == 0 || rc == EOWNERDEAD) {
+        ::pthread_mutex_unlock(alive);
+        slot = i;
+        found = true;
+      }
+    }
+    if (!found) {
+      throw_store_error(path, "is open in " + std::to_string(max_processes) +
+                                  " processes already (options::multi_process allows no more)");
+    }
+    std::atomic<int> started{0};
+    holder = std::thread([this, &started] { run_holder(&started); });
+    while (started.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+    if (started.load(std::memory_order_acquire) < 0) {
+      holder.join();
+      throw_store_error(path, "cannot hold its process slot");
+    }
+  } catch (...) {
+    undo();
+    throw;
+  }
+  // The engine's side (runtime/stm/orec_table.hpp).
+  optimist::detail::shared_orec_map& m = optimist::detail::g_shared_orecs;
+  m.heap_base = reinterpret_cast<std::uintptr_t>(base);
+  m.heap_begin = m.heap_base + page_size;
+  m.heap_end = m.heap_base + size;
+  m.table = reinterpret_cast<orec*>(shared_orecs);
+  m.mask = shared_orec_count - 1;
+  m.clock = &shared->clock;
+  m.tag = process_tag(slot);
+  m.active.store(true, std::memory_order_release);
+  g_shared_store.store(this, std::memory_order_release);
+  try {
+    register_store(this);
+  } catch (...) {
+    close_shared();
+    throw;
+  }
+  ::flock(sidecar_fd, LOCK_UN);
+}
+
+void store_impl::run_holder(std::atomic<int>* started) {
+  process_slot& mine = shared->slots[slot];
+  int rc = ::pthread_mutex_lock(&mine.alive);
+  if (rc == EOWNERDEAD) {
+    // Died between our check and now: recover it again (nothing, normally).
+    recover_dead_slot(*this, slot, false);
+    ::pthread_mutex_consistent(&mine.alive);
+  } else if (rc != 0) {
+    started->store(-1, std::memory_order_release);
+    return;
+  }
+  mine.pid.store(static_cast<std::int32_t>(::getpid()), std::memory_order_release);
+  mine.commits.store(0, std::memory_order_relaxed);
+  started->store(1, std::memory_order_release);
+  // INVARIANT no-lost-wakeup across processes: the watcher half.
+  std::uint32_t seen = shared->commit_bell.load(std::memory_order_seq_cst);
+  const orec* first = reinterpret_cast<const orec*>(shared_orecs);
+  const orec* last = first + shared_orec_count;
+  while (!holder_stop.load(std::memory_order_acquire)) {
+    if (!optimist::detail::waiters_present() ||
+        g_faults.skip_cross_process_wakeup.load(std::memory_order_relaxed)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const std::uint32_t bell = shared->commit_bell.load(std::memory_order_seq_cst);
+    if (bell != seen) {
+      seen = bell;
+      optimist::detail::wake_waiters_in(first, last);
+      continue;
+    }
+    timespec wait{0, 20 * 1000 * 1000};
+    futex(&shared->commit_bell, FUTEX_WAIT, bell, &wait);
+  }
+  mine.pid.store(0, std::memory_order_release);
+  ::pthread_mutex_unlock(&mine.alive);
+}
+
+void store_impl::close_shared() noexcept {
+  try {
+    // Leaves an empty log, as in one process (it waits for the commits other
+    // processes have in flight, which are about to write back).
+    if (failure.empty()) checkpoint_shared();
+  } catch (...) {
+  }
+  optimist::detail::g_shared_orecs.active.store(false, std::memory_order_release);
+  g_shared_store.store(nullptr, std::memory_order_release);
+  unregister_store(this);
+  holder_stop.store(true, std::memory_order_release);
+  if (holder.joinable()) holder.join();
+  ::munmap(shared, sidecar_size());
+  ::munmap(base, size);
+  ::close(files.heap_fd);  // releases the shared flock
+  ::close(files.log_fd);
+  ::close(sidecar_fd);
+}
+
+// ---- commit -----------------------------------------------------------------
+
+void store_impl::commit_shared(std::vector<unsigned char>& record) {
+  shared_header& h = *shared;
+  const std::uint64_t log_size = files.header.log_size;
+  const std::uint64_t bytes = record.size();
+  if (bytes > log_size - page_size) {
+    throw store_error("optimist::durable: " + path + ": a transaction's redo record of " +
+                      std::to_string(bytes) + " bytes does not fit in the log of " +
+                      std::to_string(log_size) + " bytes (options::log_size)");
+  }
+  if (g_faults.shared_stall.load(std::memory_order_relaxed) ==
+      durable_faults::stall_holding_locks) {
+    stall_forever();
+  }
+  inflight_record* entry = nullptr;
+  std::uint64_t mine = 0;
+  for (;;) {
+    lock_log(*this);
+    struct unlock_at_exit {
+      pthread_mutex_t* m;
+      ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
+    } unlock{&h.log_mutex};
+    {
+      std::lock_guard<std::mutex> guard(mutex);
+      check_failed();
+    }
+    std::uint64_t e = h.epoch.load(std::memory_order_acquire);
+    std::uint64_t tail = h.tail.load(std::memory_order_acquire);
+    if (tail_offset(tail) + bytes > log_size) {
+      checkpoint_shared_locked();  // the log is full
+      e = h.epoch.load(std::memory_order_acquire);
+      tail = h.tail.load(std::memory_order_acquire);
+    }
+    for (inflight_record& r : h.slots[slot].records) {
+      if (r.state.load(std::memory_order_acquire) == record_free) {
+        entry = &r;
+        break;
+      }
+    }
+    if (entry == nullptr) {  // every entry busy: let a commit of ours finish
+      std::this_thread::yield();
+      continue;
+    }
+    const std::uint64_t at = tail_offset(tail);
+    seal_record(record.data(), bytes, e, tail_records(tail) + 1);
+    entry->epoch.store(e, std::memory_order_relaxed);
+    entry->offset.store(at, std::memory_order_relaxed);
+    entry->size.store(bytes, std::memory_order_relaxed);
+    entry->state.store(record_appending, std::memory_order_release);
+    if (int err = io().write_at(files.log_fd, record.data(), bytes, at); err != 0) {
+      entry->state.store(record_free, std::memory_order_release);
+      std::lock_guard<std::mutex> guard(mutex);
+      if (failure.empty()) failure = "optimist::durable: " + path + ": cannot append to the log";
+      throw_store_error(path, "cannot append to the log", err);
+    }
+    // The publication point (INVARIANT one-log).
+    h.tail.store(make_tail(tail_records(tail) + 1, at + bytes), std::memory_order_release);
+    entry->state.store(record_appended, std::memory_order_release);
+    std::uint64_t slots = h.last_slots.load(std::memory_order_relaxed);
+    h.last_slots.store((slots << 8) | (slot + 1), std::memory_order_relaxed);
+    mine = log_position(e, at + bytes);
+    break;
+  }
+  h.commits.fetch_add(1, std::memory_order_relaxed);
+  h.slots[slot].commits.fetch_add(1, std::memory_order_relaxed);
+  commits.fetch_add(1, std::memory_order_relaxed);
+  tls_inflight = entry;
+  // Group commit (A3): one fdatasync serves every process that appended before it.
+  while (h.durable.load(std::memory_order_acquire) < mine) {
+    lock_robust(&h.sync_mutex, [] {});  // a dead leader's sync may not have happened: redo it
+    struct unlock_at_exit {
+      pthread_mutex_t* m;
+      ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
+    } unlock{&h.sync_mutex};
+    if (h.durable.load(std::memory_order_acquire) >= mine) break;
+    // Other processes committing lately: give them a moment to append to this
+    // sync — until about one record per recent committer is waiting for it
+    // (counted from where the last sync began), at most half a sync.
+    const std::uint64_t recent = h.last_slots.load(std::memory_order_relaxed);
+    unsigned distinct = 0;
+    for (unsigned i = 0; i < 8; ++i) {
+      const std::uint64_t b = (recent >> (8 * i)) & 0xFF;
+      bool seen = b == 0;
+      for (unsigned j = 0; j < i; ++j) seen = seen || ((recent >> (8 * j)) & 0xFF) == b;
+      distinct += seen ? 0 : 1;
+    }
+    if (distinct > 1) {
+      const auto patience = std::chrono::duration<double>(std::min(sync_seconds / 2, 0.002));
+      const auto deadline = std::chrono::steady_clock::now() + patience;
+      auto waiting = [&] {
+        const std::uint64_t e = h.epoch.load(std::memory_order_acquire);
+        if (e != h.sync_epoch.load(std::memory_order_relaxed)) return std::uint64_t{~0ull >> 1};
+        return tail_records(h.tail.load(std::memory_order_acquire)) -
+               tail_records(h.sync_began.load(std::memory_order_relaxed));
+      };
+      while (waiting() < distinct && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+    }
+    if (g_faults.shared_stall.load(std::memory_order_relaxed) == durable_faults::stall_as_leader) {
+      stall_forever();
+    }
+    const std::uint64_t target = appended_position(h);
+    h.sync_epoch.store(target >> position_shift, std::memory_order_relaxed);  // under sync_mutex
+    h.sync_began.store(h.tail.load(std::memory_order_acquire), std::memory_order_relaxed);
+    auto start = std::chrono::steady_clock::now();
+    if (int err = io().sync(files.log_fd); err != 0) die_for_recovery(path, err);
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    sync_seconds = 0.8 * sync_seconds + 0.2 * took.count();  // under sync_mutex
+    raise_to(h.durable, target);
+    h.syncs.fetch_add(1, std::memory_order_relaxed);
+    syncs.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (g_faults.shared_stall.load(std::memory_order_relaxed) ==
+      durable_faults::stall_before_writeback) {
+    stall_forever();
+  }
+}
+
+void store_impl::written_back_shared() noexcept {
+  if (tls_inflight != nullptr) {
+    tls_inflight->state.store(record_free, std::memory_order_release);
+    tls_inflight = nullptr;
+  }
+}
+
+// ---- checkpoints --------------------------------------------------------------
+
+void store_impl::checkpoint_shared() {
+  lock_log(*this);
+  struct unlock_at_exit {
+    pthread_mutex_t* m;
+    ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
+  } unlock{&shared->log_mutex};
+  checkpoint_shared_locked();
+}
+
+void store_impl::checkpoint_shared_locked() {
+  // INVARIANT checkpoint-quiescent (checkpoint.cpp), across processes: no
+  // append while log_mutex is held; wait until every appended record is
+  // written back (recovering dead processes), then flush and move the epoch.
+  shared_header& h = *shared;
+  {
+    std::lock_guard<std::mutex> guard(mutex);
+    check_failed();
+  }
+  const std::uint64_t target = appended_position(h);
+  if (h.durable.load(std::memory_order_acquire) < target) {
+    if (int e = io().sync(files.log_fd); e != 0) die_for_recovery(path, e);
+    raise_to(h.durable, target);
+  }
+  for (;;) {
+    bool busy = false;
+    for (unsigned i = 0; i < max_processes; ++i) {
+      for (const inflight_record& r : h.slots[i].records) {
+        if (r.state.load(std::memory_order_acquire) != record_appended) continue;
+        busy = true;
+        if (i != slot) check_slot(*this, i, true);
+        break;
+      }
+    }
+    if (!busy) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  auto give_up = [&](const std::string& what, int error) {
+    std::lock_guard<std::mutex> guard(mutex);
+    if (failure.empty()) failure = "optimist::durable: " + path + ": " + what;
+    throw_store_error(path, what, error);
+  };
+  if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
+  const std::uint64_t current = h.epoch.load(std::memory_order_acquire);
+  log_header next = files.log;
+  next.epoch = current + 1;
+  next.checksum = header_checksum(next);
+  if (int e = write_log_header(files.log_fd, next); e != 0) {
+    give_up("cannot write the log header at a checkpoint", e);
+  }
+  if (int e = io().sync(files.log_fd); e != 0) give_up("cannot sync the log at a checkpoint", e);
+  // After the commit point; log_mutex's repair finishes these if we die here.
+  h.tail.store(make_tail(0, page_size), std::memory_order_release);
+  h.epoch.store(next.epoch, std::memory_order_release);
+  raise_to(h.durable, log_position(next.epoch, page_size));
+  files.log = next;
+  epoch = next.epoch;
+  checkpoints.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace optimist::durable::detail
+
+// ---- the engine's hooks (commit_hook.hpp) -------------------------------------
+
+namespace optimist::detail {
+
+using durable::detail::g_shared_store;
+using durable::detail::store_impl;
+
+void durable_notice_stuck_lock(const std::atomic<std::uint64_t>& lock,
+                               std::uint64_t value) noexcept {
+  (void)lock;
+  store_impl* s = g_shared_store.load(std::memory_order_acquire);
+  if (s == nullptr) return;
+  const std::uint64_t tag = value & orec_process_tag_mask;
+  if (tag == 0) return;
+  const unsigned owner = static_cast<unsigned>(tag >> 56) - 1;
+  if (owner == s->slot || owner >= durable::detail::max_processes) return;
+  durable::detail::check_slot(*s, owner, false);
+}
+
+void durable_shared_committed(const lock_entry*, const lock_entry*) noexcept {
+  store_impl* s = g_shared_store.load(std::memory_order_acquire);
+  if (s != nullptr) durable::detail::ring_commit_bell(*s->shared);
+}
+
+void durable_acquire_shared_token() noexcept {
+  store_impl* s = g_shared_store.load(std::memory_order_acquire);
+  if (s == nullptr) return;
+  durable::detail::lock_robust(&s->shared->token_mutex,
+                               [&] { durable::detail::clear_dead_reservations(*s); });
+}
+
+void durable_release_shared_token() noexcept {
+  store_impl* s = g_shared_store.load(std::memory_order_acquire);
+  if (s != nullptr) ::pthread_mutex_unlock(&s->shared->token_mutex);
+}
+
+}  // namespace optimist::detail
