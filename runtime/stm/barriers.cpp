@@ -225,13 +225,16 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
   writes.put(word, value, mask, site);
 }
 
-std::uint64_t read_word(const void* word, source_location site) {
+namespace {
+
+// read_word and write_word past the serial fast path (out of line, so that
+// the serial path needs no stack frame).
+[[gnu::noinline]] std::uint64_t read_word_in_general(const void* word, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
     throw_misaligned(word, "read");
   transaction* tx = tls_current;
   if (tx == nullptr) return standalone_read(w, full_mask);
-  if (tx->mode == tx_mode::serial && !tx->doomed) return load_word(w, full_mask);  // serial mode
   // Fast path: the common read of a whole word that this attempt has not
   // written, found unlocked and no newer than the snapshot — the same steps
   // as transaction::read (INVARIANT orec-seqlock, clock-order), without its
@@ -252,7 +255,8 @@ std::uint64_t read_word(const void* word, source_location site) {
   return tx->read(w, full_mask, site);
 }
 
-void write_word(void* word, std::uint64_t value, source_location site) {
+[[gnu::noinline]] void write_word_in_general(void* word, std::uint64_t value,
+                                             source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
     throw_misaligned(word, "write");
@@ -261,6 +265,31 @@ void write_word(void* word, std::uint64_t value, source_location site) {
     return;
   }
   standalone_write(w, value, full_mask, site);
+}
+
+}  // namespace
+
+// Serial mode (serial_mode.cpp), the common case first: alone under the gate,
+// a read is a load; a write records the old value in the undo log and stores
+// in place (transaction::write has the rest: durable words, doomed attempts).
+std::uint64_t read_word(const void* word, source_location site) {
+  const transaction* tx = tls_current;
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+  if (tx != nullptr && tx->mode == tx_mode::serial && !tx->doomed && (w & 7) == 0)
+    return load_word(w, full_mask);
+  return read_word_in_general(word, site);
+}
+
+void write_word(void* word, std::uint64_t value, source_location site) {
+  transaction* tx = tls_current;
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+  if (tx != nullptr && tx->mode == tx_mode::serial && !tx->doomed && (w & 7) == 0 &&
+      !durable_hook_active()) {
+    tx->undo.record(w, full_mask);
+    store_word(w, value, full_mask);
+    return;
+  }
+  write_word_in_general(word, value, site);
 }
 
 void read_bytes(const void* address, std::size_t size, void* out, source_location site) {

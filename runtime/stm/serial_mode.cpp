@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -51,6 +52,7 @@
 #include "stm/global_clock.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/retry_wait.hpp"
+#include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/word_memory.hpp"
 
@@ -99,17 +101,8 @@ std::uint64_t steady_ns() noexcept {
                                         .count());
 }
 
-void close_gate(transaction& self) {
-  // The gate is also the serial lock (test-and-test-and-set): closing it
-  // excludes other serial blocks and new speculative attempts at once. The
-  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
-  // pattern (the speculator's side: its store, start_fence(), the gate load).
-  for (unsigned round = 0; g_serial_gate.load(std::memory_order_relaxed) != 0 ||
-                           g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0;
-       ++round) {
-    pause_round(round);
-  }
-  self.may_speculate.store(false, std::memory_order_relaxed);
+// close_gate, past the census check: other threads may be speculating.
+[[gnu::noinline]] void wait_out_speculators(transaction& self) {
   // Threads that may speculate with only a compiler fence after publishing
   // their start time: revoke that (their next speculative start fences in
   // full, pass_gate_slow) and order their stores before our loads once, with
@@ -146,6 +139,43 @@ void close_gate(transaction& self) {
       pause_round(round);
     }
   });
+}
+
+// The gate is also the serial lock (test-and-test-and-set), taken here when
+// the first look found it closed or the exchange lost.
+[[gnu::noinline]] void take_gate_contended() noexcept {
+  for (unsigned round = 0; g_serial_gate.load(std::memory_order_relaxed) != 0 ||
+                           g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0;
+       ++round) {
+    pause_round(round);
+  }
+}
+
+inline void close_gate(transaction& self) {
+  // The gate is also the serial lock (test-and-test-and-set): closing it
+  // excludes other serial blocks and new speculative attempts at once. The
+  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
+  // pattern (the speculator's side: its store, start_fence(), the gate load).
+  if (g_serial_gate.load(std::memory_order_relaxed) != 0 ||
+      g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0) [[unlikely]] {
+    take_gate_contended();
+  }
+  self.may_speculate.store(false, std::memory_order_relaxed);
+  // INVARIANT (gate-census): if the census, loaded after the gate exchange
+  // (both seq_cst), counts only this thread, nobody else can be past a gate
+  // check, and the registry walks (wait_out_speculators) are skipped (the whole cost of the
+  // gate for one thread: the exchange and this load). Proof: every thread
+  // registers (a seq_cst RMW of g_thread_census, thread_registry.cpp) before
+  // its first speculative attempt or standalone access, and deregisters after
+  // its last. A thread counted out by our load either deregistered before it
+  // (its accesses happen before ours: the RMW releases, our load acquires) or
+  // registers after it in the single total order, so its seq_cst gate load
+  // comes after our exchange there and sees the gate closed. Its descriptor's
+  // may_speculate is false (cleared at thread exit, before the descriptor is
+  // freed), so its first gate check also fences in full (pass_gate_slow), as
+  // after a revocation.
+  if ((census_now() & census_count_mask) != 1) [[unlikely]]
+    wait_out_speculators(self);
 }
 
 void open_gate() noexcept {
@@ -200,7 +230,27 @@ standalone_gate::~standalone_gate() {
   if (previous_ == not_active) tx_.active_since.store(not_active, std::memory_order_release);
 }
 
-void transaction::start_serial(source_location site) {
+// The start of a serial attempt once the gate is closed.
+inline void transaction::enter_serial(source_location site) {
+  block_site = site;
+  doomed = false;
+  retry_pending = false;
+  inevitable_requested = false;
+  unwinding_base = uncaught_exceptions_now();
+  depth = 1;
+  const std::uint64_t now = clock_now();
+  snapshot = now;
+  // INVARIANT reclaim-safe: standalone deletions by threads outside the gate
+  // may still retire objects this block reads.
+  active_since.store(now, std::memory_order_release);
+  if (recording) record_attempt_start(*this);
+  mode = tx_mode::serial;
+  tls_current = this;
+}
+
+// start_serial with reporting on or in an ordered task run (out of line: the
+// common start needs no stack frame).
+[[gnu::noinline]] void transaction::start_serial_observed(source_location site) {
   recording = reporting_on();
   const std::uint64_t waited = recording ? record_wait_begin() : 0;
   const std::uint64_t wait_start = recording ? steady_ns() : 0;
@@ -221,25 +271,33 @@ void transaction::start_serial(source_location site) {
       // Out of memory: the report misses this wait; the block still runs.
     }
   }
-  block_site = site;
-  doomed = false;
-  retry_pending = false;
-  inevitable_requested = false;
-  unwinding_base = std::uncaught_exceptions();
-  depth = 1;
-  const std::uint64_t now = clock_now();
-  snapshot = now;
-  // INVARIANT reclaim-safe: standalone deletions by threads outside the gate
-  // may still retire objects this block reads.
-  active_since.store(now, std::memory_order_release);
-  if (recording) record_attempt_start(*this);
-  mode = tx_mode::serial;
-  tls_current = this;
+  enter_serial(site);
 }
 
-void transaction::commit_serial() noexcept {
-  if (undo.empty()) {
+void transaction::start_serial(source_location site) {
+  if (reporting_on() || before_irrevocable != nullptr) [[unlikely]] {
+    start_serial_observed(site);
+    return;
+  }
+  recording = false;
+  close_gate(*this);
+  enter_serial(site);
+}
+
+namespace {
+
+// The slow end of a writing serial commit: someone waits in retry().
+[[gnu::noinline]] void wake_waiters_on_undo(const undo_log& undo) noexcept {
+  for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
+}
+
+}  // namespace
+
+void transaction::commit_serial() {
+  const bool read_only = undo.empty();
+  if (read_only) {
     snapshot = commit_stamp({.deleted = !deletions.empty()});
+    open_gate();
   } else {
     // INVARIANT serial-writes-stamped.
     const std::uint64_t timestamp =
@@ -257,14 +315,41 @@ void transaction::commit_serial() noexcept {
     // barrier (the gate's exchange), then the one seq_cst load of the waiter
     // count. Waking after the gate opens is fine: waiters are woken outside
     // any transaction and re-check their read sets themselves.
-    open_gate_seq_cst();
-    if (waiters_present()) {
-      for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
+    // Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
+    // registered in this thread (a parked task) is seen in program order;
+    // one registered by a thread that has deregistered since, through the
+    // census (its deregistration releases, the census load acquires); and a
+    // thread counted out registers later in the total order, so it has not
+    // passed the gate yet: its attempts read the gate open from the release
+    // store below, which makes the new values and versions visible to them.
+    if ((census_now() & census_count_mask) == 1) {
+      open_gate();
+    } else {
+      open_gate_seq_cst();
     }
+    if (waiters_present()) [[unlikely]]
+      wake_waiters_on_undo(undo);
     undo.clear();
+  }
+  thread_counters::bump(counters.commits);
+  if (read_only) thread_counters::bump(counters.read_only_commits);
+  if (recording) record_commit(*this, read_only ? 0 : snapshot);
+  // A serial attempt keeps no read set, redo log, locks or reservations, and
+  // at depth 1 no nesting level (INVARIANT nesting-marks); the usual ending
+  // (finish_committed) only when it has objects or actions to hand on.
+  assert(reads.empty() && writes.empty() && locks.empty() && reserved.empty() && nesting.empty());
+  if (!allocations.empty() || !deletions.empty() || !on_commit.empty() || !discarded.empty() ||
+      holds_token) [[unlikely]] {
+    finish_committed();
     return;
   }
-  open_gate();
+  depth = 0;
+  mode = tx_mode::optimistic;
+  consecutive_aborts = 0;
+  last_conflict_site = 0;
+  c_restart_point = nullptr;
+  tls_current = nullptr;
+  active_since.store(not_active, std::memory_order_release);
 }
 
 void transaction::undo_serial() noexcept {

@@ -17,6 +17,12 @@
 // seq_cst fence, or membarrier when it revokes some thread's right to run
 // with the asymmetric start_fence, may_speculate) loads every active_since.
 // One of the two sees the other's store.
+// INVARIANT (gate-census, serial_mode.cpp): a serial holder whose census load
+// after closing the gate counts only itself skips the registry walks; one
+// whose census load at commit counts only itself opens the gate with a
+// release store instead of a full barrier. Threads counted out register
+// later, so their first gate check sees the gate closed, or open from that
+// release store.
 #pragma once
 
 #include <atomic>
@@ -30,9 +36,32 @@ namespace optimist::detail {
 // Read in every speculative start.
 inline std::atomic<unsigned> g_serial_gate{0};
 
+// Which outermost blocks run serially: the process's choice (set with the
+// execution mode, runtime/htm/execution_mode.cpp) and a thread's own while a
+// scoped_execution_mode (a run's mode) is alive.
+enum class serial_choice : int {
+  unresolved = -1,  // OPTIMIST_MODE not read yet (process), no override (thread)
+  never = 0,
+  always = 1,
+};
+inline std::atomic<int> g_serial_choice{static_cast<int>(serial_choice::unresolved)};
+[[gnu::tls_model("initial-exec")]] inline thread_local int tls_serial_choice =
+    static_cast<int>(serial_choice::unresolved);
+
+// thread_runs_serial() the first time: reads OPTIMIST_MODE (may throw
+// std::invalid_argument naming a bad value).
+bool thread_runs_serial_unresolved();
+
 // True if this thread's outermost blocks run serially now (its run's mode, or
-// the process mode); resolves OPTIMIST_MODE on first use.
-bool thread_runs_serial();
+// the process mode). Inline: two loads on the path of every outermost block.
+inline bool thread_runs_serial() {
+  int choice = tls_serial_choice;
+  if (choice == static_cast<int>(serial_choice::unresolved))
+    choice = g_serial_choice.load(std::memory_order_relaxed);
+  if (choice == static_cast<int>(serial_choice::unresolved)) [[unlikely]]
+    return thread_runs_serial_unresolved();
+  return choice == static_cast<int>(serial_choice::always);
+}
 
 // Called by a speculative attempt after publishing active_since and
 // start_fence(): returns at once while the gate is open and this thread is

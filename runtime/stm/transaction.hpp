@@ -219,10 +219,14 @@ class alignas(64) transaction {
   void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
 
   // Serial mode (runtime/stm/serial_mode.cpp): start an outermost attempt
-  // under the gate; commit its in-place writes (stamps their orecs, wakes
-  // waiters, opens the gate); or undo them and open the gate (rollback).
+  // under the gate; commit it (stamps the orecs of its in-place writes, wakes
+  // waiters, opens the gate, then ends it as finish_committed() would; may
+  // throw what an on-commit action throws, like commit()); or undo its writes
+  // and open the gate (rollback).
   void start_serial(source_location site);
-  void commit_serial() noexcept;
+  void start_serial_observed(source_location site);
+  void enter_serial(source_location site);
+  void commit_serial();
   void undo_serial() noexcept;
 
   void open_nested();
