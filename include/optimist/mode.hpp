@@ -16,7 +16,17 @@
 //              simulated as aborts with status 0 — what a CPU with TSX
 //              disabled in firmware answers — so the fallback path and the
 //              policy run as they would there.
-//   automatic  the default: hardware first where CPUID reports RTM, else stm.
+//   automatic  the default: while the calling thread is the only one that
+//              has run transactions (and is still alive), its blocks run
+//              serially, as in serial mode: the cost of a lock, no aborts.
+//              As soon as a second thread runs one, speculatively: hardware
+//              first where CPUID reports RTM, else stm. Decided per outermost
+//              block; a thread that starts a block while a serial one runs
+//              waits for it (stats().serial_commits counts the serial ones).
+//              So, as in serial mode, a block that waits for another
+//              thread's atomic block or transactional access (a thread it
+//              started and joins, say) waits for ever if it started alone;
+//              use stm there.
 //   serial     each atomic block runs alone under one global lock and reads
 //              and writes memory in place (no read set, no redo log): the
 //              cost of a lock, for one thread or heavy conflict. Writes keep

@@ -36,8 +36,16 @@ std::mutex mode_mutex;
 // Serial mode (runtime/stm/serial_mode.hpp): whether a mode's outermost blocks
 // run serially.
 detail::serial_choice serial_choice_for(execution_mode mode) {
-  return mode == execution_mode::serial ? detail::serial_choice::always
-                                        : detail::serial_choice::never;
+  switch (mode) {
+    case execution_mode::serial:
+      return detail::serial_choice::always;
+    case execution_mode::automatic:
+      return detail::serial_choice::when_alone;  // the controller (serial_mode.hpp)
+    case execution_mode::stm:
+    case execution_mode::htm:
+      break;
+  }
+  return detail::serial_choice::never;
 }
 
 execution_mode mode_from_environment() {
@@ -143,9 +151,9 @@ hardware_kind thread_hardware_kind() {
   return static_cast<hardware_kind>(kind);
 }
 
-bool thread_runs_serial_unresolved() {
+bool thread_runs_serial_unresolved(const transaction& tx) {
   resolve_from_environment();  // may throw: stays unresolved
-  return thread_runs_serial();
+  return thread_runs_serial(tx);
 }
 
 scoped_execution_mode::scoped_execution_mode(execution_mode mode)

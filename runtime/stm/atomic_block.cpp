@@ -122,7 +122,7 @@ transaction& block_begin(source_location site) {
   // speculatively, where retry() can wait.
   if (tx.serial_fallback_next) {
     tx.serial_fallback_next = false;
-  } else if (thread_runs_serial() && !durable_hook_active()) {
+  } else if (thread_runs_serial(tx) && !durable_hook_active()) {
     // Not while a durable store is open: serial writes go in place, and a
     // durable heap word must be logged first (INVARIANT log-before-writeback).
     tx.start_serial(site);

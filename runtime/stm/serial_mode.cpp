@@ -332,6 +332,7 @@ void transaction::commit_serial() {
     undo.clear();
   }
   thread_counters::bump(counters.commits);
+  thread_counters::bump(counters.serial_commits);
   if (read_only) thread_counters::bump(counters.read_only_commits);
   if (recording) record_commit(*this, read_only ? 0 : snapshot);
   // A serial attempt keeps no read set, redo log, locks or reservations, and

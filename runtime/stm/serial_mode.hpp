@@ -28,6 +28,7 @@
 #include <atomic>
 #include <iosfwd>
 
+#include "stm/thread_census.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -41,8 +42,9 @@ inline std::atomic<unsigned> g_serial_gate{0};
 // scoped_execution_mode (a run's mode) is alive.
 enum class serial_choice : int {
   unresolved = -1,  // OPTIMIST_MODE not read yet (process), no override (thread)
-  never = 0,
-  always = 1,
+  never = 0,        // stm, htm
+  always = 1,       // serial
+  when_alone = 2,   // auto: serially while no other thread holds a descriptor
 };
 inline std::atomic<int> g_serial_choice{static_cast<int>(serial_choice::unresolved)};
 [[gnu::tls_model("initial-exec")]] inline thread_local int tls_serial_choice =
@@ -50,16 +52,36 @@ inline std::atomic<int> g_serial_choice{static_cast<int>(serial_choice::unresolv
 
 // thread_runs_serial() the first time: reads OPTIMIST_MODE (may throw
 // std::invalid_argument naming a bad value).
-bool thread_runs_serial_unresolved();
+bool thread_runs_serial_unresolved(const transaction& tx);
 
-// True if this thread's outermost blocks run serially now (its run's mode, or
-// the process mode). Inline: two loads on the path of every outermost block.
-inline bool thread_runs_serial() {
+// True if the next outermost block of `tx` (this thread's descriptor, between
+// attempts) runs serially: its run's mode, or the process mode. Inline: a few
+// loads on the path of every outermost block.
+//
+// Auto mode (when_alone), the controller: serially while the thread census
+// (thread_census.hpp) counts this thread alone, since then nothing could run
+// beside the block anyway and serial is the cheapest way to run it;
+// speculatively (hardware first where RTM exists) as soon as a second thread
+// holds a descriptor. It is decided per outermost attempt and needs no
+// hysteresis: a thread that arrives while a serial block runs waits at the
+// gate (its first speculative start or standalone access), and the next
+// block of the serial thread sees it counted and speculates. Except:
+//   - a pending irrevocable re-run (irrevocable_next: it holds or takes the
+//     inevitability token, and its attempt must be the irrevocable one), and
+//   - ordered task runs (before_irrevocable): a later task waits for its turn
+//     inside its block, where a serial earlier task would wait for it
+//     (optimist/mode.hpp);
+// both run speculatively.
+inline bool thread_runs_serial(const transaction& tx) {
   int choice = tls_serial_choice;
   if (choice == static_cast<int>(serial_choice::unresolved))
     choice = g_serial_choice.load(std::memory_order_relaxed);
+  if (choice == static_cast<int>(serial_choice::when_alone)) {
+    return (census_now() & census_count_mask) == 1 && !tx.irrevocable_next &&
+           tx.before_irrevocable == nullptr;
+  }
   if (choice == static_cast<int>(serial_choice::unresolved)) [[unlikely]]
-    return thread_runs_serial_unresolved();
+    return thread_runs_serial_unresolved(tx);
   return choice == static_cast<int>(serial_choice::always);
 }
 
