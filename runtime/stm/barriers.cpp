@@ -227,14 +227,19 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
 
 namespace {
 
-// read_word and write_word past the serial fast path (out of line, so that
-// the serial path needs no stack frame).
-[[gnu::noinline]] std::uint64_t read_word_in_general(const void* word, source_location site) {
+// The paths of read_word and write_word other than the serial one, out of
+// line so that the serial path needs no stack frame.
+[[gnu::noinline]] std::uint64_t read_word_outside(const void* word, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
     throw_misaligned(word, "read");
   transaction* tx = tls_current;
-  if (tx == nullptr) return standalone_read(w, full_mask);
+  if (tx != nullptr) return tx->read(w, full_mask, site);
+  return standalone_read(w, full_mask);
+}
+
+[[gnu::noinline]] std::uint64_t read_word_speculative(transaction* tx, std::uintptr_t w,
+                                                      source_location site) {
   // Fast path: the common read of a whole word that this attempt has not
   // written, found unlocked and no newer than the snapshot — the same steps
   // as transaction::read (INVARIANT orec-seqlock, clock-order), without its
@@ -255,8 +260,7 @@ namespace {
   return tx->read(w, full_mask, site);
 }
 
-[[gnu::noinline]] void write_word_in_general(void* word, std::uint64_t value,
-                                             source_location site) {
+[[gnu::noinline]] void write_word_outside(void* word, std::uint64_t value, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
     throw_misaligned(word, "write");
@@ -271,25 +275,30 @@ namespace {
 
 // Serial mode (serial_mode.cpp), the common case first: alone under the gate,
 // a read is a load; a write records the old value in the undo log and stores
-// in place (transaction::write has the rest: durable words, doomed attempts).
+// in place (transaction::write has the rest: durable words, doomed attempts,
+// a full undo log).
 std::uint64_t read_word(const void* word, source_location site) {
-  const transaction* tx = tls_current;
+  transaction* tx = tls_current;
   auto w = reinterpret_cast<std::uintptr_t>(word);
-  if (tx != nullptr && tx->mode == tx_mode::serial && !tx->doomed && (w & 7) == 0)
-    return load_word(w, full_mask);
-  return read_word_in_general(word, site);
+  if (tx == nullptr || (w & 7) != 0) [[unlikely]]
+    return read_word_outside(word, site);
+  if (tx->mode == tx_mode::serial && !tx->doomed) return load_word(w, full_mask);
+  return read_word_speculative(tx, w, site);
 }
 
 void write_word(void* word, std::uint64_t value, source_location site) {
   transaction* tx = tls_current;
   auto w = reinterpret_cast<std::uintptr_t>(word);
-  if (tx != nullptr && tx->mode == tx_mode::serial && !tx->doomed && (w & 7) == 0 &&
-      !durable_hook_active()) {
-    tx->undo.record(w, full_mask);
+  if (tx == nullptr || (w & 7) != 0) [[unlikely]] {
+    write_word_outside(word, value, site);
+    return;
+  }
+  if (tx->mode == tx_mode::serial && !tx->doomed && !durable_hook_active() &&
+      tx->undo.try_record(w, full_mask)) {
     store_word(w, value, full_mask);
     return;
   }
-  write_word_in_general(word, value, site);
+  tx->write(w, value, full_mask, site);
 }
 
 void read_bytes(const void* address, std::size_t size, void* out, source_location site) {

@@ -43,6 +43,16 @@ class undo_log {
     ++size_;
   }
 
+  // record() without growing: false (and nothing recorded) if the buffer is
+  // full. The serial write barrier's fast path (barriers.cpp).
+  bool try_record(std::uintptr_t word, std::uint64_t mask) noexcept {
+    if (size_ == capacity_) [[unlikely]]
+      return false;
+    entries_[size_] = {word, load_word(word, mask), mask};
+    ++size_;
+    return true;
+  }
+
   mark position() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   std::size_t size() const noexcept { return size_; }
