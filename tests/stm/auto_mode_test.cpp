@@ -12,10 +12,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "optimist/report.hpp"
 #include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
@@ -101,6 +103,20 @@ TEST_F(AutoMode, TwoThreadsInTransactionsRunSpeculatively) {
   });
   EXPECT_EQ(alone_again, tx_mode::serial) << "alone again: back to serial";
   EXPECT_EQ(x.get(), 3);
+}
+
+TEST_F(AutoMode, TheReportNamesTheBlocksThatRanSerially) {
+  ASSERT_EQ(threads_with_descriptors(), 1);
+  optimist::report::enable(true);
+  optimist::reset_serial_lock_waits();
+  optimist::tvar<long> x{0};
+  for (int i = 0; i < 10; ++i) optimist::atomically([&] { x.set(x.get() + 1); });
+  optimist::report::enable(false);
+  const std::vector<optimist::serial_wait> waits = optimist::serial_lock_waits();
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_EQ(waits[0].blocks, 10u);
+  EXPECT_NE(std::string(waits[0].site.file_name()).find("auto_mode_test.cpp"), std::string::npos);
+  optimist::reset_serial_lock_waits();
 }
 
 TEST_F(AutoMode, NestedBlocksRunInTheOutermostBlocksMode) {
