@@ -9,13 +9,17 @@
 // between serial and speculative execution all the time.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "optimist/durable.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
 #include "stm/serial_mode.hpp"
@@ -156,6 +160,37 @@ TEST_F(AutoMode, OtherModesAreNotAffected) {
   }
   optimist::set_execution_mode(execution_mode::serial);
   EXPECT_TRUE(optimist::detail::thread_runs_serial(optimist::detail::this_thread_transaction()));
+}
+
+// While a durable store is open, blocks run speculatively (serial writes go
+// in place, and a durable word must reach the log first); after it closes, a
+// thread alone runs serially again.
+TEST_F(AutoMode, AnOpenDurableStoreKeepsBlocksSpeculative) {
+  ASSERT_EQ(threads_with_descriptors(), 1);
+  char pattern[] = "/tmp/optimist-auto-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  optimist::tvar<long> x{0};
+  {
+    optimist::durable::options small;
+    small.heap_size = 1 << 20;
+    small.log_size = 64 << 10;
+    optimist::durable::store store(dir + "/auto.store", small);
+    auto& heap_word = store.root<optimist::tvar<long>>("word");
+    const tx_mode mode = optimist::atomically([&] {
+      heap_word.set(heap_word.get() + 1);
+      x.set(x.get() + 1);
+      return running_mode();
+    });
+    EXPECT_NE(mode, tx_mode::serial);
+  }
+  const tx_mode after = optimist::atomically([&] {
+    x.set(x.get() + 1);
+    return running_mode();
+  });
+  EXPECT_EQ(after, tx_mode::serial);
+  EXPECT_EQ(x.get(), 2);
+  std::filesystem::remove_all(dir);
 }
 
 // Threads join and leave while this (registered) thread keeps transferring:
