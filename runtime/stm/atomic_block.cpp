@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "htm/abort_injection.hpp"
 #include "durable/commit_hook.hpp"
+#include "htm/abort_injection.hpp"
 #include "htm/hardware_barriers.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
@@ -62,7 +62,7 @@ void transaction::start(source_location site) {
   // (release: the previous transaction's reads stay ordered before it).
   active_since.store(now, std::memory_order_release);
   start_fence();
-  pass_gate(*this);  // serial mode: never overlap a serial block (serial_mode.hpp)
+  pass_gate(*this);                // serial mode: never overlap a serial block (serial_mode.hpp)
   census_at_start = census_now();  // INVARIANT sole-thread: before the first read
   if (recording) record_attempt_start(*this);
   if (irrevocable_next) {
@@ -140,6 +140,10 @@ void block_commit(transaction& tx) {
       return;
     }
     tx.commit_nested();
+    return;
+  }
+  if (tx.mode == tx_mode::serial && !tx.doomed) {
+    tx.commit_serial();  // what commit() would do, one call fewer (serial_mode.cpp)
     return;
   }
   tx.commit();
