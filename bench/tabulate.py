@@ -316,7 +316,7 @@ def targets(runs):
 
 HEADLINE_MODELS = (
     "mutex", "spin", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm",
-    "optimist_serial", "optimist_stm_tbb")
+    "optimist_serial", "optimist_stm_tbb", "optimist_itm")
 
 
 def headline(runs):
@@ -462,7 +462,7 @@ def markdown(runs, contexts, machine):
 PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spin": "#9467bd", "spec_mutex": "#17becf",
            "gnutm": "#ff7f0e", "gnutm_ml_wt": "#d62728", "optimist_stm": "#2ca02c",
            "optimist_serial": "#bcbd22",
-           "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400"}
+           "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400", "optimist_itm": "#8c564b"}
 
 
 def plot_groups(runs, threads):

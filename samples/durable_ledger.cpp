@@ -3,15 +3,19 @@
 //
 //   ledger.store ── root "ledger": balances[1024], transfers, last ─► entry ─► entry ─► …
 //                   (each entry made with store.make, position-independent ptr)
+//                 ── root "received": durable::map account -> transfers it received
+//                   (<optimist/durable_map.hpp>; its nodes live in the same heap)
 //
 // Every atomic block that writes the heap is durable when it returns: its
 // redo record has been fdatasync'ed (one sync serves every thread waiting).
 // Kill the program at any moment (kill -9, power loss): the next run finds
-// every transfer that returned, money conserved, and carries on.
+// every transfer that returned, money conserved, the index agreeing with the
+// ledger, and carries on.
 //
 // Run: durable_ledger [--file PATH] [--threads T] [--transfers N] [--fresh 1]
 //      (a second run continues the first one's ledger)
 #include <optimist/durable.hpp>
+#include <optimist/durable_map.hpp>
 #include <optimist/optimist.hpp>
 
 #include <chrono>
@@ -46,6 +50,10 @@ struct ledger {
   optimist::tvar<long> journal_length;
 };
 
+// How many transfers each account received (accounts that never received one
+// are absent): its values always sum to ledger::transfers.
+using received_index = durable::map<long, long>;
+
 constexpr long journal_keep = 64;  // older entries are destroyed (their blocks reused)
 
 long total(ledger& l) {
@@ -74,6 +82,7 @@ int main(int argc, char** argv) {
   {
     durable::store store(path);  // creates the file, or recovers it
     ledger& l = store.root<ledger>("ledger");
+    received_index& received = store.root<received_index>("received");
     before = l.transfers.get();
     std::printf("opened %s: %ld transfers so far (%llu replayed by recovery)\n", path.c_str(),
                 before, static_cast<unsigned long long>(store.stats().recovered));
@@ -92,6 +101,7 @@ int main(int argc, char** argv) {
             l.balance[from] = l.balance[from] - amount;
             l.balance[to] = l.balance[to] + amount;
             l.transfers = l.transfers + 1;
+            received.insert_or_assign(store, to, received.find(store, to).value_or(0) + 1);
             l.journal = store.make<entry>(entry{from, to, amount, l.journal.get()});
             if (l.journal_length + 1 > journal_keep) {
               // Drop the oldest entry: walk to the one before it.
@@ -121,13 +131,18 @@ int main(int argc, char** argv) {
   // Reopen: everything is still there.
   durable::store store(path);
   ledger& l = store.root<ledger>("ledger");
+  received_index& received = store.root<received_index>("received");
   long sum = total(l);
+  long indexed = 0;
+  received.for_each(store, [&](long, long count) { indexed += count; });
   long length = 0;
   for (auto p = l.journal.get(); p; p = optimist::load(store.resolve(p)->older)) ++length;
-  std::printf("reopened: %ld transfers, total %ld (expected %ld), journal of %ld entries\n",
-              l.transfers.get(), sum, initial_balance * accounts, length);
+  std::printf(
+      "reopened: %ld transfers, total %ld (expected %ld), journal of %ld entries, %zu accounts "
+      "received %ld transfers\n",
+      l.transfers.get(), sum, initial_balance * accounts, length, received.size(), indexed);
   bool ok = sum == initial_balance * accounts && length == l.journal_length.get() &&
-            l.transfers.get() > before;
+            l.transfers.get() > before && indexed == l.transfers.get();
   std::printf("%s\n", ok ? "ok" : "WRONG");
   return ok ? 0 : 1;
 }

@@ -36,10 +36,19 @@ inline std::string itm_method() {
   return method != nullptr && *method != '\0' ? method : "adaptive";
 }
 
+// gnutm_as()
+//   OPTIMIST_BENCH_GNUTM_AS, set by bench/run when it runs the same -fgnu-tm code again on
+//   another implementation of GCC's TM ABI (LD_PRELOAD=liboptimist_itm.so: "optimist_itm").
+inline const char* gnutm_as() {
+  const char* as = std::getenv("OPTIMIST_BENCH_GNUTM_AS");
+  return as != nullptr && *as != '\0' ? as : nullptr;
+}
+
 // gnutm_model_name()
-//   "gnutm" under libitm's default method, "gnutm_<method>" when ITM_DEFAULT_METHOD chose one:
-//   the model part of BM_<workload>_<model>.
+//   "gnutm" under libitm's default method, "gnutm_<method>" when ITM_DEFAULT_METHOD chose one,
+//   or gnutm_as(): the model part of BM_<workload>_<model>.
 inline std::string gnutm_model_name() {
+  if (const char* as = gnutm_as()) return as;
   const char* method = std::getenv("ITM_DEFAULT_METHOD");
   if (method == nullptr || *method == '\0') return "gnutm";
   return std::string("gnutm_") + method;
@@ -48,6 +57,7 @@ inline std::string gnutm_model_name() {
 // gnutm_label(threads)
 //   The method that actually ran, for the benchmark's label.
 inline std::string gnutm_label(int threads) {
+  if (const char* as = gnutm_as()) return std::string("-fgnu-tm code on ") + as;
   const char* method = std::getenv("ITM_DEFAULT_METHOD");
   if (method != nullptr && *method != '\0') return std::string("itm=") + method;
   return threads == 1 ? "itm=serialirr (default at 1 thread: uninstrumented)"

@@ -88,12 +88,12 @@
 //   push(v)
 //   try_pop() -> std::optional<T>         the first item, or std::nullopt if empty
 //   pop() -> T                            the first item; while the queue is empty it
-//                                         waits until a push commits. Outside a
-//                                         transaction the thread sleeps and each push
-//                                         wakes one waiting consumer; inside one it is
-//                                         optimist::retry (<optimist/retry.hpp>), which
-//                                         composes with or_else; inside a task the task
-//                                         is set aside instead of holding its worker
+//                                         waits until a push commits, as
+//                                         optimist::retry (<optimist/retry.hpp>) does:
+//                                         it composes with or_else, and inside a task
+//                                         the task is set aside instead of holding its
+//                                         worker. Each push wakes one waiting consumer
+//                                         (thread or task), not all of them
 //   front() -> T                          std::out_of_range if empty
 //   size(), empty(), snapshot() -> std::vector<T> (first to last)
 //

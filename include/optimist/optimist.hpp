@@ -12,6 +12,7 @@
 //   memory.hpp       optimist::tx_new / optimist::tx_delete: allocation undone on abort
 //   containers.hpp   optimist::tmap / tset / tvector / tqueue: transactional containers
 //   durable.hpp      optimist::durable::store: a persistent heap on a file, durable commits
+//   durable_map.hpp  optimist::durable::map: a transactional hash map in that heap
 //   inevitable.hpp   optimist::become_inevitable(): a transaction that may do I/O
 //   retry.hpp        optimist::retry() / or_else(f, g): wait for a state, try alternatives
 //   stats.hpp        optimist::stats(): commits, aborts by cause, restarts
@@ -24,6 +25,7 @@
 #include "optimist/atomically.hpp"
 #include "optimist/containers.hpp"
 #include "optimist/durable.hpp"
+#include "optimist/durable_map.hpp"
 #include "optimist/inevitable.hpp"
 #include "optimist/memory.hpp"
 #include "optimist/mode.hpp"

@@ -18,7 +18,6 @@
 #include "profile/profile_clock.hpp"
 #include "profile/report_file.hpp"
 #include "profile/trace_event.hpp"
-#include "stm/serial_mode.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {

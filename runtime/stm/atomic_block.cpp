@@ -18,6 +18,7 @@
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
+#include "stm/doorbell.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
@@ -178,6 +179,9 @@ bool block_exception(transaction& tx) noexcept {
   tx.consecutive_aborts = 0;
   tx.irrevocable_next = false;
   tx.discard_attempt();
+  // INVARIANT doorbell-duty: the block leaves without taking the item a ring
+  // woke it for.
+  settle_doorbell_duty(tx, nullptr, nullptr);
   return true;
 }
 

@@ -274,6 +274,16 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 
 void transaction::finish_committed() {
   const std::uint64_t committed_at = snapshot;
+  // INVARIANT doorbell-duty (doorbell.cpp): a block woken by a ring has settled
+  // it if it took an item (wrote the doorbell word); else it rings once it is
+  // over. (A serial or hardware commit logs no writes here: it rings, which at
+  // worst wakes a consumer that finds the container empty.)
+  const void* pass_on = doorbell_duty;
+  if (pass_on != nullptr && writes.find(reinterpret_cast<std::uintptr_t>(pass_on)) != nullptr) {
+    pass_on = nullptr;
+  }
+  doorbell_duty = nullptr;
+  doorbell_marks.clear();
   release_reservations();
   if (holds_token) release_inevitability_token(*this);
   allocations.clear();  // now owned by the program
@@ -290,6 +300,7 @@ void transaction::finish_committed() {
 
   // From here on the transaction is over; what follows may run code that
   // starts new transactions on this descriptor (INVARIANT cleanup-reentrant).
+  if (pass_on != nullptr) ring_doorbell(pass_on);
   destroy_all(discarded);
   if (!deletions.empty()) {
     std::vector<allocation_entry> local = std::move(deletions);
@@ -324,6 +335,7 @@ void transaction::discard_attempt() noexcept {
   nesting.clear();
   deletions.clear();
   on_commit.clear();
+  doorbell_marks.clear();  // finish_retry has taken them (retry_marks) if it needs them
   depth = 0;
   doomed = false;
   mode = tx_mode::optimistic;

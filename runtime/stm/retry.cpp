@@ -45,6 +45,7 @@
 #include "optimist/detail/engine.hpp"
 #include "optimist/retry.hpp"
 #include "profile/recorder.hpp"
+#include "stm/doorbell.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/transaction.hpp"
 
@@ -121,7 +122,7 @@ retry_refusal transaction::prepare_retry(source_location site) {
     }
   }
   if (reads.empty()) return retry_refusal::nothing_read;
-  retry_waiter.reserve(reads.size());  // may throw: nothing is marked yet
+  retry_waiter.reserve(reads.size(), doorbell_marks.size());  // may throw: nothing is marked yet
   retry_pending = true;
   retry_site = site;
   doomed = true;  // a nested block that swallows the signal cannot go on
@@ -152,16 +153,23 @@ bool transaction::finish_retry() noexcept {
   irrevocable_next = false;
   retry_reads.clear();
   std::swap(reads, retry_reads);  // keep the read set: it is what to wait on
-  discard_attempt();              // also releases reservations and the token
-  if (retry_propagates) return false;
+  retry_marks.clear();
+  std::swap(doorbell_marks, retry_marks);  // and where it gave up at a doorbell
+  discard_attempt();                       // also releases reservations and the token
+  // INVARIANT doorbell-duty: settled if it waits at the same doorbell again.
+  settle_doorbell_duty(*this, retry_marks.data(), retry_marks.data() + retry_marks.size());
+  if (retry_propagates) return false;  // the task runtime waits with retry_reads, retry_marks
   std::uint64_t waited = recording ? record_wait_begin() : 0;
-  if (register_waiter(retry_waiter, retry_reads.begin(), retry_reads.end())) {
+  if (register_waiter(retry_waiter, retry_reads.begin(), retry_reads.end(), retry_marks.data(),
+                      retry_marks.data() + retry_marks.size())) {
     park(retry_waiter);
     unregister_waiter(retry_waiter);
   }
+  doorbell_duty = retry_waiter.take_rung();  // a ring woke it: owed until settled
   if (waited != 0) record_wait_end(*this, waited, false);
   retry_reads.clear();
   std::swap(reads, retry_reads);  // both empty; the read set keeps the larger buffer
+  retry_marks.clear();
   return true;
 }
 

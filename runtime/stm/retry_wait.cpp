@@ -50,8 +50,15 @@
 // re-registered under a waker's feet.
 // INVARIANT (links-stable): a waiter's links live in a vector reserved before
 // registration and not resized until it is unregistered (the lists point into
-// it).
+// it). The same holds for its doorbell links (bells_).
+//
+// Doorbells (doorbell.cpp) add a second way to be woken: a waiter registered
+// with doorbell marks links one bell_link per mark at W1 and counts it before
+// W2; a producer's ring wakes at most one such waiter (ring_waiter), under the
+// doorbell bucket's mutex, which the waiter also takes at W6.
 #include "stm/retry_wait.hpp"
+
+#include "stm/doorbell.hpp"
 
 #include <mutex>
 
@@ -98,23 +105,68 @@ void wake_waiter(waiter& w) noexcept {
   }
 }
 
-bool register_waiter(waiter& w, const read_entry* first, const read_entry* last) noexcept {
+bool ring_waiter(waiter& w, const void* bell) noexcept {
+  // INVARIANT wake-once, as in wake_waiter: the caller holds the doorbell
+  // bucket mutex that w must take to unregister that link. A registration
+  // still registering counts as reached: its W4 fails and it runs again.
+  const std::uint32_t was = w.state_.exchange(waiter::woken, std::memory_order_acq_rel);
+  if (was == waiter::woken) return false;
+  w.rung_ = bell;  // read after unregistering, under the same mutex
+  if (was == waiter::waiting) {
+    if (w.on_wake_ != nullptr) {
+      w.on_wake_(w);
+    } else {
+      w.state_.notify_one();
+    }
+  }
+  return true;
+}
+
+namespace {
+
+bool inside_a_mark(std::size_t index, const doorbell_mark* marks,
+                   const doorbell_mark* marks_end) noexcept {
+  for (const doorbell_mark* m = marks; m != marks_end; ++m) {
+    if (index >= m->first_read && index < m->end_read) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
+                     const doorbell_mark* marks, const doorbell_mark* marks_end) noexcept {
   w.links_.clear();
+  w.bells_.clear();
+  w.rung_ = nullptr;  // not linked anywhere: no ring can reach it yet
   const auto wanted = static_cast<std::size_t>(last - first);
-  if (wanted > w.links_.capacity()) {
+  const auto bells = static_cast<std::size_t>(marks_end - marks);
+  if (wanted > w.links_.capacity() || bells > w.bells_.capacity()) {
     try {
       w.links_.reserve(wanted);
+      w.bells_.reserve(bells);
     } catch (...) {
       return false;  // out of memory: the caller runs its transaction again instead of waiting
     }
   }
+  const read_entry* previous = nullptr;
   for (const read_entry* e = first; e != last; ++e) {
+    // INVARIANT doorbell-covers-reads (doorbell.cpp): what a consumer read of
+    // an empty container is watched by the doorbell, not the wait table. The
+    // same orec read elsewhere in the attempt is linked by that entry.
+    if (bells != 0 && inside_a_mark(static_cast<std::size_t>(e - first), marks, marks_end)) {
+      continue;
+    }
     // The read set often holds one orec many times in a row (a word read in a
     // loop): one link is enough.
-    if (e != first && e->lock == e[-1].lock) continue;
+    if (previous != nullptr && e->lock == previous->lock) continue;
+    previous = e;
     w.links_.push_back({&w, e->lock, nullptr, nullptr});  // INVARIANT links-stable: no reallocation
   }
-  if (w.links_.empty()) return false;
+  for (const doorbell_mark* m = marks; m != marks_end; ++m) {
+    w.bells_.push_back({&w, m->bell, nullptr, nullptr, false});  // no reallocation either
+  }
+  if (w.links_.empty() && w.bells_.empty()) return false;
   w.state_.store(waiter::registering, std::memory_order_relaxed);
   for (wait_link& link : w.links_) {  // W1
     wait_bucket& bucket = bucket_of(*link.lock);
@@ -124,7 +176,10 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last)
     bucket.head = &link;
     bucket.links.fetch_add(1, std::memory_order_relaxed);
   }
+  for (bell_link& link : w.bells_) doorbell_link(link);          // W1 and D2 (doorbell.cpp)
   g_registered_waiters.fetch_add(1, std::memory_order_seq_cst);  // W2
+  // W3 checks every entry, those only a doorbell watches included: a push
+  // that committed before this check is seen here, one after it rings.
   bool changed = false;
   for (const read_entry* e = first; e != last && !changed; ++e) changed = changed_since(*e);  // W3
   std::uint32_t expected = waiter::registering;
@@ -137,7 +192,7 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last)
 }
 
 void unregister_waiter(waiter& w) noexcept {
-  if (w.links_.empty()) return;
+  if (w.links_.empty() && w.bells_.empty()) return;
   for (wait_link& link : w.links_) {  // W6
     wait_bucket& bucket = bucket_of(*link.lock);
     std::lock_guard<std::mutex> guard(bucket.mutex);
@@ -149,7 +204,9 @@ void unregister_waiter(waiter& w) noexcept {
     if (link.next != nullptr) link.next->previous = link.previous;
     bucket.links.fetch_sub(1, std::memory_order_relaxed);
   }
+  for (bell_link& link : w.bells_) doorbell_unlink(link);
   w.links_.clear();
+  w.bells_.clear();
   w.state_.store(waiter::woken, std::memory_order_relaxed);
   g_registered_waiters.fetch_sub(1, std::memory_order_seq_cst);
 }

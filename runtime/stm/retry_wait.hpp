@@ -5,6 +5,10 @@
 // aside by the task runtime (a callback puts it back on the run queue). A
 // committer that changes one of those orecs wakes it. The protocol, its
 // invariants and why no wake-up is lost are described in retry_wait.cpp.
+//
+// A waiter may also wait at doorbells (doorbell.cpp): a consumer that found a
+// container empty (retry_at_doorbell) is woken by a producer's ring, one
+// consumer per ring, instead of by every commit to the container's words.
 #pragma once
 
 #include <atomic>
@@ -27,6 +31,25 @@ struct wait_link {
   wait_link* next;
 };
 
+// One doorbell a waiter waits at, linked into its doorbell bucket's list
+// (doorbell.cpp; the list fields are guarded by that bucket's mutex).
+struct bell_link {
+  waiter* owner;
+  const void* bell;
+  bell_link* previous;
+  bell_link* next;
+  bool linked;  // in the list: no ring has taken it out yet
+};
+
+// Where an attempt gave up at a doorbell (retry_at_doorbell, engine.hpp): it
+// found the container behind `bell` empty, and read-set entries [first_read,
+// end_read) are what it read of the container to find that out.
+struct doorbell_mark {
+  const void* bell;
+  std::size_t first_read;
+  std::size_t end_read;
+};
+
 class waiter {
  public:
   // Called exactly once, by the committer that wakes a registered waiter,
@@ -38,21 +61,39 @@ class waiter {
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
 
-  // Room for a wait set of `entries` orecs, so that registering allocates
-  // nothing. May throw std::bad_alloc.
-  void reserve(std::size_t entries) { links_.reserve(entries); }
+  // Room for a wait set of `entries` orecs and `bells` doorbells, so that
+  // registering allocates nothing. May throw std::bad_alloc.
+  void reserve(std::size_t entries, std::size_t bells = 0) {
+    links_.reserve(entries);
+    bells_.reserve(bells);
+  }
+
+  // After unregister_waiter: the doorbell whose ring woke this registration
+  // (it then owes the ring: INVARIANT doorbell-duty, doorbell.cpp), or
+  // nullptr if a commit woke it or nothing did. Reading it clears it.
+  const void* take_rung() noexcept {
+    const void* bell = rung_;
+    rung_ = nullptr;
+    return bell;
+  }
 
  private:
-  friend bool register_waiter(waiter&, const read_entry*, const read_entry*) noexcept;
+  friend bool register_waiter(waiter&, const read_entry*, const read_entry*, const doorbell_mark*,
+                              const doorbell_mark*) noexcept;
   friend void unregister_waiter(waiter&) noexcept;
   friend void park(waiter&) noexcept;
   friend void wake_waiters_on(const orec&) noexcept;
   friend void wake_waiter(waiter&) noexcept;
+  friend bool ring_waiter(waiter&, const void*) noexcept;
 
   enum : std::uint32_t { registering, waiting, woken };
   std::atomic<std::uint32_t> state_{woken};
   wake_function on_wake_;
   std::vector<wait_link> links_;  // capacity reserved beforehand; never reallocated while linked
+  std::vector<bell_link> bells_;  // the same
+  // Written by the ring that woke this registration, under its doorbell
+  // bucket mutex; read after unregister_waiter (which takes that mutex).
+  const void* rung_ = nullptr;
 };
 
 // register_waiter(w, first, last)
@@ -63,7 +104,14 @@ class waiter {
 //   false if one had already changed or a committer woke it during
 //   registration — it is then unregistered again and the caller should simply
 //   run its transaction again.
-bool register_waiter(waiter& w, const read_entry* first, const read_entry* last) noexcept;
+//
+// With doorbell marks [marks, marks_end) the waiter also waits at each mark's
+// doorbell, and the entries inside a mark's range are checked but not linked:
+// only a ring wakes it for them (INVARIANT doorbell-covers-reads,
+// doorbell.cpp). An orec that is also read outside every mark stays linked.
+bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
+                     const doorbell_mark* marks = nullptr,
+                     const doorbell_mark* marks_end = nullptr) noexcept;
 
 // Removes a registered waiter from the wait table (woken or not). Afterwards no
 // committer touches it any more, so it may be destroyed or registered anew.
@@ -88,5 +136,10 @@ inline bool waiters_present() noexcept {
 
 // Wakes every waiter registered on `lock` (slow path: waiters_present()).
 void wake_waiters_on(const orec& lock) noexcept;
+
+// A ring of `bell` reached `w` (doorbell.cpp, under the bucket mutex of w's
+// link): wakes it unless it is already woken. Returns true if this ring woke
+// it (it then owes the ring: take_rung()), false if it was woken before.
+bool ring_waiter(waiter& w, const void* bell) noexcept;
 
 }  // namespace optimist::detail

@@ -153,6 +153,15 @@ class alignas(64) transaction {
   source_location retry_site;
   read_set retry_reads;  // the read set of the last retried attempt (what to wait on)
   waiter retry_waiter;   // this thread, parked in the wait table
+  // Doorbells (runtime/stm/doorbell.cpp). doorbell_marks: where this attempt
+  // called retry_at_doorbell (cleared when the attempt ends); retry_marks: the
+  // marks of the last retried attempt, with retry_reads. doorbell_duty: a ring
+  // woke this block's (or, in the task runtime, this task's) last wait and is
+  // owed until the block settles it (INVARIANT doorbell-duty); kept across
+  // conflict restarts.
+  std::vector<doorbell_mark> doorbell_marks;
+  std::vector<doorbell_mark> retry_marks;
+  const void* doorbell_duty = nullptr;
 
   // Reporting (runtime/profile/recorder.*); meaningful only while `recording`,
   // which caches report::enabled() at the start of each attempt.

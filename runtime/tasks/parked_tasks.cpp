@@ -3,6 +3,7 @@
 #include <map>
 #include <utility>
 
+#include "optimist/detail/engine.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -13,8 +14,9 @@ struct parked_tasks::record : waiter {
   parked_tasks& owner;
   task_base* task;
   std::uint64_t ticket;
-  source_location site;  // of the retry() call
-  read_set reads;        // what to wait on
+  source_location site;              // of the retry() call
+  read_set reads;                    // what to wait on
+  std::vector<doorbell_mark> marks;  // where it gave up at a doorbell (runtime/stm/doorbell.cpp)
   bool registered = false;
   record* previous = nullptr;  // in all_
   record* next = nullptr;
@@ -71,7 +73,8 @@ void parked_tasks::on_wake(waiter& w) noexcept {
 void parked_tasks::set_aside(task_base* task, std::uint64_t ticket, transaction& tx) {
   auto* r = new record(*this, task, ticket, tx.retry_site);
   try {
-    r->reserve(tx.retry_reads.size());
+    r->reserve(tx.retry_reads.size(), tx.retry_marks.size());
+    r->marks = tx.retry_marks;
   } catch (...) {
     delete r;
     throw;
@@ -83,7 +86,9 @@ void parked_tasks::set_aside(task_base* task, std::uint64_t ticket, transaction&
   // Set before registering: once registered, a commit may wake the record and
   // another worker take and free it at once; this thread must not touch it.
   r->registered = true;
-  if (!register_waiter(*r, r->reads.begin(), r->reads.end())) {
+  tx.retry_marks.clear();
+  if (!register_waiter(*r, r->reads.begin(), r->reads.end(), r->marks.data(),
+                       r->marks.data() + r->marks.size())) {
     r->registered = false;  // not in the wait table: nobody else can see it yet
     on_wake(*r);            // what it read has changed already: run it again
   }
@@ -95,7 +100,7 @@ void parked_tasks::add_blocked(task_base* task, std::uint64_t ticket, source_loc
   link(*r);
 }
 
-task_base* parked_tasks::take_woken(std::uint64_t& ticket) noexcept {
+task_base* parked_tasks::take_woken(std::uint64_t& ticket, const void*& rung) noexcept {
   record* r = nullptr;
   {
     tbb::spin_mutex::scoped_lock lock(woken_mutex_);
@@ -108,6 +113,7 @@ task_base* parked_tasks::take_woken(std::uint64_t& ticket) noexcept {
   unlink(*r);
   // INVARIANT parked-owned-once: after this no committer touches the record.
   if (r->registered) unregister_waiter(*r);
+  rung = r->take_rung();  // INVARIANT doorbell-duty: the task's next run owes it
   count_.fetch_sub(1, std::memory_order_relaxed);
   task_base* task = r->task;
   ticket = r->ticket;
@@ -126,6 +132,11 @@ std::string parked_tasks::take_all(std::vector<returned_task>& out) {
   }
   for (record* r : records) {
     if (r->registered) unregister_waiter(*r);
+  }
+  // INVARIANT doorbell-duty: a task a ring woke does not run in this run; the
+  // ring goes on to a consumer that still waits (outside the run).
+  for (record* r : records) {
+    if (const void* bell = r->take_rung()) ring_doorbell(bell);
   }
   {
     tbb::spin_mutex::scoped_lock lock(woken_mutex_);

@@ -60,9 +60,11 @@ class parked_tasks {
   // Ordered mode: `task` retried at its turn; it waits for no commit.
   void add_blocked(task_base* task, std::uint64_t ticket, source_location site);
 
-  // A woken task to run again (its ticket in `ticket`), or nullptr.
+  // A woken task to run again (its ticket in `ticket`), or nullptr. `rung`:
+  // the doorbell whose ring woke it, or nullptr; its next run owes that ring
+  // (INVARIANT doorbell-duty, runtime/stm/doorbell.cpp).
   bool any_woken() const noexcept { return woken_count_.load(std::memory_order_acquire) != 0; }
-  task_base* take_woken(std::uint64_t& ticket) noexcept;
+  task_base* take_woken(std::uint64_t& ticket, const void*& rung) noexcept;
 
   // Set-aside tasks (woken or not) not yet taken.
   std::size_t count() const noexcept { return count_.load(std::memory_order_relaxed); }

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "htm/hardware_mode.hpp"
 #include "optimist/atomically.hpp"
@@ -449,7 +450,9 @@ void task_queue_state::work() {
       if (parked_.any_woken()) {
         // A task set aside by retry() whose wait is over: run it again.
         std::uint64_t ticket = 0;
-        if (task_base* task = parked_.take_woken(ticket)) {
+        const void* rung = nullptr;
+        if (task_base* task = parked_.take_woken(ticket, rung)) {
+          self.doorbell_duty = rung;  // INVARIANT doorbell-duty: settled by the task's block
           execute({task, nullptr, 0}, self, ticket);
           if (++unsettled == batch_chunk) settle();  // it counts as pending and outstanding again
           idle = 0;
@@ -503,6 +506,9 @@ void task_queue_state::execute(const task_ref& task, transaction& self, std::uin
     record_error(std::current_exception());
   }
   self.retry_propagates = false;
+  // INVARIANT doorbell-duty: the block settles it (commit, exception, retry);
+  // a ring still owed here is passed on rather than carried to another task.
+  if (const void* bell = std::exchange(self.doorbell_duty, nullptr)) ring_doorbell(bell);
   tls_running_queue = outer;
   // Outside the run's context, as a destructor of the caller's would.
   if (!parked && task.task != nullptr) task.task->destroy();
@@ -520,6 +526,10 @@ bool task_queue_state::set_aside(const task_ref& task, transaction& self, std::u
     run_pending_.fetch_sub(1, std::memory_order_relaxed);
     record_error(std::current_exception());  // out of memory: the task fails as if it threw
     if (task.task == nullptr && parked != nullptr) parked->destroy();
+    // INVARIANT doorbell-duty: finish_retry took a ring owed to a doorbell the
+    // task was to wait at again as settled; it will not wait there now.
+    for (const doorbell_mark& m : self.retry_marks) ring_doorbell(m.bell);
+    self.retry_marks.clear();
     return false;
   }
 }

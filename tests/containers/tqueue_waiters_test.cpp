@@ -3,12 +3,13 @@
 //
 // Every waiting consumer is woken and gets exactly one pushed item; nothing is
 // lost or duplicated, whether producers push outside or inside transactions
-// and whether consumers wait outside a transaction (the doorbell, one wake-up
-// per item) or inside one (optimist::retry). Each push wakes a bounded number
+// and whether consumers wait outside a transaction or inside one (both at the
+// queue's doorbell, one wake-up per item; tqueue_parked_waiters_test.cpp has
+// consumers in tasks and more on waiters inside transactions). Each push wakes a bounded number
 // of consumers: the transactions the consumers run grow linearly with the
 // number of items, not with items x waiters (counted with optimist::stats, no
 // timing). A consumer that is woken but cannot take the item (its copy
-// throws) passes the wake-up on (INVARIANT doorbell-pass-on).
+// throws) passes the wake-up on (INVARIANT doorbell-duty, runtime/stm/doorbell.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -77,18 +77,23 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site);
 
 // Doorbells (runtime/stm/doorbell.cpp): consumers of a container that wait
 // for one more item, woken one per item instead of all at once by every
-// commit (optimist::retry). `bell` is an address owned by the container.
-//   wait_at_doorbell: outside a transaction. Registers the calling thread,
-//   then calls still_empty(context) — a transaction that reads what the
-//   producer's commit writes — and sleeps only if it returns true, until a
-//   ring wakes it. Returns true if a ring reached this thread (it must then
-//   take an item, or ring again if it cannot; INVARIANT doorbell-pass-on).
+// commit (optimist::retry). `bell` is an address owned by the container: the
+// word that every take of an item writes.
+//   read_position: inside a transaction, how many reads it has logged; call
+//   before reading what tells whether the container is empty.
+//   retry_at_doorbell: inside a transaction, the container is empty: like
+//   optimist::retry(site), but the reads since `reads_from` are watched by the
+//   doorbell (a ring wakes one waiting consumer), the rest as by retry. The
+//   consumer woken by a ring must take an item, or find the container empty
+//   again, or the engine rings again for it (INVARIANT doorbell-duty).
 //   ring_doorbell: after the commit that made an item available; wakes the
-//   longest-waiting consumer of `bell`. One seq_cst load when nobody waits.
+//   longest-waiting consumer of `bell` not yet woken. One seq_cst load when
+//   nobody waits at any doorbell.
 //   ring_doorbell_after_commit: inside a transaction, rings after the
 //   outermost commit (not if it aborts); outside one, rings now. May throw
 //   std::bad_alloc.
-bool wait_at_doorbell(const void* bell, bool (*still_empty)(void*), void* context);
+std::size_t read_position() noexcept;
+[[noreturn]] void retry_at_doorbell(const void* bell, std::size_t reads_from, source_location site);
 void ring_doorbell(const void* bell) noexcept;
 void ring_doorbell_after_commit(const void* bell);
 

@@ -103,17 +103,17 @@ class tqueue {
         site);
   }
 
-  // The first item, removed; waits until there is one. Outside a transaction
-  // the thread sleeps at the queue's doorbell: each push wakes one waiting
-  // consumer. Inside one it is optimist::retry (the transaction waits for any
-  // change to what it read, and composes with or_else).
+  // The first item, removed; waits until there is one: the consumer gives up
+  // at the queue's doorbell (optimist::retry, except that each push wakes one
+  // waiting consumer instead of all of them), so inside a transaction it
+  // composes with or_else like retry.
   T pop(source_location site = source_location::current()) {
-    if (!in_transaction()) return pop_at_doorbell(site);
     return atomically(
         [&]() -> T {
+          const std::size_t reads_from = detail::read_position();
           node* sentinel = head_.get(site);
           node* first = sentinel->next.get(site);
-          if (first == nullptr) retry(site);
+          if (first == nullptr) detail::retry_at_doorbell(doorbell(), reads_from, site);
           take(sentinel, first, site);
           return *first->value;
         },
@@ -157,28 +157,12 @@ class tqueue {
  private:
   explicit tqueue(node* sentinel) : head_(sentinel), tail_(sentinel) {}
 
-  // The doorbell consumers outside transactions sleep at (detail/engine.hpp).
-  const void* doorbell() const noexcept { return &pushed_; }
-
-  // INVARIANT (doorbell-pass-on): a consumer woken by a ring takes an item, or
-  // finds the queue empty (others took the items; it waits again), or rings
-  // again before it leaves with an exception: a wake-up is never dropped while
-  // an item is left for a sleeping consumer.
-  T pop_at_doorbell(source_location site) {
-    bool rung = false;
-    for (;;) {
-      std::optional<T> item;
-      try {
-        item = try_pop(site);
-      } catch (...) {
-        if (rung) detail::ring_doorbell(doorbell());
-        throw;
-      }
-      if (item) return std::move(*item);
-      rung = detail::wait_at_doorbell(
-          doorbell(), [](void* queue) { return static_cast<const tqueue*>(queue)->empty(); }, this);
-    }
-  }
+  // The doorbell consumers wait at (detail/engine.hpp): the word every take
+  // writes, so that the engine can tell a commit that took an item
+  // (INVARIANT doorbell-duty, runtime/stm/doorbell.cpp).
+  const void* doorbell() const noexcept { return &popped_; }
+  static_assert(sizeof(tvar<std::uint64_t>) == 8 && std::is_standard_layout_v<tvar<std::uint64_t>>,
+                "the doorbell is the address of popped_'s one word");
 
   // INVARIANT queue-chain: `first` becomes the sentinel; the old one is retired.
   void take(node* sentinel, node* first, source_location site) {
