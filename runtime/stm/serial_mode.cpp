@@ -339,8 +339,10 @@ void transaction::commit_serial() {
   // at depth 1 no nesting level (INVARIANT nesting-marks); the usual ending
   // (finish_committed) only when it has objects or actions to hand on.
   assert(reads.empty() && writes.empty() && locks.empty() && reserved.empty() && nesting.empty());
+  // (A doorbell duty, doorbell.cpp, is handed on too: a serial block woken
+  // by a ring that took no item rings on.)
   if (!allocations.empty() || !deletions.empty() || !on_commit.empty() || !discarded.empty() ||
-      holds_token) [[unlikely]] {
+      holds_token || doorbell_duty != nullptr || !doorbell_marks.empty()) [[unlikely]] {
     finish_committed();
     return;
   }
