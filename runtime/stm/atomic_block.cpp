@@ -97,7 +97,12 @@ void transaction::rollback_nested() noexcept {
   nesting.pop_back();
   --depth;
   writes.rollback_to(level.writes);
-  undo.rollback_to(level.undo);  // serial mode: in-place writes of the level
+  // Serial mode: in-place writes of the level; none left if the attempt gave
+  // way (serial_divert: the claimant undid them all).
+  bool serial = mode == tx_mode::serial;
+  if (serial && !serial_enter(*this)) serial = !serial_divert(*this);
+  undo.rollback_to(level.undo);
+  if (serial) serial_leave(*this);
   deletions.resize(level.deletions);
   on_commit.resize(level.on_commit);
   // The rolled-back block's objects are destroyed when the whole transaction

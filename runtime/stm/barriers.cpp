@@ -132,7 +132,14 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     // Alone under the serial gate: memory is ours (serial_mode.cpp).
     if (doomed && !unwinding()) [[unlikely]]
       throw restart_signal{};
-    return load_word(word, mask);
+    if (serial_enter(*this) || !serial_divert(*this)) {
+      const std::uint64_t value = load_word(word, mask);
+      serial_leave(*this);
+      return value;
+    }
+    // Given way (serial_mode.hpp): now a doomed speculative attempt.
+    if (!unwinding()) throw restart_signal{};
+    return standalone_read(word, mask);
   }
   if (mode == tx_mode::hardware) [[unlikely]]
     return hardware_read(word, mask);
@@ -207,8 +214,19 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
       throw std::logic_error(
           "optimist: a serial-mode block wrote a durable heap word (the store was opened while "
           "the block ran); it was rolled back");
-    undo.record(word, mask);
+    if (!serial_enter(*this) && serial_divert(*this)) {
+      // Given way (serial_mode.hpp): now a doomed speculative attempt.
+      if (!unwinding()) throw restart_signal{};
+      return;
+    }
+    try {
+      undo.record(word, mask);
+    } catch (...) {
+      serial_leave(*this);
+      throw;
+    }
     store_word(word, value, mask);
+    serial_leave(*this);
     return;
   }
   if (mode == tx_mode::hardware) [[unlikely]] {
@@ -282,8 +300,12 @@ std::uint64_t read_word(const void* word, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if (tx == nullptr || (w & 7) != 0) [[unlikely]]
     return read_word_outside(word, site);
-  if (tx->mode == tx_mode::serial && !tx->doomed) return load_word(w, full_mask);
-  return read_word_speculative(tx, w, site);
+  if (tx->mode == tx_mode::serial && !tx->doomed && serial_enter(*tx)) {
+    const std::uint64_t value = load_word(w, full_mask);
+    serial_leave(*tx);
+    return value;
+  }
+  return read_word_speculative(tx, w, site);  // also a claimed serial attempt (give-way)
 }
 
 void write_word(void* word, std::uint64_t value, source_location site) {
@@ -293,12 +315,13 @@ void write_word(void* word, std::uint64_t value, source_location site) {
     write_word_outside(word, value, site);
     return;
   }
-  if (tx->mode == tx_mode::serial && !tx->doomed && !durable_hook_active() &&
+  if (tx->mode == tx_mode::serial && !tx->doomed && !durable_hook_active() && serial_enter(*tx) &&
       tx->undo.try_record(w, full_mask)) {
     store_word(w, value, full_mask);
+    serial_leave(*tx);
     return;
   }
-  tx->write(w, value, full_mask, site);
+  tx->write(w, value, full_mask, site);  // also a claimed serial attempt (give-way)
 }
 
 void read_bytes(const void* address, std::size_t size, void* out, source_location site) {

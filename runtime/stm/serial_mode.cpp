@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "memory/epoch_reclaimer.hpp"
+#include "optimist/detail/engine.hpp"
 #include "optimist/mode.hpp"
 #include "profile/orec_sites.hpp"
 #include "profile/recorder.hpp"
@@ -141,12 +142,18 @@ std::uint64_t steady_ns() noexcept {
   });
 }
 
+// Test and test-and-set, the set a CAS from open: the gate names its holder
+// (give-way), so a losing attempt must leave it as it is.
+inline bool try_take_gate(std::uintptr_t self) noexcept {
+  std::uintptr_t open = 0;
+  return g_serial_gate.load(std::memory_order_relaxed) == 0 &&
+         g_serial_gate.compare_exchange_strong(open, self, std::memory_order_seq_cst);
+}
+
 // The gate is also the serial lock (test-and-test-and-set), taken here when
 // the first look found it closed or the exchange lost.
-[[gnu::noinline]] void take_gate_contended() noexcept {
-  for (unsigned round = 0; g_serial_gate.load(std::memory_order_relaxed) != 0 ||
-                           g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0;
-       ++round) {
+[[gnu::noinline]] void take_gate_contended(std::uintptr_t self) noexcept {
+  for (unsigned round = 0; !try_take_gate(self); ++round) {
     pause_round(round);
   }
 }
@@ -156,9 +163,9 @@ inline void close_gate(transaction& self) {
   // excludes other serial blocks and new speculative attempts at once. The
   // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
   // pattern (the speculator's side: its store, start_fence(), the gate load).
-  if (g_serial_gate.load(std::memory_order_relaxed) != 0 ||
-      g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0) [[unlikely]] {
-    take_gate_contended();
+  const auto holder = reinterpret_cast<std::uintptr_t>(&self);
+  if (!try_take_gate(holder)) [[unlikely]] {
+    take_gate_contended(holder);
   }
   self.may_speculate.store(false, std::memory_order_relaxed);
   // INVARIANT (gate-census): if the census, loaded after the gate exchange
@@ -188,7 +195,75 @@ void open_gate_seq_cst() noexcept {
   g_serial_gate.exchange(0, std::memory_order_seq_cst);
 }
 
+// How long a speculative waiter waits at the gate before it claims it
+// (give-way, serial_mode.hpp). Far longer than a short serial block (tens to
+// hundreds of nanoseconds), short against one that waits for other threads.
+constexpr std::uint64_t give_way_after_ns = 50'000;
+
+// The claimant's half of give-way (serial_mode.hpp): `claimed` is the gate
+// value holder | gate_claimed, set by our CAS.
+void take_over(std::uintptr_t claimed) noexcept {
+  transaction& holder = *reinterpret_cast<transaction*>(claimed & ~gate_claimed);
+  heavy_fence();  // INVARIANT give-way-exclusive: the serial_enter stores are seen, or see us
+  for (unsigned round = 0;; ++round) {
+    // The holder opens a claimed gate itself only when it cannot give way
+    // (inevitable): then the claim is over.
+    if (g_serial_gate.load(std::memory_order_acquire) != claimed) return;
+    if (holder.serial_phase.load(std::memory_order_acquire) == 1 &&
+        !holder.serial_inevitable.load(std::memory_order_relaxed)) {
+      break;
+    }
+    pause_round(round);
+  }
+  // In user code, and it stays out of memory until it sees serial_taken_over.
+  holder.undo.replay_all();  // INVARIANT undo-exact: memory as before the block
+  holder.serial_taken_over.store(true, std::memory_order_release);
+  g_serial_gate.store(0, std::memory_order_seq_cst);
+}
+
+// A speculative waiter: until the gate is open, claiming it once the holder
+// has had it for give_way_after_ns.
+void wait_for_open_gate() noexcept {
+  std::uint64_t since = 0;
+  std::uintptr_t seen = 0;
+  for (unsigned round = 0;; ++round) {
+    std::uintptr_t gate = g_serial_gate.load(std::memory_order_acquire);
+    if (gate == 0) return;
+    if (round >= 64 && (gate & gate_claimed) == 0) {
+      const std::uint64_t now = steady_ns();
+      if (gate != seen) {  // another holder (or the first look): start timing it
+        seen = gate;
+        since = now;
+      } else if (now - since >= give_way_after_ns &&
+                 g_serial_gate.compare_exchange_strong(gate, gate | gate_claimed,
+                                                       std::memory_order_seq_cst)) {
+        take_over(gate | gate_claimed);
+        continue;
+      }
+    }
+    pause_round(round);
+  }
+}
+
 }  // namespace
+
+bool serial_divert(transaction& tx) noexcept {
+  if (tx.inevitable_requested) return false;  // never given way; the claim waits for the commit
+  // INVARIANT give-way-exclusive: out of memory from here until the takeover.
+  tx.serial_phase.store(1, std::memory_order_release);
+  for (unsigned round = 0; !tx.serial_taken_over.load(std::memory_order_acquire); ++round) {
+    pause_round(round);
+  }
+  tx.serial_taken_over.store(false, std::memory_order_relaxed);
+  tx.serial_phase.store(0, std::memory_order_relaxed);
+  tx.undo.clear();  // undone by the claimant
+  tx.mode = tx_mode::optimistic;
+  tx.doomed = true;
+  tx.doom_cause = abort_cause::read_invalidated;  // the arriving thread may change what it read
+  tx.serial_fallback_next = true;                 // run again speculatively, beside it
+  thread_counters::bump(tx.counters.serial_give_ways);
+  return true;
+}
 
 void pass_gate_slow(transaction& tx) {
   for (;;) {
@@ -204,9 +279,7 @@ void pass_gate_slow(transaction& tx) {
     const bool had_token = tx.holds_token;
     if (had_token) release_inevitability_token(tx);  // the serial holder may wait on its user
     tx.active_since.store(not_active, std::memory_order_release);
-    for (unsigned round = 0; g_serial_gate.load(std::memory_order_acquire) != 0; ++round) {
-      pause_round(round);
-    }
+    wait_for_open_gate();
     if (had_token) acquire_inevitability_token(tx);
     const std::uint64_t now = clock_now();
     tx.snapshot = now;
@@ -246,6 +319,8 @@ inline void transaction::enter_serial(source_location site) {
   if (recording) record_attempt_start(*this);
   mode = tx_mode::serial;
   tls_current = this;
+  serial_inevitable.store(false, std::memory_order_relaxed);
+  serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
 }
 
 // start_serial with reporting on or in an ordered task run (out of line: the
@@ -294,6 +369,9 @@ namespace {
 }  // namespace
 
 void transaction::commit_serial() {
+  // Give-way (serial_mode.hpp): a claimed attempt restarts instead.
+  if (!serial_enter(*this) && serial_divert(*this)) throw restart_signal{};
+  serial_phase.store(0, std::memory_order_relaxed);  // ends with the gate (opened below)
   const bool read_only = undo.empty();
   if (read_only) {
     snapshot = commit_stamp({.deleted = !deletions.empty()});
@@ -356,7 +434,10 @@ void transaction::commit_serial() {
 }
 
 void transaction::undo_serial() noexcept {
+  // Taken over (give-way): the claimant has undone the writes and opened the gate.
+  if (!serial_enter(*this) && serial_divert(*this)) return;
   undo.rollback_to(0);  // INVARIANT undo-exact: memory as before the block
+  serial_phase.store(0, std::memory_order_relaxed);
   open_gate();
 }
 

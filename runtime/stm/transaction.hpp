@@ -195,6 +195,13 @@ class alignas(64) transaction {
   // attempts with only start_fence() before its gate check; a serial holder
   // that sees it clears it and issues the heavy fence (serial_mode.cpp).
   std::atomic<bool> may_speculate{false};
+  // Give-way (serial_mode.hpp): where a serial attempt is (serial_phase), set
+  // by its owner and read by a thread that claimed its gate; taken over by
+  // that thread (set by it once it has undone the attempt's writes); and
+  // whether it became inevitable (then it is never taken over).
+  std::atomic<std::uint8_t> serial_phase{0};
+  std::atomic<bool> serial_taken_over{false};
+  std::atomic<bool> serial_inevitable{false};
   transaction* next_registered = nullptr;  // immutable once published
   thread_counters counters;
 

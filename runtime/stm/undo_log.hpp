@@ -69,6 +69,17 @@ class undo_log {
     if (m < size_) size_ = m;
   }
 
+  // Restores memory to its state when the attempt began, like rollback_to(0),
+  // but leaves the entries (and size) alone: run by a thread that took the
+  // attempt over (give-way, serial_mode.hpp), which may read the log but not
+  // change it; the owner clears it afterwards.
+  void replay_all() const noexcept {
+    for (std::size_t i = size_; i > 0; --i) {
+      const undo_entry& e = entries_[i - 1];
+      store_word(e.word, e.old_value, e.mask);
+    }
+  }
+
   // The writes are kept (commit): forget the entries, keep the buffer.
   void clear() noexcept { size_ = 0; }
 

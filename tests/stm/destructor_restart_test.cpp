@@ -42,8 +42,8 @@ void destructor_meets_conflict() {
 }
 
 TEST(DestructorRestartDeathTest, ConflictInDestructorAtNormalEndNamesTheRule) {
-  OPTIMIST_SKIP_IF_BLOCKS_MAY_RUN_SERIALLY(
-      "the block waits for a thread that starts only then (a staged conflict)");
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(destructor_meets_conflict(),
                "a restart after a conflict in the atomic block at "

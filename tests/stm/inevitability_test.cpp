@@ -86,15 +86,15 @@ void rerun_after_failed_become_inevitable() {
 }
 
 TEST(InevitabilityRerun, ACleanupTransactionDoesNotTakeTheIrrevocableRerun) {
-  OPTIMIST_SKIP_IF_BLOCKS_MAY_RUN_SERIALLY(
-      "the block waits for a thread that starts only then (a staged conflict)");
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   watchdog guard("a re-run after become_inevitable with a cleanup transaction");
   rerun_after_failed_become_inevitable<cleanup_kind::transaction>();
 }
 
 TEST(InevitabilityRerun, AnInevitableCleanupTransactionKeepsTheTokenForTheRerun) {
-  OPTIMIST_SKIP_IF_BLOCKS_MAY_RUN_SERIALLY(
-      "the block waits for a thread that starts only then (a staged conflict)");
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   watchdog guard("a re-run after become_inevitable with an inevitable cleanup transaction");
   rerun_after_failed_become_inevitable<cleanup_kind::inevitable_transaction>();
 }

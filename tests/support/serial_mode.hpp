@@ -21,24 +21,9 @@ inline bool serial_mode_on() {
   return optimist::execution_mode_now() == optimist::execution_mode::serial;
 }
 
-// Blocks may run serially: serial mode, or auto mode, where a thread that is
-// the only one holding a transaction descriptor runs its blocks serially
-// (runtime/stm/serial_mode.hpp). Tests that stage a conflict by making a
-// block wait for a thread that starts only then cannot run like that.
-inline bool blocks_may_run_serially() {
-  const optimist::execution_mode mode = optimist::execution_mode_now();
-  return mode == optimist::execution_mode::serial || mode == optimist::execution_mode::automatic;
-}
-
 }  // namespace optimist::test
 
 #define OPTIMIST_SKIP_IN_SERIAL_MODE(why)                                        \
   do {                                                                           \
     if (::optimist::test::serial_mode_on()) GTEST_SKIP() << "serial mode: " why; \
-  } while (false)
-
-#define OPTIMIST_SKIP_IF_BLOCKS_MAY_RUN_SERIALLY(why)                                              \
-  do {                                                                                             \
-    if (::optimist::test::blocks_may_run_serially())                                               \
-      GTEST_SKIP() << ::optimist::to_string(::optimist::execution_mode_now()) << " mode: " << why; \
   } while (false)
