@@ -320,6 +320,8 @@ inline void transaction::enter_serial(source_location site) {
   mode = tx_mode::serial;
   tls_current = this;
   serial_inevitable.store(false, std::memory_order_relaxed);
+  // Only ever true -> false: a stale true costs a fence, never soundness.
+  serial_full_fence = g_start_needs_fence.load(std::memory_order_relaxed);
   serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
 }
 

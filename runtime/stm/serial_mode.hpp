@@ -29,7 +29,6 @@
 #include <cstdint>
 #include <iosfwd>
 
-#include "memory/epoch_reclaimer.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/transaction.hpp"
 
@@ -136,7 +135,12 @@ inline bool thread_runs_serial(const transaction& tx) {
 // the attempt holds the gate unclaimed; false: call serial_divert.
 inline bool serial_enter(transaction& tx) noexcept {
   tx.serial_phase.store(2, std::memory_order_relaxed);
-  start_fence();  // a compiler fence where the claimant's heavy_fence is a membarrier
+  // A compiler fence where the claimant's heavy_fence is a membarrier.
+  if (tx.serial_full_fence) [[unlikely]] {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
   return g_serial_gate.load(std::memory_order_relaxed) == reinterpret_cast<std::uintptr_t>(&tx);
 }
 inline void serial_leave(transaction& tx) noexcept {

@@ -103,6 +103,7 @@ class alignas(64) transaction {
   // ---- serial mode (runtime/stm/serial_mode.cpp) ----
   undo_log undo;                      // in-place writes of a serial attempt
   bool serial_fallback_next = false;  // the next attempt runs speculatively (after a retry())
+  bool serial_full_fence = true;  // serial_enter fences in full (g_start_needs_fence at its start)
   std::uint64_t serial_wait_start = 0;
   std::vector<lock_entry> locks;  // held during commit only
   std::vector<orec*> reserved;    // held while irrevocable
