@@ -21,12 +21,14 @@
 //              serially, as in serial mode: the cost of a lock, no aborts.
 //              As soon as a second thread runs one, speculatively: hardware
 //              first where CPUID reports RTM, else stm. Decided per outermost
-//              block; a thread that starts a block while a serial one runs
-//              waits for it (stats().serial_commits counts the serial ones).
-//              So, as in serial mode, a block that waits for another
-//              thread's atomic block or transactional access (a thread it
-//              started and joins, say) waits for ever if it started alone;
-//              use stm there.
+//              block (stats().serial_commits counts the serial ones). A
+//              thread that arrives while a serial block runs waits briefly,
+//              then the serial block gives way: its writes are undone and it
+//              restarts, speculatively, at its next access or commit
+//              (stats().serial_give_ways). So a block that waits for a
+//              thread it started (joins it, spins on a flag it sets) works
+//              as in stm mode; not after become_inevitable(), which cannot
+//              be undone (then it waits for ever, as in serial mode).
 //   serial     each atomic block runs alone under one global lock and reads
 //              and writes memory in place (no read set, no redo log): the
 //              cost of a lock, for one thread or heavy conflict. Writes keep

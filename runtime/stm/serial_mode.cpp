@@ -261,6 +261,10 @@ bool serial_divert(transaction& tx) noexcept {
   tx.doomed = true;
   tx.doom_cause = abort_cause::read_invalidated;  // the arriving thread may change what it read
   tx.serial_fallback_next = true;                 // run again speculatively, beside it
+  // A retry() under way becomes a plain restart: or_else must not absorb it
+  // (the attempt would go on without its undone writes), and a serial retry
+  // has no read set to wait on; the speculative re-run calls retry() again.
+  tx.retry_pending = false;
   thread_counters::bump(tx.counters.serial_give_ways);
   return true;
 }

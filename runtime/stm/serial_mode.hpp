@@ -67,8 +67,9 @@ bool thread_runs_serial_unresolved(const transaction& tx);
 // speculatively (hardware first where RTM exists) as soon as a second thread
 // holds a descriptor. It is decided per outermost attempt and needs no
 // hysteresis: a thread that arrives while a serial block runs waits at the
-// gate (its first speculative start or standalone access), and the next
-// block of the serial thread sees it counted and speculates. Except:
+// gate (its first speculative start or standalone access), briefly: then the
+// block gives way (below); the next block of the serial thread sees it
+// counted and speculates. Except:
 //   - a pending irrevocable re-run (irrevocable_next: it holds or takes the
 //     inevitability token, and its attempt must be the irrevocable one), and
 //   - ordered task runs (before_irrevocable): a later task waits for its turn

@@ -14,6 +14,7 @@
 //     transaction must see the values from before the block;
 //   - the same with nested blocks and more writes than the undo log's first
 //     buffer holds;
+//   - the block gives way inside or_else and then calls retry();
 //   - a lone thread's short blocks while threads come and go (the claim
 //     races with serial commits).
 // Each runs under a watchdog: a hang fails with the shape's name.
@@ -189,6 +190,47 @@ TEST_F(GiveWay, ABlockThatWroteWaitsOutsideTheStmForAReader) {
 TEST_F(GiveWay, NestedBlocksAndAGrownUndoLogAreUndoneForTheReader) {
   watchdog guard("nested serial blocks with 200 writes, waiting for a reader", limit());
   writes_then_waits(200, true);
+}
+
+// The block gives way while an or_else alternative calls retry(): the retry
+// must become a restart of the whole block, not run the other alternative
+// (the block's first write was undone by the claimant: going on would commit
+// the rest without it).
+TEST_F(GiveWay, ARetryInOrElseAfterTheTakeoverRestartsTheWholeBlock) {
+  watchdog guard("a serial block giving way inside or_else", limit());
+  optimist::tvar<long> x{0}, y{0};
+  std::atomic<int> phase{0};
+  long x_seen_by_visitor = -1;
+  std::thread visitor([&] {
+    while (phase.load() != 1) std::this_thread::yield();
+    optimist::atomically([&] { x_seen_by_visitor = x.get(); });
+    phase.store(2);
+  });
+  int attempts = 0;
+  int branch = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    x.set(x.get() + 1);
+    branch = optimist::or_else(
+        [&] {
+          if (attempts == 1) {
+            phase.store(1);
+            while (phase.load() != 2) std::this_thread::yield();  // outside the STM
+            optimist::retry();
+          }
+          return 1;
+        },
+        [&] {
+          y.set(y.get() + 1);
+          return 2;
+        });
+  });
+  visitor.join();
+  EXPECT_EQ(x_seen_by_visitor, 0);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(branch, 1);
+  EXPECT_EQ(x.get(), 1) << "the block committed without its first write";
+  EXPECT_EQ(y.get(), 0);
 }
 
 // Threads that arrive one by one while this thread runs short serial blocks
