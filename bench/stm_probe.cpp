@@ -1,4 +1,4 @@
-// bench/probes/stm_probe.cpp — a fixed amount of single-threaded STM work, for
+// bench/stm_probe.cpp — a fixed amount of single-threaded STM work, for
 // counting instructions under callgrind (no timing, no benchmark library).
 //
 //   stm_probe bank N     N bank transfers (2 loads, 2 stores) on 1024 accounts
@@ -7,10 +7,8 @@
 //   stm_probe reread N   N blocks that write 64 words, then read each back twice
 //   stm_probe rw16 N     N blocks that read and rewrite 16 consecutive words
 //
-// Not a CMake target (no benchmark library, nothing to time); build it against
-// a built library:
-//   g++ -std=c++20 -O2 -g -Iinclude bench/probes/stm_probe.cpp build/rel/liboptimist.a \
-//       -lpthread -o /tmp/stm_probe
+// Built with the benchmarks as build/<dir>/stm_probe (no benchmark library:
+// nothing here is timed).
 // Instructions per operation: run twice (N and 2N) under
 //   valgrind --tool=callgrind --callgrind-out-file=... stm_probe bank N
 // and divide the difference of the totals by N (scripts in the report).
