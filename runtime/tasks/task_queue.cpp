@@ -168,7 +168,7 @@ void task_queue_state::add_range(range_task_base& body, std::uint64_t count) {
     body.release();
     throw_add_while_building();
   }
-  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  add_lock lock(*this);
   try {
     waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), &body, 0, count, 0});
   } catch (...) {
@@ -208,7 +208,7 @@ void task_queue_state::publish(task_base* task) {
     task->destroy();
     throw_add_while_building();
   }
-  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  add_lock lock(*this);
   const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
   try {
     make_room_to_wait();
@@ -227,20 +227,39 @@ void task_queue_state::make_room_to_wait() {
   waiting_.resize(std::max({std::size_t{1024}, waiting_.capacity(), 2 * count}));
 }
 
-// The hot path of every add: a lock, a bump allocation and an append. What
-// can wait, fail or grow is out of line (begin_add_slow), so that the common
-// case saves no registers and calls nothing.
+// The hot path of every add: the biased add lock (add_bias.hpp), a bump
+// allocation and an append. What can wait, fail or grow is out of line
+// (begin_add_slow), so that the common case saves no registers and calls
+// nothing.
 void* task_queue_state::begin_add(std::size_t size, std::size_t alignment) {
   // Inside a transaction the task must wait for the commit: the heap path.
   if (tls_current != nullptr) return nullptr;
-  if (tls_adding_to == this || !waiting_mutex_.try_lock()) [[unlikely]] {
+  if (tls_adding_to == this) [[unlikely]] {
     return begin_add_slow(nullptr, false, size, alignment);
   }
+  if (bias_.try_enter()) {
+    // INVARIANT bias-excludes: as if this thread held the add lock.
+    void* memory = storage_.try_allocate(size, alignment);
+    if (memory == nullptr || waiting_count_.load(std::memory_order_relaxed) == waiting_.size())
+        [[unlikely]] {
+      if (memory != nullptr) storage_.unallocate(memory);
+      bias_.leave();
+      return begin_add_slow(nullptr, false, size, alignment);
+    }
+    adding_biased_ = true;
+    tls_adding_to = this;
+    return memory;
+  }
+  if (!waiting_mutex_.try_lock()) [[unlikely]] {
+    return begin_add_slow(nullptr, false, size, alignment);
+  }
+  bias_.locked(/*add=*/true);
   void* memory = storage_.try_allocate(size, alignment);
   if (memory == nullptr || waiting_count_.load(std::memory_order_relaxed) == waiting_.size())
       [[unlikely]] {
     return begin_add_slow(memory, true, size, alignment);
   }
+  adding_biased_ = false;
   tls_adding_to = this;
   return memory;
 }
@@ -250,6 +269,7 @@ void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t si
   if (!locked) {
     if (tls_adding_to == this) throw_add_while_building();
     waiting_mutex_.lock();
+    bias_.locked(/*add=*/true);
     memory = storage_.try_allocate(size, alignment);
   }
   try {
@@ -260,6 +280,7 @@ void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t si
     waiting_mutex_.unlock();
     throw;
   }
+  adding_biased_ = false;
   tls_adding_to = this;
   return memory;
 }
@@ -269,13 +290,13 @@ void task_queue_state::end_add(task_base& task) noexcept {
   waiting_[count].task = &task;  // room made by begin_add
   waiting_count_.store(count + 1, std::memory_order_relaxed);
   tls_adding_to = nullptr;
-  waiting_mutex_.unlock();
+  unlock_add();
 }
 
 void task_queue_state::cancel_add(void* memory) noexcept {
   storage_.unallocate(memory);
   tls_adding_to = nullptr;
-  waiting_mutex_.unlock();
+  unlock_add();
 }
 
 bool task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
@@ -346,22 +367,20 @@ task_ref task_queue_state::take(std::uint64_t ticket) {
 std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t last,
                                           transaction& self, task_group_size& group) {
   std::uint64_t t = first;
-  if (batch_ranges_.empty()) {
-    task_slot* const tickets = batch_.data();
-    for (; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-      task_base* task = tickets[t].task;
-      tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
-      execute({task, nullptr, 0}, self, t);
-    }
-    return t - first;
-  }
+  if (batch_ranges_.empty()) return run_singles(first, first, last - first, self, group);
   while (t < last && !stopping_.load(std::memory_order_relaxed)) {
     const ticket_place place = place_of(t);
     if (place.range == nullptr) {
-      task_base* task = batch_[place.at].task;
-      batch_[place.at].task = nullptr;
-      execute({task, nullptr, 0}, self, t);
-      ++t;
+      // Single tasks up to the next range (or the chunk's end): consecutive
+      // slots.
+      auto next_range = std::upper_bound(
+          batch_ranges_.begin(), batch_ranges_.end(), t,
+          [](std::uint64_t ticket, const range_entry& r) { return ticket < r.first_ticket; });
+      const std::uint64_t end =
+          next_range == batch_ranges_.end() ? last : std::min(last, next_range->first_ticket);
+      const std::uint64_t ran = run_singles(place.at, t, end - t, self, group);
+      t += ran;
+      if (t < end) break;  // stopped: the singles left are in their slots
       continue;
     }
     // A run of elements of one range: no lookup per element, and groups of
@@ -397,6 +416,52 @@ std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t las
   // tasks left are still in their slots).
   if (t < last) record_unstarted(t, last);
   return t - first;
+}
+
+// Unordered mode: `count` single tasks in consecutive batch_ slots from
+// `slot`, tickets from `ticket`. Returns how many it ran; the ones it did not
+// (the run stopped) stay in their slots (INVARIANT nothing-lost).
+std::uint64_t task_queue_state::run_singles(std::uint64_t slot, std::uint64_t ticket,
+                                            std::uint64_t count, transaction& self,
+                                            task_group_size& group) {
+  task_slot* const tickets = batch_.data() + slot;
+  std::uint64_t i = 0;
+  while (i < count && !stopping_.load(std::memory_order_relaxed)) {
+    const std::uint64_t size = std::min(group.size, count - i);
+    if (size == 1) {
+      task_base* task = tickets[i].task;
+      tickets[i].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
+      execute({task, nullptr, 0}, self, ticket + i);
+      group.single_done();
+      ++i;
+      continue;
+    }
+    // Consecutive tasks in one transaction (INVARIANT group-is-its-tasks).
+    // Their slots keep them until they have run: a group that rolls back and
+    // stops part way leaves the rest where requeue_unstarted finds them.
+    task_base* const* tasks = &tickets[i].task;
+    const group_outcome outcome = execute_group(
+        [tasks, size] {
+          for (std::uint64_t k = 0; k < size; ++k) tasks[k]->run();
+        },
+        self);
+    group.done(outcome);
+    if (outcome != group_outcome::split) {
+      for (std::uint64_t k = 0; k < size; ++k, ++i) {
+        task_base* task = tickets[i].task;
+        tickets[i].task = nullptr;
+        task->destroy();
+      }
+      continue;
+    }
+    // Split: the same tasks, one transaction each.
+    for (std::uint64_t k = 0; k < size && !stopping_.load(std::memory_order_relaxed); ++k, ++i) {
+      task_base* task = tickets[i].task;
+      tickets[i].task = nullptr;
+      execute({task, nullptr, 0}, self, ticket + i);
+    }
+  }
+  return i;
 }
 
 void task_queue_state::record_unstarted(std::uint64_t first, std::uint64_t last) noexcept {
@@ -712,6 +777,15 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
 
 group_outcome task_queue_state::execute_range_group(range_task_base& body, std::uint64_t index,
                                                     std::uint64_t count, transaction& self) {
+  return execute_group(
+      [&body, index, count] {
+        for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
+      },
+      self);
+}
+
+template <class RunTasks>
+group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& self) {
   // INVARIANT (group-is-its-tasks): unordered mode may run consecutive
   // elements of one range in one transaction: its commit is the serial order
   // "these elements one after the other", which is one of the orders the run
@@ -730,7 +804,7 @@ group_outcome task_queue_state::execute_range_group(range_task_base& body, std::
   try {
     atomically([&] {
       if (attempts++ >= 2) throw group_fallback{};
-      for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
+      run_tasks();
     });
   } catch (...) {
     split = true;
@@ -849,11 +923,11 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   run_pending_.store(0, std::memory_order_relaxed);
   if (unstarted.empty() && pieces.empty()) {
     // INVARIANT storage-outlives-tasks: every task of this run has ended.
-    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    add_lock lock(*this);
     storage_.recycle(std::move(batch_storage_));
     return;
   }
-  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  add_lock lock(*this);
   const std::size_t requeued = unstarted.size();
   const auto waiting_end = waiting_.begin() + static_cast<std::ptrdiff_t>(
                                                   waiting_count_.load(std::memory_order_relaxed));
@@ -910,7 +984,7 @@ void task_queue_state::run(const run_options& options) {
   // unclaimed tickets: reserved now so that giving back never fails.
   unstarted_intervals_.reserve(threads * max_turn_group + 2);
   {
-    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    add_lock lock(*this);
     batch_.swap(waiting_);  // the whole queue at once, in order
     batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
     batch_ranges_.swap(waiting_ranges_);
@@ -934,7 +1008,7 @@ void task_queue_state::run(const run_options& options) {
   stop_turn_.store(no_stop_turn, std::memory_order_relaxed);
   outstanding_.store(batch_tickets_, std::memory_order_relaxed);
   if (batch_tickets_ == 0) {
-    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    add_lock lock(*this);
     storage_.recycle(std::move(batch_storage_));  // blocks of adds that were cancelled
     return;
   }

@@ -67,8 +67,10 @@
 // transaction. INVARIANT (group-is-its-turns): in ordered mode a group is a
 // run of consecutive turns committed at its first turn and handed on past its
 // last. INVARIANT (group-is-its-tasks): in unordered mode only consecutive
-// elements of one range are grouped. In both, a task that throws, retries or
-// becomes inevitable rolls its group back before anything irrevocable and the
+// tasks of one claimed chunk are grouped — elements of one range, or single
+// tasks in consecutive batch_ slots (add_task in a loop) — and a grouped single
+// task stays in its slot until its group has committed or it has run alone. In both, a task that
+// throws, retries or becomes inevitable rolls its group back before anything irrevocable and the
 // group's tasks run one transaction each (runtime/tasks/task_queue.cpp).
 //
 // INVARIANT (stopped-turn-is-last): in ordered mode a run stops only at a
@@ -100,6 +102,7 @@
 
 #include "optimist/mode.hpp"
 #include "optimist/tasks.hpp"
+#include "tasks/add_bias.hpp"
 #include "tasks/parked_tasks.hpp"
 #include "tasks/task_storage.hpp"
 
@@ -212,8 +215,14 @@ class task_queue_state {
   task_ref take(std::uint64_t ticket);
   std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self,
                           task_group_size& group);
+  std::uint64_t run_singles(std::uint64_t slot, std::uint64_t ticket, std::uint64_t count,
+                            transaction& self, task_group_size& group);
   group_outcome execute_range_group(range_task_base& body, std::uint64_t index, std::uint64_t count,
                                     transaction& self);
+  // Runs run_tasks() (consecutive tasks of one chunk) as one transaction;
+  // split: rolled back, the caller runs them one transaction each.
+  template <class RunTasks>
+  group_outcome execute_group(RunTasks run_tasks, transaction& self);
   void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
   void execute_ordered(const task_ref& task, std::uint64_t turn);
   group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t count);
@@ -230,13 +239,36 @@ class task_queue_state {
   void requeue_unstarted(bool tasks_put_back);
   void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
   void make_room_to_wait();  // under the add lock; may throw std::bad_alloc
+  // The add lock for everything but begin_add's fast path: takes
+  // waiting_mutex_ and revokes another thread's bias (add_bias.hpp).
+  struct add_lock {
+    explicit add_lock(task_queue_state& q) : queue(q) {
+      queue.waiting_mutex_.lock();
+      queue.bias_.locked(/*add=*/false);
+    }
+    ~add_lock() { queue.waiting_mutex_.unlock(); }
+    add_lock(const add_lock&) = delete;
+    add_lock& operator=(const add_lock&) = delete;
+    task_queue_state& queue;
+  };
+  // Ends begin_add's critical section, entered through the bias or the lock.
+  void unlock_add() noexcept {
+    if (adding_biased_) {
+      adding_biased_ = false;
+      bias_.leave();
+    } else {
+      waiting_mutex_.unlock();
+    }
+  }
   static void wait_for_turn_hook(void* context);
 
   // Members are grouped by who writes them, a cache line apart, so that the
   // per-task reads of one group never miss because of writes to another.
 
   // Written by adding threads (also while a run is going on).
-  tbb::spin_mutex waiting_mutex_;  // the add lock
+  tbb::spin_mutex waiting_mutex_;  // the add lock, biased toward the adding thread:
+  add_bias bias_;                  // every holder of waiting_mutex_ calls bias_.locked()
+  bool adding_biased_ = false;     // guarded by the add lock: entered through the bias
   // The first waiting_count_ entries are the waiting tasks; the rest is room
   // for more (appending is then a store, not a push_back).
   std::vector<task_slot> waiting_;  // guarded by waiting_mutex_
