@@ -265,7 +265,12 @@ class task_queue {
                   alignof(task) <= detail::task_storage_max_align) {
       // The common case: built in place in the queue's task storage, no
       // allocation of its own and no free on the worker that runs it.
-      if (void* memory = begin_add(sizeof(task), alignof(task))) {
+      // A trivially destructible task may join the previous one's segment
+      // (runtime/tasks/task_queue.cpp): a run then splits consecutive adds
+      // like an add_tasks range.
+      constexpr const detail::task_ops* element_ops =
+          task::in_storage.destroy == nullptr ? &task::in_storage : nullptr;
+      if (void* memory = begin_add(sizeof(task), alignof(task), element_ops)) {
         // The queue's add lock is held until end_add / cancel_add.
         task* built;
         try {
@@ -348,7 +353,10 @@ class task_queue {
   // lock, or returns nullptr (inside a transaction: the task must be published
   // only when that commits) and the caller takes the heap path. end_add queues
   // the built task and unlocks; cancel_add gives the memory back and unlocks.
-  void* begin_add(std::size_t size, std::size_t alignment);
+  // element_ops: the task's ops if it is trivially destructible (it may
+  // then be kept in a segment with the tasks of the same kind added right
+  // before it), else nullptr.
+  void* begin_add(std::size_t size, std::size_t alignment, const detail::task_ops* element_ops);
   void end_add(detail::task_base& task) noexcept;
   void cancel_add(void* memory) noexcept;
   // The heap path: takes ownership of `task` (destroyed if it cannot be queued).

@@ -163,12 +163,41 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index) {
   return new range_element(body, index);
 }
 
+namespace {
+
+// A segment: consecutive add_task calls of one kind of trivially
+// destructible task, built one after the other in the queue's task storage
+// (stride = the task's size). The queue keeps it as a range (range_entry):
+// a run splits it, groups it, and gives its unstarted elements back exactly
+// as for add_tasks, with no slot per task. The body lives in the storage too
+// and holds nothing: ending it is a no-op, and the storage is released only
+// after every range that refers to it (INVARIANT storage-outlives-tasks).
+class storage_segment final : public range_task_base {
+  static void run_element(range_task_base& range, std::uint64_t index) {
+    auto& self = static_cast<storage_segment&>(range);
+    std::launder(reinterpret_cast<task_base*>(self.first_ + index * self.stride_))->run();
+  }
+  static void end(range_task_base&) noexcept {}
+  static constexpr range_ops ops{&run_element, &end};
+
+ public:
+  storage_segment(std::byte* first, std::size_t stride) noexcept
+      : range_task_base(ops), first_(first), stride_(stride) {}
+
+ private:
+  std::byte* first_;
+  std::size_t stride_;
+};
+
+}  // namespace
+
 void task_queue_state::add_range(range_task_base& body, std::uint64_t count) {
   if (tls_adding_to == this) {
     body.release();
     throw_add_while_building();
   }
   add_lock lock(*this);
+  segment_ops_ = nullptr;  // the range follows the open segment: it is closed
   try {
     waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), &body, 0, count, 0});
   } catch (...) {
@@ -218,6 +247,7 @@ void task_queue_state::publish(task_base* task) {
   }
   waiting_[count].task = task;
   waiting_count_.store(count + 1, std::memory_order_relaxed);
+  segment_ops_ = nullptr;  // closes the open segment
 }
 
 void task_queue_state::make_room_to_wait() {
@@ -227,56 +257,96 @@ void task_queue_state::make_room_to_wait() {
   waiting_.resize(std::max({std::size_t{1024}, waiting_.capacity(), 2 * count}));
 }
 
+// Under the add lock: room for the task where nothing can fail or grow — the
+// next element of the open segment, or a slot already made — else nullptr.
+inline void* task_queue_state::try_add_in_place(std::size_t size, std::size_t alignment,
+                                                const task_ops* element_ops) noexcept {
+  void* memory = storage_.try_allocate(size, alignment);
+  if (element_ops != nullptr) {
+    // INVARIANT segment-is-contiguous: only right behind the open segment's
+    // last task, and only a task of the same kind (and so the same size).
+    if (element_ops == segment_ops_ && memory == segment_next_ && memory != nullptr) {
+      segment_next_ = static_cast<std::byte*>(memory) + size;
+      adding_to_segment_ = true;
+      return memory;
+    }
+  } else if (memory != nullptr &&
+             waiting_count_.load(std::memory_order_relaxed) < waiting_.size()) {
+    adding_to_segment_ = false;
+    return memory;
+  }
+  if (memory != nullptr) storage_.unallocate(memory);
+  return nullptr;
+}
+
 // The hot path of every add: the biased add lock (add_bias.hpp), a bump
 // allocation and an append. What can wait, fail or grow is out of line
 // (begin_add_slow), so that the common case saves no registers and calls
 // nothing.
-void* task_queue_state::begin_add(std::size_t size, std::size_t alignment) {
+void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
+                                  const task_ops* element_ops) {
   // Inside a transaction the task must wait for the commit: the heap path.
   if (tls_current != nullptr) return nullptr;
   if (tls_adding_to == this) [[unlikely]] {
-    return begin_add_slow(nullptr, false, size, alignment);
+    return begin_add_slow(false, size, alignment, element_ops);
   }
   if (bias_.try_enter()) {
     // INVARIANT bias-excludes: as if this thread held the add lock.
-    void* memory = storage_.try_allocate(size, alignment);
-    if (memory == nullptr || waiting_count_.load(std::memory_order_relaxed) == waiting_.size())
-        [[unlikely]] {
-      if (memory != nullptr) storage_.unallocate(memory);
-      bias_.leave();
-      return begin_add_slow(nullptr, false, size, alignment);
+    if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
+      adding_biased_ = true;
+      tls_adding_to = this;
+      return memory;
     }
-    adding_biased_ = true;
+    bias_.leave();
+    return begin_add_slow(false, size, alignment, element_ops);
+  }
+  if (!waiting_mutex_.try_lock()) [[unlikely]] {
+    return begin_add_slow(false, size, alignment, element_ops);
+  }
+  bias_.locked(/*add=*/true);
+  if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
+    adding_biased_ = false;
     tls_adding_to = this;
     return memory;
   }
-  if (!waiting_mutex_.try_lock()) [[unlikely]] {
-    return begin_add_slow(nullptr, false, size, alignment);
-  }
-  bias_.locked(/*add=*/true);
-  void* memory = storage_.try_allocate(size, alignment);
-  if (memory == nullptr || waiting_count_.load(std::memory_order_relaxed) == waiting_.size())
-      [[unlikely]] {
-    return begin_add_slow(memory, true, size, alignment);
-  }
-  adding_biased_ = false;
-  tls_adding_to = this;
-  return memory;
+  return begin_add_slow(true, size, alignment, element_ops);
 }
 
-void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t size,
-                                       std::size_t alignment) {
+void* task_queue_state::begin_add_slow(bool locked, std::size_t size, std::size_t alignment,
+                                       const task_ops* element_ops) {
   if (!locked) {
     if (tls_adding_to == this) throw_add_while_building();
     waiting_mutex_.lock();
     bias_.locked(/*add=*/true);
-    memory = storage_.try_allocate(size, alignment);
+    if (void* memory = try_add_in_place(size, alignment, element_ops)) {
+      adding_biased_ = false;
+      tls_adding_to = this;
+      return memory;
+    }
   }
+  void* memory = nullptr;
   try {
-    make_room_to_wait();  // first: end_add's append must not fail
-    if (memory == nullptr) memory = storage_.allocate(size, alignment);
+    if (element_ops != nullptr) {
+      // A new segment: its body, then its first task (end_add counts it).
+      waiting_ranges_.reserve(waiting_ranges_.size() + 1);  // the push_back below cannot fail
+      void* body = storage_.allocate(sizeof(storage_segment), alignof(storage_segment));
+      try {
+        memory = storage_.allocate(size, alignment);
+      } catch (...) {
+        storage_.unallocate(body);
+        throw;
+      }
+      auto* segment = ::new (body) storage_segment(static_cast<std::byte*>(memory), size);
+      waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), segment, 0, 0, 0});
+      segment_ops_ = element_ops;
+      segment_next_ = static_cast<std::byte*>(memory) + size;
+      adding_to_segment_ = true;
+    } else {
+      make_room_to_wait();  // first: end_add's append must not fail
+      memory = storage_.allocate(size, alignment);
+      adding_to_segment_ = false;
+    }
   } catch (...) {
-    if (memory != nullptr) storage_.unallocate(memory);
     waiting_mutex_.unlock();
     throw;
   }
@@ -286,15 +356,31 @@ void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t si
 }
 
 void task_queue_state::end_add(task_base& task) noexcept {
-  const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
-  waiting_[count].task = &task;  // room made by begin_add
-  waiting_count_.store(count + 1, std::memory_order_relaxed);
+  if (adding_to_segment_) {
+    ++waiting_ranges_.back().count;
+    waiting_range_elements_.store(waiting_range_elements_.load(std::memory_order_relaxed) + 1,
+                                  std::memory_order_relaxed);
+  } else {
+    const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
+    waiting_[count].task = &task;  // room made by begin_add
+    waiting_count_.store(count + 1, std::memory_order_relaxed);
+    segment_ops_ = nullptr;  // a single task now follows the segment: it is closed
+  }
   tls_adding_to = nullptr;
   unlock_add();
 }
 
 void task_queue_state::cancel_add(void* memory) noexcept {
   storage_.unallocate(memory);
+  if (adding_to_segment_) {
+    segment_next_ = static_cast<std::byte*>(memory);
+    if (waiting_ranges_.back().count == 0) {
+      // The segment this task was to open: gone (its body stays in the
+      // storage, where it holds nothing).
+      waiting_ranges_.pop_back();
+      segment_ops_ = nullptr;
+    }
+  }
   tls_adding_to = nullptr;
   unlock_add();
 }
@@ -928,6 +1014,7 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
     return;
   }
   add_lock lock(*this);
+  segment_ops_ = nullptr;  // what was added meanwhile now follows the requeued tasks
   const std::size_t requeued = unstarted.size();
   const auto waiting_end = waiting_.begin() + static_cast<std::ptrdiff_t>(
                                                   waiting_count_.load(std::memory_order_relaxed));
@@ -989,6 +1076,7 @@ void task_queue_state::run(const run_options& options) {
     batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
     batch_ranges_.swap(waiting_ranges_);
     batch_storage_ = storage_.take_blocks();  // the spare blocks stay for the next adds
+    segment_ops_ = nullptr;                   // its tasks are the run's now
     waiting_count_.store(0, std::memory_order_relaxed);
     waiting_range_elements_.store(0, std::memory_order_relaxed);
   }
@@ -1108,8 +1196,9 @@ void task_queue::add_range(detail::range_task_base& range, std::uint64_t count) 
   for (std::uint64_t i = 0; i < count; ++i) push(*detail::make_element_task(range, i));
 }
 
-void* task_queue::begin_add(std::size_t size, std::size_t alignment) {
-  return state_->begin_add(size, alignment);
+void* task_queue::begin_add(std::size_t size, std::size_t alignment,
+                            const detail::task_ops* element_ops) {
+  return state_->begin_add(size, alignment, element_ops);
 }
 void task_queue::end_add(detail::task_base& task) noexcept {
   state_->end_add(task);

@@ -187,7 +187,7 @@ class task_queue_state {
   void publish(task_base* task);
 
   // The storage path of task_queue::add (see there).
-  void* begin_add(std::size_t size, std::size_t alignment);
+  void* begin_add(std::size_t size, std::size_t alignment, const task_ops* element_ops);
   void end_add(task_base& task) noexcept;
   void cancel_add(void* memory) noexcept;
 
@@ -237,7 +237,10 @@ class task_queue_state {
   void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
-  void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
+  [[gnu::always_inline]] void* try_add_in_place(std::size_t size, std::size_t alignment,
+                                                const task_ops* element_ops) noexcept;
+  void* begin_add_slow(bool locked, std::size_t size, std::size_t alignment,
+                       const task_ops* element_ops);
   void make_room_to_wait();  // under the add lock; may throw std::bad_alloc
   // The add lock for everything but begin_add's fast path: takes
   // waiting_mutex_ and revokes another thread's bias (add_bias.hpp).
@@ -269,6 +272,12 @@ class task_queue_state {
   tbb::spin_mutex waiting_mutex_;  // the add lock, biased toward the adding thread:
   add_bias bias_;                  // every holder of waiting_mutex_ calls bias_.locked()
   bool adding_biased_ = false;     // guarded by the add lock: entered through the bias
+  // The open segment (task_queue.cpp, storage_segment): the last entry of
+  // waiting_ranges_, whose tasks (of kind segment_ops_) end at segment_next_;
+  // nullptr when anything else was queued after it. Guarded by the add lock.
+  const task_ops* segment_ops_ = nullptr;
+  std::byte* segment_next_ = nullptr;
+  bool adding_to_segment_ = false;  // begin_add placed the task in the open segment
   // The first waiting_count_ entries are the waiting tasks; the rest is room
   // for more (appending is then a store, not a push_back).
   std::vector<task_slot> waiting_;  // guarded by waiting_mutex_
