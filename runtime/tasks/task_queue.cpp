@@ -48,6 +48,18 @@ void destroy_task(void* task) noexcept {
   static_cast<task_base*>(task)->destroy();
 }
 
+// A cheap clock for sizing task groups (max_group_ticks): the time-stamp
+// counter where there is one.
+std::uint64_t ticks_now() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_ia32_rdtsc();
+#else
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+#endif
+}
+
 // Tasks a worker runs before it settles the shared counters (ordered turns,
 // spawned and woken tasks, which are claimed one by one).
 constexpr std::uint64_t batch_chunk = 32;
@@ -887,6 +899,7 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   self.retry_propagates = true;
   unsigned attempts = 0;
   bool split = false;
+  const std::uint64_t began = ticks_now();
   try {
     atomically([&] {
       if (attempts++ >= 2) throw group_fallback{};
@@ -899,7 +912,8 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   self.before_irrevocable = nullptr;
   tls_running_queue = outer;
   if (split) return group_outcome::split;
-  return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
+  if (attempts != 1) return group_outcome::conflicted;
+  return ticks_now() - began > max_group_ticks ? group_outcome::slow : group_outcome::first_try;
 }
 
 void task_queue_state::group_fallback_hook(void*) {

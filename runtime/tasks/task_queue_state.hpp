@@ -153,7 +153,14 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single tasks.
 inline constexpr std::uint64_t max_turn_group = 64;
-enum class group_outcome { first_try, conflicted, split };
+// slow: committed at its first attempt, but ran longer than max_group_ticks
+// (unordered groups only): tasks that long gain little from sharing a
+// transaction, and a long group is a long window for conflicts — on a hot key
+// a whole group re-runs where single tasks rarely would.
+enum class group_outcome { first_try, conflicted, split, slow };
+// About 3 µs at 3 GHz (time-stamp counter ticks; steady_clock nanoseconds
+// where there is none).
+inline constexpr std::uint64_t max_group_ticks = 10'000;
 struct task_group_size {
   static constexpr std::uint64_t grow_after = 16;
   // Starts at one task per transaction: a run of a few tasks spreads them over
@@ -163,8 +170,9 @@ struct task_group_size {
   void done(group_outcome outcome) noexcept {
     if (outcome == group_outcome::first_try) {
       size = size * 2 > max_turn_group ? max_turn_group : size * 2;
-    } else if (outcome == group_outcome::conflicted) {
+    } else if (outcome == group_outcome::conflicted || outcome == group_outcome::slow) {
       size = size > 1 ? size / 2 : 1;
+      if (size == 1) singles = 0;
     } else {
       size = 1;
       singles = 0;
