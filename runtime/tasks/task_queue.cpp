@@ -597,13 +597,14 @@ void task_queue_state::work() {
       if (turn < published) {
         const std::uint64_t claim = std::min<std::uint64_t>(group.size, published - turn);
         if (next_turn_.compare_exchange_weak(turn, turn + claim, std::memory_order_relaxed)) {
+          std::uint64_t ran = claim;
           if (claim == 1) {
             execute_ordered(take(turn), turn);
             group.single_done();
           } else {
-            group.done(execute_ordered_group(turn, claim));
+            group.done(execute_ordered_group(turn, ran));  // it may claim more turns
           }
-          unsettled += claim;
+          unsettled += ran;
           if (unsettled >= batch_chunk) settle();
           idle = 0;
         }
@@ -820,7 +821,30 @@ void task_queue_state::put_back_returned(std::uint64_t ticket, task_base* task) 
   }
 }
 
-group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t count) {
+// While an ordered group waits for its turn, it claims the turns right after
+// it (if no other worker has) and runs them in the same transaction, so that
+// a worker waits for an earlier turn only when it cannot take more work or the
+// group is full (max_extended_group). Returns whether it claimed any.
+bool task_queue_state::extend_ordered_group(std::uint64_t first, std::uint64_t& count,
+                                            task_ref* tasks) {
+  if (count >= max_extended_group) return false;
+  std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
+  if (turn != first + count) return false;  // another worker claimed the next turns
+  const std::uint64_t published =
+      batch_tickets_ + spawned_published_.load(std::memory_order_acquire);
+  if (turn >= published) return false;
+  const std::uint64_t claim =
+      std::min({published - turn, max_extended_group - count, max_turn_group});
+  // INVARIANT turns-are-running / group-is-its-turns: consecutive, published turns.
+  if (!next_turn_.compare_exchange_strong(turn, turn + claim, std::memory_order_relaxed)) {
+    return false;
+  }
+  for (std::uint64_t i = 0; i < claim; ++i) tasks[count + i] = take(turn + i);
+  count += claim;
+  return true;
+}
+
+group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t& count) {
   // INVARIANT (group-is-its-turns): the group's tasks run one after the other
   // in one transaction, in turn order, and it commits only at the turn of its
   // first task (revalidated against everything committed before), handing on
@@ -828,7 +852,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   // single task would do alone — throw, retry, become inevitable (I/O cannot
   // be undone if a later task of the group failed) — rolls the group back
   // before it has any effect, and its tasks run again one turn each.
-  task_ref tasks[max_turn_group];
+  task_ref tasks[max_extended_group];
   for (std::uint64_t i = 0; i < count; ++i) tasks[i] = take(first + i);
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
@@ -842,7 +866,14 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
     atomically([&] {
       if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
       if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
-      for (std::uint64_t i = 0; i < count; ++i) tasks[i].run();
+      std::uint64_t ran = 0;
+      for (; ran < count; ++ran) tasks[ran].run();
+      // Work instead of waiting: more turns, while the earlier ones run.
+      while (attempts == 1 && next_commit_.load(std::memory_order_acquire) != first &&
+             stop_turn_.load(std::memory_order_acquire) > first &&
+             extend_ordered_group(first, count, tasks)) {
+        for (; ran < count; ++ran) tasks[ran].run();
+      }
       if (!wait_for_turn(first)) throw turn_abandoned{};
       tls_current->revalidate();  // serialise after every earlier task, or re-run
     });
@@ -1083,7 +1114,7 @@ void task_queue_state::run(const run_options& options) {
   spawned_.clear();
   // Room for what workers give back (record_unstarted), and the tail of
   // unclaimed tickets: reserved now so that giving back never fails.
-  unstarted_intervals_.reserve(threads * max_turn_group + 2);
+  unstarted_intervals_.reserve(threads * max_extended_group + 2);
   {
     add_lock lock(*this);
     batch_.swap(waiting_);  // the whole queue at once, in order

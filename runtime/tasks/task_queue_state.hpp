@@ -153,6 +153,9 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single tasks.
 inline constexpr std::uint64_t max_turn_group = 64;
+// An ordered group that would wait for its turn claims the turns after it
+// instead (extend_ordered_group), up to this many in all.
+inline constexpr std::uint64_t max_extended_group = 256;
 // slow: committed at its first attempt, but ran longer than max_group_ticks
 // (unordered groups only): tasks that long gain little from sharing a
 // transaction, and a long group is a long window for conflicts — on a hot key
@@ -233,7 +236,8 @@ class task_queue_state {
   group_outcome execute_group(RunTasks run_tasks, transaction& self);
   void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
   void execute_ordered(const task_ref& task, std::uint64_t turn);
-  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t count);
+  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t& count);
+  bool extend_ordered_group(std::uint64_t first, std::uint64_t& count, task_ref* tasks);
   struct group_fallback;
   static void group_fallback_hook(void* context);
   bool set_aside(const task_ref& task, transaction& self, std::uint64_t ticket);
