@@ -16,12 +16,17 @@
 //   atomic block: then the task is queued only when that transaction commits
 //   (an aborted attempt adds nothing). An empty callable (empty std::function,
 //   null function pointer) throws std::invalid_argument at once.
-//   Cost: a lock and a bump allocation — the task is built in place in the
+//   Cost: a bump allocation, about 5 ns — the task is built in place in the
 //   queue's storage, released in bulk after the run (callables and arguments
 //   up to 1 KiB and 64-byte alignment; larger ones, and tasks added inside a
-//   transaction, get a heap allocation of their own). The copy or move of f
-//   and args runs under the queue's lock: it must not add to the same queue
-//   (std::logic_error).
+//   transaction, get a heap allocation of their own). The queue's add lock is
+//   biased toward the thread that adds: a loop of adds from one thread takes
+//   no atomic instruction per add. Consecutive adds of one kind of trivially
+//   destructible task (a lambda capturing references, pointers, numbers) are
+//   kept as one run of tasks that a run splits and coalesces like an
+//   add_tasks range; each is still a task of its own (its own exception,
+//   pending(), ordered turn). The copy or move of f and args runs under the
+//   queue's add lock: it must not add to the same queue (std::logic_error).
 //
 // add_tasks(first, last, f), add_tasks(range, f)
 //   One task per element, added at once: f(i) for each integer i in

@@ -24,6 +24,19 @@
 // either commits or re-runs. A task that has failed twice waits for its turn
 // before running again.
 //
+// Segments (add_task in a loop): consecutive adds of one kind of trivially
+// destructible task are built one after the other in storage_ and queued not
+// as slots but as one range_entry whose body (storage_segment,
+// task_queue.cpp) runs element i at first + i * sizeof(task): a run splits,
+// groups and gives back a segment exactly like an add_tasks range.
+// INVARIANT (segment-is-contiguous): an add joins the open segment only if it
+// is of the same kind (segment_ops_) and its memory is exactly segment_next_;
+// anything else queued (a slot, a range, a run taking the queue, a requeue)
+// closes the segment first (segment_ops_ = nullptr).
+// The add lock is biased toward the adding thread (add_bias.hpp, INVARIANT
+// bias-excludes): every holder of waiting_mutex_ revokes another thread's
+// bias before touching what the lock guards.
+//
 // Bulk adds (add_tasks): a range of elements is not a task per element but
 // one entry in `waiting_ranges_` — its body (range_task_base: the callable),
 // the element interval, and where it sits among the single tasks (before the
