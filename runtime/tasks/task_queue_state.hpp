@@ -174,9 +174,12 @@ inline constexpr std::uint64_t max_extended_group = 256;
 // transaction, and a long group is a long window for conflicts — on a hot key
 // a whole group re-runs where single tasks rarely would.
 enum class group_outcome { first_try, conflicted, split, slow };
-// About 3 µs at 3 GHz (time-stamp counter ticks; steady_clock nanoseconds
-// where there is none).
-inline constexpr std::uint64_t max_group_ticks = 10'000;
+// About 0.8 µs at 3 GHz (time-stamp counter ticks; steady_clock nanoseconds
+// where there is none): enough to spread a transaction's fixed cost over tens
+// of tiny tasks; tasks of a microsecond or more (word_frequency's lines) run
+// one per transaction, where bigger read and write logs cost more than the
+// commits saved.
+inline constexpr std::uint64_t max_group_ticks = 2'500;
 struct task_group_size {
   static constexpr std::uint64_t grow_after = 16;
   // Starts at one task per transaction: a run of a few tasks spreads them over
