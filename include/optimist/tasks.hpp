@@ -162,12 +162,10 @@ class bound_task final : public task_base {
   static void delete_task(task_base& task) noexcept { delete &static_cast<bound_task&>(task); }
 
  public:
+  static constexpr bool trivially_destructible =
+      std::is_trivially_destructible_v<F> && (std::is_trivially_destructible_v<Args> && ...);
   // In a queue's task storage: ended in place, memory released with the storage.
-  static constexpr task_ops in_storage{
-      &run_task,
-      std::is_trivially_destructible_v<F> && (std::is_trivially_destructible_v<Args> && ...)
-          ? nullptr
-          : &end_in_place};
+  static constexpr task_ops in_storage{&run_task, trivially_destructible ? nullptr : &end_in_place};
   // On the heap (tasks added inside a transaction, callables too large or too
   // aligned for the storage): deleted.
   static constexpr task_ops on_heap{&run_task, &delete_task};
@@ -274,7 +272,7 @@ class task_queue {
       // (runtime/tasks/task_queue.cpp): a run then splits consecutive adds
       // like an add_tasks range.
       constexpr const detail::task_ops* element_ops =
-          task::in_storage.destroy == nullptr ? &task::in_storage : nullptr;
+          task::trivially_destructible ? &task::in_storage : nullptr;
       if (void* memory = begin_add(sizeof(task), alignof(task), element_ops)) {
         // The queue's add lock is held until end_add / cancel_add.
         task* built;
