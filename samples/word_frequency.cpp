@@ -17,6 +17,14 @@
 // The text is generated from a fixed seed: word ranks follow a Zipf-like
 // distribution over --vocabulary synthetic words, as in natural text.
 //
+// Where the time goes (perf, 400 000 lines, 2 threads): about 40% of the
+// process is the parallel count, the rest generating the text and the
+// sequential check. Of the count: the map's hashing and probing (strings
+// hashed and compared) ~30%, STM read barriers and read-set bookkeeping
+// ~25%, write log and commit ~16%, copying words into std::string ~10%,
+// splitting lines ~4%, the task runtime ~2%, and no waiting. Lines take
+// about a microsecond each, so the runtime runs them one per transaction.
+//
 // Run: word_frequency [--lines N] [--vocabulary N] [--threads T] [--top N]
 #include <optimist/containers.hpp>
 #include <optimist/optimist.hpp>

@@ -48,6 +48,18 @@ void destroy_task(void* task) noexcept {
   static_cast<task_base*>(task)->destroy();
 }
 
+// A cheap clock for sizing task groups (max_group_ticks): the time-stamp
+// counter where there is one.
+std::uint64_t ticks_now() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_ia32_rdtsc();
+#else
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+#endif
+}
+
 // Tasks a worker runs before it settles the shared counters (ordered turns,
 // spawned and woken tasks, which are claimed one by one).
 constexpr std::uint64_t batch_chunk = 32;
@@ -163,12 +175,41 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index) {
   return new range_element(body, index);
 }
 
+namespace {
+
+// A segment: consecutive add_task calls of one kind of trivially
+// destructible task, built one after the other in the queue's task storage
+// (stride = the task's size). The queue keeps it as a range (range_entry):
+// a run splits it, groups it, and gives its unstarted elements back exactly
+// as for add_tasks, with no slot per task. The body lives in the storage too
+// and holds nothing: ending it is a no-op, and the storage is released only
+// after every range that refers to it (INVARIANT storage-outlives-tasks).
+class storage_segment final : public range_task_base {
+  static void run_element(range_task_base& range, std::uint64_t index) {
+    auto& self = static_cast<storage_segment&>(range);
+    std::launder(reinterpret_cast<task_base*>(self.first_ + index * self.stride_))->run();
+  }
+  static void end(range_task_base&) noexcept {}
+  static constexpr range_ops ops{&run_element, &end};
+
+ public:
+  storage_segment(std::byte* first, std::size_t stride) noexcept
+      : range_task_base(ops), first_(first), stride_(stride) {}
+
+ private:
+  std::byte* first_;
+  std::size_t stride_;
+};
+
+}  // namespace
+
 void task_queue_state::add_range(range_task_base& body, std::uint64_t count) {
   if (tls_adding_to == this) {
     body.release();
     throw_add_while_building();
   }
-  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  add_lock lock(*this);
+  segment_ops_ = nullptr;  // the range follows the open segment: it is closed
   try {
     waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), &body, 0, count, 0});
   } catch (...) {
@@ -208,7 +249,7 @@ void task_queue_state::publish(task_base* task) {
     task->destroy();
     throw_add_while_building();
   }
-  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  add_lock lock(*this);
   const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
   try {
     make_room_to_wait();
@@ -218,6 +259,7 @@ void task_queue_state::publish(task_base* task) {
   }
   waiting_[count].task = task;
   waiting_count_.store(count + 1, std::memory_order_relaxed);
+  segment_ops_ = nullptr;  // closes the open segment
 }
 
 void task_queue_state::make_room_to_wait() {
@@ -227,55 +269,132 @@ void task_queue_state::make_room_to_wait() {
   waiting_.resize(std::max({std::size_t{1024}, waiting_.capacity(), 2 * count}));
 }
 
-// The hot path of every add: a lock, a bump allocation and an append. What
-// can wait, fail or grow is out of line (begin_add_slow), so that the common
-// case saves no registers and calls nothing.
-void* task_queue_state::begin_add(std::size_t size, std::size_t alignment) {
-  // Inside a transaction the task must wait for the commit: the heap path.
-  if (tls_current != nullptr) return nullptr;
-  if (tls_adding_to == this || !waiting_mutex_.try_lock()) [[unlikely]] {
-    return begin_add_slow(nullptr, false, size, alignment);
-  }
+// Under the add lock: room for the task where nothing can fail or grow — the
+// next element of the open segment, or a slot already made — else nullptr.
+inline void* task_queue_state::try_add_in_place(std::size_t size, std::size_t alignment,
+                                                const task_ops* element_ops) noexcept {
   void* memory = storage_.try_allocate(size, alignment);
-  if (memory == nullptr || waiting_count_.load(std::memory_order_relaxed) == waiting_.size())
-      [[unlikely]] {
-    return begin_add_slow(memory, true, size, alignment);
+  if (element_ops != nullptr) {
+    // INVARIANT segment-is-contiguous: only right behind the open segment's
+    // last task, and only a task of the same kind (and so the same size).
+    if (element_ops == segment_ops_ && memory == segment_next_ && memory != nullptr) {
+      segment_next_ = static_cast<std::byte*>(memory) + size;
+      adding_to_segment_ = true;
+      return memory;
+    }
+  } else if (memory != nullptr &&
+             waiting_count_.load(std::memory_order_relaxed) < waiting_.size()) {
+    adding_to_segment_ = false;
+    return memory;
   }
-  tls_adding_to = this;
-  return memory;
+  if (memory != nullptr) storage_.unallocate(memory);
+  return nullptr;
 }
 
-void* task_queue_state::begin_add_slow(void* memory, bool locked, std::size_t size,
-                                       std::size_t alignment) {
+// The hot path of every add: the biased add lock (add_bias.hpp), a bump
+// allocation and an append. What can wait, fail or grow is out of line
+// (begin_add_slow), so that the common case saves no registers and calls
+// nothing.
+void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
+                                  const task_ops* element_ops) {
+  // Inside a transaction the task must wait for the commit: the heap path.
+  if (tls_current != nullptr) return nullptr;
+  if (tls_adding_to == this) [[unlikely]] {
+    return begin_add_slow(false, size, alignment, element_ops);
+  }
+  if (bias_.try_enter()) {
+    // INVARIANT bias-excludes: as if this thread held the add lock.
+    if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
+      adding_biased_ = true;
+      tls_adding_to = this;
+      return memory;
+    }
+    bias_.leave();
+    return begin_add_slow(false, size, alignment, element_ops);
+  }
+  if (!waiting_mutex_.try_lock()) [[unlikely]] {
+    return begin_add_slow(false, size, alignment, element_ops);
+  }
+  bias_.locked(/*add=*/true);
+  if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
+    adding_biased_ = false;
+    tls_adding_to = this;
+    return memory;
+  }
+  return begin_add_slow(true, size, alignment, element_ops);
+}
+
+void* task_queue_state::begin_add_slow(bool locked, std::size_t size, std::size_t alignment,
+                                       const task_ops* element_ops) {
   if (!locked) {
     if (tls_adding_to == this) throw_add_while_building();
     waiting_mutex_.lock();
-    memory = storage_.try_allocate(size, alignment);
+    bias_.locked(/*add=*/true);
+    if (void* memory = try_add_in_place(size, alignment, element_ops)) {
+      adding_biased_ = false;
+      tls_adding_to = this;
+      return memory;
+    }
   }
+  void* memory = nullptr;
   try {
-    make_room_to_wait();  // first: end_add's append must not fail
-    if (memory == nullptr) memory = storage_.allocate(size, alignment);
+    if (element_ops != nullptr) {
+      // A new segment: its body, then its first task (end_add counts it).
+      waiting_ranges_.reserve(waiting_ranges_.size() + 1);  // the push_back below cannot fail
+      void* body = storage_.allocate(sizeof(storage_segment), alignof(storage_segment));
+      try {
+        memory = storage_.allocate(size, alignment);
+      } catch (...) {
+        storage_.unallocate(body);
+        throw;
+      }
+      auto* segment = ::new (body) storage_segment(static_cast<std::byte*>(memory), size);
+      waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), segment, 0, 0, 0});
+      segment_ops_ = element_ops;
+      segment_next_ = static_cast<std::byte*>(memory) + size;
+      adding_to_segment_ = true;
+    } else {
+      make_room_to_wait();  // first: end_add's append must not fail
+      memory = storage_.allocate(size, alignment);
+      adding_to_segment_ = false;
+    }
   } catch (...) {
-    if (memory != nullptr) storage_.unallocate(memory);
     waiting_mutex_.unlock();
     throw;
   }
+  adding_biased_ = false;
   tls_adding_to = this;
   return memory;
 }
 
 void task_queue_state::end_add(task_base& task) noexcept {
-  const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
-  waiting_[count].task = &task;  // room made by begin_add
-  waiting_count_.store(count + 1, std::memory_order_relaxed);
+  if (adding_to_segment_) {
+    ++waiting_ranges_.back().count;
+    waiting_range_elements_.store(waiting_range_elements_.load(std::memory_order_relaxed) + 1,
+                                  std::memory_order_relaxed);
+  } else {
+    const std::size_t count = waiting_count_.load(std::memory_order_relaxed);
+    waiting_[count].task = &task;  // room made by begin_add
+    waiting_count_.store(count + 1, std::memory_order_relaxed);
+    segment_ops_ = nullptr;  // a single task now follows the segment: it is closed
+  }
   tls_adding_to = nullptr;
-  waiting_mutex_.unlock();
+  unlock_add();
 }
 
 void task_queue_state::cancel_add(void* memory) noexcept {
   storage_.unallocate(memory);
+  if (adding_to_segment_) {
+    segment_next_ = static_cast<std::byte*>(memory);
+    if (waiting_ranges_.back().count == 0) {
+      // The segment this task was to open: gone (its body stays in the
+      // storage, where it holds nothing).
+      waiting_ranges_.pop_back();
+      segment_ops_ = nullptr;
+    }
+  }
   tls_adding_to = nullptr;
-  waiting_mutex_.unlock();
+  unlock_add();
 }
 
 bool task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
@@ -346,22 +465,20 @@ task_ref task_queue_state::take(std::uint64_t ticket) {
 std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t last,
                                           transaction& self, task_group_size& group) {
   std::uint64_t t = first;
-  if (batch_ranges_.empty()) {
-    task_slot* const tickets = batch_.data();
-    for (; t < last && !stopping_.load(std::memory_order_relaxed); ++t) {
-      task_base* task = tickets[t].task;
-      tickets[t].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
-      execute({task, nullptr, 0}, self, t);
-    }
-    return t - first;
-  }
+  if (batch_ranges_.empty()) return run_singles(first, first, last - first, self, group);
   while (t < last && !stopping_.load(std::memory_order_relaxed)) {
     const ticket_place place = place_of(t);
     if (place.range == nullptr) {
-      task_base* task = batch_[place.at].task;
-      batch_[place.at].task = nullptr;
-      execute({task, nullptr, 0}, self, t);
-      ++t;
+      // Single tasks up to the next range (or the chunk's end): consecutive
+      // slots.
+      auto next_range = std::upper_bound(
+          batch_ranges_.begin(), batch_ranges_.end(), t,
+          [](std::uint64_t ticket, const range_entry& r) { return ticket < r.first_ticket; });
+      const std::uint64_t end =
+          next_range == batch_ranges_.end() ? last : std::min(last, next_range->first_ticket);
+      const std::uint64_t ran = run_singles(place.at, t, end - t, self, group);
+      t += ran;
+      if (t < end) break;  // stopped: the singles left are in their slots
       continue;
     }
     // A run of elements of one range: no lookup per element, and groups of
@@ -399,6 +516,52 @@ std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t las
   return t - first;
 }
 
+// Unordered mode: `count` single tasks in consecutive batch_ slots from
+// `slot`, tickets from `ticket`. Returns how many it ran; the ones it did not
+// (the run stopped) stay in their slots (INVARIANT nothing-lost).
+std::uint64_t task_queue_state::run_singles(std::uint64_t slot, std::uint64_t ticket,
+                                            std::uint64_t count, transaction& self,
+                                            task_group_size& group) {
+  task_slot* const tickets = batch_.data() + slot;
+  std::uint64_t i = 0;
+  while (i < count && !stopping_.load(std::memory_order_relaxed)) {
+    const std::uint64_t size = std::min(group.size, count - i);
+    if (size == 1) {
+      task_base* task = tickets[i].task;
+      tickets[i].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
+      execute({task, nullptr, 0}, self, ticket + i);
+      group.single_done();
+      ++i;
+      continue;
+    }
+    // Consecutive tasks in one transaction (INVARIANT group-is-its-tasks).
+    // Their slots keep them until they have run: a group that rolls back and
+    // stops part way leaves the rest where requeue_unstarted finds them.
+    task_base* const* tasks = &tickets[i].task;
+    const group_outcome outcome = execute_group(
+        [tasks, size] {
+          for (std::uint64_t k = 0; k < size; ++k) tasks[k]->run();
+        },
+        self);
+    group.done(outcome);
+    if (outcome != group_outcome::split) {
+      for (std::uint64_t k = 0; k < size; ++k, ++i) {
+        task_base* task = tickets[i].task;
+        tickets[i].task = nullptr;
+        task->destroy();
+      }
+      continue;
+    }
+    // Split: the same tasks, one transaction each.
+    for (std::uint64_t k = 0; k < size && !stopping_.load(std::memory_order_relaxed); ++k, ++i) {
+      task_base* task = tickets[i].task;
+      tickets[i].task = nullptr;
+      execute({task, nullptr, 0}, self, ticket + i);
+    }
+  }
+  return i;
+}
+
 void task_queue_state::record_unstarted(std::uint64_t first, std::uint64_t last) noexcept {
   std::lock_guard<std::mutex> lock(unstarted_mutex_);
   // Room was reserved before the run for one give-back per worker.
@@ -434,13 +597,14 @@ void task_queue_state::work() {
       if (turn < published) {
         const std::uint64_t claim = std::min<std::uint64_t>(group.size, published - turn);
         if (next_turn_.compare_exchange_weak(turn, turn + claim, std::memory_order_relaxed)) {
+          std::uint64_t ran = claim;
           if (claim == 1) {
             execute_ordered(take(turn), turn);
             group.single_done();
           } else {
-            group.done(execute_ordered_group(turn, claim));
+            group.done(execute_ordered_group(turn, ran));  // it may claim more turns
           }
-          unsettled += claim;
+          unsettled += ran;
           if (unsettled >= batch_chunk) settle();
           idle = 0;
         }
@@ -657,7 +821,30 @@ void task_queue_state::put_back_returned(std::uint64_t ticket, task_base* task) 
   }
 }
 
-group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t count) {
+// While an ordered group waits for its turn, it claims the turns right after
+// it (if no other worker has) and runs them in the same transaction, so that
+// a worker waits for an earlier turn only when it cannot take more work or the
+// group is full (max_extended_group). Returns whether it claimed any.
+bool task_queue_state::extend_ordered_group(std::uint64_t first, std::uint64_t& count,
+                                            task_ref* tasks) {
+  if (count >= max_extended_group) return false;
+  std::uint64_t turn = next_turn_.load(std::memory_order_relaxed);
+  if (turn != first + count) return false;  // another worker claimed the next turns
+  const std::uint64_t published =
+      batch_tickets_ + spawned_published_.load(std::memory_order_acquire);
+  if (turn >= published) return false;
+  const std::uint64_t claim =
+      std::min({published - turn, max_extended_group - count, max_turn_group});
+  // INVARIANT turns-are-running / group-is-its-turns: consecutive, published turns.
+  if (!next_turn_.compare_exchange_strong(turn, turn + claim, std::memory_order_relaxed)) {
+    return false;
+  }
+  for (std::uint64_t i = 0; i < claim; ++i) tasks[count + i] = take(turn + i);
+  count += claim;
+  return true;
+}
+
+group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t& count) {
   // INVARIANT (group-is-its-turns): the group's tasks run one after the other
   // in one transaction, in turn order, and it commits only at the turn of its
   // first task (revalidated against everything committed before), handing on
@@ -665,7 +852,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   // single task would do alone — throw, retry, become inevitable (I/O cannot
   // be undone if a later task of the group failed) — rolls the group back
   // before it has any effect, and its tasks run again one turn each.
-  task_ref tasks[max_turn_group];
+  task_ref tasks[max_extended_group];
   for (std::uint64_t i = 0; i < count; ++i) tasks[i] = take(first + i);
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
@@ -679,7 +866,14 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
     atomically([&] {
       if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
       if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
-      for (std::uint64_t i = 0; i < count; ++i) tasks[i].run();
+      std::uint64_t ran = 0;
+      for (; ran < count; ++ran) tasks[ran].run();
+      // Work instead of waiting: more turns, while the earlier ones run.
+      while (attempts == 1 && next_commit_.load(std::memory_order_acquire) != first &&
+             stop_turn_.load(std::memory_order_acquire) > first &&
+             extend_ordered_group(first, count, tasks)) {
+        for (; ran < count; ++ran) tasks[ran].run();
+      }
       if (!wait_for_turn(first)) throw turn_abandoned{};
       tls_current->revalidate();  // serialise after every earlier task, or re-run
     });
@@ -712,6 +906,15 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
 
 group_outcome task_queue_state::execute_range_group(range_task_base& body, std::uint64_t index,
                                                     std::uint64_t count, transaction& self) {
+  return execute_group(
+      [&body, index, count] {
+        for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
+      },
+      self);
+}
+
+template <class RunTasks>
+group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& self) {
   // INVARIANT (group-is-its-tasks): unordered mode may run consecutive
   // elements of one range in one transaction: its commit is the serial order
   // "these elements one after the other", which is one of the orders the run
@@ -727,10 +930,11 @@ group_outcome task_queue_state::execute_range_group(range_task_base& body, std::
   self.retry_propagates = true;
   unsigned attempts = 0;
   bool split = false;
+  const std::uint64_t began = ticks_now();
   try {
     atomically([&] {
       if (attempts++ >= 2) throw group_fallback{};
-      for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
+      run_tasks();
     });
   } catch (...) {
     split = true;
@@ -739,7 +943,8 @@ group_outcome task_queue_state::execute_range_group(range_task_base& body, std::
   self.before_irrevocable = nullptr;
   tls_running_queue = outer;
   if (split) return group_outcome::split;
-  return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
+  if (attempts != 1) return group_outcome::conflicted;
+  return ticks_now() - began > max_group_ticks ? group_outcome::slow : group_outcome::first_try;
 }
 
 void task_queue_state::group_fallback_hook(void*) {
@@ -849,11 +1054,12 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   run_pending_.store(0, std::memory_order_relaxed);
   if (unstarted.empty() && pieces.empty()) {
     // INVARIANT storage-outlives-tasks: every task of this run has ended.
-    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    add_lock lock(*this);
     storage_.recycle(std::move(batch_storage_));
     return;
   }
-  tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+  add_lock lock(*this);
+  segment_ops_ = nullptr;  // what was added meanwhile now follows the requeued tasks
   const std::size_t requeued = unstarted.size();
   const auto waiting_end = waiting_.begin() + static_cast<std::ptrdiff_t>(
                                                   waiting_count_.load(std::memory_order_relaxed));
@@ -908,13 +1114,14 @@ void task_queue_state::run(const run_options& options) {
   spawned_.clear();
   // Room for what workers give back (record_unstarted), and the tail of
   // unclaimed tickets: reserved now so that giving back never fails.
-  unstarted_intervals_.reserve(threads * max_turn_group + 2);
+  unstarted_intervals_.reserve(threads * max_extended_group + 2);
   {
-    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    add_lock lock(*this);
     batch_.swap(waiting_);  // the whole queue at once, in order
     batch_.resize(waiting_count_.load(std::memory_order_relaxed));  // never grows: no throw
     batch_ranges_.swap(waiting_ranges_);
     batch_storage_ = storage_.take_blocks();  // the spare blocks stay for the next adds
+    segment_ops_ = nullptr;                   // its tasks are the run's now
     waiting_count_.store(0, std::memory_order_relaxed);
     waiting_range_elements_.store(0, std::memory_order_relaxed);
   }
@@ -934,7 +1141,7 @@ void task_queue_state::run(const run_options& options) {
   stop_turn_.store(no_stop_turn, std::memory_order_relaxed);
   outstanding_.store(batch_tickets_, std::memory_order_relaxed);
   if (batch_tickets_ == 0) {
-    tbb::spin_mutex::scoped_lock lock(waiting_mutex_);
+    add_lock lock(*this);
     storage_.recycle(std::move(batch_storage_));  // blocks of adds that were cancelled
     return;
   }
@@ -1034,8 +1241,9 @@ void task_queue::add_range(detail::range_task_base& range, std::uint64_t count) 
   for (std::uint64_t i = 0; i < count; ++i) push(*detail::make_element_task(range, i));
 }
 
-void* task_queue::begin_add(std::size_t size, std::size_t alignment) {
-  return state_->begin_add(size, alignment);
+void* task_queue::begin_add(std::size_t size, std::size_t alignment,
+                            const detail::task_ops* element_ops) {
+  return state_->begin_add(size, alignment, element_ops);
 }
 void task_queue::end_add(detail::task_base& task) noexcept {
   state_->end_add(task);

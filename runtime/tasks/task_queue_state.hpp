@@ -24,6 +24,19 @@
 // either commits or re-runs. A task that has failed twice waits for its turn
 // before running again.
 //
+// Segments (add_task in a loop): consecutive adds of one kind of trivially
+// destructible task are built one after the other in storage_ and queued not
+// as slots but as one range_entry whose body (storage_segment,
+// task_queue.cpp) runs element i at first + i * sizeof(task): a run splits,
+// groups and gives back a segment exactly like an add_tasks range.
+// INVARIANT (segment-is-contiguous): an add joins the open segment only if it
+// is of the same kind (segment_ops_) and its memory is exactly segment_next_;
+// anything else queued (a slot, a range, a run taking the queue, a requeue)
+// closes the segment first (segment_ops_ = nullptr).
+// The add lock is biased toward the adding thread (add_bias.hpp, INVARIANT
+// bias-excludes): every holder of waiting_mutex_ revokes another thread's
+// bias before touching what the lock guards.
+//
 // Bulk adds (add_tasks): a range of elements is not a task per element but
 // one entry in `waiting_ranges_` — its body (range_task_base: the callable),
 // the element interval, and where it sits among the single tasks (before the
@@ -67,8 +80,10 @@
 // transaction. INVARIANT (group-is-its-turns): in ordered mode a group is a
 // run of consecutive turns committed at its first turn and handed on past its
 // last. INVARIANT (group-is-its-tasks): in unordered mode only consecutive
-// elements of one range are grouped. In both, a task that throws, retries or
-// becomes inevitable rolls its group back before anything irrevocable and the
+// tasks of one claimed chunk are grouped — elements of one range, or single
+// tasks in consecutive batch_ slots (add_task in a loop) — and a grouped single
+// task stays in its slot until its group has committed or it has run alone. In both, a task that
+// throws, retries or becomes inevitable rolls its group back before anything irrevocable and the
 // group's tasks run one transaction each (runtime/tasks/task_queue.cpp).
 //
 // INVARIANT (stopped-turn-is-last): in ordered mode a run stops only at a
@@ -100,6 +115,7 @@
 
 #include "optimist/mode.hpp"
 #include "optimist/tasks.hpp"
+#include "tasks/add_bias.hpp"
 #include "tasks/parked_tasks.hpp"
 #include "tasks/task_storage.hpp"
 
@@ -150,7 +166,20 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single tasks.
 inline constexpr std::uint64_t max_turn_group = 64;
-enum class group_outcome { first_try, conflicted, split };
+// An ordered group that would wait for its turn claims the turns after it
+// instead (extend_ordered_group), up to this many in all.
+inline constexpr std::uint64_t max_extended_group = 256;
+// slow: committed at its first attempt, but ran longer than max_group_ticks
+// (unordered groups only): tasks that long gain little from sharing a
+// transaction, and a long group is a long window for conflicts — on a hot key
+// a whole group re-runs where single tasks rarely would.
+enum class group_outcome { first_try, conflicted, split, slow };
+// About 0.8 µs at 3 GHz (time-stamp counter ticks; steady_clock nanoseconds
+// where there is none): enough to spread a transaction's fixed cost over tens
+// of tiny tasks; tasks of a microsecond or more (word_frequency's lines) run
+// one per transaction, where bigger read and write logs cost more than the
+// commits saved.
+inline constexpr std::uint64_t max_group_ticks = 2'500;
 struct task_group_size {
   static constexpr std::uint64_t grow_after = 16;
   // Starts at one task per transaction: a run of a few tasks spreads them over
@@ -160,8 +189,9 @@ struct task_group_size {
   void done(group_outcome outcome) noexcept {
     if (outcome == group_outcome::first_try) {
       size = size * 2 > max_turn_group ? max_turn_group : size * 2;
-    } else if (outcome == group_outcome::conflicted) {
+    } else if (outcome == group_outcome::conflicted || outcome == group_outcome::slow) {
       size = size > 1 ? size / 2 : 1;
+      if (size == 1) singles = 0;
     } else {
       size = 1;
       singles = 0;
@@ -184,7 +214,7 @@ class task_queue_state {
   void publish(task_base* task);
 
   // The storage path of task_queue::add (see there).
-  void* begin_add(std::size_t size, std::size_t alignment);
+  void* begin_add(std::size_t size, std::size_t alignment, const task_ops* element_ops);
   void end_add(task_base& task) noexcept;
   void cancel_add(void* memory) noexcept;
 
@@ -212,11 +242,18 @@ class task_queue_state {
   task_ref take(std::uint64_t ticket);
   std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self,
                           task_group_size& group);
+  std::uint64_t run_singles(std::uint64_t slot, std::uint64_t ticket, std::uint64_t count,
+                            transaction& self, task_group_size& group);
   group_outcome execute_range_group(range_task_base& body, std::uint64_t index, std::uint64_t count,
                                     transaction& self);
+  // Runs run_tasks() (consecutive tasks of one chunk) as one transaction;
+  // split: rolled back, the caller runs them one transaction each.
+  template <class RunTasks>
+  group_outcome execute_group(RunTasks run_tasks, transaction& self);
   void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
   void execute_ordered(const task_ref& task, std::uint64_t turn);
-  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t count);
+  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t& count);
+  bool extend_ordered_group(std::uint64_t first, std::uint64_t& count, task_ref* tasks);
   struct group_fallback;
   static void group_fallback_hook(void* context);
   bool set_aside(const task_ref& task, transaction& self, std::uint64_t ticket);
@@ -228,15 +265,47 @@ class task_queue_state {
   void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
-  void* begin_add_slow(void* memory, bool locked, std::size_t size, std::size_t alignment);
+  [[gnu::always_inline]] void* try_add_in_place(std::size_t size, std::size_t alignment,
+                                                const task_ops* element_ops) noexcept;
+  void* begin_add_slow(bool locked, std::size_t size, std::size_t alignment,
+                       const task_ops* element_ops);
   void make_room_to_wait();  // under the add lock; may throw std::bad_alloc
+  // The add lock for everything but begin_add's fast path: takes
+  // waiting_mutex_ and revokes another thread's bias (add_bias.hpp).
+  struct add_lock {
+    explicit add_lock(task_queue_state& q) : queue(q) {
+      queue.waiting_mutex_.lock();
+      queue.bias_.locked(/*add=*/false);
+    }
+    ~add_lock() { queue.waiting_mutex_.unlock(); }
+    add_lock(const add_lock&) = delete;
+    add_lock& operator=(const add_lock&) = delete;
+    task_queue_state& queue;
+  };
+  // Ends begin_add's critical section, entered through the bias or the lock.
+  void unlock_add() noexcept {
+    if (adding_biased_) {
+      adding_biased_ = false;
+      bias_.leave();
+    } else {
+      waiting_mutex_.unlock();
+    }
+  }
   static void wait_for_turn_hook(void* context);
 
   // Members are grouped by who writes them, a cache line apart, so that the
   // per-task reads of one group never miss because of writes to another.
 
   // Written by adding threads (also while a run is going on).
-  tbb::spin_mutex waiting_mutex_;  // the add lock
+  tbb::spin_mutex waiting_mutex_;  // the add lock, biased toward the adding thread:
+  add_bias bias_;                  // every holder of waiting_mutex_ calls bias_.locked()
+  bool adding_biased_ = false;     // guarded by the add lock: entered through the bias
+  // The open segment (task_queue.cpp, storage_segment): the last entry of
+  // waiting_ranges_, whose tasks (of kind segment_ops_) end at segment_next_;
+  // nullptr when anything else was queued after it. Guarded by the add lock.
+  const task_ops* segment_ops_ = nullptr;
+  std::byte* segment_next_ = nullptr;
+  bool adding_to_segment_ = false;  // begin_add placed the task in the open segment
   // The first waiting_count_ entries are the waiting tasks; the rest is room
   // for more (appending is then a store, not a push_back).
   std::vector<task_slot> waiting_;  // guarded by waiting_mutex_

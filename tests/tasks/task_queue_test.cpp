@@ -100,8 +100,12 @@ TEST_P(TaskQueueTest, EveryTaskRunsExactlyOnce) {
     if (runs[i] != 1 && wrong++ < 5) ADD_FAILURE() << "task " << i << " committed " << runs[i];
   }
   EXPECT_EQ(wrong, 0u);
-  // Every task committed exactly once (they all write, so none is read-only).
-  EXPECT_EQ(optimist::stats().commits - optimist::stats().read_only_commits, count);
+  // Every task committed exactly once (runs[i] above); a worker may commit
+  // consecutive tasks in one transaction, so there are at most as many
+  // writing commits as tasks (they all write, so none is read-only).
+  const std::uint64_t writing = optimist::stats().commits - optimist::stats().read_only_commits;
+  EXPECT_GE(writing, 1u);
+  EXPECT_LE(writing, count);
 }
 
 TEST_P(TaskQueueTest, GlobalQueueRunsEveryTaskExactlyOnceWithItsArguments) {
