@@ -340,7 +340,12 @@ void* task_queue_state::begin_add_slow(bool locked, std::size_t size, std::size_
   try {
     if (element_ops != nullptr) {
       // A new segment: its body, then its first task (end_add counts it).
-      waiting_ranges_.reserve(waiting_ranges_.size() + 1);  // the push_back below cannot fail
+      // Room first, so that the push_back below cannot fail. Grown geometrically:
+      // reserve(size() + 1) would reallocate on every segment, which made adds of
+      // alternating task kinds quadratic (20,000 adds: 0.14 s -> 3.2 s).
+      if (waiting_ranges_.size() == waiting_ranges_.capacity()) {
+        waiting_ranges_.reserve(std::max<std::size_t>(16, 2 * waiting_ranges_.capacity()));
+      }
       void* body = storage_.allocate(sizeof(storage_segment), alignof(storage_segment));
       try {
         memory = storage_.allocate(size, alignment);
