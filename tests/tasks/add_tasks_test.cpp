@@ -26,6 +26,7 @@
 #include "optimist/optimist.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
+#include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
 namespace {
@@ -47,20 +48,7 @@ struct hit_counts {
   std::vector<long> hits;
 };
 
-// A transactional append-only log: the commit order.
-struct commit_log {
-  explicit commit_log(std::size_t capacity) : ids(capacity, -1) {}
-  void append(long id) {
-    const long at = optimist::load(length);
-    optimist::store(ids[static_cast<std::size_t>(at)], id);
-    optimist::store(length, at + 1);
-  }
-  std::vector<long> entries() const {
-    return std::vector<long>(ids.begin(), ids.begin() + optimist::load(length));
-  }
-  std::vector<long> ids;
-  long length = 0;
-};
+using optimist::test::commit_log;
 
 std::vector<long> iota(long first, long last) {
   std::vector<long> v;

@@ -21,6 +21,7 @@
 #include "optimist/optimist.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
+#include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
 namespace {
@@ -33,20 +34,7 @@ struct task_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A transactional append-only log of task ids: the commit order.
-struct commit_log {
-  explicit commit_log(std::size_t capacity) : ids(capacity, -1) {}
-  void append(long id) {
-    const long at = optimist::load(length);
-    optimist::store(ids[static_cast<std::size_t>(at)], id);
-    optimist::store(length, at + 1);
-  }
-  std::vector<long> entries() const {
-    return std::vector<long>(ids.begin(), ids.begin() + optimist::load(length));
-  }
-  std::vector<long> ids;
-  long length = 0;
-};
+using optimist::test::commit_log;
 
 // Long enough for the other workers to claim and start the tasks after this one.
 void busy_wait_a_little() {

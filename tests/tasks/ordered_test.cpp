@@ -26,6 +26,7 @@
 #include "support/describe_stats.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
+#include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
 namespace {
@@ -45,20 +46,7 @@ u64 step(u64 previous, u64 i) {
   return previous * 6364136223846793005ull + i + 1;
 }
 
-// A transactional append-only log of task ids: shows the commit order.
-struct commit_log {
-  explicit commit_log(std::size_t capacity) : ids(capacity, -1) {}
-  void append(long id) {
-    const long at = optimist::load(length);
-    optimist::store(ids[static_cast<std::size_t>(at)], id);
-    optimist::store(length, at + 1);
-  }
-  std::vector<long> entries() const {
-    return std::vector<long>(ids.begin(), ids.begin() + optimist::load(length));
-  }
-  std::vector<long> ids;
-  long length = 0;
-};
+using optimist::test::commit_log;
 
 class OrderedTest : public ::testing::TestWithParam<int> {};
 
