@@ -23,21 +23,9 @@
 #include <thread>
 #include <vector>
 
+#include "check.hpp"
+
 namespace {
-
-int g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "  check failed: %s\n", what.c_str());
-    ++g_failed;
-  }
-}
-
-long stress_scale() {
-  const char* text = std::getenv("OPTIMIST_STRESS");
-  return text != nullptr && std::atol(text) > 0 ? std::atol(text) : 1;
-}
 
 // ---- 1. sub-word isolation ------------------------------------------------------------------
 

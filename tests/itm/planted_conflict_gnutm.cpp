@@ -21,23 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "check.hpp"
+
 extern "C" int _ITM_inTransaction();
 
 namespace {
-
-int g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "  check failed: %s\n", what.c_str());
-    ++g_failed;
-  }
-}
-
-long stress_scale() {
-  const char* text = std::getenv("OPTIMIST_STRESS");
-  return text != nullptr && std::atol(text) > 0 ? std::atol(text) : 1;
-}
 
 // ---- 1. transfers ---------------------------------------------------------------------------
 
