@@ -310,6 +310,27 @@ void check_lmdb(int rc, const char* what) {
   if (rc != 0) die(std::string("lmdb ") + what + ": " + mdb_strerror(rc));
 }
 
+// One random transfer as one LMDB write transaction (both LMDB models).
+void lmdb_transfer(MDB_env* env, MDB_dbi dbi, xorshift& rng) {
+  int from, to;
+  long amount;
+  pick(rng, from, to, amount);
+  MDB_txn* txn;
+  check_lmdb(mdb_txn_begin(env, nullptr, 0, &txn), "txn_begin");
+  auto move = [&](int account, long delta) {
+    MDB_val key{sizeof account, &account}, val;
+    check_lmdb(mdb_get(txn, dbi, &key, &val), "get");
+    long v;
+    std::memcpy(&v, val.mv_data, sizeof v);
+    v += delta;
+    MDB_val out{sizeof v, &v};
+    check_lmdb(mdb_put(txn, dbi, &key, &out, 0), "put");
+  };
+  move(from, -amount);
+  move(to, amount);
+  check_lmdb(mdb_txn_commit(txn), "commit");
+}
+
 result run_lmdb(int threads) {
   const std::string path = dir + "/lmdb";
   fs::remove_all(path);
@@ -331,25 +352,7 @@ result run_lmdb(int threads) {
     check_lmdb(mdb_txn_commit(txn), "commit");
   }
   result r;
-  r.commits_per_second = timed(threads, [&](int, xorshift& rng) {
-    int from, to;
-    long amount;
-    pick(rng, from, to, amount);
-    MDB_txn* txn;
-    check_lmdb(mdb_txn_begin(env, nullptr, 0, &txn), "txn_begin");
-    auto move = [&](int account, long delta) {
-      MDB_val key{sizeof account, &account}, val;
-      check_lmdb(mdb_get(txn, dbi, &key, &val), "get");
-      long v;
-      std::memcpy(&v, val.mv_data, sizeof v);
-      v += delta;
-      MDB_val out{sizeof v, &v};
-      check_lmdb(mdb_put(txn, dbi, &key, &out, 0), "put");
-    };
-    move(from, -amount);
-    move(to, amount);
-    check_lmdb(mdb_txn_commit(txn), "commit");
-  });
+  r.commits_per_second = timed(threads, [&](int, xorshift& rng) { lmdb_transfer(env, dbi, rng); });
   {
     MDB_txn* txn;
     check_lmdb(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "txn_begin");
@@ -397,25 +400,7 @@ result run_lmdb_processes(int processes) {
   MDB_dbi dbi = 0;
   result r = timed_processes(
       processes, [&](int) { open_env(&env, &dbi, false); },
-      [&](xorshift& rng) {
-        int from, to;
-        long amount;
-        pick(rng, from, to, amount);
-        MDB_txn* txn;
-        check_lmdb(mdb_txn_begin(env, nullptr, 0, &txn), "txn_begin");
-        auto move = [&](int account, long delta) {
-          MDB_val key{sizeof account, &account}, val;
-          check_lmdb(mdb_get(txn, dbi, &key, &val), "get");
-          long v;
-          std::memcpy(&v, val.mv_data, sizeof v);
-          v += delta;
-          MDB_val out{sizeof v, &v};
-          check_lmdb(mdb_put(txn, dbi, &key, &out, 0), "put");
-        };
-        move(from, -amount);
-        move(to, amount);
-        check_lmdb(mdb_txn_commit(txn), "commit");
-      },
+      [&](xorshift& rng) { lmdb_transfer(env, dbi, rng); },
       [&] {
         mdb_env_close(env);
         return std::pair<double, double>(0, 0);
