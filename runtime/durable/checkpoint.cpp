@@ -70,14 +70,7 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
       }
     }
   }
-  if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
-  log_header next = files.log;
-  next.epoch = epoch + 1;
-  next.checksum = header_checksum(next);
-  if (int e = write_log_header(files.log_fd, next); e != 0) {
-    give_up("cannot write the log header at a checkpoint", e);
-  }
-  if (int e = io().sync(files.log_fd); e != 0) give_up("cannot sync the log at a checkpoint", e);
+  const log_header next = write_next_epoch(epoch, give_up);
   files.log = next;
   epoch = next.epoch;
   next_sequence = 1;
@@ -85,6 +78,19 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
   checkpointing = false;
   checkpoints.fetch_add(1, std::memory_order_relaxed);
   changed.notify_all();
+}
+
+log_header store_impl::write_next_epoch(
+    std::uint64_t current, const std::function<void(const std::string&, int)>& give_up) {
+  if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
+  log_header next = files.log;
+  next.epoch = current + 1;
+  next.checksum = header_checksum(next);
+  if (int e = write_log_header(files.log_fd, next); e != 0) {
+    give_up("cannot write the log header at a checkpoint", e);
+  }
+  if (int e = io().sync(files.log_fd); e != 0) give_up("cannot sync the log at a checkpoint", e);
+  return next;
 }
 
 }  // namespace optimist::durable::detail

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +56,11 @@ class store_impl {
   // appended commit to be written back, then flushes the heap and starts a
   // new log epoch.
   void checkpoint_locked(std::unique_lock<std::mutex>& lock);
+  // The commit point both checkpoints share: syncs the heap file, then writes
+  // and syncs the header of log epoch `current + 1`, and returns it. On an I/O
+  // error calls `give_up(what, errno)`, which must throw.
+  log_header write_next_epoch(std::uint64_t current,
+                              const std::function<void(const std::string&, int)>& give_up);
 
   // ---- recovery (recovery.cpp) -------------------------------------------
   void recover_and_map();

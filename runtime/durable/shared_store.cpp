@@ -707,15 +707,7 @@ void store_impl::checkpoint_shared_locked() {
     if (failure.empty()) failure = "optimist::durable: " + path + ": " + what;
     throw_store_error(path, what, error);
   };
-  if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
-  const std::uint64_t current = h.epoch.load(std::memory_order_acquire);
-  log_header next = files.log;
-  next.epoch = current + 1;
-  next.checksum = header_checksum(next);
-  if (int e = write_log_header(files.log_fd, next); e != 0) {
-    give_up("cannot write the log header at a checkpoint", e);
-  }
-  if (int e = io().sync(files.log_fd); e != 0) give_up("cannot sync the log at a checkpoint", e);
+  const log_header next = write_next_epoch(h.epoch.load(std::memory_order_acquire), give_up);
   // After the commit point; log_mutex's repair finishes these if we die here.
   h.tail.store(make_tail(0, page_size), std::memory_order_release);
   h.epoch.store(next.epoch, std::memory_order_release);
