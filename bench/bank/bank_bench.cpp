@@ -18,6 +18,7 @@ const bool registered = [] {
   bank::register_bank<bench::optimist_stm_access>(bench::caller_threads);
   bank::register_bank<bench::optimist_htm_access>(bench::caller_threads);
   bank::register_bank<bench::optimist_serial_access>(bench::caller_threads);
+  bank::register_bank<bench::optimist_auto_access>(bench::caller_threads);
   return true;
 }();
 

@@ -270,5 +270,7 @@ struct optimist_mode_access : optimist_access {
 using optimist_stm_access = optimist_mode_access<optimist::execution_mode::stm>;
 using optimist_htm_access = optimist_mode_access<optimist::execution_mode::htm>;
 using optimist_serial_access = optimist_mode_access<optimist::execution_mode::serial>;
+// auto: serial while one thread runs blocks, speculative beside others (optimist/mode.hpp).
+using optimist_auto_access = optimist_mode_access<optimist::execution_mode::automatic>;
 
 }  // namespace bench

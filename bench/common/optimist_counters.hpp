@@ -27,7 +27,8 @@ inline void reset_optimist_counters(const benchmark::State&) {
 // report_optimist_counters(state)
 //   On thread 0 only, after the timed loop: every thread has passed Google Benchmark's end-of-run
 //   barrier by then, so the counters cover the whole run. Adds aborts_per_tx,
-//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts) and, in htm
+//   irrevocable_per_tx (transactions that ran irrevocably after too many restarts), serial_per_tx
+//   (blocks that ran serially: serial mode, auto mode alone) and, in htm
 //   mode, hw_attempts_per_tx and hw_commits_per_tx.
 inline void report_optimist_counters(benchmark::State& state) {
   if (state.thread_index() != 0) return;
@@ -35,6 +36,11 @@ inline void report_optimist_counters(benchmark::State& state) {
   const double commits = s.commits > 0 ? static_cast<double>(s.commits) : 1.0;
   state.counters["aborts_per_tx"] = static_cast<double>(s.aborts) / commits;
   state.counters["irrevocable_per_tx"] = static_cast<double>(s.irrevocable) / commits;
+  // serial and auto modes: the share of blocks that ran serially (auto: while one thread runs
+  // transactions).
+  if (s.serial_commits > 0) {
+    state.counters["serial_per_tx"] = static_cast<double>(s.serial_commits) / commits;
+  }
   // htm mode: how often a hardware attempt was made and how often it committed. The per-site
   // policy stops trying where attempts keep failing (always, on a CPU without RTM), so few
   // attempts per transaction mean the row mostly measures the software path.

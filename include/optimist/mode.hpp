@@ -16,7 +16,19 @@
 //              simulated as aborts with status 0 — what a CPU with TSX
 //              disabled in firmware answers — so the fallback path and the
 //              policy run as they would there.
-//   automatic  the default: hardware first where CPUID reports RTM, else stm.
+//   automatic  the default: while the calling thread is the only one that
+//              has run transactions (and is still alive), its blocks run
+//              serially, as in serial mode: the cost of a lock, no aborts.
+//              As soon as a second thread runs one, speculatively: hardware
+//              first where CPUID reports RTM, else stm. Decided per outermost
+//              block (stats().serial_commits counts the serial ones). A
+//              thread that arrives while a serial block runs waits briefly,
+//              then the serial block gives way: its writes are undone and it
+//              restarts, speculatively, at its next access or commit
+//              (stats().serial_give_ways). So a block that waits for a
+//              thread it started (joins it, spins on a flag it sets) works
+//              as in stm mode; not after become_inevitable(), which cannot
+//              be undone (then it waits for ever, as in serial mode).
 //   serial     each atomic block runs alone under one global lock and reads
 //              and writes memory in place (no read set, no redo log): the
 //              cost of a lock, for one thread or heavy conflict. Writes keep

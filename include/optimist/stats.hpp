@@ -73,6 +73,10 @@ struct hardware_statistics {
 struct statistics {
   std::uint64_t commits = 0;  // committed outermost transactions (read-only ones included)
   std::uint64_t read_only_commits = 0;  // of which wrote nothing
+  std::uint64_t serial_commits = 0;     // of which ran serially (optimist/mode.hpp: serial
+                                        // mode, or auto mode while one thread runs blocks)
+  std::uint64_t serial_give_ways = 0;   // serial attempts rolled back to let a thread that
+                                        // waited at the gate run first (counted as aborts)
   std::uint64_t aborts = 0;             // attempts rolled back, any cause
   std::uint64_t restarts = 0;           // attempts run again after an abort
   std::uint64_t irrevocable = 0;        // transactions that ran (or became) irrevocable

@@ -32,8 +32,21 @@ std::mutex mode_mutex;
 
 // -1: no override on this thread; else a hardware_kind.
 [[gnu::tls_model("initial-exec")]] thread_local int tls_kind_override = unresolved;
-// Serial mode (runtime/stm/serial_mode.cpp): -1 no override; else 0 or 1.
-[[gnu::tls_model("initial-exec")]] thread_local int tls_serial_override = unresolved;
+
+// Serial mode (runtime/stm/serial_mode.hpp): whether a mode's outermost blocks
+// run serially.
+detail::serial_choice serial_choice_for(execution_mode mode) {
+  switch (mode) {
+    case execution_mode::serial:
+      return detail::serial_choice::always;
+    case execution_mode::automatic:
+      return detail::serial_choice::when_alone;  // the controller (serial_mode.hpp)
+    case execution_mode::stm:
+    case execution_mode::htm:
+      break;
+  }
+  return detail::serial_choice::never;
+}
 
 execution_mode mode_from_environment() {
   const char* text = std::getenv("OPTIMIST_MODE");
@@ -51,6 +64,8 @@ void publish(execution_mode mode) {
   auto kind = detail::hardware_kind_for(mode);
   current_mode.store(static_cast<int>(mode), std::memory_order_relaxed);
   current_kind.store(static_cast<int>(kind), std::memory_order_relaxed);
+  detail::g_serial_choice.store(static_cast<int>(serial_choice_for(mode)),
+                                std::memory_order_relaxed);
   detail::g_hardware_maybe.store(
       kind != detail::hardware_kind::none || overrides_alive.load(std::memory_order_relaxed) > 0,
       std::memory_order_relaxed);
@@ -136,18 +151,13 @@ hardware_kind thread_hardware_kind() {
   return static_cast<hardware_kind>(kind);
 }
 
-bool thread_runs_serial() {
-  if (tls_serial_override != unresolved) return tls_serial_override != 0;
-  int mode = current_mode.load(std::memory_order_relaxed);
-  if (mode == unresolved) {
-    resolve_from_environment();
-    mode = current_mode.load(std::memory_order_relaxed);
-  }
-  return mode == static_cast<int>(execution_mode::serial);
+bool thread_runs_serial_unresolved(const transaction& tx) {
+  resolve_from_environment();  // may throw: stays unresolved
+  return thread_runs_serial(tx);
 }
 
 scoped_execution_mode::scoped_execution_mode(execution_mode mode)
-    : previous_(tls_kind_override), previous_serial_(tls_serial_override) {
+    : previous_(tls_kind_override), previous_serial_(tls_serial_choice) {
   int kind = static_cast<int>(hardware_kind_for(mode));
   {
     std::lock_guard<std::mutex> guard(mode_mutex);
@@ -155,12 +165,12 @@ scoped_execution_mode::scoped_execution_mode(execution_mode mode)
     g_hardware_maybe.store(true, std::memory_order_relaxed);
   }
   tls_kind_override = kind;
-  tls_serial_override = mode == execution_mode::serial ? 1 : 0;
+  tls_serial_choice = static_cast<int>(serial_choice_for(mode));
 }
 
 scoped_execution_mode::~scoped_execution_mode() {
   tls_kind_override = previous_;
-  tls_serial_override = previous_serial_;
+  tls_serial_choice = previous_serial_;
   std::lock_guard<std::mutex> guard(mode_mutex);
   overrides_alive.fetch_sub(1, std::memory_order_relaxed);
   int kind = current_kind.load(std::memory_order_relaxed);

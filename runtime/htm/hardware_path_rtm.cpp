@@ -61,6 +61,7 @@
 #include <csignal>
 #include <mutex>
 
+#include "durable/commit_hook.hpp"
 #include "htm/abort_injection.hpp"
 #include "htm/hardware_barriers.hpp"
 #include "htm/hardware_mode.hpp"
@@ -227,6 +228,9 @@ bool hardware_attempt(void (*body)(void*), void* context, source_location site) 
   const hardware_kind kind = thread_hardware_kind();
   if (kind == hardware_kind::none) return false;
   transaction& tx = this_thread_transaction();
+  // Auto mode with this thread alone (serial_mode.hpp): the block runs
+  // serially, which costs less than a hardware transaction and never aborts.
+  if (!tx.serial_fallback_next && thread_runs_serial(tx) && !durable_hook_active()) return false;
   hardware_site& policy = sites_of(tx).at(site);
   if (!policy.should_try()) {
     thread_counters::bump(tx.counters.hardware_skipped);

@@ -99,7 +99,12 @@ void transaction::rollback_nested() noexcept {
   nesting.pop_back();
   --depth;
   writes.rollback_to(level.writes);
-  undo.rollback_to(level.undo);  // serial mode: in-place writes of the level
+  // Serial mode: in-place writes of the level; none left if the attempt gave
+  // way (serial_divert: the claimant undid them all).
+  bool serial = mode == tx_mode::serial;
+  if (serial && !serial_enter(*this)) serial = !serial_divert(*this);
+  undo.rollback_to(level.undo);
+  if (serial) serial_leave(*this);
   deletions.resize(level.deletions);
   on_commit.resize(level.on_commit);
   // The rolled-back block's objects are destroyed when the whole transaction
@@ -125,7 +130,7 @@ transaction& block_begin(source_location site) {
   // speculatively, where retry() can wait.
   if (tx.serial_fallback_next) {
     tx.serial_fallback_next = false;
-  } else if (thread_runs_serial() && !durable_hook_active()) {
+  } else if (thread_runs_serial(tx) && !durable_hook_active()) {
     // Not while a durable store is open: serial writes go in place, and a
     // durable heap word must be logged first (INVARIANT log-before-writeback).
     tx.start_serial(site);
@@ -143,6 +148,10 @@ void block_commit(transaction& tx) {
       return;
     }
     tx.commit_nested();
+    return;
+  }
+  if (tx.mode == tx_mode::serial && !tx.doomed) {
+    tx.commit_serial();  // what commit() would do, one call fewer (serial_mode.cpp)
     return;
   }
   tx.commit();

@@ -139,7 +139,14 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     // Alone under the serial gate: memory is ours (serial_mode.cpp).
     if (doomed && !unwinding()) [[unlikely]]
       throw restart_signal{};
-    return load_word(word, mask);
+    if (serial_enter(*this) || !serial_divert(*this)) {
+      const std::uint64_t value = load_word(word, mask);
+      serial_leave(*this);
+      return value;
+    }
+    // Given way (serial_mode.hpp): now a doomed speculative attempt.
+    if (!unwinding()) throw restart_signal{};
+    return standalone_read(word, mask);
   }
   if (mode == tx_mode::hardware) [[unlikely]]
     return hardware_read(word, mask);
@@ -218,8 +225,19 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
       throw std::logic_error(
           "optimist: a serial-mode block wrote a durable heap word (the store was opened while "
           "the block ran); it was rolled back");
-    undo.record(word, mask);
+    if (!serial_enter(*this) && serial_divert(*this)) {
+      // Given way (serial_mode.hpp): now a doomed speculative attempt.
+      if (!unwinding()) throw restart_signal{};
+      return;
+    }
+    try {
+      undo.record(word, mask);
+    } catch (...) {
+      serial_leave(*this);
+      throw;
+    }
     store_word(word, value, mask);
+    serial_leave(*this);
     return;
   }
   if (mode == tx_mode::hardware) [[unlikely]] {
@@ -236,13 +254,21 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
   writes.put(word, value, mask, site);
 }
 
-std::uint64_t read_word(const void* word, source_location site) {
+namespace {
+
+// The paths of read_word and write_word other than the serial one, out of
+// line so that the serial path needs no stack frame.
+[[gnu::noinline]] std::uint64_t read_word_outside(const void* word, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
     throw_misaligned(word, "read");
   transaction* tx = tls_current;
-  if (tx == nullptr) return standalone_read(w, full_mask);
-  if (tx->mode == tx_mode::serial && !tx->doomed) return load_word(w, full_mask);  // serial mode
+  if (tx != nullptr) return tx->read(w, full_mask, site);
+  return standalone_read(w, full_mask);
+}
+
+[[gnu::noinline]] std::uint64_t read_word_speculative(transaction* tx, std::uintptr_t w,
+                                                      source_location site) {
   // Fast path: the common read of a whole word that this attempt has not
   // written, found unlocked and no newer than the snapshot — the same steps
   // as transaction::read (INVARIANT orec-seqlock, clock-order), without its
@@ -265,7 +291,7 @@ std::uint64_t read_word(const void* word, source_location site) {
   return tx->read(w, full_mask, site);
 }
 
-void write_word(void* word, std::uint64_t value, source_location site) {
+[[gnu::noinline]] void write_word_outside(void* word, std::uint64_t value, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
     throw_misaligned(word, "write");
@@ -274,6 +300,41 @@ void write_word(void* word, std::uint64_t value, source_location site) {
     return;
   }
   standalone_write(w, value, full_mask, site);
+}
+
+}  // namespace
+
+// Serial mode (serial_mode.cpp), the common case first: alone under the gate,
+// a read is a load; a write records the old value in the undo log and stores
+// in place (transaction::write has the rest: durable words, doomed attempts,
+// a full undo log).
+std::uint64_t read_word(const void* word, source_location site) {
+  transaction* tx = tls_current;
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+  if (tx == nullptr || (w & 7) != 0) [[unlikely]]
+    return read_word_outside(word, site);
+  if (tx->mode == tx_mode::serial && !tx->doomed && serial_enter(*tx)) {
+    const std::uint64_t value = load_word(w, full_mask);
+    serial_leave(*tx);
+    return value;
+  }
+  return read_word_speculative(tx, w, site);  // also a claimed serial attempt (give-way)
+}
+
+void write_word(void* word, std::uint64_t value, source_location site) {
+  transaction* tx = tls_current;
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+  if (tx == nullptr || (w & 7) != 0) [[unlikely]] {
+    write_word_outside(word, value, site);
+    return;
+  }
+  if (tx->mode == tx_mode::serial && !tx->doomed && !durable_hook_active() && serial_enter(*tx) &&
+      tx->undo.try_record(w, full_mask)) {
+    store_word(w, value, full_mask);
+    serial_leave(*tx);
+    return;
+  }
+  tx->write(w, value, full_mask, site);  // also a claimed serial attempt (give-way)
 }
 
 void read_bytes(const void* address, std::size_t size, void* out, source_location site) {

@@ -273,10 +273,12 @@ void transaction::commit_irrevocable() {
 
 void transaction::commit() {
   if (doomed) throw restart_signal{};
-  bool read_only = writes.empty() && undo.empty();
   if (mode == tx_mode::serial) {
-    commit_serial();  // serial_mode.cpp
-  } else if (mode == tx_mode::irrevocable) {
+    commit_serial();  // serial_mode.cpp: the whole commit, its ending included
+    return;
+  }
+  bool read_only = writes.empty();
+  if (mode == tx_mode::irrevocable) {
     commit_irrevocable();
   } else if (!read_only) {
     commit_writer();

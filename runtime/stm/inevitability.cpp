@@ -28,6 +28,7 @@
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -59,9 +60,23 @@ void transaction::reserve(orec& lock) {
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
   if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
+    if (!serial_enter(*this) && serial_divert(*this)) {
+      // Given way (serial_mode.hpp) before it became inevitable: like a failed
+      // become_inevitable() below, keep the token and re-run irrevocably.
+      if (unwinding()) return;
+      if (!holds_token) {
+        if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
+        acquire_inevitability_token(*this);
+      }
+      irrevocable_next = true;
+      serial_fallback_next = false;
+      throw restart_signal{};
+    }
     if (!inevitable_requested) thread_counters::bump(counters.irrevocable);
     inevitable_requested = true;
     inevitable_site = site;
+    serial_inevitable.store(true, std::memory_order_relaxed);  // never given way from here on
+    serial_leave(*this);
     return;
   }
   inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "memory/epoch_reclaimer.hpp"
+#include "optimist/detail/engine.hpp"
 #include "optimist/mode.hpp"
 #include "profile/orec_sites.hpp"
 #include "profile/recorder.hpp"
@@ -51,6 +53,7 @@
 #include "stm/global_clock.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/retry_wait.hpp"
+#include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/word_memory.hpp"
 
@@ -99,17 +102,8 @@ std::uint64_t steady_ns() noexcept {
                                         .count());
 }
 
-void close_gate(transaction& self) {
-  // The gate is also the serial lock (test-and-test-and-set): closing it
-  // excludes other serial blocks and new speculative attempts at once. The
-  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
-  // pattern (the speculator's side: its store, start_fence(), the gate load).
-  for (unsigned round = 0; g_serial_gate.load(std::memory_order_relaxed) != 0 ||
-                           g_serial_gate.exchange(1, std::memory_order_seq_cst) != 0;
-       ++round) {
-    pause_round(round);
-  }
-  self.may_speculate.store(false, std::memory_order_relaxed);
+// close_gate, past the census check: other threads may be speculating.
+[[gnu::noinline]] void wait_out_speculators(transaction& self) {
   // Threads that may speculate with only a compiler fence after publishing
   // their start time: revoke that (their next speculative start fences in
   // full, pass_gate_slow) and order their stores before our loads once, with
@@ -148,6 +142,49 @@ void close_gate(transaction& self) {
   });
 }
 
+// Test and test-and-set, the set a CAS from open: the gate names its holder
+// (give-way), so a losing attempt must leave it as it is.
+inline bool try_take_gate(std::uintptr_t self) noexcept {
+  std::uintptr_t open = 0;
+  return g_serial_gate.load(std::memory_order_relaxed) == 0 &&
+         g_serial_gate.compare_exchange_strong(open, self, std::memory_order_seq_cst);
+}
+
+// The gate is also the serial lock (test-and-test-and-set), taken here when
+// the first look found it closed or the exchange lost.
+[[gnu::noinline]] void take_gate_contended(std::uintptr_t self) noexcept {
+  for (unsigned round = 0; !try_take_gate(self); ++round) {
+    pause_round(round);
+  }
+}
+
+inline void close_gate(transaction& self) {
+  // The gate is also the serial lock (test-and-test-and-set): closing it
+  // excludes other serial blocks and new speculative attempts at once. The
+  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
+  // pattern (the speculator's side: its store, start_fence(), the gate load).
+  const auto holder = reinterpret_cast<std::uintptr_t>(&self);
+  if (!try_take_gate(holder)) [[unlikely]] {
+    take_gate_contended(holder);
+  }
+  self.may_speculate.store(false, std::memory_order_relaxed);
+  // INVARIANT (gate-census): if the census, loaded after the gate exchange
+  // (both seq_cst), counts only this thread, nobody else can be past a gate
+  // check, and the registry walks (wait_out_speculators) are skipped (the whole cost of the
+  // gate for one thread: the exchange and this load). Proof: every thread
+  // registers (a seq_cst RMW of g_thread_census, thread_registry.cpp) before
+  // its first speculative attempt or standalone access, and deregisters after
+  // its last. A thread counted out by our load either deregistered before it
+  // (its accesses happen before ours: the RMW releases, our load acquires) or
+  // registers after it in the single total order, so its seq_cst gate load
+  // comes after our exchange there and sees the gate closed. Its descriptor's
+  // may_speculate is false (cleared at thread exit, before the descriptor is
+  // freed), so its first gate check also fences in full (pass_gate_slow), as
+  // after a revocation.
+  if ((census_now() & census_count_mask) != 1) [[unlikely]]
+    wait_out_speculators(self);
+}
+
 void open_gate() noexcept {
   g_serial_gate.store(0, std::memory_order_release);
 }
@@ -158,7 +195,79 @@ void open_gate_seq_cst() noexcept {
   g_serial_gate.exchange(0, std::memory_order_seq_cst);
 }
 
+// How long a speculative waiter waits at the gate before it claims it
+// (give-way, serial_mode.hpp). Far longer than a short serial block (tens to
+// hundreds of nanoseconds), short against one that waits for other threads.
+constexpr std::uint64_t give_way_after_ns = 50'000;
+
+// The claimant's half of give-way (serial_mode.hpp): `claimed` is the gate
+// value holder | gate_claimed, set by our CAS.
+void take_over(std::uintptr_t claimed) noexcept {
+  transaction& holder = *reinterpret_cast<transaction*>(claimed & ~gate_claimed);
+  heavy_fence();  // INVARIANT give-way-exclusive: the serial_enter stores are seen, or see us
+  for (unsigned round = 0;; ++round) {
+    // The holder opens a claimed gate itself only when it cannot give way
+    // (inevitable): then the claim is over.
+    if (g_serial_gate.load(std::memory_order_acquire) != claimed) return;
+    if (holder.serial_phase.load(std::memory_order_acquire) == 1 &&
+        !holder.serial_inevitable.load(std::memory_order_relaxed)) {
+      break;
+    }
+    pause_round(round);
+  }
+  // In user code, and it stays out of memory until it sees serial_taken_over.
+  holder.undo.replay_all();  // INVARIANT undo-exact: memory as before the block
+  holder.serial_taken_over.store(true, std::memory_order_release);
+  g_serial_gate.store(0, std::memory_order_seq_cst);
+}
+
+// A speculative waiter: until the gate is open, claiming it once the holder
+// has had it for give_way_after_ns.
+void wait_for_open_gate() noexcept {
+  std::uint64_t since = 0;
+  std::uintptr_t seen = 0;
+  for (unsigned round = 0;; ++round) {
+    std::uintptr_t gate = g_serial_gate.load(std::memory_order_acquire);
+    if (gate == 0) return;
+    if (round >= 64 && (gate & gate_claimed) == 0) {
+      const std::uint64_t now = steady_ns();
+      if (gate != seen) {  // another holder (or the first look): start timing it
+        seen = gate;
+        since = now;
+      } else if (now - since >= give_way_after_ns &&
+                 g_serial_gate.compare_exchange_strong(gate, gate | gate_claimed,
+                                                       std::memory_order_seq_cst)) {
+        take_over(gate | gate_claimed);
+        continue;
+      }
+    }
+    pause_round(round);
+  }
+}
+
 }  // namespace
+
+bool serial_divert(transaction& tx) noexcept {
+  if (tx.inevitable_requested) return false;  // never given way; the claim waits for the commit
+  // INVARIANT give-way-exclusive: out of memory from here until the takeover.
+  tx.serial_phase.store(1, std::memory_order_release);
+  for (unsigned round = 0; !tx.serial_taken_over.load(std::memory_order_acquire); ++round) {
+    pause_round(round);
+  }
+  tx.serial_taken_over.store(false, std::memory_order_relaxed);
+  tx.serial_phase.store(0, std::memory_order_relaxed);
+  tx.undo.clear();  // undone by the claimant
+  tx.mode = tx_mode::optimistic;
+  tx.doomed = true;
+  tx.doom_cause = abort_cause::read_invalidated;  // the arriving thread may change what it read
+  tx.serial_fallback_next = true;                 // run again speculatively, beside it
+  // A retry() under way becomes a plain restart: or_else must not absorb it
+  // (the attempt would go on without its undone writes), and a serial retry
+  // has no read set to wait on; the speculative re-run calls retry() again.
+  tx.retry_pending = false;
+  thread_counters::bump(tx.counters.serial_give_ways);
+  return true;
+}
 
 void pass_gate_slow(transaction& tx) {
   for (;;) {
@@ -174,9 +283,7 @@ void pass_gate_slow(transaction& tx) {
     const bool had_token = tx.holds_token;
     if (had_token) release_inevitability_token(tx);  // the serial holder may wait on its user
     tx.active_since.store(not_active, std::memory_order_release);
-    for (unsigned round = 0; g_serial_gate.load(std::memory_order_acquire) != 0; ++round) {
-      pause_round(round);
-    }
+    wait_for_open_gate();
     if (had_token) acquire_inevitability_token(tx);
     const std::uint64_t now = clock_now();
     tx.snapshot = now;
@@ -200,7 +307,31 @@ standalone_gate::~standalone_gate() {
   if (previous_ == not_active) tx_.active_since.store(not_active, std::memory_order_release);
 }
 
-void transaction::start_serial(source_location site) {
+// The start of a serial attempt once the gate is closed.
+inline void transaction::enter_serial(source_location site) {
+  block_site = site;
+  doomed = false;
+  retry_pending = false;
+  inevitable_requested = false;
+  unwinding_base = uncaught_exceptions_now();
+  depth = 1;
+  const std::uint64_t now = clock_now();
+  snapshot = now;
+  // INVARIANT reclaim-safe: standalone deletions by threads outside the gate
+  // may still retire objects this block reads.
+  active_since.store(now, std::memory_order_release);
+  if (recording) record_attempt_start(*this);
+  mode = tx_mode::serial;
+  tls_current = this;
+  serial_inevitable.store(false, std::memory_order_relaxed);
+  // Only ever true -> false: a stale true costs a fence, never soundness.
+  serial_full_fence = g_start_needs_fence.load(std::memory_order_relaxed);
+  serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
+}
+
+// start_serial with reporting on or in an ordered task run (out of line: the
+// common start needs no stack frame).
+[[gnu::noinline]] void transaction::start_serial_observed(source_location site) {
   recording = reporting_on();
   const std::uint64_t waited = recording ? record_wait_begin() : 0;
   const std::uint64_t wait_start = recording ? steady_ns() : 0;
@@ -221,25 +352,36 @@ void transaction::start_serial(source_location site) {
       // Out of memory: the report misses this wait; the block still runs.
     }
   }
-  block_site = site;
-  doomed = false;
-  retry_pending = false;
-  inevitable_requested = false;
-  unwinding_base = std::uncaught_exceptions();
-  depth = 1;
-  const std::uint64_t now = clock_now();
-  snapshot = now;
-  // INVARIANT reclaim-safe: standalone deletions by threads outside the gate
-  // may still retire objects this block reads.
-  active_since.store(now, std::memory_order_release);
-  if (recording) record_attempt_start(*this);
-  mode = tx_mode::serial;
-  tls_current = this;
+  enter_serial(site);
 }
 
-void transaction::commit_serial() noexcept {
-  if (undo.empty()) {
+void transaction::start_serial(source_location site) {
+  if (reporting_on() || before_irrevocable != nullptr) [[unlikely]] {
+    start_serial_observed(site);
+    return;
+  }
+  recording = false;
+  close_gate(*this);
+  enter_serial(site);
+}
+
+namespace {
+
+// The slow end of a writing serial commit: someone waits in retry().
+[[gnu::noinline]] void wake_waiters_on_undo(const undo_log& undo) noexcept {
+  for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
+}
+
+}  // namespace
+
+void transaction::commit_serial() {
+  // Give-way (serial_mode.hpp): a claimed attempt restarts instead.
+  if (!serial_enter(*this) && serial_divert(*this)) throw restart_signal{};
+  serial_phase.store(0, std::memory_order_relaxed);  // ends with the gate (opened below)
+  const bool read_only = undo.empty();
+  if (read_only) {
     snapshot = commit_stamp({.deleted = !deletions.empty()});
+    open_gate();
   } else {
     // INVARIANT serial-writes-stamped.
     const std::uint64_t timestamp =
@@ -257,18 +399,51 @@ void transaction::commit_serial() noexcept {
     // barrier (the gate's exchange), then the one seq_cst load of the waiter
     // count. Waking after the gate opens is fine: waiters are woken outside
     // any transaction and re-check their read sets themselves.
-    open_gate_seq_cst();
-    if (waiters_present()) {
-      for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
+    // Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
+    // registered in this thread (a parked task) is seen in program order;
+    // one registered by a thread that has deregistered since, through the
+    // census (its deregistration releases, the census load acquires); and a
+    // thread counted out registers later in the total order, so it has not
+    // passed the gate yet: its attempts read the gate open from the release
+    // store below, which makes the new values and versions visible to them.
+    if ((census_now() & census_count_mask) == 1) {
+      open_gate();
+    } else {
+      open_gate_seq_cst();
     }
+    if (waiters_present()) [[unlikely]]
+      wake_waiters_on_undo(undo);
     undo.clear();
+  }
+  thread_counters::bump(counters.commits);
+  thread_counters::bump(counters.serial_commits);
+  if (read_only) thread_counters::bump(counters.read_only_commits);
+  if (recording) record_commit(*this, read_only ? 0 : snapshot);
+  // A serial attempt keeps no read set, redo log, locks or reservations, and
+  // at depth 1 no nesting level (INVARIANT nesting-marks); the usual ending
+  // (finish_committed) only when it has objects or actions to hand on.
+  assert(reads.empty() && writes.empty() && locks.empty() && reserved.empty() && nesting.empty());
+  // (A doorbell duty, doorbell.cpp, is handed on too: a serial block woken
+  // by a ring that took no item rings on.)
+  if (!allocations.empty() || !deletions.empty() || !on_commit.empty() || !discarded.empty() ||
+      holds_token || doorbell_duty != nullptr || !doorbell_marks.empty()) [[unlikely]] {
+    finish_committed();
     return;
   }
-  open_gate();
+  depth = 0;
+  mode = tx_mode::optimistic;
+  consecutive_aborts = 0;
+  last_conflict_site = 0;
+  c_restart_point = nullptr;
+  tls_current = nullptr;
+  active_since.store(not_active, std::memory_order_release);
 }
 
 void transaction::undo_serial() noexcept {
+  // Taken over (give-way): the claimant has undone the writes and opened the gate.
+  if (!serial_enter(*this) && serial_divert(*this)) return;
   undo.rollback_to(0);  // INVARIANT undo-exact: memory as before the block
+  serial_phase.store(0, std::memory_order_relaxed);
   open_gate();
 }
 

@@ -17,22 +17,144 @@
 // seq_cst fence, or membarrier when it revokes some thread's right to run
 // with the asymmetric start_fence, may_speculate) loads every active_since.
 // One of the two sees the other's store.
+// INVARIANT (gate-census, serial_mode.cpp): a serial holder whose census load
+// after closing the gate counts only itself skips the registry walks; one
+// whose census load at commit counts only itself opens the gate with a
+// release store instead of a full barrier. Threads counted out register
+// later, so their first gate check sees the gate closed, or open from that
+// release store.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <iosfwd>
 
+#include "stm/thread_census.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
 
-// Nonzero while a serial block holds the gate (it is also the serial lock).
-// Read in every speculative start.
-inline std::atomic<unsigned> g_serial_gate{0};
+// Nonzero while a serial block holds the gate (it is also the serial lock):
+// the holder's descriptor address, plus gate_claimed once a waiting thread
+// has claimed it (give-way, below). Read in every speculative start.
+inline std::atomic<std::uintptr_t> g_serial_gate{0};
+inline constexpr std::uintptr_t gate_claimed = 1;  // descriptors are aligned: bit 0 is free
 
-// True if this thread's outermost blocks run serially now (its run's mode, or
-// the process mode); resolves OPTIMIST_MODE on first use.
-bool thread_runs_serial();
+// Which outermost blocks run serially: the process's choice (set with the
+// execution mode, runtime/htm/execution_mode.cpp) and a thread's own while a
+// scoped_execution_mode (a run's mode) is alive.
+enum class serial_choice : int {
+  unresolved = -1,  // OPTIMIST_MODE not read yet (process), no override (thread)
+  never = 0,        // stm, htm
+  always = 1,       // serial
+  when_alone = 2,   // auto: serially while no other thread holds a descriptor
+};
+inline std::atomic<int> g_serial_choice{static_cast<int>(serial_choice::unresolved)};
+[[gnu::tls_model("initial-exec")]] inline thread_local int tls_serial_choice =
+    static_cast<int>(serial_choice::unresolved);
+
+// thread_runs_serial() the first time: reads OPTIMIST_MODE (may throw
+// std::invalid_argument naming a bad value).
+bool thread_runs_serial_unresolved(const transaction& tx);
+
+// True if the next outermost block of `tx` (this thread's descriptor, between
+// attempts) runs serially: its run's mode, or the process mode. Inline: a few
+// loads on the path of every outermost block.
+//
+// Auto mode (when_alone), the controller: serially while the thread census
+// (thread_census.hpp) counts this thread alone, since then nothing could run
+// beside the block anyway and serial is the cheapest way to run it;
+// speculatively (hardware first where RTM exists) as soon as a second thread
+// holds a descriptor. It is decided per outermost attempt and needs no
+// hysteresis: a thread that arrives while a serial block runs waits at the
+// gate (its first speculative start or standalone access), briefly: then the
+// block gives way (below); the next block of the serial thread sees it
+// counted and speculates. Except:
+//   - a pending irrevocable re-run (irrevocable_next: it holds or takes the
+//     inevitability token, and its attempt must be the irrevocable one), and
+//   - ordered task runs (before_irrevocable): a later task waits for its turn
+//     inside its block, where a serial earlier task would wait for it
+//     (optimist/mode.hpp);
+// both run speculatively.
+inline bool thread_runs_serial(const transaction& tx) {
+  int choice = tls_serial_choice;
+  if (choice == static_cast<int>(serial_choice::unresolved))
+    choice = g_serial_choice.load(std::memory_order_relaxed);
+  if (choice == static_cast<int>(serial_choice::when_alone)) {
+    return (census_now() & census_count_mask) == 1 && !tx.irrevocable_next &&
+           tx.before_irrevocable == nullptr;
+  }
+  if (choice == static_cast<int>(serial_choice::unresolved)) [[unlikely]]
+    return thread_runs_serial_unresolved(tx);
+  return choice == static_cast<int>(serial_choice::always);
+}
+
+// Give-way: a thread that waits at the gate for longer than a short serial
+// block takes (give_way_after_ns in serial_mode.cpp) claims the gate (holder
+// -> holder | gate_claimed, one CAS: one claimant) and the serial attempt
+// gives way: its in-place writes are undone through its undo log, the gate
+// opens, and the attempt, now a doomed speculative one, restarts at its next
+// barrier, commit, retry or rollback and runs again speculatively. This is
+// what keeps a lone thread's serial block (auto mode) from waiting for ever
+// for a thread that arrives while it runs.
+//
+// Who undoes: the serial attempt is in one of two places (serial_phase):
+//   1 (user code)  its own code between barriers: the claimant undoes the
+//                  writes itself (undo_log::replay_all), marks the attempt
+//                  taken over (serial_taken_over, release) and opens the
+//                  gate. So a block that waits outside the STM — spins on a
+//                  std::atomic, joins a thread, blocks on a mutex or condition
+//                  variable — for the arriving thread's transaction does not
+//                  hang: that thread's transaction runs before it, and the
+//                  block restarts at its next barrier or at its commit.
+//   2 (runtime)    inside a barrier, commit or rollback of the attempt: the
+//                  claimant waits (these never block), and the attempt sees
+//                  the claim at its next entry.
+// Every runtime entry of a serial attempt (serial_enter) stores 2, then loads
+// the gate; the claimant CASes the gate, then (heavy_fence: membarrier) loads
+// serial_phase. INVARIANT (give-way-exclusive): the claimant touches the
+// attempt's memory only while it is in user code, and the attempt touches it
+// again only after it has seen the takeover. Proof (Dekker, asymmetric like
+// the gate): either the claimant's phase load sees the entry's 2 (it waits
+// for the 1 stored when the entry leaves, release, and the next entry sees
+// the claim), or the entry's gate load sees the claim and the entry diverts
+// (serial_divert): it stores 1 and waits for serial_taken_over (acquire)
+// without touching memory. The claimant's writes, and the gate opening, are
+// ordered before the attempt's next step by that release/acquire pair.
+// Not given way (the claimant waits, as before give-way existed):
+//   - an attempt that called become_inevitable() (serial_inevitable): it has
+//     done what cannot be undone; the claim lasts until it commits. A block
+//     that becomes inevitable and then waits outside the STM for a thread
+//     that arrives meanwhile still waits for ever;
+//   - a serial block waiting for another serial block (serial mode: blocks
+//     are serial by choice there; only speculative waiters claim).
+// Without membarrier (g_start_needs_fence, OPTIMIST_SYMMETRIC_FENCES) both
+// sides fence in full (start_fence, heavy_fence): slower serial accesses,
+// same protocol.
+
+// Entering the runtime from a serial attempt (its owner only): true while
+// the attempt holds the gate unclaimed; false: call serial_divert.
+inline bool serial_enter(transaction& tx) noexcept {
+  tx.serial_phase.store(2, std::memory_order_relaxed);
+  // A compiler fence where the claimant's heavy_fence is a membarrier.
+  if (tx.serial_full_fence) [[unlikely]] {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  return g_serial_gate.load(std::memory_order_relaxed) == reinterpret_cast<std::uintptr_t>(&tx);
+}
+inline void serial_leave(transaction& tx) noexcept {
+  tx.serial_phase.store(1, std::memory_order_release);
+}
+
+// serial_enter returned false: the gate is claimed. Returns false if the
+// attempt goes on (it is inevitable; serial_leave when done); true if it was
+// taken over: its writes are undone, the gate is open, and it is now a doomed
+// speculative attempt (mode optimistic, doomed, the next attempt runs
+// speculatively). The caller throws restart_signal or, while unwinding,
+// answers as a doomed attempt does.
+bool serial_divert(transaction& tx) noexcept;
 
 // Called by a speculative attempt after publishing active_since and
 // start_fence(): returns at once while the gate is open and this thread is

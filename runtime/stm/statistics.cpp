@@ -23,6 +23,8 @@ void detail::thread_counters::add_to(statistics& s) const noexcept {
   auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   s.commits += get(commits);
   s.read_only_commits += get(read_only_commits);
+  s.serial_commits += get(serial_commits);
+  s.serial_give_ways += get(serial_give_ways);
   s.aborts += get(aborts);
   s.restarts += get(restarts);
   s.irrevocable += get(irrevocable);
@@ -44,6 +46,8 @@ statistics stats() {
   auto minus = [](std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; };
   now.commits = minus(now.commits, g_baseline.commits);
   now.read_only_commits = minus(now.read_only_commits, g_baseline.read_only_commits);
+  now.serial_commits = minus(now.serial_commits, g_baseline.serial_commits);
+  now.serial_give_ways = minus(now.serial_give_ways, g_baseline.serial_give_ways);
   now.aborts = minus(now.aborts, g_baseline.aborts);
   now.restarts = minus(now.restarts, g_baseline.restarts);
   now.irrevocable = minus(now.irrevocable, g_baseline.irrevocable);

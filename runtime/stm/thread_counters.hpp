@@ -16,6 +16,8 @@ namespace optimist::detail {
 struct thread_counters {
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> read_only_commits{0};
+  std::atomic<std::uint64_t> serial_commits{0};
+  std::atomic<std::uint64_t> serial_give_ways{0};
   std::atomic<std::uint64_t> aborts{0};
   std::atomic<std::uint64_t> restarts{0};
   std::atomic<std::uint64_t> irrevocable{0};

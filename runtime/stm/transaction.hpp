@@ -107,6 +107,7 @@ class alignas(64) transaction {
   // ---- serial mode (runtime/stm/serial_mode.cpp) ----
   undo_log undo;                      // in-place writes of a serial attempt
   bool serial_fallback_next = false;  // the next attempt runs speculatively (after a retry())
+  bool serial_full_fence = true;  // serial_enter fences in full (g_start_needs_fence at its start)
   std::uint64_t serial_wait_start = 0;
   std::vector<lock_entry> locks;  // held during commit only
   std::vector<orec*> reserved;    // held while irrevocable
@@ -199,6 +200,13 @@ class alignas(64) transaction {
   // attempts with only start_fence() before its gate check; a serial holder
   // that sees it clears it and issues the heavy fence (serial_mode.cpp).
   std::atomic<bool> may_speculate{false};
+  // Give-way (serial_mode.hpp): where a serial attempt is (serial_phase), set
+  // by its owner and read by a thread that claimed its gate; taken over by
+  // that thread (set by it once it has undone the attempt's writes); and
+  // whether it became inevitable (then it is never taken over).
+  std::atomic<std::uint8_t> serial_phase{0};
+  std::atomic<bool> serial_taken_over{false};
+  std::atomic<bool> serial_inevitable{false};
   transaction* next_registered = nullptr;  // immutable once published
   thread_counters counters;
 
@@ -233,10 +241,14 @@ class alignas(64) transaction {
   void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
 
   // Serial mode (runtime/stm/serial_mode.cpp): start an outermost attempt
-  // under the gate; commit its in-place writes (stamps their orecs, wakes
-  // waiters, opens the gate); or undo them and open the gate (rollback).
+  // under the gate; commit it (stamps the orecs of its in-place writes, wakes
+  // waiters, opens the gate, then ends it as finish_committed() would; may
+  // throw what an on-commit action throws, like commit()); or undo its writes
+  // and open the gate (rollback).
   void start_serial(source_location site);
-  void commit_serial() noexcept;
+  void start_serial_observed(source_location site);
+  void enter_serial(source_location site);
+  void commit_serial();
   void undo_serial() noexcept;
 
   void open_nested();

@@ -12,17 +12,25 @@
 //   write to a word it had read (the transaction always writes a word of its own, so even a
 //   `first` that only reads is validated at commit). Returns the number of attempts: 1 means the
 //   two touched no common word in a conflicting way — a deterministic check, no timing involved.
+//   In auto mode the transaction runs in stm: alone, it would run serially and give way to
+//   `second` whatever that touches (runtime/stm/serial_mode.hpp), which checks nothing.
 #pragma once
 
+#include <optional>
 #include <thread>
 
+#include "htm/hardware_mode.hpp"
 #include "optimist/atomically.hpp"
+#include "optimist/mode.hpp"
 #include "optimist/tvar.hpp"
 
 namespace optimist::test {
 
 template <class First, class Second>
 int attempts_around(First&& first, Second&& second) {
+  std::optional<optimist::detail::scoped_execution_mode> speculative;
+  if (optimist::execution_mode_now() == optimist::execution_mode::automatic)
+    speculative.emplace(optimist::execution_mode::stm);
   int attempts = 0;
   optimist::tvar<int> private_word{0};
   optimist::atomically([&] {

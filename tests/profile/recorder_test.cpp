@@ -199,7 +199,27 @@ struct write_read_stage {
   source_location writer_block;
 };
 
-class RecorderTest : public ::testing::TestWithParam<int> {};
+// The staged conflicts below check what the speculative engine records. In
+// auto mode a block that starts while its thread is alone runs serially and
+// gives way to the other thread instead of meeting a conflict
+// (runtime/stm/serial_mode.hpp): run such tests in stm.
+class speculative_in_auto {
+ public:
+  speculative_in_auto() : previous_(optimist::execution_mode_now()) {
+    if (previous_ == optimist::execution_mode::automatic)
+      optimist::set_execution_mode(optimist::execution_mode::stm);
+  }
+  ~speculative_in_auto() { optimist::set_execution_mode(previous_); }
+  speculative_in_auto(const speculative_in_auto&) = delete;
+  speculative_in_auto& operator=(const speculative_in_auto&) = delete;
+
+ private:
+  optimist::execution_mode previous_;
+};
+
+class RecorderTest : public ::testing::TestWithParam<int> {
+  speculative_in_auto mode_;
+};
 
 TEST_P(RecorderTest, WriteReadConflictNamesTheReadAndTheWrite) {
   reporting_scope scope;
@@ -827,6 +847,7 @@ TEST(ReportAtExit, ChildProcess) {
   if (std::getenv(child_marker) == nullptr) {
     GTEST_SKIP() << "runs only as the child process of ReportAtExit.JsonFileIsWrittenAtExit";
   }
+  speculative_in_auto mode;
   write_read_stage stage(2, 2);
   stage.run();
   EXPECT_TRUE(report::enabled()) << "OPTIMIST_REPORT enables reporting at the first transaction";
@@ -836,6 +857,7 @@ TEST(ReportAtExit, ChildProcess) {
 // ReportAtExit.ChildProcess; at exit the child writes the file, which holds
 // the child's conflicts at the staging's lines.
 TEST(ReportAtExit, JsonFileIsWrittenAtExit) {
+  speculative_in_auto mode;
   write_read_stage probe(2, 1);  // learns the staging's sites (reporting is off)
   probe.run();
   optimist::test::temp_dir dir;

@@ -20,6 +20,7 @@
 #include "stm/contention_manager.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
+#include "support/serial_mode.hpp"
 #include "support/watchdog.hpp"
 
 namespace {
@@ -85,11 +86,15 @@ void rerun_after_failed_become_inevitable() {
 }
 
 TEST(InevitabilityRerun, ACleanupTransactionDoesNotTakeTheIrrevocableRerun) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   watchdog guard("a re-run after become_inevitable with a cleanup transaction");
   rerun_after_failed_become_inevitable<cleanup_kind::transaction>();
 }
 
 TEST(InevitabilityRerun, AnInevitableCleanupTransactionKeepsTheTokenForTheRerun) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   watchdog guard("a re-run after become_inevitable with an inevitable cleanup transaction");
   rerun_after_failed_become_inevitable<cleanup_kind::inevitable_transaction>();
 }
@@ -99,6 +104,7 @@ TEST(InevitabilityRerun, AnInevitableCleanupTransactionKeepsTheTokenForTheRerun)
 // irrevocably (the cleanup transaction must not reset the abort count nor take
 // the irrevocable attempt for itself).
 TEST(InevitabilityRerun, ACleanupTransactionDoesNotResetStarvation) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("starvation and the irrevocable fallback");
   watchdog guard("a starved transaction with a cleanup transaction");
   const long side_before = g_side.get();
   std::thread([&] {

@@ -31,6 +31,7 @@
 #include "optimist/optimist.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/thread_registry.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -94,6 +95,8 @@ class RetryWakeupTest : public ::testing::TestWithParam<wakeup_case> {};
 // The waker commits between the rollback of the retrying irrevocable attempt
 // and its registration in the wait table: the waiter must see the change.
 TEST_P(RetryWakeupTest, AnIrrevocableRetryIsWokenByACommitDuringItsRollback) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   watchdog guard("an irrevocable retry woken during its rollback");
   const wakeup_case param = GetParam();
   optimist::tvar<long> flag{0}, x{0};
@@ -182,6 +185,8 @@ INSTANTIATE_TEST_SUITE_P(
 // as soon as the rollback releases it, racing with the waiter's registration.
 // Every round must end with the waiter woken.
 TEST(RetryWakeupRace, AStoreRacingWithTheRegistrationIsNeverLost) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE(
+      "the block waits for a thread whose serial block waits for it (a staged conflict)");
   watchdog guard("stores racing with irrevocable retries");
   const long rounds = scaled(20);
   auto flags = std::make_unique<optimist::tvar<long>[]>(static_cast<std::size_t>(rounds));

@@ -1,0 +1,271 @@
+// Give-way (runtime/stm/serial_mode.hpp): in auto mode a thread that is alone
+// runs its blocks serially, holding the gate. A thread that arrives while such
+// a block runs must not wait at the gate for ever when the block in turn waits
+// for it: after a short wait it claims the gate, the serial block's in-place
+// writes are undone, and the block restarts at its next barrier or commit and
+// runs again speculatively.
+//
+// The shapes checked, each of which hung before give-way:
+//   - the block joins a thread it started, whose access (standalone or in a
+//     transaction) the block then sees or is invalidated by;
+//   - the block spins on a transactional flag (its barrier sees the claim);
+//   - the block has written in place, then waits outside the STM (a
+//     std::atomic) for a thread whose transaction reads those words: that
+//     transaction must see the values from before the block;
+//   - the same with nested blocks and more writes than the undo log's first
+//     buffer holds;
+//   - the block gives way inside or_else and then calls retry();
+//   - a lone thread's short blocks while threads come and go (the claim
+//     races with serial commits).
+// Each runs under a watchdog: a hang fails with the shape's name.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "optimist/optimist.hpp"
+#include "stm/thread_census.hpp"
+#include "stm/thread_registry.hpp"
+#include "stm/transaction.hpp"
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+
+namespace {
+
+using optimist::execution_mode;
+using optimist::detail::tx_mode;
+using optimist::test::scaled;
+using optimist::test::watchdog;
+
+long threads_with_descriptors() {
+  return static_cast<long>(optimist::detail::census_now() & optimist::detail::census_count_mask);
+}
+
+tx_mode running_mode() {
+  const optimist::detail::transaction* tx = optimist::detail::tls_current;
+  return tx != nullptr ? tx->mode : tx_mode::hardware;
+}
+
+std::chrono::seconds limit() {
+  return std::chrono::seconds(30 * optimist::test::stress_scale());
+}
+
+class GiveWay : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = optimist::execution_mode_now();
+    optimist::set_execution_mode(execution_mode::automatic);
+    (void)optimist::detail::this_thread_transaction();
+    ASSERT_EQ(threads_with_descriptors(), 1)
+        << "precondition: this test's thread is the only one holding a descriptor";
+    optimist::reset_stats();
+  }
+  void TearDown() override { optimist::set_execution_mode(previous_); }
+
+ private:
+  execution_mode previous_ = execution_mode::stm;
+};
+
+// The block reads w, then joins a thread that writes w outside any
+// transaction: the writer waits at the gate, claims it, the block restarts at
+// its next barrier (y.set) and sees the new w.
+TEST_F(GiveWay, ABlockJoinsAThreadThatWritesOutsideATransaction) {
+  watchdog guard("a serial block joining a thread that stores to a word it read", limit());
+  optimist::tvar<long> w{1}, y{0};
+  int attempts = 0;
+  tx_mode first_mode = tx_mode::hardware;
+  optimist::atomically([&] {
+    if (++attempts == 1) first_mode = running_mode();
+    const long seen = w.get();
+    if (attempts == 1) std::thread([&] { w = 10; }).join();
+    y.set(seen + 1);
+  });
+  EXPECT_EQ(first_mode, tx_mode::serial) << "precondition: the first attempt ran serially";
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(y.get(), 11);
+  EXPECT_GE(optimist::stats().serial_give_ways, 1u);
+}
+
+// The same with a transaction in the joined thread, and the block's commit as
+// the first thing it does after the join.
+TEST_F(GiveWay, ABlockJoinsAThreadThatCommitsATransaction) {
+  watchdog guard("a serial block joining a thread that commits a transaction", limit());
+  optimist::tvar<long> w{1}, y{0};
+  int attempts = 0;
+  long seen = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    seen = w.get();
+    y.set(seen + 1);
+    if (attempts == 1)
+      std::thread([&] { optimist::atomically([&] { w.set(w.get() + 9); }); }).join();
+  });
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(seen, 10);
+  EXPECT_EQ(y.get(), 11);
+}
+
+// The block spins on a flag that a thread it started sets in its own
+// transaction: the spinning barrier sees the claim.
+TEST_F(GiveWay, ABlockSpinsOnAFlagAnotherThreadSets) {
+  watchdog guard("a serial block spinning on a transactional flag", limit());
+  optimist::tvar<int> flag{0};
+  std::atomic<bool> go{false};
+  std::thread setter([&] {
+    while (!go.load()) std::this_thread::yield();
+    optimist::atomically([&] { flag.set(1); });
+  });
+  int attempts = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    go.store(true);
+    while (flag.get() == 0) {
+    }
+  });
+  setter.join();
+  EXPECT_GE(attempts, 2);
+  EXPECT_EQ(flag.get(), 1);
+}
+
+// The block writes in place, then waits outside the STM for a thread whose
+// transaction reads what it wrote: that transaction must see the values from
+// before the block (the claimant undoes the writes), and the block, re-run,
+// sees that transaction's write. Nested blocks and more writes than the undo
+// log's first buffer (64 entries) holds.
+void writes_then_waits(int words, bool nested) {
+  std::vector<optimist::tvar<long>> cells(static_cast<std::size_t>(words));
+  for (auto& c : cells) c = 5;
+  optimist::tvar<long> z{0};
+  std::atomic<int> phase{0};
+  long sum_seen_by_reader = -1;
+  std::thread reader([&] {
+    while (phase.load() != 1) std::this_thread::yield();
+    optimist::atomically([&] {
+      long sum = 0;
+      for (auto& c : cells) sum += c.get();
+      sum_seen_by_reader = sum;
+      z.set(1);
+    });
+    phase.store(2);
+  });
+  int attempts = 0;
+  long z_seen = -1;
+  optimist::atomically([&] {
+    ++attempts;
+    auto write_all = [&] {
+      for (auto& c : cells) c.set(c.get() + 1);
+    };
+    if (nested) {
+      optimist::atomically([&] { write_all(); });
+      try {
+        optimist::atomically([&] {
+          cells[0].set(1000);
+          throw 1;
+        });
+      } catch (int) {
+      }
+    } else {
+      write_all();
+    }
+    if (attempts == 1) {
+      phase.store(1);
+      while (phase.load() != 2) std::this_thread::yield();  // outside the STM
+    }
+    z_seen = z.get();
+  });
+  reader.join();
+  EXPECT_EQ(sum_seen_by_reader, 5L * words) << "the reader saw the serial block's writes";
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(z_seen, 1);
+  for (auto& c : cells) EXPECT_EQ(c.get(), 6);
+}
+
+TEST_F(GiveWay, ABlockThatWroteWaitsOutsideTheStmForAReader) {
+  watchdog guard("a serial block that wrote, waiting for a reader", limit());
+  writes_then_waits(4, false);
+}
+
+TEST_F(GiveWay, NestedBlocksAndAGrownUndoLogAreUndoneForTheReader) {
+  watchdog guard("nested serial blocks with 200 writes, waiting for a reader", limit());
+  writes_then_waits(200, true);
+}
+
+// The block gives way while an or_else alternative calls retry(): the retry
+// must become a restart of the whole block, not run the other alternative
+// (the block's first write was undone by the claimant: going on would commit
+// the rest without it).
+TEST_F(GiveWay, ARetryInOrElseAfterTheTakeoverRestartsTheWholeBlock) {
+  watchdog guard("a serial block giving way inside or_else", limit());
+  optimist::tvar<long> x{0}, y{0};
+  std::atomic<int> phase{0};
+  long x_seen_by_visitor = -1;
+  std::thread visitor([&] {
+    while (phase.load() != 1) std::this_thread::yield();
+    optimist::atomically([&] { x_seen_by_visitor = x.get(); });
+    phase.store(2);
+  });
+  int attempts = 0;
+  int branch = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    x.set(x.get() + 1);
+    branch = optimist::or_else(
+        [&] {
+          if (attempts == 1) {
+            phase.store(1);
+            while (phase.load() != 2) std::this_thread::yield();  // outside the STM
+            optimist::retry();
+          }
+          return 1;
+        },
+        [&] {
+          y.set(y.get() + 1);
+          return 2;
+        });
+  });
+  visitor.join();
+  EXPECT_EQ(x_seen_by_visitor, 0);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(branch, 1);
+  EXPECT_EQ(x.get(), 1) << "the block committed without its first write";
+  EXPECT_EQ(y.get(), 0);
+}
+
+// Threads that arrive one by one while this thread runs short serial blocks
+// (it is alone between visits) wait briefly or claim the gate and get in; the
+// blocks keep their invariant whether they commit serially, give way or run
+// speculatively, and every visitor sees it.
+TEST_F(GiveWay, BlocksThatDoNotWaitKeepTheirInvariantWhileThreadsArrive) {
+  watchdog guard("serial blocks while visitors arrive", limit());
+  optimist::tvar<long> a{100}, b{0};
+  std::atomic<bool> done{false};
+  std::atomic<long> bad{0};
+  // The spawner itself never touches transactional memory: it is not counted.
+  std::thread spawner([&] {
+    const long visits = scaled(40);
+    for (long v = 0; v < visits; ++v) {
+      std::thread([&] {
+        optimist::atomically([&] {
+          if (a.get() + b.get() != 100) bad.fetch_add(1);
+        });
+      }).join();
+    }
+    done.store(true);
+  });
+  long i = 0;
+  while (!done.load()) {
+    optimist::atomically([&] {
+      const long amount = ++i % 7;
+      a.set(a.get() - amount);
+      b.set(b.get() + amount);
+    });
+  }
+  spawner.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(a.get() + b.get(), 100);
+  EXPECT_GT(optimist::stats().serial_commits, 0u) << "no block ran serially";
+}
+
+}  // namespace
