@@ -27,8 +27,10 @@
 //              restarts, speculatively, at its next access or commit
 //              (stats().serial_give_ways). So a block that waits for a
 //              thread it started (joins it, spins on a flag it sets) works
-//              as in stm mode; not after become_inevitable(), which cannot
-//              be undone (then it waits for ever, as in serial mode).
+//              as in stm mode. A serial block that calls
+//              become_inevitable() could no longer give way, so it re-runs
+//              there as stm's inevitable blocks run (irrevocable, beside
+//              the others): the code before become_inevitable() runs twice.
 //   serial     each atomic block runs alone under one global lock and reads
 //              and writes memory in place (no read set, no redo log): the
 //              cost of a lock, for one thread or heavy conflict. Writes keep

@@ -59,6 +59,22 @@ void transaction::reserve(orec& lock) {
 
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
+  if (mode == tx_mode::serial && !inevitable_requested && !unwinding() && serial_is_auto()) {
+    // Auto mode ran this block serially because its thread was alone. An
+    // inevitable serial block can no longer give way (serial_mode.hpp), so a
+    // thread arriving meanwhile would wait for it for as long as it runs, and
+    // for ever if it waits for that thread — where stm mode lets both run.
+    // So re-run it as stm does a failed become_inevitable(): irrevocably in
+    // software, holding the token, beside everyone else. The rollback undoes
+    // its in-place writes and opens the gate; the re-run takes the token
+    // (start(): irrevocable_next), never while holding the gate, which a
+    // token holder between attempts may be waiting to pass.
+    irrevocable_next = true;
+    serial_fallback_next = false;
+    doomed = true;
+    doom_cause = abort_cause::explicit_restart;
+    throw restart_signal{};
+  }
   if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
     if (!serial_enter(*this) && serial_divert(*this)) {
       // Given way (serial_mode.hpp) before it became inevitable: like a failed

@@ -89,6 +89,16 @@ inline bool thread_runs_serial(const transaction& tx) {
   return choice == static_cast<int>(serial_choice::always);
 }
 
+// True if this thread's serial blocks are auto mode's (serial_choice::when_alone),
+// not serial mode's: such a block that calls become_inevitable() re-runs as an
+// irrevocable software transaction instead (inevitability.cpp).
+inline bool serial_is_auto() noexcept {
+  int choice = tls_serial_choice;
+  if (choice == static_cast<int>(serial_choice::unresolved))
+    choice = g_serial_choice.load(std::memory_order_relaxed);
+  return choice == static_cast<int>(serial_choice::when_alone);
+}
+
 // Give-way: a thread that waits at the gate for longer than a short serial
 // block takes (give_way_after_ns in serial_mode.cpp) claims the gate (holder
 // -> holder | gate_claimed, one CAS: one claimant) and the serial attempt
@@ -123,9 +133,10 @@ inline bool thread_runs_serial(const transaction& tx) {
 // ordered before the attempt's next step by that release/acquire pair.
 // Not given way (the claimant waits, as before give-way existed):
 //   - an attempt that called become_inevitable() (serial_inevitable): it has
-//     done what cannot be undone; the claim lasts until it commits. A block
-//     that becomes inevitable and then waits outside the STM for a thread
-//     that arrives meanwhile still waits for ever;
+//     done what cannot be undone; the claim lasts until it commits. Only in
+//     serial mode: auto mode re-runs such a block irrevocably in software
+//     instead (serial_is_auto, inevitability.cpp), where it cannot make an
+//     arriving thread wait at the gate;
 //   - a serial block waiting for another serial block (serial mode: blocks
 //     are serial by choice there; only speculative waiters claim).
 // Without membarrier (g_start_needs_fence, OPTIMIST_SYMMETRIC_FENCES) both

@@ -57,6 +57,7 @@
 #include "stm/contention_manager.hpp"
 #include "stm/orec_table.hpp"
 #include "support/profile_equality.hpp"
+#include "support/serial_mode.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 #include "temp_files.hpp"
@@ -203,22 +204,8 @@ struct write_read_stage {
 // auto mode a block that starts while its thread is alone runs serially and
 // gives way to the other thread instead of meeting a conflict
 // (runtime/stm/serial_mode.hpp): run such tests in stm.
-class speculative_in_auto {
- public:
-  speculative_in_auto() : previous_(optimist::execution_mode_now()) {
-    if (previous_ == optimist::execution_mode::automatic)
-      optimist::set_execution_mode(optimist::execution_mode::stm);
-  }
-  ~speculative_in_auto() { optimist::set_execution_mode(previous_); }
-  speculative_in_auto(const speculative_in_auto&) = delete;
-  speculative_in_auto& operator=(const speculative_in_auto&) = delete;
-
- private:
-  optimist::execution_mode previous_;
-};
-
 class RecorderTest : public ::testing::TestWithParam<int> {
-  speculative_in_auto mode_;
+  optimist::test::speculation_pin mode_;
 };
 
 TEST_P(RecorderTest, WriteReadConflictNamesTheReadAndTheWrite) {
@@ -726,7 +713,11 @@ TEST_P(RecorderTest, TraceDrawsAnArrowFromTheCommitToEachAbortItCaused) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, RecorderTest, ::testing::Values(2, 4));
 
-class RecorderThreadsTest : public ::testing::TestWithParam<int> {};
+// Thread times without conflicts: in auto mode a thread that starts while
+// another runs serially waits at the gate, which is waiting time.
+class RecorderThreadsTest : public ::testing::TestWithParam<int> {
+  optimist::test::speculation_pin mode_;
+};
 
 // ---- times --------------------------------------------------------------------------------------
 
@@ -847,7 +838,7 @@ TEST(ReportAtExit, ChildProcess) {
   if (std::getenv(child_marker) == nullptr) {
     GTEST_SKIP() << "runs only as the child process of ReportAtExit.JsonFileIsWrittenAtExit";
   }
-  speculative_in_auto mode;
+  const optimist::test::speculation_pin mode;
   write_read_stage stage(2, 2);
   stage.run();
   EXPECT_TRUE(report::enabled()) << "OPTIMIST_REPORT enables reporting at the first transaction";
@@ -857,7 +848,7 @@ TEST(ReportAtExit, ChildProcess) {
 // ReportAtExit.ChildProcess; at exit the child writes the file, which holds
 // the child's conflicts at the staging's lines.
 TEST(ReportAtExit, JsonFileIsWrittenAtExit) {
-  speculative_in_auto mode;
+  const optimist::test::speculation_pin mode;
   write_read_stage probe(2, 1);  // learns the staging's sites (reporting is off)
   probe.run();
   optimist::test::temp_dir dir;

@@ -15,6 +15,9 @@
 //   - the same with nested blocks and more writes than the undo log's first
 //     buffer holds;
 //   - the block gives way inside or_else and then calls retry();
+//   - the block becomes inevitable (it can no longer give way), then joins a
+//     thread that commits a transaction: it re-runs as an irrevocable
+//     software transaction at become_inevitable(), beside that thread;
 //   - a lone thread's short blocks while threads come and go (the claim
 //     races with serial commits).
 // Each runs under a watchdog: a hang fails with the shape's name.
@@ -105,6 +108,30 @@ TEST_F(GiveWay, ABlockJoinsAThreadThatCommitsATransaction) {
   EXPECT_EQ(attempts, 2);
   EXPECT_EQ(seen, 10);
   EXPECT_EQ(y.get(), 11);
+}
+
+// An inevitable serial block cannot give way, so auto mode does not keep one
+// serial: become_inevitable() undoes the block's in-place writes and re-runs it
+// as an irrevocable software transaction, as stm mode does. That one lets the
+// joined thread's transaction (on another word) commit beside it.
+TEST_F(GiveWay, AnInevitableBlockJoinsAThreadThatCommitsATransaction) {
+  watchdog guard("an inevitable block joining a thread that commits a transaction", limit());
+  optimist::tvar<long> w{1}, y{0};
+  std::vector<tx_mode> modes;
+  long seen = 0;
+  optimist::atomically([&] {
+    modes.push_back(running_mode());
+    y.set(y.get() + 1);  // in place while serial: undone before the re-run
+    optimist::become_inevitable();
+    std::thread([&] { optimist::atomically([&] { w.set(w.get() + 9); }); }).join();
+    seen = w.get();
+  });
+  ASSERT_EQ(modes.size(), 2u) << "serial, then one irrevocable re-run";
+  EXPECT_EQ(modes[0], tx_mode::serial) << "precondition: the first attempt ran serially";
+  EXPECT_EQ(modes[1], tx_mode::irrevocable);
+  EXPECT_EQ(seen, 10);
+  EXPECT_EQ(y.get(), 1) << "the serial attempt's write was undone before the re-run";
+  EXPECT_EQ(optimist::stats().irrevocable, 1u);
 }
 
 // The block spins on a flag that a thread it started sets in its own

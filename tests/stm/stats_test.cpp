@@ -110,9 +110,15 @@ class fake_committer {
   std::vector<held> held_;
 };
 
+// Exact counts of the software engine's aborts and restarts: in auto mode a
+// lone thread's serial block that gives way to an arriving thread restarts
+// too, so these run in stm there (support/serial_mode.hpp).
 class StatsTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override { optimist::reset_stats(); }
+
+ private:
+  optimist::test::speculation_pin mode_;
 };
 
 TEST_P(StatsTest, UserExceptionCountsOneAbortEach) {

@@ -9,6 +9,10 @@
 //     transactional access: under one lock that thread waits for the block);
 //   - buffered writes (memory untouched before commit), write-log limits,
 //     starvation and the irrevocable fallback.
+// In auto mode (the default) such a test runs in stm mode instead, for its
+// whole body: auto runs a lone thread's blocks serially, and these tests
+// check the software engine's mechanics. Auto mode's own behaviour is tested
+// in tests/stm/auto_mode_test.cpp and give_way_test.cpp.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,9 +25,27 @@ inline bool serial_mode_on() {
   return optimist::execution_mode_now() == optimist::execution_mode::serial;
 }
 
+// Switches auto mode to stm until the end of the scope; no-op otherwise.
+class speculation_pin {
+ public:
+  speculation_pin() {
+    if (previous_ == optimist::execution_mode::automatic) {
+      optimist::set_execution_mode(optimist::execution_mode::stm);
+    }
+  }
+  ~speculation_pin() {
+    if (previous_ == optimist::execution_mode::automatic) optimist::set_execution_mode(previous_);
+  }
+  speculation_pin(const speculation_pin&) = delete;
+  speculation_pin& operator=(const speculation_pin&) = delete;
+
+ private:
+  optimist::execution_mode previous_ = optimist::execution_mode_now();
+};
+
 }  // namespace optimist::test
 
-#define OPTIMIST_SKIP_IN_SERIAL_MODE(why)                                        \
-  do {                                                                           \
-    if (::optimist::test::serial_mode_on()) GTEST_SKIP() << "serial mode: " why; \
-  } while (false)
+// At the top of a test body (it declares a variable for the rest of it).
+#define OPTIMIST_SKIP_IN_SERIAL_MODE(why)                                      \
+  if (::optimist::test::serial_mode_on()) GTEST_SKIP() << "serial mode: " why; \
+  const ::optimist::test::speculation_pin optimist_speculation_pin_ {}
