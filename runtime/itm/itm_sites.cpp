@@ -1,7 +1,15 @@
-// itm_site: return address -> file:line through libbacktrace (GCC's own
-// symbolizer, shipped with GCC as a static PIC library), addresses when the
-// program has no debug information. Names are interned for the life of the
-// process, as c_site() requires (INVARIANT site-records-live-forever).
+// itm_site: return address -> site record, symbolized late (itm_sites.hpp)
+// through libbacktrace (GCC's own symbolizer, shipped with GCC as a static PIC
+// library), addresses when the program has no debug information. Records and
+// names live for the life of the process (INVARIANT site-records-live-forever,
+// capi/c_site.cpp).
+//
+// INVARIANT (deferred-site-resolved, profile/recorder.hpp), the itm side: a
+// record is made with placeholder fields and listed in g_pending, both under
+// g_mutex, and g_pending_count is raised (release); resolve_pending() fills
+// every listed record under g_mutex, then sets g_pending_count to 0 (release).
+// A reader calls resolve_pending() first: either it sees 0 (acquire) after the
+// fill of every record it can name, or it takes g_mutex and fills them itself.
 #include "itm/itm_sites.hpp"
 
 #include <dlfcn.h>
@@ -10,14 +18,19 @@
 #define OPTIMIST_ITM_BACKTRACE 1
 #endif
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "capi/c_site.hpp"
+#include "profile/recorder.hpp"
 
 namespace optimist::detail {
 
@@ -28,7 +41,8 @@ std::mutex g_mutex;
 backtrace_state* g_state = nullptr;
 #endif
 
-std::unordered_map<std::uintptr_t, source_location>& resolved() {
+// Under g_mutex: every record made, by return address.
+std::unordered_map<std::uintptr_t, source_location>& records() {
   static auto* map = new std::unordered_map<std::uintptr_t, source_location>();
   return *map;
 }
@@ -37,6 +51,12 @@ const char* intern(const std::string& text) {
   static auto* strings = new std::unordered_set<std::string>();
   return strings->insert(text).first->c_str();
 }
+
+struct site_text {
+  const char* file;
+  int line;
+  const char* function;
+};
 
 struct pc_info {
   std::string file, function;
@@ -58,41 +78,108 @@ int take_first(void* data, std::uintptr_t, const char* file, int line, const cha
 }
 #endif
 
-source_location resolve(std::uintptr_t pc) {
+// Under g_mutex. Throws std::bad_alloc.
+site_text symbolize(std::uintptr_t pc) {
   pc_info info;
 #if defined(OPTIMIST_ITM_BACKTRACE)
   if (g_state == nullptr) g_state = backtrace_create_state(nullptr, 1, ignore_error, nullptr);
   // pc - 1: the call instruction itself, not what follows it.
   if (g_state != nullptr) backtrace_pcinfo(g_state, pc - 1, take_first, ignore_error, &info);
 #endif
-  if (info.found) return c_site(intern(info.file), info.line, intern(info.function));
+  if (info.found) return {intern(info.file), info.line, intern(info.function)};
   Dl_info dl{};
   char text[64];
   if (dladdr(reinterpret_cast<void*>(pc), &dl) != 0 && dl.dli_fname != nullptr) {
     std::snprintf(text, sizeof text, "+0x%lx",
                   static_cast<unsigned long>(pc - reinterpret_cast<std::uintptr_t>(dl.dli_fbase)));
-    return c_site(intern(std::string(dl.dli_fname) + text), 0,
-                  intern(dl.dli_sname != nullptr ? dl.dli_sname : "?"));
+    return {intern(std::string(dl.dli_fname) + text), 0,
+            intern(dl.dli_sname != nullptr ? dl.dli_sname : "?")};
   }
   std::snprintf(text, sizeof text, "0x%lx", static_cast<unsigned long>(pc));
-  return c_site(intern(text), 0, "?");
+  return {intern(text), 0, "?"};
+}
+
+#if defined(__cpp_lib_source_location)
+
+// Under g_mutex: the records not symbolized yet, and their count (read
+// without the lock by resolve_pending()).
+std::vector<std::pair<std::uintptr_t, source_location>> g_pending;
+std::atomic<std::size_t> g_pending_count{0};
+
+void resolve_pending() noexcept {
+  if (g_pending_count.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  for (const auto& [pc, record] : g_pending) {
+    site_text text{"(liboptimist_itm: out of memory naming this site)", 0, "?"};
+    try {
+      text = symbolize(pc);
+    } catch (...) {
+    }
+    fill_site_record(record, text.file, text.line, text.function);
+  }
+  g_pending.clear();
+  g_pending_count.store(0, std::memory_order_release);
+}
+
+// Under g_mutex. Throws std::bad_alloc with nothing changed.
+source_location record_for(std::uintptr_t pc) {
+  auto& map = records();
+  if (auto found = map.find(pc); found != map.end()) return found->second;
+  g_pending.reserve(g_pending.size() + 1);
+  source_location record = make_site_record("(liboptimist_itm: site not symbolized yet)", 0, "?");
+  map.emplace(pc, record);  // (a throw leaks the record: harmless)
+  g_pending.emplace_back(pc, record);
+  g_pending_count.store(g_pending.size(), std::memory_order_release);
+  if (g_deferred_site_resolver.load(std::memory_order_relaxed) == nullptr)
+    g_deferred_site_resolver.store(&resolve_pending, std::memory_order_release);
+  return record;
+}
+
+#else
+
+// Without std::source_location a location holds its fields by value: symbolize now.
+source_location record_for(std::uintptr_t pc) {
+  auto& map = records();
+  if (auto found = map.find(pc); found != map.end()) return found->second;
+  const site_text text = symbolize(pc);
+  source_location record = c_site(text.file, text.line, text.function);
+  map.emplace(pc, record);
+  return record;
+}
+
+#endif
+
+// Owns the thread's cache. Its destructor clears t_itm_site_cache and marks
+// the cache gone, so that a transaction in a later thread_local destructor
+// misses and does not touch the destroyed owner.
+thread_local bool t_cache_gone = false;  // trivially destructible: readable to the end
+struct cache_owner {
+  std::unique_ptr<itm_site_slot[]> slots;
+  ~cache_owner() {
+    t_itm_site_cache = nullptr;
+    t_cache_gone = true;
+  }
+};
+
+itm_site_slot* thread_cache() {
+  if (t_itm_site_cache != nullptr || t_cache_gone) return t_itm_site_cache;
+  thread_local cache_owner owner;
+  owner.slots = std::make_unique<itm_site_slot[]>(itm_site_cache_slots);  // zero: empty
+  t_itm_site_cache = owner.slots.get();
+  return t_itm_site_cache;
 }
 
 }  // namespace
 
-source_location itm_site(const void* return_address) noexcept {
+source_location itm_site_miss(const void* return_address) noexcept {
   const auto pc = reinterpret_cast<std::uintptr_t>(return_address);
-  thread_local std::uintptr_t last_pc = 0;
-  thread_local source_location last_site;
-  if (pc == last_pc) return last_site;
   try {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    auto& map = resolved();
-    auto found = map.find(pc);
-    source_location site = found != map.end() ? found->second : resolve(pc);
-    if (found == map.end()) map.emplace(pc, site);
-    last_pc = pc;
-    last_site = site;
+    source_location site;
+    {
+      std::lock_guard<std::mutex> lock(g_mutex);
+      site = record_for(pc);
+    }
+    if (itm_site_slot* cache = thread_cache()) cache[itm_site_slot_of(pc)] = {pc, site};
     return site;
   } catch (...) {
     return {};

@@ -32,6 +32,17 @@ inline bool reporting_on() noexcept {
   return g_reporting.load(std::memory_order_relaxed);
 }
 
+// Deferred sites. INVARIANT (deferred-site-resolved): a library that names
+// accesses by site records whose fields it fills in only when a report needs
+// them (liboptimist_itm.so keeps an access's return address and symbolizes it
+// late: runtime/itm/itm_sites.cpp) registers here how to fill every record it
+// has made so far; whoever reads a site's fields (the recorder, messages)
+// calls resolve_deferred_sites() first. Registered once, never unset.
+inline std::atomic<void (*)() noexcept> g_deferred_site_resolver{nullptr};
+inline void resolve_deferred_sites() noexcept {
+  if (auto* resolve = g_deferred_site_resolver.load(std::memory_order_acquire)) resolve();
+}
+
 // Where a conflict was detected: the access of the aborting transaction and,
 // if known, the orec through which the other transaction interfered.
 struct conflict_point {
