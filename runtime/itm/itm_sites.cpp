@@ -154,18 +154,18 @@ source_location record_for(std::uintptr_t pc) {
 // misses and does not touch the destroyed owner.
 thread_local bool t_cache_gone = false;  // trivially destructible: readable to the end
 struct cache_owner {
-  std::unique_ptr<itm_site_slot[]> slots;
+  std::unique_ptr<itm_site_set[]> sets;
   ~cache_owner() {
     t_itm_site_cache = nullptr;
     t_cache_gone = true;
   }
 };
 
-itm_site_slot* thread_cache() {
+itm_site_set* thread_cache() {
   if (t_itm_site_cache != nullptr || t_cache_gone) return t_itm_site_cache;
   thread_local cache_owner owner;
-  owner.slots = std::make_unique<itm_site_slot[]>(itm_site_cache_slots);  // zero: empty
-  t_itm_site_cache = owner.slots.get();
+  owner.sets = std::make_unique<itm_site_set[]>(itm_site_cache_sets);  // zero: empty
+  t_itm_site_cache = owner.sets.get();
   return t_itm_site_cache;
 }
 
@@ -179,7 +179,11 @@ source_location itm_site_miss(const void* return_address) noexcept {
       std::lock_guard<std::mutex> lock(g_mutex);
       site = record_for(pc);
     }
-    if (itm_site_slot* cache = thread_cache()) cache[itm_site_slot_of(pc)] = {pc, site};
+    if (itm_site_set* cache = thread_cache()) {
+      itm_site_set& set = cache[itm_site_set_of(pc)];
+      set.way[1] = set.way[0];
+      set.way[0] = {pc, site};
+    }
     return site;
   } catch (...) {
     return {};
