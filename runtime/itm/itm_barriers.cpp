@@ -16,11 +16,12 @@
 //          transaction::write does for an optimistic attempt.
 // The read fast path is a leaf (it saves no registers); a transaction that
 // records sites for a report takes it too when the thread's site cache
-// already holds the caller (itm_sites.hpp), the slower paths otherwise. A read the Bloom filter
-// does not rule out is looked up in the write log out of line. Everything else
-// (bytes of a word partly written, a locked or newer orec, irrevocable or
-// serial mode, an access that straddles words) takes the engine's general
-// read_bytes / write_bytes, which start over and handle every case.
+// already holds the caller (itm_sites.hpp), the slower paths otherwise. A
+// read the Bloom filter does not rule out is looked up in the write log out
+// of line. Everything else (bytes of a word partly written, a locked or newer
+// orec, irrevocable or serial mode, an access that straddles words) takes the
+// engine's general read_bytes / write_bytes, which start over and handle
+// every case.
 // Wider types (complex, long double, __m128) are whole words when 8-aligned.
 // INVARIANT callee-stack-direct (itm_thread.hpp): the stack of functions
 // called inside the transaction is accessed directly.
