@@ -5,11 +5,12 @@
 // capi/c_site.cpp).
 //
 // INVARIANT (deferred-site-resolved, profile/recorder.hpp), the itm side: a
-// record is made with placeholder fields and listed in g_pending, both under
-// g_mutex, and g_pending_count is raised (release); resolve_pending() fills
-// every listed record under g_mutex, then sets g_pending_count to 0 (release).
-// A reader calls resolve_pending() first: either it sees 0 (acquire) after the
-// fill of every record it can name, or it takes g_mutex and fills them itself.
+// record is made with placeholder fields, added to the owned set and listed in
+// g_pending, all under g_mutex, before it is handed out, and g_pending_count
+// is raised (release); resolve_pending() fills every listed record under
+// g_mutex, then sets g_pending_count to 0 (release). A reader calls
+// resolve_pending() first: either it sees 0 (acquire) after the fill of every
+// record it can name, or it takes g_mutex and fills them itself.
 #include "itm/itm_sites.hpp"
 
 #include <dlfcn.h>
@@ -106,6 +107,63 @@ site_text symbolize(std::uintptr_t pc) {
 std::vector<std::pair<std::uintptr_t, source_location>> g_pending;
 std::atomic<std::size_t> g_pending_count{0};
 
+// Every record made, as a set that owns_record() reads without a lock: open
+// addressing, at most half full; only added to, under g_mutex (a slot goes
+// from 0 to its record once). A fuller table is replaced by one twice as
+// large, published with release; the old one stays allocated for readers that
+// still look at it (leaked: the sizes add up to less than the last one).
+struct owned_table {
+  std::size_t mask;
+  std::unique_ptr<std::atomic<std::uintptr_t>[]> slots;
+  std::size_t count = 0;
+};
+std::atomic<owned_table*> g_owned{nullptr};
+
+std::size_t owned_home(std::uintptr_t key, std::size_t mask) {
+  return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
+// Under g_mutex; room guaranteed.
+void owned_insert(owned_table& t, std::uintptr_t key) noexcept {
+  std::size_t i = owned_home(key, t.mask);
+  while (t.slots[i].load(std::memory_order_relaxed) != 0) i = (i + 1) & t.mask;
+  t.slots[i].store(key, std::memory_order_relaxed);
+  ++t.count;
+}
+
+// Under g_mutex. Throws std::bad_alloc with nothing changed.
+void owned_add(std::uintptr_t key) {
+  owned_table* t = g_owned.load(std::memory_order_relaxed);
+  if (t == nullptr || 2 * (t->count + 1) > t->mask + 1) {
+    const std::size_t size = t == nullptr ? 1024 : 2 * (t->mask + 1);
+    auto larger = std::make_unique<owned_table>();
+    larger->mask = size - 1;
+    larger->slots = std::make_unique<std::atomic<std::uintptr_t>[]>(size);
+    for (std::size_t i = 0; i < size; ++i) larger->slots[i].store(0, std::memory_order_relaxed);
+    if (t != nullptr) {
+      for (std::size_t i = 0; i <= t->mask; ++i) {
+        const std::uintptr_t old = t->slots[i].load(std::memory_order_relaxed);
+        if (old != 0) owned_insert(*larger, old);
+      }
+    }
+    owned_insert(*larger, key);
+    g_owned.store(larger.release(), std::memory_order_release);  // the old one: leaked
+    return;
+  }
+  owned_insert(*t, key);
+}
+
+bool owns_record(const source_location& site) noexcept {
+  const std::uintptr_t key = pack_site(site);
+  const owned_table* t = g_owned.load(std::memory_order_acquire);
+  if (key == 0 || t == nullptr) return false;
+  for (std::size_t i = owned_home(key, t->mask);; i = (i + 1) & t->mask) {
+    const std::uintptr_t slot = t->slots[i].load(std::memory_order_relaxed);
+    if (slot == key) return true;
+    if (slot == 0) return false;
+  }
+}
+
 void resolve_pending() noexcept {
   if (g_pending_count.load(std::memory_order_acquire) == 0) return;
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -121,17 +179,21 @@ void resolve_pending() noexcept {
   g_pending_count.store(0, std::memory_order_release);
 }
 
+constexpr deferred_site_hooks g_hooks{&owns_record, &resolve_pending};
+
 // Under g_mutex. Throws std::bad_alloc with nothing changed.
 source_location record_for(std::uintptr_t pc) {
   auto& map = records();
   if (auto found = map.find(pc); found != map.end()) return found->second;
   g_pending.reserve(g_pending.size() + 1);
+  map.reserve(map.size() + 1);
   source_location record = make_site_record("(liboptimist_itm: site not symbolized yet)", 0, "?");
-  map.emplace(pc, record);  // (a throw leaks the record: harmless)
+  owned_add(pack_site(record));  // (a throw leaks the record: harmless)
+  map.emplace(pc, record);       // no throw: room reserved
   g_pending.emplace_back(pc, record);
   g_pending_count.store(g_pending.size(), std::memory_order_release);
-  if (g_deferred_site_resolver.load(std::memory_order_relaxed) == nullptr)
-    g_deferred_site_resolver.store(&resolve_pending, std::memory_order_release);
+  if (g_deferred_sites.load(std::memory_order_relaxed) == nullptr)
+    g_deferred_sites.store(&g_hooks, std::memory_order_release);
   return record;
 }
 

@@ -8,9 +8,8 @@
 //    until the writer's transaction has written it (WRITE line) and committed, then writes, so
 //    its commit fails validation. The JSON report must name this file at both lines. The
 //    reader runs its transaction once before, so that the read that conflicts finds its site in
-//    the thread's site cache and takes the read fast path (runtime/itm/itm_sites.hpp); the
-//    sites are symbolized only when the conflict is recorded (the read's) and when the report
-//    is written (the write's).
+//    the thread's site cache and takes the read fast path (runtime/itm/itm_sites.hpp); both
+//    sites are symbolized only when the report is written.
 // OPTIMIST_STRESS (a positive integer) multiplies the transfers.
 #include <sched.h>
 #include <sys/wait.h>
