@@ -13,6 +13,7 @@
 // record it can name, or it takes g_mutex and fills them itself.
 #include "itm/itm_sites.hpp"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
 #if __has_include(<backtrace.h>) && !defined(OPTIMIST_ITM_NO_BACKTRACE)
 #include <backtrace.h>
@@ -22,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -79,6 +81,18 @@ int take_first(void* data, std::uintptr_t, const char* file, int line, const cha
 }
 #endif
 
+// libbacktrace names an inlined function by its linkage name: C++ names come
+// mangled.
+std::string demangled(const std::string& name) {
+  if (name.rfind("_Z", 0) != 0) return name;
+  int status = 0;
+  char* text = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  if (text == nullptr) return name;
+  std::string result(text);
+  std::free(text);
+  return result;
+}
+
 // Under g_mutex. Throws std::bad_alloc.
 site_text symbolize(std::uintptr_t pc) {
   pc_info info;
@@ -87,7 +101,7 @@ site_text symbolize(std::uintptr_t pc) {
   // pc - 1: the call instruction itself, not what follows it.
   if (g_state != nullptr) backtrace_pcinfo(g_state, pc - 1, take_first, ignore_error, &info);
 #endif
-  if (info.found) return {intern(info.file), info.line, intern(info.function)};
+  if (info.found) return {intern(info.file), info.line, intern(demangled(info.function))};
   Dl_info dl{};
   char text[64];
   if (dladdr(reinterpret_cast<void*>(pc), &dl) != 0 && dl.dli_fname != nullptr) {
