@@ -83,8 +83,9 @@ template <class U>
 [[gnu::always_inline]] inline bool try_read_memory(transaction* tx, std::uintptr_t at, U& out,
                                                    const void* caller) {
   optimist::source_location site{};
-  if (tx->recording && !itm_cached_site(caller, site)) [[unlikely]]
-    return false;
+  if (tx->recording) [[unlikely]] {  // (so that the common case falls through)
+    if (!itm_cached_site(caller, site)) return false;
+  }
   if (!tx->reads.has_room()) return false;
   orec& lock = orec_for(at & ~std::uintptr_t{7});
   const std::uint64_t before = orec_load_checked(lock);  // INVARIANT clock-order
