@@ -9,7 +9,10 @@
 //    its commit fails validation. The JSON report must name this file at both lines. The
 //    reader runs its transaction once before, so that the read that conflicts finds its site in
 //    the thread's site cache and takes the read fast path (runtime/itm/itm_sites.hpp); both
-//    sites are symbolized only when the report is written.
+//    sites are symbolized only when the report is written. Between the reader's first access
+//    and the conflict, the writer runs a transaction with 640 more access sites, so that
+//    liboptimist_itm's set of site records grows past its first size (512): the reader's
+//    record must still be found there (else the report names the block's line instead).
 // OPTIMIST_STRESS (a positive integer) multiplies the transfers.
 #include <sched.h>
 #include <sys/wait.h>
@@ -93,8 +96,38 @@ void reader_body() {
   }
 }
 
+}  // namespace
+
+// 640 reads, each its own call of _ITM_RU8: 640 return addresses, 640 site records. (External
+// linkage: in the anonymous namespace GCC would see that nothing writes it and fold the reads.)
+long g_many_sites_words[640];
+
+namespace {
+
+#define OPTIMIST_READ_1(n) sum += g_many_sites_words[n];
+#define OPTIMIST_READ_4(n) \
+  OPTIMIST_READ_1(n) OPTIMIST_READ_1(n + 1) OPTIMIST_READ_1(n + 2) OPTIMIST_READ_1(n + 3)
+#define OPTIMIST_READ_16(n) \
+  OPTIMIST_READ_4(n) OPTIMIST_READ_4(n + 4) OPTIMIST_READ_4(n + 8) OPTIMIST_READ_4(n + 12)
+#define OPTIMIST_READ_64(n) \
+  OPTIMIST_READ_16(n) OPTIMIST_READ_16(n + 16) OPTIMIST_READ_16(n + 32) OPTIMIST_READ_16(n + 48)
+#define OPTIMIST_READ_320(n) \
+  OPTIMIST_READ_64(n)        \
+  OPTIMIST_READ_64(n + 64)   \
+  OPTIMIST_READ_64(n + 128) OPTIMIST_READ_64(n + 192) OPTIMIST_READ_64(n + 256)
+
+long many_sites() {
+  long sum = 0;
+  __transaction_atomic {
+    OPTIMIST_READ_320(0)
+    OPTIMIST_READ_320(320)
+  }
+  return sum;
+}
+
 void writer_body() {
   while (__atomic_load_n(&g_reader_ready, __ATOMIC_SEQ_CST) == 0) sched_yield();
+  if (many_sites() != 0) return;  // (never: the words hold zeros)
   g_write_line = __LINE__ + 2;
   __transaction_atomic {
     g_shared = 41;
