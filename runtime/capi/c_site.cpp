@@ -39,15 +39,28 @@ source_location build(const Record* source_location::*record, const char* file,
   return result;
 }
 
+template <class Record>
+void fill(const Record* source_location::*record, source_location site, const char* file,
+          const char* function, unsigned line) {
+  // The record was made by build() with new, so it is not a const object.
+  *const_cast<Record*>(site.*record) = Record{file, function, line, 0};
+}
+
 struct record_member_tag {};
 source_location make_location(record_member_tag, const char* file, const char* function,
                               unsigned line);
+void fill_location(record_member_tag, source_location site, const char* file, const char* function,
+                   unsigned line);
 
 template <class Member, Member Pointer>
 struct record_member_exposer {
   friend source_location make_location(record_member_tag, const char* file, const char* function,
                                        unsigned line) {
     return build(Pointer, file, function, line);
+  }
+  friend void fill_location(record_member_tag, source_location site, const char* file,
+                            const char* function, unsigned line) {
+    fill(Pointer, site, file, function, line);
   }
 };
 template struct record_member_exposer<decltype(&source_location::_M_impl),
@@ -113,6 +126,15 @@ source_location c_site(const char* file, int line, const char* function) noexcep
   }
   slot.key = key;
   return slot.site;
+}
+
+source_location make_site_record(const char* file, int line, const char* function) {
+  return make_location(record_member_tag{}, file, function, static_cast<unsigned>(line));
+}
+
+void fill_site_record(source_location record, const char* file, int line,
+                      const char* function) noexcept {
+  fill_location(record_member_tag{}, record, file, function, static_cast<unsigned>(line));
 }
 
 #else

@@ -14,12 +14,14 @@
 //          path (runtime/stm/barriers.cpp), for a piece of a word too;
 //   write: the bytes merged into the redo log (write_log::put), as
 //          transaction::write does for an optimistic attempt.
-// The read fast path is a leaf (it saves no registers), so a transaction that
-// records sites for a report takes the slower paths. A read the Bloom filter
-// does not rule out is looked up in the write log out of line. Everything else
-// (bytes of a word partly written, a locked or newer orec, irrevocable or
-// serial mode, an access that straddles words) takes the engine's general
-// read_bytes / write_bytes, which start over and handle every case.
+// The read fast path is a leaf (it saves no registers); a transaction that
+// records sites for a report takes it too when the thread's site cache
+// already holds the caller (itm_sites.hpp), the slower paths otherwise. A
+// read the Bloom filter does not rule out is looked up in the write log out
+// of line. Everything else (bytes of a word partly written, a locked or newer
+// orec, irrevocable or serial mode, an access that straddles words) takes the
+// engine's general read_bytes / write_bytes, which start over and handle
+// every case.
 // Wider types (complex, long double, __m128) are whole words when 8-aligned.
 // INVARIANT callee-stack-direct (itm_thread.hpp): the stack of functions
 // called inside the transaction is accessed directly.
@@ -68,16 +70,22 @@ template <class U>
 
 // True if this transaction may take the read fast path at all.
 [[gnu::always_inline]] inline bool fast_reader(const transaction* tx) {
-  return tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && !tx->recording;
+  return tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed;
 }
 
 // The read fast path's memory part for one naturally aligned unit (1, 2, 4 or
 // 8 bytes: within one word) of `tx` (fast_reader), once the word is known not
 // to be in the write log: false, with nothing done, where the general path
-// must decide. It calls nothing (a leaf: no registers to save), hence
-// !recording in fast_reader and the room check on the read set.
+// must decide. It calls nothing (a leaf: no registers to save), hence the
+// room check on the read set, and a recording transaction's site only from
+// the thread's cache (a miss: the general path makes it).
 template <class U>
-[[gnu::always_inline]] inline bool try_read_memory(transaction* tx, std::uintptr_t at, U& out) {
+[[gnu::always_inline]] inline bool try_read_memory(transaction* tx, std::uintptr_t at, U& out,
+                                                   const void* caller) {
+  optimist::source_location site{};
+  if (tx->recording) [[unlikely]] {  // (so that the common case falls through)
+    if (!itm_cached_site(caller, site)) return false;
+  }
   if (!tx->reads.has_room()) return false;
   orec& lock = orec_for(at & ~std::uintptr_t{7});
   const std::uint64_t before = orec_load_checked(lock);  // INVARIANT clock-order
@@ -86,22 +94,23 @@ template <class U>
   std::atomic_thread_fence(std::memory_order_acquire);  // INVARIANT orec-seqlock
   const std::uint64_t after = lock.load(std::memory_order_relaxed);
   if ((after | orec_reserved_bit) != (before | orec_reserved_bit)) return false;
-  tx->reads.add_with_room(&lock, orec_version(before), optimist::source_location{});
+  tx->reads.add_with_room(&lock, orec_version(before), site);
   return true;
 }
 
 // The whole fast path: a word the attempt has not written (Bloom filter).
 template <class U>
-[[gnu::always_inline]] inline bool try_read_unit(transaction* tx, std::uintptr_t at, U& out) {
+[[gnu::always_inline]] inline bool try_read_unit(transaction* tx, std::uintptr_t at, U& out,
+                                                 const void* caller) {
   return at % sizeof(U) == 0 && !tx->writes.may_contain(at & ~std::uintptr_t{7}) &&
-         try_read_memory(tx, at, out);
+         try_read_memory(tx, at, out, caller);
 }
 
 // The second tier, out of line: a word the Bloom filter does not rule out is
 // looked up in the write log; bytes the log holds in full are answered from
 // it, a word it does not hold is read from memory as on the fast path. The
-// rest (part of the bytes in the log, a locked or newer orec, recording, other
-// modes) goes to the engine's general path.
+// rest (part of the bytes in the log, a locked or newer orec, a site not in
+// the cache yet, other modes) goes to the engine's general path.
 template <class U>
 [[gnu::noinline]] U read_unit_slow(std::uintptr_t at, const void* caller) {
   transaction* tx = tls_current;
@@ -111,7 +120,7 @@ template <class U>
     U value;
     if (const write_entry* e = tx->writes.find(at & ~std::uintptr_t{7})) {
       if ((mask & ~e->mask) == 0) return static_cast<U>(e->value >> (8 * offset));
-    } else if (try_read_memory(tx, at, value)) {
+    } else if (try_read_memory(tx, at, value, caller)) {
       return value;
     }
   }
@@ -125,7 +134,7 @@ template <class U>
 [[gnu::always_inline]] inline U read_unit(std::uintptr_t at, const void* caller) {
   transaction* tx = tls_current;
   U value;
-  if (fast_reader(tx) && try_read_unit(tx, at, value)) [[likely]]
+  if (fast_reader(tx) && try_read_unit(tx, at, value, caller)) [[likely]]
     return value;
   return read_unit_slow<U>(at, caller);
 }
@@ -175,7 +184,7 @@ template <class T>
       std::uint64_t words[sizeof(T) / 8];
       bool fast = true;
       for (std::size_t i = 0; i < sizeof(T) / 8 && fast; ++i)
-        fast = try_read_unit(tx, at + 8 * i, words[i]);
+        fast = try_read_unit(tx, at + 8 * i, words[i], caller);
       if (fast) [[likely]] {
         std::memcpy(&value, words, sizeof(T));
         return value;

@@ -78,8 +78,9 @@ inline itm_thread& itm_state() {
   return address >= itm_stack_pointer() && address + size <= t_itm_caller_stack;
 }
 
-// The site an access at `return_address` is recorded with: symbolized only
-// while the transaction records conflicts for a report (reporting on).
+// The site an access at `return_address` is recorded with: a site record
+// (itm_sites.hpp: a cache hit inline, symbolized only if a report needs it)
+// while the transaction records conflicts for a report, else none.
 [[gnu::always_inline]] inline source_location itm_site_of(const transaction* tx,
                                                           const void* return_address) noexcept {
   const bool recording = tx != nullptr ? tx->recording : reporting_on();

@@ -144,6 +144,9 @@ bool is_inside_optimist_header(const char* file) {
 // The access site, or the atomic block's when the access site says nothing
 // (a tvar conversion operator cannot learn its caller's line).
 std::pair<site_key, bool> aborted_site(const transaction& tx, const source_location& site) {
+  // INVARIANT deferred-site-resolved: taken as it is, unread (a return address
+  // of -fgnu-tm code names its access even where it has no line).
+  if (is_deferred_site(site)) return {pack_site(site), false};
   if (site.line() == 0 || is_inside_optimist_header(site.file_name())) {
     return {pack_site(tx.block_site), true};
   }
@@ -163,6 +166,7 @@ report::site to_site(site_key key, bool block_only) {
     s.block_only = true;
     return s;
   }
+  resolve_deferred_sites();  // INVARIANT deferred-site-resolved
   source_location where = unpack_site(key);
   s.file = where.file_name();
   s.line = where.line();

@@ -32,6 +32,30 @@ inline bool reporting_on() noexcept {
   return g_reporting.load(std::memory_order_relaxed);
 }
 
+// Deferred sites. INVARIANT (deferred-site-resolved): a library that names
+// accesses by site records whose fields it fills in only when a report needs
+// them (liboptimist_itm.so keeps an access's return address and symbolizes it
+// late: runtime/itm/itm_sites.cpp) registers its hooks here: owns(site), true
+// for such a record, answered without reading it (no lock); resolve_all(),
+// which fills every record it has made so far. Whoever reads a site's fields
+// (reports, messages) calls resolve_deferred_sites() first; a conflict being
+// recorded takes a deferred site as it is (is_deferred_site), so that no
+// conflict waits for symbolizing (the first one would load the program's
+// debug information). Registered once, never unset.
+struct deferred_site_hooks {
+  bool (*owns)(const source_location& site) noexcept;
+  void (*resolve_all)() noexcept;
+};
+inline std::atomic<const deferred_site_hooks*> g_deferred_sites{nullptr};
+inline void resolve_deferred_sites() noexcept {
+  if (const deferred_site_hooks* hooks = g_deferred_sites.load(std::memory_order_acquire))
+    hooks->resolve_all();
+}
+inline bool is_deferred_site(const source_location& site) noexcept {
+  const deferred_site_hooks* hooks = g_deferred_sites.load(std::memory_order_acquire);
+  return hooks != nullptr && hooks->owns(site);
+}
+
 // Where a conflict was detected: the access of the aborting transaction and,
 // if known, the orec through which the other transaction interfered.
 struct conflict_point {

@@ -63,6 +63,7 @@ const unsigned* uncaught_exception_counter() noexcept {
 void roll_back_abandoned_attempt(transaction& t) noexcept {
   if (t.depth > 0) {
     const bool c_block = t.c_restart_point != nullptr && t.c_block_file != nullptr;
+    resolve_deferred_sites();  // INVARIANT deferred-site-resolved (profile/recorder.hpp)
     std::fprintf(stderr,
                  "optimist: a thread ended inside a transaction (begun at %s:%u in %s); it was "
                  "rolled back and nothing of it was committed\n",
