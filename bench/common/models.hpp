@@ -17,6 +17,8 @@
 //   optimist_htm_model    optimist, hardware attempts first (on a CPU without RTM they are
 //                         simulated aborts and the software path runs: the row measures the cost)
 //   optimist_serial_model optimist, serial mode (one global lock, in place, undo log)
+//   optimist_auto_model   optimist, auto mode (the default): serial while one thread runs
+//                         blocks, speculative beside others
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -59,6 +61,7 @@ using spec_mutex_model = model<spec_mutex_access>;
 using optimist_stm_model = model<optimist_stm_access>;
 using optimist_htm_model = model<optimist_htm_access>;
 using optimist_serial_model = model<optimist_serial_access>;
+using optimist_auto_model = model<optimist_auto_access>;
 #if defined(__cpp_transactional_memory)
 using gnutm_model = model<gnutm_access>;
 #endif

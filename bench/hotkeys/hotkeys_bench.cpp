@@ -17,6 +17,7 @@ const bool registered = [] {
   hotkeys::register_hotkeys<bench::optimist_stm_access>(bench::caller_threads);
   hotkeys::register_hotkeys<bench::optimist_htm_access>(bench::caller_threads);
   hotkeys::register_hotkeys<bench::optimist_serial_access>(bench::caller_threads);
+  hotkeys::register_hotkeys<bench::optimist_auto_access>(bench::caller_threads);
   return true;
 }();
 

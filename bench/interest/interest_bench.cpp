@@ -19,6 +19,7 @@ const bool registered = [] {
   interest::register_interest<bench::optimist_stm_access>(bench::worker_threads);
   interest::register_interest<bench::optimist_htm_access>(bench::worker_threads);
   interest::register_interest<bench::optimist_serial_access>(bench::worker_threads);
+  interest::register_interest<bench::optimist_auto_access>(bench::worker_threads);
   // optimist transactions in tbb::parallel_for, as the lock models run: the task runtime's share.
   interest::register_interest<bench::tbb_loop<bench::optimist_stm_access>>(bench::worker_threads);
   return true;

@@ -19,6 +19,7 @@ const bool registered = [] {
   bench::intset::register_models<bench::optimist_stm_model>();
   bench::intset::register_models<bench::optimist_htm_model>();
   bench::intset::register_models<bench::optimist_serial_model>();
+  bench::intset::register_models<bench::optimist_auto_model>();
   return true;
 }();
 

@@ -17,6 +17,7 @@ const bool registered = [] {
   per_access::register_per_access<bench::optimist_stm_access>(bench::caller_threads);
   per_access::register_per_access<bench::optimist_htm_access>(bench::caller_threads);
   per_access::register_per_access<bench::optimist_serial_access>(bench::caller_threads);
+  per_access::register_per_access<bench::optimist_auto_access>(bench::caller_threads);
   return true;
 }();
 

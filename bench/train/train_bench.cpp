@@ -19,6 +19,7 @@ const bool registered = [] {
   train::register_train<bench::optimist_stm_access>(bench::worker_threads);
   train::register_train<bench::optimist_htm_access>(bench::worker_threads);
   train::register_train<bench::optimist_serial_access>(bench::worker_threads);
+  train::register_train<bench::optimist_auto_access>(bench::worker_threads);
   // optimist transactions in tbb::parallel_for, as the lock models run: the task runtime's share.
   train::register_train<bench::tbb_loop<bench::optimist_stm_access>>(bench::worker_threads);
   return true;

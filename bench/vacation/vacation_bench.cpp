@@ -20,6 +20,7 @@ const bool registered = [] {
   bench::vacation::register_model<bench::optimist_stm_model>();
   bench::vacation::register_model<bench::optimist_htm_model>();
   bench::vacation::register_model<bench::optimist_serial_model>();
+  bench::vacation::register_model<bench::optimist_auto_model>();
   return true;
 }();
 
