@@ -12,6 +12,7 @@
 // Instructions per operation: run twice (N and 2N) under
 //   valgrind --tool=callgrind --callgrind-out-file=... stm_probe bank N
 // and divide the difference of the totals by N (scripts in the report).
+// Runs in stm mode unless OPTIMIST_MODE names another (serial, auto, ...).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: stm_probe bank|kmeans|reread|rw16 N\n");
     return 2;
   }
-  optimist::set_execution_mode(optimist::execution_mode::stm);
+  const char* mode = std::getenv("OPTIMIST_MODE");
+  if (mode == nullptr || *mode == '\0') optimist::set_execution_mode(optimist::execution_mode::stm);
   long n = std::atol(argv[2]);
   // One untimed operation first: registration and first allocations.
   if (std::strcmp(argv[1], "bank") == 0) {
