@@ -75,6 +75,13 @@ void transaction::become_irrevocable(source_location site) {
     doom_cause = abort_cause::explicit_restart;
     throw restart_signal{};
   }
+  if (mode == tx_mode::serial && serial_runs_group && before_irrevocable != nullptr &&
+      !inevitable_requested && !unwinding()) {
+    // An unordered element group running serially: an element's I/O must not
+    // be repeated if a later element of the group rolls it back, so the group
+    // splits first (the hook throws; the exception undoes the block).
+    before_irrevocable(before_irrevocable_context);
+  }
   if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
     if (!serial_enter(*this) && serial_divert(*this)) {
       // Given way (serial_mode.hpp) before it became inevitable: like a failed

@@ -337,8 +337,10 @@ inline void transaction::enter_serial(source_location site) {
   const std::uint64_t wait_start = recording ? steady_ns() : 0;
   // Ordered task runs: wait for the task's turn before taking the lock (the
   // task would otherwise wait for its turn while holding it, and the earlier
-  // task it waits for could not run).
-  if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
+  // task it waits for could not run). Not an unordered element group: it runs
+  // serially as one block (inevitability.cpp calls its hook).
+  if (before_irrevocable != nullptr && !serial_runs_group)
+    before_irrevocable(before_irrevocable_context);
   close_gate(*this);
   if (recording) {
     record_wait_end(*this, waited, false);

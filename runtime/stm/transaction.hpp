@@ -144,6 +144,10 @@ class alignas(64) transaction {
   // turn, so that an inevitable task never waits for an earlier one).
   void (*before_irrevocable)(void*) = nullptr;
   void* before_irrevocable_context = nullptr;
+  // Set with before_irrevocable by an unordered element group (task_queue.cpp):
+  // it has no turn to wait for, so a serial attempt runs the group and calls
+  // the hook (which splits the group) only at become_inevitable().
+  bool serial_runs_group = false;
 
   // optimist::retry (runtime/stm/retry.cpp). retry_pending: retry() was called
   // and the attempt is unwinding towards the outermost block (or an or_else);

@@ -932,6 +932,7 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   tls_running_queue = this;
   self.before_irrevocable = &group_fallback_hook;
   self.before_irrevocable_context = nullptr;
+  self.serial_runs_group = true;  // serial mode: one block, split at become_inevitable()
   self.retry_propagates = true;
   unsigned attempts = 0;
   bool split = false;
@@ -946,6 +947,7 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   }
   self.retry_propagates = false;
   self.before_irrevocable = nullptr;
+  self.serial_runs_group = false;
   tls_running_queue = outer;
   if (split) return group_outcome::split;
   if (attempts != 1) return group_outcome::conflicted;
@@ -1106,7 +1108,8 @@ void task_queue_state::run(const run_options& options) {
   if (!options.mode) (void)execution_mode_now();
   ordered_ = options.ordered;
   if (options.mode && *options.mode != execution_mode::stm &&
-      *options.mode != execution_mode::htm && *options.mode != execution_mode::automatic) {
+      *options.mode != execution_mode::htm && *options.mode != execution_mode::automatic &&
+      *options.mode != execution_mode::serial) {
     throw std::invalid_argument("optimist::task_queue::run: run_options::mode holds " +
                                 std::to_string(static_cast<int>(*options.mode)) +
                                 ", which is not an execution_mode");
