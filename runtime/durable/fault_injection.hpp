@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 namespace optimist::durable::detail {
 
@@ -27,6 +28,14 @@ struct durable_faults {
   std::atomic<bool> skip_roll_forward{false};
   // The holder thread never wakes retry() waiters for other processes' commits.
   std::atomic<bool> skip_cross_process_wakeup{false};
+  // Seams for the group-commit test (not faults). A sync leader first waits
+  // (at most 10 s) until this many appended records are not yet durable.
+  std::atomic<std::uint64_t> leader_gathers_records{0};
+  // After its sync a leader keeps sync_mutex until every other process's
+  // in-flight records are written back (at most 10 s), and then sets
+  // followers_done_while_leading to 1 if they were, -1 if not.
+  std::atomic<bool> leader_holds_until_followers_done{false};
+  std::atomic<int> followers_done_while_leading{0};
 };
 
 inline durable_faults g_faults;

@@ -170,6 +170,43 @@ void raise_durable(shared_header& h, std::uint64_t to) noexcept {
   for (;;) ::pause();
 }
 
+// Test seams (g_faults): appended records not yet durable, in every slot.
+std::uint64_t uncovered_records(const shared_header& h) noexcept {
+  const std::uint64_t durable = h.durable.load(std::memory_order_acquire);
+  std::uint64_t n = 0;
+  for (const process_slot& slot : h.slots) {
+    for (const inflight_record& r : slot.records) {
+      if (r.state.load(std::memory_order_acquire) != record_appended) continue;
+      const std::uint64_t end = log_position(
+          r.epoch.load(std::memory_order_relaxed),
+          r.offset.load(std::memory_order_relaxed) + r.size.load(std::memory_order_relaxed));
+      n += end > durable ? 1 : 0;
+    }
+  }
+  return n;
+}
+
+// Whether no other slot has a commit between its append and its write-back.
+bool others_written_back(const shared_header& h, unsigned mine) noexcept {
+  for (unsigned i = 0; i < max_processes; ++i) {
+    if (i == mine) continue;
+    for (const inflight_record& r : h.slots[i].records) {
+      if (r.state.load(std::memory_order_acquire) != record_free) return false;
+    }
+  }
+  return true;
+}
+
+template <class Done>
+bool wait_for_test(int seconds, Done&& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
+
 // The log position after everything appended so far (a consistent pair of
 // epoch and tail: a checkpoint resets the tail before it moves the epoch).
 std::uint64_t appended_position(const shared_header& h) noexcept {
@@ -673,7 +710,10 @@ void store_impl::lead_sync_shared() {
     for (unsigned j = 0; j < i; ++j) seen = seen || ((recent >> (8 * j)) & 0xFF) == b;
     distinct += seen ? 0 : 1;
   }
-  if (distinct > 1) {
+  if (const std::uint64_t gather = g_faults.leader_gathers_records.load(std::memory_order_relaxed);
+      gather != 0) {
+    wait_for_test(10, [&] { return uncovered_records(h) >= gather; });
+  } else if (distinct > 1) {
     const auto patience = std::chrono::duration<double>(std::min(sync_seconds / 2, 0.002));
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(patience);
@@ -713,6 +753,10 @@ void store_impl::lead_sync_shared() {
   h.syncs.fetch_add(1, std::memory_order_relaxed);
   syncs.fetch_add(1, std::memory_order_relaxed);
   raise_durable(h, target);
+  if (g_faults.leader_holds_until_followers_done.load(std::memory_order_relaxed)) {
+    const bool done = wait_for_test(10, [&] { return others_written_back(h, slot); });
+    g_faults.followers_done_while_leading.store(done ? 1 : -1, std::memory_order_relaxed);
+  }
 }
 
 void store_impl::written_back_shared() noexcept {
