@@ -158,12 +158,21 @@ void raise_to(std::atomic<std::uint64_t>& value, std::uint64_t to) noexcept {
   }
 }
 
-// Raises the durable position and wakes the committers waiting for it
-// (INVARIANT sync-wakeup: `durable` first, then the bell, both before the wake).
-void raise_durable(shared_header& h, std::uint64_t to) noexcept {
-  raise_to(h.durable, to);
+// INVARIANT (sync-wakeup): a committer waiting for its record (A3) reads
+// sync_bell, then `durable`, then tries sync_mutex, then sleeps on sync_bell
+// unless it moved. `durable` is raised, and sync_mutex unlocked, before the
+// bell is rung (all seq_cst): so the committer either sees the new state or
+// its FUTEX_WAIT finds the bell moved (or is woken). Its 5 ms timeout is only
+// for a dead leader, which rings nothing.
+void ring_sync_bell(shared_header& h) noexcept {
   h.sync_bell.fetch_add(1, std::memory_order_seq_cst);
   futex(&h.sync_bell, FUTEX_WAKE, INT_MAX, nullptr);
+}
+
+// Raises the durable position and wakes the committers waiting for it.
+void raise_durable(shared_header& h, std::uint64_t to) noexcept {
+  raise_to(h.durable, to);
+  ring_sync_bell(h);
 }
 
 [[noreturn]] void stall_forever() {
@@ -667,7 +676,7 @@ void store_impl::commit_shared(std::vector<unsigned char>& record) {
       // A leader is gathering or syncing: its sync covers this record if the
       // record was appended before it took its target. Wait for it (INVARIANT
       // sync-wakeup); the timeout only matters if the leader died (then the
-      // trylock above answers EOWNERDEAD).
+      // trylock answers EOWNERDEAD).
       timespec wait{0, 5 * 1000 * 1000};
       futex(&h.sync_bell, FUTEX_WAIT, bell, &wait);
       continue;
@@ -681,10 +690,15 @@ void store_impl::commit_shared(std::vector<unsigned char>& record) {
                    std::strerror(rc));
       std::abort();
     }
+    // Unlocked, then rung (INVARIANT sync-wakeup): a follower that found the
+    // mutex taken is woken once it is free, covered or not.
     struct unlock_at_exit {
-      pthread_mutex_t* m;
-      ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
-    } unlock{&h.sync_mutex};
+      shared_header& h;
+      ~unlock_at_exit() {
+        ::pthread_mutex_unlock(&h.sync_mutex);
+        ring_sync_bell(h);
+      }
+    } unlock{h};
     if (h.durable.load(std::memory_order_acquire) >= mine) break;
     lead_sync_shared();
   }
