@@ -21,6 +21,9 @@ struct durable_faults {
   // one point of its commit, so that a test can kill its process there.
   enum stall_point : int { no_stall, stall_holding_locks, stall_before_writeback, stall_as_leader };
   std::atomic<int> shared_stall{no_stall};
+  // When >= 0, a committer that stops there first writes one byte to this fd
+  // (so that the test kills it at the stall point, not before it).
+  std::atomic<int> stall_notify_fd{-1};
   // Recovery of a dead process is skipped: its locks stay (the survivors stall).
   std::atomic<bool> skip_dead_owner_recovery{false};
   // Recovery releases a dead process's locks without rolling its logged

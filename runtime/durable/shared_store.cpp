@@ -176,6 +176,10 @@ void raise_durable(shared_header& h, std::uint64_t to) noexcept {
 }
 
 [[noreturn]] void stall_forever() {
+  if (const int fd = g_faults.stall_notify_fd.load(std::memory_order_relaxed); fd >= 0) {
+    const char stalled = 's';
+    if (::write(fd, &stalled, 1) != 1) std::abort();
+  }
   for (;;) ::pause();
 }
 
