@@ -309,25 +309,29 @@ void recover_dead_slot(store_impl& s, unsigned dead, bool holding_log) noexcept 
   shared_header& h = *s.shared;
   process_slot& slot = h.slots[dead];
   if (!holding_log) {
-    // (1) no append of the dead half done.
-    int rc = ::pthread_mutex_trylock(&h.log_mutex);
-    if (rc == EOWNERDEAD) {
-      repair_log_state(s);
-      ::pthread_mutex_consistent(&h.log_mutex);
-      ::pthread_mutex_unlock(&h.log_mutex);
-    } else if (rc == 0) {
-      ::pthread_mutex_unlock(&h.log_mutex);
-    } else {
-      // A live holder; it repaired the dead's append when it took the mutex
-      // (it may be doing so right now).
-      for (;;) {
-        bool appending = false;
-        for (const inflight_record& r : slot.records) {
-          appending = appending || r.state.load(std::memory_order_acquire) == record_appending;
-        }
-        if (!appending) break;
-        ::sched_yield();
+    // (1) no append of the dead half done. A process's threads die one by
+    // one: its `alive` holder may be gone while its committing thread, dying
+    // too, still holds log_mutex without it showing EOWNERDEAD yet. So the
+    // trylock is retried until the mutex is ours or no append of the dead is
+    // left (a live holder repaired it when it took the mutex).
+    for (;;) {
+      const int rc = ::pthread_mutex_trylock(&h.log_mutex);
+      if (rc == EOWNERDEAD) {
+        repair_log_state(s);
+        ::pthread_mutex_consistent(&h.log_mutex);
+        ::pthread_mutex_unlock(&h.log_mutex);
+        break;
       }
+      if (rc == 0) {
+        ::pthread_mutex_unlock(&h.log_mutex);  // free: the dead holds it no more
+        break;
+      }
+      bool appending = false;
+      for (const inflight_record& r : slot.records) {
+        appending = appending || r.state.load(std::memory_order_acquire) == record_appending;
+      }
+      if (!appending) break;
+      ::sched_yield();
     }
   }
   // (2) roll the appended records forward, in log order, once durable.
