@@ -106,6 +106,7 @@ class store_impl {
   void open_shared();  // the constructor's work for multi_process
   void close_shared() noexcept;
   void commit_shared(std::vector<unsigned char>& record);
+  void lead_sync_shared();
   void written_back_shared() noexcept;
   void checkpoint_shared();
   void checkpoint_shared_locked();  // log_mutex held

@@ -14,10 +14,13 @@
 //       process's in-flight entries `appending` with (epoch, offset, size)
 //   A2  pwrite the record at the offset; publish the tail (one atomic store);
 //       mark the entry `appended`; unlock log_mutex
-//   A3  until the durable position covers the record: lock sync_mutex (the
-//       group-commit leader); if a sync by another process has covered it,
-//       done; else (after a short gathering wait when other processes commit
-//       too) fdatasync the log and raise `durable` to what was appended before
+//   A3  until the durable position covers the record: try-lock sync_mutex
+//       (the group-commit leader); if it is taken, wait on sync_bell for the
+//       leader's sync and look again (followers never queue on the mutex, so
+//       a leader cannot hold back those its sync already covered); if it is
+//       ours: after a short gathering wait when other processes commit too
+//       (woken by each append), fdatasync the log and raise `durable` to what
+//       was appended before, then ring sync_bell
 //   A4  write back (the engine), free the entry, unlock the orecs, bump the
 //       commit bell
 //
@@ -155,8 +158,66 @@ void raise_to(std::atomic<std::uint64_t>& value, std::uint64_t to) noexcept {
   }
 }
 
+// INVARIANT (sync-wakeup): a committer waiting for its record (A3) reads
+// sync_bell, then `durable`, then tries sync_mutex, then sleeps on sync_bell
+// unless it moved. `durable` is raised, and sync_mutex unlocked, before the
+// bell is rung (all seq_cst): so the committer either sees the new state or
+// its FUTEX_WAIT finds the bell moved (or is woken). Its 5 ms timeout is only
+// for a dead leader, which rings nothing.
+void ring_sync_bell(shared_header& h) noexcept {
+  h.sync_bell.fetch_add(1, std::memory_order_seq_cst);
+  futex(&h.sync_bell, FUTEX_WAKE, INT_MAX, nullptr);
+}
+
+// Raises the durable position and wakes the committers waiting for it.
+void raise_durable(shared_header& h, std::uint64_t to) noexcept {
+  raise_to(h.durable, to);
+  ring_sync_bell(h);
+}
+
 [[noreturn]] void stall_forever() {
+  if (const int fd = g_faults.stall_notify_fd.load(std::memory_order_relaxed); fd >= 0) {
+    const char stalled = 's';
+    if (::write(fd, &stalled, 1) != 1) std::abort();
+  }
   for (;;) ::pause();
+}
+
+// Test seams (g_faults): appended records not yet durable, in every slot.
+std::uint64_t uncovered_records(const shared_header& h) noexcept {
+  const std::uint64_t durable = h.durable.load(std::memory_order_acquire);
+  std::uint64_t n = 0;
+  for (const process_slot& slot : h.slots) {
+    for (const inflight_record& r : slot.records) {
+      if (r.state.load(std::memory_order_acquire) != record_appended) continue;
+      const std::uint64_t end = log_position(
+          r.epoch.load(std::memory_order_relaxed),
+          r.offset.load(std::memory_order_relaxed) + r.size.load(std::memory_order_relaxed));
+      n += end > durable ? 1 : 0;
+    }
+  }
+  return n;
+}
+
+// Whether no other slot has a commit between its append and its write-back.
+bool others_written_back(const shared_header& h, unsigned mine) noexcept {
+  for (unsigned i = 0; i < max_processes; ++i) {
+    if (i == mine) continue;
+    for (const inflight_record& r : h.slots[i].records) {
+      if (r.state.load(std::memory_order_acquire) != record_free) return false;
+    }
+  }
+  return true;
+}
+
+template <class Done>
+bool wait_for_test(int seconds, Done&& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
 }
 
 // The log position after everything appended so far (a consistent pair of
@@ -189,7 +250,7 @@ void repair_log_state(store_impl& s) noexcept {
       lh.epoch > h.epoch.load(std::memory_order_relaxed)) {
     h.tail.store(make_tail(0, page_size), std::memory_order_release);
     h.epoch.store(lh.epoch, std::memory_order_release);
-    raise_to(h.durable, log_position(lh.epoch, page_size));
+    raise_durable(h, log_position(lh.epoch, page_size));
     s.files.log = lh;
   }
   // An append: it happened if its tail was published (INVARIANT one-log).
@@ -248,25 +309,29 @@ void recover_dead_slot(store_impl& s, unsigned dead, bool holding_log) noexcept 
   shared_header& h = *s.shared;
   process_slot& slot = h.slots[dead];
   if (!holding_log) {
-    // (1) no append of the dead half done.
-    int rc = ::pthread_mutex_trylock(&h.log_mutex);
-    if (rc == EOWNERDEAD) {
-      repair_log_state(s);
-      ::pthread_mutex_consistent(&h.log_mutex);
-      ::pthread_mutex_unlock(&h.log_mutex);
-    } else if (rc == 0) {
-      ::pthread_mutex_unlock(&h.log_mutex);
-    } else {
-      // A live holder; it repaired the dead's append when it took the mutex
-      // (it may be doing so right now).
-      for (;;) {
-        bool appending = false;
-        for (const inflight_record& r : slot.records) {
-          appending = appending || r.state.load(std::memory_order_acquire) == record_appending;
-        }
-        if (!appending) break;
-        ::sched_yield();
+    // (1) no append of the dead half done. A process's threads die one by
+    // one: its `alive` holder may be gone while its committing thread, dying
+    // too, still holds log_mutex without it showing EOWNERDEAD yet. So the
+    // trylock is retried until the mutex is ours or no append of the dead is
+    // left (a live holder repaired it when it took the mutex).
+    for (;;) {
+      const int rc = ::pthread_mutex_trylock(&h.log_mutex);
+      if (rc == EOWNERDEAD) {
+        repair_log_state(s);
+        ::pthread_mutex_consistent(&h.log_mutex);
+        ::pthread_mutex_unlock(&h.log_mutex);
+        break;
       }
+      if (rc == 0) {
+        ::pthread_mutex_unlock(&h.log_mutex);  // free: the dead holds it no more
+        break;
+      }
+      bool appending = false;
+      for (const inflight_record& r : slot.records) {
+        appending = appending || r.state.load(std::memory_order_acquire) == record_appending;
+      }
+      if (!appending) break;
+      ::sched_yield();
     }
   }
   // (2) roll the appended records forward, in log order, once durable.
@@ -286,7 +351,7 @@ void recover_dead_slot(store_impl& s, unsigned dead, bool holding_log) noexcept 
     const std::uint64_t target = appended_position(h);
     if (h.durable.load(std::memory_order_acquire) < target) {
       if (int e = io().sync(s.files.log_fd); e != 0) die_for_recovery(s.path, e);
-      raise_to(h.durable, target);
+      raise_durable(h, target);
     }
     for (inflight_record* r : appended) {
       if (!roll_forward(s, *r, tag)) {
@@ -605,55 +670,114 @@ void store_impl::commit_shared(std::vector<unsigned char>& record) {
   h.slots[slot].commits.fetch_add(1, std::memory_order_relaxed);
   commits.fetch_add(1, std::memory_order_relaxed);
   tls_inflight = entry;
+  // A leader gathering a batch waits for appends (INVARIANT gather-wakeup).
+  h.append_bell.fetch_add(1, std::memory_order_seq_cst);
+  if (h.gathering.load(std::memory_order_seq_cst) != 0) {
+    futex(&h.append_bell, FUTEX_WAKE, INT_MAX, nullptr);
+  }
   // Group commit (A3): one fdatasync serves every process that appended before it.
-  while (h.durable.load(std::memory_order_acquire) < mine) {
-    lock_robust(&h.sync_mutex, [] {});  // a dead leader's sync may not have happened: redo it
-    struct unlock_at_exit {
-      pthread_mutex_t* m;
-      ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
-    } unlock{&h.sync_mutex};
+  for (;;) {
+    const std::uint32_t bell = h.sync_bell.load(std::memory_order_seq_cst);
     if (h.durable.load(std::memory_order_acquire) >= mine) break;
-    // Other processes committing lately: give them a moment to append to this
-    // sync — until about one record per recent committer is waiting for it
-    // (counted from where the last sync began), at most half a sync.
-    const std::uint64_t recent = h.last_slots.load(std::memory_order_relaxed);
-    unsigned distinct = 0;
-    for (unsigned i = 0; i < 8; ++i) {
-      const std::uint64_t b = (recent >> (8 * i)) & 0xFF;
-      bool seen = b == 0;
-      for (unsigned j = 0; j < i; ++j) seen = seen || ((recent >> (8 * j)) & 0xFF) == b;
-      distinct += seen ? 0 : 1;
+    const int rc = ::pthread_mutex_trylock(&h.sync_mutex);
+    if (rc == EBUSY) {
+      // A leader is gathering or syncing: its sync covers this record if the
+      // record was appended before it took its target. Wait for it (INVARIANT
+      // sync-wakeup); the timeout only matters if the leader died (then the
+      // trylock answers EOWNERDEAD).
+      timespec wait{0, 5 * 1000 * 1000};
+      futex(&h.sync_bell, FUTEX_WAIT, bell, &wait);
+      continue;
     }
-    if (distinct > 1) {
-      const auto patience = std::chrono::duration<double>(std::min(sync_seconds / 2, 0.002));
-      const auto deadline = std::chrono::steady_clock::now() + patience;
-      auto waiting = [&] {
-        const std::uint64_t e = h.epoch.load(std::memory_order_acquire);
-        if (e != h.sync_epoch.load(std::memory_order_relaxed)) return std::uint64_t{~0ull >> 1};
-        return tail_records(h.tail.load(std::memory_order_acquire)) -
-               tail_records(h.sync_began.load(std::memory_order_relaxed));
-      };
-      while (waiting() < distinct && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
+    if (rc == EOWNERDEAD) {
+      // A dead leader's sync may not have happened: the durable position it
+      // did not raise is raised by this process's sync below.
+      ::pthread_mutex_consistent(&h.sync_mutex);
+    } else if (rc != 0) {
+      std::fprintf(stderr, "optimist::durable: the sync mutex is unusable (%s)\n",
+                   std::strerror(rc));
+      std::abort();
+    }
+    // Unlocked, then rung (INVARIANT sync-wakeup): a follower that found the
+    // mutex taken is woken once it is free, covered or not.
+    struct unlock_at_exit {
+      shared_header& h;
+      ~unlock_at_exit() {
+        ::pthread_mutex_unlock(&h.sync_mutex);
+        ring_sync_bell(h);
       }
-    }
-    if (g_faults.shared_stall.load(std::memory_order_relaxed) == durable_faults::stall_as_leader) {
-      stall_forever();
-    }
-    const std::uint64_t target = appended_position(h);
-    h.sync_epoch.store(target >> position_shift, std::memory_order_relaxed);  // under sync_mutex
-    h.sync_began.store(h.tail.load(std::memory_order_acquire), std::memory_order_relaxed);
-    auto start = std::chrono::steady_clock::now();
-    if (int err = io().sync(files.log_fd); err != 0) die_for_recovery(path, err);
-    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    sync_seconds = 0.8 * sync_seconds + 0.2 * took.count();  // under sync_mutex
-    raise_to(h.durable, target);
-    h.syncs.fetch_add(1, std::memory_order_relaxed);
-    syncs.fetch_add(1, std::memory_order_relaxed);
+    } unlock{h};
+    if (h.durable.load(std::memory_order_acquire) >= mine) break;
+    lead_sync_shared();
   }
   if (g_faults.shared_stall.load(std::memory_order_relaxed) ==
       durable_faults::stall_before_writeback) {
     stall_forever();
+  }
+}
+
+// The group-commit leader (holding sync_mutex): gathers, syncs, raises `durable`.
+void store_impl::lead_sync_shared() {
+  shared_header& h = *shared;
+  // Other processes committing lately: give them a moment to append to this
+  // sync — until about one record per recent committer is waiting for it
+  // (counted from where the last sync began), at most half a sync. The
+  // followers do not queue on sync_mutex (they wait on sync_bell), so those
+  // whose records the last sync covered are already on their next commit.
+  const std::uint64_t recent = h.last_slots.load(std::memory_order_relaxed);
+  unsigned distinct = 0;
+  for (unsigned i = 0; i < 8; ++i) {
+    const std::uint64_t b = (recent >> (8 * i)) & 0xFF;
+    bool seen = b == 0;
+    for (unsigned j = 0; j < i; ++j) seen = seen || ((recent >> (8 * j)) & 0xFF) == b;
+    distinct += seen ? 0 : 1;
+  }
+  if (const std::uint64_t gather = g_faults.leader_gathers_records.load(std::memory_order_relaxed);
+      gather != 0) {
+    wait_for_test(10, [&] { return uncovered_records(h) >= gather; });
+  } else if (distinct > 1) {
+    const auto patience = std::chrono::duration<double>(std::min(sync_seconds / 2, 0.002));
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(patience);
+    auto waiting = [&] {
+      const std::uint64_t e = h.epoch.load(std::memory_order_acquire);
+      if (e != h.sync_epoch.load(std::memory_order_relaxed)) return std::uint64_t{~0ull >> 1};
+      return tail_records(h.tail.load(std::memory_order_acquire)) -
+             tail_records(h.sync_began.load(std::memory_order_relaxed));
+    };
+    // INVARIANT (gather-wakeup): the leader sets `gathering`, then reads
+    // append_bell, then the tail; an appender publishes the tail, bumps the
+    // bell, then reads `gathering` (all seq_cst): either the appender sees
+    // `gathering` and wakes the leader, or the leader's bell read sees the bump
+    // and its tail read the record, or its FUTEX_WAIT finds the bell moved.
+    h.gathering.store(1, std::memory_order_seq_cst);
+    for (;;) {
+      const std::uint32_t seen = h.append_bell.load(std::memory_order_seq_cst);
+      if (waiting() >= distinct) break;
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) break;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timespec wait{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+      futex(&h.append_bell, FUTEX_WAIT, seen, &wait);
+    }
+    h.gathering.store(0, std::memory_order_seq_cst);
+  }
+  if (g_faults.shared_stall.load(std::memory_order_relaxed) == durable_faults::stall_as_leader) {
+    stall_forever();
+  }
+  const std::uint64_t target = appended_position(h);
+  h.sync_epoch.store(target >> position_shift, std::memory_order_relaxed);  // under sync_mutex
+  h.sync_began.store(h.tail.load(std::memory_order_acquire), std::memory_order_relaxed);
+  auto start = std::chrono::steady_clock::now();
+  if (int err = io().sync(files.log_fd); err != 0) die_for_recovery(path, err);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  sync_seconds = 0.8 * sync_seconds + 0.2 * took.count();  // under sync_mutex
+  h.syncs.fetch_add(1, std::memory_order_relaxed);
+  syncs.fetch_add(1, std::memory_order_relaxed);
+  raise_durable(h, target);
+  if (g_faults.leader_holds_until_followers_done.load(std::memory_order_relaxed)) {
+    const bool done = wait_for_test(10, [&] { return others_written_back(h, slot); });
+    g_faults.followers_done_while_leading.store(done ? 1 : -1, std::memory_order_relaxed);
   }
 }
 
@@ -687,7 +811,7 @@ void store_impl::checkpoint_shared_locked() {
   const std::uint64_t target = appended_position(h);
   if (h.durable.load(std::memory_order_acquire) < target) {
     if (int e = io().sync(files.log_fd); e != 0) die_for_recovery(path, e);
-    raise_to(h.durable, target);
+    raise_durable(h, target);
   }
   for (;;) {
     bool busy = false;
@@ -711,7 +835,7 @@ void store_impl::checkpoint_shared_locked() {
   // After the commit point; log_mutex's repair finishes these if we die here.
   h.tail.store(make_tail(0, page_size), std::memory_order_release);
   h.epoch.store(next.epoch, std::memory_order_release);
-  raise_to(h.durable, log_position(next.epoch, page_size));
+  raise_durable(h, log_position(next.epoch, page_size));
   files.log = next;
   epoch = next.epoch;
   checkpoints.fetch_add(1, std::memory_order_relaxed);

@@ -23,7 +23,7 @@ inline constexpr std::size_t records_per_process = 128;  // commits in flight at
 inline constexpr unsigned shared_orecs_log2 = 16;
 inline constexpr std::size_t shared_orec_count = std::size_t{1} << shared_orecs_log2;
 inline constexpr std::uint64_t sidecar_magic = 0x314d48535453504full;  // "OPSTSHM1"
-inline constexpr std::uint32_t sidecar_layout = 1;
+inline constexpr std::uint32_t sidecar_layout = 2;
 
 // A position in the log: (epoch << 40) | byte offset. Ordered like the log.
 inline constexpr unsigned position_shift = 40;
@@ -70,7 +70,7 @@ struct shared_header {
   std::uint32_t layout;
   std::uint32_t orec_count;
   pthread_mutex_t log_mutex;    // the append state: epoch, tail, appending records, checkpoints
-  pthread_mutex_t sync_mutex;   // held by the group-commit leader during its fdatasync
+  pthread_mutex_t sync_mutex;   // held by the group-commit leader (gathering, fdatasync)
   pthread_mutex_t token_mutex;  // the inevitability token across processes
   alignas(64) std::atomic<std::uint64_t> clock;
   alignas(64) std::atomic<std::uint64_t> epoch;
@@ -82,6 +82,9 @@ struct shared_header {
   std::atomic<std::uint64_t> commits;
   std::atomic<std::uint64_t> syncs;
   std::atomic<std::uint64_t> recoveries;               // dead processes recovered
+  alignas(64) std::atomic<std::uint32_t> sync_bell;    // futex word, bumped when `durable` rises
+  std::atomic<std::uint32_t> append_bell;              // futex word, bumped by appends
+  std::atomic<std::uint32_t> gathering;                // a leader waits on append_bell
   alignas(64) std::atomic<std::uint32_t> commit_bell;  // futex word, bumped by shared commits
   alignas(64) process_slot slots[max_processes];
 };
