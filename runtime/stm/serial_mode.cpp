@@ -185,14 +185,25 @@ inline void close_gate(transaction& self) {
     wait_out_speculators(self);
 }
 
-void open_gate() noexcept {
-  g_serial_gate.store(0, std::memory_order_release);
-}
-
-// Opens the gate with a seq_cst exchange: also the full barrier that orders
-// the orec stores before the waiter-count load (INVARIANT no-lost-wakeup).
-void open_gate_seq_cst() noexcept {
-  g_serial_gate.exchange(0, std::memory_order_seq_cst);
+// Ends a serial attempt's hold on the gate (commit, rollback). A claim that
+// arrived after the attempt's last runtime entry (serial_enter) makes the CAS
+// fail: the attempt has ended and there is nothing to take over, so it asks
+// the claimant to open the gate (serial_phase 3) and waits until it has.
+// INVARIANT (claim-nested): a claimed gate is opened only by its claimant,
+// so a claim never outlives the attempt it claimed into the owner's next
+// one: every serial_phase a claimant reads belongs to the attempt it claimed.
+// `order`: seq_cst where the caller needs the full barrier of the opening.
+void open_gate(transaction& self, std::memory_order order) noexcept {
+  std::uintptr_t held = reinterpret_cast<std::uintptr_t>(&self);
+  if (g_serial_gate.compare_exchange_strong(held, 0, order, std::memory_order_relaxed)) [[likely]] {
+    return;
+  }
+  self.serial_phase.store(3, std::memory_order_release);
+  for (unsigned round = 0; g_serial_gate.load(std::memory_order_acquire) == held; ++round) {
+    pause_round(round);
+  }
+  std::atomic_thread_fence(order);
+  self.serial_phase.store(0, std::memory_order_relaxed);
 }
 
 // How long a speculative waiter waits at the gate before it claims it
@@ -205,14 +216,19 @@ constexpr std::uint64_t give_way_after_ns = 50'000;
 void take_over(std::uintptr_t claimed) noexcept {
   transaction& holder = *reinterpret_cast<transaction*>(claimed & ~gate_claimed);
   heavy_fence();  // INVARIANT give-way-exclusive: the serial_enter stores are seen, or see us
+  // INVARIANT claim-nested: the gate stays `claimed` until we open it, and the
+  // holder's attempt cannot end before; serial_phase is that attempt's.
   for (unsigned round = 0;; ++round) {
-    // The holder opens a claimed gate itself only when it cannot give way
-    // (inevitable): then the claim is over.
-    if (g_serial_gate.load(std::memory_order_acquire) != claimed) return;
-    if (holder.serial_phase.load(std::memory_order_acquire) == 1 &&
-        !holder.serial_inevitable.load(std::memory_order_relaxed)) {
-      break;
+    if (g_take_over_test_hook != nullptr) [[unlikely]]
+      g_take_over_test_hook(round);
+    const std::uint8_t phase = holder.serial_phase.load(std::memory_order_acquire);
+    if (phase == 3) {  // the attempt ended (committed, rolled back): nothing to undo
+      g_serial_gate.store(0, std::memory_order_seq_cst);
+      return;
     }
+    // Phase 1 (user code), unless inevitable: it never gives way, and its
+    // commit ends the claim with phase 3.
+    if (phase == 1 && !holder.serial_inevitable.load(std::memory_order_relaxed)) break;
     pause_round(round);
   }
   // In user code, and it stays out of memory until it sees serial_taken_over.
@@ -238,6 +254,7 @@ void wait_for_open_gate() noexcept {
                  g_serial_gate.compare_exchange_strong(gate, gate | gate_claimed,
                                                        std::memory_order_seq_cst)) {
         take_over(gate | gate_claimed);
+        seen = 0;  // the holder's next attempt gets its full time, though the gate reads the same
         continue;
       }
     }
@@ -383,7 +400,7 @@ void transaction::commit_serial() {
   const bool read_only = undo.empty();
   if (read_only) {
     snapshot = commit_stamp({.deleted = !deletions.empty()});
-    open_gate();
+    open_gate(*this, std::memory_order_release);
   } else {
     // INVARIANT serial-writes-stamped.
     const std::uint64_t timestamp =
@@ -398,7 +415,8 @@ void transaction::commit_serial() {
     }
     snapshot = timestamp;
     // INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores, a full
-    // barrier (the gate's exchange), then the one seq_cst load of the waiter
+    // barrier (the gate's seq_cst CAS, or the fence after a claimant opened
+    // it), then the one seq_cst load of the waiter
     // count. Waking after the gate opens is fine: waiters are woken outside
     // any transaction and re-check their read sets themselves.
     // Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
@@ -407,12 +425,10 @@ void transaction::commit_serial() {
     // census (its deregistration releases, the census load acquires); and a
     // thread counted out registers later in the total order, so it has not
     // passed the gate yet: its attempts read the gate open from the release
-    // store below, which makes the new values and versions visible to them.
-    if ((census_now() & census_count_mask) == 1) {
-      open_gate();
-    } else {
-      open_gate_seq_cst();
-    }
+    // CAS below (or the claimant's store after it), which makes the new values and versions visible
+    // to them.
+    open_gate(*this, (census_now() & census_count_mask) == 1 ? std::memory_order_release
+                                                             : std::memory_order_seq_cst);
     if (waiters_present()) [[unlikely]]
       wake_waiters_on_undo(undo);
     undo.clear();
@@ -446,7 +462,7 @@ void transaction::undo_serial() noexcept {
   if (!serial_enter(*this) && serial_divert(*this)) return;
   undo.rollback_to(0);  // INVARIANT undo-exact: memory as before the block
   serial_phase.store(0, std::memory_order_relaxed);
-  open_gate();
+  open_gate(*this, std::memory_order_release);
 }
 
 void write_serial_lock_waits(std::ostream& out) {

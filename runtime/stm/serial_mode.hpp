@@ -20,7 +20,7 @@
 // INVARIANT (gate-census, serial_mode.cpp): a serial holder whose census load
 // after closing the gate counts only itself skips the registry walks; one
 // whose census load at commit counts only itself opens the gate with a
-// release store instead of a full barrier. Threads counted out register
+// release CAS instead of a full barrier. Threads counted out register
 // later, so their first gate check sees the gate closed, or open from that
 // release store.
 #pragma once
@@ -120,6 +120,15 @@ inline bool serial_is_auto() noexcept {
 //   2 (runtime)    inside a barrier, commit or rollback of the attempt: the
 //                  claimant waits (these never block), and the attempt sees
 //                  the claim at its next entry.
+//   3 (ended)      the attempt committed or rolled back after the claim
+//                  arrived (its gate CAS failed, open_gate in
+//                  serial_mode.cpp): the claimant opens the gate, and the
+//                  owner waits for that before anything else. INVARIANT
+//                  (claim-nested): a claimed gate is opened only by its
+//                  claimant, so a claim never reaches the owner's next
+//                  attempt (a claimant that read the gate before one attempt
+//                  ended and serial_phase after the next began would undo
+//                  the wrong attempt, and leave a stale serial_taken_over).
 // Every runtime entry of a serial attempt (serial_enter) stores 2, then loads
 // the gate; the claimant CASes the gate, then (heavy_fence: membarrier) loads
 // serial_phase. INVARIANT (give-way-exclusive): the claimant touches the
@@ -166,6 +175,10 @@ inline void serial_leave(transaction& tx) noexcept {
 // speculatively). The caller throws restart_signal or, while unwinding,
 // answers as a doomed attempt does.
 bool serial_divert(transaction& tx) noexcept;
+
+// Test seam: called by a claimant each time it looks at the holder's
+// serial_phase (give-way), with the round; nullptr (the default) in use.
+inline void (*g_take_over_test_hook)(unsigned round) = nullptr;
 
 // Called by a speculative attempt after publishing active_since and
 // start_fence(): returns at once while the gate is open and this thread is

@@ -19,16 +19,21 @@
 //     thread that commits a transaction: it re-runs as an irrevocable
 //     software transaction at become_inevitable(), beside that thread;
 //   - a lone thread's short blocks while threads come and go (the claim
-//     races with serial commits).
+//     races with serial commits);
+//   - a claim on a block that ends before the claimant acts (an inevitable
+//     block commits) must not reach the owner's next block.
 // Each runs under a watchdog: a hang fails with the shape's name.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
+#include "htm/hardware_mode.hpp"
 #include "optimist/optimist.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
@@ -293,6 +298,78 @@ TEST_F(GiveWay, BlocksThatDoNotWaitKeepTheirInvariantWhileThreadsArrive) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(a.get() + b.get(), 100);
   EXPECT_GT(optimist::stats().serial_commits, 0u) << "no block ran serially";
+}
+
+// INVARIANT claim-nested (serial_mode.hpp). The claimant is held (test seam)
+// after it claimed the gate of an inevitable serial block A, which therefore
+// commits without giving way; the owner then starts serial block B. Before
+// the fix the claimant, resuming, read the gate as still claimed (a stale
+// look from before A ended) and B's phase, and took B over: B's write was
+// undone and B ran twice, and the claimant's serial_taken_over could be left
+// for a later claim to misread (a data race under TSan). Now A's end waits
+// for the claimant to open the gate, so B runs once and nothing is undone.
+std::atomic<bool> g_claimed{false};
+std::atomic<bool> g_in_second_block{false};
+std::atomic<int> g_claims{0};
+std::atomic<bool> g_released_before_second_block{false};
+
+void hold_the_claimant(unsigned round) {
+  if (round != 0) return;
+  g_claims.fetch_add(1);
+  g_claimed.store(true);
+  // The owner gets as far as it can (to B, before the fix) while we wait.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (!g_in_second_block.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  if (!g_in_second_block.load()) g_released_before_second_block.store(true);
+}
+
+TEST_F(GiveWay, AClaimOnABlockThatEndsNeverReachesTheOwnersNextBlock) {
+  watchdog guard("a claim held across the end of the block it claimed", limit());
+  optimist::tvar<long> a{0}, b{0};
+  std::atomic<bool> in_first_block{false}, claimant_done{false};
+  g_claimed = false;
+  g_in_second_block = false;
+  g_claims = 0;
+  g_released_before_second_block = false;
+  long claimant_saw = -1;
+  std::thread claimant([&] {
+    optimist::detail::scoped_execution_mode speculative(execution_mode::stm);
+    while (!in_first_block.load()) std::this_thread::yield();
+    claimant_saw = optimist::atomically([&] { return a.get(); });
+    claimant_done = true;
+  });
+  optimist::detail::g_take_over_test_hook = &hold_the_claimant;
+  int second_attempts = 0;
+  {
+    optimist::detail::scoped_execution_mode serial(execution_mode::serial);
+    optimist::atomically([&] {
+      a.set(1);
+      optimist::become_inevitable();  // never given way: the claimant waits for the commit
+      in_first_block = true;
+      while (!g_claimed.load()) std::this_thread::yield();
+    });
+    optimist::atomically([&] {
+      ++second_attempts;
+      b.set(b.get() + 1);
+      g_in_second_block = true;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+      while (!claimant_done.load() && !g_released_before_second_block.load() &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();
+      }
+    });
+  }
+  claimant.join();
+  optimist::detail::g_take_over_test_hook = nullptr;
+  // B re-runs only if the claimant claimed B itself (a second claim: it got
+  // to the gate again only after B had closed it), never on A's claim.
+  const int claims = g_claims.load();
+  EXPECT_EQ(second_attempts, claims) << "the claim on the first block took the second one over";
+  EXPECT_EQ(optimist::stats().serial_give_ways, static_cast<std::uint64_t>(claims - 1));
+  EXPECT_EQ(claimant_saw, 1);
+  EXPECT_EQ(b.get(), 1);
 }
 
 }  // namespace
