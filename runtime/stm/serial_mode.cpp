@@ -185,25 +185,14 @@ inline void close_gate(transaction& self) {
     wait_out_speculators(self);
 }
 
-// Ends a serial attempt's hold on the gate (commit, rollback). A claim that
-// arrived after the attempt's last runtime entry (serial_enter) makes the CAS
-// fail: the attempt has ended and there is nothing to take over, so it asks
-// the claimant to open the gate (serial_phase 3) and waits until it has.
-// INVARIANT (claim-nested): a claimed gate is opened only by its claimant,
-// so a claim never outlives the attempt it claimed into the owner's next
-// one: every serial_phase a claimant reads belongs to the attempt it claimed.
-// `order`: seq_cst where the caller needs the full barrier of the opening.
-void open_gate(transaction& self, std::memory_order order) noexcept {
-  std::uintptr_t held = reinterpret_cast<std::uintptr_t>(&self);
-  if (g_serial_gate.compare_exchange_strong(held, 0, order, std::memory_order_relaxed)) [[likely]] {
-    return;
-  }
-  self.serial_phase.store(3, std::memory_order_release);
-  for (unsigned round = 0; g_serial_gate.load(std::memory_order_acquire) == held; ++round) {
-    pause_round(round);
-  }
-  std::atomic_thread_fence(order);
-  self.serial_phase.store(0, std::memory_order_relaxed);
+void open_gate() noexcept {
+  g_serial_gate.store(0, std::memory_order_release);
+}
+
+// Opens the gate with a seq_cst exchange: also the full barrier that orders
+// the orec stores before the waiter-count load (INVARIANT no-lost-wakeup).
+void open_gate_seq_cst() noexcept {
+  g_serial_gate.exchange(0, std::memory_order_seq_cst);
 }
 
 // How long a speculative waiter waits at the gate before it claims it
@@ -211,53 +200,70 @@ void open_gate(transaction& self, std::memory_order order) noexcept {
 // hundreds of nanoseconds), short against one that waits for other threads.
 constexpr std::uint64_t give_way_after_ns = 50'000;
 
-// The claimant's half of give-way (serial_mode.hpp): `claimed` is the gate
-// value holder | gate_claimed, set by our CAS.
-void take_over(std::uintptr_t claimed) noexcept {
-  transaction& holder = *reinterpret_cast<transaction*>(claimed & ~gate_claimed);
+// The claimant's half of give-way (serial_mode.hpp), once our CAS set
+// holder.serial_claimed.
+void take_over(transaction& holder) noexcept {
+  const auto held = reinterpret_cast<std::uintptr_t>(&holder);
   heavy_fence();  // INVARIANT give-way-exclusive: the serial_enter stores are seen, or see us
-  // INVARIANT claim-nested: the gate stays `claimed` until we open it, and the
-  // holder's attempt cannot end before; serial_phase is that attempt's.
   for (unsigned round = 0;; ++round) {
+    // INVARIANT claim-current: the attempt we claimed ended unseen, and none
+    // of the holder's holds the gate now; or the holder's next attempt waits
+    // for us to drop the claim (3).
+    if (g_serial_gate.load(std::memory_order_seq_cst) != held) break;
     if (g_take_over_test_hook != nullptr) [[unlikely]]
       g_take_over_test_hook(round);
     const std::uint8_t phase = holder.serial_phase.load(std::memory_order_acquire);
-    if (phase == 3) {  // the attempt ended (committed, rolled back): nothing to undo
+    if (phase == 3) break;
+    if (phase == 1 && !holder.serial_inevitable.load(std::memory_order_relaxed)) {
+      // In user code, and it stays out of memory until it sees serial_taken_over.
+      if (g_take_over_test_hook != nullptr) [[unlikely]]
+        g_take_over_test_hook(take_over_test_taking);
+      holder.undo.replay_all();  // INVARIANT undo-exact: memory as before the block
+      holder.serial_taken_over.store(true, std::memory_order_release);
       g_serial_gate.store(0, std::memory_order_seq_cst);
-      return;
+      return;  // the holder clears serial_claimed once it has seen the takeover
     }
-    // Phase 1 (user code), unless inevitable: it never gives way, and its
-    // commit ends the claim with phase 3.
-    if (phase == 1 && !holder.serial_inevitable.load(std::memory_order_relaxed)) break;
     pause_round(round);
   }
-  // In user code, and it stays out of memory until it sees serial_taken_over.
-  holder.undo.replay_all();  // INVARIANT undo-exact: memory as before the block
-  holder.serial_taken_over.store(true, std::memory_order_release);
-  g_serial_gate.store(0, std::memory_order_seq_cst);
+  holder.serial_claimed.store(0, std::memory_order_release);  // stale: dropped
 }
 
-// A speculative waiter: until the gate is open, claiming it once the holder
-// has had it for give_way_after_ns.
+// A speculative waiter: until the gate is open, claiming its holder once the
+// holder has had it for give_way_after_ns.
 void wait_for_open_gate() noexcept {
   std::uint64_t since = 0;
   std::uintptr_t seen = 0;
   for (unsigned round = 0;; ++round) {
-    std::uintptr_t gate = g_serial_gate.load(std::memory_order_acquire);
+    const std::uintptr_t gate = g_serial_gate.load(std::memory_order_acquire);
     if (gate == 0) return;
-    if (round >= 64 && (gate & gate_claimed) == 0) {
+    if (round >= 64) {
       const std::uint64_t now = steady_ns();
       if (gate != seen) {  // another holder (or the first look): start timing it
         seen = gate;
         since = now;
-      } else if (now - since >= give_way_after_ns &&
-                 g_serial_gate.compare_exchange_strong(gate, gate | gate_claimed,
-                                                       std::memory_order_seq_cst)) {
-        take_over(gate | gate_claimed);
+      } else if (now - since >= give_way_after_ns) {
+        // Descriptors are never freed (thread_registry.cpp): the holder's
+        // stays valid though its thread may have moved on.
+        transaction& holder = *reinterpret_cast<transaction*>(gate);
+        std::uint8_t unclaimed = 0;
+        if (holder.serial_claimed.load(std::memory_order_relaxed) == 0 &&
+            holder.serial_claimed.compare_exchange_strong(unclaimed, 1,
+                                                          std::memory_order_seq_cst)) {
+          take_over(holder);
+        }
         seen = 0;  // the holder's next attempt gets its full time, though the gate reads the same
         continue;
       }
     }
+    pause_round(round);
+  }
+}
+
+// The start of a serial attempt found a stale claim (INVARIANT claim-current):
+// its claimant drops it once it sees phase 3; user code waits till then.
+[[gnu::noinline]] void wait_out_stale_claim(transaction& tx) noexcept {
+  tx.serial_phase.store(3, std::memory_order_release);
+  for (unsigned round = 0; tx.serial_claimed.load(std::memory_order_acquire) != 0; ++round) {
     pause_round(round);
   }
 }
@@ -272,6 +278,7 @@ bool serial_divert(transaction& tx) noexcept {
     pause_round(round);
   }
   tx.serial_taken_over.store(false, std::memory_order_relaxed);
+  tx.serial_claimed.store(0, std::memory_order_release);  // the claimant is done with us
   tx.serial_phase.store(0, std::memory_order_relaxed);
   tx.undo.clear();  // undone by the claimant
   tx.mode = tx_mode::optimistic;
@@ -343,6 +350,9 @@ inline void transaction::enter_serial(source_location site) {
   serial_inevitable.store(false, std::memory_order_relaxed);
   // Only ever true -> false: a stale true costs a fence, never soundness.
   serial_full_fence = g_start_needs_fence.load(std::memory_order_relaxed);
+  // INVARIANT claim-current: after the gate CAS (close_gate), seq_cst.
+  if (serial_claimed.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+    wait_out_stale_claim(*this);
   serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
 }
 
@@ -400,7 +410,7 @@ void transaction::commit_serial() {
   const bool read_only = undo.empty();
   if (read_only) {
     snapshot = commit_stamp({.deleted = !deletions.empty()});
-    open_gate(*this, std::memory_order_release);
+    open_gate();
   } else {
     // INVARIANT serial-writes-stamped.
     const std::uint64_t timestamp =
@@ -415,8 +425,7 @@ void transaction::commit_serial() {
     }
     snapshot = timestamp;
     // INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores, a full
-    // barrier (the gate's seq_cst CAS, or the fence after a claimant opened
-    // it), then the one seq_cst load of the waiter
+    // barrier (the gate's exchange), then the one seq_cst load of the waiter
     // count. Waking after the gate opens is fine: waiters are woken outside
     // any transaction and re-check their read sets themselves.
     // Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
@@ -425,10 +434,12 @@ void transaction::commit_serial() {
     // census (its deregistration releases, the census load acquires); and a
     // thread counted out registers later in the total order, so it has not
     // passed the gate yet: its attempts read the gate open from the release
-    // CAS below (or the claimant's store after it), which makes the new values and versions visible
-    // to them.
-    open_gate(*this, (census_now() & census_count_mask) == 1 ? std::memory_order_release
-                                                             : std::memory_order_seq_cst);
+    // store below, which makes the new values and versions visible to them.
+    if ((census_now() & census_count_mask) == 1) {
+      open_gate();
+    } else {
+      open_gate_seq_cst();
+    }
     if (waiters_present()) [[unlikely]]
       wake_waiters_on_undo(undo);
     undo.clear();
@@ -462,7 +473,7 @@ void transaction::undo_serial() noexcept {
   if (!serial_enter(*this) && serial_divert(*this)) return;
   undo.rollback_to(0);  // INVARIANT undo-exact: memory as before the block
   serial_phase.store(0, std::memory_order_relaxed);
-  open_gate(*this, std::memory_order_release);
+  open_gate();
 }
 
 void write_serial_lock_waits(std::ostream& out) {

@@ -20,7 +20,7 @@
 // INVARIANT (gate-census, serial_mode.cpp): a serial holder whose census load
 // after closing the gate counts only itself skips the registry walks; one
 // whose census load at commit counts only itself opens the gate with a
-// release CAS instead of a full barrier. Threads counted out register
+// release store instead of a full barrier. Threads counted out register
 // later, so their first gate check sees the gate closed, or open from that
 // release store.
 #pragma once
@@ -35,10 +35,9 @@
 namespace optimist::detail {
 
 // Nonzero while a serial block holds the gate (it is also the serial lock):
-// the holder's descriptor address, plus gate_claimed once a waiting thread
-// has claimed it (give-way, below). Read in every speculative start.
+// the holder's descriptor address (give-way, below). Read in every
+// speculative start.
 inline std::atomic<std::uintptr_t> g_serial_gate{0};
-inline constexpr std::uintptr_t gate_claimed = 1;  // descriptors are aligned: bit 0 is free
 
 // Which outermost blocks run serially: the process's choice (set with the
 // execution mode, runtime/htm/execution_mode.cpp) and a thread's own while a
@@ -100,13 +99,13 @@ inline bool serial_is_auto() noexcept {
 }
 
 // Give-way: a thread that waits at the gate for longer than a short serial
-// block takes (give_way_after_ns in serial_mode.cpp) claims the gate (holder
-// -> holder | gate_claimed, one CAS: one claimant) and the serial attempt
-// gives way: its in-place writes are undone through its undo log, the gate
-// opens, and the attempt, now a doomed speculative one, restarts at its next
-// barrier, commit, retry or rollback and runs again speculatively. This is
-// what keeps a lone thread's serial block (auto mode) from waiting for ever
-// for a thread that arrives while it runs.
+// block takes (give_way_after_ns in serial_mode.cpp) claims the holder (its
+// descriptor's serial_claimed, 0 -> 1, one CAS: one claimant per holder) and
+// the serial attempt gives way: its in-place writes are undone through its
+// undo log, the gate opens, and the attempt, now a doomed speculative one,
+// restarts at its next barrier, commit, retry or rollback and runs again
+// speculatively. This is what keeps a lone thread's serial block (auto mode)
+// from waiting for ever for a thread that arrives while it runs.
 //
 // Who undoes: the serial attempt is in one of two places (serial_phase):
 //   1 (user code)  its own code between barriers: the claimant undoes the
@@ -120,32 +119,39 @@ inline bool serial_is_auto() noexcept {
 //   2 (runtime)    inside a barrier, commit or rollback of the attempt: the
 //                  claimant waits (these never block), and the attempt sees
 //                  the claim at its next entry.
-//   3 (ended)      the attempt committed or rolled back after the claim
-//                  arrived (its gate CAS failed, open_gate in
-//                  serial_mode.cpp): the claimant opens the gate, and the
-//                  owner waits for that before anything else. INVARIANT
-//                  (claim-nested): a claimed gate is opened only by its
-//                  claimant, so a claim never reaches the owner's next
-//                  attempt (a claimant that read the gate before one attempt
-//                  ended and serial_phase after the next began would undo
-//                  the wrong attempt, and leave a stale serial_taken_over).
+// A claim can arrive after the attempt's last runtime entry: the attempt
+// ends (opens the gate) without seeing it. The claim is then stale, and the
+// claimant drops it (clears serial_claimed) when it sees the gate no longer
+// names the holder, or when the owner's next serial attempt, which checks
+// serial_claimed once the gate is closed, stores serial_phase 3 and waits
+// for the drop before it enters user code. INVARIANT (claim-current): a
+// claimant takes over only an attempt in user code that will see its claim;
+// a stale claim never reaches the owner's next attempt (before: a claimant
+// that read the gate before one attempt ended and serial_phase after the
+// next began undid the wrong attempt, and left a stale serial_taken_over
+// for a later claim to misread). Proof: the next attempt's check follows its
+// gate CAS, the claimant's gate load follows its claim CAS (both seq_cst):
+// either the check sees the claim (phase 3: the claimant drops it), or the
+// claimant's gate load sees the new attempt holding the gate, and the claim
+// is on that attempt, whose entries see it (below).
 // Every runtime entry of a serial attempt (serial_enter) stores 2, then loads
-// the gate; the claimant CASes the gate, then (heavy_fence: membarrier) loads
+// serial_claimed; the claimant CASes it, then (heavy_fence: membarrier) loads
 // serial_phase. INVARIANT (give-way-exclusive): the claimant touches the
 // attempt's memory only while it is in user code, and the attempt touches it
 // again only after it has seen the takeover. Proof (Dekker, asymmetric like
 // the gate): either the claimant's phase load sees the entry's 2 (it waits
 // for the 1 stored when the entry leaves, release, and the next entry sees
-// the claim), or the entry's gate load sees the claim and the entry diverts
+// the claim), or the entry's load sees the claim and the entry diverts
 // (serial_divert): it stores 1 and waits for serial_taken_over (acquire)
 // without touching memory. The claimant's writes, and the gate opening, are
-// ordered before the attempt's next step by that release/acquire pair.
+// ordered before the attempt's next step by that release/acquire pair; the
+// owner clears serial_claimed after it, when the claimant is done.
 // Not given way (the claimant waits, as before give-way existed):
 //   - an attempt that called become_inevitable() (serial_inevitable): it has
-//     done what cannot be undone; the claim lasts until it commits. Only in
-//     serial mode: auto mode re-runs such a block irrevocably in software
-//     instead (serial_is_auto, inevitability.cpp), where it cannot make an
-//     arriving thread wait at the gate;
+//     done what cannot be undone; the claim lasts until it commits (and is
+//     then stale). Only in serial mode: auto mode re-runs such a block
+//     irrevocably in software instead (serial_is_auto, inevitability.cpp),
+//     where it cannot make an arriving thread wait at the gate;
 //   - a serial block waiting for another serial block (serial mode: blocks
 //     are serial by choice there; only speculative waiters claim).
 // Without membarrier (g_start_needs_fence, OPTIMIST_SYMMETRIC_FENCES) both
@@ -153,7 +159,7 @@ inline bool serial_is_auto() noexcept {
 // same protocol.
 
 // Entering the runtime from a serial attempt (its owner only): true while
-// the attempt holds the gate unclaimed; false: call serial_divert.
+// the attempt is unclaimed; false: call serial_divert.
 inline bool serial_enter(transaction& tx) noexcept {
   tx.serial_phase.store(2, std::memory_order_relaxed);
   // A compiler fence where the claimant's heavy_fence is a membarrier.
@@ -162,13 +168,13 @@ inline bool serial_enter(transaction& tx) noexcept {
   } else {
     std::atomic_signal_fence(std::memory_order_seq_cst);
   }
-  return g_serial_gate.load(std::memory_order_relaxed) == reinterpret_cast<std::uintptr_t>(&tx);
+  return tx.serial_claimed.load(std::memory_order_relaxed) == 0;
 }
 inline void serial_leave(transaction& tx) noexcept {
   tx.serial_phase.store(1, std::memory_order_release);
 }
 
-// serial_enter returned false: the gate is claimed. Returns false if the
+// serial_enter returned false: the attempt is claimed. Returns false if the
 // attempt goes on (it is inevitable; serial_leave when done); true if it was
 // taken over: its writes are undone, the gate is open, and it is now a doomed
 // speculative attempt (mode optimistic, doomed, the next attempt runs
@@ -176,9 +182,12 @@ inline void serial_leave(transaction& tx) noexcept {
 // answers as a doomed attempt does.
 bool serial_divert(transaction& tx) noexcept;
 
-// Test seam: called by a claimant each time it looks at the holder's
-// serial_phase (give-way), with the round; nullptr (the default) in use.
+// Test seam: called by a claimant each time round its wait for the holder
+// (give-way), between its gate load and its serial_phase load, and with
+// take_over_test_taking just before it takes the attempt over; nullptr (the
+// default) in use.
 inline void (*g_take_over_test_hook)(unsigned round) = nullptr;
+inline constexpr unsigned take_over_test_taking = ~0u;
 
 // Called by a speculative attempt after publishing active_since and
 // start_fence(): returns at once while the gate is open and this thread is

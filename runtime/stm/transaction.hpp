@@ -208,7 +208,11 @@ class alignas(64) transaction {
   // by its owner and read by a thread that claimed its gate; taken over by
   // that thread (set by it once it has undone the attempt's writes); and
   // whether it became inevitable (then it is never taken over).
+  // serial_claimed: set by the one thread that claimed this thread's serial
+  // attempt; cleared by this thread once it has seen the takeover, or by the
+  // claimant when the claim turned out stale (INVARIANT claim-current).
   std::atomic<std::uint8_t> serial_phase{0};
+  std::atomic<std::uint8_t> serial_claimed{0};
   std::atomic<bool> serial_taken_over{false};
   std::atomic<bool> serial_inevitable{false};
   transaction* next_registered = nullptr;  // immutable once published
