@@ -1,7 +1,7 @@
 // Give-way (runtime/stm/serial_mode.hpp): in auto mode a thread that is alone
 // runs its blocks serially, holding the gate. A thread that arrives while such
 // a block runs must not wait at the gate for ever when the block in turn waits
-// for it: after a short wait it claims the gate, the serial block's in-place
+// for it: after a short wait it claims the holder, the serial block's in-place
 // writes are undone, and the block restarts at its next barrier or commit and
 // runs again speculatively.
 //
