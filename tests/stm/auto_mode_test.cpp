@@ -29,23 +29,16 @@
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
+#include "support/white_box.hpp"
 
 namespace {
 
 using optimist::execution_mode;
 using optimist::detail::tx_mode;
+using optimist::test::running_mode;
 using optimist::test::scaled;
+using optimist::test::threads_with_descriptors;
 using optimist::test::watchdog;
-
-long threads_with_descriptors() {
-  return static_cast<long>(optimist::detail::census_now() & optimist::detail::census_count_mask);
-}
-
-// The mode the running (outermost) attempt runs in; white box.
-tx_mode running_mode() {
-  const optimist::detail::transaction* tx = optimist::detail::tls_current;
-  return tx != nullptr ? tx->mode : tx_mode::hardware;
-}
 
 // Every test runs with the process mode set to auto and puts back what it
 // found.

@@ -39,22 +39,16 @@
 #include "stm/transaction.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
+#include "support/white_box.hpp"
 
 namespace {
 
 using optimist::execution_mode;
 using optimist::detail::tx_mode;
+using optimist::test::running_mode;
 using optimist::test::scaled;
+using optimist::test::threads_with_descriptors;
 using optimist::test::watchdog;
-
-long threads_with_descriptors() {
-  return static_cast<long>(optimist::detail::census_now() & optimist::detail::census_count_mask);
-}
-
-tx_mode running_mode() {
-  const optimist::detail::transaction* tx = optimist::detail::tls_current;
-  return tx != nullptr ? tx->mode : tx_mode::hardware;
-}
 
 std::chrono::seconds limit() {
   return std::chrono::seconds(30 * optimist::test::stress_scale());
