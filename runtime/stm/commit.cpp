@@ -353,13 +353,7 @@ void transaction::finish_committed() {
   reads.clear();
   writes.clear();
   nesting.clear();
-  depth = 0;
-  mode = tx_mode::optimistic;
-  consecutive_aborts = 0;
-  last_conflict_site = 0;
-  c_restart_point = nullptr;
-  tls_current = nullptr;
-  active_since.store(not_active, std::memory_order_release);
+  leave_committed();
   // The common commit hands nothing on: no call, no frame for the rest.
   if (pass_on == nullptr && discarded.empty() && deletions.empty() && on_commit.empty()) return;
   hand_on_committed(*this, pass_on, committed_at);

@@ -459,13 +459,7 @@ void transaction::commit_serial() {
     finish_committed();
     return;
   }
-  depth = 0;
-  mode = tx_mode::optimistic;
-  consecutive_aborts = 0;
-  last_conflict_site = 0;
-  c_restart_point = nullptr;
-  tls_current = nullptr;
-  active_since.store(not_active, std::memory_order_release);
+  leave_committed();
 }
 
 void transaction::undo_serial() noexcept {

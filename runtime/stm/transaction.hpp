@@ -234,6 +234,7 @@ class alignas(64) transaction {
   void rollback() noexcept;  // undo the attempt after restart_signal reached the outermost block
   void commit();             // outermost commit; may throw restart_signal
   void finish_committed();   // bookkeeping after a successful commit
+  void leave_committed() noexcept;  // the last step of every commit (below)
 
   std::uint64_t read(std::uintptr_t word, std::uint64_t mask, source_location site);
   void write(std::uintptr_t word, std::uint64_t value, std::uint64_t mask, source_location site);
@@ -286,5 +287,18 @@ class alignas(64) transaction {
 // The thread's running transaction, or nullptr. Constant-initialised so that
 // reading it costs one fs-relative load.
 [[gnu::tls_model("initial-exec")]] inline thread_local transaction* tls_current = nullptr;
+
+// The last step of a committed outermost attempt (commit.cpp, serial_mode.cpp):
+// this thread is outside any transaction again. INVARIANT reclaim-safe: the
+// start time is withdrawn last (release), after everything the attempt read.
+inline void transaction::leave_committed() noexcept {
+  depth = 0;
+  mode = tx_mode::optimistic;
+  consecutive_aborts = 0;
+  last_conflict_site = 0;
+  c_restart_point = nullptr;
+  tls_current = nullptr;
+  active_since.store(not_active, std::memory_order_release);
+}
 
 }  // namespace optimist::detail
