@@ -13,14 +13,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "optimist/detail/serial_access.hpp"
+
 namespace optimist::detail {
 
 class write_log;
 struct lock_entry;
 
-// Non-zero while any durable store is open: the engine's only cost when no
-// store is open is one relaxed load per writing commit.
-inline std::atomic<int> g_durable_stores_open{0};
+// g_durable_stores_open (optimist/detail/serial_access.hpp): non-zero while
+// any durable store is open; the engine's only cost when no store is open is
+// one relaxed load per writing commit.
 
 inline bool durable_hook_active() noexcept {
   return g_durable_stores_open.load(std::memory_order_relaxed) != 0;

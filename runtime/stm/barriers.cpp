@@ -308,7 +308,7 @@ namespace {
 // a read is a load; a write records the old value in the undo log and stores
 // in place (transaction::write has the rest: durable words, doomed attempts,
 // a full undo log).
-std::uint64_t read_word(const void* word, source_location site) {
+std::uint64_t read_word_engine(const void* word, source_location site) {
   transaction* tx = tls_current;
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if (tx == nullptr || (w & 7) != 0) [[unlikely]]
@@ -321,7 +321,7 @@ std::uint64_t read_word(const void* word, source_location site) {
   return read_word_speculative(tx, w, site);  // also a claimed serial attempt (give-way)
 }
 
-void write_word(void* word, std::uint64_t value, source_location site) {
+void write_word_engine(void* word, std::uint64_t value, source_location site) {
   transaction* tx = tls_current;
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if (tx == nullptr || (w & 7) != 0) [[unlikely]] {

@@ -376,6 +376,7 @@ void transaction::discard_attempt() noexcept {
   mode = tx_mode::optimistic;
   c_restart_point = nullptr;
   tls_current = nullptr;
+  tls_serial_direct = nullptr;  // INVARIANT direct-serial
   active_since.store(not_active, std::memory_order_release);
   // Objects allocated by the attempt were never published: free them now,
   // outside any transaction (INVARIANT cleanup-reentrant).
@@ -413,6 +414,7 @@ void transaction::abandon(abort_cause cause, const conflict_point& where) {
   if (c_restart_point != nullptr || !unwinding()) restart(cause, where);
   if (doomed) return;
   if (recording) record_conflict(*this, cause, where);
+  tls_serial_direct = nullptr;  // INVARIANT direct-serial
   doomed = true;
   doom_cause = cause;
 }
@@ -427,6 +429,7 @@ void transaction::abandon(abort_cause cause, const conflict_point& where) {
     rollback();
     siglongjmp(*target, 1);
   }
+  tls_serial_direct = nullptr;  // INVARIANT direct-serial
   doomed = true;
   doom_cause = cause;
   retry_pending = false;  // INVARIANT retry-is-consistent: a conflict restarts, it never waits

@@ -71,6 +71,7 @@ void transaction::become_irrevocable(source_location site) {
     // token holder between attempts may be waiting to pass.
     irrevocable_next = true;
     serial_fallback_next = false;
+    tls_serial_direct = nullptr;  // INVARIANT direct-serial
     doomed = true;
     doom_cause = abort_cause::explicit_restart;
     throw restart_signal{};

@@ -99,6 +99,7 @@ retry_refusal transaction::prepare_retry(source_location site) {
     // speculatively, which calls retry() again with one (serial_mode.cpp).
     retry_pending = true;
     retry_site = site;
+    tls_serial_direct = nullptr;  // INVARIANT direct-serial
     doomed = true;
     doom_cause = abort_cause::explicit_restart;
     return retry_refusal::none;

@@ -11,6 +11,9 @@
 //             is not_active; publish our own start time (reclamation).
 //   read      a plain (atomic_ref relaxed) load: nobody else runs.
 //   write     record the old bytes in the undo log, store in place.
+//             Both are inlined into the caller for aligned words
+//             (optimist/detail/serial_access.hpp: tls_serial_direct, set in
+//             enter_serial, INVARIANT direct-serial); barriers.cpp has the rest.
 //   commit    stamp the orec of every written word with a fresh version and
 //             wake retry() waiters on them, then open the gate.
 //             The new versions are what lets waiters, and speculative
@@ -272,6 +275,7 @@ void wait_for_open_gate() noexcept {
 
 bool serial_divert(transaction& tx) noexcept {
   if (tx.inevitable_requested) return false;  // never given way; the claim waits for the commit
+  tls_serial_direct = nullptr;                // INVARIANT direct-serial: about to be doomed
   // INVARIANT give-way-exclusive: out of memory from here until the takeover.
   tx.serial_phase.store(1, std::memory_order_release);
   for (unsigned round = 0; !tx.serial_taken_over.load(std::memory_order_acquire); ++round) {
@@ -354,6 +358,7 @@ inline void transaction::enter_serial(source_location site) {
   if (serial_claimed.load(std::memory_order_seq_cst) != 0) [[unlikely]]
     wait_out_stale_claim(*this);
   serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
+  tls_serial_direct = this;                          // INVARIANT direct-serial
 }
 
 // start_serial with reporting on or in an ordered task run (out of line: the
@@ -463,6 +468,7 @@ void transaction::commit_serial() {
 }
 
 void transaction::undo_serial() noexcept {
+  tls_serial_direct = nullptr;  // INVARIANT direct-serial: the attempt ends here
   // Taken over (give-way): the claimant has undone the writes and opened the gate.
   if (!serial_enter(*this) && serial_divert(*this)) return;
   undo.rollback_to(0);  // INVARIANT undo-exact: memory as before the block

@@ -160,19 +160,8 @@ inline bool serial_is_auto() noexcept {
 
 // Entering the runtime from a serial attempt (its owner only): true while
 // the attempt is unclaimed; false: call serial_divert.
-inline bool serial_enter(transaction& tx) noexcept {
-  tx.serial_phase.store(2, std::memory_order_relaxed);
-  // A compiler fence where the claimant's heavy_fence is a membarrier.
-  if (tx.serial_full_fence) [[unlikely]] {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  } else {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  }
-  return tx.serial_claimed.load(std::memory_order_relaxed) == 0;
-}
-inline void serial_leave(transaction& tx) noexcept {
-  tx.serial_phase.store(1, std::memory_order_release);
-}
+// serial_enter(tx) / serial_leave(tx): in optimist/detail/serial_access.hpp,
+// where the inline barriers use them too.
 
 // serial_enter returned false: the attempt is claimed. Returns false if the
 // attempt goes on (it is inevitable; serial_leave when done); true if it was

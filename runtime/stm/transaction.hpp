@@ -72,7 +72,7 @@ struct nesting_level {
 
 inline constexpr std::uint64_t not_active = std::numeric_limits<std::uint64_t>::max();
 
-class alignas(64) transaction {
+class alignas(64) transaction : public serial_access_state {
  public:
   // ---- owner thread only -------------------------------------------------
   unsigned depth = 0;  // 0: no transaction running
@@ -105,9 +105,9 @@ class alignas(64) transaction {
   read_set reads;
   write_log writes;
   // ---- serial mode (runtime/stm/serial_mode.cpp) ----
-  undo_log undo;                      // in-place writes of a serial attempt
+  // (The undo log, serial_full_fence, serial_phase and serial_claimed are in
+  // the base, serial_access_state: the inline barriers touch them.)
   bool serial_fallback_next = false;  // the next attempt runs speculatively (after a retry())
-  bool serial_full_fence = true;  // serial_enter fences in full (g_start_needs_fence at its start)
   std::uint64_t serial_wait_start = 0;
   std::vector<lock_entry> locks;  // held during commit only
   std::vector<orec*> reserved;    // held while irrevocable
@@ -211,8 +211,6 @@ class alignas(64) transaction {
   // serial_claimed: set by the one thread that claimed this thread's serial
   // attempt; cleared by this thread once it has seen the takeover, or by the
   // claimant when the claim turned out stale (INVARIANT claim-current).
-  std::atomic<std::uint8_t> serial_phase{0};
-  std::atomic<std::uint8_t> serial_claimed{0};
   std::atomic<bool> serial_taken_over{false};
   std::atomic<bool> serial_inevitable{false};
   transaction* next_registered = nullptr;  // immutable once published
@@ -298,6 +296,7 @@ inline void transaction::leave_committed() noexcept {
   last_conflict_site = 0;
   c_restart_point = nullptr;
   tls_current = nullptr;
+  tls_serial_direct = nullptr;  // INVARIANT direct-serial
   active_since.store(not_active, std::memory_order_release);
 }
 

@@ -15,87 +15,61 @@
 #include <cstdint>
 #include <memory>
 
+#include "optimist/detail/serial_access.hpp"
 #include "stm/word_memory.hpp"
 
 namespace optimist::detail {
 
-struct undo_entry {
-  std::uintptr_t word;
-  std::uint64_t old_value;  // the selected bytes before the write (others zero)
-  std::uint64_t mask;
-};
+// The class (and undo_entry) is declared in optimist/detail/serial_access.hpp,
+// where the inline write barrier records full words; the rest is here.
 
-class undo_log {
- public:
-  using mark = std::size_t;
+// Records the selected bytes of `word` as they are now; call before writing
+// them. May throw std::bad_alloc (then nothing was written yet).
+inline void undo_log::record(std::uintptr_t word, std::uint64_t mask) {
+  if (size_ == capacity_) [[unlikely]]
+    grow();
+  entries_[size_] = {word, load_word(word, mask), mask};
+  ++size_;
+}
 
-  undo_log() = default;
-  undo_log(const undo_log&) = delete;
-  undo_log& operator=(const undo_log&) = delete;
+// record() without growing: false (and nothing recorded) if the buffer is
+// full. The serial write barrier's fast path (barriers.cpp).
+inline bool undo_log::try_record(std::uintptr_t word, std::uint64_t mask) noexcept {
+  if (size_ == capacity_) [[unlikely]]
+    return false;
+  entries_[size_] = {word, load_word(word, mask), mask};
+  ++size_;
+  return true;
+}
 
-  // Records the selected bytes of `word` as they are now; call before writing
-  // them. May throw std::bad_alloc (then nothing was written yet). Inline and
-  // short: the serial write barrier (barriers.cpp) is this and one store.
-  void record(std::uintptr_t word, std::uint64_t mask) {
-    if (size_ == capacity_) [[unlikely]]
-      grow();
-    entries_[size_] = {word, load_word(word, mask), mask};
-    ++size_;
+// Restores memory to its state at `m` (INVARIANT undo-exact) and forgets
+// the entries after it.
+inline void undo_log::rollback_to(mark m) noexcept {
+  for (std::size_t i = size_; i > m; --i) {
+    const undo_entry& e = entries_[i - 1];
+    store_word(e.word, e.old_value, e.mask);
   }
+  if (m < size_) size_ = m;
+}
 
-  // record() without growing: false (and nothing recorded) if the buffer is
-  // full. The serial write barrier's fast path (barriers.cpp).
-  bool try_record(std::uintptr_t word, std::uint64_t mask) noexcept {
-    if (size_ == capacity_) [[unlikely]]
-      return false;
-    entries_[size_] = {word, load_word(word, mask), mask};
-    ++size_;
-    return true;
+// Restores memory to its state when the attempt began, like rollback_to(0),
+// but leaves the entries (and size) alone: run by a thread that took the
+// attempt over (give-way, serial_mode.hpp), which may read the log but not
+// change it; the owner clears it afterwards.
+inline void undo_log::replay_all() const noexcept {
+  for (std::size_t i = size_; i > 0; --i) {
+    const undo_entry& e = entries_[i - 1];
+    store_word(e.word, e.old_value, e.mask);
   }
+}
 
-  mark position() const noexcept { return size_; }
-  bool empty() const noexcept { return size_ == 0; }
-  std::size_t size() const noexcept { return size_; }
-  const undo_entry* begin() const noexcept { return entries_.get(); }
-  const undo_entry* end() const noexcept { return entries_.get() + size_; }
-
-  // Restores memory to its state at `m` (INVARIANT undo-exact) and forgets
-  // the entries after it.
-  void rollback_to(mark m) noexcept {
-    for (std::size_t i = size_; i > m; --i) {
-      const undo_entry& e = entries_[i - 1];
-      store_word(e.word, e.old_value, e.mask);
-    }
-    if (m < size_) size_ = m;
-  }
-
-  // Restores memory to its state when the attempt began, like rollback_to(0),
-  // but leaves the entries (and size) alone: run by a thread that took the
-  // attempt over (give-way, serial_mode.hpp), which may read the log but not
-  // change it; the owner clears it afterwards.
-  void replay_all() const noexcept {
-    for (std::size_t i = size_; i > 0; --i) {
-      const undo_entry& e = entries_[i - 1];
-      store_word(e.word, e.old_value, e.mask);
-    }
-  }
-
-  // The writes are kept (commit): forget the entries, keep the buffer.
-  void clear() noexcept { size_ = 0; }
-
- private:
-  // Doubles the buffer (64 entries at first), keeping the entries.
-  [[gnu::noinline]] void grow() {
-    const std::size_t capacity = capacity_ == 0 ? 64 : 2 * capacity_;
-    std::unique_ptr<undo_entry[]> larger(new undo_entry[capacity]);
-    std::copy(entries_.get(), entries_.get() + size_, larger.get());
-    entries_ = std::move(larger);
-    capacity_ = capacity;
-  }
-
-  std::unique_ptr<undo_entry[]> entries_;
-  std::size_t size_ = 0;
-  std::size_t capacity_ = 0;
-};
+// Doubles the buffer (64 entries at first), keeping the entries.
+[[gnu::noinline]] inline void undo_log::grow() {
+  const std::size_t capacity = capacity_ == 0 ? 64 : 2 * capacity_;
+  std::unique_ptr<undo_entry[]> larger(new undo_entry[capacity]);
+  std::copy(entries_.get(), entries_.get() + size_, larger.get());
+  entries_ = std::move(larger);
+  capacity_ = capacity;
+}
 
 }  // namespace optimist::detail

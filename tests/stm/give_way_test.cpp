@@ -218,6 +218,53 @@ TEST_F(GiveWay, NestedBlocksAndAGrownUndoLogAreUndoneForTheReader) {
   writes_then_waits(200, true);
 }
 
+// The block is taken over while it waits outside the STM; its next barrier
+// restarts it, and a destructor that writes while the lost attempt unwinds
+// must not reach memory: the attempt is speculative and doomed from the
+// takeover on (INVARIANT direct-serial: the inline serial barrier is off).
+// Before that pointer was cleared at the takeover, the destructor's write went
+// to memory in place, logged in an undo log nobody replays any more.
+TEST_F(GiveWay, DestructorsOfATakenOverBlockWriteNothing) {
+  watchdog guard("a taken-over serial block whose destructor writes", limit());
+  optimist::tvar<long> cell{5}, z{0}, tagged{0};
+  std::atomic<int> phase{0};
+  long seen_by_reader = -1;
+  std::thread reader([&] {
+    while (phase.load() != 1) std::this_thread::yield();
+    optimist::atomically([&] {
+      seen_by_reader = cell.get();
+      z.set(1);
+    });
+    phase.store(2);
+  });
+  struct tag_on_exit {
+    optimist::tvar<long>& target;
+    bool armed;
+    ~tag_on_exit() {
+      if (armed) target.set(42);
+    }
+  };
+  int attempts = 0;
+  tx_mode first_mode = tx_mode::optimistic;
+  optimist::atomically([&] {
+    ++attempts;
+    if (attempts == 1) first_mode = running_mode();
+    tag_on_exit guard_object{tagged, attempts == 1};
+    cell.set(cell.get() + 1);
+    if (attempts == 1) {
+      phase.store(1);
+      while (phase.load() != 2) std::this_thread::yield();  // outside the STM
+    }
+    (void)z.get();  // the first attempt restarts here
+  });
+  reader.join();
+  EXPECT_EQ(first_mode, tx_mode::serial);
+  EXPECT_EQ(seen_by_reader, 5) << "the reader saw the serial block's write";
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(cell.get(), 6);
+  EXPECT_EQ(tagged.get(), 0) << "a write of the lost attempt's destructor reached memory";
+}
+
 // The block gives way while an or_else alternative calls retry(): the retry
 // must become a restart of the whole block, not run the other alternative
 // (the block's first write was undone by the claimant: going on would commit

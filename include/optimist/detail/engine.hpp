@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "optimist/detail/serial_access.hpp"
 #include "optimist/source_location.hpp"
 
 namespace optimist::detail {
@@ -33,8 +34,19 @@ struct retry_signal : restart_signal {};
 // access is logged and validated; outside it is a transaction of one access.
 // May throw restart_signal (inside a transaction) and std::bad_alloc; a word
 // address that is not a multiple of 8 is std::invalid_argument.
-std::uint64_t read_word(const void* word, source_location site);
-void write_word(void* word, std::uint64_t value, source_location site);
+// The inline part is serial mode's direct access (serial_access.hpp); the
+// rest is the engine's (*_word_engine, runtime/stm/barriers.cpp).
+std::uint64_t read_word_engine(const void* word, source_location site);
+void write_word_engine(void* word, std::uint64_t value, source_location site);
+inline std::uint64_t read_word(const void* word, source_location site) {
+  std::uint64_t value;
+  if (serial_read_direct(word, value)) return value;
+  return read_word_engine(word, site);
+}
+inline void write_word(void* word, std::uint64_t value, source_location site) {
+  if (serial_write_direct(word, value)) return;
+  write_word_engine(word, value, site);
+}
 
 // The same for an arbitrary byte range (split into word pieces; the bytes of a
 // word outside the range are neither read nor written). Outside a transaction
