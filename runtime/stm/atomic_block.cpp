@@ -186,6 +186,12 @@ bool block_exception(transaction& tx) noexcept {
   tx.consecutive_aborts = 0;
   tx.irrevocable_next = false;
   tx.discard_attempt();
+  // The block ends here. A serial attempt taken over in user code (give-way)
+  // has just seen the takeover in discard_attempt, which asks for a
+  // speculative next attempt: there is none, so the thread's next block
+  // decides its mode afresh (before, it ran speculatively, and so did the
+  // first block of the next thread to reuse this descriptor).
+  tx.serial_fallback_next = false;
   // INVARIANT doorbell-duty: the block leaves without taking the item a ring
   // woke it for.
   settle_doorbell_duty(tx, nullptr, nullptr);

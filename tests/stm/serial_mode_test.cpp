@@ -29,6 +29,7 @@
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
+#include "support/white_box.hpp"
 
 namespace {
 
@@ -354,6 +355,46 @@ TEST_F(SerialMode, SpeculativeReadersNeverSeeASerialBlocksUndoneWrite) {
   EXPECT_EQ(seen_in_block.load(), 0);
   EXPECT_EQ(seen_standalone.load(), 0);
   EXPECT_EQ(x.get(), 0);
+}
+
+// A serial block taken over while it sleeps in user code (a speculative
+// reader claimed it), then throws: the exception propagates, and the thread's
+// next block runs serially again, as its mode says. Before, the takeover's
+// request for a speculative re-run outlived the block: the next block ran
+// speculatively (and, after the thread ended, the first block of the next
+// thread to get its descriptor).
+TEST_F(SerialMode, AThrowingBlockTakenOverLeavesTheNextBlockSerial) {
+  optimist::test::watchdog guard("a taken-over serial block that throws");
+  optimist::tvar<long> x{0};
+  std::atomic<bool> written{false};
+  long seen_by_reader = -1;
+  optimist::detail::tx_mode next_mode = optimist::detail::tx_mode::hardware;
+  std::thread serial_writer([&] {
+    try {
+      optimist::atomically([&] {
+        x.set(1);
+        written.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the reader claims meanwhile
+        throw std::runtime_error("undo");
+      });
+    } catch (const std::runtime_error&) {
+    }
+    optimist::atomically([&] {
+      next_mode = optimist::test::running_mode();
+      x.set(x.get() + 10);
+    });
+  });
+  while (!written.load()) std::this_thread::yield();
+  std::thread reader([&] {
+    optimist::detail::scoped_execution_mode mode(execution_mode::stm);
+    seen_by_reader = optimist::atomically([&] { return x.get(); });
+  });
+  reader.join();
+  serial_writer.join();
+  EXPECT_EQ(seen_by_reader, 0);
+  EXPECT_EQ(next_mode, optimist::detail::tx_mode::serial)
+      << "the block after a taken-over, throwing block did not run serially";
+  EXPECT_EQ(x.get(), 10);
 }
 
 TEST_P(SerialModeThreads, SerialAndSoftwareThreadsSideBySide) {
