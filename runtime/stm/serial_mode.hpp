@@ -146,6 +146,18 @@ inline bool serial_is_auto() noexcept {
 // without touching memory. The claimant's writes, and the gate opening, are
 // ordered before the attempt's next step by that release/acquire pair; the
 // owner clears serial_claimed after it, when the claimant is done.
+// The inline read barrier (optimist/detail/serial_access.hpp) is the one
+// access that does not enter the runtime: the claimant may undo writes while
+// it runs. INVARIANT (read-then-claim): a direct serial read returns a value
+// to user code only if its claim load, after the word's load and an acquire
+// fence, saw no claim; and no value it returns was written by an undo. Proof:
+// the claimant's undo stores follow its claim CAS and heavy_fence. If the
+// word's load read an undo store, then (fence to fence: the claimant's seq_cst
+// fence before that store, our acquire fence after the load; with membarrier,
+// the owner's load ran after the barrier's IPI, and x86 keeps our two loads
+// in order) the claim load happens after the CAS and sees the claim, which
+// only the owner clears, after the takeover. So user code sees the attempt's
+// memory as it was before the claimant touched it, or restarts.
 // Not given way (the claimant waits, as before give-way existed):
 //   - an attempt that called become_inevitable() (serial_inevitable): it has
 //     done what cannot be undone; the claim lasts until it commits (and is

@@ -265,6 +265,56 @@ TEST_F(GiveWay, DestructorsOfATakenOverBlockWriteNothing) {
   EXPECT_EQ(tagged.get(), 0) << "a write of the lost attempt's destructor reached memory";
 }
 
+// A serial block that keeps reading the 64 words it set to one value while a
+// visitor arrives, claims it and undoes its writes (newest first) as it reads;
+// once per visit. The inline serial read stores nothing, so the claimant may
+// undo while a read runs: INVARIANT read-then-claim says no read returns an
+// undone value, so every sweep the block sees holds one value. (A read that
+// skips the claim check returns undone words: caught every run. One that
+// checks before its load has a window of a few instructions against the
+// claimant's membarrier: too narrow to catch here; the proof covers it.)
+TEST_F(GiveWay, ReadsNeverMixUndoneAndKeptWrites) {
+  watchdog guard("serial reads while claimants undo the block's writes", limit());
+  std::vector<optimist::tvar<long>> words(64);
+  const long visits = scaled(10);
+  std::atomic<long> sweeping{0};  // serial attempts that began to sweep
+  std::atomic<long> visited{0};   // visitors done
+  std::atomic<long> mixed{0}, mixed_seen_by_visitors{0};
+  std::thread spawner([&] {  // never touches transactional memory itself
+    for (long v = 0; v < visits; ++v) {
+      while (sweeping.load() <= v) std::this_thread::yield();
+      std::thread([&] {
+        optimist::atomically([&] {
+          for (auto& w : words) {
+            if (w.get() != words[0].get()) mixed_seen_by_visitors.fetch_add(1);
+          }
+        });
+      }).join();
+      visited.store(v + 1);
+    }
+  });
+  while (visited.load() < visits) {
+    optimist::atomically([&] {
+      const long next = words[0].get() + 1;
+      for (auto& w : words) w.set(next);
+      if (optimist::test::running_mode() != tx_mode::serial) return;
+      // Sweep until this attempt's visitor is done: it claims us first.
+      const long mine = sweeping.fetch_add(1) + 1;
+      if (mine > visits) return;  // the last visitor is done, or about to be
+      while (visited.load(std::memory_order_relaxed) < mine) {
+        for (auto& w : words) {
+          if (w.get() != next) mixed.fetch_add(1);
+        }
+      }
+    });
+  }
+  spawner.join();
+  EXPECT_EQ(mixed.load(), 0) << "a serial read returned a word its claimant had undone";
+  EXPECT_EQ(mixed_seen_by_visitors.load(), 0);
+  EXPECT_EQ(optimist::stats().serial_give_ways, static_cast<std::uint64_t>(visits))
+      << "every sweeping serial attempt is claimed by its visitor";
+}
+
 // The block gives way while an or_else alternative calls retry(): the retry
 // must become a restart of the whole block, not run the other alternative
 // (the block's first write was undone by the claimant: going on would commit

@@ -111,14 +111,22 @@ inline void serial_leave(serial_access_state& s) noexcept {
 }
 
 // The inline halves of read_word / write_word (engine.hpp): true if done.
+//
+// A read stores nothing: it loads the word, then checks the claim (INVARIANT
+// read-then-claim, runtime/stm/serial_mode.hpp). A claimant that has begun to
+// undo the attempt's writes set the claim before its first undo store, with
+// a full fence (or membarrier) between, so a load that saw an undo store is
+// followed by a claim load that sees the claim; the value is then dropped and
+// the engine diverts the attempt. A write still enters the runtime (phase 2):
+// the claimant must not replay the undo log while it grows.
 inline bool serial_read_direct(const void* word, std::uint64_t& out) noexcept {
   serial_access_state* s = tls_serial_direct;
   const auto w = reinterpret_cast<std::uintptr_t>(word);
-  if (s == nullptr || (w & 7) != 0 || !serial_enter(*s)) return false;
+  if (s == nullptr || (w & 7) != 0) return false;
   out = std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(w))
             .load(std::memory_order_relaxed);
-  serial_leave(*s);
-  return true;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return s->serial_claimed.load(std::memory_order_relaxed) == 0;
 }
 
 inline bool serial_write_direct(void* word, std::uint64_t value) noexcept {
