@@ -93,6 +93,25 @@
 // nothing after the stopping task commits in this run: the next run goes on
 // exactly where the sequential loop stopped.
 //
+// INVARIANT (one-committer-per-turn): in ordered mode a turn is committed by
+// whoever claims it: next_commit_ holds the next turn to commit, and a thread
+// that finds it there sets turn_held_bit on it (one CAS) before it revalidates
+// and commits; it then only commits (handing on past its last turn, which
+// clears the bit) or stops the run (the bit stays, INVARIANT
+// stopped-turn-is-last), or — a group falling back to single turns, a helper
+// giving up — puts the same turn back unchanged, having committed nothing.
+// INVARIANT (helped-turns-are-elements): an ordered group that waits for a
+// turn that has not moved for a while (its holder is descheduled, or slow)
+// may help: it rolls back and runs the stalled turns [s, first) before its
+// own in one transaction, and commits them all if it claims turn s before
+// their owners do. It helps only turns that are all range elements of the
+// batch (run by index, never taken from a slot, nothing to end), and [s,
+// first) holds whole groups of other workers (a group extends only while it
+// is the last claimed, and first was claimed after them): an owner that finds
+// its turn passed (next_commit_ beyond it) drops its attempt, its tasks done.
+// A helped task that would throw, retry or become inevitable ends the help,
+// with the turn unchanged: its owner settles it at its turn.
+//
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_, parked_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order, and
@@ -261,7 +280,23 @@ class task_queue_state {
   void put_back_returned(std::uint64_t ticket, task_base* task);
   // Ordered mode: waits until `turn` may commit (true), or returns false when
   // an earlier turn stopped the run (INVARIANT stopped-turn-is-last).
-  bool wait_for_turn(std::uint64_t turn) const noexcept;
+  // Ordered mode (INVARIANT one-committer-per-turn): waits until `turn` is
+  // the next to commit and claims it for this thread (`held` remembers a claim
+  // across attempts; a thread holding it only commits or stops the run).
+  // stopped: an earlier turn stopped the run (INVARIANT stopped-turn-is-last);
+  // passed: a helper committed the turn (INVARIANT helped-turns-are-elements);
+  // stalled (only with `stalled_at`): the next turn to commit, *stalled_at,
+  // has not moved for `patience` ticks and nobody holds it.
+  enum class turn_wait { claimed, stopped, passed, stalled };
+  turn_wait wait_for_turn(std::uint64_t turn, bool& held, std::uint64_t* stalled_at = nullptr,
+                          std::uint64_t patience = 0) noexcept;
+  bool turn_has_passed(std::uint64_t turn) const noexcept {
+    return (next_commit_.load(std::memory_order_acquire) & ~turn_held_bit) > turn;
+  }
+  // Whether turns [from, to) are all elements of the run's ranges (which a
+  // helper may run without taking them from anyone), and runs them.
+  bool turns_are_elements(std::uint64_t from, std::uint64_t to) const noexcept;
+  void run_elements(std::uint64_t from, std::uint64_t to);
   void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
@@ -345,7 +380,10 @@ class task_queue_state {
   alignas(64) std::atomic<std::uint64_t> spawned_published_{0};
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};
   std::atomic<std::size_t> run_pending_{0};  // settled together with outstanding_
+  // Ordered mode: the next turn to commit, with turn_held_bit set while a
+  // thread holds it (INVARIANT one-committer-per-turn).
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
+  static constexpr std::uint64_t turn_held_bit = std::uint64_t{1} << 63;
   // Ordered mode: the turn whose task stopped the run (threw or blocked at
   // its turn); no_stop_turn while none did.
   static constexpr std::uint64_t no_stop_turn = ~std::uint64_t{0};
