@@ -788,14 +788,76 @@ struct turn_abandoned {};
 // committed its turns (INVARIANT helped-turns-are-elements): rolls the attempt
 // back; the tasks are done.
 struct turn_passed {};
-// Thrown inside an ordered group's transaction to run it again with the
-// stalled turns before it (helping), or without them.
-struct help_again {};
+// Thrown inside an ordered task's or group's transaction that waited too long
+// for a stalled turn it may help with (reach_turn_or_help).
+struct help_signal {};
+// Thrown inside a helping transaction that gives up (help_stalled).
+struct help_given_up {};
 }  // namespace
 
 // Thrown in an ordered group's transaction when one of its tasks would do
 // what only a task alone may (INVARIANT group-is-its-turns).
 struct task_queue_state::group_fallback {};
+
+// Inside the attempt of an ordered task or group whose first turn is `first`:
+// waits for the turn and claims it; or throws turn_passed (a helper committed
+// it), turn_abandoned (the run stopped before it), or — once per task or
+// group, when the turn it waits for has not moved for a while and its turns
+// may be helped (INVARIANT helped-turns-are-elements) — help_signal, with the
+// stalled turn in help_from.
+void task_queue_state::reach_turn_or_help(std::uint64_t first, bool& held, bool& may_help,
+                                          std::uint64_t& help_from, std::uint64_t ran_ticks) {
+  std::uint64_t stalled_at = 0;
+  // At least a few times what the waiting attempt took to run: a slow task
+  // ahead is not taken over while it runs.
+  const std::uint64_t patience = std::max(help_patience_ticks, 4 * ran_ticks);
+  turn_wait reached = wait_for_turn(first, held, may_help ? &stalled_at : nullptr, patience);
+  if (reached == turn_wait::stalled) {
+    may_help = false;
+    if (first - stalled_at <= max_helped_turns && turns_are_elements(stalled_at, first)) {
+      help_from = stalled_at;
+      throw help_signal{};
+    }
+    reached = wait_for_turn(first, held);
+  }
+  if (reached == turn_wait::passed) throw turn_passed{};
+  if (reached == turn_wait::stopped) throw turn_abandoned{};
+}
+
+// Runs the stalled turns [from, to) — range elements of other workers' groups,
+// whole groups (INVARIANT helped-turns-are-elements) — in one transaction, and
+// commits them at turn `from` if it claims the turn before their owners do;
+// their owners then find their turns passed. Gives up (the turn unchanged) if
+// an owner claims first, after two conflicts, or if a task would throw, retry
+// or become inevitable: that is for its owner to settle at its turn. Runs
+// with the group hooks (the caller's are put back by the caller).
+bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexcept {
+  bool held = false;  // INVARIANT one-committer-per-turn
+  unsigned attempts = 0;
+  try {
+    atomically([&] {
+      if (!held && (attempts++ >= 2 || next_commit_.load(std::memory_order_acquire) != from)) {
+        throw help_given_up{};
+      }
+      run_elements(from, to);
+      if (!held) {
+        std::uint64_t expected = from;
+        if (!next_commit_.compare_exchange_strong(expected, from | turn_held_bit,
+                                                  std::memory_order_acquire)) {
+          throw help_given_up{};
+        }
+        held = true;
+      }
+      tls_current->revalidate();  // serialise after every earlier task, or re-run
+    });
+  } catch (...) {
+    // Nothing committed: the turn goes back as it was.
+    if (held) next_commit_.store(from, std::memory_order_release);
+    return false;
+  }
+  next_commit_.store(to, std::memory_order_release);  // hands the turn (and the claim) on
+  return true;
+}
 
 void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
@@ -820,25 +882,41 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
         throw turn_abandoned{};
     }
   };
+  bool may_help = true;  // at most one help per task (help_stalled)
+  std::uint64_t help_from = 0;
   try {
-    atomically([&] {
-      if (!held) {
-        if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
-        if (turn_has_passed(turn)) throw turn_passed{};
-      }
-      if (attempts++ >= 2) reach_turn();  // lost twice: run again only at its turn
+    for (bool again = true; again;) {
+      again = false;
       try {
-        task.run();
-      } catch (...) {
-        // Only an exception the sequential loop would also have thrown counts:
-        // check against everything committed before this task.
-        reach_turn();
-        tls_current->revalidate();
-        throw;
+        atomically([&] {
+          if (!held) {
+            if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
+            if (turn_has_passed(turn)) throw turn_passed{};
+          }
+          if (attempts++ >= 2) reach_turn();  // lost twice: run again only at its turn
+          const std::uint64_t began = ticks_now();
+          try {
+            task.run();
+          } catch (...) {
+            // Only an exception the sequential loop would also have thrown
+            // counts: check against everything committed before this task.
+            reach_turn();
+            tls_current->revalidate();
+            throw;
+          }
+          reach_turn_or_help(turn, held, may_help, help_from, ticks_now() - began);
+          tls_current->revalidate();  // serialise after every earlier task, or re-run
+        });
+      } catch (const help_signal&) {
+        // Rolled back: the stalled turns first, then the task again.
+        self.before_irrevocable = &group_fallback_hook;
+        self.before_irrevocable_context = nullptr;
+        help_stalled(help_from, turn);
+        self.before_irrevocable = &wait_for_turn_hook;
+        self.before_irrevocable_context = &context;
+        again = true;
       }
-      reach_turn();
-      tls_current->revalidate();  // serialise after every earlier task, or re-run
-    });
+    }
   } catch (const turn_abandoned&) {
     result = outcome::abandoned;
   } catch (const turn_passed&) {
@@ -980,93 +1058,44 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   self.retry_propagates = true;
   enum class outcome { committed, abandoned, single, passed } result = outcome::committed;
   unsigned attempts = 0;
-  // Helping (INVARIANT helped-turns-are-elements): an attempt from `from` <
-  // first runs the stalled turns [from, first) before the group's own and
-  // commits them all at turn `from`. At most once per group.
-  std::uint64_t from = first;
-  bool may_help = true;
-  unsigned help_attempts = 0;
-  bool held = false;  // this group holds turn `from` (INVARIANT one-committer-per-turn)
-  std::uint64_t stalled_at = 0;
-  std::uint64_t run_ticks = 0;  // how long the group's own tasks took, in its last attempt
+  bool held = false;     // the group holds turn `first` (INVARIANT one-committer-per-turn)
+  bool may_help = true;  // at most one help per group (help_stalled)
+  std::uint64_t help_from = 0;
   for (bool again = true; again;) {
     again = false;
     try {
       atomically([&] {
-        if (from < first) {
-          // The stalled turns first, while they are still stalled.
-          if (!held &&
-              (help_attempts++ >= 2 || next_commit_.load(std::memory_order_acquire) != from)) {
-            from = first;
-            throw help_again{};
-          }
-          run_elements(from, first);
-        } else {
-          if (!held) {
-            if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
-            if (turn_has_passed(first)) throw turn_passed{};
-          }
-          if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
+        if (!held) {
+          if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
+          if (turn_has_passed(first)) throw turn_passed{};
         }
+        if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
         const std::uint64_t began = ticks_now();
         std::uint64_t ran = 0;
         for (; ran < count; ++ran) tasks[ran].run();
         // Work instead of waiting: more turns, while the earlier ones run.
-        while (from == first && attempts == 1 && !held &&
+        while (attempts == 1 && !held &&
                (next_commit_.load(std::memory_order_acquire) & ~turn_held_bit) < first &&
                stop_turn_.load(std::memory_order_acquire) > first &&
                extend_ordered_group(first, count, tasks)) {
           for (; ran < count; ++ran) tasks[ran].run();
         }
-        if (from < first) {
-          // INVARIANT one-committer-per-turn: the stalled turn, if its owner
-          // has not claimed it meanwhile.
-          std::uint64_t expected = from;
-          if (!held && !next_commit_.compare_exchange_strong(expected, from | turn_held_bit,
-                                                             std::memory_order_acquire)) {
-            from = first;
-            throw help_again{};
-          }
-          held = true;
-        } else {
-          run_ticks = ticks_now() - began;
-          const std::uint64_t patience = std::max(help_patience_ticks, 4 * run_ticks);
-          turn_wait reached =
-              wait_for_turn(first, held, may_help ? &stalled_at : nullptr, patience);
-          if (reached == turn_wait::stalled) {
-            may_help = false;
-            if (first - stalled_at <= max_helped_turns && turns_are_elements(stalled_at, first)) {
-              from = stalled_at;
-              throw help_again{};
-            }
-            reached = wait_for_turn(first, held);
-          }
-          if (reached == turn_wait::passed) throw turn_passed{};
-          if (reached == turn_wait::stopped) throw turn_abandoned{};
-        }
+        reach_turn_or_help(first, held, may_help, help_from, ticks_now() - began);
         tls_current->revalidate();  // serialise after every earlier task, or re-run
       });
-    } catch (const help_again&) {
-      if (from == first) attempts = 0;  // back from helping: the group has not lost yet
+    } catch (const help_signal&) {
+      // Rolled back: the stalled turns first, then the group again.
+      help_stalled(help_from, first);
+      attempts = 0;
       again = true;
     } catch (const turn_abandoned&) {
       result = outcome::abandoned;
     } catch (const turn_passed&) {
       result = outcome::passed;
     } catch (...) {
-      if (from < first) {
-        // A stalled task would throw, retry or become inevitable: that is for
-        // its owner to settle at its turn. The turn goes back unchanged.
-        if (held) next_commit_.store(from, std::memory_order_release);
-        held = false;
-        from = first;
-        attempts = 0;
-        again = true;
-      } else {
-        // A task threw or retried, one wanted to become inevitable, the group
-        // lost twice, or the runtime ran out of memory: the tasks alone decide.
-        result = outcome::single;
-      }
+      // A task threw or retried, one wanted to become inevitable, the group
+      // lost twice, or the runtime ran out of memory: the tasks alone decide.
+      result = outcome::single;
     }
   }
   self.retry_propagates = false;

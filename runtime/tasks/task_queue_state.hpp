@@ -296,6 +296,9 @@ class task_queue_state {
   // Whether turns [from, to) are all elements of the run's ranges (which a
   // helper may run without taking them from anyone), and runs them.
   bool turns_are_elements(std::uint64_t from, std::uint64_t to) const noexcept;
+  void reach_turn_or_help(std::uint64_t first, bool& held, bool& may_help, std::uint64_t& help_from,
+                          std::uint64_t ran_ticks);
+  bool help_stalled(std::uint64_t from, std::uint64_t to) noexcept;
   void run_elements(std::uint64_t from, std::uint64_t to);
   void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
