@@ -97,7 +97,7 @@ class OrderedSweepTest : public ::testing::TestWithParam<int> {
     std::vector<long> start = n.earliest;
     auto task = [&n, &start](std::size_t t) {
       const long s = n.recompute(t, [&](std::size_t f) { return optimist::load(start[f]); });
-      if (s != optimist::load(start[t])) optimist::store(start[t], s + (busy_work(t, 50) & 0));
+      if (s != optimist::load(start[t])) optimist::store(start[t], s + (busy_work(t, 300) & 0));
     };
     auto keep = std::make_shared<int>(0);  // makes a task non-trivially destructible
     optimist::task_queue q;
