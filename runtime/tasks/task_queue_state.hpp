@@ -180,7 +180,8 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // How many consecutive tasks one worker runs as one transaction: in ordered
 // mode, turns it claims and commits as a group (one hand-over of the turn,
 // INVARIANT group-is-its-turns); in unordered mode, elements of one range
-// (INVARIANT group-is-its-tasks). Per worker: doubles up to max_turn_group while groups
+// (INVARIANT group-is-its-tasks). Per worker: doubles up to `limit`
+// (max_turn_group; ordered runs: max_extended_group) while groups
 // commit at their first attempt, halves when one conflicts, and drops to 1
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single tasks.
@@ -205,9 +206,10 @@ struct task_group_size {
   // its workers; a long one reaches max_turn_group within ~25 transactions.
   std::uint64_t size = 1;
   std::uint64_t singles = 0;
+  std::uint64_t limit = max_turn_group;
   void done(group_outcome outcome) noexcept {
     if (outcome == group_outcome::first_try) {
-      size = size * 2 > max_turn_group ? max_turn_group : size * 2;
+      size = size * 2 > limit ? limit : size * 2;
     } else if (outcome == group_outcome::conflicted || outcome == group_outcome::slow) {
       size = size > 1 ? size / 2 : 1;
       if (size == 1) singles = 0;
