@@ -663,12 +663,7 @@ void task_queue_state::work() {
   // so the run cannot end while a finished task is still unsettled.
   std::uint64_t unsettled = 0;
   task_group_size group;
-  // Ordered groups grow up to max_extended_group turns: each group hands the
-  // turn on once, and a hand-over can cost a wait for a descheduled thread
-  // (measured: groups of at most 64 made ordered runs at two threads on a
-  // busy machine 2.1-2.3x unordered; at most 256, about 1.5-2.0x). Conflicts
-  // still halve them.
-  if (ordered_) group.limit = max_extended_group;
+  if (ordered_) group.limit = max_ordered_group;
   auto settle = [&] {
     if (unsettled == 0) return;
     run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);

@@ -181,14 +181,22 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // mode, turns it claims and commits as a group (one hand-over of the turn,
 // INVARIANT group-is-its-turns); in unordered mode, elements of one range
 // (INVARIANT group-is-its-tasks). Per worker: doubles up to `limit`
-// (max_turn_group; ordered runs: max_extended_group) while groups
+// (max_turn_group; ordered runs: max_ordered_group) while groups
 // commit at their first attempt, halves when one conflicts, and drops to 1
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single tasks.
 inline constexpr std::uint64_t max_turn_group = 64;
+// Ordered groups grow larger: each hands the turn on once, and a hand-over
+// can cost a wait for a thread that is not running (tasks_bench, train and
+// interest at two threads on a busy machine: ordered/unordered 2.2-3.9x with
+// groups of at most 64 before helping, 1.7-2.1x with 128). Not larger: on a
+// quiet machine groups of 256 made train's write-heavy sweeps conflict more
+// (1.3x -> 1.7x).
+inline constexpr std::uint64_t max_ordered_group = 128;
 // An ordered group that would wait for its turn claims the turns after it
 // instead (extend_ordered_group), up to this many in all.
 inline constexpr std::uint64_t max_extended_group = 256;
+static_assert(max_ordered_group <= max_extended_group, "a claimed group fits its task array");
 // slow: committed at its first attempt, but ran longer than max_group_ticks
 // (unordered groups only): tasks that long gain little from sharing a
 // transaction, and a long group is a long window for conflicts — on a hot key
