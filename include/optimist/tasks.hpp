@@ -110,7 +110,10 @@ struct run_options {
   // Commit tasks in the order they were added (speculation still runs them in
   // parallel): any loop then gives exactly the result of the sequential loop,
   // loop-carried dependencies included. Tasks added by a task come after every
-  // task added before it committed.
+  // task added before it committed. A worker that would wait for a task whose
+  // thread has stalled (descheduled on a busy machine) may run that task
+  // itself and commit it at its turn: as with any re-run, a task's body may
+  // run more than once, and on another thread, but commits once.
   bool ordered = false;
   // Bind each worker thread to its own core (hwloc).
   bool pin_threads = false;

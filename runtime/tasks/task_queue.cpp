@@ -78,9 +78,27 @@ constexpr std::uint64_t claim_chunk = 512;
 constexpr std::size_t retained_slots = std::size_t{1} << 20;
 
 struct turn_context {
-  const task_queue_state* queue;
+  task_queue_state* queue;
   std::uint64_t turn;
+  bool* held;  // the task holds its turn (task_queue_state::wait_for_turn)
 };
+
+// How long an ordered group waits for a turn that does not move before it
+// helps (INVARIANT helped-turns-are-elements): about 80 µs at 2.5 GHz, far
+// longer than a group of tiny tasks runs, far shorter than the time slice a
+// descheduled thread waits for on a busy machine — the case it is for: the
+// thread whose turn it is cannot run, and every later one would wait for it.
+// At least a few times what the waiting group itself took to run, so that a
+// run of longer tasks is not taken over while it runs.
+constexpr std::uint64_t help_patience_ticks = 200'000;
+// The most turns of other groups a group runs for them (helps).
+constexpr std::uint64_t max_helped_turns = 4096;
+// A wait for a turn spins this long (about 2 µs) before it yields the core:
+// the turn is held by a running task (INVARIANT turns-are-running) and
+// usually comes within a group's run; if it does not, its holder may well be
+// waiting for this very core (more threads than cores, a busy machine), and
+// spinning on would only keep it off.
+constexpr std::uint64_t spin_before_yield_ticks = 4'000;
 
 // Binds each thread that enters the arena to a core of its own, and gives it
 // its old binding back when it leaves: the calling thread and oneTBB's workers
@@ -402,32 +420,90 @@ void task_queue_state::cancel_add(void* memory) noexcept {
   unlock_add();
 }
 
-bool task_queue_state::wait_for_turn(std::uint64_t turn) const noexcept {
-  if (next_commit_.load(std::memory_order_acquire) == turn) return true;
-  std::uint64_t waited = record_wait_begin();
-  bool reached = true;
-  for (unsigned round = 0; next_commit_.load(std::memory_order_acquire) != turn; ++round) {
+task_queue_state::turn_wait task_queue_state::wait_for_turn(std::uint64_t turn, bool& held,
+                                                            std::uint64_t* stalled_at,
+                                                            std::uint64_t patience) noexcept {
+  if (held) return turn_wait::claimed;
+  std::uint64_t seen = next_commit_.load(std::memory_order_acquire);
+  std::uint64_t waited = 0;
+  std::uint64_t seen_since = 0;
+  std::uint64_t began = 0;
+  turn_wait result = turn_wait::claimed;
+  for (;;) {
+    if (seen == turn) {
+      // INVARIANT one-committer-per-turn: the owner and a helper may both
+      // reach the turn; the one whose claim lands commits it.
+      if (next_commit_.compare_exchange_weak(seen, turn | turn_held_bit,
+                                             std::memory_order_acquire)) {
+        held = true;
+        break;
+      }
+      continue;
+    }
     // INVARIANT stopped-turn-is-last: an earlier turn stopped the run; this
     // one never comes.
     if (stop_turn_.load(std::memory_order_acquire) < turn) {
-      reached = false;
+      result = turn_wait::stopped;
       break;
     }
-    wait_round(round < 40 ? round : 40);
+    if ((seen & ~turn_held_bit) > turn) {
+      result = turn_wait::passed;  // committed by a helper
+      break;
+    }
+    if (waited == 0) waited = record_wait_begin() | 1;  // (0: not reporting)
+    if (stalled_at != nullptr && (seen & turn_held_bit) == 0) {
+      const std::uint64_t now = ticks_now();
+      if (seen_since == 0 || *stalled_at != seen) {
+        *stalled_at = seen;
+        seen_since = now;
+      } else if (now - seen_since > patience) {
+        result = turn_wait::stalled;
+        break;
+      }
+    }
+    if (began == 0) began = ticks_now();
+    if (ticks_now() - began < spin_before_yield_ticks) {
+      cpu_relax(16);
+    } else {
+      wait_round(40);
+    }
+    seen = next_commit_.load(std::memory_order_acquire);
   }
-  if (waited != 0) record_wait_end(this_thread_transaction(), waited, false);
-  return reached;
+  if (waited > 1) record_wait_end(this_thread_transaction(), waited & ~std::uint64_t{1}, false);
+  return result;
 }
 
 void task_queue_state::wait_for_turn_hook(void* context) {
   auto* c = static_cast<turn_context*>(context);
-  if (c->queue->wait_for_turn(c->turn)) return;
-  // The turn never comes (an earlier task stopped the run): this attempt must
-  // not become inevitable. Inside become_inevitable() the attempt restarts
-  // and execute_ordered's body gives the task up before running it again;
-  // before an attempt starts (the starvation path) there is nothing to undo,
-  // and the body gives it up first thing.
+  if (c->queue->wait_for_turn(c->turn, *c->held) == turn_wait::claimed) return;
+  // The turn never comes (an earlier task stopped the run) or has gone (a
+  // helper committed the task): this attempt must not become inevitable.
+  // Inside become_inevitable() the attempt restarts and execute_ordered's
+  // body gives the task up before running it again; before an attempt starts
+  // (the starvation path) there is nothing to undo, and the body gives it up
+  // first thing.
   if (tls_current != nullptr) throw restart_signal{};
+}
+
+bool task_queue_state::turns_are_elements(std::uint64_t from, std::uint64_t to) const noexcept {
+  if (to > batch_tickets_) return false;
+  while (from < to) {
+    const ticket_place place = place_of(from);
+    if (place.range == nullptr) return false;
+    from = place.range->first_ticket + place.range->count;
+  }
+  return true;
+}
+
+void task_queue_state::run_elements(std::uint64_t from, std::uint64_t to) {
+  while (from < to) {
+    const ticket_place place = place_of(from);
+    const range_entry& range = *place.range;
+    const std::uint64_t end = std::min(to, range.first_ticket + range.count);
+    for (std::uint64_t index = range.begin + place.at; from < end; ++from, ++index) {
+      range.body->run_element(index);
+    }
+  }
 }
 
 void task_queue_state::record_error(std::exception_ptr error) {
@@ -587,6 +663,7 @@ void task_queue_state::work() {
   // so the run cannot end while a finished task is still unsettled.
   std::uint64_t unsettled = 0;
   task_group_size group;
+  if (ordered_) group.limit = max_ordered_group;
   auto settle = [&] {
     if (unsettled == 0) return;
     run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);
@@ -708,40 +785,143 @@ namespace {
 // (INVARIANT stopped-turn-is-last): rolls the attempt back; the task is put
 // back, unstarted, for the next run.
 struct turn_abandoned {};
+// Thrown inside an ordered task's or group's transaction when a helper has
+// committed its turns (INVARIANT helped-turns-are-elements): rolls the attempt
+// back; the tasks are done.
+struct turn_passed {};
+// Thrown inside an ordered task's or group's transaction that waited too long
+// for a stalled turn it may help with (reach_turn_or_help).
+struct help_signal {};
+// Thrown inside a helping transaction that gives up (help_stalled).
+struct help_given_up {};
 }  // namespace
 
 // Thrown in an ordered group's transaction when one of its tasks would do
 // what only a task alone may (INVARIANT group-is-its-turns).
 struct task_queue_state::group_fallback {};
 
+// Inside the attempt of an ordered task or group whose first turn is `first`:
+// waits for the turn and claims it; or throws turn_passed (a helper committed
+// it), turn_abandoned (the run stopped before it), or — once per task or
+// group, when the turn it waits for has not moved for a while and its turns
+// may be helped (INVARIANT helped-turns-are-elements) — help_signal, with the
+// stalled turn in help_from.
+void task_queue_state::reach_turn_or_help(std::uint64_t first, bool& held, bool& may_help,
+                                          std::uint64_t& help_from, std::uint64_t ran_ticks) {
+  std::uint64_t stalled_at = 0;
+  // At least a few times what the waiting attempt took to run: a slow task
+  // ahead is not taken over while it runs.
+  const std::uint64_t patience = std::max(help_patience_ticks, 4 * ran_ticks);
+  turn_wait reached = wait_for_turn(first, held, may_help ? &stalled_at : nullptr, patience);
+  if (reached == turn_wait::stalled) {
+    may_help = false;
+    if (first - stalled_at <= max_helped_turns && turns_are_elements(stalled_at, first)) {
+      help_from = stalled_at;
+      throw help_signal{};
+    }
+    reached = wait_for_turn(first, held);
+  }
+  if (reached == turn_wait::passed) throw turn_passed{};
+  if (reached == turn_wait::stopped) throw turn_abandoned{};
+}
+
+// Runs the stalled turns [from, to) — range elements of other workers' groups,
+// whole groups (INVARIANT helped-turns-are-elements) — in one transaction, and
+// commits them at turn `from` if it claims the turn before their owners do;
+// their owners then find their turns passed. Gives up (the turn unchanged) if
+// an owner claims first, after two conflicts, or if a task would throw, retry
+// or become inevitable: that is for its owner to settle at its turn. Runs
+// with the group hooks (the caller's are put back by the caller).
+bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexcept {
+  bool held = false;  // INVARIANT one-committer-per-turn
+  unsigned attempts = 0;
+  try {
+    atomically([&] {
+      if (!held && (attempts++ >= 2 || next_commit_.load(std::memory_order_acquire) != from)) {
+        throw help_given_up{};
+      }
+      run_elements(from, to);
+      if (!held) {
+        std::uint64_t expected = from;
+        if (!next_commit_.compare_exchange_strong(expected, from | turn_held_bit,
+                                                  std::memory_order_acquire)) {
+          throw help_given_up{};
+        }
+        held = true;
+      }
+      tls_current->revalidate();  // serialise after every earlier task, or re-run
+    });
+  } catch (...) {
+    // Nothing committed: the turn goes back as it was.
+    if (held) next_commit_.store(from, std::memory_order_release);
+    return false;
+  }
+  next_commit_.store(to, std::memory_order_release);  // hands the turn (and the claim) on
+  return true;
+}
+
 void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn) {
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   transaction& self = this_thread_transaction();
-  turn_context context{this, turn};
+  bool held = false;  // this task holds its turn (INVARIANT one-committer-per-turn)
+  turn_context context{this, turn, &held};
   self.before_irrevocable = &wait_for_turn_hook;
   self.before_irrevocable_context = &context;
   self.retry_propagates = true;
-  enum class outcome { committed, failed, blocked, abandoned } result = outcome::committed;
+  enum class outcome { committed, failed, blocked, abandoned, passed } result = outcome::committed;
   unsigned attempts = 0;
+  // Waits for the turn inside the attempt: the attempt rolls back unless the
+  // task now holds it.
+  auto reach_turn = [&] {
+    switch (wait_for_turn(turn, held)) {
+      case turn_wait::claimed:
+        return;
+      case turn_wait::passed:
+        throw turn_passed{};
+      default:
+        throw turn_abandoned{};
+    }
+  };
+  bool may_help = true;  // at most one help per task (help_stalled)
+  std::uint64_t help_from = 0;
   try {
-    atomically([&] {
-      if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
-      if (attempts++ >= 2 && !wait_for_turn(turn)) throw turn_abandoned{};  // lost twice
+    for (bool again = true; again;) {
+      again = false;
       try {
-        task.run();
-      } catch (...) {
-        // Only an exception the sequential loop would also have thrown counts:
-        // check against everything committed before this task.
-        if (!wait_for_turn(turn)) throw turn_abandoned{};
-        tls_current->revalidate();
-        throw;
+        atomically([&] {
+          if (!held) {
+            if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
+            if (turn_has_passed(turn)) throw turn_passed{};
+          }
+          if (attempts++ >= 2) reach_turn();  // lost twice: run again only at its turn
+          const std::uint64_t began = ticks_now();
+          try {
+            task.run();
+          } catch (...) {
+            // Only an exception the sequential loop would also have thrown
+            // counts: check against everything committed before this task.
+            reach_turn();
+            tls_current->revalidate();
+            throw;
+          }
+          reach_turn_or_help(turn, held, may_help, help_from, ticks_now() - began);
+          tls_current->revalidate();  // serialise after every earlier task, or re-run
+        });
+      } catch (const help_signal&) {
+        // Rolled back: the stalled turns first, then the task again.
+        self.before_irrevocable = &group_fallback_hook;
+        self.before_irrevocable_context = nullptr;
+        help_stalled(help_from, turn);
+        self.before_irrevocable = &wait_for_turn_hook;
+        self.before_irrevocable_context = &context;
+        again = true;
       }
-      if (!wait_for_turn(turn)) throw turn_abandoned{};
-      tls_current->revalidate();  // serialise after every earlier task, or re-run
-    });
+    }
   } catch (const turn_abandoned&) {
     result = outcome::abandoned;
+  } catch (const turn_passed&) {
+    result = outcome::passed;
   } catch (const restart_signal&) {
     // optimist::retry() at the task's turn, on a read set revalidated against
     // every earlier task (the catch above): no task of the run can wake it.
@@ -760,12 +940,19 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
   } catch (...) {
     // From the task at its turn (the catch in the body waited for it), or from
     // the runtime (out of memory) at any time: then only at its turn does it
-    // stop the run, else the task did not commit and runs in the next run.
-    if (wait_for_turn(turn)) {
-      result = outcome::failed;
-      record_error(std::current_exception());
-    } else {
-      result = outcome::abandoned;
+    // stop the run, else the task did not commit and runs in the next run (or
+    // a helper committed it).
+    switch (wait_for_turn(turn, held)) {
+      case turn_wait::claimed:
+        result = outcome::failed;
+        record_error(std::current_exception());
+        break;
+      case turn_wait::passed:
+        result = outcome::passed;
+        break;
+      default:
+        result = outcome::abandoned;
+        break;
     }
   }
   self.retry_propagates = false;
@@ -774,15 +961,20 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
   tls_running_queue = outer;
   switch (result) {
     case outcome::committed:
-      // INVARIANT turns-are-running: hand the turn on exactly once.
+      // INVARIANT turns-are-running: hand the turn on exactly once (and with
+      // it the claim, INVARIANT one-committer-per-turn).
       next_commit_.store(turn + 1, std::memory_order_release);
       if (task.task != nullptr) task.task->destroy();
       break;
+    case outcome::passed:
+      // A helper ran and committed it (INVARIANT helped-turns-are-elements):
+      // a range element, nothing to end.
+      break;
     case outcome::failed:
     case outcome::blocked:
-      // INVARIANT stopped-turn-is-last: the turn is not handed on; every later
-      // task rolls back and stays queued, as in the sequential loop, which
-      // would have stopped here.
+      // INVARIANT stopped-turn-is-last: the turn is not handed on (its claim
+      // stays); every later task rolls back and stays queued, as in the
+      // sequential loop, which would have stopped here.
       // stopping_ first: a worker that sees the stop turn (acquire) and gives
       // its task back then sees stopping_ too and claims nothing more.
       stopping_.store(true, std::memory_order_relaxed);
@@ -865,44 +1057,69 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   self.before_irrevocable = &group_fallback_hook;
   self.before_irrevocable_context = nullptr;
   self.retry_propagates = true;
-  enum class outcome { committed, abandoned, single } result = outcome::committed;
+  enum class outcome { committed, abandoned, single, passed } result = outcome::committed;
   unsigned attempts = 0;
-  try {
-    atomically([&] {
-      if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
-      if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
-      std::uint64_t ran = 0;
-      for (; ran < count; ++ran) tasks[ran].run();
-      // Work instead of waiting: more turns, while the earlier ones run.
-      while (attempts == 1 && next_commit_.load(std::memory_order_acquire) != first &&
-             stop_turn_.load(std::memory_order_acquire) > first &&
-             extend_ordered_group(first, count, tasks)) {
+  bool held = false;     // the group holds turn `first` (INVARIANT one-committer-per-turn)
+  bool may_help = true;  // at most one help per group (help_stalled)
+  std::uint64_t help_from = 0;
+  for (bool again = true; again;) {
+    again = false;
+    try {
+      atomically([&] {
+        if (!held) {
+          if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
+          if (turn_has_passed(first)) throw turn_passed{};
+        }
+        if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
+        const std::uint64_t began = ticks_now();
+        std::uint64_t ran = 0;
         for (; ran < count; ++ran) tasks[ran].run();
-      }
-      if (!wait_for_turn(first)) throw turn_abandoned{};
-      tls_current->revalidate();  // serialise after every earlier task, or re-run
-    });
-  } catch (const turn_abandoned&) {
-    result = outcome::abandoned;
-  } catch (...) {
-    // A task threw or retried, one wanted to become inevitable, the group lost
-    // twice, or the runtime ran out of memory: the tasks alone decide.
-    result = outcome::single;
+        // Work instead of waiting: more turns, while the earlier ones run.
+        while (attempts == 1 && !held &&
+               (next_commit_.load(std::memory_order_acquire) & ~turn_held_bit) < first &&
+               stop_turn_.load(std::memory_order_acquire) > first &&
+               extend_ordered_group(first, count, tasks)) {
+          for (; ran < count; ++ran) tasks[ran].run();
+        }
+        reach_turn_or_help(first, held, may_help, help_from, ticks_now() - began);
+        tls_current->revalidate();  // serialise after every earlier task, or re-run
+      });
+    } catch (const help_signal&) {
+      // Rolled back: the stalled turns first, then the group again.
+      help_stalled(help_from, first);
+      attempts = 0;
+      again = true;
+    } catch (const turn_abandoned&) {
+      result = outcome::abandoned;
+    } catch (const turn_passed&) {
+      result = outcome::passed;
+    } catch (...) {
+      // A task threw or retried, one wanted to become inevitable, the group
+      // lost twice, or the runtime ran out of memory: the tasks alone decide.
+      result = outcome::single;
+    }
   }
   self.retry_propagates = false;
   self.before_irrevocable = nullptr;
   tls_running_queue = outer;
   switch (result) {
     case outcome::committed:
+      // Hands the turn (and the claim) on past the group's last task.
       next_commit_.store(first + count, std::memory_order_release);
       for (std::uint64_t i = 0; i < count; ++i) {
         if (tasks[i].task != nullptr) tasks[i].task->destroy();
       }
       return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
+    case outcome::passed:
+      // A helper committed the group: range elements only, nothing to end.
+      return group_outcome::conflicted;
     case outcome::abandoned:
       for (std::uint64_t i = 0; i < count; ++i) put_back(tasks[i], first + i);
       return group_outcome::conflicted;
     case outcome::single:
+      // Its tasks claim their turns one by one: a claim the group holds goes
+      // back unchanged (nothing of the group committed).
+      if (held) next_commit_.store(first, std::memory_order_release);
       break;
   }
   for (std::uint64_t i = 0; i < count; ++i) execute_ordered(tasks[i], first + i);

@@ -93,6 +93,25 @@
 // nothing after the stopping task commits in this run: the next run goes on
 // exactly where the sequential loop stopped.
 //
+// INVARIANT (one-committer-per-turn): in ordered mode a turn is committed by
+// whoever claims it: next_commit_ holds the next turn to commit, and a thread
+// that finds it there sets turn_held_bit on it (one CAS) before it revalidates
+// and commits; it then only commits (handing on past its last turn, which
+// clears the bit) or stops the run (the bit stays, INVARIANT
+// stopped-turn-is-last), or — a group falling back to single turns, a helper
+// giving up — puts the same turn back unchanged, having committed nothing.
+// INVARIANT (helped-turns-are-elements): an ordered group that waits for a
+// turn that has not moved for a while (its holder is descheduled, or slow)
+// may help: it rolls back and runs the stalled turns [s, first) before its
+// own in one transaction, and commits them all if it claims turn s before
+// their owners do. It helps only turns that are all range elements of the
+// batch (run by index, never taken from a slot, nothing to end), and [s,
+// first) holds whole groups of other workers (a group extends only while it
+// is the last claimed, and first was claimed after them): an owner that finds
+// its turn passed (next_commit_ beyond it) drops its attempt, its tasks done.
+// A helped task that would throw, retry or become inevitable ends the help,
+// with the turn unchanged: its owner settles it at its turn.
+//
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_, parked_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order, and
@@ -161,14 +180,23 @@ task_base* make_element_task(range_task_base& body, std::uint64_t index);
 // How many consecutive tasks one worker runs as one transaction: in ordered
 // mode, turns it claims and commits as a group (one hand-over of the turn,
 // INVARIANT group-is-its-turns); in unordered mode, elements of one range
-// (INVARIANT group-is-its-tasks). Per worker: doubles up to max_turn_group while groups
+// (INVARIANT group-is-its-tasks). Per worker: doubles up to `limit`
+// (max_turn_group; ordered runs: max_ordered_group) while groups
 // commit at their first attempt, halves when one conflicts, and drops to 1
 // when one must be split into single turns (a task threw, retried or became
 // inevitable) — trying 2 again after grow_after single tasks.
 inline constexpr std::uint64_t max_turn_group = 64;
+// Ordered groups grow larger: each hands the turn on once, and a hand-over
+// can cost a wait for a thread that is not running (tasks_bench, train and
+// interest at two threads on a busy machine: ordered/unordered 2.2-3.9x with
+// groups of at most 64 before helping, 1.7-2.1x with 128). Not larger: on a
+// quiet machine groups of 256 made train's write-heavy sweeps conflict more
+// (1.3x -> 1.7x).
+inline constexpr std::uint64_t max_ordered_group = 128;
 // An ordered group that would wait for its turn claims the turns after it
 // instead (extend_ordered_group), up to this many in all.
 inline constexpr std::uint64_t max_extended_group = 256;
+static_assert(max_ordered_group <= max_extended_group, "a claimed group fits its task array");
 // slow: committed at its first attempt, but ran longer than max_group_ticks
 // (unordered groups only): tasks that long gain little from sharing a
 // transaction, and a long group is a long window for conflicts — on a hot key
@@ -186,9 +214,10 @@ struct task_group_size {
   // its workers; a long one reaches max_turn_group within ~25 transactions.
   std::uint64_t size = 1;
   std::uint64_t singles = 0;
+  std::uint64_t limit = max_turn_group;
   void done(group_outcome outcome) noexcept {
     if (outcome == group_outcome::first_try) {
-      size = size * 2 > max_turn_group ? max_turn_group : size * 2;
+      size = size * 2 > limit ? limit : size * 2;
     } else if (outcome == group_outcome::conflicted || outcome == group_outcome::slow) {
       size = size > 1 ? size / 2 : 1;
       if (size == 1) singles = 0;
@@ -261,7 +290,26 @@ class task_queue_state {
   void put_back_returned(std::uint64_t ticket, task_base* task);
   // Ordered mode: waits until `turn` may commit (true), or returns false when
   // an earlier turn stopped the run (INVARIANT stopped-turn-is-last).
-  bool wait_for_turn(std::uint64_t turn) const noexcept;
+  // Ordered mode (INVARIANT one-committer-per-turn): waits until `turn` is
+  // the next to commit and claims it for this thread (`held` remembers a claim
+  // across attempts; a thread holding it only commits or stops the run).
+  // stopped: an earlier turn stopped the run (INVARIANT stopped-turn-is-last);
+  // passed: a helper committed the turn (INVARIANT helped-turns-are-elements);
+  // stalled (only with `stalled_at`): the next turn to commit, *stalled_at,
+  // has not moved for `patience` ticks and nobody holds it.
+  enum class turn_wait { claimed, stopped, passed, stalled };
+  turn_wait wait_for_turn(std::uint64_t turn, bool& held, std::uint64_t* stalled_at = nullptr,
+                          std::uint64_t patience = 0) noexcept;
+  bool turn_has_passed(std::uint64_t turn) const noexcept {
+    return (next_commit_.load(std::memory_order_acquire) & ~turn_held_bit) > turn;
+  }
+  // Whether turns [from, to) are all elements of the run's ranges (which a
+  // helper may run without taking them from anyone), and runs them.
+  bool turns_are_elements(std::uint64_t from, std::uint64_t to) const noexcept;
+  void reach_turn_or_help(std::uint64_t first, bool& held, bool& may_help, std::uint64_t& help_from,
+                          std::uint64_t ran_ticks);
+  bool help_stalled(std::uint64_t from, std::uint64_t to) noexcept;
+  void run_elements(std::uint64_t from, std::uint64_t to);
   void put_back(const task_ref& task, std::uint64_t ticket) noexcept;
   void record_error(std::exception_ptr error);
   void requeue_unstarted(bool tasks_put_back);
@@ -345,7 +393,10 @@ class task_queue_state {
   alignas(64) std::atomic<std::uint64_t> spawned_published_{0};
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};
   std::atomic<std::size_t> run_pending_{0};  // settled together with outstanding_
+  // Ordered mode: the next turn to commit, with turn_held_bit set while a
+  // thread holds it (INVARIANT one-committer-per-turn).
   alignas(64) std::atomic<std::uint64_t> next_commit_{0};
+  static constexpr std::uint64_t turn_held_bit = std::uint64_t{1} << 63;
   // Ordered mode: the turn whose task stopped the run (threw or blocked at
   // its turn); no_stop_turn while none did.
   static constexpr std::uint64_t no_stop_turn = ~std::uint64_t{0};
