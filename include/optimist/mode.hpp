@@ -22,10 +22,12 @@
 //              As soon as a second thread runs one, a controller decides
 //              (runtime/stm/mode_controller.hpp): it starts speculatively
 //              (hardware first where CPUID reports RTM, else stm), measures
-//              committed blocks per second in epochs of about 1 ms, now and
-//              then runs an epoch serially (at once under heavy conflict),
-//              and switches only when the other mode was more than 15 %
-//              faster; stats().automatic and mode_switches() (and the
+//              committed blocks per second of the process's CPU time in
+//              epochs of about 1 ms, now and then runs epochs serially (at
+//              once under heavy conflict), and switches only when the other
+//              mode was more than 15 % faster twice in a row (a run pays
+//              for its first ~10 ms speculatively while it learns);
+//              stats().automatic and mode_switches() (and the
 //              report) say how long each mode ran and why it switched.
 //              Decided per outermost block (stats().serial_commits counts
 //              the serial ones). A serial block beside other threads that
@@ -124,8 +126,8 @@ struct mode_switch {
   double at_s = 0;         // seconds since the last reset_stats() (or the first measurement)
   bool to_serial = false;  // speculative -> serial; else serial -> speculative
   mode_switch_reason reason = mode_switch_reason::sampled;
-  double speculative_per_s = 0;  // committed blocks per second, all threads, measured
-  double serial_per_s = 0;       // in each mode (the latest epochs of each)
+  double speculative_per_s = 0;  // committed blocks, all threads, per second of the
+  double serial_per_s = 0;       // process's CPU time, measured in each mode (latest epochs)
   double aborts_per_commit = 0;  // in the speculative measurement
   unsigned threads = 0;          // threads holding a transaction descriptor
   friend bool operator==(const mode_switch&, const mode_switch&) = default;

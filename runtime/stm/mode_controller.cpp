@@ -2,6 +2,8 @@
 // policy, the epochs that feed it, and what stats() and the report show of it.
 #include "stm/mode_controller.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <mutex>
@@ -15,13 +17,14 @@ namespace optimist::detail {
 void mode_policy::settle(unsigned interval) noexcept {
   sampling_ = false;
   conflict_sample_ = false;
+  sample_wins_ = 0;
   interval_ = interval;
   countdown_ = interval * conflict_step;
 }
 
 bool mode_policy::observe(const epoch_figures& e, mode_switch& out) noexcept {
-  if (e.commits < min_commits || e.elapsed_ns == 0) return false;  // idle: nothing to judge
-  const double per_s = static_cast<double>(e.commits) * 1e9 / static_cast<double>(e.elapsed_ns);
+  if (e.commits < min_commits || e.cpu_ns == 0) return false;  // idle: nothing to judge
+  double per_s = static_cast<double>(e.commits) * 1e9 / static_cast<double>(e.cpu_ns);
   const bool speculative = !next_serial();
   if (speculative)
     aborts_per_commit_ = static_cast<double>(e.aborts) / static_cast<double>(e.commits);
@@ -45,9 +48,13 @@ bool mode_policy::observe(const epoch_figures& e, mode_switch& out) noexcept {
     }
     return false;
   }
-  // A sample of the other mode.
-  other_per_s_ = per_s;
+  // A sample of the other mode: it must win confirm_epochs times in a row
+  // (noise on a loaded machine makes single epochs lie; the mean is reported).
   if (chosen_per_s_ > 0 && per_s > chosen_per_s_ * (1 + margin)) {
+    other_per_s_ =
+        sample_wins_ == 0 ? per_s : (other_per_s_ * sample_wins_ + per_s) / (sample_wins_ + 1);
+    if (++sample_wins_ < confirm_epochs) return false;  // one more sample epoch
+    per_s = other_per_s_;
     out = mode_switch{};
     out.to_serial = !chosen_serial_;
     out.reason = conflict_sample_ ? mode_switch_reason::conflict : mode_switch_reason::sampled;
@@ -61,6 +68,7 @@ bool mode_policy::observe(const epoch_figures& e, mode_switch& out) noexcept {
     settle(first_interval);
     return true;
   }
+  other_per_s_ = per_s;
   settle(std::min(interval_ * 2, max_interval));
   return false;
 }
@@ -88,6 +96,7 @@ struct controller {
   std::uint64_t commits_at_start = 0;
   std::uint64_t aborts_at_start = 0;
   std::uint64_t census_at_start = 0;
+  std::uint64_t cpu_at_start = 0;
 
   // Totals: written by the judge (relaxed load + store), read by stats().
   std::atomic<std::uint64_t> speculative_ns{0};
@@ -109,6 +118,15 @@ struct controller {
 controller& the_controller() {
   static controller c;
   return c;
+}
+
+// CPU time used by the whole process: the cost side of the measure
+// (mode_controller.hpp). One system call per epoch.
+std::uint64_t process_cpu_ns() noexcept {
+  timespec t{};
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return steady_ns();
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(t.tv_nsec);
 }
 
 void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
@@ -140,18 +158,20 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   });
   const std::uint64_t epoch_ns =
       std::max<std::uint64_t>(1, g_controller_epoch_ns.load(std::memory_order_relaxed));
+  const std::uint64_t cpu = process_cpu_ns();
   if (c.started) {
     epoch_figures e;
     e.serial = c.policy.next_serial();
     e.sample = c.policy.sampling();
     e.commits = commits - c.commits_at_start;
     e.aborts = aborts - c.aborts_at_start;
-    e.elapsed_ns = now - c.epoch_start_ns;
+    const std::uint64_t wall_ns = now - c.epoch_start_ns;
+    e.cpu_ns = cpu - c.cpu_at_start;
     e.threads = static_cast<unsigned>(c.census_at_start & census_count_mask);
     if (auto* hook = g_controller_test_figures.load(std::memory_order_relaxed)) hook(e);
-    const bool stale = e.elapsed_ns > stale_epochs * epoch_ns;  // nobody ticked: idle
+    const bool stale = wall_ns > stale_epochs * epoch_ns;  // nobody ticked: idle
     if (!stale) {
-      add(e.serial ? c.serial_ns : c.speculative_ns, e.elapsed_ns);
+      add(e.serial ? c.serial_ns : c.speculative_ns, wall_ns);
       add(e.serial ? c.serial_blocks : c.speculative_blocks, e.commits);
     }
     if (!stale && census == c.census_at_start) {
@@ -167,6 +187,7 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   c.commits_at_start = commits;
   c.aborts_at_start = aborts;
   c.census_at_start = census;
+  c.cpu_at_start = cpu;
   const bool serial = c.policy.next_serial();
   if (g_auto_verdict.serial.load(std::memory_order_relaxed) != serial)
     g_auto_verdict.serial.store(serial, std::memory_order_relaxed);

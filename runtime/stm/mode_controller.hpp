@@ -10,20 +10,26 @@
 // each block one relaxed load of a line that is written only when the verdict
 // changes.
 //
-// Measure: committed outermost blocks per second, summed over all threads
-// (the per-thread counters of stats()). That is what a user wants maximised,
-// and it already charges speculation for its aborts and wasted attempts and
-// serial execution for its waiting. An epoch is epoch_ns (1 ms) of wall time;
-// it ends at the first controller tick after that (each thread ticks every
-// tick_blocks outermost blocks, so the fast path costs a thread-local
-// decrement besides the load of the verdict). One thread at a time judges
-// (a try-lock); the others go on.
+// Measure: committed outermost blocks, summed over all threads (the
+// per-thread counters of stats()), per second of CPU time the whole process
+// used (CLOCK_PROCESS_CPUTIME_ID, one system call per epoch). That charges
+// speculation for its aborts and wasted attempts and serial execution for
+// its spinning waiters, and, unlike wall time, is not thrown off when other
+// processes take the CPUs for a while (on a loaded 2-core machine, 1 ms
+// epochs measured in wall time varied 6x between neighbours). With the
+// program's threads always running, both measures rank the modes alike. An
+// epoch is epoch_ns (1 ms) of wall time; it ends at the first controller tick
+// after that (each thread ticks every tick_blocks outermost blocks, so the
+// fast path costs a thread-local decrement besides the load of the verdict).
+// One thread at a time judges (a try-lock); the others go on.
 //
 // Policy (mode_policy, below; like the hardware site policy,
 // htm/site_policy.hpp): run the chosen mode; every `interval` epochs run one
 // epoch in the other mode (a sample). Switch only if the sample is more than
 // `margin` (15 %) faster than the chosen mode's recent epochs (hysteresis:
-// figures within the band never switch, so nothing flaps on noise); a switch
+// figures within the band never switch, so nothing flaps on noise), in
+// confirm_epochs (2) sample epochs in a row (a sample that wins its first
+// epoch runs one more, and the switch reports their mean); a switch
 // starts the interval again at first_interval (8), so a wrong switch is
 // measured again soon. A sample that does not switch doubles the interval, up
 // to max_interval (512 epochs, about 0.5 s): a run where one mode is clearly
@@ -60,8 +66,8 @@ struct epoch_figures {
   bool sample = false;        // that was the mode not chosen (a measurement)
   std::uint64_t commits = 0;  // committed outermost blocks, all threads
   std::uint64_t aborts = 0;
-  std::uint64_t elapsed_ns = 0;
-  unsigned threads = 0;  // threads holding a descriptor
+  std::uint64_t cpu_ns = 0;  // CPU time the process used meanwhile (all its threads)
+  unsigned threads = 0;      // threads holding a descriptor
 };
 
 // The decision, from figures alone: deterministic, so tests can feed it.
@@ -73,6 +79,7 @@ class mode_policy {
   static constexpr unsigned conflict_step = 8;
   static constexpr double conflict_aborts_per_commit = 1.0;
   static constexpr std::uint64_t min_commits = 32;
+  static constexpr unsigned confirm_epochs = 2;
 
   // The mode the next epoch runs in, and whether it is a sample.
   bool next_serial() const noexcept { return sampling_ != chosen_serial_; }
@@ -91,6 +98,7 @@ class mode_policy {
   bool chosen_serial_ = false;
   bool sampling_ = false;
   bool conflict_sample_ = false;  // this sample was brought forward by conflict
+  unsigned sample_wins_ = 0;      // epochs of this sample that beat the chosen mode
   unsigned interval_ = first_interval;
   unsigned countdown_ = first_interval * conflict_step;  // in conflict steps
   unsigned threads_ = 0;

@@ -150,15 +150,20 @@ inline bool try_take_gate(std::uintptr_t self) noexcept {
          g_serial_gate.compare_exchange_strong(open, self, std::memory_order_seq_cst);
 }
 
-// How long auto mode's serial blocks wait for the gate (take_gate_contended)
-// and speculative waiters before they claim it (give-way, below).
+// How long speculative waiters wait before they claim the gate (give-way,
+// below), and auto mode's serial blocks before they give up waiting for it
+// (take_gate_contended): longer, since a serial waiter that gives up makes the
+// next serial block revoke its right to speculate (a membarrier), and a lock
+// holder preempted for a scheduler slice (milliseconds on a loaded machine)
+// should not cause that; short against a block that waits for another thread.
 constexpr std::uint64_t give_way_after_ns = 50'000;
+constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
 
 // The gate is also the serial lock (test-and-test-and-set), taken here when
 // the first look found it closed or the exchange lost. Returns false if this
 // is one of auto mode's serial blocks (chosen by the controller beside other
 // threads, mode_controller.hpp) and the holder kept the gate for
-// give_way_after_ns: the block then runs speculatively instead, and waits at
+// give_up_serial_after_ns: the block then runs speculatively instead, and waits at
 // the gate as speculative attempts do (claiming the holder: give-way). So a
 // block that waits for another thread's block cannot wait for ever because
 // both were told to run serially; and the protocol is give-way's, unchanged
@@ -171,7 +176,7 @@ constexpr std::uint64_t give_way_after_ns = 50'000;
       const std::uint64_t now = steady_ns();
       if (since == 0) {
         since = now;
-      } else if (now - since >= give_way_after_ns) {
+      } else if (now - since >= give_up_serial_after_ns) {
         return false;
       }
     }

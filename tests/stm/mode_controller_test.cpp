@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "optimist/report.hpp"
 #include "stm/mode_controller.hpp"
 #include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
@@ -43,7 +44,7 @@ epoch_figures epoch(std::uint64_t per_ms, std::uint64_t aborts = 0, unsigned thr
   epoch_figures e;
   e.commits = per_ms;
   e.aborts = aborts;
-  e.elapsed_ns = 1'000'000;
+  e.cpu_ns = 1'000'000;
   e.threads = threads;
   return e;
 }
@@ -83,6 +84,11 @@ TEST(ModePolicy, HeavyConflictMeasuresSerialAtOnceAndSwitchesToIt) {
   f.feed(1000, 2000, 2000);  // conflict: the serial sample comes at once
   EXPECT_TRUE(f.policy.sampling()) << "heavy conflict did not bring the serial sample forward";
   EXPECT_TRUE(f.policy.next_serial());
+  // It must win confirm_epochs sample epochs in a row.
+  for (unsigned i = 1; i < mode_policy::confirm_epochs; ++i) {
+    EXPECT_FALSE(f.feed(1000, 2000, 2000));
+    EXPECT_TRUE(f.policy.sampling());
+  }
   EXPECT_TRUE(f.feed(1000, 2000, 2000));
   ASSERT_EQ(f.switches.size(), 1u);
   const mode_switch& s = f.switches[0];
@@ -170,11 +176,20 @@ TEST(ModePolicy, ResamplesTheOtherModeAndSwitchesBackWhenItPaysAgain) {
     ++epochs;
   }
   ASSERT_EQ(f.switches.size(), 2u);
-  EXPECT_EQ(epochs, static_cast<int>(mode_policy::first_interval) + 1);
+  EXPECT_EQ(epochs, static_cast<int>(mode_policy::first_interval + mode_policy::confirm_epochs));
   EXPECT_FALSE(f.switches[1].to_serial);
   EXPECT_EQ(f.switches[1].reason, mode_switch_reason::sampled);
   EXPECT_DOUBLE_EQ(f.switches[1].speculative_per_s, 4'000'000.0);
   EXPECT_DOUBLE_EQ(f.switches[1].serial_per_s, 3'000'000.0);
+  EXPECT_FALSE(f.policy.chosen_serial());
+}
+
+TEST(ModePolicy, ASampleThatWinsOnceOnlyDoesNotSwitch) {
+  feeder f;
+  // Serial measures faster in every other epoch only (noise): a sample's
+  // first epoch may win, its confirmation loses.
+  for (int i = 0; i < 5000; ++i) f.feed(1000, f.epochs % 2 == 0 ? 3000 : 900, 0);
+  EXPECT_TRUE(f.switches.empty());
   EXPECT_FALSE(f.policy.chosen_serial());
 }
 
@@ -246,15 +261,23 @@ TEST_F(ModeController, ItsVerdictReachesTheBlocksAndStatsShowIt) {
     }
   });
   while (!registered.load()) std::this_thread::yield();
-  while (!seen_serial.load()) {
+  // Until a block of this thread ran serially beside the other one, or long
+  // after the controller said it should have.
+  // (A sample epoch runs serially too: only blocks after the switch count.)
+  long after_switch = 0;
+  while (!seen_serial.load() && after_switch < 100000) {
+    const bool switched = optimist::stats().automatic.to_serial > 0;
+    if (switched) ++after_switch;
     optimist::atomically([&] {
       x.set(x.get() + 1);
-      if (running_mode() == tx_mode::serial && optimist::test::threads_with_descriptors() >= 2)
+      if (switched && running_mode() == tx_mode::serial &&
+          optimist::test::threads_with_descriptors() >= 2)
         seen_serial.store(true);
     });
   }
   stop.store(true);
   other.join();
+  EXPECT_TRUE(seen_serial.load()) << "the verdict did not reach the blocks";
   const optimist::statistics s = optimist::stats();
   EXPECT_GE(s.automatic.to_serial, 1u);
   EXPECT_GE(s.automatic.switches_for(mode_switch_reason::sampled), 1u);
@@ -268,6 +291,11 @@ TEST_F(ModeController, ItsVerdictReachesTheBlocksAndStatsShowIt) {
   EXPECT_TRUE(log[0].to_serial);
   EXPECT_GT(log[0].serial_per_s, log[0].speculative_per_s * 1.15);
   EXPECT_EQ(log[0].threads, 2u);
+  // The report shows the same switches, counted from its own start.
+  const optimist::report::profile p = optimist::report::snapshot();
+  ASSERT_FALSE(p.auto_mode.switches.empty());
+  EXPECT_TRUE(p.auto_mode.switches[0].to_serial);
+  EXPECT_GT(p.auto_mode.serial_blocks, 0u);
   // reset_stats() starts the counts and the log afresh.
   optimist::reset_stats();
   EXPECT_EQ(optimist::stats().automatic.switches(), 0u);
