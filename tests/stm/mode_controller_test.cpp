@@ -347,16 +347,20 @@ class ModeControllerThreads : public ModeController, public ::testing::WithParam
 TEST_P(ModeControllerThreads, BankInvariantWhileTheControllerSwitchesOften) {
   watchdog guard("bank under a switching controller");
   optimist::detail::g_controller_test_figures.store(&the_other_mode_pays);
-  optimist::detail::g_controller_epoch_ns.store(10'000);
-  optimist::detail::g_controller_tick_blocks.store(4);
+  optimist::detail::g_controller_epoch_ns.store(2'000);
+  optimist::detail::g_controller_tick_blocks.store(1);
   constexpr int accounts = 32;
   constexpr long initial = 100;
   std::vector<optimist::tvar<long>> balance(accounts);
   for (auto& b : balance) b = initial;
   std::atomic<long> torn{0};
   std::atomic<bool> stop{false};
+  std::atomic<unsigned> spin{0};
   const int workers = GetParam();
-  const long transfers = scaled(20000);
+  // Until the controller has switched `switches` times (each switch is a
+  // chance for attempts of both modes to meet), at most `transfers` each.
+  const std::uint64_t switches = static_cast<std::uint64_t>(scaled(3000));
+  const long transfers = scaled(400000);
   optimist::reset_stats();
   std::thread auditor([&] {
     while (!stop.load(std::memory_order_relaxed)) {
@@ -370,6 +374,7 @@ TEST_P(ModeControllerThreads, BankInvariantWhileTheControllerSwitchesOften) {
   optimist::test::run_threads(workers, [&](int index) {
     std::uint64_t rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index + 1);
     for (long i = 0; i < transfers; ++i) {
+      if (i % 256 == 0 && optimist::stats().automatic.switches() >= switches) break;
       rng ^= rng << 13;
       rng ^= rng >> 7;
       rng ^= rng << 17;
@@ -377,7 +382,11 @@ TEST_P(ModeControllerThreads, BankInvariantWhileTheControllerSwitchesOften) {
       const auto to = static_cast<std::size_t>((rng >> 8) % accounts);
       const long amount = static_cast<long>((rng >> 16) % 7);
       optimist::atomically([&] {
-        balance[from].set(balance[from].get() - amount);
+        const long a = balance[from].get();
+        // Some work between the reads and the writes: attempts stay in
+        // flight long enough for the verdict to change under them.
+        for (int k = 0; k < 64; ++k) spin.fetch_add(1, std::memory_order_relaxed);
+        balance[from].set(a - amount);
         balance[to].set(balance[to].get() + amount);
       });
     }
