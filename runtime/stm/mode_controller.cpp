@@ -18,6 +18,7 @@ void mode_policy::settle(unsigned interval) noexcept {
   sampling_ = false;
   conflict_sample_ = false;
   sample_wins_ = 0;
+  warmup_left_ = 0;
   interval_ = interval;
   countdown_ = interval * conflict_step;
 }
@@ -37,6 +38,10 @@ bool mode_policy::observe(const epoch_figures& e, mode_switch& out) noexcept {
     settle(first_interval);
     return false;
   }
+  if (sampling_ && warmup_left_ > 0) {
+    --warmup_left_;  // the switch itself: not judged
+    return false;
+  }
   if (!sampling_) {
     chosen_per_s_ = chosen_per_s_ == 0 ? per_s : (chosen_per_s_ + per_s) / 2;
     const bool conflict = speculative && aborts_per_commit_ >= conflict_aborts_per_commit;
@@ -45,6 +50,7 @@ bool mode_policy::observe(const epoch_figures& e, mode_switch& out) noexcept {
     if (countdown_ == 0) {
       sampling_ = true;
       conflict_sample_ = conflict;
+      warmup_left_ = warmup_epochs;
     }
     return false;
   }

@@ -29,7 +29,11 @@
 // `margin` (15 %) faster than the chosen mode's recent epochs (hysteresis:
 // figures within the band never switch, so nothing flaps on noise), in
 // confirm_epochs (2) sample epochs in a row (a sample that wins its first
-// epoch runs one more, and the switch reports their mean); a switch
+// epoch runs one more, and the switch reports their mean). A sample's first
+// warmup_epochs (1) epochs are not judged: they pay for the change of mode
+// itself (a serial block first waits for speculative attempts in flight, and
+// on a loaded machine one of them may belong to a thread that has lost its
+// CPU for milliseconds), which says nothing about the mode. A switch
 // starts the interval again at first_interval (8), so a wrong switch is
 // measured again soon. A sample that does not switch doubles the interval, up
 // to max_interval (512 epochs, about 0.5 s): a run where one mode is clearly
@@ -80,6 +84,7 @@ class mode_policy {
   static constexpr double conflict_aborts_per_commit = 1.0;
   static constexpr std::uint64_t min_commits = 32;
   static constexpr unsigned confirm_epochs = 2;
+  static constexpr unsigned warmup_epochs = 1;
 
   // The mode the next epoch runs in, and whether it is a sample.
   bool next_serial() const noexcept { return sampling_ != chosen_serial_; }
@@ -99,6 +104,7 @@ class mode_policy {
   bool sampling_ = false;
   bool conflict_sample_ = false;  // this sample was brought forward by conflict
   unsigned sample_wins_ = 0;      // epochs of this sample that beat the chosen mode
+  unsigned warmup_left_ = 0;      // epochs of this sample still to run unjudged
   unsigned interval_ = first_interval;
   unsigned countdown_ = first_interval * conflict_step;  // in conflict steps
   unsigned threads_ = 0;

@@ -55,12 +55,14 @@ epoch_figures epoch(std::uint64_t per_ms, std::uint64_t aborts = 0, unsigned thr
 struct feeder {
   mode_policy policy;
   std::vector<mode_switch> switches;
-  std::vector<int> samples;  // epoch numbers that were samples
+  std::vector<int> samples;  // epoch numbers where a sample began
   int epochs = 0;
+  bool sampled_before = false;
 
   bool feed(std::uint64_t speculative, std::uint64_t serial, std::uint64_t aborts = 0,
             unsigned threads = 2) {
-    if (policy.sampling()) samples.push_back(epochs);
+    if (policy.sampling() && !sampled_before) samples.push_back(epochs);
+    sampled_before = policy.sampling();
     const bool serial_epoch = policy.next_serial();
     ++epochs;
     mode_switch s;
@@ -84,8 +86,8 @@ TEST(ModePolicy, HeavyConflictMeasuresSerialAtOnceAndSwitchesToIt) {
   f.feed(1000, 2000, 2000);  // conflict: the serial sample comes at once
   EXPECT_TRUE(f.policy.sampling()) << "heavy conflict did not bring the serial sample forward";
   EXPECT_TRUE(f.policy.next_serial());
-  // It must win confirm_epochs sample epochs in a row.
-  for (unsigned i = 1; i < mode_policy::confirm_epochs; ++i) {
+  // A warm-up epoch, then it must win confirm_epochs sample epochs in a row.
+  for (unsigned i = 1; i < mode_policy::warmup_epochs + mode_policy::confirm_epochs; ++i) {
     EXPECT_FALSE(f.feed(1000, 2000, 2000));
     EXPECT_TRUE(f.policy.sampling());
   }
@@ -150,14 +152,14 @@ TEST(ModePolicy, SamplesPeriodicallyBackingOffUpToTheLongestInterval) {
   for (int i = 0; i < 4000; ++i) f.feed(2000, 1000);
   ASSERT_GE(f.samples.size(), 5u);
   // The first epoch of 2 threads starts the count; then samples after 8, 16,
-  // 32, ... settled epochs, each sample taking one epoch.
+  // 32, ... settled epochs, each taking a warm-up epoch and one judged epoch.
   std::vector<int> expected;
   int at = 1 + mode_policy::first_interval;  // epoch index of the first sample
   unsigned interval = mode_policy::first_interval;
   while (at < f.epochs) {
     expected.push_back(at);
     interval = std::min(interval * 2, mode_policy::max_interval);
-    at += 1 + static_cast<int>(interval);
+    at += static_cast<int>(mode_policy::warmup_epochs + 1 + interval);
   }
   EXPECT_EQ(f.samples, expected);
   EXPECT_EQ(f.policy.interval(), mode_policy::max_interval);
@@ -176,7 +178,8 @@ TEST(ModePolicy, ResamplesTheOtherModeAndSwitchesBackWhenItPaysAgain) {
     ++epochs;
   }
   ASSERT_EQ(f.switches.size(), 2u);
-  EXPECT_EQ(epochs, static_cast<int>(mode_policy::first_interval + mode_policy::confirm_epochs));
+  EXPECT_EQ(epochs, static_cast<int>(mode_policy::first_interval + mode_policy::warmup_epochs +
+                                     mode_policy::confirm_epochs));
   EXPECT_FALSE(f.switches[1].to_serial);
   EXPECT_EQ(f.switches[1].reason, mode_switch_reason::sampled);
   EXPECT_DOUBLE_EQ(f.switches[1].speculative_per_s, 4'000'000.0);
@@ -191,6 +194,21 @@ TEST(ModePolicy, ASampleThatWinsOnceOnlyDoesNotSwitch) {
   for (int i = 0; i < 5000; ++i) f.feed(1000, f.epochs % 2 == 0 ? 3000 : 900, 0);
   EXPECT_TRUE(f.switches.empty());
   EXPECT_FALSE(f.policy.chosen_serial());
+}
+
+TEST(ModePolicy, TheFirstEpochOfASampleIsNotJudged) {
+  feeder f;
+  // Serial pays, but the first serial epoch after speculation is slow (it
+  // waits for attempts in flight): the warm-up epoch hides it.
+  bool previous_serial = false;
+  for (int i = 0; i < 100 && f.switches.empty(); ++i) {
+    const bool first_serial = f.policy.next_serial() && !previous_serial;
+    previous_serial = f.policy.next_serial();
+    f.feed(1000, first_serial ? 100 : 3000);
+  }
+  ASSERT_EQ(f.switches.size(), 1u);
+  EXPECT_TRUE(f.switches[0].to_serial);
+  EXPECT_DOUBLE_EQ(f.switches[0].serial_per_s, 3'000'000.0);
 }
 
 TEST(ModePolicy, IdleEpochsAreNotJudged) {
