@@ -44,6 +44,13 @@ inline void report_optimist_counters(benchmark::State& state) {
   // htm mode: how often a hardware attempt was made and how often it committed. The per-site
   // policy stops trying where attempts keep failing (always, on a CPU without RTM), so few
   // attempts per transaction mean the row mostly measures the software path.
+  // auto mode beside other threads: the controller's switches and the share
+  // of its time spent serially (optimist/mode.hpp).
+  const double auto_s = s.automatic.serial_s + s.automatic.speculative_s;
+  if (auto_s > 0) {
+    state.counters["auto_serial_time"] = s.automatic.serial_s / auto_s;
+    state.counters["auto_switches"] = static_cast<double>(s.automatic.switches());
+  }
   if (s.hardware.attempts > 0 || s.hardware.skipped > 0) {
     state.counters["hw_attempts_per_tx"] = static_cast<double>(s.hardware.attempts) / commits;
     state.counters["hw_commits_per_tx"] = static_cast<double>(s.hardware.commits) / commits;

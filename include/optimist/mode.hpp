@@ -19,9 +19,19 @@
 //   automatic  the default: while the calling thread is the only one that
 //              has run transactions (and is still alive), its blocks run
 //              serially, as in serial mode: the cost of a lock, no aborts.
-//              As soon as a second thread runs one, speculatively: hardware
-//              first where CPUID reports RTM, else stm. Decided per outermost
-//              block (stats().serial_commits counts the serial ones). A
+//              As soon as a second thread runs one, a controller decides
+//              (runtime/stm/mode_controller.hpp): it starts speculatively
+//              (hardware first where CPUID reports RTM, else stm), measures
+//              committed blocks per second of the process's CPU time in
+//              epochs of about 1 ms, now and then runs epochs serially (at
+//              once under heavy conflict), and switches only when the other
+//              mode was more than 15 % faster twice in a row (a run pays
+//              for its first ~10 ms speculatively while it learns);
+//              stats().automatic and mode_switches() (and the
+//              report) say how long each mode ran and why it switched.
+//              Decided per outermost block (stats().serial_commits counts
+//              the serial ones). A serial block beside other threads that
+//              waits long for the lock runs speculatively instead. A
 //              thread that arrives while a serial block runs waits briefly,
 //              then the serial block gives way: its writes are undone and it
 //              restarts, speculatively, at its next access or commit
@@ -74,6 +84,7 @@
 #include <vector>
 
 #include "optimist/source_location.hpp"
+#include "optimist/stats.hpp"
 
 namespace optimist {
 
@@ -105,5 +116,22 @@ struct serial_wait {
 };
 std::vector<serial_wait> serial_lock_waits();
 void reset_serial_lock_waits();
+
+// mode_switches()
+//   Auto mode's controller (above): its switches between speculative and
+//   serial execution since the last reset_stats() (at most the last 256),
+//   oldest first, each with the figures that made it switch.
+//   stats().automatic counts them and the time spent in each mode.
+struct mode_switch {
+  double at_s = 0;         // seconds since the last reset_stats() (or the first measurement)
+  bool to_serial = false;  // speculative -> serial; else serial -> speculative
+  mode_switch_reason reason = mode_switch_reason::sampled;
+  double speculative_per_s = 0;  // committed blocks, all threads, per second of the
+  double serial_per_s = 0;       // process's CPU time, measured in each mode (latest epochs)
+  double aborts_per_commit = 0;  // in the speculative measurement
+  unsigned threads = 0;          // threads holding a transaction descriptor
+  friend bool operator==(const mode_switch&, const mode_switch&) = default;
+};
+std::vector<mode_switch> mode_switches();
 
 }  // namespace optimist

@@ -70,6 +70,41 @@ struct hardware_statistics {
   }
 };
 
+// Why auto mode's controller switched between speculative and serial
+// execution (optimist/mode.hpp, mode_switches()). Either way the mode it
+// switched to had just been measured clearly faster.
+enum class mode_switch_reason : unsigned {
+  conflict,  // speculative blocks aborted at least once per commit, which made
+             // the controller measure serial execution at once
+  sampled,   // a periodic measurement of the mode not in use
+  count_
+};
+inline constexpr std::size_t mode_switch_reason_count =
+    static_cast<std::size_t>(mode_switch_reason::count_);
+
+// "conflict", "sampled".
+std::string_view to_string(mode_switch_reason reason) noexcept;
+
+// Auto mode with two or more threads (optimist/mode.hpp): how long the
+// controller ran blocks speculatively and serially, how many committed in
+// each, and how often it switched. Counted in the controller's epochs, so
+// time while one thread runs transactions (serial anyway) is not in it.
+struct auto_mode_statistics {
+  double speculative_s = 0;
+  double serial_s = 0;
+  std::uint64_t speculative_blocks = 0;  // committed outermost blocks, all threads
+  std::uint64_t serial_blocks = 0;
+  std::uint64_t samples = 0;  // epochs run in the mode not chosen, to measure it
+  std::uint64_t to_serial = 0;
+  std::uint64_t to_speculative = 0;
+  std::array<std::uint64_t, mode_switch_reason_count> switches_by_reason{};
+
+  std::uint64_t switches() const noexcept { return to_serial + to_speculative; }
+  std::uint64_t switches_for(mode_switch_reason reason) const noexcept {
+    return switches_by_reason[static_cast<std::size_t>(reason)];
+  }
+};
+
 struct statistics {
   std::uint64_t commits = 0;  // committed outermost transactions (read-only ones included)
   std::uint64_t read_only_commits = 0;  // of which wrote nothing
@@ -84,6 +119,7 @@ struct statistics {
   std::uint64_t retries = 0;  // attempts rolled back by optimist::retry() (not counted as aborts)
   std::array<std::uint64_t, abort_cause_count> aborts_by_cause{};
   hardware_statistics hardware;
+  auto_mode_statistics automatic;  // auto mode's controller (optimist/mode.hpp)
 
   std::uint64_t aborts_for(abort_cause cause) const noexcept {
     return aborts_by_cause[static_cast<std::size_t>(cause)];

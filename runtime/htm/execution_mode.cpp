@@ -118,6 +118,9 @@ void set_execution_mode(execution_mode mode) {
   }
   std::lock_guard<std::mutex> guard(mode_mutex);
   publish(mode);
+  // Auto mode's controller starts again from speculation: a program that sets
+  // the mode starts a phase of its own.
+  if (mode == execution_mode::automatic) detail::reset_mode_controller();
 }
 
 execution_mode execution_mode_now() {

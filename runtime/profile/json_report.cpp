@@ -22,6 +22,13 @@
 //     ]
 //   }
 //
+//     "auto_mode": {"speculative_s": 0.8, "serial_s": 0.2, "speculative_blocks": 40000,
+//                   "serial_blocks": 9000, "samples": 3, "switches": [
+//       {"at_s": 0.012, "to": "serial", "reason": "conflict", "serial_per_s": 4100000,
+//        "speculative_per_s": 2000000, "aborts_per_commit": 1.3, "threads": 2}
+//     ]}
+//
+// "auto_mode" (report::profile::auto_mode) likewise only when not empty.
 // "hardware" (report::profile::hardware) is written only when it has entries,
 // so a software-only profile is exactly what version 1 first wrote; the
 // reader takes a file without it as having none. "aborts" names the causes as
@@ -225,6 +232,48 @@ report::hardware_block read_hardware(const json_value& v, std::string_view text)
   return out;
 }
 
+mode_switch_reason read_reason(const json_value& v, std::string_view text) {
+  if (v.kind == json_value::type::string) {
+    for (std::size_t i = 0; i < mode_switch_reason_count; ++i) {
+      const auto reason = static_cast<mode_switch_reason>(i);
+      if (v.text == to_string(reason)) return reason;
+    }
+  }
+  throw json_error("\"reason\" must be \"conflict\" or \"sampled\", found " +
+                       (v.kind == json_value::type::string ? "\"" + v.text + "\""
+                                                           : detail::json_type_name(v.kind)),
+                   text, v.offset);
+}
+
+report::auto_mode_summary read_auto_mode(const json_value& v, std::string_view text) {
+  object_reader a(v, "\"auto_mode\"", text);
+  report::auto_mode_summary out;
+  out.speculative_s = a.number("speculative_s");
+  out.serial_s = a.number("serial_s");
+  out.speculative_blocks = a.uint64("speculative_blocks");
+  out.serial_blocks = a.uint64("serial_blocks");
+  out.samples = a.uint64("samples");
+  for (const json_value& item : a.array("switches")) {
+    object_reader c(item, "a mode switch", text);
+    mode_switch s;
+    s.at_s = c.number("at_s");
+    const std::string to = c.string("to");
+    if (to != "serial" && to != "speculative")
+      throw json_error("\"to\" must be \"serial\" or \"speculative\", found \"" + to + "\"",
+                       text, item.offset);
+    s.to_serial = to == "serial";
+    s.reason = read_reason(c.field("reason"), text);
+    s.serial_per_s = c.number("serial_per_s");
+    s.speculative_per_s = c.number("speculative_per_s");
+    s.aborts_per_commit = c.number("aborts_per_commit");
+    s.threads = c.uint32("threads");
+    c.finish();
+    out.switches.push_back(s);
+  }
+  a.finish();
+  return out;
+}
+
 report::profile read_profile(const json_value& root, std::string_view text) {
   object_reader r(root, "the report", text);
   const json_value& version = r.field("version");
@@ -280,6 +329,7 @@ report::profile read_profile(const json_value& root, std::string_view text) {
     for (const json_value& item : r.array("hardware"))
       p.hardware.push_back(read_hardware(item, text));
   }
+  if (r.has("auto_mode")) p.auto_mode = read_auto_mode(r.field("auto_mode"), text);
   r.finish();
   return p;
 }
@@ -353,6 +403,28 @@ void report::write_json(std::ostream& out, const profile& p) {
       s += ", \"threads_in_software\": " + std::to_string(b.threads_in_software) + '}';
     }
     s += "\n  ]";
+  }
+  if (!p.auto_mode.empty()) {
+    const auto_mode_summary& a = p.auto_mode;
+    s += ",\n  \"auto_mode\": {\"speculative_s\": ";
+    detail::append_json_number(s, a.speculative_s);
+    append_field(s, "serial_s", a.serial_s);
+    s += ", \"speculative_blocks\": " + std::to_string(a.speculative_blocks);
+    s += ", \"serial_blocks\": " + std::to_string(a.serial_blocks);
+    s += ", \"samples\": " + std::to_string(a.samples) + ", \"switches\": [";
+    for (std::size_t i = 0; i < a.switches.size(); ++i) {
+      const mode_switch& w = a.switches[i];
+      s += i == 0 ? "\n    " : ",\n    ";
+      s += "{\"at_s\": ";
+      detail::append_json_number(s, w.at_s);
+      s += w.to_serial ? ", \"to\": \"serial\", \"reason\": " : ", \"to\": \"speculative\", \"reason\": ";
+      detail::append_json_string(s, to_string(w.reason));
+      append_field(s, "serial_per_s", w.serial_per_s);
+      append_field(s, "speculative_per_s", w.speculative_per_s);
+      append_field(s, "aborts_per_commit", w.aborts_per_commit);
+      s += ", \"threads\": " + std::to_string(w.threads) + '}';
+    }
+    s += a.switches.empty() ? "]}" : "\n  ]}";
   }
   s += "\n}\n";
   out << s;

@@ -9,6 +9,8 @@
 //   own order) and renumbered 0, 1, 2, ... so every row stays distinct.
 // - Hardware blocks are regrouped by site: every counter adds up, thread
 //   counts too (each profile's threads are its own).
+// - Auto mode summaries add up; their switches are merged by at_s (each
+//   counted from its own profile's start).
 // - Order: conflicts by time_lost_s, inevitable groups by blocked_others_s,
 //   hardware blocks by attempts, largest first; ties keep the order in which
 //   the groups first appeared.
@@ -87,6 +89,14 @@ report::profile report::merge(const std::vector<profile>& profiles) {
       group.threads_in_software += b.threads_in_software;
     }
 
+    auto_mode_summary& a = out.auto_mode;
+    a.speculative_s += p.auto_mode.speculative_s;
+    a.serial_s += p.auto_mode.serial_s;
+    a.speculative_blocks += p.auto_mode.speculative_blocks;
+    a.serial_blocks += p.auto_mode.serial_blocks;
+    a.samples += p.auto_mode.samples;
+    a.switches.insert(a.switches.end(), p.auto_mode.switches.begin(), p.auto_mode.switches.end());
+
     for (thread_times t : p.threads) {
       t.thread = next_thread++;
       out.threads.push_back(t);
@@ -100,6 +110,8 @@ report::profile report::merge(const std::vector<profile>& profiles) {
                    [](const inevitable& a, const inevitable& b) {
                      return a.blocked_others_s > b.blocked_others_s;
                    });
+  std::stable_sort(out.auto_mode.switches.begin(), out.auto_mode.switches.end(),
+                   [](const mode_switch& a, const mode_switch& b) { return a.at_s < b.at_s; });
   std::stable_sort(
       out.hardware.begin(), out.hardware.end(),
       [](const hardware_block& a, const hardware_block& b) { return a.attempts > b.attempts; });

@@ -18,6 +18,7 @@
 #include "profile/profile_clock.hpp"
 #include "profile/report_file.hpp"
 #include "profile/trace_event.hpp"
+#include "stm/mode_controller.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -108,6 +109,7 @@ struct recording_state {
   // (hardware_blocks.hpp).
   std::mutex hardware_mutex;
   std::vector<hardware_site_sample> hardware_baseline;
+  auto_mode_statistics auto_mode_baseline;  // likewise, auto mode's controller
 };
 
 recording_state& state() {
@@ -197,8 +199,32 @@ void restart_epoch() {
 void restart_hardware_baseline() {
   std::vector<hardware_site_sample> now = sample_hardware_sites();
   recording_state& s = state();
+  auto_mode_statistics automatic;
+  add_auto_mode_totals(automatic);
   std::lock_guard<std::mutex> lock(s.hardware_mutex);
   s.hardware_baseline = std::move(now);
+  s.auto_mode_baseline = automatic;
+}
+
+// Auto mode's controller since the baseline (mode_controller.hpp); its
+// switches since the start of reporting.
+report::auto_mode_summary auto_mode_since_baseline() {
+  auto_mode_statistics now;
+  add_auto_mode_totals(now);
+  recording_state& s = state();
+  report::auto_mode_summary out;
+  {
+    std::lock_guard<std::mutex> lock(s.hardware_mutex);
+    const auto_mode_statistics& base = s.auto_mode_baseline;
+    auto minus = [](std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; };
+    out.speculative_s = std::max(0.0, now.speculative_s - base.speculative_s);
+    out.serial_s = std::max(0.0, now.serial_s - base.serial_s);
+    out.speculative_blocks = minus(now.speculative_blocks, base.speculative_blocks);
+    out.serial_blocks = minus(now.serial_blocks, base.serial_blocks);
+    out.samples = minus(now.samples, base.samples);
+  }
+  out.switches = mode_switches_since(s.epoch_ns.load(std::memory_order_relaxed));
+  return out;
 }
 
 std::vector<report::hardware_block> hardware_blocks_since_baseline() {
@@ -604,6 +630,7 @@ profile snapshot() {
                      return a.blocked_others_s > b.blocked_others_s;
                    });
   p.hardware = hardware_blocks_since_baseline();
+  p.auto_mode = auto_mode_since_baseline();
   return p;
 }
 

@@ -1,6 +1,6 @@
 // report::write_text: the conflict report a person reads.
 //
-// Layout (every section but the hardware one always appears, with a one-line
+// Layout (every section but the hardware and auto mode ones always appears, with a one-line
 // note when empty, so a reader never wonders whether a section was forgotten;
 // the hardware section appears only when some block tried hardware, so that a
 // software-only report is unchanged):
@@ -36,6 +36,12 @@
 //
 //   ... 1 more atomic block: 10 blocks, 10 committed in hardware, 10 attempts
 //
+//   Auto mode (two or more threads)
+//
+//   0.812 s speculative (40000 blocks), 0.188 s serial (9000 blocks), 3 samples, 1 switch
+//     at 0.012 s: speculative -> serial (conflict): serial 4100000 blocks/s, speculative
+//     2000000 blocks/s, 1.30 aborts per commit, 2 threads      (one line)
+//
 //   Threads (seconds)
 //     thread   committed     aborted     waiting     outside
 //          0       0.600       0.300       0.050       0.100
@@ -60,6 +66,10 @@
 //   ones included). The policy line is "hardware off on N of M threads" when
 //   some thread's policy skips hardware there now, else "trying hardware on M
 //   threads"; it is left out when the thread count is unknown (0).
+// - Auto mode: only when auto mode's controller ran (report::auto_mode_summary);
+//   one line per switch, oldest first, with the rates measured in each mode
+//   that made it switch (optimist::mode_switch: committed blocks, all
+//   threads, per second of the process's CPU time).
 // - Groups are sorted again here (stably, largest first; hardware blocks by
 //   attempts) so that a profile built by hand or read from an old file still
 //   prints in order.
@@ -343,6 +353,27 @@ void write_hardware(std::ostream& out, source_cache& sources, const report::prof
   }
 }
 
+void write_auto_mode(std::ostream& out, const report::profile& p) {
+  const report::auto_mode_summary& a = p.auto_mode;
+  if (a.empty()) return;
+  out << "\nAuto mode (two or more threads)\n\n";
+  out << detail::format_seconds(a.speculative_s) << " speculative ("
+      << plural(a.speculative_blocks, "block", "blocks") << "), "
+      << detail::format_seconds(a.serial_s) << " serial ("
+      << plural(a.serial_blocks, "block", "blocks") << "), "
+      << plural(a.samples, "sample", "samples") << ", "
+      << plural(a.switches.size(), "switch", "switches") << '\n';
+  for (const mode_switch& s : a.switches) {
+    const char* from = s.to_serial ? "speculative" : "serial";
+    const char* to = s.to_serial ? "serial" : "speculative";
+    out << "  at " << detail::format_seconds(s.at_s) << ": " << from << " -> " << to << " ("
+        << to_string(s.reason) << "): serial " << fixed(s.serial_per_s, 0)
+        << " blocks/s, speculative " << fixed(s.speculative_per_s, 0) << " blocks/s, "
+        << fixed(s.aborts_per_commit, 2) << " aborts per commit, "
+        << plural(s.threads, "thread", "threads") << '\n';
+  }
+}
+
 void write_threads(std::ostream& out, const report::profile& p) {
   out << "\nThreads (seconds)\n\n";
   if (p.threads.empty()) {
@@ -380,6 +411,7 @@ void report::write_text(std::ostream& out, const profile& p, std::size_t top) {
   write_conflicts(out, sources, p, top);
   write_inevitables(out, sources, p, top);
   write_hardware(out, sources, p, top);
+  write_auto_mode(out, p);
   write_threads(out, p);
 }
 

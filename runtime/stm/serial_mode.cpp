@@ -153,22 +153,50 @@ inline bool try_take_gate(std::uintptr_t self) noexcept {
          g_serial_gate.compare_exchange_strong(open, self, std::memory_order_seq_cst);
 }
 
+// How long speculative waiters wait before they claim the gate (give-way,
+// below), and auto mode's serial blocks before they give up waiting for it
+// (take_gate_contended): longer, since a serial waiter that gives up makes the
+// next serial block revoke its right to speculate (a membarrier), and a lock
+// holder preempted for a scheduler slice (milliseconds on a loaded machine)
+// should not cause that; short against a block that waits for another thread.
+constexpr std::uint64_t give_way_after_ns = 50'000;
+constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
+
 // The gate is also the serial lock (test-and-test-and-set), taken here when
-// the first look found it closed or the exchange lost.
-[[gnu::noinline]] void take_gate_contended(std::uintptr_t self) noexcept {
+// the first look found it closed or the exchange lost. Returns false if this
+// is one of auto mode's serial blocks (chosen by the controller beside other
+// threads, mode_controller.hpp) and the holder kept the gate for
+// give_up_serial_after_ns: the block then runs speculatively instead, and waits at
+// the gate as speculative attempts do (claiming the holder: give-way). So a
+// block that waits for another thread's block cannot wait for ever because
+// both were told to run serially; and the protocol is give-way's, unchanged
+// (a serial claimant would wait for the taken-over attempt's start time).
+[[gnu::noinline]] bool take_gate_contended(std::uintptr_t self) noexcept {
+  const bool may_give_up = serial_is_auto();
+  std::uint64_t since = 0;
   for (unsigned round = 0; !try_take_gate(self); ++round) {
+    if (may_give_up && round >= 64) {
+      const std::uint64_t now = steady_ns();
+      if (since == 0) {
+        since = now;
+      } else if (now - since >= give_up_serial_after_ns) {
+        return false;
+      }
+    }
     pause_round(round);
   }
+  return true;
 }
 
-inline void close_gate(transaction& self) {
+// False: gave up (take_gate_contended); the gate is not ours.
+inline bool close_gate(transaction& self) {
   // The gate is also the serial lock (test-and-test-and-set): closing it
   // excludes other serial blocks and new speculative attempts at once. The
   // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
   // pattern (the speculator's side: its store, start_fence(), the gate load).
   const auto holder = reinterpret_cast<std::uintptr_t>(&self);
   if (!try_take_gate(holder)) [[unlikely]] {
-    take_gate_contended(holder);
+    if (!take_gate_contended(holder)) return false;
   }
   self.may_speculate.store(false, std::memory_order_relaxed);
   // INVARIANT (gate-census): if the census, loaded after the gate exchange
@@ -186,6 +214,7 @@ inline void close_gate(transaction& self) {
   // after a revocation.
   if ((census_now() & census_count_mask) != 1) [[unlikely]]
     wait_out_speculators(self);
+  return true;
 }
 
 void open_gate() noexcept {
@@ -198,10 +227,10 @@ void open_gate_seq_cst() noexcept {
   g_serial_gate.exchange(0, std::memory_order_seq_cst);
 }
 
-// How long a speculative waiter waits at the gate before it claims it
-// (give-way, serial_mode.hpp). Far longer than a short serial block (tens to
-// hundreds of nanoseconds), short against one that waits for other threads.
-constexpr std::uint64_t give_way_after_ns = 50'000;
+// give_way_after_ns (above): how long a speculative waiter waits at the gate
+// before it claims it (give-way, serial_mode.hpp). Far longer than a short
+// serial block (tens to hundreds of nanoseconds), short against one that
+// waits for other threads.
 
 // The claimant's half of give-way (serial_mode.hpp), once our CAS set
 // holder.serial_claimed.
@@ -373,7 +402,7 @@ inline void transaction::enter_serial(source_location site) {
   // serially as one block (inevitability.cpp calls its hook).
   if (before_irrevocable != nullptr && !serial_runs_group)
     before_irrevocable(before_irrevocable_context);
-  close_gate(*this);
+  const bool closed = close_gate(*this);
   if (recording) {
     record_wait_end(*this, waited, false);
     const std::uint64_t ns = steady_ns() - wait_start;
@@ -386,6 +415,10 @@ inline void transaction::enter_serial(source_location site) {
       // Out of memory: the report misses this wait; the block still runs.
     }
   }
+  if (!closed) {
+    start(site);  // gave up waiting (take_gate_contended): speculatively
+    return;
+  }
   enter_serial(site);
 }
 
@@ -395,7 +428,10 @@ void transaction::start_serial(source_location site) {
     return;
   }
   recording = false;
-  close_gate(*this);
+  if (!close_gate(*this)) [[unlikely]] {
+    start(site);  // gave up waiting (take_gate_contended): speculatively
+    return;
+  }
   enter_serial(site);
 }
 

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <iosfwd>
 
+#include "stm/mode_controller.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/transaction.hpp"
 
@@ -80,8 +81,9 @@ inline bool thread_runs_serial(const transaction& tx) {
   if (choice == static_cast<int>(serial_choice::unresolved))
     choice = g_serial_choice.load(std::memory_order_relaxed);
   if (choice == static_cast<int>(serial_choice::when_alone)) {
-    return (census_now() & census_count_mask) == 1 && !tx.irrevocable_next &&
-           tx.before_irrevocable == nullptr;
+    // Beside other threads, the controller's verdict (mode_controller.hpp).
+    return ((census_now() & census_count_mask) == 1 || controller_says_serial()) &&
+           !tx.irrevocable_next && tx.before_irrevocable == nullptr;
   }
   if (choice == static_cast<int>(serial_choice::unresolved)) [[unlikely]]
     return thread_runs_serial_unresolved(tx);

@@ -1,9 +1,12 @@
 // optimist::stats(): per-thread counters summed over the registry, minus the
 // totals at the last reset (threads' counters are never written by others, so
 // a reset cannot race with a counting thread).
+#include <algorithm>
 #include <mutex>
 
 #include "optimist/stats.hpp"
+#include "profile/profile_clock.hpp"
+#include "stm/mode_controller.hpp"
 #include "stm/thread_registry.hpp"
 
 namespace optimist {
@@ -15,6 +18,7 @@ statistics g_baseline;
 statistics sum_all() {
   statistics total;
   detail::for_each_registered([&](const detail::transaction& t) { t.counters.add_to(total); });
+  detail::add_auto_mode_totals(total.automatic);  // auto mode's controller
   return total;
 }
 }  // namespace
@@ -65,6 +69,18 @@ statistics stats() {
   for (std::size_t i = 0; i < hardware_abort_cause_count; ++i) {
     h.aborts_by_cause[i] = minus(h.aborts_by_cause[i], base.aborts_by_cause[i]);
   }
+  auto_mode_statistics& a = now.automatic;
+  const auto_mode_statistics& abase = g_baseline.automatic;
+  a.speculative_s = std::max(0.0, a.speculative_s - abase.speculative_s);
+  a.serial_s = std::max(0.0, a.serial_s - abase.serial_s);
+  a.speculative_blocks = minus(a.speculative_blocks, abase.speculative_blocks);
+  a.serial_blocks = minus(a.serial_blocks, abase.serial_blocks);
+  a.samples = minus(a.samples, abase.samples);
+  a.to_serial = minus(a.to_serial, abase.to_serial);
+  a.to_speculative = minus(a.to_speculative, abase.to_speculative);
+  for (std::size_t i = 0; i < mode_switch_reason_count; ++i) {
+    a.switches_by_reason[i] = minus(a.switches_by_reason[i], abase.switches_by_reason[i]);
+  }
   return now;
 }
 
@@ -72,6 +88,7 @@ void reset_stats() {
   statistics now = sum_all();
   std::lock_guard<std::mutex> lock(g_baseline_mutex);
   g_baseline = now;
+  detail::g_mode_switches_origin_ns.store(detail::steady_ns(), std::memory_order_relaxed);
 }
 
 std::string_view to_string(abort_cause cause) noexcept {

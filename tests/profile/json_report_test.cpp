@@ -319,3 +319,79 @@ TEST(JsonText, NumbersAreWrittenInTheShortestExactForm) {
 }
 
 }  // namespace
+
+namespace {
+
+profile with_auto_mode() {
+  profile p;
+  p.totals = {10, 2, 1.5, 0.9, 0.2, 0};
+  p.auto_mode.speculative_s = 0.8;
+  p.auto_mode.serial_s = 0.2;
+  p.auto_mode.speculative_blocks = 40000;
+  p.auto_mode.serial_blocks = 9000;
+  p.auto_mode.samples = 3;
+  optimist::mode_switch s;
+  s.at_s = 0.012;
+  s.to_serial = true;
+  s.reason = optimist::mode_switch_reason::conflict;
+  s.serial_per_s = 4100000;
+  s.speculative_per_s = 2000000;
+  s.aborts_per_commit = 1.3;
+  s.threads = 2;
+  p.auto_mode.switches.push_back(s);
+  s.at_s = 0.5;
+  s.to_serial = false;
+  s.reason = optimist::mode_switch_reason::sampled;
+  s.threads = 4;
+  p.auto_mode.switches.push_back(s);
+  return p;
+}
+
+TEST(JsonReport, WritesAutoModeUnderItsOwnKey) {
+  const std::string text = json_of(with_auto_mode());
+  EXPECT_EQ(text,
+            "{\n"
+            "  \"version\": 1,\n"
+            "  \"totals\": {\"commits\": 10, \"aborts\": 2, \"wall_s\": 1.5, \"committed_s\": "
+            "0.9, \"aborted_s\": 0.2, \"waiting_s\": 0},\n"
+            "  \"conflicts\": [],\n"
+            "  \"inevitable\": [],\n"
+            "  \"threads\": [],\n"
+            "  \"auto_mode\": {\"speculative_s\": 0.8, \"serial_s\": 0.2, \"speculative_blocks\": "
+            "40000, \"serial_blocks\": 9000, \"samples\": 3, \"switches\": [\n"
+            "    {\"at_s\": 0.012, \"to\": \"serial\", \"reason\": \"conflict\", \"serial_per_s\": "
+            "4100000, \"speculative_per_s\": 2e+06, \"aborts_per_commit\": 1.3, \"threads\": "
+            "2},\n"
+            "    {\"at_s\": 0.5, \"to\": \"speculative\", \"reason\": \"sampled\", "
+            "\"serial_per_s\": 4100000, \"speculative_per_s\": 2e+06, \"aborts_per_commit\": "
+            "1.3, \"threads\": 4}\n"
+            "  ]}\n"
+            "}\n");
+  optimist::test::expect_equal(read(text), with_auto_mode());
+  EXPECT_EQ(json_of(read(text)), text);
+}
+
+TEST(JsonReport, FilesWithoutAutoModeReadAsNone) {
+  EXPECT_TRUE(read(json_of(profile{})).auto_mode.empty());
+  EXPECT_EQ(json_of(profile{}).find("auto_mode"), std::string::npos);
+}
+
+TEST(JsonReport, AutoModeShapeErrorsNameTheFieldAndPosition) {
+  auto edited_auto = [](const std::string& from, const std::string& to) {
+    std::string text = json_of(with_auto_mode());
+    const auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return text;
+  };
+  EXPECT_EQ(error_of(edited_auto("\"reason\": \"conflict\"", "\"reason\": \"boredom\"")),
+            "read_json: \"reason\" must be \"conflict\" or \"sampled\", found \"boredom\" at line "
+            "8, column 47");
+  EXPECT_EQ(error_of(edited_auto("\"to\": \"serial\"", "\"to\": \"htm\"")),
+            "read_json: \"to\" must be \"serial\" or \"speculative\", found \"htm\" at line 8, "
+            "column 5");
+  EXPECT_EQ(error_of(edited_auto("\"samples\": 3, ", "")),
+            "read_json: missing field \"samples\" in \"auto_mode\" at line 7, column 16");
+}
+
+}  // namespace

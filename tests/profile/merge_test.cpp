@@ -158,3 +158,32 @@ TEST(Merge, OfOneProfileSortsIt) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Merge, AddsAutoModeSummariesAndMergesTheirSwitchesByTime) {
+  optimist::report::profile a;
+  optimist::report::profile b;
+  a.auto_mode.speculative_s = 1.0;
+  a.auto_mode.serial_blocks = 5;
+  b.auto_mode.serial_s = 0.5;
+  b.auto_mode.serial_blocks = 7;
+  b.auto_mode.samples = 2;
+  optimist::mode_switch late;
+  late.at_s = 0.9;
+  late.to_serial = true;
+  optimist::mode_switch early;
+  early.at_s = 0.1;
+  a.auto_mode.switches.push_back(late);
+  b.auto_mode.switches.push_back(early);
+  const optimist::report::profile m = optimist::report::merge({a, b});
+  EXPECT_EQ(m.auto_mode.speculative_s, 1.0);
+  EXPECT_EQ(m.auto_mode.serial_s, 0.5);
+  EXPECT_EQ(m.auto_mode.serial_blocks, 12u);
+  EXPECT_EQ(m.auto_mode.samples, 2u);
+  ASSERT_EQ(m.auto_mode.switches.size(), 2u);
+  EXPECT_EQ(m.auto_mode.switches[0], early);
+  EXPECT_EQ(m.auto_mode.switches[1], late);
+}
+
+}  // namespace

@@ -365,3 +365,69 @@ TEST(TextReport, HardwareBlockQuotesItsLineWithoutTheBlockOnlyNote) {
 }
 
 }  // namespace
+
+namespace {
+
+optimist::mode_switch switch_at(double at_s, bool to_serial, optimist::mode_switch_reason reason,
+                                double serial_per_s, double speculative_per_s, double aborts,
+                                unsigned threads) {
+  optimist::mode_switch s;
+  s.at_s = at_s;
+  s.to_serial = to_serial;
+  s.reason = reason;
+  s.serial_per_s = serial_per_s;
+  s.speculative_per_s = speculative_per_s;
+  s.aborts_per_commit = aborts;
+  s.threads = threads;
+  return s;
+}
+
+TEST(TextReport, AutoModeSectionListsTheSwitchesBeforeTheThreads) {
+  profile p = sample_profile();
+  p.auto_mode.speculative_s = 0.812;
+  p.auto_mode.serial_s = 0.188;
+  p.auto_mode.speculative_blocks = 40000;
+  p.auto_mode.serial_blocks = 9000;
+  p.auto_mode.samples = 3;
+  p.auto_mode.switches.push_back(
+      switch_at(0.012, true, optimist::mode_switch_reason::conflict, 4100000, 2000000.4, 1.3, 2));
+  p.auto_mode.switches.push_back(
+      switch_at(0.5, false, optimist::mode_switch_reason::sampled, 1000000, 1500000, 0.25, 4));
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("  inevitable at: nowhere/log.cpp:20 in main\n"
+                      "\n"
+                      "Auto mode (two or more threads)\n"
+                      "\n"
+                      "0.812 s speculative (40000 blocks), 0.188 s serial (9000 blocks), 3 "
+                      "samples, 2 switches\n"
+                      "  at 0.012 s: speculative -> serial (conflict): serial 4100000 blocks/s, "
+                      "speculative 2000000 blocks/s, 1.30 aborts per commit, 2 threads\n"
+                      "  at 0.500 s: serial -> speculative (sampled): serial 1000000 blocks/s, "
+                      "speculative 1500000 blocks/s, 0.25 aborts per commit, 4 threads\n"
+                      "\n"
+                      "Threads (seconds)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, AutoModeSectionWithoutSwitchesAndSingulars) {
+  profile p = sample_profile();
+  p.auto_mode.speculative_s = 1.0;
+  p.auto_mode.speculative_blocks = 1;
+  p.auto_mode.samples = 1;
+  const std::string text = text_of(p);
+  EXPECT_NE(text.find("\nAuto mode (two or more threads)\n"
+                      "\n"
+                      "1.000 s speculative (1 block), 0.000 s serial (0 blocks), 1 sample, 0 "
+                      "switches\n"
+                      "\n"
+                      "Threads (seconds)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextReport, NoAutoModeSectionWhenTheControllerNeverRan) {
+  EXPECT_EQ(text_of(sample_profile()).find("Auto mode"), std::string::npos);
+}
+
+}  // namespace

@@ -51,6 +51,12 @@ inline void expect_equal(const optimist::report::profile& a, const optimist::rep
     EXPECT_EQ(a.hardware[i].threads, b.hardware[i].threads) << i;
     EXPECT_EQ(a.hardware[i].threads_in_software, b.hardware[i].threads_in_software) << i;
   }
+  EXPECT_EQ(a.auto_mode.speculative_s, b.auto_mode.speculative_s);
+  EXPECT_EQ(a.auto_mode.serial_s, b.auto_mode.serial_s);
+  EXPECT_EQ(a.auto_mode.speculative_blocks, b.auto_mode.speculative_blocks);
+  EXPECT_EQ(a.auto_mode.serial_blocks, b.auto_mode.serial_blocks);
+  EXPECT_EQ(a.auto_mode.samples, b.auto_mode.samples);
+  EXPECT_EQ(a.auto_mode.switches, b.auto_mode.switches);
 }
 
 }  // namespace optimist::test

@@ -1,0 +1,158 @@
+// Auto mode's controller beside other threads: whether outermost blocks run
+// speculatively or serially while two or more threads hold a transaction
+// descriptor (alone, a thread's blocks run serially anyway: thread_runs_serial
+// in serial_mode.hpp). Decided per run of the process, from measured
+// throughput, in epochs.
+//
+// Why per run and not per site: a serial block excludes every other thread,
+// whatever its site, so serial execution pays only when it pays for the
+// whole mix of blocks running at the time; and one process-wide verdict costs
+// each block one relaxed load of a line that is written only when the verdict
+// changes.
+//
+// Measure: committed outermost blocks, summed over all threads (the
+// per-thread counters of stats()), per second of CPU time the whole process
+// used (CLOCK_PROCESS_CPUTIME_ID, one system call per epoch). That charges
+// speculation for its aborts and wasted attempts and serial execution for
+// its spinning waiters, and, unlike wall time, is not thrown off when other
+// processes take the CPUs for a while (on a loaded 2-core machine, 1 ms
+// epochs measured in wall time varied 6x between neighbours). With the
+// program's threads always running, both measures rank the modes alike. An
+// epoch is epoch_ns (1 ms) of wall time; it ends at the first controller tick
+// after that (each thread ticks every tick_blocks outermost blocks, so the
+// fast path costs a thread-local decrement besides the load of the verdict).
+// One thread at a time judges (a try-lock); the others go on.
+//
+// Policy (mode_policy, below; like the hardware site policy,
+// htm/site_policy.hpp): run the chosen mode; every `interval` epochs run one
+// epoch in the other mode (a sample). Switch only if the sample is more than
+// `margin` (15 %) faster than the chosen mode's recent epochs (hysteresis:
+// figures within the band never switch, so nothing flaps on noise), in
+// confirm_epochs (2) sample epochs in a row (a sample that wins its first
+// epoch runs one more, and the switch reports their mean). A sample's first
+// warmup_epochs (1) epochs are not judged: they pay for the change of mode
+// itself (a serial block first waits for speculative attempts in flight, and
+// on a loaded machine one of them may belong to a thread that has lost its
+// CPU for milliseconds), which says nothing about the mode. A switch
+// starts the interval again at first_interval (8), so a wrong switch is
+// measured again soon. A sample that does not switch doubles the interval, up
+// to max_interval (512 epochs, about 0.5 s): a run where one mode is clearly
+// better pays for about one epoch in 512 in the other. Heavy conflict (a
+// speculative epoch with at least one abort per commit) counts down the
+// interval conflict_step (8) times as fast, so serial execution is measured
+// at once the first time and, as samples keep failing, less often. Epochs
+// with fewer than min_commits commits (an idle program), that lasted more
+// than stale_epochs epochs (nobody ticked), or during which the thread census
+// changed, are not judged; a change in the number of threads also starts the
+// interval again (the other mode is measured soon under the new count).
+//
+// Soundness does not depend on the verdict: each outermost block takes it at
+// its start, and the serial gate keeps serial blocks and speculative ones
+// apart whatever mix is running (serial_mode.hpp). An auto-mode serial block
+// that waits for the gate claims a holder that keeps it too long (give-way,
+// serial_mode.hpp), as a speculative waiter does, so a block that waits for
+// another thread's block cannot wait for ever because both chose serial.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "optimist/mode.hpp"
+#include "optimist/stats.hpp"
+
+namespace optimist::detail {
+
+// What one epoch measured.
+struct epoch_figures {
+  bool serial = false;        // the mode its blocks were told to run in
+  bool sample = false;        // that was the mode not chosen (a measurement)
+  std::uint64_t commits = 0;  // committed outermost blocks, all threads
+  std::uint64_t aborts = 0;
+  std::uint64_t cpu_ns = 0;  // CPU time the process used meanwhile (all its threads)
+  unsigned threads = 0;      // threads holding a descriptor
+};
+
+// The decision, from figures alone: deterministic, so tests can feed it.
+class mode_policy {
+ public:
+  static constexpr double margin = 0.15;
+  static constexpr unsigned first_interval = 8;
+  static constexpr unsigned max_interval = 512;
+  static constexpr unsigned conflict_step = 8;
+  static constexpr double conflict_aborts_per_commit = 1.0;
+  static constexpr std::uint64_t min_commits = 32;
+  static constexpr unsigned confirm_epochs = 2;
+  static constexpr unsigned warmup_epochs = 1;
+
+  // The mode the next epoch runs in, and whether it is a sample.
+  bool next_serial() const noexcept { return sampling_ != chosen_serial_; }
+  bool sampling() const noexcept { return sampling_; }
+  bool chosen_serial() const noexcept { return chosen_serial_; }
+  unsigned interval() const noexcept { return interval_; }
+
+  // Judges an epoch that ran as next_serial() said (e.serial and e.sample are
+  // taken from here, not from `e`). Returns true if the chosen mode switched,
+  // with the switch in `out` (at_s left 0).
+  bool observe(const epoch_figures& e, mode_switch& out) noexcept;
+
+ private:
+  void settle(unsigned interval) noexcept;
+
+  bool chosen_serial_ = false;
+  bool sampling_ = false;
+  bool conflict_sample_ = false;  // this sample was brought forward by conflict
+  unsigned sample_wins_ = 0;      // epochs of this sample that beat the chosen mode
+  unsigned warmup_left_ = 0;      // epochs of this sample still to run unjudged
+  unsigned interval_ = first_interval;
+  unsigned countdown_ = first_interval * conflict_step;  // in conflict steps
+  unsigned threads_ = 0;
+  double chosen_per_s_ = 0;       // the chosen mode's recent rate (0: none yet)
+  double other_per_s_ = 0;        // the other mode's, from its last sample
+  double aborts_per_commit_ = 0;  // the last speculative epoch's
+};
+
+// The verdict every auto-mode block beside other threads reads: true while
+// they run serially. Written only by the judging thread, when it changes; on
+// a line of its own (read by every block, written rarely).
+struct alignas(64) auto_verdict {
+  std::atomic<bool> serial{false};
+};
+inline auto_verdict g_auto_verdict;
+
+// Blocks until this thread's next tick.
+[[gnu::tls_model("initial-exec")]] inline thread_local std::uint32_t tls_controller_countdown = 0;
+
+// The tick: ends the epoch if it is over (out of line).
+[[gnu::noinline]] void controller_tick() noexcept;
+
+// Called by thread_runs_serial for an outermost block in auto mode while two
+// or more threads hold descriptors: a thread-local decrement, a relaxed load.
+inline bool controller_says_serial() noexcept {
+  if (tls_controller_countdown-- == 0) [[unlikely]]
+    controller_tick();
+  return g_auto_verdict.serial.load(std::memory_order_relaxed);
+}
+
+// Forgets what the controller learned and starts again from speculation
+// (set_execution_mode, tests). The counters and the switch log stay.
+void reset_mode_controller() noexcept;
+
+// Cumulative totals (never reset; stats() and the report subtract a baseline).
+void add_auto_mode_totals(auto_mode_statistics& s) noexcept;
+// Switches recorded at or after `origin_ns` (steady clock), at_s relative to
+// it, oldest first (at most the last 256).
+std::vector<mode_switch> mode_switches_since(std::uint64_t origin_ns);
+// Where reset_stats() puts the origin of optimist::mode_switches().
+inline std::atomic<std::uint64_t> g_mode_switches_origin_ns{0};
+
+// Test seams: the epoch length and the blocks between ticks (read at each
+// tick), and a hook that may change an epoch's measured figures before they
+// are judged (set it while no auto-mode thread runs).
+inline std::atomic<std::uint64_t> g_controller_epoch_ns{1'000'000};
+inline std::atomic<std::uint32_t> g_controller_tick_blocks{256};
+inline std::atomic<void (*)(epoch_figures&)> g_controller_test_figures{nullptr};
+inline constexpr unsigned stale_epochs = 16;
+
+}  // namespace optimist::detail
