@@ -163,6 +163,12 @@ TEST_P(OrElseTest, AnExceptionFromTheFirstPassesThroughAndSkipsTheSecond) {
 // `first` read, or to what only `second` read, wakes it.
 void both_retry_then_wake_through(bool first_word, int threads) {
   watchdog guard(first_word ? "or_else woken through f's word" : "or_else woken through g's word");
+  // Auto mode runs as stm here: beside other threads its controller may run
+  // blocks serially (sampling, or a verdict left by an earlier test in this
+  // process), and then a serial attempt's hand-over or a give-way adds
+  // attempts at any point, so no bound on them would hold. Auto's hand-over
+  // of a retry is covered by tests/stm/give_way_test.cpp and auto_mode_test.cpp.
+  const optimist::test::speculation_pin pin;
   std::vector<optimist::tvar<long>> f_word(static_cast<std::size_t>(threads)),
       g_word(f_word.size());
   std::vector<std::atomic<int>> attempts(f_word.size());
@@ -189,11 +195,9 @@ void both_retry_then_wake_through(bool first_word, int threads) {
     });
     EXPECT_EQ(r, first_word ? "f" : "g");
     // Serial mode: the serial attempt that retried hands over to a software one, which sleeps.
-    // Auto mode: so does the first attempt if it started while its thread was alone.
     const int handed_over = optimist::test::serial_mode_on() ? 1 : 0;
-    const int may_hand_over = optimist::execution_mode_now() == optimist::execution_mode::automatic;
     EXPECT_GE(attempts[u].load(), 2 + handed_over) << "slept, woke once, succeeded";
-    EXPECT_LE(attempts[u].load(), 2 + handed_over + may_hand_over) << "slept, woke once, succeeded";
+    EXPECT_LE(attempts[u].load(), 2 + handed_over) << "slept, woke once, succeeded";
   });
 }
 
