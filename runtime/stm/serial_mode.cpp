@@ -105,8 +105,25 @@ std::uint64_t steady_ns() noexcept {
                                         .count());
 }
 
+// How long speculative waiters wait before they claim the gate (give-way,
+// below), and auto mode's serial blocks before they give up waiting for it
+// (take_gate_contended): longer, since a serial waiter that gives up makes the
+// next serial block revoke its right to speculate (a membarrier), and a lock
+// holder preempted for a scheduler slice (milliseconds on a loaded machine)
+// should not cause that; short against a block that waits for another thread.
+constexpr std::uint64_t give_way_after_ns = 50'000;
+constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
+
+void open_gate_seq_cst() noexcept;
+
 // close_gate, past the census check: other threads may be speculating.
-[[gnu::noinline]] void wait_out_speculators(transaction& self) {
+// Returns false if this is one of auto mode's serial blocks and a speculator
+// stayed active for give_up_serial_after_ns: the caller opens the gate again
+// and runs the block speculatively. An attempt's user code may wait for
+// another thread (joins it) whose standalone access waits at our closed gate;
+// waiting for that attempt would then wait for ever. A block the user asked
+// to run serially (OPTIMIST_MODE=serial) waits, as a lock would.
+[[gnu::noinline]] bool wait_out_speculators(transaction& self) {
   // Threads that may speculate with only a compiler fence after publishing
   // their start time: revoke that (their next speculative start fences in
   // full, pass_gate_slow) and order their stores before our loads once, with
@@ -136,13 +153,26 @@ std::uint64_t steady_ns() noexcept {
   // is seen here; wait for those to finish (they never wait for us: a
   // speculative attempt waits only for committers and the token, and gives
   // the token up while it waits at the gate).
+  const bool may_give_up = serial_is_auto();
+  std::uint64_t since = 0;
+  bool gave_up = false;
   for_each_registered([&](transaction& t) {
-    if (&t == &self) return;
+    if (&t == &self || gave_up) return;
     for (unsigned round = 0; t.active_since.load(std::memory_order_acquire) != not_active;
          ++round) {
+      if (may_give_up && round >= 64) {
+        const std::uint64_t now = steady_ns();
+        if (since == 0) {
+          since = now;
+        } else if (now - since >= give_up_serial_after_ns) {
+          gave_up = true;
+          return;
+        }
+      }
       pause_round(round);
     }
   });
+  return !gave_up;
 }
 
 // Test and test-and-set, the set a CAS from open: the gate names its holder
@@ -152,15 +182,6 @@ inline bool try_take_gate(std::uintptr_t self) noexcept {
   return g_serial_gate.load(std::memory_order_relaxed) == 0 &&
          g_serial_gate.compare_exchange_strong(open, self, std::memory_order_seq_cst);
 }
-
-// How long speculative waiters wait before they claim the gate (give-way,
-// below), and auto mode's serial blocks before they give up waiting for it
-// (take_gate_contended): longer, since a serial waiter that gives up makes the
-// next serial block revoke its right to speculate (a membarrier), and a lock
-// holder preempted for a scheduler slice (milliseconds on a loaded machine)
-// should not cause that; short against a block that waits for another thread.
-constexpr std::uint64_t give_way_after_ns = 50'000;
-constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
 
 // The gate is also the serial lock (test-and-test-and-set), taken here when
 // the first look found it closed or the exchange lost. Returns false if this
@@ -188,7 +209,7 @@ constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
   return true;
 }
 
-// False: gave up (take_gate_contended); the gate is not ours.
+// False: gave up (take_gate_contended, wait_out_speculators); the gate is not ours.
 inline bool close_gate(transaction& self) {
   // The gate is also the serial lock (test-and-test-and-set): closing it
   // excludes other serial blocks and new speculative attempts at once. The
@@ -212,8 +233,14 @@ inline bool close_gate(transaction& self) {
   // may_speculate is false (cleared at thread exit, before the descriptor is
   // freed), so its first gate check also fences in full (pass_gate_slow), as
   // after a revocation.
-  if ((census_now() & census_count_mask) != 1) [[unlikely]]
-    wait_out_speculators(self);
+  if ((census_now() & census_count_mask) != 1) [[unlikely]] {
+    if (!wait_out_speculators(self)) {
+      // Gave up: nothing of ours ran; speculators' waits at the gate end, and
+      // a claimant of ours drops its claim (take_over: the gate is not ours).
+      open_gate_seq_cst();
+      return false;
+    }
+  }
   return true;
 }
 
@@ -416,7 +443,7 @@ inline void transaction::enter_serial(source_location site) {
     }
   }
   if (!closed) {
-    start(site);  // gave up waiting (take_gate_contended): speculatively
+    start(site);  // gave up waiting (close_gate): speculatively
     return;
   }
   enter_serial(site);
@@ -429,7 +456,7 @@ void transaction::start_serial(source_location site) {
   }
   recording = false;
   if (!close_gate(*this)) [[unlikely]] {
-    start(site);  // gave up waiting (take_gate_contended): speculatively
+    start(site);  // gave up waiting (close_gate): speculatively
     return;
   }
   enter_serial(site);

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "htm/hardware_mode.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
 #include "stm/mode_controller.hpp"
@@ -355,6 +356,44 @@ TEST_F(ModeController, ASerialBlockWaitingForAnotherThreadsSerialBlockFinishes) 
   EXPECT_EQ(y.get(), 2);
   EXPECT_GE(attempts, 2) << "the waiting block should have given way";
   EXPECT_GE(optimist::stats().serial_give_ways, 1u);
+}
+
+// A speculative attempt whose user code joins a thread that makes a
+// standalone write, while a block told to run serially closes the gate and
+// waits for that attempt to end: the attempt waits for the writer, the writer
+// for the gate, the gate's holder for the attempt. The serial block must give
+// up waiting (wait_out_speculators), open the gate and run speculatively.
+// Before, all three waited for ever (found by CI's sanitizer runs of
+// TaskQueueTest.ChildAddedByARolledBackAttemptIsQueuedOnce, where the
+// verdict was left serial by an earlier test).
+TEST_F(ModeController, ASerialBlockGivesUpWaitingForAnAttemptThatWaitsForTheGate) {
+  watchdog guard("a serial block waiting out an attempt that joins a writer",
+                 std::chrono::seconds(60));
+  optimist::detail::g_controller_epoch_ns.store(3'600'000'000'000ull);  // no epoch ends
+  optimist::tvar<long> x{0}, y{0}, z{0};
+  std::atomic<int> phase{0};
+  int speculative_attempts = 0;
+  std::thread speculator([&] {
+    optimist::detail::scoped_execution_mode stm(optimist::execution_mode::stm);
+    optimist::atomically([&] {
+      ++speculative_attempts;
+      (void)x.get();
+      if (speculative_attempts > 1) return;
+      phase.store(1);
+      while (phase.load() != 2) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the serial block waits by now
+      std::thread([&] { y.set(1); }).join();                      // a standalone write: the gate
+    });
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  (void)optimist::detail::controller_says_serial();  // starts the (endless) epoch
+  optimist::detail::g_auto_verdict.serial.store(true);
+  phase.store(2);
+  optimist::atomically([&] { z.set(z.get() + 1); });
+  speculator.join();
+  EXPECT_EQ(y.get(), 1);
+  EXPECT_EQ(z.get(), 1);
+  EXPECT_GE(speculative_attempts, 1);
 }
 
 class ModeControllerThreads : public ModeController, public ::testing::WithParamInterface<int> {};
