@@ -117,12 +117,13 @@ constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
 void open_gate_seq_cst() noexcept;
 
 // close_gate, past the census check: other threads may be speculating.
-// Returns false if this is one of auto mode's serial blocks and a speculator
-// stayed active for give_up_serial_after_ns: the caller opens the gate again
-// and runs the block speculatively. An attempt's user code may wait for
-// another thread (joins it) whose standalone access waits at our closed gate;
-// waiting for that attempt would then wait for ever. A block the user asked
-// to run serially (OPTIMIST_MODE=serial) waits, as a lock would.
+// Returns false if a speculator stayed active for give_up_serial_after_ns:
+// the caller opens the gate again and runs the block speculatively. An
+// attempt's user code may wait for another thread (joins it) whose standalone
+// access waits at our closed gate; waiting for that attempt would then wait
+// for ever. Serial mode too: its speculative attempts (the re-runs after a
+// give-way or a retry) may be that attempt; a lock would not have waited for
+// them, since they hold nothing.
 [[gnu::noinline]] bool wait_out_speculators(transaction& self) {
   // Threads that may speculate with only a compiler fence after publishing
   // their start time: revoke that (their next speculative start fences in
@@ -150,17 +151,17 @@ void open_gate_seq_cst() noexcept;
 #endif
   }
   // INVARIANT gate-exclusive: every speculator either saw the gate closed or
-  // is seen here; wait for those to finish (they never wait for us: a
-  // speculative attempt waits only for committers and the token, and gives
-  // the token up while it waits at the gate).
-  const bool may_give_up = serial_is_auto();
+  // is seen here; wait for those to finish. Through the STM they never wait
+  // for us (a speculative attempt waits only for committers and the token,
+  // and gives the token up while it waits at the gate); their user code may,
+  // through another thread: hence the give-up.
   std::uint64_t since = 0;
   bool gave_up = false;
   for_each_registered([&](transaction& t) {
     if (&t == &self || gave_up) return;
     for (unsigned round = 0; t.active_since.load(std::memory_order_acquire) != not_active;
          ++round) {
-      if (may_give_up && round >= 64) {
+      if (round >= 64) {
         const std::uint64_t now = steady_ns();
         if (since == 0) {
           since = now;

@@ -49,11 +49,13 @@ long sum_of(const std::vector<long>& slots) {
 // Makes the calling transaction's attempt certain to be rolled back: it reads
 // `v`, another thread commits a new value to `v`, and reading `v` again finds
 // it newer than the attempt's snapshot, which can no longer be extended.
-void lose_this_attempt(optimist::tvar<long>& v) {
-  const long seen = v.get();
+void lose_this_attempt(optimist::tvar<long>& v, long seen) {
   std::thread([&v, seen] { v.set(seen + 1); }).join();
   (void)v.get();  // throws the engine's restart signal
   ADD_FAILURE() << "the attempt survived a conflicting commit to what it had read";
+}
+void lose_this_attempt(optimist::tvar<long>& v) {
+  lose_this_attempt(v, v.get());
 }
 
 class TaskQueueTest : public ::testing::TestWithParam<int> {
@@ -215,7 +217,10 @@ TEST_P(TaskQueueTest, ChildAddedByARolledBackAttemptIsQueuedOnce) {
       attempts[p].fetch_add(1);
       q.add([&, p] { optimist::store(child_runs[p], optimist::load(child_runs[p]) + 1); });
       optimist::store(parent_runs[p], optimist::load(parent_runs[p]) + 1);
-      if (!lost[p].exchange(true)) lose_this_attempt(*contested[p]);
+      // Read before the flag is taken: an attempt already lost (given way,
+      // or a conflict) restarts at this read, and must not take the flag.
+      const long seen = contested[p]->get();
+      if (!lost[p].exchange(true)) lose_this_attempt(*contested[p], seen);
     });
   }
   {
