@@ -59,6 +59,14 @@ void transaction::reserve(orec& lock) {
 
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
+  if (mode == tx_mode::serial && serial_runs_group && before_irrevocable != nullptr &&
+      !inevitable_requested && !unwinding()) {
+    // An unordered element group running serially: an element's I/O must not
+    // be repeated if a later element of the group rolls it back, so the group
+    // splits first (the hook throws; the exception undoes the block). In auto
+    // mode too, before the re-run below: the element then runs alone.
+    before_irrevocable(before_irrevocable_context);
+  }
   if (mode == tx_mode::serial && !inevitable_requested && !unwinding() && serial_is_auto()) {
     // Auto mode ran this block serially because its thread was alone. An
     // inevitable serial block can no longer give way (serial_mode.hpp), so a
@@ -75,13 +83,6 @@ void transaction::become_irrevocable(source_location site) {
     doomed = true;
     doom_cause = abort_cause::explicit_restart;
     throw restart_signal{};
-  }
-  if (mode == tx_mode::serial && serial_runs_group && before_irrevocable != nullptr &&
-      !inevitable_requested && !unwinding()) {
-    // An unordered element group running serially: an element's I/O must not
-    // be repeated if a later element of the group rolls it back, so the group
-    // splits first (the hook throws; the exception undoes the block).
-    before_irrevocable(before_irrevocable_context);
   }
   if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
     if (!serial_enter(*this) && serial_divert(*this)) {

@@ -159,7 +159,8 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   std::uint64_t commits = 0;
   std::uint64_t aborts = 0;
   for_each_registered([&](const transaction& t) {
-    commits += t.counters.commits.load(std::memory_order_relaxed);
+    commits += t.counters.commits.load(std::memory_order_relaxed) +
+               t.counters.grouped_tasks.load(std::memory_order_relaxed);
     aborts += t.counters.aborts.load(std::memory_order_relaxed);
   });
   const std::uint64_t epoch_ns =

@@ -11,7 +11,8 @@
 // changes.
 //
 // Measure: committed outermost blocks, summed over all threads (the
-// per-thread counters of stats()), per second of CPU time the whole process
+// per-thread counters of stats(); a committed element group of the task
+// runtime counts as its tasks: controller_note_group), per second of CPU time the whole process
 // used (CLOCK_PROCESS_CPUTIME_ID, one system call per epoch). That charges
 // speculation for its aborts and wasted attempts and serial execution for
 // its spinning waiters, and, unlike wall time, is not thrown off when other
@@ -133,6 +134,20 @@ inline bool controller_says_serial() noexcept {
   if (tls_controller_countdown-- == 0) [[unlikely]]
     controller_tick();
   return g_auto_verdict.serial.load(std::memory_order_relaxed);
+}
+
+// A committed group of `tasks` tasks of the task runtime (one block): counts
+// them as work (thread_counters::grouped_tasks) and brings this thread's next
+// tick forward as if each had been a block of its own, so that runs of large
+// groups still end their epochs on time.
+inline void controller_note_group(std::atomic<std::uint64_t>& grouped_tasks,
+                                  std::uint64_t tasks) noexcept {
+  if (tasks < 2) return;
+  const std::uint64_t extra = tasks - 1;
+  grouped_tasks.store(grouped_tasks.load(std::memory_order_relaxed) + extra,
+                      std::memory_order_relaxed);
+  const std::uint32_t left = tls_controller_countdown;
+  tls_controller_countdown = left > extra ? static_cast<std::uint32_t>(left - extra) : 0;
 }
 
 // Forgets what the controller learned and starts again from speculation

@@ -75,7 +75,9 @@ bool thread_runs_serial_unresolved(const transaction& tx);
 //   - ordered task runs (before_irrevocable): a later task waits for its turn
 //     inside its block, where a serial earlier task would wait for it
 //     (optimist/mode.hpp);
-// both run speculatively.
+// both run speculatively. An unordered element group (serial_runs_group, also
+// with before_irrevocable: its hook splits the group) waits for nobody and
+// runs serially, as in serial mode.
 inline bool thread_runs_serial(const transaction& tx) {
   int choice = tls_serial_choice;
   if (choice == static_cast<int>(serial_choice::unresolved))
@@ -83,7 +85,7 @@ inline bool thread_runs_serial(const transaction& tx) {
   if (choice == static_cast<int>(serial_choice::when_alone)) {
     // Beside other threads, the controller's verdict (mode_controller.hpp).
     return ((census_now() & census_count_mask) == 1 || controller_says_serial()) &&
-           !tx.irrevocable_next && tx.before_irrevocable == nullptr;
+           !tx.irrevocable_next && (tx.before_irrevocable == nullptr || tx.serial_runs_group);
   }
   if (choice == static_cast<int>(serial_choice::unresolved)) [[unlikely]]
     return thread_runs_serial_unresolved(tx);

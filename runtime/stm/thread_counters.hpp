@@ -29,6 +29,11 @@ struct thread_counters {
   std::atomic<std::uint64_t> hardware_fallbacks{0};
   std::atomic<std::uint64_t> hardware_skipped{0};
   std::atomic<std::uint64_t> hardware_aborts_by_cause[hardware_abort_cause_count] = {};
+  // Tasks that committed element groups of the task runtime ran beyond the
+  // group's one commit: auto mode's controller counts work in tasks, not
+  // blocks (mode_controller.hpp), since groups grow larger when they do not
+  // conflict. Not part of stats().
+  std::atomic<std::uint64_t> grouped_tasks{0};
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

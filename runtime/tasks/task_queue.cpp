@@ -17,6 +17,7 @@
 #include "optimist/tasks.hpp"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
+#include "stm/mode_controller.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 #include "tasks/task_queue_state.hpp"
@@ -574,6 +575,7 @@ std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t las
         const group_outcome outcome = execute_range_group(*range.body, index, size, self);
         group.done(outcome);
         if (outcome != group_outcome::split) {
+          controller_note_group(self.counters.grouped_tasks, size);
           t += size;
           index += size;
           continue;
@@ -626,6 +628,7 @@ std::uint64_t task_queue_state::run_singles(std::uint64_t slot, std::uint64_t ti
         self);
     group.done(outcome);
     if (outcome != group_outcome::split) {
+      controller_note_group(self.counters.grouped_tasks, size);
       for (std::uint64_t k = 0; k < size; ++k, ++i) {
         task_base* task = tickets[i].task;
         tickets[i].task = nullptr;
@@ -1106,6 +1109,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
     case outcome::committed:
       // Hands the turn (and the claim) on past the group's last task.
       next_commit_.store(first + count, std::memory_order_release);
+      controller_note_group(self.counters.grouped_tasks, count);
       for (std::uint64_t i = 0; i < count; ++i) {
         if (tasks[i].task != nullptr) tasks[i].task->destroy();
       }
