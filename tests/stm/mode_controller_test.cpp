@@ -342,7 +342,7 @@ TEST_F(ModeController, ASerialBlockWaitingForAnotherThreadsSerialBlockFinishes) 
     flag.store(true);
   });
   while (phase.load() != 1) std::this_thread::yield();
-  optimist::detail::tls_controller_countdown = 0;  // this call ticks:
+  optimist::detail::tls_controller_countdown = 0;    // this call ticks:
   (void)optimist::detail::controller_says_serial();  // starts the (endless) epoch
   optimist::detail::g_auto_verdict.serial.store(true);
   int attempts = 0;
@@ -387,7 +387,7 @@ TEST_F(ModeController, ASerialBlockGivesUpWaitingForAnAttemptThatWaitsForTheGate
     });
   });
   while (phase.load() != 1) std::this_thread::yield();
-  optimist::detail::tls_controller_countdown = 0;  // this call ticks:
+  optimist::detail::tls_controller_countdown = 0;    // this call ticks:
   (void)optimist::detail::controller_says_serial();  // starts the (endless) epoch
   optimist::detail::g_auto_verdict.serial.store(true);
   phase.store(2);
