@@ -284,7 +284,10 @@ def all_thread_counts(runs):
 def targets(runs):
     """The issue's targets, where the runs needed are present."""
     lines = []
-    bank = runs.get(("bank", "audit_pct:20")) or runs.get(("bank", ""))
+    # The target is about transfers: the case without audits (which make the
+    # sequential loop itself slow and the ratio look small).
+    bank_case = "audit_pct:0" if ("bank", "audit_pct:0") in runs else ""
+    bank = runs.get(("bank", bank_case))
     if bank:
         seq = throughput(bank.get(BASELINE_SEQUENTIAL, {}).get(1))
         for model in model_order(m for m in bank if m.startswith("optimist")):
@@ -295,7 +298,8 @@ def targets(runs):
                 seq_run = bank[BASELINE_SEQUENTIAL][1]
                 cpu = ratio(run.cpu_ns, seq_run.cpu_ns)
                 cpu_text = f"; in CPU time {cpu:.1f}×" if cpu is not None else ""
-                lines.append(f"- bank, 1 thread: {model} takes {cost:.1f}× the sequential time "
+                name = f"bank {bank_case}" if bank_case else "bank"
+                lines.append(f"- {name}, 1 thread: {model} takes {cost:.1f}× the sequential time "
                              f"per operation (wall clock{cpu_text}; target ≤ 2.5×: {verdict})")
     for (workload, case), by_model in sorted(runs.items()):
         if not re.search(r"bank|rbtree|red_black|vacation", workload) or case == "audit_pct:0":
