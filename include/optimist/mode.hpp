@@ -49,8 +49,10 @@
 //              software, where it waits for a change; or_else works as
 //              usual. Serial blocks and speculative ones may run in one
 //              process (a run_options::mode, a change of mode): a serial
-//              block waits until no speculative attempt runs, and none
-//              starts while it runs. serial_lock_waits() (and the report)
+//              block waits until no speculative attempt runs (for at most
+//              2 ms: then it runs speculatively itself, since such an
+//              attempt may wait for it through a thread it joined), and
+//              none starts while it runs. serial_lock_waits() (and the report)
 //              give the time spent waiting for the lock, per block.
 //              Like any lock: a serial block must not wait for another
 //              thread's atomic block or transactional access (it would wait

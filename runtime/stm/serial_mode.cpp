@@ -106,11 +106,12 @@ std::uint64_t steady_ns() noexcept {
 }
 
 // How long speculative waiters wait before they claim the gate (give-way,
-// below), and auto mode's serial blocks before they give up waiting for it
-// (take_gate_contended): longer, since a serial waiter that gives up makes the
-// next serial block revoke its right to speculate (a membarrier), and a lock
-// holder preempted for a scheduler slice (milliseconds on a loaded machine)
-// should not cause that; short against a block that waits for another thread.
+// below), and serial blocks before they give up waiting for it (auto mode's:
+// take_gate_contended) or for speculators (wait_out_speculators): longer,
+// since a serial waiter that gives up makes the next serial block revoke its
+// right to speculate (a membarrier), and a lock holder preempted for a
+// scheduler slice (milliseconds on a loaded machine) should not cause that;
+// short against a block that waits for another thread.
 constexpr std::uint64_t give_way_after_ns = 50'000;
 constexpr std::uint64_t give_up_serial_after_ns = 2'000'000;
 
