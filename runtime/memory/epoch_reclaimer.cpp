@@ -72,13 +72,7 @@ bool membarrier(int command) noexcept {
 
 void heavy_fence() noexcept {
   g_heavy_fences.fetch_add(1, std::memory_order_relaxed);
-#if defined(__linux__)
-  if (!g_start_needs_fence.load(std::memory_order_relaxed) &&
-      membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {
-    return;
-  }
-#endif
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  process_fence();
 }
 
 // A cheap look before the heavy fence: the smallest start time published so
@@ -95,6 +89,16 @@ std::uint64_t oldest_start_seen() noexcept {
 }
 
 }  // namespace
+
+void process_fence() noexcept {
+#if defined(__linux__)
+  if (!g_start_needs_fence.load(std::memory_order_relaxed) &&
+      membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {
+    return;
+  }
+#endif
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 
 std::uint64_t heavy_fence_count() noexcept {
   return g_heavy_fences.load(std::memory_order_relaxed);

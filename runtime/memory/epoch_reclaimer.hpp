@@ -53,6 +53,12 @@ inline void start_fence() noexcept {
   }
 }
 
+// The other half of start_fence(): every running thread of the process
+// executes a full barrier (membarrier(2)), or, where transactions fence
+// themselves, a full fence of the calling thread. Also the waiters' half of
+// the serial commit's light barrier (retry_wait.cpp, W2).
+void process_fence() noexcept;
+
 // How many times reclamation has fenced every thread (membarrier(2), or a
 // full fence where transactions fence themselves) since the process started.
 // For tests and measurements (INVARIANT batched-fences, epoch_reclaimer.cpp).

@@ -44,6 +44,13 @@
 // and wakes the waiter. Otherwise W3 saw the lock or the new version, and the
 // waiter does not sleep. The commit path needs no fence for this: the lock
 // CAS is already a full barrier, and a seq_cst load is a plain load on x86-64.
+// A serial commit (serial_mode.cpp) takes no lock: it stores each orec's new
+// version and then loads the count. Where waiters_fence_committers() holds,
+// W2 is followed by W2', a membarrier(2) that makes every running thread
+// execute a full barrier (the asymmetric Dekker pattern, as start_fence and
+// the reclaimer): either the committer's count load comes after that barrier
+// and reads W2's increment, or its orec stores came before it and W3 sees
+// them. Elsewhere the serial commit's gate exchange is the full barrier.
 // INVARIANT (wake-once): a registration is woken at most once (the state
 // exchange), and a waker touches a waiter only while holding a bucket mutex
 // that the waiter must take to unregister: a woken waiter is never freed or
@@ -178,6 +185,9 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
   }
   for (bell_link& link : w.bells_) doorbell_link(link);          // W1 and D2 (doorbell.cpp)
   g_registered_waiters.fetch_add(1, std::memory_order_seq_cst);  // W2
+  // W2': committers with a light barrier (waiters_fence_committers) have
+  // fenced by the time this returns, or see the increment.
+  if (waiters_fence_committers()) process_fence();
   // W3 checks every entry, those only a doorbell watches included: a push
   // that committed before this check is seen here, one after it rings.
   bool changed = false;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "memory/epoch_reclaimer.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/read_set.hpp"
 
@@ -132,6 +133,14 @@ inline std::atomic<std::uint64_t> g_registered_waiters{0};
 // word. Call after the commit has unlocked its orecs.
 inline bool waiters_present() noexcept {
   return g_registered_waiters.load(std::memory_order_seq_cst) != 0;
+}
+
+// True when a registering waiter fences every running thread after W2
+// (membarrier, retry_wait.cpp): a committer may then order its orec stores
+// before its waiters_present() load with a compiler barrier only. Serial
+// commits do (serial_mode.cpp); software commits have their lock CAS anyway.
+inline bool waiters_fence_committers() noexcept {
+  return !g_start_needs_fence.load(std::memory_order_relaxed);
 }
 
 // Wakes every waiter registered on `lock` (slow path: waiters_present()).

@@ -32,10 +32,6 @@
 // it.
 #include "stm/serial_mode.hpp"
 
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cassert>
 #include <chrono>
@@ -78,11 +74,7 @@ void pause_round(unsigned round) noexcept {
 // compiler, a process-wide membarrier orders their active_since stores
 // before our loads (the reclaimer does the same, epoch_reclaimer.cpp).
 void heavy_fence() noexcept {
-  if (!g_start_needs_fence.load(std::memory_order_relaxed) &&
-      syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
-    return;
-  }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  process_fence();
 }
 
 // Per-site time spent waiting for the serial lock (only while reporting).
@@ -495,9 +487,16 @@ void transaction::commit_serial() {
     }
     snapshot = timestamp;
     // INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores, a full
-    // barrier (the gate's exchange), then the one seq_cst load of the waiter
-    // count. Waking after the gate opens is fine: waiters are woken outside
-    // any transaction and re-check their read sets themselves.
+    // barrier, then the one seq_cst load of the waiter count. Where waiters
+    // fence every thread after registering (waiters_fence_committers: W2 is
+    // followed by membarrier), that barrier is the waiters' and ours is only
+    // the compiler's: the gate opens with a plain release store, whose line
+    // the next holder is waiting for (an exchange would stall this thread
+    // until the line and every store before it were its own: two threads
+    // taking turns then spend a third of each block there). Else the gate's
+    // exchange is the barrier. Waking after the gate opens is fine: waiters
+    // are woken outside any transaction and re-check their read sets
+    // themselves.
     // Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
     // registered in this thread (a parked task) is seen in program order;
     // one registered by a thread that has deregistered since, through the
@@ -507,6 +506,9 @@ void transaction::commit_serial() {
     // store below, which makes the new values and versions visible to them.
     if ((census_now() & census_count_mask) == 1) {
       open_gate();
+    } else if (waiters_fence_committers()) {
+      open_gate();
+      std::atomic_signal_fence(std::memory_order_seq_cst);
     } else {
       open_gate_seq_cst();
     }

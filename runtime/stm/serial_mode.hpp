@@ -35,10 +35,21 @@
 
 namespace optimist::detail {
 
+// An atomic alone on its cache line: alignas makes the size 64 too, so the
+// linker places nothing beside it.
+template <class T>
+struct alignas(64) line_atomic : std::atomic<T> {
+  using std::atomic<T>::atomic;
+};
+
 // Nonzero while a serial block holds the gate (it is also the serial lock):
 // the holder's descriptor address (give-way, below). Read in every
-// speculative start.
-inline std::atomic<std::uintptr_t> g_serial_gate{0};
+// speculative start. On a line of its own: serial blocks write it twice each
+// and waiters spin on it, so a flag read beside it (g_reporting, the shared
+// orec map, both read in every block) would miss in every block too; at two
+// threads that tripled a serial bank transfer (bench_bank).
+inline line_atomic<std::uintptr_t> g_serial_gate{0};
+static_assert(sizeof(g_serial_gate) == 64);
 
 // Which outermost blocks run serially: the process's choice (set with the
 // execution mode, runtime/htm/execution_mode.cpp) and a thread's own while a
