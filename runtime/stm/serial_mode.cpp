@@ -128,8 +128,10 @@ void open_gate_seq_cst() noexcept;
   // closed).
   bool asymmetric = false;
   for_each_registered([&](transaction& t) {
-    if (&t != &self && t.may_speculate.load(std::memory_order_seq_cst)) {
-      t.may_speculate.store(false, std::memory_order_seq_cst);
+    std::uint8_t granted = permit_granted;
+    if (&t != &self && t.may_speculate.load(std::memory_order_seq_cst) == permit_granted &&
+        t.may_speculate.compare_exchange_strong(granted, permit_revoked,
+                                                std::memory_order_seq_cst)) {
       asymmetric = true;
     }
   });
@@ -164,6 +166,15 @@ void open_gate_seq_cst() noexcept;
         }
       }
       pause_round(round);
+    }
+    // Seen inactive after its revocation and our fence (INVARIANT
+    // permits-counted): its next attempt re-counts itself, so the permit may
+    // be cleared; unless its owner re-granted it meanwhile (the CAS fails).
+    // After a give-up, the permits not reached stay revoked and counted.
+    std::uint8_t revoked = permit_revoked;
+    if (t.may_speculate.load(std::memory_order_relaxed) == permit_revoked &&
+        t.may_speculate.compare_exchange_strong(revoked, permit_none, std::memory_order_seq_cst)) {
+      g_speculation_permits.fetch_sub(1, std::memory_order_seq_cst);
     }
   });
   return !gave_up;
@@ -213,7 +224,7 @@ inline bool close_gate(transaction& self) {
   if (!try_take_gate(holder)) [[unlikely]] {
     if (!take_gate_contended(holder)) return false;
   }
-  self.may_speculate.store(false, std::memory_order_relaxed);
+  clear_speculation_permit(self.may_speculate);
   // INVARIANT (gate-census): if the census, loaded after the gate exchange
   // (both seq_cst), counts only this thread, nobody else can be past a gate
   // check, and the registry walks (wait_out_speculators) are skipped (the whole cost of the
@@ -224,10 +235,12 @@ inline bool close_gate(transaction& self) {
   // (its accesses happen before ours: the RMW releases, our load acquires) or
   // registers after it in the single total order, so its seq_cst gate load
   // comes after our exchange there and sees the gate closed. Its descriptor's
-  // may_speculate is false (cleared at thread exit, before the descriptor is
-  // freed), so its first gate check also fences in full (pass_gate_slow), as
-  // after a revocation.
-  if ((census_now() & census_count_mask) != 1) [[unlikely]] {
+  // permit is none (cleared at thread exit, before the descriptor is freed),
+  // so its first gate check also fences in full (pass_gate_slow), as after a
+  // revocation.
+  // INVARIANT (permits-counted): no permit, no speculator past its gate check.
+  if ((census_now() & census_count_mask) != 1 &&
+      g_speculation_permits.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
     if (!wait_out_speculators(self)) {
       // Gave up: nothing of ours ran; speculators' waits at the gate end, and
       // a claimant of ours drops its claim (take_over: the gate is not ours).
@@ -349,11 +362,19 @@ bool serial_divert(transaction& tx) noexcept {
 
 void pass_gate_slow(transaction& tx) {
   for (;;) {
-    if (!tx.may_speculate.load(std::memory_order_relaxed)) {
-      // First speculation since this thread last ran serially: a full fence
-      // this once, so that a serial holder that missed the flag is seen by
-      // our gate load (and one that sees it uses the heavy fence from then on).
-      tx.may_speculate.store(true, std::memory_order_seq_cst);
+    if (tx.may_speculate.load(std::memory_order_relaxed) != permit_granted) {
+      // First speculation since this thread last ran serially, or since a
+      // holder revoked the permit: a full fence this once, so that a serial
+      // holder that missed the permit is seen by our gate load (and one that
+      // sees it uses the heavy fence from then on). INVARIANT
+      // permits-counted: counted (a seq_cst RMW) before the gate load; a
+      // revoked permit is still counted unless a holder cleared it meanwhile.
+      std::uint8_t revoked = permit_revoked;
+      if (!tx.may_speculate.compare_exchange_strong(revoked, permit_granted,
+                                                    std::memory_order_seq_cst)) {
+        g_speculation_permits.fetch_add(1, std::memory_order_seq_cst);  // it was none
+        tx.may_speculate.store(permit_granted, std::memory_order_seq_cst);
+      }
       std::atomic_thread_fence(std::memory_order_seq_cst);
     }
     if (g_serial_gate.load(std::memory_order_seq_cst) == 0) return;

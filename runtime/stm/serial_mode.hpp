@@ -17,6 +17,22 @@
 // seq_cst fence, or membarrier when it revokes some thread's right to run
 // with the asymmetric start_fence, may_speculate) loads every active_since.
 // One of the two sees the other's store.
+// INVARIANT (permits-counted): g_speculation_permits is at least the number of
+// descriptors whose may_speculate is not permit_none (a permit is counted
+// before it is granted and uncounted after it is cleared), and a permit is
+// cleared only by its owner (closing the gate, or at thread exit) or by a
+// gate holder that revoked it, fenced (heavy_fence), and then saw the thread
+// inactive. A serial holder whose count load after closing the gate reads 0
+// skips the registry walks: every speculator passed its gate check with a
+// granted permit, and a thread whose permit is none or revoked enters through
+// pass_gate_slow, which counts or re-grants it (a seq_cst RMW) before its
+// seq_cst gate load; so it either sees the gate closed or is counted by the
+// load. A revoked permit's owner saw the revocation in every attempt it began
+// after the heavy fence; so an attempt running past its gate check while the
+// count reads 0 would have had to begin before that fence and still be
+// running when the thread was seen inactive: impossible. With every thread
+// serial (serial mode, or auto mode's serial verdict), serial blocks then
+// never read another thread's descriptor.
 // INVARIANT (gate-census, serial_mode.cpp): a serial holder whose census load
 // after closing the gate counts only itself skips the registry walks; one
 // whose census load at commit counts only itself opens the gate with a
@@ -50,6 +66,24 @@ struct alignas(64) line_atomic : std::atomic<T> {
 // threads that tripled a serial bank transfer (bench_bank).
 inline line_atomic<std::uintptr_t> g_serial_gate{0};
 static_assert(sizeof(g_serial_gate) == 64);
+
+// may_speculate values (transaction.hpp).
+inline constexpr std::uint8_t permit_none = 0;
+inline constexpr std::uint8_t permit_granted = 1;
+inline constexpr std::uint8_t permit_revoked = 2;
+
+// How many descriptors hold a granted or revoked permit (INVARIANT
+// permits-counted). Written when a thread starts speculating after running
+// serially, and when a gate holder revokes: rarely in a steady state.
+inline line_atomic<std::uint64_t> g_speculation_permits{0};
+
+// Clears the calling owner's permit (closing the gate, thread exit).
+inline void clear_speculation_permit(std::atomic<std::uint8_t>& permit) noexcept {
+  if (permit.load(std::memory_order_relaxed) != permit_none &&
+      permit.exchange(permit_none, std::memory_order_seq_cst) != permit_none) {
+    g_speculation_permits.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
 
 // Which outermost blocks run serially: the process's choice (set with the
 // execution mode, runtime/htm/execution_mode.cpp) and a thread's own while a
@@ -211,7 +245,7 @@ inline constexpr unsigned take_over_test_taking = ~0u;
 // fresh one (snapshot too) and looks again.
 void pass_gate_slow(transaction& tx);
 inline void pass_gate(transaction& tx) {
-  if (!tx.may_speculate.load(std::memory_order_relaxed) ||
+  if (tx.may_speculate.load(std::memory_order_relaxed) != permit_granted ||
       g_serial_gate.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
     pass_gate_slow(tx);
   }

@@ -10,6 +10,7 @@
 #include "memory/epoch_reclaimer.hpp"
 #include "profile/recorder.hpp"
 #include "stm/escaped_restart.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
 
 namespace optimist::detail {
@@ -93,7 +94,7 @@ struct thread_exit_guard {
     t->active_since.store(not_active, std::memory_order_release);
     g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
     // Serial gate (serial_mode.hpp): the next owner starts unknown to the gate.
-    t->may_speculate.store(false, std::memory_order_relaxed);
+    clear_speculation_permit(t->may_speculate);
     t->in_use.store(false, std::memory_order_release);
   }
 };

@@ -200,10 +200,13 @@ class alignas(64) transaction : public serial_access_state {
   // only when every descriptor's active_since is >= t.
   std::atomic<std::uint64_t> active_since{not_active};
   std::atomic<bool> in_use{false};
-  // Serial gate (serial_mode.hpp): true once this thread may start speculative
-  // attempts with only start_fence() before its gate check; a serial holder
-  // that sees it clears it and issues the heavy fence (serial_mode.cpp).
-  std::atomic<bool> may_speculate{false};
+  // Serial gate (serial_mode.hpp): permit_granted once this thread may start
+  // speculative attempts with only start_fence() before its gate check; a
+  // serial holder that sees it revokes it (permit_revoked) and issues the
+  // heavy fence, and clears it (permit_none) once it has seen the thread
+  // inactive. Granted and revoked permits are counted in g_speculation_permits
+  // (INVARIANT permits-counted, serial_mode.hpp).
+  std::atomic<std::uint8_t> may_speculate{0};
   // Give-way (serial_mode.hpp): where a serial attempt is (serial_phase), set
   // by its owner and read by a thread that claimed its gate; taken over by
   // that thread (set by it once it has undone the attempt's writes); and

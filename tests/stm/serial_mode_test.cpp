@@ -26,6 +26,7 @@
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
+#include "stm/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
@@ -405,6 +406,75 @@ TEST_P(SerialModeThreads, SerialAndSoftwareThreadsSideBySide) {
 TEST_P(SerialModeThreads, ProcessModeSwitchedEveryFewMicroseconds) {
   optimist::test::watchdog guard("mode switched every few microseconds");
   mixed_bank(GetParam(), true, false);
+}
+
+// INVARIANT permits-counted (serial_mode.hpp): threads that speculated and
+// then run serially leave no permit counted, so serial blocks skip the
+// registry walks again. Fails if a permit is counted twice or never uncounted.
+TEST_P(SerialModeThreads, PermitsAreUncountedOnceEveryThreadRunsSerially) {
+  optimist::test::watchdog guard("permits after speculation");
+  const int threads = GetParam();
+  std::vector<optimist::tvar<long>> words(8);
+  std::atomic<int> speculated{0}, checked{0};
+  run_threads(threads, [&](int index) {
+    {
+      optimist::detail::scoped_execution_mode stm(execution_mode::stm);
+      for (int i = 0; i < 100; ++i) {
+        optimist::atomically([&] { words[index % 8].set(words[index % 8].get() + 1); });
+      }
+    }
+    speculated.fetch_add(1);
+    while (speculated.load() < threads) std::this_thread::yield();
+    optimist::atomically([&] { words[index % 8].set(words[index % 8].get() + 1); });  // serially
+    checked.fetch_add(1);
+    while (checked.load() < threads) std::this_thread::yield();
+    if (index == 0) {
+      // Every thread still alive, each has run a serial block since it last
+      // speculated.
+      EXPECT_EQ(optimist::detail::g_speculation_permits.load(), 0u);
+    }
+    checked.fetch_add(1);
+    while (checked.load() < 2 * threads) std::this_thread::yield();
+  });
+  long total = 0;
+  for (auto& w : words) total += w.get();
+  EXPECT_EQ(total, 101L * threads);
+}
+
+// A serial block that gave up waiting for a long speculative attempt leaves
+// that attempt's permit revoked and counted: the next serial block must wait
+// for the attempt again (or give up again), not run beside it; once the
+// attempt has ended, a serial block clears the permit. Fails if a revoked
+// permit is uncounted before its attempt was seen to end.
+TEST_F(SerialMode, ARevokedPermitStaysCountedUntilItsAttemptEnds) {
+  optimist::test::watchdog guard("a revoked permit", std::chrono::seconds(60));
+  optimist::tvar<long> x{0}, z{0};
+  std::atomic<int> phase{0};
+  int attempts = 0;
+  std::thread speculator([&] {
+    optimist::detail::scoped_execution_mode stm(execution_mode::stm);
+    optimist::atomically([&] {
+      ++attempts;
+      (void)x.get();
+      phase.store(1);
+      while (phase.load() != 2) std::this_thread::yield();
+    });
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  const auto serial_before = optimist::stats().serial_commits;
+  // Each gives up after 2 ms (wait_out_speculators) and runs speculatively.
+  optimist::atomically([&] { z.set(z.get() + 1); });
+  EXPECT_GE(optimist::detail::g_speculation_permits.load(), 1u);
+  optimist::atomically([&] { z.set(z.get() + 1); });
+  EXPECT_EQ(optimist::stats().serial_commits, serial_before)
+      << "a serial block ran while a speculative attempt was past the gate";
+  phase.store(2);
+  speculator.join();
+  optimist::atomically([&] { z.set(z.get() + 1); });
+  EXPECT_EQ(optimist::stats().serial_commits, serial_before + 1);
+  EXPECT_EQ(optimist::detail::g_speculation_permits.load(), 0u);
+  EXPECT_EQ(z.get(), 3);
+  EXPECT_EQ(attempts, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, SerialModeThreads, ::testing::Values(1, 2, 4));
