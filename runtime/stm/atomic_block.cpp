@@ -119,7 +119,10 @@ void transaction::rollback_nested() noexcept {
   allocations.resize(level.allocations);
 }
 
-transaction& block_begin(source_location site) {
+namespace {
+
+// block_begin for everything but the common serial start.
+[[gnu::noinline]] transaction& block_begin_general(source_location site) {
   if (transaction* tx = tls_current) {
     if (tx->doomed && !tx->unwinding()) throw restart_signal{};
     tx->open_nested();
@@ -133,11 +136,41 @@ transaction& block_begin(source_location site) {
   } else if (thread_runs_serial(tx) && !durable_hook_active()) {
     // Not while a durable store is open: serial writes go in place, and a
     // durable heap word must be logged first (INVARIANT log-before-writeback).
-    tx.start_serial(site);
-    return tx;
+    return tx.start_serial(site);
   }
   tx.start(site);
   return tx;
+}
+
+}  // namespace
+
+// The common serial start (an outermost block of a registered thread that
+// thread_runs_serial would run serially, no durable store open) decided with
+// loads only and handed on as a tail call, so that neither this nor
+// start_serial needs a stack frame (serial_mode.cpp: at one thread a serial
+// block costs about a cycle per store). The rest, and every case it does not
+// decide, go to block_begin_general, which decides afresh.
+transaction& block_begin(source_location site) {
+  transaction* const tx = tls_descriptor;
+  if (tls_current != nullptr || tx == nullptr || tx->serial_fallback_next || durable_hook_active())
+      [[unlikely]] {
+    return block_begin_general(site);
+  }
+  int choice = tls_serial_choice;
+  if (choice == static_cast<int>(serial_choice::unresolved))
+    choice = g_serial_choice.load(std::memory_order_relaxed);
+  if (choice == static_cast<int>(serial_choice::always)) return tx->start_serial(site);
+  if (choice == static_cast<int>(serial_choice::when_alone) && !tx->irrevocable_next &&
+      (tx->before_irrevocable == nullptr || tx->serial_runs_group)) {
+    // thread_runs_serial's test; controller_says_serial's tick is left to
+    // block_begin_general (its countdown is decremented once either way).
+    if ((census_now() & census_count_mask) == 1) return tx->start_serial(site);
+    if (tls_controller_countdown != 0 && g_auto_verdict.serial.load(std::memory_order_relaxed)) {
+      --tls_controller_countdown;
+      return tx->start_serial(site);
+    }
+  }
+  return block_begin_general(site);
 }
 
 void block_commit(transaction& tx) {

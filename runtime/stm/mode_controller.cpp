@@ -160,6 +160,7 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   std::uint64_t aborts = 0;
   for_each_registered([&](const transaction& t) {
     commits += t.counters.commits.load(std::memory_order_relaxed) +
+               t.counters.serial_commits.load(std::memory_order_relaxed) +
                t.counters.grouped_tasks.load(std::memory_order_relaxed);
     aborts += t.counters.aborts.load(std::memory_order_relaxed);
   });

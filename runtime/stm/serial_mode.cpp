@@ -36,6 +36,7 @@
 #include <cassert>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <ostream>
 #include <thread>
@@ -214,16 +215,9 @@ inline bool try_take_gate(std::uintptr_t self) noexcept {
   return true;
 }
 
-// False: gave up (take_gate_contended, wait_out_speculators); the gate is not ours.
-inline bool close_gate(transaction& self) {
-  // The gate is also the serial lock (test-and-test-and-set): closing it
-  // excludes other serial blocks and new speculative attempts at once. The
-  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
-  // pattern (the speculator's side: its store, start_fence(), the gate load).
-  const auto holder = reinterpret_cast<std::uintptr_t>(&self);
-  if (!try_take_gate(holder)) [[unlikely]] {
-    if (!take_gate_contended(holder)) return false;
-  }
+// The rest of closing the gate, once this thread holds it. False: gave up
+// (wait_out_speculators); the gate is open again, not ours.
+inline bool finish_closing_gate(transaction& self) {
   clear_speculation_permit(self.may_speculate);
   // INVARIANT (gate-census): if the census, loaded after the gate exchange
   // (both seq_cst), counts only this thread, nobody else can be past a gate
@@ -249,6 +243,19 @@ inline bool close_gate(transaction& self) {
     }
   }
   return true;
+}
+
+// False: gave up (take_gate_contended, wait_out_speculators); the gate is not ours.
+inline bool close_gate(transaction& self) {
+  // The gate is also the serial lock (test-and-test-and-set): closing it
+  // excludes other serial blocks and new speculative attempts at once. The
+  // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
+  // pattern (the speculator's side: its store, start_fence(), the gate load).
+  const auto holder = reinterpret_cast<std::uintptr_t>(&self);
+  if (!try_take_gate(holder)) [[unlikely]] {
+    if (!take_gate_contended(holder)) return false;
+  }
+  return finish_closing_gate(self);
 }
 
 void open_gate() noexcept {
@@ -406,30 +413,60 @@ standalone_gate::~standalone_gate() {
   if (previous_ == not_active) tx_.active_since.store(not_active, std::memory_order_release);
 }
 
-// The start of a serial attempt once the gate is closed.
-inline void transaction::enter_serial(source_location site) {
-  block_site = site;
-  doomed = false;
-  retry_pending = false;
-  inevitable_requested = false;
-  unwinding_base = uncaught_exceptions_now();
+// Stores `value` into the owner-only field `field` unless it holds it
+// already: in a serial block's start most such fields are unchanged, and at
+// one thread a serial block costs about a cycle per store (commit_serial).
+template <class T>
+inline void set_field(T& field, const T& value) noexcept {
+  if (field != value) field = value;
+}
+
+// The start of a serial attempt once the gate is closed, up to user code:
+// enter_serial_fields, then (after record_attempt_start, if recording)
+// enter_serial_user_code.
+inline void transaction::enter_serial_fields(source_location site, int uncaught) {
+  // (Same bytes, same site; padding that differs costs a store, no more.)
+  if (std::memcmp(&block_site, &site, sizeof site) != 0) block_site = site;
+  set_field(doomed, false);
+  set_field(retry_pending, false);
+  set_field(inevitable_requested, false);
+  set_field(unwinding_base, uncaught);
   depth = 1;
   const std::uint64_t now = clock_now();
   snapshot = now;
   // INVARIANT reclaim-safe: standalone deletions by threads outside the gate
   // may still retire objects this block reads.
   active_since.store(now, std::memory_order_release);
-  if (recording) record_attempt_start(*this);
+}
+
+// False: a stale claim is pending (enter_serial_after_stale_claim finishes).
+inline bool transaction::enter_serial_user_code() {
   mode = tx_mode::serial;
   tls_current = this;
-  serial_inevitable.store(false, std::memory_order_relaxed);
+  if (serial_inevitable.load(std::memory_order_relaxed))
+    serial_inevitable.store(false, std::memory_order_relaxed);
   // Only ever true -> false: a stale true costs a fence, never soundness.
-  serial_full_fence = g_start_needs_fence.load(std::memory_order_relaxed);
+  set_field(serial_full_fence, g_start_needs_fence.load(std::memory_order_relaxed));
   // INVARIANT claim-current: after the gate CAS (close_gate), seq_cst.
   if (serial_claimed.load(std::memory_order_seq_cst) != 0) [[unlikely]]
-    wait_out_stale_claim(*this);
+    return false;
   serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
   tls_serial_direct = this;                          // INVARIANT direct-serial
+  return true;
+}
+
+// enter_serial_user_code found a stale claim (INVARIANT claim-current).
+[[gnu::noinline]] transaction& transaction::enter_serial_after_stale_claim() noexcept {
+  wait_out_stale_claim(*this);
+  serial_phase.store(1, std::memory_order_release);  // in user code: a claimant may take over
+  tls_serial_direct = this;                          // INVARIANT direct-serial
+  return *this;
+}
+
+inline void transaction::enter_serial(source_location site) {
+  enter_serial_fields(site, uncaught_exceptions_now());
+  if (recording) record_attempt_start(*this);
+  if (!enter_serial_user_code()) enter_serial_after_stale_claim();
 }
 
 // start_serial with reporting on or in an ordered task run (out of line: the
@@ -464,17 +501,51 @@ inline void transaction::enter_serial(source_location site) {
   enter_serial(site);
 }
 
-void transaction::start_serial(source_location site) {
-  if (reporting_on() || before_irrevocable != nullptr) [[unlikely]] {
+// The general start: reporting, ordered runs, a contended gate.
+[[gnu::noinline]] transaction& transaction::start_serial_general(source_location site) {
+  if (reporting_on() || before_irrevocable != nullptr) {
     start_serial_observed(site);
-    return;
+    return *this;
   }
   recording = false;
   if (!close_gate(*this)) [[unlikely]] {
     start(site);  // gave up waiting (close_gate): speculatively
-    return;
+    return *this;
   }
   enter_serial(site);
+  return *this;
+}
+
+// start_serial holds the gate and must wait out speculators.
+[[gnu::noinline]] transaction& transaction::start_serial_walk(source_location site) {
+  recording = false;
+  if (!finish_closing_gate(*this)) {
+    start(site);  // gave up waiting (close_gate): speculatively
+    return *this;
+  }
+  enter_serial(site);
+  return *this;
+}
+
+// The common start: a leaf but for tail calls, like commit_serial (the
+// stores it saves are the next gate exchange's wait); anything else goes to
+// the general start before the gate is taken, or to start_serial_walk after.
+transaction& transaction::start_serial(source_location site) {
+  if (reporting_on() || before_irrevocable != nullptr || uncaught_count == nullptr) [[unlikely]]
+    return start_serial_general(site);
+  if (!try_take_gate(reinterpret_cast<std::uintptr_t>(this))) [[unlikely]]
+    return start_serial_general(site);
+  // finish_closing_gate, its common case inline.
+  clear_speculation_permit(may_speculate);
+  if ((census_now() & census_count_mask) != 1 &&
+      g_speculation_permits.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
+    return start_serial_walk(site);
+  }
+  set_field(recording, false);
+  enter_serial_fields(site, static_cast<int>(*uncaught_count));
+  if (!enter_serial_user_code()) [[unlikely]]
+    return enter_serial_after_stale_claim();
+  return *this;
 }
 
 namespace {
@@ -484,9 +555,68 @@ namespace {
   for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
 }
 
+// Wakes the waiters on the orecs of `n` undo entries from `first` (the
+// entries of a commit that has already cleared its log: the buffer still
+// holds them).
+[[gnu::noinline]] void wake_waiters_on_entries(const undo_entry* first, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) wake_waiters_on(orec_for(first[i].word));
+}
+
 }  // namespace
 
+// The common serial commit: no reporting or tracing, nothing to hand on
+// (objects, actions, the token, a doorbell), no shared durable store, not
+// claimed. The same steps as commit_serial_general, in a function that
+// makes no call but its last (a tail call): it needs no stack frame, and
+// every store it saves is one the next block's gate exchange would wait for
+// (a locked instruction waits until every earlier store has left the store
+// buffer; at one thread a serial block costs about a cycle per store).
+// Everything else goes to commit_serial_general, which starts over (its
+// serial_enter repeats ours: the same stores, the same answer).
 void transaction::commit_serial() {
+  if (recording || !allocations.empty() || !deletions.empty() || !on_commit.empty() ||
+      !discarded.empty() || holds_token || doorbell_duty != nullptr || !doorbell_marks.empty() ||
+      g_tracing.load(std::memory_order_relaxed) || shared_orecs_active()) [[unlikely]] {
+    return commit_serial_general();
+  }
+  // Give-way (serial_mode.hpp): a claimed attempt restarts instead.
+  if (!serial_enter(*this)) [[unlikely]]
+    return commit_serial_general();
+  serial_phase.store(0, std::memory_order_relaxed);  // ends with the gate (opened below)
+  const std::size_t written = undo.size();
+  if (written == 0) {
+    snapshot = commit_stamp({});
+    open_gate();
+    thread_counters::bump(counters.read_only_commits);
+  } else {
+    // INVARIANT serial-writes-stamped; the gate and the wake-up as in
+    // commit_serial_general (INVARIANT no-lost-wakeup), the wake-up last.
+    const std::uint64_t timestamp = commit_stamp({.wrote = true});
+    const std::uint64_t version = orec_make_version(timestamp);
+    // (No shared store is open, checked above: words written in this block
+    // lie outside any store opened since.)
+    for (const undo_entry& e : undo) local_orec_for(e.word).store(version, orec_unlock_order);
+    snapshot = timestamp;
+    if ((census_now() & census_count_mask) == 1) {
+      open_gate();
+    } else if (waiters_fence_committers()) {
+      open_gate();
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      open_gate_seq_cst();
+    }
+    undo.clear();  // the entries stay in the buffer for the wake-up below
+  }
+  thread_counters::bump(counters.serial_commits);  // commits: statistics.cpp adds them
+  assert(reads.empty() && writes.empty() && locks.empty() && reserved.empty() && nesting.empty());
+  leave_committed();
+  // Waking after the block has ended is fine: waiters are woken outside any
+  // transaction and re-check their read sets themselves.
+  if (written != 0 && waiters_present()) [[unlikely]]
+    wake_waiters_on_entries(undo.begin(), written);
+}
+
+void transaction::commit_serial_general() {
   // Give-way (serial_mode.hpp): a claimed attempt restarts instead.
   if (!serial_enter(*this) && serial_divert(*this)) throw restart_signal{};
   serial_phase.store(0, std::memory_order_relaxed);  // ends with the gate (opened below)
@@ -537,8 +667,7 @@ void transaction::commit_serial() {
       wake_waiters_on_undo(undo);
     undo.clear();
   }
-  thread_counters::bump(counters.commits);
-  thread_counters::bump(counters.serial_commits);
+  thread_counters::bump(counters.serial_commits);  // commits: statistics.cpp adds them
   if (read_only) thread_counters::bump(counters.read_only_commits);
   if (recording) record_commit(*this, read_only ? 0 : snapshot);
   // A serial attempt keeps no read set, redo log, locks or reservations, and

@@ -25,7 +25,7 @@ statistics sum_all() {
 
 void detail::thread_counters::add_to(statistics& s) const noexcept {
   auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  s.commits += get(commits);
+  s.commits += get(commits) + get(serial_commits);  // serial commits bump only theirs
   s.read_only_commits += get(read_only_commits);
   s.serial_commits += get(serial_commits);
   s.serial_give_ways += get(serial_give_ways);

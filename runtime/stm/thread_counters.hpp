@@ -14,7 +14,7 @@
 namespace optimist::detail {
 
 struct thread_counters {
-  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> commits{0};  // not serial ones: they bump only serial_commits
   std::atomic<std::uint64_t> read_only_commits{0};
   std::atomic<std::uint64_t> serial_commits{0};
   std::atomic<std::uint64_t> serial_give_ways{0};

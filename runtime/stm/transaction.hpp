@@ -255,10 +255,16 @@ class alignas(64) transaction : public serial_access_state {
   // waiters, opens the gate, then ends it as finish_committed() would; may
   // throw what an on-commit action throws, like commit()); or undo its writes
   // and open the gate (rollback).
-  void start_serial(source_location site);
+  transaction& start_serial(source_location site);  // returns *this
+  transaction& start_serial_general(source_location site);
+  transaction& start_serial_walk(source_location site);
   void start_serial_observed(source_location site);
   void enter_serial(source_location site);
+  void enter_serial_fields(source_location site, int uncaught);
+  bool enter_serial_user_code();
+  transaction& enter_serial_after_stale_claim() noexcept;
   void commit_serial();
+  void commit_serial_general();
   void undo_serial() noexcept;
 
   void open_nested();
