@@ -142,11 +142,18 @@ namespace {
   return tx;
 }
 
+// A speculative start decided by block_begin (the frame is here, not there).
+[[gnu::noinline]] transaction& start_speculative(transaction& tx, source_location site) {
+  tx.start(site);
+  return tx;
+}
+
 }  // namespace
 
 // The common serial start (an outermost block of a registered thread that
-// thread_runs_serial would run serially, no durable store open) decided with
-// loads only and handed on as a tail call, so that neither this nor
+// thread_runs_serial would run serially, no durable store open), and the
+// speculative one of stm and htm mode, decided with loads only and handed on
+// as a tail call, so that neither this nor
 // start_serial needs a stack frame (serial_mode.cpp: at one thread a serial
 // block costs about a cycle per store). The rest, and every case it does not
 // decide, go to block_begin_general, which decides afresh.
@@ -159,6 +166,7 @@ transaction& block_begin(source_location site) {
   int choice = tls_serial_choice;
   if (choice == static_cast<int>(serial_choice::unresolved))
     choice = g_serial_choice.load(std::memory_order_relaxed);
+  if (choice == static_cast<int>(serial_choice::never)) return start_speculative(*tx, site);
   if (choice == static_cast<int>(serial_choice::always)) return tx->start_serial(site);
   if (choice == static_cast<int>(serial_choice::when_alone) && !tx->irrevocable_next &&
       (tx->before_irrevocable == nullptr || tx->serial_runs_group)) {
