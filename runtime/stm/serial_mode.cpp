@@ -555,6 +555,36 @@ namespace {
   for (const undo_entry& e : undo) wake_waiters_on(orec_for(e.word));
 }
 
+// The end of a writing serial commit, after its orec stores: opens the gate.
+// INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores, a full
+// barrier, then the one seq_cst load of the waiter count. Where waiters
+// fence every thread after registering (waiters_fence_committers: W2 is
+// followed by membarrier), that barrier is the waiters' and ours is only
+// the compiler's: the gate opens with a plain release store, whose line
+// the next holder is waiting for (an exchange would stall this thread
+// until the line and every store before it were its own: two threads
+// taking turns then spend a third of each block there). Else the gate's
+// exchange is the barrier. Waking after the gate opens is fine: waiters
+// are woken outside any transaction and re-check their read sets
+// themselves.
+// Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
+// registered in this thread (a parked task) is seen in program order;
+// one registered by a thread that has deregistered since, through the
+// census (its deregistration releases, the census load acquires); and a
+// thread counted out registers later in the total order, so it has not
+// passed the gate yet: its attempts read the gate open from the release
+// store here, which makes the new values and versions visible to them.
+inline void open_gate_after_writes() noexcept {
+  if ((census_now() & census_count_mask) == 1) {
+    open_gate();
+  } else if (waiters_fence_committers()) {
+    open_gate();
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+    open_gate_seq_cst();
+  }
+}
+
 // Wakes the waiters on the orecs of `n` undo entries from `first` (the
 // entries of a commit that has already cleared its log: the buffer still
 // holds them).
@@ -589,22 +619,15 @@ void transaction::commit_serial() {
     open_gate();
     thread_counters::bump(counters.read_only_commits);
   } else {
-    // INVARIANT serial-writes-stamped; the gate and the wake-up as in
-    // commit_serial_general (INVARIANT no-lost-wakeup), the wake-up last.
+    // INVARIANT serial-writes-stamped; INVARIANT no-lost-wakeup as in
+    // open_gate_after_writes, the wake-up last.
     const std::uint64_t timestamp = commit_stamp({.wrote = true});
     const std::uint64_t version = orec_make_version(timestamp);
     // (No shared store is open, checked above: words written in this block
     // lie outside any store opened since.)
     for (const undo_entry& e : undo) local_orec_for(e.word).store(version, orec_unlock_order);
     snapshot = timestamp;
-    if ((census_now() & census_count_mask) == 1) {
-      open_gate();
-    } else if (waiters_fence_committers()) {
-      open_gate();
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-      open_gate_seq_cst();
-    }
+    open_gate_after_writes();
     undo.clear();  // the entries stay in the buffer for the wake-up below
   }
   thread_counters::bump(counters.serial_commits);  // commits: statistics.cpp adds them
@@ -637,32 +660,7 @@ void transaction::commit_serial_general() {
         site_of(orec_for(e.word)).store(pack_site(block_site), std::memory_order_relaxed);
     }
     snapshot = timestamp;
-    // INVARIANT no-lost-wakeup (retry_wait.cpp): the orec stores, a full
-    // barrier, then the one seq_cst load of the waiter count. Where waiters
-    // fence every thread after registering (waiters_fence_committers: W2 is
-    // followed by membarrier), that barrier is the waiters' and ours is only
-    // the compiler's: the gate opens with a plain release store, whose line
-    // the next holder is waiting for (an exchange would stall this thread
-    // until the line and every store before it were its own: two threads
-    // taking turns then spend a third of each block there). Else the gate's
-    // exchange is the barrier. Waking after the gate opens is fine: waiters
-    // are woken outside any transaction and re-check their read sets
-    // themselves.
-    // Alone (INVARIANT gate-census, at commit): no full barrier. A waiter
-    // registered in this thread (a parked task) is seen in program order;
-    // one registered by a thread that has deregistered since, through the
-    // census (its deregistration releases, the census load acquires); and a
-    // thread counted out registers later in the total order, so it has not
-    // passed the gate yet: its attempts read the gate open from the release
-    // store below, which makes the new values and versions visible to them.
-    if ((census_now() & census_count_mask) == 1) {
-      open_gate();
-    } else if (waiters_fence_committers()) {
-      open_gate();
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-      open_gate_seq_cst();
-    }
+    open_gate_after_writes();
     if (waiters_present()) [[unlikely]]
       wake_waiters_on_undo(undo);
     undo.clear();
