@@ -150,33 +150,26 @@ namespace {
 
 }  // namespace
 
-// The common serial start (an outermost block of a registered thread that
-// thread_runs_serial would run serially, no durable store open), and the
-// speculative one of stm and htm mode, decided with loads only and handed on
-// as a tail call, so that neither this nor
-// start_serial needs a stack frame (serial_mode.cpp: at one thread a serial
-// block costs about a cycle per store). The rest, and every case it does not
-// decide, go to block_begin_general, which decides afresh.
+// The common start of an outermost block of a registered thread (no durable
+// store open), where thread_runs_serial's answer needs loads only
+// (serial_answer_from_loads): handed on as a tail call, so that neither this
+// nor start_serial needs a stack frame (serial_mode.cpp: at one thread a
+// serial block costs about a cycle per store). The rest, and auto mode beside
+// other threads (the controller ticks), go to block_begin_general, which
+// decides afresh.
 transaction& block_begin(source_location site) {
   transaction* const tx = tls_descriptor;
   if (tls_current != nullptr || tx == nullptr || tx->serial_fallback_next || durable_hook_active())
       [[unlikely]] {
     return block_begin_general(site);
   }
-  int choice = tls_serial_choice;
-  if (choice == static_cast<int>(serial_choice::unresolved))
-    choice = g_serial_choice.load(std::memory_order_relaxed);
-  if (choice == static_cast<int>(serial_choice::never)) return start_speculative(*tx, site);
-  if (choice == static_cast<int>(serial_choice::always)) return tx->start_serial(site);
-  if (choice == static_cast<int>(serial_choice::when_alone) && !tx->irrevocable_next &&
-      (tx->before_irrevocable == nullptr || tx->serial_runs_group)) {
-    // thread_runs_serial's test; controller_says_serial's tick is left to
-    // block_begin_general (its countdown is decremented once either way).
-    if ((census_now() & census_count_mask) == 1) return tx->start_serial(site);
-    if (tls_controller_countdown != 0 && g_auto_verdict.serial.load(std::memory_order_relaxed)) {
-      --tls_controller_countdown;
+  switch (serial_answer_from_loads(*tx)) {
+    case serial_answer::speculative:
+      return start_speculative(*tx, site);
+    case serial_answer::serial:
       return tx->start_serial(site);
-    }
+    default:  // the controller's verdict or the mode: thread_runs_serial there
+      break;
   }
   return block_begin_general(site);
 }

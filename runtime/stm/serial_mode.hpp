@@ -123,18 +123,39 @@ bool thread_runs_serial_unresolved(const transaction& tx);
 // both run speculatively. An unordered element group (serial_runs_group, also
 // with before_irrevocable: its hook splits the group) waits for nobody and
 // runs serially, as in serial mode.
-inline bool thread_runs_serial(const transaction& tx) {
+//
+// serial_answer: the part decided with loads alone (block_begin's fast path
+// uses it too); ask_controller and ask_mode are left to thread_runs_serial.
+enum class serial_answer { speculative, serial, ask_controller, ask_mode };
+inline serial_answer serial_answer_from_loads(const transaction& tx) noexcept {
   int choice = tls_serial_choice;
   if (choice == static_cast<int>(serial_choice::unresolved))
     choice = g_serial_choice.load(std::memory_order_relaxed);
   if (choice == static_cast<int>(serial_choice::when_alone)) {
+    if (tx.irrevocable_next || (tx.before_irrevocable != nullptr && !tx.serial_runs_group))
+      return serial_answer::speculative;
     // Beside other threads, the controller's verdict (mode_controller.hpp).
-    return ((census_now() & census_count_mask) == 1 || controller_says_serial()) &&
-           !tx.irrevocable_next && (tx.before_irrevocable == nullptr || tx.serial_runs_group);
+    return (census_now() & census_count_mask) == 1 ? serial_answer::serial
+                                                   : serial_answer::ask_controller;
   }
   if (choice == static_cast<int>(serial_choice::unresolved)) [[unlikely]]
-    return thread_runs_serial_unresolved(tx);
-  return choice == static_cast<int>(serial_choice::always);
+    return serial_answer::ask_mode;
+  return choice == static_cast<int>(serial_choice::always) ? serial_answer::serial
+                                                           : serial_answer::speculative;
+}
+
+inline bool thread_runs_serial(const transaction& tx) {
+  switch (serial_answer_from_loads(tx)) {
+    case serial_answer::speculative:
+      return false;
+    case serial_answer::serial:
+      return true;
+    case serial_answer::ask_controller:
+      return controller_says_serial();
+    case serial_answer::ask_mode:
+      break;
+  }
+  return thread_runs_serial_unresolved(tx);
 }
 
 // True if this thread's serial blocks are auto mode's (serial_choice::when_alone),
