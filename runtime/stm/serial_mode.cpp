@@ -79,17 +79,21 @@ void heavy_fence() noexcept {
 }
 
 // Per-site time spent waiting for the serial lock (only while reporting).
+// Never destroyed: the report at exit (an atexit handler registered when
+// reporting starts, recorder.cpp) reads them, and a function-local static
+// first used after that registration is destroyed before the handler runs
+// (the exit report had no serial section).
 struct site_wait {
   std::uint64_t blocks = 0;
   std::uint64_t waited_ns = 0;
 };
 std::mutex& waits_mutex() {
-  static std::mutex m;
-  return m;
+  static auto* m = new std::mutex();
+  return *m;
 }
 std::unordered_map<site_key, site_wait>& waits() {
-  static std::unordered_map<site_key, site_wait> table;
-  return table;
+  static auto* table = new std::unordered_map<site_key, site_wait>();
+  return *table;
 }
 
 std::uint64_t steady_ns() noexcept {
@@ -718,6 +722,9 @@ void write_serial_lock_waits(std::ostream& out) {
 namespace optimist {
 
 std::vector<serial_wait> serial_lock_waits() {
+  // INVARIANT deferred-site-resolved (recorder.hpp): liboptimist_itm's block
+  // sites are symbolized only now.
+  detail::resolve_deferred_sites();
   std::vector<serial_wait> out;
   std::lock_guard<std::mutex> lock(detail::waits_mutex());
   out.reserve(detail::waits().size());
