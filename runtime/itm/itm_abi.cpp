@@ -9,6 +9,9 @@
 // code runs again from its instrumented path with restoreLiveVariables.
 // Nested transactions are flattened. The barriers are in itm_barriers.cpp;
 // their site is the caller's return address, symbolized only while reporting.
+// OPTIMIST_MODE applies as to C++ blocks (start_attempt): serial attempts
+// run the instrumented code with barriers that access memory in place and
+// keep an undo log, and give way to a thread waiting at the gate.
 //
 // What libitm keeps for itself and we keep per thread (itm_thread.hpp): the
 // caller's return address and stack pointer, the undo log of _ITM_LB (stack
@@ -33,9 +36,11 @@
 #include <typeinfo>
 #include <vector>
 
+#include "durable/commit_hook.hpp"
 #include "itm/itm_thread.hpp"
 #include "optimist/detail/engine.hpp"
 #include "profile/recorder.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 
@@ -85,6 +90,42 @@ void undo_thread_state(itm_thread& state) noexcept {
   for (std::size_t i = state.undo_actions.size(); i > 0; --i)
     state.undo_actions[i - 1].function(state.undo_actions[i - 1].argument);
   state.undo_actions.clear();
+}
+
+// Starts the outermost attempt of `tx` in the mode OPTIMIST_MODE gives it,
+// as an atomic block of the C++ API does (block_begin, serial_mode.hpp):
+// serially (in place, with an undo log: the barriers take their serial
+// path) where the mode says so, else speculatively. Serial attempts keep
+// give-way: a thread that waits for one at the gate claims it and it
+// restarts at its next barrier or at its commit (restart_given_way jumps to
+// the restart point), so a transaction that waits for another thread's
+// transaction (through a transaction_pure function) does not hang. Except:
+//   - the attempt after a give-way runs speculatively (serial_fallback_next),
+//     and nothing runs serially while a durable store is open (its words
+//     must be logged before they are written: block_begin);
+//   - auto mode runs speculatively while a report is recorded
+//     (OPTIMIST_REPORT): a thread alone would otherwise run every attempt
+//     serially, and a conflict that shows beside other threads (the report's
+//     purpose: a planted one, say) would only make it give way, which names
+//     no conflicting access. serial mode is the user's explicit choice: it
+//     stays serial, and the report shows its lock waits.
+void start_attempt(transaction& tx, optimist::source_location site) {
+  bool serial = false;
+  if (tx.serial_fallback_next) {
+    tx.serial_fallback_next = false;
+  } else if (!durable_hook_active()) {
+    try {
+      serial = thread_runs_serial(tx) && !(serial_is_auto() && reporting_on());
+    } catch (const std::exception& e) {
+      fatal(e.what());  // a bad OPTIMIST_MODE: nothing can throw into the program's frames
+    }
+  }
+  if (serial) {
+    tx.start_serial(site);  // speculatively if it gave up waiting for the gate
+  } else {
+    tx.start(site);
+  }
+  tx.c_restart_point = &tx.c_jump_buffer;
 }
 
 void destroy_with_delete(void* p) {
@@ -145,8 +186,7 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
   state.saved.clear();
   state.saved_data.clear();
   state.undo_actions.clear();
-  tx.start(itm_site_of(nullptr, return_address));
-  tx.c_restart_point = &tx.c_jump_buffer;
+  start_attempt(tx, itm_site_of(nullptr, return_address));
   ++state.transaction_id;
   return &tx.c_jump_buffer;
 }
@@ -162,8 +202,7 @@ itm_resume optimist_itm_restart(int jumped) {
     t_itm_caller_stack = 0;
     return {a_abortTransaction | a_restoreLiveVariables, state.return_address};
   }
-  tx.start(itm_site_of(nullptr, state.return_address));
-  tx.c_restart_point = &tx.c_jump_buffer;
+  start_attempt(tx, itm_site_of(nullptr, state.return_address));
   return {a_runInstrumentedCode | a_restoreLiveVariables, state.return_address};
 }
 
@@ -193,7 +232,11 @@ void _ITM_abortTransaction(int reason) {
   if (tx.depth > 1) fatal("__transaction_cancel in a nested transaction is not supported");
   sigjmp_buf* target = &tx.c_jump_buffer;
   tx.counters.count_abort(optimist::abort_cause::explicit_restart);
-  tx.discard_attempt();
+  tx.discard_attempt();  // a serial attempt: its writes undone in place
+  // The block ends here: a serial attempt taken over meanwhile (give-way)
+  // asked for a speculative next attempt in discard_attempt; there is none,
+  // and the thread's next transaction decides its mode afresh.
+  tx.serial_fallback_next = false;
   siglongjmp(*target, 2);
 }
 

@@ -18,8 +18,11 @@
 // records sites for a report takes it too when the thread's site cache
 // already holds the caller (itm_sites.hpp), the slower paths otherwise. A
 // read the Bloom filter does not rule out is looked up in the write log out
-// of line. Everything else (bytes of a word partly written, a locked or newer
-// orec, irrevocable or serial mode, an access that straddles words) takes the
+// of line. A serial attempt (OPTIMIST_MODE serial, or auto's choice:
+// itm_abi.cpp) reads and writes a naturally aligned unit in place, logging
+// what a write replaces (try_read_serial / try_write_serial). Everything else
+// (bytes of a word partly written, a locked or newer orec, irrevocable mode,
+// a claimed serial attempt, an access that straddles words) takes the
 // engine's general read_bytes / write_bytes, which start over and handle
 // every case.
 // Wider types (complex, long double, __m128) are whole words when 8-aligned.
@@ -38,6 +41,7 @@
 #include "stm/global_clock.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/transaction.hpp"
+#include "stm/undo_log.hpp"
 #include "stm/word_memory.hpp"
 
 using namespace optimist::detail;
@@ -130,12 +134,47 @@ template <class U>
   return value;
 }
 
+// Serial attempts (optimist/detail/serial_access.hpp, INVARIANT direct-serial:
+// tls_serial_direct is set only while the thread runs one): a naturally
+// aligned unit is read in place, and kept only if the attempt is still
+// unclaimed after the load (INVARIANT read-then-claim, serial_mode.hpp); a
+// write enters the runtime (serial_enter: the claimant must not replay the
+// undo log while it grows), records the bytes it replaces and stores in
+// place. false: the engine's general path decides (a claim, a full undo log,
+// an open durable store, a misaligned unit).
+template <class U>
+[[gnu::always_inline]] inline bool try_read_serial(std::uintptr_t at, U& out) {
+  serial_access_state* s = tls_serial_direct;
+  if (s == nullptr || at % sizeof(U) != 0) return false;
+  out = atomic_load_relaxed<U>(at);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return s->serial_claimed.load(std::memory_order_relaxed) == 0;
+}
+
+template <class U>
+[[gnu::always_inline]] inline bool try_write_serial(std::uintptr_t at, U value) {
+  serial_access_state* s = tls_serial_direct;
+  if (s == nullptr || at % sizeof(U) != 0 ||
+      g_durable_stores_open.load(std::memory_order_relaxed) != 0 || !serial_enter(*s))
+    return false;
+  const std::uintptr_t word = at & ~std::uintptr_t{7};
+  const bool recorded =
+      sizeof(U) == 8
+          ? s->undo.try_record_word(word)
+          : s->undo.try_record(word, byte_mask(static_cast<unsigned>(at & 7), sizeof(U)));
+  if (!recorded) return false;  // (phase 2 stays: the general path enters again and leaves)
+  atomic_store_relaxed<U>(at, value);
+  serial_leave(*s);
+  return true;
+}
+
 template <class U>
 [[gnu::always_inline]] inline U read_unit(std::uintptr_t at, const void* caller) {
   transaction* tx = tls_current;
   U value;
   if (fast_reader(tx) && try_read_unit(tx, at, value, caller)) [[likely]]
     return value;
+  if (try_read_serial(at, value)) return value;
   return read_unit_slow<U>(at, caller);
 }
 
@@ -149,6 +188,7 @@ template <class U>
                    byte_mask(offset, sizeof(U)), itm_site_of(tx, caller));
     return;
   }
+  if (try_write_serial(at, value)) return;
   write_unit_slow<U>(at, value, caller);
 }
 

@@ -145,7 +145,7 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
       return value;
     }
     // Given way (serial_mode.hpp): now a doomed speculative attempt.
-    if (!unwinding()) throw restart_signal{};
+    after_give_way();
     return standalone_read(word, mask);
   }
   if (mode == tx_mode::hardware) [[unlikely]]
@@ -227,7 +227,7 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
           "the block ran); it was rolled back");
     if (!serial_enter(*this) && serial_divert(*this)) {
       // Given way (serial_mode.hpp): now a doomed speculative attempt.
-      if (!unwinding()) throw restart_signal{};
+      after_give_way();
       return;
     }
     try {

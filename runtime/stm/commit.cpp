@@ -419,6 +419,15 @@ void transaction::abandon(abort_cause cause, const conflict_point& where) {
   doom_cause = cause;
 }
 
+[[noreturn]] void transaction::restart_given_way() {
+  if (c_restart_point != nullptr) {
+    sigjmp_buf* target = c_restart_point;
+    rollback();  // doom_cause was set with the doom
+    siglongjmp(*target, 1);
+  }
+  throw restart_signal{};
+}
+
 [[noreturn]] void transaction::restart(abort_cause cause, const conflict_point& where) {
   if (recording) record_conflict(*this, cause, where);
   if (c_restart_point != nullptr) {

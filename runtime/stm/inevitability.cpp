@@ -82,20 +82,20 @@ void transaction::become_irrevocable(source_location site) {
     tls_serial_direct = nullptr;  // INVARIANT direct-serial
     doomed = true;
     doom_cause = abort_cause::explicit_restart;
-    throw restart_signal{};
+    restart_given_way();  // (a C or GNU TM attempt jumps back: its rollback undoes the writes)
   }
   if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
     if (!serial_enter(*this) && serial_divert(*this)) {
       // Given way (serial_mode.hpp) before it became inevitable: like a failed
       // become_inevitable() below, keep the token and re-run irrevocably.
-      if (unwinding()) return;
+      if (c_restart_point == nullptr && unwinding()) return;
       if (!holds_token) {
         if (before_irrevocable != nullptr) before_irrevocable(before_irrevocable_context);
         acquire_inevitability_token(*this);
       }
       irrevocable_next = true;
       serial_fallback_next = false;
-      throw restart_signal{};
+      restart_given_way();
     }
     if (!inevitable_requested) thread_counters::bump(counters.irrevocable);
     inevitable_requested = true;

@@ -645,7 +645,7 @@ void transaction::commit_serial() {
 
 void transaction::commit_serial_general() {
   // Give-way (serial_mode.hpp): a claimed attempt restarts instead.
-  if (!serial_enter(*this) && serial_divert(*this)) throw restart_signal{};
+  if (!serial_enter(*this) && serial_divert(*this)) restart_given_way();
   serial_phase.store(0, std::memory_order_relaxed);  // ends with the gate (opened below)
   const bool read_only = undo.empty();
   if (read_only) {

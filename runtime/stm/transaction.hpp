@@ -227,6 +227,17 @@ class alignas(64) transaction : public serial_access_state {
   // transactional memory): then the attempt is only marked doomed and the
   // caller answers without throwing — a second exception would terminate.
   void abandon(abort_cause cause, const conflict_point& where);
+  // A serial attempt that gave way (serial_divert returned true, or auto mode
+  // re-runs it irrevocably: inevitability.cpp) is now doomed: restarted now.
+  // A C or GNU TM attempt (c_restart_point) rolls back and jumps to its
+  // restart point, as restart() does; C++ code throws restart_signal.
+  [[noreturn]] void restart_given_way();
+  // The same where the C++ stack may be unwinding: then, as abandon() does,
+  // the caller answers as a doomed attempt (a second exception would
+  // terminate). A C or GNU TM attempt always jumps.
+  void after_give_way() {
+    if (c_restart_point != nullptr || !unwinding()) restart_given_way();
+  }
   int uncaught_exceptions_now() const noexcept {
     return uncaught_count != nullptr ? static_cast<int>(*uncaught_count)
                                      : std::uncaught_exceptions();

@@ -145,6 +145,11 @@ void planted_conflict(const std::string& dir) {
   if (child == 0) {
     close(fds[0]);
     setenv("OPTIMIST_REPORT", target.c_str(), 1);
+    // Conflicts are a property of speculation: serial mode runs every transaction alone (and
+    // the reader, which waits for the writer inside its transaction, would wait for ever, as
+    // under one lock). Auto mode runs speculatively while a report is recorded.
+    const char* mode = std::getenv("OPTIMIST_MODE");
+    if (mode != nullptr && std::strcmp(mode, "serial") == 0) setenv("OPTIMIST_MODE", "auto", 1);
     std::thread reader(reader_body), writer(writer_body);
     reader.join();
     writer.join();
