@@ -18,11 +18,12 @@
 // and thread-local data the compiler asks to restore on restart), and user
 // undo actions.
 //
-// Limits: x86-64 Linux; a transaction with only an uninstrumented path (GCC
-// emits one for code it cannot instrument) and indirect calls to functions
-// without a transactional clone end the program with a message naming them
-// (running them unlogged would break isolation); __m64 and __m256 barriers
-// are not provided.
+// A transaction with only an uninstrumented path (GCC emits one for code it
+// cannot instrument: a __transaction_relaxed that does I/O) runs serially
+// and inevitably, whatever the mode (start_serial_forced).
+// Limits: x86-64 Linux; indirect calls to functions without a transactional
+// clone end the program with a message naming them (running them unlogged
+// would break isolation); __m64 and __m256 barriers are not provided.
 #include <cxxabi.h>
 #include <immintrin.h>
 
@@ -109,7 +110,15 @@ void undo_thread_state(itm_thread& state) noexcept {
 //     purpose: a planted one, say) would only make it give way, which names
 //     no conflicting access. serial mode is the user's explicit choice: it
 //     stays serial, and the report shows its lock waits.
-void start_attempt(transaction& tx, optimist::source_location site) {
+void start_serial_forced(transaction& tx, optimist::source_location site, bool inevitable);
+
+void start_attempt(transaction& tx, itm_thread& state, optimist::source_location site) {
+  if (state.serial_next) [[unlikely]] {
+    state.serial_next = false;
+    tx.serial_fallback_next = false;  // (set if a give-way asked for this re-run)
+    start_serial_forced(tx, site, false);
+    return;
+  }
   bool serial = false;
   if (tx.serial_fallback_next) {
     tx.serial_fallback_next = false;
@@ -126,6 +135,84 @@ void start_attempt(transaction& tx, optimist::source_location site) {
     tx.start(site);
   }
   tx.c_restart_point = &tx.c_jump_buffer;
+}
+
+// A serial attempt of `tx` becomes inevitable: it no longer gives way (a
+// claimant waits for its commit: serial_mode.hpp), so code the engine does
+// not see — a block's uninstrumented path — may write in place. The
+// handshake of become_irrevocable's serial case (INVARIANT
+// give-way-exclusive): false if the attempt was taken over first (it is
+// then a doomed speculative attempt, its writes undone).
+bool make_serial_inevitable(transaction& tx, optimist::source_location site) {
+  if (!serial_enter(tx) && serial_divert(tx)) return false;
+  if (!tx.inevitable_requested) thread_counters::bump(tx.counters.irrevocable);
+  tx.inevitable_requested = true;
+  tx.inevitable_site = site;
+  tx.serial_inevitable.store(true, std::memory_order_relaxed);  // never given way from here on
+  serial_leave(tx);
+  return true;
+}
+
+// Starts an outermost attempt that runs serially whatever OPTIMIST_MODE says:
+// a block GCC gave only an uninstrumented path (a __transaction_relaxed that
+// calls unsafe code, I/O say), made inevitable at once (`inevitable`): its
+// plain loads and stores then run alone, as under libitm's serial-irrevocable
+// method; or the re-run of a block whose nested block has only that path
+// (serial_next: it becomes inevitable there). Tries again where the gate was
+// not taken (close_gate gave up waiting for a speculator) or the attempt was
+// taken over before it became inevitable: none of its code has run.
+// Limit: the uninstrumented code's writes carry no orec versions
+// (INVARIANT serial-writes-stamped, serial_mode.cpp), so a C or C++ retry()
+// that waits on words such a block writes is not woken by it.
+void start_serial_forced(transaction& tx, optimist::source_location site, bool inevitable) {
+  for (;;) {
+    tx.start_serial(site);
+    if (tx.mode == tx_mode::serial && (!inevitable || make_serial_inevitable(tx, site))) break;
+    tx.discard_attempt();
+    tx.serial_fallback_next = false;
+  }
+  tx.c_restart_point = &tx.c_jump_buffer;
+}
+
+// True if the outermost transaction of `tx` is a GNU TM one (its restart
+// point is _ITM_beginTransaction's), not a C or C++ block.
+bool itm_outermost(const transaction& tx) {
+  return t_itm_caller_stack != 0 && tx.c_restart_point == &tx.c_jump_buffer;
+}
+
+// Rolls back the speculative attempt of a GNU TM transaction (itm_outermost)
+// and runs it again serially (serial_next), from its _ITM_beginTransaction.
+[[noreturn]] void rerun_serially(transaction& tx) {
+  if (tx.inevitable_requested) {
+    fatal(
+        "a transaction that became irrevocable in software must run uninstrumented code; it "
+        "can neither run it in place nor start again");
+  }
+  itm_state().serial_next = true;
+  sigjmp_buf* target = tx.c_restart_point;
+  tx.doom_cause = optimist::abort_cause::explicit_restart;
+  tx.rollback();
+  siglongjmp(*target, 1);
+}
+
+// A nested block with only an uninstrumented path (flattened into `tx`, whose
+// depth is already counted): its plain stores go in place, so the outermost
+// attempt must be serial and becomes inevitable here. A speculative one (or
+// an irrevocable one: it buffers its writes too) runs again serially; a
+// serial one taken over first runs again as well. Returns the marker that
+// makes _ITM_beginTransaction return a_runUninstrumentedCode.
+sigjmp_buf* enter_nested_uninstrumented(transaction& tx, const void* return_address) {
+  const optimist::source_location site = itm_site_of(&tx, return_address);
+  if (tx.mode == tx_mode::serial) {
+    if (make_serial_inevitable(tx, site)) return reinterpret_cast<sigjmp_buf*>(1);
+    tx.restart_given_way();  // (a C++ outermost block: restart_signal)
+  }
+  if (!itm_outermost(tx)) {
+    fatal(
+        "a __transaction_atomic with no instrumented code path runs inside a C or C++ atomic "
+        "block that runs speculatively; run that block serially (OPTIMIST_MODE=serial)");
+  }
+  rerun_serially(tx);
 }
 
 void destroy_with_delete(void* p) {
@@ -156,6 +243,7 @@ extern "C" {
 
 // _ITM_beginTransaction jumps to the first member (itm_begin_x86_64.cpp).
 static_assert(offsetof(itm_thread, return_address) == 0);
+static_assert(offsetof(itm_thread, first_flags) == 12);  // and read at 12
 
 struct itm_resume {
   std::uint64_t flags;
@@ -164,18 +252,16 @@ struct itm_resume {
 
 // Called by _ITM_beginTransaction (itm_begin_x86_64.cpp; hidden, so a direct
 // call): starts the outermost transaction's first attempt and returns the
-// restart point for its sigsetjmp, or returns null for a nested one.
+// restart point for its sigsetjmp, or returns null for a nested one (1 for a
+// nested one with only uninstrumented code).
 sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
                                  std::uintptr_t caller_stack) {
   transaction& tx = this_thread_transaction();
   if (tx.depth > 0) {
     ++tx.depth;  // flattened into the outermost transaction
-    return nullptr;
-  }
-  if ((properties & pr_instrumentedCode) == 0) [[unlikely]] {
-    fatal(
-        "a __transaction_atomic has no instrumented code path (it calls code GCC cannot "
-        "instrument); optimist cannot run it isolated");
+    if ((properties & pr_instrumentedCode) != 0) [[likely]]
+      return nullptr;
+    return enter_nested_uninstrumented(tx, return_address);
   }
   itm_thread& state = itm_state();
   state.return_address = return_address;
@@ -186,7 +272,14 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
   state.saved.clear();
   state.saved_data.clear();
   state.undo_actions.clear();
-  start_attempt(tx, itm_site_of(nullptr, return_address));
+  const optimist::source_location site = itm_site_of(nullptr, return_address);
+  if ((properties & pr_instrumentedCode) == 0) [[unlikely]] {
+    state.first_flags = a_runUninstrumentedCode;  // (no restart: it is inevitable)
+    start_serial_forced(tx, site, true);
+  } else {
+    state.first_flags = a_runInstrumentedCode | a_saveLiveVariables;
+    start_attempt(tx, state, site);
+  }
   ++state.transaction_id;
   return &tx.c_jump_buffer;
 }
@@ -202,7 +295,7 @@ itm_resume optimist_itm_restart(int jumped) {
     t_itm_caller_stack = 0;
     return {a_abortTransaction | a_restoreLiveVariables, state.return_address};
   }
-  start_attempt(tx, itm_site_of(nullptr, state.return_address));
+  start_attempt(tx, state, itm_site_of(nullptr, state.return_address));
   return {a_runInstrumentedCode | a_restoreLiveVariables, state.return_address};
 }
 
@@ -240,15 +333,36 @@ void _ITM_abortTransaction(int reason) {
   siglongjmp(*target, 2);
 }
 
+// GCC asks for serial-irrevocable mode before code it did not instrument (a
+// call to an unsafe function in a __transaction_relaxed): that code's plain
+// loads and stores must see and make the transaction's own writes in place.
+// So, as libitm does, the transaction runs serially and becomes inevitable
+// there: a serial attempt at once, a speculative one after running again
+// serially (its redo log would otherwise write back over the plain stores,
+// and its reads miss them). A C or C++ outer block becomes inevitable as
+// before (become_inevitable: its writes stay buffered).
 void _ITM_changeTransactionMode(int mode) {
   if (mode != modeSerialIrrevocable) return;
-  become_inevitable(itm_site_of(tls_current, __builtin_return_address(0)));
+  transaction& tx = running("_ITM_changeTransactionMode");
+  const optimist::source_location site = itm_site_of(&tx, __builtin_return_address(0));
+  if (tx.mode == tx_mode::serial) {
+    if (make_serial_inevitable(tx, site)) return;
+    itm_state().serial_next = true;  // taken over first: again, serially
+    tx.restart_given_way();
+  }
+  if (!itm_outermost(tx)) {
+    become_inevitable(site);
+    return;
+  }
+  rerun_serially(tx);
 }
 
 int _ITM_inTransaction() {
   transaction* tx = tls_current;
   if (tx == nullptr) return outsideTransaction;
-  return tx->mode == tx_mode::irrevocable ? inIrrevocableTransaction : inRetryableTransaction;
+  const bool irrevocable =
+      tx->mode == tx_mode::irrevocable || (tx->mode == tx_mode::serial && tx->inevitable_requested);
+  return irrevocable ? inIrrevocableTransaction : inRetryableTransaction;
 }
 
 std::uint64_t _ITM_getTransactionId() {

@@ -8,10 +8,11 @@
 // is popped first (kept by optimist_itm_prepare in the thread's state), so
 // sigsetjmp records rsp = the caller's stack pointer after the call, and no
 // callee-saved register has been touched yet. optimist_itm_prepare starts
-// the first attempt; sigsetjmp returning 0 then returns 0x09 (run the
-// instrumented code, save live variables) to the return address, which the
-// thread's itm_thread holds first (through the initial-exec pointer
-// optimist_itm_state). Every return pushes the return address back and
+// the first attempt; sigsetjmp returning 0 then returns the attempt's flags
+// (itm_thread::first_flags: 0x09, run the instrumented code and save live
+// variables, or 0x02 for a block with only uninstrumented code) to the
+// return address, which the thread's itm_thread holds first (through the
+// initial-exec pointer optimist_itm_state). Every return pushes the return address back and
 // returns with `ret`: a `jmp` would leave the CPU's return-stack predictor one
 // entry out of step, and every `ret` of the caller's call chain after it would
 // be mispredicted. The engine's C restart path (transaction::restart with
@@ -20,7 +21,8 @@
 // Nothing of this function's own frame is ever needed after the first return
 // (INVARIANT frameless-restart).
 //
-//   prepare(props, return_address, caller_stack) -> the sigjmp_buf, or null when nested
+//   prepare(props, return_address, caller_stack) -> the sigjmp_buf, or null when nested (1 when
+//     nested and run uninstrumented); after sigsetjmp, the flags are itm_thread::first_flags
 //   restart(jumped: 1 restart, 2 user abort) -> {flags, return address}
 #if defined(__x86_64__) && defined(__linux__)
 
@@ -42,6 +44,8 @@ _ITM_beginTransaction:
     .cfi_def_cfa_offset 8
     testq %rax, %rax
     jz 1f
+    cmpq $1, %rax                     # (sigjmp_buf*)1: nested, uninstrumented code
+    je 3f
     popq %rsi                         # rsp = the caller's stack pointer after `ret`
     .cfi_def_cfa_offset 0
     movq %rax, %rdi
@@ -53,7 +57,7 @@ _ITM_beginTransaction:
     movq %fs:(%rcx), %rcx             # the thread's itm_thread; its first member is
     pushq (%rcx)                      # the return address: back where the call put it
     .cfi_def_cfa_offset 8
-    movl $0x09, %eax                  # a_runInstrumentedCode | a_saveLiveVariables
+    movl 12(%rcx), %eax               # first_flags (0x09: instrumented, save live variables)
     ret                               # (a ret, not a jmp: the return predictor stays in step)
 2:  .cfi_def_cfa_offset 0
     movl %eax, %edi                   # the siglongjmp value after a restart
@@ -63,6 +67,8 @@ _ITM_beginTransaction:
     ret
 1:  .cfi_def_cfa_offset 8
     movl $0x01, %eax                  # nested (flattened): run the instrumented code
+    ret
+3:  movl $0x02, %eax                  # nested, with only an uninstrumented path
     ret
     .cfi_endproc
     .size _ITM_beginTransaction, .-_ITM_beginTransaction

@@ -37,6 +37,14 @@ struct itm_thread {
   // _ITM_beginTransaction jumps to it (itm_begin_x86_64.cpp).
   void* return_address = nullptr;
   std::uint32_t properties = 0;
+  // What _ITM_beginTransaction returns after its sigsetjmp (the second
+  // member it reads: itm_begin_x86_64.cpp): a_runInstrumentedCode |
+  // a_saveLiveVariables, or a_runUninstrumentedCode for a block GCC gave no
+  // instrumented path (itm_abi.cpp).
+  std::uint32_t first_flags = 0x09;
+  // The next outermost attempt must run serially: a nested block with only
+  // an uninstrumented path was reached in a speculative one (itm_abi.cpp).
+  bool serial_next = false;
   std::vector<itm_saved_bytes> saved;  // _ITM_LB, oldest first
   std::vector<unsigned char> saved_data;
   std::vector<itm_user_action> undo_actions;  // _ITM_addUserUndoAction

@@ -1,0 +1,176 @@
+// tests/itm/irrevocable_gnutm.cpp — -fgnu-tm transactions that run code GCC did not instrument
+// (runtime/itm/itm_abi.cpp: _ITM_changeTransactionMode, start_serial_forced). Built with
+// -fgnu-tm -g and linked with optimist_itm; run in the mode ctest gives (OPTIMIST_MODE).
+//
+// A __transaction_relaxed may call an unsafe function (I/O, or any function without a
+// transactional clone). GCC then either asks for serial-irrevocable mode before the call
+// (_ITM_changeTransactionMode) and calls the function's plain, uninstrumented code, or gives the
+// whole block only an uninstrumented path. Either way that code loads and stores in place, so it
+// must see the transaction's own earlier writes and its stores must not be overwritten at
+// commit; and nothing else may run beside it.
+// 1. Sequential result: a relaxed block whose unsafe call (taken in some iterations) adds to the
+//    word the block has just written; the result must equal the same loop without transactions,
+//    in every mode. (Before: a speculative attempt kept the block's writes in its redo log, so
+//    the plain code read the old value and the write-back overwrote its store: 704, not 310.)
+// 2. A block GCC gave only an uninstrumented path (it calls I/O unconditionally) runs, its I/O
+//    once per block; _ITM_inTransaction says irrevocable inside it. (Before: the program was
+//    stopped with "no instrumented code path".) Also nested in such a block.
+// 3. Isolation at 2 and 4 threads: transfers where every 16th block is relaxed and moves its
+//    amount through an unsafe function with plain stores, beside instrumented ones; the total is
+//    conserved.
+// OPTIMIST_STRESS (a positive integer) multiplies the transfers.
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "check.hpp"
+
+extern "C" int _ITM_inTransaction();
+
+namespace {
+
+// ---- 1. the sequential result -------------------------------------------------------------
+
+long g_value = 0;
+int g_unsafe_calls = 0;
+
+__attribute__((noinline)) void add_hundred_unsafely() {
+  ++g_unsafe_calls;
+  g_value = g_value + 100;
+  asm volatile("" ::: "memory");  // (an opaque body: GCC must treat the call as unsafe)
+}
+
+// The loop of sequential_result without transactions: {value, calls}.
+std::pair<long, int> expected_sequential() {
+  long value = 0;
+  int calls = 0;
+  for (int i = 0; i < 10; ++i) {
+    value += 1;
+    if (value % 5 == 0) {
+      ++calls;
+      value += 100;
+    }
+    value += 10;
+  }
+  return {value, calls};
+}
+
+void sequential_result() {
+  // (Computed outside this frame: locals live across a transaction's restart point may be
+  // clobbered by its longjmp.)
+  const std::pair<long, int> expected = expected_sequential();
+  g_value = 0;
+  g_unsafe_calls = 0;
+  for (int i = 0; i < 10; ++i) {
+    __transaction_relaxed {
+      g_value = g_value + 1;
+      if (g_value % 5 == 0) add_hundred_unsafely();
+      g_value = g_value + 10;
+    }
+  }
+  check(g_value == expected.first && g_unsafe_calls == expected.second,
+        "relaxed blocks with an unsafe call: g " + std::to_string(g_value) + " after " +
+            std::to_string(g_unsafe_calls) + " calls, expected " + std::to_string(expected.first) +
+            " after " + std::to_string(expected.second) + " (the loop without transactions)");
+}
+
+// ---- 2. blocks with only an uninstrumented path --------------------------------------------
+
+long g_io_value = 0;
+int g_io_calls = 0, g_io_state = -1;
+
+void unsafe_io(long v) {
+  ++g_io_calls;
+  g_io_state = _ITM_inTransaction();
+  if (write(-1, &v, sizeof v) > 0) g_io_calls = -1000;  // (an I/O call: fails, EBADF)
+}
+
+__attribute__((noinline)) void nested_io(long v) {
+  __transaction_relaxed {
+    g_io_value = g_io_value + 100;
+    unsafe_io(v);
+  }
+}
+
+void uninstrumented_blocks() {
+  for (int i = 0; i < 3; ++i) {
+    __transaction_relaxed {
+      g_io_value = g_io_value + 1;
+      unsafe_io(g_io_value);
+      g_io_value = g_io_value + 10;
+    }
+  }
+  check(g_io_value == 33 && g_io_calls == 3,
+        "uninstrumented blocks: value " + std::to_string(g_io_value) + " after " +
+            std::to_string(g_io_calls) + " I/O calls, expected 33 after 3");
+  check(g_io_state == 2, "_ITM_inTransaction in an uninstrumented block gave " +
+                             std::to_string(g_io_state) + ", expected 2 (irrevocable)");
+  __transaction_relaxed {
+    g_io_value = g_io_value + 1;
+    nested_io(g_io_value);
+    g_io_value = g_io_value + 10;
+  }
+  check(g_io_value == 144 && g_io_calls == 4,
+        "nested uninstrumented block: value " + std::to_string(g_io_value) + " after " +
+            std::to_string(g_io_calls) + " I/O calls, expected 144 after 4");
+}
+
+// ---- 3. isolation beside other threads ------------------------------------------------------
+
+constexpr int account_count = 16;
+long g_accounts[account_count];
+
+__attribute__((noinline)) void move_unsafely(long* from, long* to, long amount) {
+  *from -= amount;  // plain stores, uninstrumented
+  asm volatile("" ::: "memory");
+  *to += amount;
+}
+
+void transfers(int threads) {
+  for (long& a : g_accounts) a = 1000;
+  std::vector<std::thread> workers;
+  const long per_thread = 4000 * stress_scale();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([t, per_thread] {
+      unsigned s = 31u + 7919u * static_cast<unsigned>(t);
+      for (long i = 0; i < per_thread; ++i) {
+        s = s * 1103515245u + 12345u;
+        const int from = static_cast<int>((s >> 8) % account_count);
+        const int to = static_cast<int>((s >> 16) % account_count);
+        const long amount = static_cast<long>(s % 7);
+        if (i % 16 == 0) {
+          __transaction_relaxed {
+            if (g_accounts[from] >= amount)
+              move_unsafely(&g_accounts[from], &g_accounts[to], amount);
+          }
+        } else {
+          __transaction_atomic {
+            if (g_accounts[from] >= amount) {
+              g_accounts[from] -= amount;
+              g_accounts[to] += amount;
+            }
+          }
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  long sum = 0;
+  for (long a : g_accounts) sum += a;
+  check(sum == 1000L * account_count, std::to_string(threads) + " threads: sum " +
+                                          std::to_string(sum) + ", expected " +
+                                          std::to_string(1000L * account_count));
+}
+
+}  // namespace
+
+int main() {
+  sequential_result();
+  uninstrumented_blocks();
+  for (int threads : {1, 2, 4}) transfers(threads);
+  std::printf("itm irrevocable: %s\n", g_failed == 0 ? "all checks passed" : "FAILED");
+  return g_failed == 0 ? 0 : 1;
+}
