@@ -46,8 +46,10 @@ struct child_result {
 };
 
 // Runs this program's report_file_child.one_transaction with
-// OPTIMIST_REPORT=target; returns its exit code and stderr.
-child_result run_child(const std::string& target, const optimist::test::temp_dir& dir) {
+// OPTIMIST_REPORT=target (and `mode` as OPTIMIST_MODE, if given); returns its
+// exit code and stderr.
+child_result run_child(const std::string& target, const optimist::test::temp_dir& dir,
+                       const std::string& mode = "") {
   const std::string captured = (dir.path() / "child_stderr.txt").string();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -58,6 +60,7 @@ child_result run_child(const std::string& target, const optimist::test::temp_dir
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
     if (entry.rfind("OPTIMIST_REPORT=", 0) == 0 || entry.rfind(child_marker, 0) == 0) continue;
+    if (!mode.empty() && entry.rfind("OPTIMIST_MODE=", 0) == 0) continue;
     // A sharded run (OPTIMIST_TEST_SHARDS) would leave the child's one test outside its shard.
     if (entry.rfind("GTEST_TOTAL_SHARDS=", 0) == 0 || entry.rfind("GTEST_SHARD_INDEX=", 0) == 0)
       continue;
@@ -65,6 +68,7 @@ child_result run_child(const std::string& target, const optimist::test::temp_dir
   }
   env_text.push_back("OPTIMIST_REPORT=" + target);
   env_text.push_back(std::string(child_marker) + "=1");
+  if (!mode.empty()) env_text.push_back("OPTIMIST_MODE=" + mode);
   std::vector<char*> env;
   for (std::string& e : env_text) env.push_back(e.data());
   env.push_back(nullptr);
@@ -90,8 +94,9 @@ child_result run_child(const std::string& target, const optimist::test::temp_dir
 TEST(report_file_child, one_transaction) {
   if (std::getenv(child_marker) == nullptr) GTEST_SKIP() << "runs only as a child";
   optimist::tvar<long> value{0};
-  optimist::atomically([&] { value.set(value.get() + 1); });
+  optimist::atomically([&] { value.set(value.get() + 1); });  // (child_block_line)
 }
+constexpr int child_block_line = __LINE__ - 2;
 
 TEST(report_file, at_exit_a_full_device_is_reported_never_claimed_written) {
   if (access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no writable /dev/full";
@@ -127,6 +132,21 @@ TEST(report_file, at_exit_a_good_path_gets_the_json_report) {
   std::istringstream json(read_all(target));
   const optimist::report::profile p = optimist::report::read_json(json);
   EXPECT_GE(p.totals.commits, 1u);
+}
+
+// The text report at exit has serial mode's section, naming the block. (It
+// had none: the per-site table was destroyed before the exit handler ran.)
+TEST(report_file, at_exit_the_text_report_has_the_serial_section) {
+  optimist::test::temp_dir dir;
+  const std::string target = (dir.path() / "run.txt").string();
+  const child_result child = run_child(target, dir, "serial");
+  EXPECT_EQ(child.exit_code, 0) << child.stderr_text;
+  const std::string text = read_all(target);
+  const std::size_t section = text.find("\nSerial mode: 1 blocks ran serially, ");
+  ASSERT_NE(section, std::string::npos) << text;
+  EXPECT_NE(text.find("report_file_test.cpp:" + std::to_string(child_block_line) + " in ", section),
+            std::string::npos)
+      << text;
 }
 
 TEST(report_file, write_report_file_names_the_file_and_the_reason) {
