@@ -347,8 +347,8 @@ void _ITM_changeTransactionMode(int mode) {
   const optimist::source_location site = itm_site_of(&tx, __builtin_return_address(0));
   if (tx.mode == tx_mode::serial) {
     if (make_serial_inevitable(tx, site)) return;
-    itm_state().serial_next = true;  // taken over first: again, serially
-    tx.restart_given_way();
+    if (itm_outermost(tx)) itm_state().serial_next = true;  // taken over first: again, serially
+    tx.restart_given_way();  // (a C++ outermost block: restart_signal)
   }
   if (!itm_outermost(tx)) {
     become_inevitable(site);
