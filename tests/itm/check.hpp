@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -22,6 +24,35 @@ void check(bool ok, const std::string& what) {
 long stress_scale() {
   const char* text = std::getenv("OPTIMIST_STRESS");
   return text != nullptr && std::atol(text) > 0 ? std::atol(text) : 1;
+}
+
+// Bank transfers at `threads` threads: the `count` accounts start at 1,000 each; every thread
+// makes `per_thread` transfers of 0 to 6 between pseudo-random accounts, each through
+// transfer(from, to, amount, i) (the caller's transaction; i counts the thread's transfers);
+// then the total must be what it was. Returns the number of transfers.
+template <class Transfer>
+long check_transfers(long* accounts, int count, int threads, long per_thread,
+                     const std::string& what, Transfer transfer) {
+  for (int a = 0; a < count; ++a) accounts[a] = 1000;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([=] {
+      unsigned s = 17u + 7919u * static_cast<unsigned>(t);
+      for (long i = 0; i < per_thread; ++i) {
+        s = s * 1103515245u + 12345u;
+        transfer(static_cast<int>((s >> 8) % static_cast<unsigned>(count)),
+                 static_cast<int>((s >> 16) % static_cast<unsigned>(count)),
+                 static_cast<long>(s % 7), i);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  long sum = 0;
+  for (int a = 0; a < count; ++a) sum += accounts[a];
+  check(sum == 1000L * count, what + ", " + std::to_string(threads) + " threads: sum " +
+                                  std::to_string(sum) + ", expected " +
+                                  std::to_string(1000L * count));
+  return per_thread * threads;
 }
 
 }  // namespace

@@ -130,39 +130,22 @@ __attribute__((noinline)) void move_unsafely(long* from, long* to, long amount) 
 }
 
 void transfers(int threads) {
-  for (long& a : g_accounts) a = 1000;
-  std::vector<std::thread> workers;
-  const long per_thread = 4000 * stress_scale();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([t, per_thread] {
-      unsigned s = 31u + 7919u * static_cast<unsigned>(t);
-      for (long i = 0; i < per_thread; ++i) {
-        s = s * 1103515245u + 12345u;
-        const int from = static_cast<int>((s >> 8) % account_count);
-        const int to = static_cast<int>((s >> 16) % account_count);
-        const long amount = static_cast<long>(s % 7);
-        if (i % 16 == 0) {
-          __transaction_relaxed {
-            if (g_accounts[from] >= amount)
-              move_unsafely(&g_accounts[from], &g_accounts[to], amount);
-          }
-        } else {
-          __transaction_atomic {
-            if (g_accounts[from] >= amount) {
-              g_accounts[from] -= amount;
-              g_accounts[to] += amount;
-            }
-          }
-        }
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  long sum = 0;
-  for (long a : g_accounts) sum += a;
-  check(sum == 1000L * account_count, std::to_string(threads) + " threads: sum " +
-                                          std::to_string(sum) + ", expected " +
-                                          std::to_string(1000L * account_count));
+  check_transfers(g_accounts, account_count, threads, 4000 * stress_scale(),
+                  "relaxed and atomic transfers", [](int from, int to, long amount, long i) {
+                    if (i % 16 == 0) {
+                      __transaction_relaxed {
+                        if (g_accounts[from] >= amount)
+                          move_unsafely(&g_accounts[from], &g_accounts[to], amount);
+                      }
+                    } else {
+                      __transaction_atomic {
+                        if (g_accounts[from] >= amount) {
+                          g_accounts[from] -= amount;
+                          g_accounts[to] += amount;
+                        }
+                      }
+                    }
+                  });
 }
 
 }  // namespace

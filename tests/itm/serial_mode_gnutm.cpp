@@ -151,28 +151,8 @@ __attribute__((noinline)) void transfer(int from, int to, long amount) {
 }
 
 long transfers(int threads) {
-  for (long& a : g_accounts) a = 1000;
-  std::vector<std::thread> workers;
-  const long per_thread = 20000 * stress_scale();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([t, per_thread] {
-      unsigned s = 29u + 7919u * static_cast<unsigned>(t);
-      for (long i = 0; i < per_thread; ++i) {
-        s = s * 1103515245u + 12345u;
-        const int from = static_cast<int>((s >> 8) % account_count);
-        const int to = static_cast<int>((s >> 16) % account_count);
-        const long amount = static_cast<long>(s % 7);
-        transfer(from, to, amount);
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  long sum = 0;
-  for (long a : g_accounts) sum += a;
-  check(sum == 1000L * account_count, "serial mode, " + std::to_string(threads) + " threads: sum " +
-                                          std::to_string(sum) + ", expected " +
-                                          std::to_string(1000L * account_count));
-  return per_thread * threads;
+  return check_transfers(g_accounts, account_count, threads, 20000 * stress_scale(), "serial mode",
+                         [](int from, int to, long amount, long) { transfer(from, to, amount); });
 }
 
 void serial_mode(const std::string& report) {
