@@ -137,22 +137,6 @@ void start_attempt(transaction& tx, itm_thread& state, optimist::source_location
   tx.c_restart_point = &tx.c_jump_buffer;
 }
 
-// A serial attempt of `tx` becomes inevitable: it no longer gives way (a
-// claimant waits for its commit: serial_mode.hpp), so code the engine does
-// not see — a block's uninstrumented path — may write in place. The
-// handshake of become_irrevocable's serial case (INVARIANT
-// give-way-exclusive): false if the attempt was taken over first (it is
-// then a doomed speculative attempt, its writes undone).
-bool make_serial_inevitable(transaction& tx, optimist::source_location site) {
-  if (!serial_enter(tx) && serial_divert(tx)) return false;
-  if (!tx.inevitable_requested) thread_counters::bump(tx.counters.irrevocable);
-  tx.inevitable_requested = true;
-  tx.inevitable_site = site;
-  tx.serial_inevitable.store(true, std::memory_order_relaxed);  // never given way from here on
-  serial_leave(tx);
-  return true;
-}
-
 // Starts an outermost attempt that runs serially whatever OPTIMIST_MODE says:
 // a block GCC gave only an uninstrumented path (a __transaction_relaxed that
 // calls unsafe code, I/O say), made inevitable at once (`inevitable`): its
@@ -167,7 +151,7 @@ bool make_serial_inevitable(transaction& tx, optimist::source_location site) {
 void start_serial_forced(transaction& tx, optimist::source_location site, bool inevitable) {
   for (;;) {
     tx.start_serial(site);
-    if (tx.mode == tx_mode::serial && (!inevitable || make_serial_inevitable(tx, site))) break;
+    if (tx.mode == tx_mode::serial && (!inevitable || tx.serial_become_inevitable(site))) break;
     tx.discard_attempt();
     tx.serial_fallback_next = false;
   }
@@ -204,7 +188,7 @@ bool itm_outermost(const transaction& tx) {
 sigjmp_buf* enter_nested_uninstrumented(transaction& tx, const void* return_address) {
   const optimist::source_location site = itm_site_of(&tx, return_address);
   if (tx.mode == tx_mode::serial) {
-    if (make_serial_inevitable(tx, site)) return reinterpret_cast<sigjmp_buf*>(1);
+    if (tx.serial_become_inevitable(site)) return reinterpret_cast<sigjmp_buf*>(1);
     tx.restart_given_way();  // (a C++ outermost block: restart_signal)
   }
   if (!itm_outermost(tx)) {
@@ -346,7 +330,7 @@ void _ITM_changeTransactionMode(int mode) {
   transaction& tx = running("_ITM_changeTransactionMode");
   const optimist::source_location site = itm_site_of(&tx, __builtin_return_address(0));
   if (tx.mode == tx_mode::serial) {
-    if (make_serial_inevitable(tx, site)) return;
+    if (tx.serial_become_inevitable(site)) return;
     if (itm_outermost(tx)) itm_state().serial_next = true;  // taken over first: again, serially
     tx.restart_given_way();  // (a C++ outermost block: restart_signal)
   }

@@ -57,6 +57,19 @@ void transaction::reserve(orec& lock) {
   }
 }
 
+bool transaction::serial_become_inevitable(source_location site) noexcept {
+  // INVARIANT give-way-exclusive: entered (phase 2) before the flag is set,
+  // so a claimant either sees it with the release of serial_leave or the
+  // attempt sees the claim first and diverts.
+  if (!serial_enter(*this) && serial_divert(*this)) return false;
+  if (!inevitable_requested) thread_counters::bump(counters.irrevocable);
+  inevitable_requested = true;
+  inevitable_site = site;
+  serial_inevitable.store(true, std::memory_order_relaxed);  // never given way from here on
+  serial_leave(*this);
+  return true;
+}
+
 void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
   if (mode == tx_mode::serial && serial_runs_group && before_irrevocable != nullptr &&
@@ -85,7 +98,7 @@ void transaction::become_irrevocable(source_location site) {
     restart_given_way();  // (a C or GNU TM attempt jumps back: its rollback undoes the writes)
   }
   if (mode == tx_mode::serial) {  // serial_mode.cpp: nobody else runs, nothing to reserve
-    if (!serial_enter(*this) && serial_divert(*this)) {
+    if (!serial_become_inevitable(site)) {
       // Given way (serial_mode.hpp) before it became inevitable: like a failed
       // become_inevitable() below, keep the token and re-run irrevocably.
       if (c_restart_point == nullptr && unwinding()) return;
@@ -97,11 +110,6 @@ void transaction::become_irrevocable(source_location site) {
       serial_fallback_next = false;
       restart_given_way();
     }
-    if (!inevitable_requested) thread_counters::bump(counters.irrevocable);
-    inevitable_requested = true;
-    inevitable_site = site;
-    serial_inevitable.store(true, std::memory_order_relaxed);  // never given way from here on
-    serial_leave(*this);
     return;
   }
   inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)

@@ -259,6 +259,11 @@ class alignas(64) transaction : public serial_access_state {
   const read_entry* first_invalid() const noexcept;
   void revalidate();  // extend to now, or restart: the attempt then serialises after now
   void become_irrevocable(source_location site);
+  // A serial attempt becomes inevitable in place: it no longer gives way (a
+  // claimant waits for its commit; serial_mode.hpp). false, with nothing
+  // marked, if it was taken over first: it is then a doomed speculative
+  // attempt, its writes undone (serial_divert).
+  bool serial_become_inevitable(source_location site) noexcept;
   void reserve(orec& lock);  // irrevocable mode: stop committers from taking `lock`
 
   // Serial mode (runtime/stm/serial_mode.cpp): start an outermost attempt
