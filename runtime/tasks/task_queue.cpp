@@ -18,6 +18,7 @@
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/mode_controller.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 #include "tasks/task_queue_state.hpp"
@@ -59,6 +60,18 @@ std::uint64_t ticks_now() noexcept {
                                         std::chrono::steady_clock::now().time_since_epoch())
                                         .count());
 #endif
+}
+
+// Whether this worker's next block runs serially (the lane is for those:
+// serial_lane.hpp). thread_runs_serial reads OPTIMIST_MODE the first time and
+// throws on a bad value; the block itself then reports it as the task's
+// error, so here it only means "not serially".
+bool blocks_run_serially(const transaction& self) noexcept {
+  try {
+    return thread_runs_serial(self);
+  } catch (...) {
+    return false;
+  }
 }
 
 // Tasks a worker runs before it settles the shared counters (ordered turns,
@@ -574,6 +587,7 @@ std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t las
       if (size > 1) {
         const group_outcome outcome = execute_range_group(*range.body, index, size, self);
         group.done(outcome);
+        lane_.note_progress();
         if (outcome != group_outcome::split) {
           controller_note_group(self.counters.grouped_tasks, size);
           t += size;
@@ -589,6 +603,7 @@ std::uint64_t task_queue_state::run_chunk(std::uint64_t first, std::uint64_t las
       }
       execute({nullptr, range.body, index}, self, t);
       group.single_done();
+      lane_.note_progress();
       ++t;
       ++index;
     }
@@ -614,6 +629,7 @@ std::uint64_t task_queue_state::run_singles(std::uint64_t slot, std::uint64_t ti
       tickets[i].task = nullptr;  // this worker owns the ticket (INVARIANT nothing-lost)
       execute({task, nullptr, 0}, self, ticket + i);
       group.single_done();
+      lane_.note_progress();
       ++i;
       continue;
     }
@@ -627,6 +643,7 @@ std::uint64_t task_queue_state::run_singles(std::uint64_t slot, std::uint64_t ti
         },
         self);
     group.done(outcome);
+    lane_.note_progress();
     if (outcome != group_outcome::split) {
       controller_note_group(self.counters.grouped_tasks, size);
       for (std::uint64_t k = 0; k < size; ++k, ++i) {
@@ -667,6 +684,8 @@ void task_queue_state::work() {
   std::uint64_t unsettled = 0;
   task_group_size group;
   if (ordered_) group.limit = max_ordered_group;
+  serial_lane::wait_state lane_wait;
+  unsigned lane_rounds = 0;
   auto settle = [&] {
     if (unsettled == 0) return;
     run_pending_.fetch_sub(unsettled, std::memory_order_relaxed);
@@ -710,6 +729,17 @@ void task_queue_state::work() {
       }
       const std::uint64_t next = next_batch_.load(std::memory_order_relaxed);
       if (next < batch_size) {
+        // At two workers or more, serial blocks take the lane first
+        // (serial_lane.hpp, INVARIANT lane-never-blocks).
+        if (threads_ > 1) {
+          if (!blocks_run_serially(self)) {
+            lane_.leave(&self);
+          } else if (!lane_.admit(&self, lane_wait)) {
+            wait_round(lane_rounds < 30 ? lane_rounds++ : 30);
+            continue;
+          }
+          lane_rounds = 0;
+        }
         // Chunks shrink as the batch runs out, so that the last tasks (or a
         // small batch) still spread over every worker.
         const std::uint64_t chunk =
@@ -733,10 +763,12 @@ void task_queue_state::work() {
     }
     // Nothing to claim: done if nothing running can add more, else wait.
     settle();
+    lane_.leave(&self);
     if (outstanding_.load(std::memory_order_acquire) == 0) return;
     wait_round(idle < 30 ? idle++ : 30);
   }
   settle();
+  lane_.leave(&self);
 }
 
 // Unordered mode: the task's own transaction, nothing else to wait for.
@@ -1369,6 +1401,7 @@ void task_queue_state::run(const run_options& options) {
   next_commit_.store(0, std::memory_order_relaxed);
   stop_turn_.store(no_stop_turn, std::memory_order_relaxed);
   outstanding_.store(batch_tickets_, std::memory_order_relaxed);
+  lane_.reset();
   if (batch_tickets_ == 0) {
     add_lock lock(*this);
     storage_.recycle(std::move(batch_storage_));  // blocks of adds that were cancelled

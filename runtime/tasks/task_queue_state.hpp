@@ -136,6 +136,7 @@
 #include "optimist/tasks.hpp"
 #include "tasks/add_bias.hpp"
 #include "tasks/parked_tasks.hpp"
+#include "tasks/serial_lane.hpp"
 #include "tasks/task_storage.hpp"
 
 namespace optimist::detail {
@@ -401,6 +402,7 @@ class task_queue_state {
   // its turn); no_stop_turn while none did.
   static constexpr std::uint64_t no_stop_turn = ~std::uint64_t{0};
   std::atomic<std::uint64_t> stop_turn_{no_stop_turn};
+  serial_lane lane_;                   // unordered runs of serial blocks (serial_lane.hpp)
   parked_tasks parked_{outstanding_};  // tasks that called optimist::retry()
   std::mutex error_mutex_;
   std::exception_ptr first_error_;
