@@ -117,6 +117,10 @@ struct statistics {
   std::uint64_t irrevocable = 0;        // transactions that ran (or became) irrevocable
   std::uint64_t starved = 0;            // of which because they had restarted too often
   std::uint64_t retries = 0;  // attempts rolled back by optimist::retry() (not counted as aborts)
+  // Tasks of a task run that committed in the transaction of the task before
+  // them: runs commit consecutive tiny tasks together (optimist/tasks.hpp). A
+  // run's committed tasks are its commits plus these.
+  std::uint64_t grouped_tasks = 0;
   std::array<std::uint64_t, abort_cause_count> aborts_by_cause{};
   hardware_statistics hardware;
   auto_mode_statistics automatic;  // auto mode's controller (optimist/mode.hpp)

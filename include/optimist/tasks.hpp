@@ -43,7 +43,8 @@
 //   building a task per element. (Added inside a running task or an atomic
 //   block, each element becomes a heap task of its own when it commits.)
 //   A worker may run consecutive elements in one transaction when that
-//   commits the same as one after the other (stats() counts transactions);
+//   commits the same as one after the other (stats() counts transactions:
+//   commits + grouped_tasks is the tasks committed);
 //   an element that throws, retries or becomes inevitable always runs alone.
 //
 //   for_each over accounts, as the loop above:

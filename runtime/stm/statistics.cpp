@@ -34,6 +34,7 @@ void detail::thread_counters::add_to(statistics& s) const noexcept {
   s.irrevocable += get(irrevocable);
   s.starved += get(starved);
   s.retries += get(retries);
+  s.grouped_tasks += get(grouped_tasks);
   for (std::size_t i = 0; i < abort_cause_count; ++i)
     s.aborts_by_cause[i] += get(aborts_by_cause[i]);
   s.hardware.attempts += get(hardware_attempts);
@@ -57,6 +58,7 @@ statistics stats() {
   now.irrevocable = minus(now.irrevocable, g_baseline.irrevocable);
   now.starved = minus(now.starved, g_baseline.starved);
   now.retries = minus(now.retries, g_baseline.retries);
+  now.grouped_tasks = minus(now.grouped_tasks, g_baseline.grouped_tasks);
   for (std::size_t i = 0; i < abort_cause_count; ++i) {
     now.aborts_by_cause[i] = minus(now.aborts_by_cause[i], g_baseline.aborts_by_cause[i]);
   }

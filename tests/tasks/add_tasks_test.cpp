@@ -289,6 +289,34 @@ TEST_P(AddTasksTest, SerialRunsGroupElementsAndKeepInevitableIoOnce) {
       << "no group committed several elements";
 }
 
+// stats(): a group is one transaction; grouped_tasks counts the tasks that
+// shared the transaction of the task before them, so that commits plus
+// grouped_tasks is the number of tasks committed, in every mode and at every
+// thread count, for elements and for consecutive single tasks alike.
+TEST_P(AddTasksTest, CommitsPlusGroupedTasksCountEveryTask) {
+  watchdog guard("commits and grouped tasks of a run of tiny tasks");
+  const long n = scaled(20000);
+  std::vector<long> words(static_cast<std::size_t>(n), 0);
+  optimist::task_queue q;
+  q.add_tasks(0L, n / 2, [&](long i) {
+    long& w = words[static_cast<std::size_t>(i)];
+    optimist::store(w, optimist::load(w) + 1);
+  });
+  for (long i = n / 2; i < n; ++i) {
+    long* w = &words[static_cast<std::size_t>(i)];
+    q.add([w] { optimist::store(*w, optimist::load(*w) + 1); });
+  }
+  optimist::reset_stats();
+  q.run(run_with(GetParam()));
+  const optimist::statistics s = optimist::stats();
+  for (long i = 0; i < n; ++i) ASSERT_EQ(words[static_cast<std::size_t>(i)], 1) << "task " << i;
+  EXPECT_EQ(s.commits + s.grouped_tasks, static_cast<std::uint64_t>(n));
+  if (GetParam() == 1) {
+    // One worker, no conflicts: groups grow after a few single tasks.
+    EXPECT_GT(s.grouped_tasks, 0u) << "no group committed several tasks";
+  }
+}
+
 TEST_P(AddTasksTest, TasksAddRangesThatRunInTheSameRunInOrder) {
   watchdog guard("tasks adding ranges");
   const long per_task = scaled(300);
