@@ -1189,6 +1189,7 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   self.retry_propagates = true;
   unsigned attempts = 0;
   bool split = false;
+  const std::uint64_t serial_before = self.counters.serial_commits.load(std::memory_order_relaxed);
   const std::uint64_t began = ticks_now();
   try {
     atomically([&] {
@@ -1204,6 +1205,8 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   tls_running_queue = outer;
   if (split) return group_outcome::split;
   if (attempts != 1) return group_outcome::conflicted;
+  if (self.counters.serial_commits.load(std::memory_order_relaxed) != serial_before)
+    return group_outcome::serial;
   return ticks_now() - began > max_group_ticks ? group_outcome::slow : group_outcome::first_try;
 }
 

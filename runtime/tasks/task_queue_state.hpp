@@ -202,7 +202,15 @@ static_assert(max_ordered_group <= max_extended_group, "a claimed group fits its
 // (unordered groups only): tasks that long gain little from sharing a
 // transaction, and a long group is a long window for conflicts — on a hot key
 // a whole group re-runs where single tasks rarely would.
-enum class group_outcome { first_try, conflicted, split, slow };
+// serial: committed at its first attempt as a serial block (unordered groups
+// only). Nothing could conflict with it, and a longer group only holds the
+// gate longer for what it would have held it anyway, so it grows past
+// max_turn_group (to max_serial_group) and its length does not count.
+enum class group_outcome { first_try, conflicted, split, slow, serial };
+// Serial groups grow up to a whole chunk of tickets (claim_chunk in
+// task_queue.cpp): each group's block costs its start and commit (tasks_bench
+// interest at 1 worker: about 4 ns per element with groups of 64).
+inline constexpr std::uint64_t max_serial_group = 512;
 // About 0.8 µs at 3 GHz (time-stamp counter ticks; steady_clock nanoseconds
 // where there is none): enough to spread a transaction's fixed cost over tens
 // of tiny tasks; tasks of a microsecond or more (word_frequency's lines) run
@@ -217,7 +225,9 @@ struct task_group_size {
   std::uint64_t singles = 0;
   std::uint64_t limit = max_turn_group;
   void done(group_outcome outcome) noexcept {
-    if (outcome == group_outcome::first_try) {
+    if (outcome == group_outcome::serial) {
+      size = size * 2 > max_serial_group ? max_serial_group : size * 2;
+    } else if (outcome == group_outcome::first_try) {
       size = size * 2 > limit ? limit : size * 2;
     } else if (outcome == group_outcome::conflicted || outcome == group_outcome::slow) {
       size = size > 1 ? size / 2 : 1;

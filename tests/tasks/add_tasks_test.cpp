@@ -317,6 +317,31 @@ TEST_P(AddTasksTest, CommitsPlusGroupedTasksCountEveryTask) {
   }
 }
 
+// Serial groups cannot conflict: they grow past the speculative limit
+// (max_turn_group, 64 elements) up to a chunk (max_serial_group, 512).
+TEST_P(AddTasksTest, SerialGroupsGrowPastTheSpeculativeLimit) {
+  watchdog guard("serial groups of tiny elements");
+  const long n = 20000;  // not scaled: the bound below is about group sizes
+  std::vector<long> words(static_cast<std::size_t>(n), 0);
+  optimist::task_queue q;
+  q.add_tasks(0L, n, [&](long i) {
+    long& w = words[static_cast<std::size_t>(i)];
+    optimist::store(w, optimist::load(w) + 1);
+  });
+  optimist::run_options options = run_with(GetParam());
+  options.mode = optimist::execution_mode::serial;
+  optimist::reset_stats();
+  q.run(options);
+  const optimist::statistics s = optimist::stats();
+  for (long i = 0; i < n; ++i) ASSERT_EQ(words[static_cast<std::size_t>(i)], 1) << "task " << i;
+  EXPECT_EQ(s.commits + s.grouped_tasks, static_cast<std::uint64_t>(n));
+  if (GetParam() == 1) {
+    // Groups of 64 at most would take more than n / 64 blocks.
+    EXPECT_LT(s.commits, static_cast<std::uint64_t>(n / 64))
+        << "serial groups stayed at the speculative limit";
+  }
+}
+
 TEST_P(AddTasksTest, TasksAddRangesThatRunInTheSameRunInOrder) {
   watchdog guard("tasks adding ranges");
   const long per_task = scaled(300);
