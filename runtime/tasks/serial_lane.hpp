@@ -22,6 +22,12 @@
 // that waits for another thread's block from waiting for ever. So the lane
 // can delay work by default_stall_ns, never stop it.
 //
+// Waiters spin (wait_round: pauses, then yields), they do not sleep: auto
+// mode's controller compares the modes per second of the process's CPU time
+// (mode_controller.hpp), which tracks wall time only while every worker keeps
+// its CPU. Sleeping waiters would make serial epochs look cheaper than they
+// are in wall time, and serial would win against speculation that is faster.
+//
 // The holder leaves the lane when its blocks stop running serially (auto
 // mode's verdict changed: speculative blocks run side by side) and when it
 // leaves the run. Per run: reset by task_queue_state::run before the
