@@ -103,6 +103,8 @@ struct controller {
   std::uint64_t aborts_at_start = 0;
   std::uint64_t census_at_start = 0;
   std::uint64_t cpu_at_start = 0;
+  std::uint64_t boundaries_at_start = 0;  // g_controller_run_boundaries
+  unsigned unjudged_boundaries = 0;       // epochs in a row skipped for a run boundary
 
   // Totals: written by the judge (relaxed load + store), read by stats().
   std::atomic<std::uint64_t> speculative_ns{0};
@@ -167,6 +169,7 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   const std::uint64_t epoch_ns =
       std::max<std::uint64_t>(1, g_controller_epoch_ns.load(std::memory_order_relaxed));
   const std::uint64_t cpu = process_cpu_ns();
+  const std::uint64_t boundaries = g_controller_run_boundaries.load(std::memory_order_relaxed);
   if (c.started) {
     epoch_figures e;
     e.serial = c.policy.next_serial();
@@ -183,7 +186,11 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
     }
     // Test seam: the figures judged (the totals above stay as measured).
     if (auto* hook = g_controller_test_figures.load(std::memory_order_relaxed)) hook(e);
-    if (!stale && census == c.census_at_start) {
+    // Run boundaries (mode_controller.hpp): skipped, a few in a row at most.
+    bool boundary = boundaries != c.boundaries_at_start;
+    if (boundary && c.unjudged_boundaries >= max_unjudged_boundaries) boundary = false;
+    c.unjudged_boundaries = boundary ? c.unjudged_boundaries + 1 : 0;
+    if (!stale && census == c.census_at_start && !boundary) {
       mode_switch s;
       if (c.policy.observe(e, s)) record_switch(c, now, s);
       if (c.policy.sampling() && !e.sample) add(c.samples, 1);
@@ -197,6 +204,7 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   c.aborts_at_start = aborts;
   c.census_at_start = census;
   c.cpu_at_start = cpu;
+  c.boundaries_at_start = boundaries;
   const bool serial = c.policy.next_serial();
   if (g_auto_verdict.serial.load(std::memory_order_relaxed) != serial)
     g_auto_verdict.serial.store(serial, std::memory_order_relaxed);

@@ -170,4 +170,20 @@ inline std::atomic<std::uint32_t> g_controller_tick_blocks{256};
 inline std::atomic<void (*)(epoch_figures&)> g_controller_test_figures{nullptr};
 inline constexpr unsigned stale_epochs = 16;
 
+// Run boundaries: an epoch during which a task run began or ended is not
+// judged (unless max_unjudged_boundaries epochs in a row were not), like one
+// during which the thread census changed. Such an epoch holds the gap between
+// two runs, where the process uses CPU time (the caller's code between runs,
+// workers winding down) and commits nothing: measured on the train-schedule
+// loop at two workers, epochs of one mode varied up to 10x, and a sample,
+// decided by two epochs, won or lost by where the gaps fell. The task runtime
+// calls controller_run_boundary() as each run begins and ends. Runs shorter
+// than an epoch would leave nothing to judge: after max_unjudged_boundaries
+// skipped epochs the next one is judged anyway.
+inline std::atomic<std::uint64_t> g_controller_run_boundaries{0};
+inline constexpr unsigned max_unjudged_boundaries = 8;
+inline void controller_run_boundary() noexcept {
+  g_controller_run_boundaries.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace optimist::detail

@@ -1433,6 +1433,7 @@ void task_queue_state::run(const run_options& options) {
     }
     arena = arena_.get();
   }
+  controller_run_boundary();  // auto mode's controller: not an epoch to judge
   arena->execute([&] {
     tbb::task_group group;
     for (unsigned i = 1; i < threads; ++i) group.run(worker{this});
@@ -1440,6 +1441,7 @@ void task_queue_state::run(const run_options& options) {
     group.wait();
     handoff_acquire(this);  // what the workers did (see worker)
   });
+  controller_run_boundary();
   // Tasks still parked in retry() go back to their ticket slots: requeued in
   // order with the unstarted ones (INVARIANT nothing-lost).
   const std::size_t blocked = parked_.count();

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -319,6 +320,63 @@ TEST_F(ModeController, ItsVerdictReachesTheBlocksAndStatsShowIt) {
   optimist::reset_stats();
   EXPECT_EQ(optimist::stats().automatic.switches(), 0u);
   EXPECT_TRUE(optimist::mode_switches().empty());
+}
+
+// Epochs judged: counted by the seam, which sees every epoch that ends.
+std::atomic<long> g_epochs_seen{0};
+void serial_pays_counted(epoch_figures& e) {
+  g_epochs_seen.fetch_add(1);
+  serial_pays(e);
+}
+
+// How many epochs end before the controller switches to serial (serial_pays),
+// with a task-run boundary before every block or none. Only this thread ticks:
+// the other one holds a descriptor (two threads: the controller decides) and
+// waits.
+long epochs_until_serial(bool boundary_before_every_block) {
+  optimist::set_execution_mode(execution_mode::automatic);  // resets the controller
+  g_epochs_seen.store(0);
+  optimist::detail::g_controller_test_figures.store(&serial_pays_counted);
+  optimist::detail::g_controller_epoch_ns.store(20'000);
+  optimist::detail::g_controller_tick_blocks.store(1);
+  optimist::reset_stats();
+  optimist::tvar<long> x{0};
+  long epochs = -1;
+  for (long i = 0; i < 2'000'000; ++i) {
+    if (boundary_before_every_block) optimist::detail::controller_run_boundary();
+    optimist::atomically([&] { x.set(x.get() + 1); });
+    if (optimist::stats().automatic.to_serial > 0) {
+      epochs = g_epochs_seen.load();
+      break;
+    }
+  }
+  optimist::detail::g_controller_test_figures.store(nullptr);
+  return epochs;
+}
+
+// Epochs that hold a task run's start or end (the gap between two runs) are
+// not judged, but never more than max_unjudged_boundaries in a row: a program
+// of runs shorter than an epoch still gets a verdict.
+TEST_F(ModeController, EpochsAcrossRunBoundariesAreSkippedButNotForEver) {
+  watchdog guard("the controller skipping epochs across task-run boundaries");
+  std::atomic<bool> stop{false};
+  std::atomic<bool> registered{false};
+  std::thread other([&] {
+    (void)optimist::detail::this_thread_transaction();
+    registered.store(true);
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!registered.load()) std::this_thread::yield();
+  const long plain = epochs_until_serial(false);
+  const long with_boundaries = epochs_until_serial(true);
+  stop.store(true);
+  other.join();
+  ASSERT_GT(plain, 0) << "no switch without boundaries";
+  ASSERT_GT(with_boundaries, 0) << "epochs across boundaries were skipped for ever";
+  // One epoch in max_unjudged_boundaries + 1 is judged.
+  EXPECT_GE(with_boundaries,
+            plain * static_cast<long>(optimist::detail::max_unjudged_boundaries) / 2)
+      << "epochs across run boundaries were judged (" << plain << " epochs without them)";
 }
 
 // A serial block that waits for another thread's block, both told to run
