@@ -14,11 +14,12 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "optimist/optimist.hpp"
-#include "stm/mode_controller.hpp"
+#include "support/serial_verdict.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
@@ -35,20 +36,10 @@ class SerialGroupTest : public ::testing::TestWithParam<int> {
     const optimist::execution_mode mode = optimist::execution_mode_now();
     if (mode != optimist::execution_mode::automatic && mode != optimist::execution_mode::serial)
       GTEST_SKIP() << "serial groups: auto and serial modes";
-    saved_epoch_ns_ = optimist::detail::g_controller_epoch_ns.load();
-    optimist::detail::reset_mode_controller();
-    optimist::detail::g_controller_epoch_ns.store(3'600'000'000'000ull);  // no epoch ends
-    optimist::detail::tls_controller_countdown = 0;                       // this call ticks:
-    (void)optimist::detail::controller_says_serial();  // starts the (endless) epoch
-    optimist::detail::g_auto_verdict.serial.store(true);
+    forced_.emplace();
     optimist::reset_stats();
   }
-  void TearDown() override {
-    if (saved_epoch_ns_ == 0) return;
-    optimist::detail::g_controller_epoch_ns.store(saved_epoch_ns_);
-    optimist::detail::reset_mode_controller();
-  }
-  std::uint64_t saved_epoch_ns_ = 0;
+  std::optional<optimist::test::serial_verdict> forced_;
 };
 
 TEST_P(SerialGroupTest, GroupsThatGiveWayToAJoinedWriterLoseNothing) {

@@ -13,11 +13,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "optimist/optimist.hpp"
-#include "stm/mode_controller.hpp"
+#include "support/serial_verdict.hpp"
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 #include "tasks/serial_lane.hpp"
@@ -64,7 +65,7 @@ TEST(SerialLane, AWaiterGoesOnWhenTheHolderStalls) {
   lane.leave(&holder);
 }
 
-// Auto mode with the controller's verdict forced to serial (its test seam), as
+// Auto mode with the controller's verdict held at serial (its test seam), as
 // in serial_group_test.cpp.
 class SerialLaneRunTest : public ::testing::TestWithParam<int> {
  protected:
@@ -74,19 +75,9 @@ class SerialLaneRunTest : public ::testing::TestWithParam<int> {
     // lane; stm and htm have no serial blocks.
     if (optimist::execution_mode_now() != optimist::execution_mode::automatic)
       GTEST_SKIP() << "the lane beside a waiting task: auto mode";
-    saved_epoch_ns_ = optimist::detail::g_controller_epoch_ns.load();
-    optimist::detail::reset_mode_controller();
-    optimist::detail::g_controller_epoch_ns.store(an_hour_ns);  // no epoch ends
-    optimist::detail::tls_controller_countdown = 0;             // this call ticks:
-    (void)optimist::detail::controller_says_serial();           // starts the (endless) epoch
-    optimist::detail::g_auto_verdict.serial.store(true);
+    forced_.emplace();
   }
-  void TearDown() override {
-    if (saved_epoch_ns_ == 0) return;
-    optimist::detail::g_controller_epoch_ns.store(saved_epoch_ns_);
-    optimist::detail::reset_mode_controller();
-  }
-  std::uint64_t saved_epoch_ns_ = 0;
+  std::optional<optimist::test::serial_verdict> forced_;
 };
 
 TEST_P(SerialLaneRunTest, ATaskThatWaitsForALaterTaskOfTheRunDoesNotHang) {

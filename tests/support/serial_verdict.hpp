@@ -1,0 +1,38 @@
+// tests/support/serial_verdict.hpp — auto mode's controller held at "serial".
+//
+//   optimist::test::serial_verdict forced;   // until destroyed
+//
+// Resets the controller, makes its epoch endless (no epoch ends, so nothing
+// is judged and the verdict never changes), starts that epoch from this
+// thread, and sets the verdict to serial: every auto-mode outermost block
+// beside other threads then runs serially. The destructor restores the epoch
+// length and resets the controller.
+#pragma once
+
+#include <cstdint>
+
+#include "stm/mode_controller.hpp"
+
+namespace optimist::test {
+
+class serial_verdict {
+ public:
+  serial_verdict() : saved_epoch_ns_(detail::g_controller_epoch_ns.load()) {
+    detail::reset_mode_controller();
+    detail::g_controller_epoch_ns.store(3'600'000'000'000ull);  // no epoch ends
+    detail::tls_controller_countdown = 0;                       // this call ticks:
+    (void)detail::controller_says_serial();                     // starts the (endless) epoch
+    detail::g_auto_verdict.serial.store(true);
+  }
+  ~serial_verdict() {
+    detail::g_controller_epoch_ns.store(saved_epoch_ns_);
+    detail::reset_mode_controller();
+  }
+  serial_verdict(const serial_verdict&) = delete;
+  serial_verdict& operator=(const serial_verdict&) = delete;
+
+ private:
+  std::uint64_t saved_epoch_ns_;
+};
+
+}  // namespace optimist::test
