@@ -438,6 +438,10 @@ task_queue_state::turn_wait task_queue_state::wait_for_turn(std::uint64_t turn, 
                                                             std::uint64_t* stalled_at,
                                                             std::uint64_t patience) noexcept {
   if (held) return turn_wait::claimed;
+  // INVARIANT serial-turn-first: a speculative software attempt does not wait
+  // while a serial block holds the gate (outside an attempt, and in the
+  // other modes, nothing of ours keeps the gate from opening).
+  const bool yields = tls_current != nullptr && tls_current->mode == tx_mode::optimistic;
   std::uint64_t seen = next_commit_.load(std::memory_order_acquire);
   std::uint64_t waited = 0;
   std::uint64_t seen_since = 0;
@@ -462,6 +466,10 @@ task_queue_state::turn_wait task_queue_state::wait_for_turn(std::uint64_t turn, 
     }
     if ((seen & ~turn_held_bit) > turn) {
       result = turn_wait::passed;  // committed by a helper
+      break;
+    }
+    if (yields && g_serial_gate.load(std::memory_order_relaxed) != 0) {
+      result = turn_wait::yield;
       break;
     }
     if (waited == 0) waited = record_wait_begin() | 1;  // (0: not reporting)
@@ -553,6 +561,24 @@ task_ref task_queue_state::take(std::uint64_t ticket) {
   // covers this slot (acquire), so the slot is built and filled.
   return {spawned_[ticket - batch_tickets_].exchange(nullptr, std::memory_order_relaxed), nullptr,
           0};
+}
+
+void task_queue_state::take_consecutive(std::uint64_t first, std::uint64_t count, task_ref* out) {
+  for (std::uint64_t i = 0; i < count;) {
+    const std::uint64_t ticket = first + i;
+    if (ticket < batch_tickets_) {
+      const ticket_place place = place_of(ticket);
+      if (place.range != nullptr) {
+        const std::uint64_t in_range = std::min(count - i, place.range->count - place.at);
+        const std::uint64_t index = place.range->begin + place.at;
+        for (std::uint64_t k = 0; k < in_range; ++k)
+          out[i + k] = {nullptr, place.range->body, index + k};
+        i += in_range;
+        continue;
+      }
+    }
+    out[i++] = take(ticket);
+  }
 }
 
 // Unordered mode: batch tickets [first, last), claimed by this worker.
@@ -699,15 +725,31 @@ void task_queue_state::work() {
       const std::uint64_t published =
           batch_size + spawned_published_.load(std::memory_order_acquire);
       if (turn < published) {
-        const std::uint64_t claim = std::min<std::uint64_t>(group.size, published - turn);
+        // Serial blocks: the lane first, as in unordered runs; a single
+        // claimant then takes the turns in order and never waits for one.
+        const bool serially = blocks_run_serially(self);
+        if (threads_ > 1) {
+          if (!serially) {
+            lane_.leave(&self);
+          } else if (!lane_.admit(&self, lane_wait)) {
+            wait_round(lane_rounds < 30 ? lane_rounds++ : 30);
+            continue;
+          }
+          lane_rounds = 0;
+        }
+        // (Serial groups grow past max_ordered_group; the task array holds
+        // max_extended_group.)
+        const std::uint64_t claim = std::min({group.size, published - turn, max_extended_group});
         if (next_turn_.compare_exchange_weak(turn, turn + claim, std::memory_order_relaxed)) {
           std::uint64_t ran = claim;
-          if (claim == 1) {
+          if (claim == 1 && !serially) {
             execute_ordered(take(turn), turn);
             group.single_done();
           } else {
-            group.done(execute_ordered_group(turn, ran));  // it may claim more turns
+            // it may claim more turns
+            group.done(execute_ordered_group(turn, ran, serially));
           }
+          lane_.note_progress();
           unsettled += ran;
           if (unsettled >= batch_chunk) settle();
           idle = 0;
@@ -829,6 +871,11 @@ struct turn_passed {};
 struct help_signal {};
 // Thrown inside a helping transaction that gives up (help_stalled).
 struct help_given_up {};
+// Thrown inside an ordered task's or group's speculative attempt that would
+// wait for its turn while a serial block holds the gate (INVARIANT
+// serial-turn-first): rolls the attempt back; it runs again, not counted as
+// lost.
+struct serial_yield {};
 }  // namespace
 
 // Thrown in an ordered group's transaction when one of its tasks would do
@@ -848,6 +895,7 @@ void task_queue_state::reach_turn_or_help(std::uint64_t first, bool& held, bool&
   // ahead is not taken over while it runs.
   const std::uint64_t patience = std::max(help_patience_ticks, 4 * ran_ticks);
   turn_wait reached = wait_for_turn(first, held, may_help ? &stalled_at : nullptr, patience);
+  if (reached == turn_wait::yield) throw serial_yield{};
   if (reached == turn_wait::stalled) {
     may_help = false;
     if (first - stalled_at <= max_helped_turns && turns_are_elements(stalled_at, first)) {
@@ -855,6 +903,7 @@ void task_queue_state::reach_turn_or_help(std::uint64_t first, bool& held, bool&
       throw help_signal{};
     }
     reached = wait_for_turn(first, held);
+    if (reached == turn_wait::yield) throw serial_yield{};
   }
   if (reached == turn_wait::passed) throw turn_passed{};
   if (reached == turn_wait::stopped) throw turn_abandoned{};
@@ -914,6 +963,8 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
         return;
       case turn_wait::passed:
         throw turn_passed{};
+      case turn_wait::yield:
+        throw serial_yield{};
       default:
         throw turn_abandoned{};
     }
@@ -950,6 +1001,9 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
         help_stalled(help_from, turn);
         self.before_irrevocable = &wait_for_turn_hook;
         self.before_irrevocable_context = &context;
+        again = true;
+      } catch (const serial_yield&) {
+        --attempts;  // rolled back for a serial block, not lost
         again = true;
       }
     }
@@ -1071,12 +1125,13 @@ bool task_queue_state::extend_ordered_group(std::uint64_t first, std::uint64_t& 
   if (!next_turn_.compare_exchange_strong(turn, turn + claim, std::memory_order_relaxed)) {
     return false;
   }
-  for (std::uint64_t i = 0; i < claim; ++i) tasks[count + i] = take(turn + i);
+  take_consecutive(turn, claim, tasks + count);
   count += claim;
   return true;
 }
 
-group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t& count) {
+group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::uint64_t& count,
+                                                      bool serially) {
   // INVARIANT (group-is-its-turns): the group's tasks run one after the other
   // in one transaction, in turn order, and it commits only at the turn of its
   // first task (revalidated against everything committed before), handing on
@@ -1085,7 +1140,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   // be undone if a later task of the group failed) — rolls the group back
   // before it has any effect, and its tasks run again one turn each.
   task_ref tasks[max_extended_group];
-  for (std::uint64_t i = 0; i < count; ++i) tasks[i] = take(first + i);
+  take_consecutive(first, count, tasks);
   task_queue_state* outer = tls_running_queue;
   tls_running_queue = this;
   transaction& self = this_thread_transaction();
@@ -1097,7 +1152,28 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   bool held = false;     // the group holds turn `first` (INVARIANT one-committer-per-turn)
   bool may_help = true;  // at most one help per group (help_stalled)
   std::uint64_t help_from = 0;
-  for (bool again = true; again;) {
+  bool again = true;
+  if (serially) {
+    // INVARIANT serial-turn-first: the turn first, then a block that may run
+    // serially (serial_runs_group: as an unordered element group, it calls
+    // the hook, which splits the group, only at become_inevitable()). Held,
+    // the block neither extends the group nor waits.
+    switch (wait_for_turn(first, held)) {
+      case turn_wait::claimed:
+        self.serial_runs_group = true;
+        break;
+      case turn_wait::passed:
+        result = outcome::passed;
+        again = false;
+        break;
+      default:
+        result = outcome::abandoned;
+        again = false;
+        break;
+    }
+  }
+  const std::uint64_t serial_commits = self.counters.serial_commits;
+  while (again) {
     again = false;
     try {
       atomically([&] {
@@ -1124,6 +1200,9 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
       help_stalled(help_from, first);
       attempts = 0;
       again = true;
+    } catch (const serial_yield&) {
+      --attempts;  // rolled back for a serial block, not lost
+      again = true;
     } catch (const turn_abandoned&) {
       result = outcome::abandoned;
     } catch (const turn_passed&) {
@@ -1136,6 +1215,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   }
   self.retry_propagates = false;
   self.before_irrevocable = nullptr;
+  self.serial_runs_group = false;
   tls_running_queue = outer;
   switch (result) {
     case outcome::committed:
@@ -1145,6 +1225,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
       for (std::uint64_t i = 0; i < count; ++i) {
         if (tasks[i].task != nullptr) tasks[i].task->destroy();
       }
+      if (self.counters.serial_commits != serial_commits) return group_outcome::serial;
       return attempts == 1 ? group_outcome::first_try : group_outcome::conflicted;
     case outcome::passed:
       // A helper committed the group: range elements only, nothing to end.

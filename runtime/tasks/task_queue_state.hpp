@@ -112,6 +112,15 @@
 // A helped task that would throw, retry or become inevitable ends the help,
 // with the turn unchanged: its owner settles it at its turn.
 //
+// INVARIANT (serial-turn-first): in ordered mode a block that may run
+// serially holds its turn before it starts: a serial block excludes every
+// other thread (the gate), so it must never wait for an earlier turn, whose
+// owner could not run. Its block therefore never waits at all. A speculative
+// attempt that waits for its turn inside its block while a serial block holds
+// the gate rolls back instead (turn_wait::yield), without counting as a lost
+// attempt: the serial block waits for every running speculator to leave
+// (serial_mode.cpp), and may be the block whose commit that turn waits for.
+// Its re-run waits at the gate, as any speculative start does.
 // INVARIANT (nothing-lost): a task pointer lives in exactly one of waiting_,
 // batch_, spawned_, parked_ or a worker executing it; a run that stops early puts every
 // task it did not start back at the head of waiting_, in ticket order, and
@@ -280,6 +289,9 @@ class task_queue_state {
   };
   ticket_place place_of(std::uint64_t ticket) const noexcept;
   task_ref take(std::uint64_t ticket);
+  // take() for consecutive tickets [first, first + count) into out: one
+  // lookup per range they cross, not one per ticket (ordered groups).
+  void take_consecutive(std::uint64_t first, std::uint64_t count, task_ref* out);
   std::uint64_t run_chunk(std::uint64_t first, std::uint64_t last, transaction& self,
                           task_group_size& group);
   std::uint64_t run_singles(std::uint64_t slot, std::uint64_t ticket, std::uint64_t count,
@@ -292,7 +304,10 @@ class task_queue_state {
   group_outcome execute_group(RunTasks run_tasks, transaction& self);
   void execute(const task_ref& task, transaction& self, std::uint64_t ticket);
   void execute_ordered(const task_ref& task, std::uint64_t turn);
-  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t& count);
+  // serially: the blocks run serially (serial mode, auto mode's verdict):
+  // the group waits for its turn before its block (INVARIANT
+  // serial-turn-first).
+  group_outcome execute_ordered_group(std::uint64_t first, std::uint64_t& count, bool serially);
   bool extend_ordered_group(std::uint64_t first, std::uint64_t& count, task_ref* tasks);
   struct group_fallback;
   static void group_fallback_hook(void* context);
@@ -308,7 +323,9 @@ class task_queue_state {
   // passed: a helper committed the turn (INVARIANT helped-turns-are-elements);
   // stalled (only with `stalled_at`): the next turn to commit, *stalled_at,
   // has not moved for `patience` ticks and nobody holds it.
-  enum class turn_wait { claimed, stopped, passed, stalled };
+  // yield: called inside a speculative software attempt while a serial block
+  // holds the gate; the attempt must roll back (INVARIANT serial-turn-first).
+  enum class turn_wait { claimed, stopped, passed, stalled, yield };
   turn_wait wait_for_turn(std::uint64_t turn, bool& held, std::uint64_t* stalled_at = nullptr,
                           std::uint64_t patience = 0) noexcept;
   bool turn_has_passed(std::uint64_t turn) const noexcept {
