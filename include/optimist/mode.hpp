@@ -56,10 +56,11 @@
 //              give the time spent waiting for the lock, per block.
 //              Like any lock: a serial block must not wait for another
 //              thread's atomic block or transactional access (it would wait
-//              for ever). In an ordered task run, keep one mode for the run
-//              (run_options::mode): a serial task waits for its turn first,
-//              but a speculative later task waits for its turn inside its
-//              block, where a serial earlier task would wait for it.
+//              for ever). In an ordered task run a serial task or group
+//              waits for its turn first and then runs; a speculative later
+//              task that waits for its turn inside its block rolls back
+//              while a serial block runs, so the two never wait for each
+//              other.
 //
 // Hardware first means: an outermost atomic block runs as an RTM transaction;
 // if that aborts, it is retried in hardware only while the abort status says

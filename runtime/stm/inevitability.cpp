@@ -74,7 +74,7 @@ void transaction::become_irrevocable(source_location site) {
   if (mode == tx_mode::hardware) hardware_abort(abort_code_inevitable);  // I/O needs software
   if (mode == tx_mode::serial && serial_runs_group && before_irrevocable != nullptr &&
       !inevitable_requested && !unwinding()) {
-    // An unordered element group running serially: an element's I/O must not
+    // A task group running serially (unordered, or ordered at its turn): an element's I/O must not
     // be repeated if a later element of the group rolls it back, so the group
     // splits first (the hook throws; the exception undoes the block). In auto
     // mode too, before the re-run below: the element then runs alone.

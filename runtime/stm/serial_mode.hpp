@@ -117,12 +117,12 @@ bool thread_runs_serial_unresolved(const transaction& tx);
 // counted and speculates. Except:
 //   - a pending irrevocable re-run (irrevocable_next: it holds or takes the
 //     inevitability token, and its attempt must be the irrevocable one), and
-//   - ordered task runs (before_irrevocable): a later task waits for its turn
-//     inside its block, where a serial earlier task would wait for it
-//     (optimist/mode.hpp);
-// both run speculatively. An unordered element group (serial_runs_group, also
-// with before_irrevocable: its hook splits the group) waits for nobody and
-// runs serially, as in serial mode.
+//   - ordered tasks that wait for their turn inside their block
+//     (before_irrevocable), where a serial earlier task would wait for them;
+// both run speculatively. A group that waits for nobody (serial_runs_group,
+// also with before_irrevocable: its hook splits the group) runs serially, as
+// in serial mode: an unordered element group, or an ordered group that
+// already holds its turn (task_queue_state.hpp, INVARIANT serial-turn-first).
 //
 // serial_answer: the part decided with loads alone (block_begin's fast path
 // uses it too); ask_controller and ask_mode are left to thread_runs_serial.

@@ -144,9 +144,10 @@ class alignas(64) transaction : public serial_access_state {
   // turn, so that an inevitable task never waits for an earlier one).
   void (*before_irrevocable)(void*) = nullptr;
   void* before_irrevocable_context = nullptr;
-  // Set with before_irrevocable by an unordered element group (task_queue.cpp):
-  // it has no turn to wait for, so a serial attempt runs the group and calls
-  // the hook (which splits the group) only at become_inevitable().
+  // Set with before_irrevocable by an unordered element group, and by an
+  // ordered group that holds its turn (task_queue.cpp): it has no turn to
+  // wait for, so a serial attempt runs the group and calls the hook (which
+  // splits the group) only at become_inevitable().
   bool serial_runs_group = false;
 
   // optimist::retry (runtime/stm/retry.cpp). retry_pending: retry() was called

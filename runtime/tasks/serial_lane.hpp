@@ -1,5 +1,8 @@
-// serial_lane — in an unordered run whose blocks run serially, one worker at
-// a time takes work.
+// serial_lane — in a task run whose blocks run serially, one worker at a
+// time takes work.
+//
+// (Ordered runs too: there a single claimant also takes the turns in order,
+// so its groups find their turn at once and nobody hands a turn over.)
 //
 // A serial block excludes every other thread (runtime/stm/serial_mode.hpp).
 // When a run's blocks run serially at two workers or more (serial mode, or
