@@ -8,9 +8,11 @@
 //
 // How each model runs it:
 //   sequential            the plain for loop (threads must be 1)
-//   optimist models       one optimist task per index (optimist::add_task), then
-//                         optimist::run_all_tasks with run_options::threads = threads: each task
-//                         is one transaction on the runtime's workers
+//   optimist models       one optimist task per index, added in bulk (optimist::add_tasks over
+//                         the index range, as the other models' loops are one parallel_for),
+//                         then optimist::run_all_tasks with run_options::threads = threads: each
+//                         index is a task of its own on the runtime's workers (tasks_bench
+//                         measures the one-add_task-per-index form of the seed)
 //   the others            tbb::parallel_for over a tbb::task_arena of `threads` threads, each
 //                         index's body inside Access::atomic (a global lock, libitm's
 //                         transaction); oneTBB's partitioner chooses the chunks
@@ -62,7 +64,7 @@ class parallel_loop {
     if constexpr (is_sequential) {
       for (std::size_t i = 0; i < n; ++i) body(i);
     } else if constexpr (uses_optimist_tasks) {
-      for (std::size_t i = 0; i < n; ++i) optimist::add_task([&body, i] { body(i); });
+      optimist::add_tasks(std::size_t{0}, n, [&body](std::size_t i) { body(i); });
       optimist::run_options options;
       options.threads = static_cast<unsigned>(threads_);
       optimist::run_all_tasks(options);
