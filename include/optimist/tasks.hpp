@@ -196,6 +196,12 @@ inline constexpr std::size_t task_storage_max_align = 64;
 class range_task_base {
  public:
   void run_element(std::uint64_t index) { ops_->run(*this, index); }
+  // Elements [first, first + count) one after the other, in one call: the
+  // callable inlined in the loop (a group of tiny elements in one
+  // transaction pays no call per element).
+  void run_elements(std::uint64_t first, std::uint64_t count) {
+    ops_->run_many(*this, first, count);
+  }
   void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) ops_->destroy(*this);
@@ -204,6 +210,7 @@ class range_task_base {
  protected:
   struct range_ops {
     void (*run)(range_task_base& range, std::uint64_t index);
+    void (*run_many)(range_task_base& range, std::uint64_t first, std::uint64_t count);
     void (*destroy)(range_task_base& range) noexcept;
   };
   explicit range_task_base(const range_ops& ops) noexcept : ops_(&ops) {}
@@ -220,10 +227,16 @@ class range_task final : public range_task_base {
     auto& self = static_cast<range_task&>(range);
     std::invoke(self.f_, self.element_(index));
   }
+  static void run_tasks(range_task_base& range, std::uint64_t first, std::uint64_t count) {
+    auto& self = static_cast<range_task&>(range);
+    for (std::uint64_t i = first, last = first + count; i != last; ++i) {
+      std::invoke(self.f_, self.element_(i));
+    }
+  }
   static void delete_task(range_task_base& range) noexcept {
     delete &static_cast<range_task&>(range);
   }
-  static constexpr range_ops ops{&run_task, &delete_task};
+  static constexpr range_ops ops{&run_task, &run_tasks, &delete_task};
 
  public:
   template <class G>

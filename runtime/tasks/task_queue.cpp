@@ -203,6 +203,30 @@ class range_element final : public task_base {
 
 }  // namespace
 
+namespace {
+
+// Runs tasks[from, to) in order; consecutive elements of one range in one
+// call (range_task_base::run_elements).
+void run_in_order(const task_ref* tasks, std::uint64_t from, std::uint64_t to) {
+  while (from < to) {
+    const task_ref& first = tasks[from];
+    if (first.task != nullptr) {
+      first.task->run();
+      ++from;
+      continue;
+    }
+    std::uint64_t end = from + 1;
+    while (end < to && tasks[end].task == nullptr && tasks[end].body == first.body &&
+           tasks[end].index == first.index + (end - from)) {
+      ++end;
+    }
+    first.body->run_elements(first.index, end - from);
+    from = end;
+  }
+}
+
+}  // namespace
+
 task_base* make_element_task(range_task_base& body, std::uint64_t index) {
   return new range_element(body, index);
 }
@@ -221,8 +245,15 @@ class storage_segment final : public range_task_base {
     auto& self = static_cast<storage_segment&>(range);
     std::launder(reinterpret_cast<task_base*>(self.first_ + index * self.stride_))->run();
   }
+  static void run_elements(range_task_base& range, std::uint64_t first, std::uint64_t count) {
+    auto& self = static_cast<storage_segment&>(range);
+    std::byte* at = self.first_ + first * self.stride_;
+    for (std::uint64_t i = 0; i < count; ++i, at += self.stride_) {
+      std::launder(reinterpret_cast<task_base*>(at))->run();
+    }
+  }
   static void end(range_task_base&) noexcept {}
-  static constexpr range_ops ops{&run_element, &end};
+  static constexpr range_ops ops{&run_element, &run_elements, &end};
 
  public:
   storage_segment(std::byte* first, std::size_t stride) noexcept
@@ -522,9 +553,8 @@ void task_queue_state::run_elements(std::uint64_t from, std::uint64_t to) {
     const ticket_place place = place_of(from);
     const range_entry& range = *place.range;
     const std::uint64_t end = std::min(to, range.first_ticket + range.count);
-    for (std::uint64_t index = range.begin + place.at; from < end; ++from, ++index) {
-      range.body->run_element(index);
-    }
+    range.body->run_elements(range.begin + place.at, end - from);
+    from = end;
   }
 }
 
@@ -1184,13 +1214,15 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
         if (attempts++ >= 2) throw group_fallback{};  // lost twice: one turn each
         const std::uint64_t began = ticks_now();
         std::uint64_t ran = 0;
-        for (; ran < count; ++ran) tasks[ran].run();
+        run_in_order(tasks, ran, count);
+        ran = count;
         // Work instead of waiting: more turns, while the earlier ones run.
         while (attempts == 1 && !held &&
                (next_commit_.load(std::memory_order_acquire) & ~turn_held_bit) < first &&
                stop_turn_.load(std::memory_order_acquire) > first &&
                extend_ordered_group(first, count, tasks)) {
-          for (; ran < count; ++ran) tasks[ran].run();
+          run_in_order(tasks, ran, count);
+          ran = count;
         }
         reach_turn_or_help(first, held, may_help, help_from, ticks_now() - began);
         tls_current->revalidate();  // serialise after every earlier task, or re-run
@@ -1245,11 +1277,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
 
 group_outcome task_queue_state::execute_range_group(range_task_base& body, std::uint64_t index,
                                                     std::uint64_t count, transaction& self) {
-  return execute_group(
-      [&body, index, count] {
-        for (std::uint64_t k = 0; k < count; ++k) body.run_element(index + k);
-      },
-      self);
+  return execute_group([&body, index, count] { body.run_elements(index, count); }, self);
 }
 
 template <class RunTasks>
