@@ -134,6 +134,10 @@ class task_base;
 struct task_ops {
   void (*run)(task_base& task);
   void (*destroy)(task_base& task) noexcept;
+  // Runs `count` tasks of this kind built one after the other from `first`
+  // (a segment of the task storage), the callable inlined in the loop;
+  // nullptr where tasks of the kind never form a segment.
+  void (*run_consecutive)(std::byte* first, std::uint64_t count);
 };
 
 // A queued task: the ops of its kind, then the callable and its arguments.
@@ -164,15 +168,22 @@ class bound_task final : public task_base {
     static_cast<bound_task&>(task).~bound_task();
   }
   static void delete_task(task_base& task) noexcept { delete &static_cast<bound_task&>(task); }
+  static void run_consecutive(std::byte* first, std::uint64_t count) {
+    for (std::uint64_t i = 0; i < count; ++i, first += sizeof(bound_task)) {
+      auto& self = *std::launder(reinterpret_cast<bound_task*>(first));
+      std::apply(self.f_, self.args_);
+    }
+  }
 
  public:
   static constexpr bool trivially_destructible =
       std::is_trivially_destructible_v<F> && (std::is_trivially_destructible_v<Args> && ...);
   // In a queue's task storage: ended in place, memory released with the storage.
-  static constexpr task_ops in_storage{&run_task, trivially_destructible ? nullptr : &end_in_place};
+  static constexpr task_ops in_storage{&run_task, trivially_destructible ? nullptr : &end_in_place,
+                                       &run_consecutive};
   // On the heap (tasks added inside a transaction, callables too large or too
   // aligned for the storage): deleted.
-  static constexpr task_ops on_heap{&run_task, &delete_task};
+  static constexpr task_ops on_heap{&run_task, &delete_task, nullptr};
 
   template <class G, class... A>
   explicit bound_task(const task_ops& ops, G&& f, A&&... args)

@@ -185,7 +185,7 @@ class range_element final : public task_base {
   static void delete_element(task_base& task) noexcept {
     delete &static_cast<range_element&>(task);
   }
-  static constexpr task_ops ops{&run_element, &delete_element};
+  static constexpr task_ops ops{&run_element, &delete_element, nullptr};
 
  public:
   range_element(range_task_base& body, std::uint64_t index) noexcept
@@ -247,21 +247,20 @@ class storage_segment final : public range_task_base {
   }
   static void run_elements(range_task_base& range, std::uint64_t first, std::uint64_t count) {
     auto& self = static_cast<storage_segment&>(range);
-    std::byte* at = self.first_ + first * self.stride_;
-    for (std::uint64_t i = 0; i < count; ++i, at += self.stride_) {
-      std::launder(reinterpret_cast<task_base*>(at))->run();
-    }
+    // Every element is of the kind element_ops_ (INVARIANT segment-is-contiguous).
+    self.element_ops_->run_consecutive(self.first_ + first * self.stride_, count);
   }
   static void end(range_task_base&) noexcept {}
   static constexpr range_ops ops{&run_element, &run_elements, &end};
 
  public:
-  storage_segment(std::byte* first, std::size_t stride) noexcept
-      : range_task_base(ops), first_(first), stride_(stride) {}
+  storage_segment(std::byte* first, std::size_t stride, const task_ops& element_ops) noexcept
+      : range_task_base(ops), first_(first), stride_(stride), element_ops_(&element_ops) {}
 
  private:
   std::byte* first_;
   std::size_t stride_;
+  const task_ops* element_ops_;
 };
 
 }  // namespace
@@ -416,7 +415,8 @@ void* task_queue_state::begin_add_slow(bool locked, std::size_t size, std::size_
         storage_.unallocate(body);
         throw;
       }
-      auto* segment = ::new (body) storage_segment(static_cast<std::byte*>(memory), size);
+      auto* segment =
+          ::new (body) storage_segment(static_cast<std::byte*>(memory), size, *element_ops);
       waiting_ranges_.push_back({waiting_count_.load(std::memory_order_relaxed), segment, 0, 0, 0});
       segment_ops_ = element_ops;
       segment_next_ = static_cast<std::byte*>(memory) + size;
