@@ -7,9 +7,21 @@
 // thread, and sets the verdict to serial: every auto-mode outermost block
 // beside other threads then runs serially. The destructor restores the epoch
 // length and resets the controller.
+//
+//   class MySerialTest : public optimist::test::serial_verdict_test {};
+//
+// A test parameterised by its thread count that runs with the verdict held at
+// serial and the statistics reset; skipped in stm and htm mode, which have no
+// serial blocks.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <optional>
+
+#include "optimist/mode.hpp"
+#include "optimist/stats.hpp"
 
 #include "stm/mode_controller.hpp"
 
@@ -33,6 +45,18 @@ class serial_verdict {
 
  private:
   std::uint64_t saved_epoch_ns_;
+};
+
+class serial_verdict_test : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    const optimist::execution_mode mode = optimist::execution_mode_now();
+    if (mode != optimist::execution_mode::automatic && mode != optimist::execution_mode::serial)
+      GTEST_SKIP() << "serial blocks: auto and serial modes";
+    forced_.emplace();
+    optimist::reset_stats();
+  }
+  std::optional<serial_verdict> forced_;
 };
 
 }  // namespace optimist::test

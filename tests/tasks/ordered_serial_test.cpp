@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -43,48 +42,44 @@ u64 step(u64 previous, std::size_t i) {
 // What task i saw of the chain in the sequential loop.
 std::vector<u64> sequential_chain(std::size_t n) {
   std::vector<u64> seen(n);
-  u64 chain = 0;
+  u64 value = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    seen[i] = chain;
-    chain = step(chain, i);
+    seen[i] = value;
+    value = step(value, i);
   }
   return seen;
 }
+
+// The chain every task extends: task i reads it, records what it saw and
+// writes step(that, i).
+struct chain {
+  explicit chain(std::size_t n) : seen(n, 0) {}
+  void extend(std::size_t i) {
+    const u64 c = value.get();
+    optimist::store(seen[i], c);
+    value.set(step(c, i));
+  }
+  optimist::tvar<u64> value{0};
+  std::vector<u64> seen;
+};
 
 struct chain_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-class OrderedSerialTest : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    const optimist::execution_mode mode = optimist::execution_mode_now();
-    if (mode != optimist::execution_mode::automatic && mode != optimist::execution_mode::serial)
-      GTEST_SKIP() << "serial ordered groups: auto and serial modes";
-    forced_.emplace();
-    optimist::reset_stats();
-  }
-  std::optional<optimist::test::serial_verdict> forced_;
-};
+class OrderedSerialTest : public optimist::test::serial_verdict_test {};
 
 TEST_P(OrderedSerialTest, ConsecutiveTurnsRunAsSerialGroupsInOrder) {
   const std::size_t n = 20000;  // not scaled: the bound below is about group sizes
-  optimist::tvar<u64> chain{0};
-  std::vector<u64> seen(n, 0);
+  chain c(n);
   optimist::task_queue q;
-  for (std::size_t i = 0; i < n; ++i) {
-    q.add([&, i] {
-      const u64 c = chain.get();
-      optimist::store(seen[i], c);
-      chain.set(step(c, i));
-    });
-  }
+  for (std::size_t i = 0; i < n; ++i) q.add([&c, i] { c.extend(i); });
   {
     watchdog guard("an ordered run of serial groups");
     q.run(run_with(GetParam(), /*ordered=*/true));
   }
   ASSERT_EQ(q.pending(), 0u);
-  EXPECT_EQ(seen, sequential_chain(n)) << "a task ran out of turn";
+  EXPECT_EQ(c.seen, sequential_chain(n)) << "a task ran out of turn";
   const optimist::statistics s = optimist::stats();
   EXPECT_EQ(s.commits + s.grouped_tasks, n);
   // Before, ordered blocks never ran serially in auto mode, and split into
@@ -96,8 +91,7 @@ TEST_P(OrderedSerialTest, ConsecutiveTurnsRunAsSerialGroupsInOrder) {
 TEST_P(OrderedSerialTest, GroupsThatGiveWayToAJoinedWriterLoseNothing) {
   const std::size_t n = static_cast<std::size_t>(scaled(4000));
   constexpr std::size_t every = 64;  // tasks that join a writer
-  optimist::tvar<u64> chain{0};
-  std::vector<u64> seen(n, 0);
+  chain c(n);
   std::vector<long> commits(n, 0);
   std::vector<std::unique_ptr<optimist::tvar<long>>> outside(n / every + 1);
   for (auto& o : outside) o = std::make_unique<optimist::tvar<long>>(0);
@@ -106,9 +100,7 @@ TEST_P(OrderedSerialTest, GroupsThatGiveWayToAJoinedWriterLoseNothing) {
   for (std::size_t i = 0; i < n; ++i) {
     q.add([&, i] {
       optimist::store(commits[i], optimist::load(commits[i]) + 1);
-      const u64 c = chain.get();
-      optimist::store(seen[i], c);
-      chain.set(step(c, i));
+      c.extend(i);
       if (i % every != 0) return;
       optimist::tvar<long>& o = *outside[i / every];
       // Read before the flag is taken: an attempt already lost restarts at
@@ -129,7 +121,7 @@ TEST_P(OrderedSerialTest, GroupsThatGiveWayToAJoinedWriterLoseNothing) {
   }
   ASSERT_EQ(q.pending(), 0u);
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(commits[i], 1) << "task " << i;
-  EXPECT_EQ(seen, sequential_chain(n)) << "a task ran out of turn";
+  EXPECT_EQ(c.seen, sequential_chain(n)) << "a task ran out of turn";
   for (std::size_t k = 0; k < outside.size(); ++k)
     EXPECT_EQ(outside[k]->get(), 1) << "the write of joined writer " << k << " was lost";
   EXPECT_GT(optimist::stats().serial_commits, 0u) << "nothing ran serially";
@@ -138,15 +130,12 @@ TEST_P(OrderedSerialTest, GroupsThatGiveWayToAJoinedWriterLoseNothing) {
 TEST_P(OrderedSerialTest, ATaskThatThrowsStopsTheRunAtItsTurn) {
   const std::size_t n = static_cast<std::size_t>(scaled(3000));
   const std::size_t failing = n / 2 + 3;  // inside a group, not at its start
-  optimist::tvar<u64> chain{0};
-  std::vector<u64> seen(n, 0);
+  chain c(n);
   std::atomic<bool> fail{true};
   optimist::task_queue q;
   for (std::size_t i = 0; i < n; ++i) {
     q.add([&, i] {
-      const u64 c = chain.get();
-      optimist::store(seen[i], c);
-      chain.set(step(c, i));
+      c.extend(i);
       if (i == failing && fail.load()) throw chain_failure("task " + std::to_string(i));
     });
   }
@@ -159,25 +148,22 @@ TEST_P(OrderedSerialTest, ATaskThatThrowsStopsTheRunAtItsTurn) {
   const std::vector<u64> want = sequential_chain(n);
   EXPECT_EQ(q.pending(), n - failing - 1);
   for (std::size_t i = 0; i < n; ++i) {
-    ASSERT_EQ(seen[i], i < failing ? want[i] : 0) << "task " << i;
+    ASSERT_EQ(c.seen[i], i < failing ? want[i] : 0) << "task " << i;
   }
-  EXPECT_EQ(chain.get(), want[failing])
+  EXPECT_EQ(c.value.get(), want[failing])
       << "the chain holds what the tasks before the failing one made";
   EXPECT_GT(optimist::stats().serial_commits, 0u) << "nothing ran serially";
 }
 
 TEST_P(OrderedSerialTest, ATaskThatBecomesInevitableRunsItsIOOnceInTurn) {
   const std::size_t n = static_cast<std::size_t>(scaled(2000));
-  optimist::tvar<u64> chain{0};
-  std::vector<u64> seen(n, 0);
+  chain c(n);
   std::mutex io_mutex;
   std::vector<std::size_t> io;  // the "I/O": which tasks did it, in what order
   optimist::task_queue q;
   for (std::size_t i = 0; i < n; ++i) {
     q.add([&, i] {
-      const u64 c = chain.get();
-      optimist::store(seen[i], c);
-      chain.set(step(c, i));
+      c.extend(i);
       if (i % 97 == 5) {
         optimist::become_inevitable();
         std::lock_guard<std::mutex> lock(io_mutex);
@@ -190,7 +176,7 @@ TEST_P(OrderedSerialTest, ATaskThatBecomesInevitableRunsItsIOOnceInTurn) {
     q.run(run_with(GetParam(), /*ordered=*/true));
   }
   ASSERT_EQ(q.pending(), 0u);
-  EXPECT_EQ(seen, sequential_chain(n)) << "a task ran out of turn";
+  EXPECT_EQ(c.seen, sequential_chain(n)) << "a task ran out of turn";
   std::vector<std::size_t> want;
   for (std::size_t i = 5; i < n; i += 97) want.push_back(i);
   EXPECT_EQ(io, want) << "an inevitable task's I/O ran twice, or out of turn";

@@ -30,17 +30,7 @@ using optimist::test::run_with;
 using optimist::test::scaled;
 using optimist::test::watchdog;
 
-class SerialGroupTest : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    const optimist::execution_mode mode = optimist::execution_mode_now();
-    if (mode != optimist::execution_mode::automatic && mode != optimist::execution_mode::serial)
-      GTEST_SKIP() << "serial groups: auto and serial modes";
-    forced_.emplace();
-    optimist::reset_stats();
-  }
-  std::optional<optimist::test::serial_verdict> forced_;
-};
+class SerialGroupTest : public optimist::test::serial_verdict_test {};
 
 TEST_P(SerialGroupTest, GroupsThatGiveWayToAJoinedWriterLoseNothing) {
   const std::size_t n = static_cast<std::size_t>(scaled(4000));
