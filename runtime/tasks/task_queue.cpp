@@ -201,10 +201,6 @@ class range_element final : public task_base {
   std::uint64_t index_;
 };
 
-}  // namespace
-
-namespace {
-
 // Runs tasks[from, to) in order; consecutive elements of one range in one
 // call (range_task_base::run_elements).
 void run_in_order(const task_ref* tasks, std::uint64_t from, std::uint64_t to) {
