@@ -273,18 +273,24 @@ TEST_F(GiveWay, DestructorsOfATakenOverBlockWriteNothing) {
 // skips the claim check returns undone words: caught every run. One that
 // checks before its load has a window of a few instructions against the
 // claimant's membarrier: too narrow to catch here; the proof covers it.)
+// Every sweep ends by a claim; a short serial attempt may be claimed too when
+// its thread is descheduled past the claimant's wait (give_way_after_ns): a
+// TSan run on a loaded machine saw 17 give-ways for 10 visits. So the count is
+// checked as what it is: each serial attempt either commits or gives way.
 TEST_F(GiveWay, ReadsNeverMixUndoneAndKeptWrites) {
   watchdog guard("serial reads while claimants undo the block's writes", limit());
   std::vector<optimist::tvar<long>> words(64);
   const long visits = scaled(10);
-  std::atomic<long> sweeping{0};  // serial attempts that began to sweep
-  std::atomic<long> visited{0};   // visitors done
+  std::atomic<long> sweeping{0};         // serial attempts that began to sweep
+  std::atomic<long> visited{0};          // visitors done
+  std::atomic<long> serial_attempts{0};  // counted before any barrier can restart them
   std::atomic<long> mixed{0}, mixed_seen_by_visitors{0};
   std::thread spawner([&] {  // never touches transactional memory itself
     for (long v = 0; v < visits; ++v) {
       while (sweeping.load() <= v) std::this_thread::yield();
       std::thread([&] {
         optimist::atomically([&] {
+          if (optimist::test::running_mode() == tx_mode::serial) serial_attempts.fetch_add(1);
           for (auto& w : words) {
             if (w.get() != words[0].get()) mixed_seen_by_visitors.fetch_add(1);
           }
@@ -295,6 +301,7 @@ TEST_F(GiveWay, ReadsNeverMixUndoneAndKeptWrites) {
   });
   while (visited.load() < visits) {
     optimist::atomically([&] {
+      if (optimist::test::running_mode() == tx_mode::serial) serial_attempts.fetch_add(1);
       const long next = words[0].get() + 1;
       for (auto& w : words) w.set(next);
       if (optimist::test::running_mode() != tx_mode::serial) return;
@@ -311,8 +318,12 @@ TEST_F(GiveWay, ReadsNeverMixUndoneAndKeptWrites) {
   spawner.join();
   EXPECT_EQ(mixed.load(), 0) << "a serial read returned a word its claimant had undone";
   EXPECT_EQ(mixed_seen_by_visitors.load(), 0);
-  EXPECT_EQ(optimist::stats().serial_give_ways, static_cast<std::uint64_t>(visits))
+  const optimist::statistics after = optimist::stats();
+  EXPECT_GE(after.serial_give_ways, static_cast<std::uint64_t>(visits))
       << "every sweeping serial attempt is claimed by its visitor";
+  EXPECT_EQ(after.serial_give_ways + after.serial_commits,
+            static_cast<std::uint64_t>(serial_attempts.load()))
+      << "a serial attempt neither committed nor gave way";
 }
 
 // The block gives way while an or_else alternative calls retry(): the retry
