@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 
@@ -116,8 +117,20 @@ void prepare_reclamation() noexcept {
   });
 }
 
+// INVARIANT (alone-needs-no-membarrier): the heavy fence makes every other
+// registered thread's published start time visible to the walk below. When
+// the census, loaded after a full fence of our own, counts one descriptor —
+// ours: the caller is reclaiming for its own descriptor — there is no other
+// thread to interrupt, and the membarrier (an interrupt of every CPU that runs
+// a thread of the process, tens of microseconds in a virtual machine) is
+// skipped. A thread counted out registers after our load in the single total
+// order (a seq_cst RMW: a full barrier of its own), so the unlinks committed
+// before our fence are visible to everything it reads afterwards: it cannot
+// reach an object we destroy. One that deregistered before the load has no
+// transaction left.
 std::uint64_t oldest_active_start() noexcept {
-  heavy_fence();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if ((census_now() & census_count_mask) != 1) heavy_fence();
   std::uint64_t oldest = not_active;
   for_each_registered([&](const transaction& t) {
     std::uint64_t since = t.active_since.load(std::memory_order_seq_cst);

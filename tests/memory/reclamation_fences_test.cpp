@@ -16,8 +16,11 @@
 
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
+#include "stm/thread_census.hpp"
+#include "stm/transaction.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
+#include "support/white_box.hpp"
 
 namespace {
 
@@ -113,5 +116,38 @@ TEST_P(ReclamationFencesTest, DeletingThreadsFenceOncePerBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ReclamationFencesTest, ::testing::Values(1, 2, 4));
+
+// INVARIANT alone-needs-no-membarrier (epoch_reclaimer.cpp): a thread that
+// holds the only descriptor reclaims without interrupting every CPU; once
+// another thread holds one (here idle, outside any transaction), each scan
+// fences it again. Objects are destroyed either way.
+TEST(ReclamationAloneTest, OnlyThreadWithADescriptorScansWithoutTheHeavyFence) {
+  optimist::test::watchdog guard("deleting alone, then beside an idle thread");
+  (void)optimist::detail::this_thread_transaction();
+  ASSERT_EQ(optimist::test::threads_with_descriptors(), 1)
+      << "precondition: this test's thread is the only one holding a descriptor";
+  const long deletions = 8 * static_cast<long>(reclaim_batch);
+  const auto delete_some = [&] {
+    const std::uint64_t fences_before = optimist::detail::heavy_fence_count();
+    for (long i = 0; i < deletions; ++i) optimist::tx_delete(new counted);
+    optimist::detail::reclaim_now();
+    EXPECT_EQ(g_live.load(), 0) << "nothing pins them: every deleted object is destroyed";
+    return optimist::detail::heavy_fence_count() - fences_before;
+  };
+  EXPECT_EQ(delete_some(), 0u) << "a heavy fence while no other thread holds a descriptor";
+
+  std::atomic<bool> registered{false}, done{false};
+  std::thread idle([&] {
+    optimist::atomically([] {});  // takes a descriptor, kept until the thread ends
+    registered.store(true);
+    while (!done.load()) std::this_thread::yield();
+  });
+  while (!registered.load()) std::this_thread::yield();
+  EXPECT_EQ(optimist::test::threads_with_descriptors(), 2);
+  EXPECT_GE(delete_some(), static_cast<std::uint64_t>(deletions) / (2 * reclaim_batch))
+      << "scans beside another registered thread must fence it";
+  done.store(true);
+  idle.join();
+}
 
 }  // namespace
