@@ -61,7 +61,7 @@ void tx_delete(T* object, source_location site = source_location::current()) {
   static_assert(!std::is_void_v<T>, "optimist::tx_delete: cannot delete through void*");
   if (object == nullptr) return;
   detail::log_deletion(const_cast<std::remove_cv_t<T>*>(object),
-                       &detail::destroy_object<std::remove_cv_t<T>>, site);
+                       &detail::destroy_object<std::remove_cv_t<T>>, site, sizeof(T));
 }
 
 }  // namespace optimist

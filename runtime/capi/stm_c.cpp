@@ -28,6 +28,8 @@
 #define OPTIMIST_NO_SITE_MACROS 1
 #include "optimist/stm.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -342,8 +344,10 @@ void optimist_tx_free_at(void* pointer, const char* file, int line, const char* 
   if (in_c_api("optimist_tx_free") == nullptr || pointer == nullptr) return;
   guarded("optimist_tx_free", 0, [&] {
     try {
+      // (The block's size lets reclamation scan sooner for large blocks.)
       optimist::detail::log_deletion(pointer, &std::free,
-                                     optimist::detail::c_site(file, line, function));
+                                     optimist::detail::c_site(file, line, function),
+                                     malloc_usable_size(pointer));
     } catch (const std::logic_error& e) {
       std::fprintf(stderr, "optimist: optimist_tx_free: %s\n", e.what());
     }

@@ -26,6 +26,7 @@
 // would break isolation); __m64 and __m256 barriers are not provided.
 #include <cxxabi.h>
 #include <immintrin.h>
+#include <malloc.h>
 
 #include <csetjmp>
 #include <cstddef>
@@ -428,7 +429,8 @@ void* _ITM_calloc(std::size_t count, std::size_t size) {
 
 void _ITM_free(void* p) {
   if (p != nullptr)
-    log_deletion(p, &std::free, itm_site_of(tls_current, __builtin_return_address(0)));
+    log_deletion(p, &std::free, itm_site_of(tls_current, __builtin_return_address(0)),
+                 malloc_usable_size(p));  // (large blocks: reclaimed after fewer retirements)
 }
 
 // operator new / new[] / delete / delete[] (sized too): the mangled names of

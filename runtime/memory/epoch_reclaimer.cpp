@@ -35,17 +35,35 @@ orphan_list& orphans() {
 std::atomic<bool> g_have_orphans{false};
 
 // INVARIANT (batched-fences): retire() scans (heavy fence + registry walk)
-// only when at least reclaim_batch objects wait, and then either (a) a batch
-// of reclaim_batch retirements has arrived since the last scan and the start
-// times published so far (read without a fence) show that some of them can
-// go, or (b) those start times show that all of them can go. After (a) what
-// the scan had to keep waits for a full new batch; after (b) the list is
-// (nearly) empty. So a thread scans about once per reclaim_batch retirements
-// at most, twice in the worst case. With the old rule ("scan once 64 are
-// waiting") a long reader pinning 64 objects made every further retire()
-// scan again, and each scan is a membarrier(2) that interrupts every CPU
-// running a thread of the process.
-constexpr std::size_t reclaim_batch = 64;
+// only when a batch waits — at least reclaim_batch objects, or reclaim_bytes
+// of objects whose size is known — and then either (a) a new batch (as many
+// retirements, or as many bytes) has arrived since the last scan and the
+// start times published so far (read without a fence) show that some of them
+// can go, or (b) those start times show that all of them can go. After (a)
+// what the scan had to keep waits for a full new batch; after (b) the list is
+// (nearly) empty. So a thread scans about once per batch at most, twice in the
+// worst case. With the old rule ("scan once 64 are waiting") a long reader
+// pinning 64 objects made every further retire() scan again, and each scan is
+// a membarrier(2) that interrupts every CPU running a thread of the process
+// (beside another thread, 4 % of a red-black tree run at two threads with
+// batches of 64: hence 256). The byte bound keeps what waits small when the
+// objects are large (a C program freeing blocks of 256 KiB scans every 4).
+constexpr std::size_t reclaim_batch = 256;
+constexpr std::size_t reclaim_bytes = std::size_t{1} << 20;
+
+// Sums the sizes of `objects` (after a scan kept some of them).
+std::size_t bytes_of(const std::vector<retired_object>& objects) noexcept {
+  std::size_t total = 0;
+  for (const retired_object& r : objects) total += r.bytes;
+  return total;
+}
+
+// The next scan needs a new batch on top of what is kept now.
+void await_next_batch(transaction& tx) noexcept {
+  tx.retired_bytes = bytes_of(tx.retired);
+  tx.reclaim_at = tx.retired.size() + reclaim_batch;
+  tx.reclaim_at_bytes = tx.retired_bytes + reclaim_bytes;
+}
 
 std::atomic<std::uint64_t> g_heavy_fences{0};
 
@@ -139,20 +157,24 @@ std::uint64_t oldest_active_start() noexcept {
   return oldest;
 }
 
-void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at) {
+void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at,
+            std::size_t bytes) {
   try {
-    tx.retired.push_back({object, destroy, retired_at});
+    tx.retired.push_back({object, destroy, retired_at, bytes});
   } catch (...) {
     // Out of memory for the bookkeeping: keeping the object forever is safe,
     // destroying it now is not.
     return;
   }
-  if (tx.depth != 0 || tx.reclaiming || tx.retired.size() < reclaim_batch) return;
+  tx.retired_bytes += bytes;
+  if (tx.depth != 0 || tx.reclaiming ||
+      (tx.retired.size() < reclaim_batch && tx.retired_bytes < reclaim_bytes))
+    return;
   // INVARIANT batched-fences: scan when a new batch has arrived and something
   // looks destroyable, or at once when nothing seems to pin any object at all
   // (the list then empties, and the next such scan needs a new batch too).
   const std::uint64_t oldest_seen = oldest_start_seen();
-  if (tx.retired.size() >= tx.reclaim_at) {
+  if (tx.retired.size() >= tx.reclaim_at || tx.retired_bytes >= tx.reclaim_at_bytes) {
     std::uint64_t earliest = not_active;
     for (const retired_object& r : tx.retired) {
       if (r.retired_at < earliest) earliest = r.retired_at;
@@ -160,7 +182,7 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
     if (oldest_seen >= earliest || g_have_orphans.load(std::memory_order_relaxed)) {
       reclaim(tx);
     } else {
-      tx.reclaim_at = tx.retired.size() + reclaim_batch;  // all pinned: wait for the next batch
+      await_next_batch(tx);  // all pinned: wait for the next batch
     }
   } else if (oldest_seen >= tx.retired.back().retired_at) {
     reclaim(tx);
@@ -184,7 +206,7 @@ void reclaim(transaction& tx) {
     // `ready` keeps what was moved there; destroy it below.
   }
   // INVARIANT batched-fences: what had to be kept waits for a full new batch.
-  tx.reclaim_at = tx.retired.size() + reclaim_batch;
+  await_next_batch(tx);
   // Destructors run outside any bookkeeping: they may retire more objects.
   for (retired_object& r : ready) r.destroy(r.object);
   tx.reclaiming = false;
@@ -201,7 +223,7 @@ void hand_over_retired(transaction& tx) noexcept {
     // Out of memory: the objects stay unreclaimed, which is safe.
   }
   tx.retired.clear();
-  tx.reclaim_at = reclaim_batch;
+  await_next_batch(tx);
 }
 
 void reclaim_now() {

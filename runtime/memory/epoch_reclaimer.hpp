@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace optimist::detail {
@@ -26,7 +27,8 @@ class transaction;
 // Queue `object` for destruction once no transaction started before
 // `retired_at` is running. May reclaim older objects right away: once per
 // batch of retirements (INVARIANT batched-fences, epoch_reclaimer.cpp).
-void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at);
+void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at,
+            std::size_t bytes);
 
 // Destroys every retired object of this thread (and orphaned ones) that is
 // safe to destroy now. Must be called outside a transaction.

@@ -236,7 +236,7 @@ void log_allocation(void* object, void (*destroy)(void*)) {
   if (transaction* tx = tls_current) tx->allocations.push_back({object, destroy, {}});
 }
 
-void log_deletion(void* object, void (*destroy)(void*), source_location site) {
+void log_deletion(void* object, void (*destroy)(void*), source_location site, std::size_t bytes) {
   if (transaction* tx = tls_current) {
     for (const allocation_entry& d : tx->deletions) {
       if (d.object == object) {
@@ -246,11 +246,11 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site) {
             std::string(site.file_name()) + ":" + std::to_string(site.line()) + ")");
       }
     }
-    tx->deletions.push_back({object, destroy, site});
+    tx->deletions.push_back({object, destroy, site, bytes});
     return;
   }
   transaction& self = this_thread_transaction();
-  retire(self, object, destroy, commit_stamp({.deleted = true}));
+  retire(self, object, destroy, commit_stamp({.deleted = true}), bytes);
 }
 
 }  // namespace optimist::detail

@@ -314,7 +314,7 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
   if (!tx.deletions.empty()) {
     std::vector<allocation_entry> local = std::move(tx.deletions);
     tx.deletions.clear();
-    for (const allocation_entry& d : local) retire(tx, d.object, d.destroy, committed_at);
+    for (const allocation_entry& d : local) retire(tx, d.object, d.destroy, committed_at, d.bytes);
   }
   if (!tx.on_commit.empty()) {
     std::vector<std::function<void()>> actions = std::move(tx.on_commit);

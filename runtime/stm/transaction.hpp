@@ -53,12 +53,14 @@ struct allocation_entry {
   void* object;
   void (*destroy)(void*);
   source_location site;
+  std::size_t bytes = 0;  // deletions: the object's size where known (log_deletion)
 };
 
 struct retired_object {
   void* object;
   void (*destroy)(void*);
   std::uint64_t retired_at;  // commit timestamp of the deleting transaction
+  std::size_t bytes;         // its size where known, else 0
 };
 
 // What a nested block must restore if it is rolled back alone.
@@ -117,8 +119,12 @@ class alignas(64) transaction : public serial_access_state {
   std::vector<nesting_level> nesting;
   std::vector<std::function<void()>> on_commit;  // run after the outermost commit
   std::vector<retired_object> retired;
-  std::size_t reclaim_at = 64;  // retire() scans once `retired` is this long (INVARIANT
-                                // batched-fences, epoch_reclaimer.cpp)
+  // The sizes in `retired` that are known; the length and size at which a
+  // new batch has arrived since the last scan (INVARIANT batched-fences,
+  // epoch_reclaimer.cpp; 0 before the first: the first batch is new).
+  std::size_t retired_bytes = 0;
+  std::size_t reclaim_at = 0;
+  std::size_t reclaim_at_bytes = 0;
   bool reclaiming = false;
 
   // C API: where a restart jumps to (set by OPTIMIST_TX_BEGIN), and how many

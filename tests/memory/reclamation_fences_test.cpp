@@ -9,7 +9,9 @@
 // are gone, everything retired is still destroyed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -24,8 +26,10 @@
 
 namespace {
 
-// The batch size of epoch_reclaimer.cpp: a scan needs this many new retirements.
-constexpr std::uint64_t reclaim_batch = 64;
+// The batch of epoch_reclaimer.cpp: a scan needs this many new retirements,
+// or this many bytes of them.
+constexpr std::uint64_t reclaim_batch = 256;
+constexpr std::size_t reclaim_bytes = std::size_t{1} << 20;
 
 std::atomic<long> g_live{0};
 
@@ -113,6 +117,39 @@ TEST_P(ReclamationFencesTest, DeletingThreadsFenceOncePerBatch) {
   }
   optimist::detail::reclaim_now();
   EXPECT_EQ(g_live.load(), 0) << "every deleted object must be destroyed once nothing runs";
+}
+
+// Large objects make a batch sooner: a thread that deletes 256 KiB objects
+// beside another registered thread (idle: it pins nothing) keeps a few of
+// them waiting, not a count-sized batch (64 MiB).
+TEST_P(ReclamationFencesTest, LargeObjectsWaitInBatchesOfBytes) {
+  optimist::test::watchdog guard("deleting large objects");
+  struct large : counted {
+    char payload[256 << 10];
+  };
+  const int others = GetParam();
+  std::atomic<int> registered{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < others; ++t) {
+    threads.emplace_back([&] {
+      optimist::atomically([] {});  // a descriptor, kept until the thread ends
+      registered.fetch_add(1);
+      while (!done.load()) std::this_thread::yield();
+    });
+  }
+  while (registered.load() < others) std::this_thread::yield();
+  const long bound = static_cast<long>(reclaim_bytes / sizeof(large)) + 1;
+  long most_waiting = 0;
+  for (int i = 0; i < 64; ++i) {
+    optimist::atomically([&] { optimist::tx_delete(new large); });
+    most_waiting = std::max(most_waiting, g_live.load());
+  }
+  done.store(true);
+  for (std::thread& t : threads) t.join();
+  EXPECT_LE(most_waiting, bound) << "deleted 256 KiB objects waited in a batch of " << most_waiting;
+  optimist::detail::reclaim_now();
+  EXPECT_EQ(g_live.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ReclamationFencesTest, ::testing::Values(1, 2, 4));

@@ -85,7 +85,10 @@ void log_allocation(void* object, void (*destroy)(void*));
 // Deferred deletion: destroy `object` once the transaction has committed and
 // no running transaction can still read it. Outside a transaction the object
 // is retired at once (still reclaimed only when no transaction can read it).
-void log_deletion(void* object, void (*destroy)(void*), source_location site);
+// `bytes`: the object's size where the caller knows it (0 if not): large
+// objects are reclaimed after fewer retirements (epoch_reclaimer.cpp).
+void log_deletion(void* object, void (*destroy)(void*), source_location site,
+                  std::size_t bytes = 0);
 
 // Doorbells (runtime/stm/doorbell.cpp): consumers of a container that wait
 // for one more item, woken one per item instead of all at once by every
