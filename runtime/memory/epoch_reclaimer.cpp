@@ -146,14 +146,30 @@ void prepare_reclamation() noexcept {
 // before our fence are visible to everything it reads afterwards: it cannot
 // reach an object we destroy. One that deregistered before the load has no
 // transaction left.
+//
+// INVARIANT (scan-covers-the-past): a scan vouches only for objects retired at
+// or before `now`, the clock read before its fence; so the answer is never
+// above it, even when no transaction is running. An object retired at t <= now
+// had its deleting commit's locks taken before the tick t, hence before our
+// clock load in the single total order; a transaction the walk does not see
+// publishes its start time after our fence, so its first orec load comes after
+// those locks and finds them held or the unlink written back: it cannot reach
+// the object. One that the walk sees with a start time below t keeps it. An
+// object retired after the scan — handed over to the orphan list by a thread
+// that ended while we scanned — is not covered: a reader that started after
+// our fence may hold it (with the old answer, not_active, the orphan pass
+// destroyed such an object under a running reader).
 std::uint64_t oldest_active_start() noexcept {
+  const std::uint64_t now = clock_now();
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if ((census_now() & census_count_mask) != 1) heavy_fence();
-  std::uint64_t oldest = not_active;
+  std::uint64_t oldest = now;
   for_each_registered([&](const transaction& t) {
     std::uint64_t since = t.active_since.load(std::memory_order_seq_cst);
     if (since < oldest) oldest = since;
   });
+  if (g_reclaim_scan_test_hook != nullptr) [[unlikely]]
+    g_reclaim_scan_test_hook();
   return oldest;
 }
 

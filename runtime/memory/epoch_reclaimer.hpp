@@ -38,8 +38,13 @@ void reclaim(transaction& tx);
 // later reclaim() calls of any thread drain.
 void hand_over_retired(transaction& tx) noexcept;
 
-// The smallest start time of a running transaction (not_active if none).
+// The smallest start time of a running transaction, and never above the
+// clock at the start of the scan: objects retired at or below the answer can
+// be destroyed (INVARIANT scan-covers-the-past, epoch_reclaimer.cpp).
 std::uint64_t oldest_active_start() noexcept;
+// For tests: called at the end of every scan of oldest_active_start(), before
+// its answer is used (on the own list, then the orphan list).
+inline void (*g_reclaim_scan_test_hook)() = nullptr;
 
 // Set up the asymmetric fences (once per process; before the first transaction).
 void prepare_reclamation() noexcept;
