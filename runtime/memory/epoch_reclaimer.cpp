@@ -149,16 +149,19 @@ void prepare_reclamation() noexcept {
 //
 // INVARIANT (scan-covers-the-past): a scan vouches only for objects retired at
 // or before `now`, the clock read before its fence; so the answer is never
-// above it, even when no transaction is running. An object retired at t <= now
-// had its deleting commit's locks taken before the tick t, hence before our
-// clock load in the single total order; a transaction the walk does not see
-// publishes its start time after our fence, so its first orec load comes after
-// those locks and finds them held or the unlink written back: it cannot reach
-// the object. One that the walk sees with a start time below t keeps it. An
-// object retired after the scan — handed over to the orphan list by a thread
-// that ended while we scanned — is not covered: a reader that started after
-// our fence may hold it (with the old answer, not_active, the orphan pass
-// destroyed such an object under a running reader).
+// above it, even when no transaction is running. Every deletion retires at a
+// tick t of the clock taken once its unlink is committed or guarded: a
+// software commit's locks are held, a hardware one has passed XEND, a serial
+// block holds the closed gate, a deletion outside a transaction follows its
+// unlink. For t <= now that happened before our clock load in the single total
+// order; a transaction the walk does not see publishes its start time after
+// our fence, so its first orec (or gate) load comes later and finds the lock
+// held, the gate closed, or the unlink written back: it cannot reach the
+// object. One that the walk sees with a start time below t keeps it. An
+// object retired after the scan began (handed over to the orphan list by a
+// thread that ended while we scanned) is not covered: a reader that started
+// after our fence may hold it. With the old answer, not_active, the orphan
+// pass destroyed such an object under a running reader.
 std::uint64_t oldest_active_start() noexcept {
   const std::uint64_t now = clock_now();
   std::atomic_thread_fence(std::memory_order_seq_cst);

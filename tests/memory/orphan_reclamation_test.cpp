@@ -52,8 +52,8 @@ void wait_for(const std::atomic<bool>& flag) {
 //   reclaimer  the scan ends; the orphan pass must keep A, which the reader
 //              may still hold.
 TEST(OrphanReclamationTest, AnObjectHandedOverDuringAScanOutlivesItsReader) {
+  // (Also pins auto mode to stm: the reader must run speculatively.)
   OPTIMIST_SKIP_IN_SERIAL_MODE("a reader stays in its block while other threads commit");
-  optimist::test::speculation_pin pin;  // the reader must run speculatively
   optimist::test::watchdog guard("an orphan handed over while a reclamation scans");
   std::atomic<bool> a_destroyed{false};
   std::atomic<bool> b_destroyed{false};
