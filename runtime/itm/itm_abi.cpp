@@ -204,6 +204,17 @@ void destroy_with_delete(void* p) {
   ::operator delete(p);
 }
 
+// A block just allocated by an optimistic attempt becomes its fresh block,
+// which the write barriers store to in place (INVARIANT fresh-in-place,
+// itm_barriers.cpp). Only the last one: a constructor's stores follow its
+// allocation.
+void note_fresh_block(void* p, std::size_t size) noexcept {
+  transaction* tx = tls_current;
+  if (tx == nullptr || tx->mode != tx_mode::optimistic) return;
+  tx->fresh_begin = reinterpret_cast<std::uintptr_t>(p);
+  tx->fresh_size = size;
+}
+
 // The transactional-clone table registered by crtbegin.o of each module.
 struct clone_table {
   const void* const* entries;  // pairs: original, clone
@@ -417,13 +428,19 @@ void* _ITM_getTMCloneOrIrrevocable(void* function) {
 
 void* _ITM_malloc(std::size_t size) {
   void* p = std::malloc(size);
-  if (p != nullptr) log_allocation(p, &std::free);
+  if (p != nullptr) {
+    log_allocation(p, &std::free);
+    note_fresh_block(p, size);
+  }
   return p;
 }
 
 void* _ITM_calloc(std::size_t count, std::size_t size) {
   void* p = std::calloc(count, size);
-  if (p != nullptr) log_allocation(p, &std::free);
+  if (p != nullptr) {
+    log_allocation(p, &std::free);
+    note_fresh_block(p, count * size);  // (calloc checked the product)
+  }
   return p;
 }
 
@@ -438,6 +455,7 @@ void _ITM_free(void* p) {
 void* _ZGTtnwm(std::size_t size) {
   void* p = ::operator new(size);
   log_allocation(p, &destroy_with_delete);
+  note_fresh_block(p, size);
   return p;
 }
 void* _ZGTtnam(std::size_t size) {

@@ -26,6 +26,28 @@
 // engine's general read_bytes / write_bytes, which start over and handle
 // every case.
 // Wider types (complex, long double, __m128) are whole words when 8-aligned.
+//
+// INVARIANT (fresh-in-place): an optimistic attempt writes the block it
+// allocated last (transaction::fresh_begin/fresh_size, set by _ITM_malloc,
+// _ITM_calloc and the transactional operator new) in place, not through the
+// redo log: -fgnu-tm code initialises a new object through the barriers, and
+// a logged constructor costs a log entry, an orec lock and a write-back per
+// word for memory no other thread can reach before the commit publishes it
+// (the commit's release of its orecs orders the in-place stores before any
+// reader that finds the pointer). Sound because
+//   - the log holds no word of the block when it is handed out (the memory
+//     was free: the attempt's own deletions are deferred to its commit), and
+//     every write to it goes in place while it is the fresh block, so a read
+//     that misses the log reads the newest value from memory; once another
+//     block is allocated its later writes go to the log, which then holds
+//     the newer value and is read first;
+//   - an aborted or cancelled attempt frees the block with its allocations,
+//     so nothing it wrote there survives; start() empties the range, so the
+//     next attempt writes a block the last one allocated (now published)
+//     through the log;
+//   - a nesting change empties it too (a nested level rolled back alone must
+//     undo its writes), and only optimistic attempts use it: serial ones
+//     write in place with an undo log, irrevocable ones in place.
 // INVARIANT callee-stack-direct (itm_thread.hpp): the stack of functions
 // called inside the transaction is accessed directly.
 #include <immintrin.h>
@@ -183,6 +205,11 @@ template <class U>
   transaction* tx = tls_current;
   if (tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && at % sizeof(U) == 0)
       [[likely]] {
+    // INVARIANT fresh-in-place: a block this attempt allocated is written in place.
+    if (at - tx->fresh_begin < tx->fresh_size) {
+      atomic_store_relaxed<U>(at, value);
+      return;
+    }
     const unsigned offset = static_cast<unsigned>(at & 7);
     tx->writes.put(at & ~std::uintptr_t{7}, std::uint64_t{value} << (8 * offset),
                    byte_mask(offset, sizeof(U)), itm_site_of(tx, caller));

@@ -90,8 +90,13 @@ class alignas(64) transaction : public serial_access_state {
   // (INVARIANT two-clocks, orec_table.hpp); 0 when none is open.
   std::uint64_t shared_snapshot = 0;
   std::uint64_t census_at_start = 0;  // g_thread_census when the attempt began (thread_census.hpp)
-  std::uint64_t hardware_stamp =
-      0;                       // hardware mode: the orec value its writes leave, 0 until the first
+  // Hardware mode: the orec value its writes leave, 0 until the first.
+  std::uint64_t hardware_stamp = 0;
+  // GCC's TM ABI (runtime/itm/): the block this optimistic attempt allocated
+  // last, written in place by the barriers (INVARIANT fresh-in-place,
+  // itm_barriers.cpp); empty (size 0) from every start() and nesting change.
+  std::uintptr_t fresh_begin = 0;
+  std::size_t fresh_size = 0;
   source_location block_site;  // the outermost atomic block
   source_location inevitable_site;
   unsigned consecutive_aborts = 0;
