@@ -11,13 +11,17 @@ Google Benchmark started the threads (->Threads) or the model's runtime did (->A
 "threads"). Other arguments (words:8) make separate cases of one workload.
 
 Throughput is items_per_second (operations, transactions, accounts or trains per second, as each
-workload defines its items); with --benchmark_repetitions the median is used and its coefficient
-of variation shown as ±. Ratios are of throughput, so above 1 is faster:
+workload defines its items). Each benchmark's samples are the medians of its repetitions
+(--benchmark_repetitions) or its single runs, one per file that has it: bench/run runs every
+binary in several processes, since a process's memory layout (ASLR) alone moves a result by up to
+about 20 % on this machine. The median of the samples is used, and their coefficient of variation
+shown as ± (with one sample, the repetitions' own). Ratios are of throughput, so above 1 is faster:
   × sequential   the model at T threads against the sequential baseline (1 thread)
   × mutex        the model at T threads against the global std::mutex at T threads
   ÷ best lock    an optimist model at T threads against the faster of std::mutex and the spin
                  lock at T threads (the summary's "optimist / best lock" table)
-Several files (the runner's second pass with ITM_DEFAULT_METHOD=ml_wt) are read as one run.
+Several files (the processes of one pass, the runner's second pass with ITM_DEFAULT_METHOD=ml_wt)
+are read as one run.
 """
 
 import argparse
@@ -48,8 +52,33 @@ class Run:
         self.counters = {}
         self.label = ""
         self.error = None
-        self.from_median = False
         self.cpu_ns = None  # CPU time per iteration of the measuring thread(s)
+        # One per file (process) that ran it: its median over repetitions, or its single run.
+        self.samples = []  # (items_per_second, cpu_ns)
+        self.sample_cvs = []
+
+    def settle(self):
+        """Sets items_per_second, cpu_ns and cv from the samples."""
+        if not self.samples:
+            return
+        self.items_per_second = median([s[0] for s in self.samples])
+        cpus = [s[1] for s in self.samples if s[1] is not None]
+        self.cpu_ns = median(cpus) if cpus else None
+        if len(self.samples) > 1:
+            values = [s[0] for s in self.samples]
+            mean = sum(values) / len(values)
+            variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+            self.cv = math.sqrt(variance) / mean if mean > 0 else None
+        elif self.sample_cvs:
+            self.cv = self.sample_cvs[0]
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def parse_name(run_name):
@@ -78,12 +107,20 @@ def load(paths):
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         contexts.append(data.get("context", {}))
-        for entry in data.get("benchmarks", []):
-            record(runs, entry)
+        entries = data.get("benchmarks", [])
+        # A file with medians (repetitions) gives those; one without, its single runs.
+        with_medians = {e.get("run_name", e.get("name", "")) for e in entries
+                        if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median"}
+        for entry in entries:
+            record(runs, entry, with_medians)
+    for by_model in runs.values():
+        for by_threads in by_model.values():
+            for run in by_threads.values():
+                run.settle()
     return contexts, runs
 
 
-def record(runs, entry):
+def record(runs, entry, with_medians):
     name = entry.get("run_name", entry.get("name", ""))
     parsed = parse_name(name)
     if parsed is None:
@@ -97,22 +134,20 @@ def record(runs, entry):
         return
     if run_type == "aggregate":
         if aggregate == "cv":
-            run.cv = float(entry.get("items_per_second", entry.get("real_time", 0.0)))
+            run.sample_cvs.append(float(entry.get("items_per_second", entry.get("real_time", 0.0))))
             return
         if aggregate != "median":
             return
-        run.from_median = True
-    elif run.from_median:
+    elif name in with_medians:
         return
     unit_ns = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[entry.get("time_unit", "ns")]
-    if entry.get("cpu_time") is not None:
-        run.cpu_ns = float(entry["cpu_time"]) * unit_ns
+    cpu_ns = float(entry["cpu_time"]) * unit_ns if entry.get("cpu_time") is not None else None
     items = entry.get("items_per_second")
     if items:
-        run.items_per_second = float(items)
+        run.samples.append((float(items), cpu_ns))
     elif entry.get("real_time"):
         unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[entry.get("time_unit", "ns")]
-        run.items_per_second = 1.0 / (float(entry["real_time"]) * unit)
+        run.samples.append((1.0 / (float(entry["real_time"]) * unit), cpu_ns))
     for key in ("aborts_per_tx", "irrevocable_per_tx", "sweeps", "hw_attempts_per_tx",
                 "hw_commits_per_tx"):
         if key in entry:
@@ -429,8 +464,10 @@ def markdown(runs, contexts, machine):
         "workload defines them), so above 1× is faster. × seq: against the uninstrumented",
         "sequential code at 1 thread; × mutex: against one global `std::mutex` at the same thread",
         "count; ÷ best lock (summary): against the faster of `std::mutex` and a",
-        "test-and-test-and-set spin lock (model `spin`). ± is the coefficient of variation over the",
-        "repetitions. The machine is shared",
+        "test-and-test-and-set spin lock (model `spin`). Each binary runs in several processes",
+        "(a process's memory layout alone moves a result by up to about 20 % here): a cell is the",
+        "median over the processes, and ± the coefficient of variation between them (with one",
+        "process, between its repetitions). The machine is shared",
         "(2 cores, other jobs running): absolute numbers are noisy, compare ratios, and distrust",
         "differences of less than about 20 %.",
         "",
