@@ -204,15 +204,36 @@ void destroy_with_delete(void* p) {
   ::operator delete(p);
 }
 
-// A block just allocated by an optimistic attempt becomes its fresh block,
-// which the write barriers store to in place (INVARIANT fresh-in-place,
-// itm_barriers.cpp). Only the last one: a constructor's stores follow its
-// allocation.
+// Blocks allocated by an optimistic attempt are written in place
+// (INVARIANT fresh-in-place, itm_barriers.cpp), so each must be recorded:
+// room for one more record is made before the allocation (false: out of
+// memory, and nothing is allocated), so that recording it cannot fail after.
+bool make_room_for_fresh_block() noexcept {
+  transaction* tx = tls_current;
+  if (tx == nullptr || tx->mode != tx_mode::optimistic) return true;
+  auto& blocks = tx->fresh_blocks;
+  if (blocks.size() < blocks.capacity()) return true;
+  try {
+    blocks.reserve(blocks.empty() ? 8 : 2 * blocks.size());
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  return true;
+}
+
 void note_fresh_block(void* p, std::size_t size) noexcept {
   transaction* tx = tls_current;
   if (tx == nullptr || tx->mode != tx_mode::optimistic) return;
-  tx->fresh_begin = reinterpret_cast<std::uintptr_t>(p);
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  tx->fresh_begin = begin;
   tx->fresh_size = size;
+  auto& blocks = tx->fresh_blocks;  // sorted by begin; live blocks never overlap
+  const auto at =
+      std::upper_bound(blocks.begin(), blocks.end(), begin,
+                       [](std::uintptr_t b, const std::pair<std::uintptr_t, std::uintptr_t>& e) {
+                         return b < e.first;
+                       });
+  blocks.insert(at, {begin, begin + size});  // room made before the allocation: no throw
 }
 
 // The transactional-clone table registered by crtbegin.o of each module.
@@ -427,6 +448,7 @@ void* _ITM_getTMCloneOrIrrevocable(void* function) {
 // ---- memory management --------------------------------------------------------------------
 
 void* _ITM_malloc(std::size_t size) {
+  if (!make_room_for_fresh_block()) return nullptr;
   void* p = std::malloc(size);
   if (p != nullptr) {
     log_allocation(p, &std::free);
@@ -436,6 +458,7 @@ void* _ITM_malloc(std::size_t size) {
 }
 
 void* _ITM_calloc(std::size_t count, std::size_t size) {
+  if (!make_room_for_fresh_block()) return nullptr;
   void* p = std::calloc(count, size);
   if (p != nullptr) {
     log_allocation(p, &std::free);
@@ -453,6 +476,7 @@ void _ITM_free(void* p) {
 // operator new / new[] / delete / delete[] (sized too): the mangled names of
 // their transactional clones.
 void* _ZGTtnwm(std::size_t size) {
+  if (!make_room_for_fresh_block()) throw std::bad_alloc();
   void* p = ::operator new(size);
   log_allocation(p, &destroy_with_delete);
   note_fresh_block(p, size);

@@ -27,27 +27,36 @@
 // every case.
 // Wider types (complex, long double, __m128) are whole words when 8-aligned.
 //
-// INVARIANT (fresh-in-place): an optimistic attempt writes the block it
-// allocated last (transaction::fresh_begin/fresh_size, set by _ITM_malloc,
-// _ITM_calloc and the transactional operator new) in place, not through the
-// redo log: -fgnu-tm code initialises a new object through the barriers, and
-// a logged constructor costs a log entry, an orec lock and a write-back per
-// word for memory no other thread can reach before the commit publishes it
-// (the commit's release of its orecs orders the in-place stores before any
-// reader that finds the pointer). Sound because
-//   - the log holds no word of the block when it is handed out (the memory
-//     was free: the attempt's own deletions are deferred to its commit), and
-//     every write to it goes in place while it is the fresh block, so a read
-//     that misses the log reads the newest value from memory; once another
-//     block is allocated its later writes go to the log, which then holds
-//     the newer value and is read first;
-//   - an aborted or cancelled attempt frees the block with its allocations,
-//     so nothing it wrote there survives; start() empties the range, so the
-//     next attempt writes a block the last one allocated (now published)
-//     through the log;
-//   - a nesting change empties it too (a nested level rolled back alone must
-//     undo its writes), and only optimistic attempts use it: serial ones
-//     write in place with an undo log, irrevocable ones in place.
+// INVARIANT (fresh-in-place): an optimistic attempt writes the blocks it
+// allocated (transaction::fresh_blocks, recorded by _ITM_malloc, _ITM_calloc
+// and the transactional operator new) in place, every byte, not through the
+// redo log. Required, not only faster: g++ -fgnu-tm treats memory allocated
+// inside the transaction, in the function that allocated it, as private to
+// the thread and accesses it with plain loads and stores, while the same
+// memory reached through a callee (a constructor's clone) or a library
+// barrier (memset, memcpy) goes through the barriers. Plain and barrier
+// accesses must see one memory: a barrier write kept in the log would be
+// invisible to a later plain load, and its write-back at commit would undo a
+// later plain store (a memset followed by `p->field = 5` committed 0). In
+// place, nothing of such a block is ever in the log, so a barrier read that
+// misses the log reads the newest value from memory (read_unit_slow skips
+// the orec there: an unrelated orec that shares the word's hash must not
+// abort it). Sound because
+//   - no other thread can reach the block before the commit publishes a
+//     pointer to it (the commit's release of its orecs orders the in-place
+//     stores before any reader that finds the pointer), and the log held no
+//     byte of it when it was handed out (the memory was free; the attempt's
+//     own deletions are deferred to its commit). The one exception, a store
+//     through the C or C++ API into such a block within the same attempt, is
+//     seen: a word the log really holds stays in the log (exact lookup);
+//   - an aborted or cancelled attempt frees its blocks with its allocations,
+//     so nothing it wrote there survives; start() forgets them, so the next
+//     attempt writes a block the last one allocated (now published) through
+//     the log;
+//   - a nesting change forgets them too (a nested level rolled back alone
+//     must undo its writes; GCC's own nested blocks are flattened, so this
+//     concerns C or C++ blocks only), and only optimistic attempts use them:
+//     serial ones write in place with an undo log, irrevocable ones in place.
 // INVARIANT callee-stack-direct (itm_thread.hpp): the stack of functions
 // called inside the transaction is accessed directly.
 #include <immintrin.h>
@@ -89,8 +98,47 @@ struct unit_of<8> {
   using type = std::uint64_t;
 };
 
+// INVARIANT fresh-in-place: true if `at` lies in a block this attempt
+// allocated (the last one: one compare; the others: a binary search).
+[[gnu::noinline]] bool in_older_fresh_block(const transaction* tx, std::uintptr_t at) noexcept {
+  const auto& blocks = tx->fresh_blocks;
+  const auto after =
+      std::upper_bound(blocks.begin(), blocks.end(), at,
+                       [](std::uintptr_t a, const std::pair<std::uintptr_t, std::uintptr_t>& b) {
+                         return a < b.first;
+                       });
+  return after != blocks.begin() && at < std::prev(after)->second;
+}
+[[gnu::always_inline]] inline bool in_fresh_block(const transaction* tx, std::uintptr_t at) {
+  if (at - tx->fresh_begin < tx->fresh_size) return true;
+  return tx->fresh_blocks.size() > 1 && in_older_fresh_block(tx, at);
+}
+
+// A fresh block's word stays in the log only if the log really holds it (a
+// C or C++ API store): the filter alone is not enough, a false positive
+// would send the word to the log under GCC's plain accesses.
+[[gnu::always_inline]] inline bool logged_exactly(const transaction* tx, std::uintptr_t word) {
+  return tx->writes.find(word) != nullptr;  // (the filter first, inline)
+}
+
+// Writes `n` bytes at `at` (within two words at most) in place if they lie
+// in a fresh block of an optimistic attempt and the log holds neither word;
+// false: the caller takes the engine's general path.
+bool try_write_fresh_bytes(std::uintptr_t at, std::size_t n, const void* in) noexcept {
+  const transaction* tx = tls_current;
+  if (tx == nullptr || tx->mode != tx_mode::optimistic || tx->doomed || n == 0 ||
+      !in_fresh_block(tx, at) || !in_fresh_block(tx, at + n - 1) ||
+      logged_exactly(tx, at & ~std::uintptr_t{7}) ||
+      logged_exactly(tx, (at + n - 1) & ~std::uintptr_t{7}))
+    return false;
+  const auto* bytes = static_cast<const unsigned char*>(in);
+  for (std::size_t i = 0; i < n; ++i) atomic_store_relaxed<std::uint8_t>(at + i, bytes[i]);
+  return true;
+}
+
 template <class U>
 [[gnu::noinline]] void write_unit_slow(std::uintptr_t at, U value, const void* caller) {
+  if (try_write_fresh_bytes(at, sizeof(U), &value)) return;  // INVARIANT fresh-in-place
   write_bytes(reinterpret_cast<void*>(at), sizeof(U), &value, itm_site_of(tls_current, caller));
 }
 
@@ -146,6 +194,8 @@ template <class U>
     U value;
     if (const write_entry* e = tx->writes.find(at & ~std::uintptr_t{7})) {
       if ((mask & ~e->mask) == 0) return static_cast<U>(e->value >> (8 * offset));
+    } else if (in_fresh_block(tx, at)) {
+      return atomic_load_relaxed<U>(at);  // INVARIANT fresh-in-place: ours alone, not logged
     } else if (try_read_memory(tx, at, value, caller)) {
       return value;
     }
@@ -205,8 +255,8 @@ template <class U>
   transaction* tx = tls_current;
   if (tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && at % sizeof(U) == 0)
       [[likely]] {
-    // INVARIANT fresh-in-place: a block this attempt allocated is written in place.
-    if (at - tx->fresh_begin < tx->fresh_size) {
+    // INVARIANT fresh-in-place: the blocks this attempt allocated are written in place.
+    if (in_fresh_block(tx, at) && !logged_exactly(tx, at & ~std::uintptr_t{7})) {
       atomic_store_relaxed<U>(at, value);
       return;
     }
@@ -227,8 +277,20 @@ template <class T>
   return value;
 }
 
+void write_range(std::uintptr_t at, std::size_t size, const unsigned char* in, bool repeat,
+                 const void* caller);
+
 template <class T>
 [[gnu::noinline]] void write_generic(T* address, T value, const void* caller) {
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  const transaction* tx = tls_current;
+  if (tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && in_fresh_block(tx, at)) {
+    // INVARIANT fresh-in-place: a piece at a time (write_range decides each word)
+    unsigned char bytes[sizeof(T)];
+    std::memcpy(bytes, &value, sizeof(T));
+    write_range(at, sizeof(T), bytes, false, caller);
+    return;
+  }
   write_bytes(address, sizeof(T), &value, itm_site_of(tls_current, caller));
 }
 
@@ -324,7 +386,9 @@ void write_range(std::uintptr_t at, std::size_t size, const unsigned char* in, b
       if (!repeat) in += 8;
     } else {
       const std::size_t n = std::min<std::size_t>(end - at, 8 - at % 8);
-      write_bytes(reinterpret_cast<void*>(at), n, in, itm_site_of(tls_current, caller));
+      if (!try_write_fresh_bytes(at, n, in)) {  // INVARIANT fresh-in-place
+        write_bytes(reinterpret_cast<void*>(at), n, in, itm_site_of(tls_current, caller));
+      }
       at += n;
       if (!repeat) in += n;
     }

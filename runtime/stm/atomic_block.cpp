@@ -51,7 +51,7 @@ void transaction::start(source_location site) {
     if (recording) record_wait_end(*this, waited, true);
   }
   block_site = site;
-  fresh_size = 0;  // INVARIANT fresh-in-place: the last attempt's blocks are gone
+  forget_fresh_blocks();  // INVARIANT fresh-in-place: the last attempt's blocks are gone
   doomed = false;
   retry_pending = false;
   inevitable_requested = false;
@@ -87,21 +87,21 @@ void transaction::open_nested() {
   nesting.push_back({writes.open_nested(), allocations.size(), deletions.size(), on_commit.size(),
                      undo.position()});
   ++depth;
-  fresh_size = 0;  // INVARIANT fresh-in-place: a rollback of this level must undo its writes
+  forget_fresh_blocks();  // INVARIANT fresh-in-place: a rollback of this level undoes its writes
 }
 
 void transaction::commit_nested() noexcept {
   writes.close_nested(nesting.back().writes);
   nesting.pop_back();
   --depth;
-  fresh_size = 0;
+  forget_fresh_blocks();
 }
 
 void transaction::rollback_nested() noexcept {
   const nesting_level level = nesting.back();
   nesting.pop_back();
   --depth;
-  fresh_size = 0;  // (the level's blocks are discarded below)
+  forget_fresh_blocks();  // (the level's blocks are discarded below)
   writes.rollback_to(level.writes);
   // Serial mode: in-place writes of the level; none left if the attempt gave
   // way (serial_divert: the claimant undid them all).

@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "optimist/report.hpp"
@@ -92,11 +93,17 @@ class alignas(64) transaction : public serial_access_state {
   std::uint64_t census_at_start = 0;  // g_thread_census when the attempt began (thread_census.hpp)
   // Hardware mode: the orec value its writes leave, 0 until the first.
   std::uint64_t hardware_stamp = 0;
-  // GCC's TM ABI (runtime/itm/): the block this optimistic attempt allocated
-  // last, written in place by the barriers (INVARIANT fresh-in-place,
-  // itm_barriers.cpp); empty (size 0) from every start() and nesting change.
+  // GCC's TM ABI (runtime/itm/): the blocks this optimistic attempt
+  // allocated, which the barriers write in place (INVARIANT fresh-in-place,
+  // itm_barriers.cpp): the last one (one compare), and all of them as
+  // [begin, end) sorted by begin. Emptied by start() and every nesting change.
   std::uintptr_t fresh_begin = 0;
   std::size_t fresh_size = 0;
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> fresh_blocks;
+  void forget_fresh_blocks() noexcept {
+    fresh_size = 0;
+    if (!fresh_blocks.empty()) fresh_blocks.clear();
+  }
   source_location block_site;  // the outermost atomic block
   source_location inevitable_site;
   unsigned consecutive_aborts = 0;
