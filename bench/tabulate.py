@@ -29,6 +29,7 @@ import html
 import json
 import math
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -61,24 +62,15 @@ class Run:
         """Sets items_per_second, cpu_ns and cv from the samples."""
         if not self.samples:
             return
-        self.items_per_second = median([s[0] for s in self.samples])
+        values = [s[0] for s in self.samples]
+        self.items_per_second = statistics.median(values)
         cpus = [s[1] for s in self.samples if s[1] is not None]
-        self.cpu_ns = median(cpus) if cpus else None
-        if len(self.samples) > 1:
-            values = [s[0] for s in self.samples]
-            mean = sum(values) / len(values)
-            variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-            self.cv = math.sqrt(variance) / mean if mean > 0 else None
+        self.cpu_ns = statistics.median(cpus) if cpus else None
+        if len(values) > 1:
+            mean = statistics.mean(values)
+            self.cv = statistics.stdev(values) / mean if mean > 0 else None
         elif self.sample_cvs:
             self.cv = self.sample_cvs[0]
-
-
-def median(values):
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def parse_name(run_name):
