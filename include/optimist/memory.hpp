@@ -25,6 +25,10 @@
 //   destroyed when no running transaction can read it. The destructor runs at
 //   reclamation time, on whichever thread reclaims. Only transactions are
 //   protected: a pointer read outside any transaction may already be gone.
+//   A block that ran serially (mode serial, or auto while a thread runs
+//   alone) had no reader beside it: what it deleted is destroyed as it
+//   commits, on its thread, before atomically() returns (once objects the
+//   thread deleted in speculative blocks before are no longer waiting).
 #pragma once
 
 #include <new>

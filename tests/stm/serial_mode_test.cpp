@@ -477,6 +477,63 @@ TEST_F(SerialMode, ARevokedPermitStaysCountedUntilItsAttemptEnds) {
   EXPECT_EQ(attempts, 1);
 }
 
+// INVARIANT serial-deletes-now (commit.cpp): what a committed serial block
+// deleted is destroyed before atomically() returns, not retired for later
+// (nothing can still hold it: the block ran alone); what a block that threw
+// deleted is not destroyed at all. A destructor may run a transaction of its
+// own. Fails if serial deletions go back to the epoch reclaimer (the objects
+// then live on until a batch of 256 is scanned) or if a rolled-back deletion
+// destroys its object.
+struct flagged {
+  std::atomic<bool>* destroyed;
+  optimist::tvar<long>* cleanups;
+  ~flagged() {
+    EXPECT_FALSE(optimist::in_transaction()) << "a deleted object was destroyed inside the block";
+    optimist::atomically([&] { cleanups->set(cleanups->get() + 1); });
+    destroyed->store(true);
+  }
+};
+
+TEST_P(SerialModeThreads, ADeletedObjectIsDestroyedWhenTheBlockCommits) {
+  optimist::test::watchdog guard("serial deletions");
+  const int threads = GetParam();
+  const long rounds = scaled(2000);
+  run_threads(threads, [&](int) {
+    optimist::tvar<long> cleanups{0};
+    std::vector<std::unique_ptr<std::atomic<bool>>> flags;
+    flags.push_back(std::make_unique<std::atomic<bool>>(false));
+    optimist::tvar<flagged*> slot{new flagged{flags.back().get(), &cleanups}};
+    long destroyed_late = 0;
+    for (long i = 0; i < rounds; ++i) {
+      std::atomic<bool>* old_flag = flags.back().get();
+      flags.push_back(std::make_unique<std::atomic<bool>>(false));
+      std::atomic<bool>* new_flag = flags.back().get();
+      if (i % 10 == 9) {  // a block that throws: its deletion must not happen
+        EXPECT_THROW(optimist::atomically([&] {
+                       optimist::tx_delete(slot.get());
+                       slot.set(optimist::tx_new<flagged>(new_flag, &cleanups));
+                       throw std::runtime_error("planned");
+                     }),
+                     std::runtime_error);
+        EXPECT_FALSE(old_flag->load()) << "a rolled-back deletion destroyed its object";
+        flags.pop_back();
+        continue;
+      }
+      optimist::atomically([&] {
+        optimist::tx_delete(slot.get());
+        slot.set(optimist::tx_new<flagged>(new_flag, &cleanups));
+      });
+      if (!old_flag->load()) ++destroyed_late;
+    }
+    EXPECT_EQ(destroyed_late, 0) << "objects deleted by committed serial blocks outlived them";
+    // One cleanup per object destroyed: every committed deletion and every
+    // object allocated by a block that threw.
+    EXPECT_EQ(cleanups.get(), rounds);
+    optimist::atomically([&] { optimist::tx_delete(slot.get()); });
+    EXPECT_EQ(cleanups.get(), rounds + 1);
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, SerialModeThreads, ::testing::Values(1, 2, 4));
 
 }  // namespace
