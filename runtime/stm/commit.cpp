@@ -327,33 +327,60 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
                                          std::uint64_t committed_at, bool destroy_deleted_now) {
   // From here on the transaction is over; what follows may run code that
   // starts new transactions on this descriptor (INVARIANT cleanup-reentrant).
+  // So every list is moved out before the first destructor or action runs: a
+  // block run by a destructor ends (finish_committed) or rolls back
+  // (discard_attempt) on these same fields, and would otherwise run or drop
+  // this block's actions (a task published by an on-commit action was lost).
   if (pass_on != nullptr) ring_doorbell(pass_on);
-  destroy_all(tx.discarded);
-  if (!tx.deletions.empty()) {
-    std::vector<allocation_entry> local = std::move(tx.deletions);
-    tx.deletions.clear();
-    if (destroy_deleted_now && tx.retired.empty()) {
-      for (const allocation_entry& d : local) d.destroy(d.object);
-    } else {
-      for (const allocation_entry& d : local)
-        retire(tx, d.object, d.destroy, committed_at, d.bytes);
+  std::vector<allocation_entry> discarded = std::move(tx.discarded);
+  tx.discarded.clear();
+  std::vector<allocation_entry> deleted = std::move(tx.deletions);
+  tx.deletions.clear();
+  std::vector<std::function<void()>> actions = std::move(tx.on_commit);
+  tx.on_commit.clear();
+  for (std::size_t i = discarded.size(); i > 0; --i)
+    discarded[i - 1].destroy(discarded[i - 1].object);
+  // INVARIANT serial-deletes-now. A block run by the destructor of a deleted
+  // object (destroying_deleted) hands what it deletes to the loop below,
+  // which destroys it after the current round: destroying it in that block's
+  // own ending would recurse once per object of a chain (a list whose nodes
+  // delete their successors overflowed the stack at 50 000 nodes).
+  const bool destroy_now = destroy_deleted_now && tx.retired.empty();
+  bool handed_to_loop = false;
+  if (destroy_now && tx.destroying_deleted) {
+    try {
+      tx.deleted_later.insert(tx.deleted_later.end(), deleted.begin(), deleted.end());
+      handed_to_loop = true;
+    } catch (...) {
+      // Out of memory for the hand-over: retired below instead.
     }
   }
-  if (!tx.on_commit.empty()) {
-    std::vector<std::function<void()>> actions = std::move(tx.on_commit);
-    tx.on_commit.clear();
-    // Every action runs even if one throws; the first exception then reaches
-    // the caller of the committed block.
-    std::exception_ptr first_error;
-    for (auto& action : actions) {
-      try {
-        action();
-      } catch (...) {
-        if (!first_error) first_error = std::current_exception();
-      }
-    }
-    if (first_error) std::rethrow_exception(first_error);
+  if (!destroy_now || (tx.destroying_deleted && !handed_to_loop)) {
+    for (const allocation_entry& d : deleted)
+      retire(tx, d.object, d.destroy, committed_at, d.bytes);
   }
+  // Every action runs even if one throws; the first exception then reaches
+  // the caller of the committed block. The actions run before the deleted
+  // objects are destroyed: they still exist meanwhile, as when they are
+  // retired.
+  std::exception_ptr first_error;
+  for (auto& action : actions) {
+    try {
+      action();
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  if (destroy_now && !tx.destroying_deleted && !deleted.empty()) {
+    tx.destroying_deleted = true;
+    while (!deleted.empty()) {
+      for (const allocation_entry& d : deleted) d.destroy(d.object);
+      deleted.clear();
+      deleted.swap(tx.deleted_later);  // what the destructors' blocks deleted
+    }
+    tx.destroying_deleted = false;
+  }
+  if (first_error) std::rethrow_exception(first_error);
 }
 
 }  // namespace

@@ -138,6 +138,11 @@ class alignas(64) transaction : public serial_access_state {
   std::size_t reclaim_at = 0;
   std::size_t reclaim_at_bytes = 0;
   bool reclaiming = false;
+  // While a committed serial block destroys what it deleted (INVARIANT
+  // serial-deletes-now, commit.cpp): serial blocks run by those destructors
+  // leave their deletions in deleted_later, for that block's loop.
+  bool destroying_deleted = false;
+  std::vector<allocation_entry> deleted_later;
 
   // C API: where a restart jumps to (set by OPTIMIST_TX_BEGIN), and how many
   // times the thread has entered.
