@@ -28,7 +28,9 @@
 //   A block that ran serially (mode serial, or auto while a thread runs
 //   alone) had no reader beside it: what it deleted is destroyed as it
 //   commits, on its thread, before atomically() returns (once objects the
-//   thread deleted in speculative blocks before are no longer waiting).
+//   thread deleted in speculative blocks before are no longer waiting; a
+//   block run by the destructor of such an object leaves its deletions to
+//   the destroying block, which destroys them before it returns).
 #pragma once
 
 #include <new>

@@ -355,14 +355,10 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
       // Out of memory for the hand-over: retired below instead.
     }
   }
-  if (!destroy_now || (tx.destroying_deleted && !handed_to_loop)) {
-    for (const allocation_entry& d : deleted)
-      retire(tx, d.object, d.destroy, committed_at, d.bytes);
-  }
   // Every action runs even if one throws; the first exception then reaches
   // the caller of the committed block. The actions run before the deleted
-  // objects are destroyed: they still exist meanwhile, as when they are
-  // retired.
+  // objects are destroyed or retired (a retire() may scan and destroy them at
+  // once): every action sees them still alive, on every path.
   std::exception_ptr first_error;
   for (auto& action : actions) {
     try {
@@ -370,6 +366,10 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
     } catch (...) {
       if (!first_error) first_error = std::current_exception();
     }
+  }
+  if (!destroy_now || (tx.destroying_deleted && !handed_to_loop)) {
+    for (const allocation_entry& d : deleted)
+      retire(tx, d.object, d.destroy, committed_at, d.bytes);
   }
   if (destroy_now && !tx.destroying_deleted && !deleted.empty()) {
     tx.destroying_deleted = true;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -549,14 +550,17 @@ TEST_F(SerialMode, DestructorsThatRunBlocksKeepTheDeletingBlocksActions) {
   optimist::test::watchdog guard("actions beside serial deletions");
   struct cleaner {
     bool* destroyed;
+    bool* inside;
     ~cleaner() {
       *destroyed = true;
+      *inside = true;
       try {
         optimist::atomically([] { throw 1; });
       } catch (int) {
       }
       optimist::tvar<long> scratch{0};
       optimist::atomically([&] { scratch.set(1); });
+      *inside = false;
     }
   };
   // A thread of its own: its descriptor has no retired objects waiting (they
@@ -564,15 +568,22 @@ TEST_F(SerialMode, DestructorsThatRunBlocksKeepTheDeletingBlocksActions) {
   // run here at all).
   std::thread([] {
     std::atomic<int> ran{0};
-    bool destroyed = false;
-    optimist::tvar<cleaner*> slot{new cleaner{&destroyed}};
+    bool destroyed = false, inside = false;
+    int actions_inside = 0, actions = 0;
+    optimist::tvar<cleaner*> slot{new cleaner{&destroyed, &inside}};
     optimist::task_queue queue;
     optimist::atomically([&] {
       optimist::tx_delete(slot.get());
       slot.set(nullptr);
       queue.add([&ran] { ran.fetch_add(1); });
+      optimist::detail::tls_current->on_commit.push_back([&] {  // white box
+        ++actions;
+        if (inside) ++actions_inside;
+      });
     });
     EXPECT_TRUE(destroyed);
+    EXPECT_EQ(actions, 1);
+    EXPECT_EQ(actions_inside, 0) << "the deleting block's action ran inside the destructor";
     EXPECT_EQ(queue.pending(), 1u) << "the task added by the deleting block was lost";
     optimist::run_options one_thread;
     one_thread.threads = 1;
@@ -611,6 +622,71 @@ TEST_F(SerialMode, AChainOfDestructorsThatDeleteDoesNotRecurse) {
     EXPECT_EQ(live.load(), 0);
   })
       .join();
+}
+
+// A block's on-commit actions (white box: pushed on the descriptor's list,
+// as the task queue and _ITM_addUserCommitAction do) run before what the
+// block deleted is destroyed or retired: every action sees the object alive,
+// also when the thread has a retired object waiting (`retired_first`: then
+// the deletions are retired, and a retire() that scans destroys them at
+// once; before, one action in 600 saw its object destroyed). An action that
+// throws leaves the objects destroyed, not leaked.
+struct probe {
+  std::atomic<bool>* destroyed;
+  ~probe() { destroyed->store(true); }
+};
+
+void expect_actions_see_deleted_objects(bool retired_first) {
+  std::thread([retired_first] {  // a descriptor with nothing retired yet
+    const int rounds = 600;
+    std::deque<std::atomic<bool>> flags(rounds + 1);
+    if (retired_first) optimist::tx_delete(new probe{&flags[rounds]});  // retired, outside
+    int seen_destroyed = 0;
+    for (int round = 0; round < rounds; ++round) {
+      std::atomic<bool>* destroyed = &flags[static_cast<std::size_t>(round)];
+      optimist::tvar<probe*> slot{new probe{destroyed}};
+      optimist::atomically([&] {
+        optimist::tx_delete(slot.get());
+        slot.set(nullptr);
+        optimist::detail::tls_current->on_commit.push_back([&, destroyed] {
+          if (destroyed->load()) ++seen_destroyed;
+        });
+      });
+      if (!retired_first) {
+        EXPECT_TRUE(destroyed->load()) << "round " << round;
+      }
+    }
+    EXPECT_EQ(seen_destroyed, 0) << "on-commit actions ran after the objects were destroyed";
+    optimist::detail::reclaim_now();  // before the flags go
+    for (int i = 0; i < rounds + (retired_first ? 1 : 0); ++i) {
+      EXPECT_TRUE(flags[static_cast<std::size_t>(i)].load()) << "object " << i << " leaked";
+    }
+  })
+      .join();
+}
+
+TEST_F(SerialMode, ActionsRunBeforeTheDeletedObjectsAreDestroyed) {
+  expect_actions_see_deleted_objects(false);
+}
+
+TEST_F(SerialMode, ActionsRunBeforeTheDeletedObjectsAreRetired) {
+  expect_actions_see_deleted_objects(true);
+}
+
+TEST_F(SerialMode, AThrowingActionStillDestroysTheDeletedObjects) {
+  std::thread([] {
+    std::atomic<bool> destroyed{false};
+    optimist::tvar<probe*> slot{new probe{&destroyed}};
+    EXPECT_THROW(optimist::atomically([&] {
+                   optimist::tx_delete(slot.get());
+                   slot.set(nullptr);
+                   optimist::detail::tls_current->on_commit.push_back(
+                       [] { throw std::runtime_error("action"); });
+                 }),
+                 std::runtime_error);
+    EXPECT_EQ(slot.get(), nullptr) << "the block did not commit";
+    EXPECT_TRUE(destroyed.load()) << "a throwing action leaked the deleted object";
+  }).join();
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, SerialModeThreads, ::testing::Values(1, 2, 4));
