@@ -315,9 +315,8 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 // begins after its commit reads the memory that commit left, without the
 // unlinked object. A committed serial attempt can no longer be taken over
 // (give-way: its commit left user code first), so nothing relinks the object.
-// Destroying at once keeps the freed memory hot for the next allocation, as
-// a lock's delete does: a sorted list under a spin lock that deferred its
-// deletions in batches of 256 ran 14 % slower (bench_intset, 1 thread).
+// Destroying at once returns the memory at once, as a lock's delete does (no
+// throughput change measured: bench_intset and bench_vacation at 1 thread).
 // While the thread still has retired objects (from speculative attempts:
 // auto mode switches), its deletions are retired as before: each retire()
 // may scan, and that is what drains the list (without it, a thread whose
@@ -338,8 +337,7 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
   tx.deletions.clear();
   std::vector<std::function<void()>> actions = std::move(tx.on_commit);
   tx.on_commit.clear();
-  for (std::size_t i = discarded.size(); i > 0; --i)
-    discarded[i - 1].destroy(discarded[i - 1].object);
+  destroy_all(discarded);
   // INVARIANT serial-deletes-now. A block run by the destructor of a deleted
   // object (destroying_deleted) hands what it deletes to the loop below,
   // which destroys it after the current round: destroying it in that block's
