@@ -307,14 +307,22 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 // retirement, on-commit actions); only when there is any.
 //
 // INVARIANT (serial-deletes-now): the objects a serial attempt deleted are
-// destroyed here, at once, not retired. Epoch reclamation waits for the
-// transactions that may still hold a pointer read before the unlinking
-// commit; a serial attempt has none to wait for: it ran with the gate closed
-// (gate-exclusive, serial_mode.hpp), after every speculative attempt and
-// standalone access that began before it had ended, and every attempt that
-// begins after its commit reads the memory that commit left, without the
-// unlinked object. A committed serial attempt can no longer be taken over
-// (give-way: its commit left user code first), so nothing relinks the object.
+// destroyed here, at once, not retired, when its commit saw no other attempt
+// running (commit_serial_general, with the gate still closed). Epoch
+// reclamation waits for the transactions that may still hold a pointer read
+// before the unlinking commit; such a serial attempt has none to wait for: it
+// ran with the gate closed (gate-exclusive, serial_mode.hpp), after every
+// speculative attempt and standalone access that began before it had ended,
+// and every attempt that begins after its commit reads the memory that commit
+// left, without the unlinked object. A committed serial attempt can no longer
+// be taken over (give-way: its commit left user code first), so nothing
+// relinks the object. The exception is an attempt taken over in user code
+// that has not yet seen its claim (give-way): it runs beside later serial
+// attempts and reads memory directly until its next barrier diverts it, so a
+// serial block that commits while one runs retires its deletions (before,
+// it destroyed them: the taken-over block read a freed node, found by
+// ThreadSanitizer in the bench suite's sorted list;
+// GiveWay.ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt).
 // Destroying at once returns the memory at once, as a lock's delete does (no
 // throughput change measured: bench_intset and bench_vacation at 1 thread).
 // While the thread still has retired objects (from speculative attempts:
@@ -385,7 +393,10 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 
 void transaction::finish_committed() {
   const std::uint64_t committed_at = snapshot;
-  const bool serial = mode == tx_mode::serial;  // INVARIANT serial-deletes-now
+  // INVARIANT serial-deletes-now: only a serial attempt that saw no other
+  // attempt running (commit_serial_general).
+  const bool serial = mode == tx_mode::serial && deletions_unreachable;
+  deletions_unreachable = false;
   // INVARIANT doorbell-duty (doorbell.cpp): a block woken by a ring has settled
   // it if it took an item (wrote the doorbell word); else it rings once it is
   // over. (A serial or hardware commit logs no writes here: it rings, which at

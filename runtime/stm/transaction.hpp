@@ -143,6 +143,10 @@ class alignas(64) transaction : public serial_access_state {
   // leave their deletions in deleted_later, for that block's loop.
   bool destroying_deleted = false;
   std::vector<allocation_entry> deleted_later;
+  // Set by a serial commit that deleted objects, with the gate still closed:
+  // no other attempt was running, so nothing can hold a pointer to them
+  // (INVARIANT serial-deletes-now); read and cleared by finish_committed.
+  bool deletions_unreachable = false;
 
   // C API: where a restart jumps to (set by OPTIMIST_TX_BEGIN), and how many
   // times the thread has entered.

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "htm/hardware_mode.hpp"
+#include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
 #include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
@@ -477,4 +478,65 @@ TEST_F(GiveWay, AClaimOnABlockThatEndsNeverReachesTheOwnersNextBlock) {
   EXPECT_EQ(b.get(), 1);
 }
 
+// A taken-over block (a zombie) may still read, directly, memory it obtained
+// a pointer to before the takeover: it learns of the claim only when a read
+// or its commit checks it (INVARIANT read-then-claim loads the word first).
+// So a serial block that runs after the takeover and deletes that memory must
+// not destroy it at its commit (INVARIANT serial-deletes-now): the zombie's
+// attempt is still running. Fails if the deletion skips the zombie: the
+// object is gone while the zombie holds it (ThreadSanitizer saw the zombie's
+// read race the delete in the bench suite's sorted list, 1 run in 8).
+TEST_F(GiveWay, ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt) {
+  watchdog guard("a serial deletion beside a taken-over block", limit());
+  struct node {
+    optimist::tvar<long> value;
+    std::atomic<bool>* destroyed;
+    node(long v, std::atomic<bool>* d) : value(v), destroyed(d) {}
+    ~node() { destroyed->store(true); }
+  };
+  std::atomic<bool> destroyed{false}, deleted{false};
+  bool destroyed_at_delete = true, destroyed_while_held = true;
+  optimist::tvar<node*> head{new node(7, &destroyed)};
+  std::thread deleter;
+  int attempts = 0;
+  tx_mode first_mode = tx_mode::hardware;
+  long seen = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    node* n = head.get();
+    if (attempts == 1) {
+      first_mode = running_mode();
+      deleter = std::thread([&] {
+        {
+          // Speculative: waits at the gate, claims the block, takes it over.
+          optimist::detail::scoped_execution_mode speculative(execution_mode::stm);
+          optimist::atomically([&] { (void)head.get(); });
+        }
+        optimist::detail::scoped_execution_mode serial(execution_mode::serial);
+        optimist::atomically([&] {
+          node* gone = head.get();
+          head.set(nullptr);
+          optimist::tx_delete(gone);
+        });
+        destroyed_at_delete = destroyed.load();
+        deleted = true;
+      });
+      while (!deleted.load()) std::this_thread::yield();  // outside the STM: taken over here
+      destroyed_while_held = destroyed.load();
+      if (destroyed_while_held) (void)head.get();  // (not n: freed) restarts here
+    }
+    // The zombie's read of n sees the claim and restarts the block; the
+    // re-run finds no node.
+    seen = n != nullptr ? n->value.get() : -1;
+  });
+  deleter.join();
+  EXPECT_EQ(first_mode, tx_mode::serial) << "precondition: the first attempt ran serially";
+  EXPECT_EQ(attempts, 2) << "the first attempt was taken over and restarted";
+  EXPECT_EQ(seen, -1);
+  EXPECT_FALSE(destroyed_at_delete)
+      << "a serial block destroyed a node that a taken-over block still held";
+  EXPECT_FALSE(destroyed_while_held);
+  optimist::detail::reclaim_now();
+  EXPECT_TRUE(destroyed.load()) << "the retired node was never destroyed";
+}
 }  // namespace
