@@ -29,8 +29,8 @@
 //   alone) had no reader beside it: what it deleted is destroyed as it
 //   commits, on its thread, before atomically() returns (once objects the
 //   thread deleted in speculative blocks before are no longer waiting; and
-//   not while a serial block of another thread that gave way to an arriving
-//   one, auto mode, is still running towards its restart: it may still read
+//   not while a serial block of another thread that gave way to a waiting
+//   one (mode.hpp) is still running towards its restart: it may still read
 //   the object, which is then retired. A block run by the destructor of such
 //   an object leaves its deletions to the destroying block, which destroys
 //   them before it returns).

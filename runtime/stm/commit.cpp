@@ -67,6 +67,7 @@
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/global_clock.hpp"
+#include "stm/serial_mode.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/transaction.hpp"
 #include "stm/word_memory.hpp"
@@ -307,8 +308,8 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 // retirement, on-commit actions); only when there is any.
 //
 // INVARIANT (serial-deletes-now): the objects a serial attempt deleted are
-// destroyed here, at once, not retired, when its commit saw no other attempt
-// running (commit_serial_general, with the gate still closed). Epoch
+// destroyed here, at once, not retired, when its commit saw no taken-over
+// attempt running (commit_serial_general, with the gate still closed). Epoch
 // reclamation waits for the transactions that may still hold a pointer read
 // before the unlinking commit; such a serial attempt has none to wait for: it
 // ran with the gate closed (gate-exclusive, serial_mode.hpp), after every
@@ -318,8 +319,10 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 // be taken over (give-way: its commit left user code first), so nothing
 // relinks the object. The exception is an attempt taken over in user code
 // that has not yet seen its claim (give-way): it runs beside later serial
-// attempts and reads memory directly until its next barrier diverts it, so a
-// serial block that commits while one runs retires its deletions (before,
+// attempts, reading memory directly until its next barrier diverts it and
+// doomed after that until it ends; a serial block that commits while one is
+// counted (INVARIANT taken-over-counted, serial_mode.hpp) retires its
+// deletions (before,
 // it destroyed them: the taken-over block read a freed node, found by
 // ThreadSanitizer in the bench suite's sorted list;
 // GiveWay.ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt).
@@ -393,8 +396,8 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 
 void transaction::finish_committed() {
   const std::uint64_t committed_at = snapshot;
-  // INVARIANT serial-deletes-now: only a serial attempt that saw no other
-  // attempt running (commit_serial_general).
+  // INVARIANT serial-deletes-now: only a serial attempt that saw no
+  // taken-over attempt running (commit_serial_general).
   const bool serial = mode == tx_mode::serial && deletions_unreachable;
   deletions_unreachable = false;
   // INVARIANT doorbell-duty (doorbell.cpp): a block woken by a ring has settled
@@ -438,6 +441,10 @@ void transaction::discard_attempt() noexcept {
   tls_current = nullptr;
   tls_serial_direct = nullptr;  // INVARIANT direct-serial
   active_since.store(not_active, std::memory_order_release);
+  if (counted_taken_over) {  // INVARIANT taken-over-counted: after the attempt's last read
+    counted_taken_over = false;
+    g_taken_over_running.fetch_sub(1, std::memory_order_release);
+  }
   // Objects allocated by the attempt were never published: free them now,
   // outside any transaction (INVARIANT cleanup-reentrant).
   destroy_lost_objects();

@@ -296,6 +296,7 @@ void take_over(transaction& holder) noexcept {
       if (g_take_over_test_hook != nullptr) [[unlikely]]
         g_take_over_test_hook(take_over_test_taking);
       holder.undo.replay_all();  // INVARIANT undo-exact: memory as before the block
+      g_taken_over_running.fetch_add(1, std::memory_order_relaxed);  // INVARIANT taken-over-counted
       holder.serial_taken_over.store(true, std::memory_order_release);
       g_serial_gate.store(0, std::memory_order_seq_cst);
       return;  // the holder clears serial_claimed once it has seen the takeover
@@ -356,6 +357,7 @@ bool serial_divert(transaction& tx) noexcept {
     pause_round(round);
   }
   tx.serial_taken_over.store(false, std::memory_order_relaxed);
+  tx.counted_taken_over = true;  // INVARIANT taken-over-counted: uncounted by discard_attempt
   tx.serial_claimed.store(0, std::memory_order_release);  // the claimant is done with us
   tx.serial_phase.store(0, std::memory_order_relaxed);
   tx.undo.clear();  // undone by the claimant
@@ -643,32 +645,15 @@ void transaction::commit_serial() {
     wake_waiters_on_entries(undo.begin(), written);
 }
 
-namespace {
-
-// INVARIANT serial-deletes-now (commit.cpp), asked by a committing serial
-// attempt while it still holds the gate: true if no other descriptor runs an
-// attempt. Beside a serial attempt the only ones that can are attempts taken
-// over in user code (give-way) that have not yet seen their claim: they
-// still read memory directly, and their start time stays published until
-// they end (discard_attempt). Their start time was published before the
-// takeover opened the gate, which happened before our gate CAS, so our load
-// sees it or the release store that ended the attempt (after its last read).
-bool no_other_attempt_running(const transaction& self) noexcept {
-  if ((census_now() & census_count_mask) == 1) return true;  // INVARIANT gate-census
-  bool none = true;
-  for_each_registered([&](const transaction& t) {
-    if (&t != &self && t.active_since.load(std::memory_order_acquire) != not_active) none = false;
-  });
-  return none;
-}
-
-}  // namespace
-
 void transaction::commit_serial_general() {
   // Give-way (serial_mode.hpp): a claimed attempt restarts instead.
   if (!serial_enter(*this) && serial_divert(*this)) restart_given_way();
   serial_phase.store(0, std::memory_order_relaxed);  // ends with the gate (opened below)
-  if (!deletions.empty()) deletions_unreachable = no_other_attempt_running(*this);
+  // INVARIANT serial-deletes-now (commit.cpp), with the gate still closed:
+  // no taken-over attempt runs that could still read what we unlinked
+  // (INVARIANT taken-over-counted, serial_mode.hpp).
+  if (!deletions.empty())
+    deletions_unreachable = g_taken_over_running.load(std::memory_order_acquire) == 0;
   const bool read_only = undo.empty();
   if (read_only) {
     snapshot = commit_stamp({.deleted = !deletions.empty()});

@@ -240,6 +240,20 @@ inline bool serial_is_auto() noexcept {
 // sides fence in full (start_fence, heavy_fence): slower serial accesses,
 // same protocol.
 
+// INVARIANT (taken-over-counted): how many attempts have been taken over
+// (give-way) and not yet ended. The claimant adds one before it marks the
+// attempt taken over and opens the gate; the attempt's owner takes it away
+// (release) when the attempt ends (discard_attempt), after its last read.
+// Such an attempt runs beside later serial ones, reading memory directly
+// until its next barrier diverts it; a serial commit that reads 0 here with
+// the gate closed (acquire) knows that every taken-over attempt it could
+// race has ended, and that their reads happened before (serial-deletes-now,
+// commit.cpp). Every change is a read-modify-write, so a load of 0
+// synchronizes with every earlier decrement; each attempt's decrement
+// follows its increment (serial_taken_over, release/acquire), and its
+// increment precedes the gate store that lets the next holder in.
+inline std::atomic<std::uint32_t> g_taken_over_running{0};
+
 // Entering the runtime from a serial attempt (its owner only): true while
 // the attempt is unclaimed; false: call serial_divert.
 // serial_enter(tx) / serial_leave(tx): in optimist/detail/serial_access.hpp,

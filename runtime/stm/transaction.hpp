@@ -144,9 +144,12 @@ class alignas(64) transaction : public serial_access_state {
   bool destroying_deleted = false;
   std::vector<allocation_entry> deleted_later;
   // Set by a serial commit that deleted objects, with the gate still closed:
-  // no other attempt was running, so nothing can hold a pointer to them
+  // no taken-over attempt was running, so nothing can hold a pointer to them
   // (INVARIANT serial-deletes-now); read and cleared by finish_committed.
   bool deletions_unreachable = false;
+  // This attempt was taken over (serial_divert) and is counted in
+  // g_taken_over_running until it ends (discard_attempt).
+  bool counted_taken_over = false;
 
   // C API: where a restart jumps to (set by OPTIMIST_TX_BEGIN), and how many
   // times the thread has entered.

@@ -485,7 +485,9 @@ TEST_F(GiveWay, AClaimOnABlockThatEndsNeverReachesTheOwnersNextBlock) {
 // not destroy it at its commit (INVARIANT serial-deletes-now): the zombie's
 // attempt is still running. Fails if the deletion skips the zombie: the
 // object is gone while the zombie holds it (ThreadSanitizer saw the zombie's
-// read race the delete in the bench suite's sorted list, 1 run in 8).
+// read race the delete in the bench suite's sorted list, 1 run in 8); and if
+// the ended zombie is still counted (INVARIANT taken-over-counted): a later
+// serial deletion is then deferred.
 TEST_F(GiveWay, ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt) {
   watchdog guard("a serial deletion beside a taken-over block", limit());
   struct node {
@@ -538,5 +540,11 @@ TEST_F(GiveWay, ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt) {
   EXPECT_FALSE(destroyed_while_held);
   optimist::detail::reclaim_now();
   EXPECT_TRUE(destroyed.load()) << "the retired node was never destroyed";
+  // The taken-over attempt has ended: a serial deletion is immediate again.
+  std::atomic<bool> later_destroyed{false};
+  node* later = new node(8, &later_destroyed);
+  optimist::atomically([&] { optimist::tx_delete(later); });
+  EXPECT_TRUE(later_destroyed.load())
+      << "serial deletions stayed deferred after the taken-over attempt ended";
 }
 }  // namespace
