@@ -322,9 +322,8 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
 // attempts, reading memory directly until its next barrier diverts it and
 // doomed after that until it ends; a serial block that commits while one is
 // counted (INVARIANT taken-over-counted, serial_mode.hpp) retires its
-// deletions (before,
-// it destroyed them: the taken-over block read a freed node, found by
-// ThreadSanitizer in the bench suite's sorted list;
+// deletions (before, it destroyed them: the taken-over block read a freed
+// node, found by ThreadSanitizer in the bench suite's sorted list;
 // GiveWay.ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt).
 // Destroying at once returns the memory at once, as a lock's delete does (no
 // throughput change measured: bench_intset and bench_vacation at 1 thread).

@@ -243,15 +243,20 @@ inline bool serial_is_auto() noexcept {
 // INVARIANT (taken-over-counted): how many attempts have been taken over
 // (give-way) and not yet ended. The claimant adds one before it marks the
 // attempt taken over and opens the gate; the attempt's owner takes it away
-// (release) when the attempt ends (discard_attempt), after its last read.
-// Such an attempt runs beside later serial ones, reading memory directly
-// until its next barrier diverts it; a serial commit that reads 0 here with
-// the gate closed (acquire) knows that every taken-over attempt it could
-// race has ended, and that their reads happened before (serial-deletes-now,
-// commit.cpp). Every change is a read-modify-write, so a load of 0
-// synchronizes with every earlier decrement; each attempt's decrement
-// follows its increment (serial_taken_over, release/acquire), and its
-// increment precedes the gate store that lets the next holder in.
+// (release) when the attempt ends (discard_attempt), after the attempt's
+// last read: its direct reads until its next barrier diverts it, and the
+// doomed ones after that while it unwinds (what runs after discard_attempt,
+// destructors of objects it allocated, is outside the attempt, as for epoch
+// reclamation). Such an attempt runs beside later serial ones; a serial
+// commit that reads 0 here with the gate closed (acquire) knows that every
+// taken-over attempt it could race has ended, and that their reads happened
+// before (serial-deletes-now, commit.cpp). Proof: the increment precedes the
+// claimant's gate store, and every later gate owner took the gate by a CAS
+// that read a chain of such stores, so the load reads that increment or a
+// later change. Each attempt's decrement follows its increment in the
+// counter's order (serial_taken_over, release/acquire), so a sum of 0 means
+// every attempt counted before the load has taken itself away; every change
+// is a read-modify-write, so the load synchronizes with each decrement.
 inline std::atomic<std::uint32_t> g_taken_over_running{0};
 
 // Entering the runtime from a serial attempt (its owner only): true while
