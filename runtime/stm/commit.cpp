@@ -40,7 +40,10 @@
 // release fence after locking keeps data stores behind the lock stores.
 // INVARIANT (rerun-kept): what carries one attempt of a block to the next —
 // the pending irrevocable re-run (irrevocable_next), the abort count that
-// drives backoff and starvation, the last conflict — belongs to that block.
+// drives backoff and starvation, the last conflict — belongs to that block;
+// so does the task runtime's retry_propagates (a retry() leaves a task's
+// block instead of waiting in it), set aside in the same way while the
+// destructors and on-commit actions of a committed block run (hand_on_committed).
 // Code that runs between two attempts (destructors of the objects a lost
 // attempt allocated) may start transactions on this same descriptor: they run
 // with that state set aside and the token released, and the state is restored
@@ -59,6 +62,7 @@
 // writes, kept to one instruction by the log's Bloom filter.
 #include <atomic>
 #include <exception>
+#include <utility>
 
 #include "durable/commit_hook.hpp"
 #include "memory/epoch_reclaimer.hpp"
@@ -340,6 +344,15 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
   // block run by a destructor ends (finish_committed) or rolls back
   // (discard_attempt) on these same fields, and would otherwise run or drop
   // this block's actions (a task published by an on-commit action was lost).
+  // Those blocks are outermost blocks of their own: a retry() in one waits
+  // there, even when the committed block was a task's (INVARIANT rerun-kept:
+  // retry_propagates set aside; before, the retry left the destructor:
+  // std::terminate).
+  struct propagation_set_aside {
+    transaction& tx;
+    bool saved = std::exchange(tx.retry_propagates, false);
+    ~propagation_set_aside() { tx.retry_propagates = saved; }
+  } set_aside{tx};
   if (pass_on != nullptr) ring_doorbell(pass_on);
   std::vector<allocation_entry> discarded = std::move(tx.discarded);
   tx.discarded.clear();
@@ -456,13 +469,16 @@ void transaction::destroy_lost_objects() noexcept {
   const unsigned aborts = consecutive_aborts;
   const site_key conflict_site = last_conflict_site;
   const bool conflict_block_only = last_conflict_block_only;
+  const bool propagates = retry_propagates;
   if (holds_token) release_inevitability_token(*this);  // start() takes it again
   irrevocable_next = false;
   consecutive_aborts = 0;
   last_conflict_site = 0;
   last_conflict_block_only = false;
+  retry_propagates = false;
   destroy_all(discarded);
   destroy_all(allocations);
+  retry_propagates = propagates;
   irrevocable_next = rerun_irrevocable;
   consecutive_aborts = aborts;
   last_conflict_site = conflict_site;

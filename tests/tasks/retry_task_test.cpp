@@ -12,8 +12,12 @@
 // retry before the task's turn is just re-run, and one at its turn blocks.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
+#include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
@@ -218,6 +222,81 @@ TEST_P(RetryTaskTest, OrderedRetryAtItsTurnBlocksTheRun) {
   EXPECT_EQ(consumed.get(), 1);
   EXPECT_EQ(produced.get(), 1);
   EXPECT_EQ(q.pending(), 0u);
+}
+
+// Its destructor runs a block that waits (retry) until *flag is set.
+struct waits_when_destroyed {
+  optimist::tvar<long>* flag;
+  std::atomic<int>* done;
+  ~waits_when_destroyed() {
+    optimist::atomically([&] {
+      if (flag->get() == 0) optimist::retry();
+    });
+    done->fetch_add(1);
+  }
+};
+
+// A task's block deletes an object whose destructor runs a block of its own
+// that retries until another thread sets a flag. In serial mode the object is
+// destroyed as the task's block commits (INVARIANT serial-deletes-now), inside
+// the task; that block is outermost and must wait where it is, as any block
+// outside a task does, not leave as the task's own retry would (set the task
+// aside to be re-run: its committed block ran twice) or escape the destructor
+// (std::terminate).
+TEST_P(RetryTaskTest, ABlockThatRetriesInADestructorRunAtTheTasksCommitWaitsThere) {
+  watchdog guard("a retry in the destructor of an object a task deleted");
+  optimist::tvar<long> flag{0}, runs{0};
+  std::atomic<int> done{0};
+  optimist::tvar<waits_when_destroyed*> slot{new waits_when_destroyed{&flag, &done}};
+  std::thread setter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    optimist::atomically([&] { flag.set(1); });
+  });
+  optimist::task_queue q;
+  q.add([&] {
+    runs.set(runs.get() + 1);
+    optimist::tx_delete(slot.get());
+    slot.set(nullptr);
+  });
+  optimist::run_options options = run_with(GetParam());
+  options.mode = optimist::execution_mode::serial;
+  q.run(options);
+  setter.join();
+  optimist::detail::reclaim_now();  // had the deletion been retired (a give-way)
+  EXPECT_EQ(runs.get(), 1) << "the task's committed block ran again";
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_EQ(q.pending(), 0u);
+}
+
+// The same for the destructor of an object that a task's attempt allocated
+// and lost: the attempt retries, and its allocation is destroyed before the
+// task is set aside (discard_attempt). Before, the destructor's retry left
+// it: std::terminate.
+TEST_P(RetryTaskTest, ABlockThatRetriesInTheDestructorOfALostAllocationWaitsThere) {
+  watchdog guard("a retry in the destructor of an object a task's attempt lost");
+  optimist::tvar<long> flag{0};
+  optimist::tvar<waits_when_destroyed*> kept{nullptr};
+  std::atomic<int> done{0};
+  std::thread setter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    optimist::atomically([&] { flag.set(1); });
+  });
+  optimist::task_queue q;
+  q.add([&] {
+    auto* object = optimist::tx_new<waits_when_destroyed>(&flag, &done);
+    if (flag.get() == 0) optimist::retry();
+    kept.set(object);
+  });
+  q.run(run_with(GetParam()));
+  setter.join();
+  EXPECT_EQ(q.pending(), 0u);
+  ASSERT_NE(kept.get(), nullptr);
+  // Every attempt that retried lost its object, whose destructor waited for
+  // the flag; the committed one kept it.
+  const int lost = done.load();
+  EXPECT_GE(lost, 1);
+  delete kept.get();
+  EXPECT_EQ(done.load(), lost + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RetryTaskTest, optimist::test::task_thread_counts(),
