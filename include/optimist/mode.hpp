@@ -115,7 +115,8 @@ execution_mode parse_execution_mode(std::string_view text);
 struct serial_wait {
   source_location site;
   std::uint64_t blocks = 0;  // serial attempts started here
-  double waiting_s = 0;      // time spent waiting for the lock and the gate
+  double waiting_s = 0;      // time spent waiting for the lock and the gate (0 for a block
+                             // that found the lock free and nothing to wait out)
 };
 std::vector<serial_wait> serial_lock_waits();
 void reset_serial_lock_waits();

@@ -220,8 +220,9 @@ inline bool try_take_gate(std::uintptr_t self) noexcept {
 }
 
 // The rest of closing the gate, once this thread holds it. False: gave up
-// (wait_out_speculators); the gate is open again, not ours.
-inline bool finish_closing_gate(transaction& self) {
+// (wait_out_speculators); the gate is open again, not ours. `waited`, if
+// given, is set when speculative attempts had to be waited out.
+inline bool finish_closing_gate(transaction& self, bool* waited = nullptr) {
   clear_speculation_permit(self.may_speculate);
   // INVARIANT (gate-census): if the census, loaded after the gate exchange
   // (both seq_cst), counts only this thread, nobody else can be past a gate
@@ -239,6 +240,7 @@ inline bool finish_closing_gate(transaction& self) {
   // INVARIANT (permits-counted): no permit, no speculator past its gate check.
   if ((census_now() & census_count_mask) != 1 &&
       g_speculation_permits.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
+    if (waited != nullptr) *waited = true;
     if (!wait_out_speculators(self)) {
       // Gave up: nothing of ours ran; speculators' waits at the gate end, and
       // a claimant of ours drops its claim (take_over: the gate is not ours).
@@ -250,16 +252,20 @@ inline bool finish_closing_gate(transaction& self) {
 }
 
 // False: gave up (take_gate_contended, wait_out_speculators); the gate is not ours.
-inline bool close_gate(transaction& self) {
+// `waited`, if given, is set when closing the gate was not immediate: the
+// first look found it closed or the exchange lost, or speculators were
+// waited out.
+inline bool close_gate(transaction& self, bool* waited = nullptr) {
   // The gate is also the serial lock (test-and-test-and-set): closing it
   // excludes other serial blocks and new speculative attempts at once. The
   // seq_cst exchange, then seq_cst loads: the serial side of the Dekker
   // pattern (the speculator's side: its store, start_fence(), the gate load).
   const auto holder = reinterpret_cast<std::uintptr_t>(&self);
   if (!try_take_gate(holder)) [[unlikely]] {
+    if (waited != nullptr) *waited = true;
     if (!take_gate_contended(holder)) return false;
   }
-  return finish_closing_gate(self);
+  return finish_closing_gate(self, waited);
 }
 
 void open_gate() noexcept {
@@ -485,12 +491,19 @@ inline void transaction::enter_serial(source_location site) {
   // task would otherwise wait for its turn while holding it, and the earlier
   // task it waits for could not run). Not an unordered element group: it runs
   // serially as one block (inevitability.cpp calls its hook).
-  if (before_irrevocable != nullptr && !serial_runs_group)
-    before_irrevocable(before_irrevocable_context);
-  const bool closed = close_gate(*this);
+  const bool waited_for_turn = before_irrevocable != nullptr && !serial_runs_group;
+  if (waited_for_turn) before_irrevocable(before_irrevocable_context);
+  bool waited_for_gate = false;
+  const bool closed = close_gate(*this, &waited_for_gate);
   if (recording) {
-    record_wait_end(*this, waited, false);
-    const std::uint64_t ns = steady_ns() - wait_start;
+    // Only a wait is waiting time: a gate taken at the first look, with no
+    // speculator to wait out, is not (at one thread every serial block was
+    // charged the few tens of nanoseconds of the timing itself, and the
+    // report showed a lone thread waiting for the lock). A turn waited for
+    // counts as before (the hook does not say whether it waited).
+    const bool waited_at_all = waited_for_gate || waited_for_turn;
+    if (waited_at_all) record_wait_end(*this, waited, false);
+    const std::uint64_t ns = waited_at_all ? steady_ns() - wait_start : 0;
     try {
       std::lock_guard<std::mutex> lock(waits_mutex());
       site_wait& w = waits()[pack_site(site)];

@@ -257,6 +257,56 @@ TEST_F(SerialMode, TheReportNamesTheBlocksThatWaitedForTheLock) {
   EXPECT_GE(waits[0].waiting_s, 0.0);
 }
 
+// Waiting time is time a block waited: a lone thread's serial blocks take the
+// lock at the first look and wait for nothing (they were charged the timing's
+// own tens of nanoseconds each, so a one-thread report showed waits for a
+// lock nobody else held); a block that starts while another thread's block
+// holds the lock waits at least as long as that block keeps it.
+TEST_F(SerialMode, OnlyABlockThatFoundTheLockTakenIsChargedAWait) {
+  optimist::report::enable(true);
+  optimist::report::reset();
+  optimist::reset_serial_lock_waits();
+  long word = 0;
+  for (int i = 0; i < 2000; ++i) {
+    optimist::atomically([&] { optimist::store(word, optimist::load(word) + 1); });
+  }
+  std::vector<optimist::serial_wait> waits = optimist::serial_lock_waits();
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_EQ(waits[0].blocks, 2000u);
+  EXPECT_EQ(waits[0].waiting_s, 0.0) << "one thread: nobody held the lock";
+  EXPECT_EQ(optimist::report::snapshot().totals.waiting_s, 0.0);
+
+  // The control: a block that found the lock held.
+  optimist::report::reset();
+  optimist::reset_serial_lock_waits();
+  constexpr auto hold = std::chrono::milliseconds(30);
+  std::atomic<bool> holding{false};
+  std::atomic<bool> waiter_started{false};
+  {
+    optimist::test::watchdog guard("a serial block waiting for the lock");
+    std::thread holder([&] {
+      optimist::atomically([&] {
+        optimist::store(word, optimist::load(word) + 1);
+        holding.store(true);
+        while (!waiter_started.load()) std::this_thread::yield();
+        std::this_thread::sleep_for(hold);  // the waiter is at the lock meanwhile
+      });
+    });
+    while (!holding.load()) std::this_thread::yield();
+    waiter_started.store(true);
+    const auto waiter_site = std::source_location::current();
+    optimist::atomically([&] { optimist::store(word, optimist::load(word) + 1); }, waiter_site);
+    holder.join();
+    waits = optimist::serial_lock_waits();
+    ASSERT_EQ(waits.size(), 2u);  // sorted by time waited: the waiter first
+    EXPECT_EQ(waits[0].site.line(), waiter_site.line());
+    EXPECT_GE(waits[0].waiting_s, 0.9 * std::chrono::duration<double>(hold).count());
+    EXPECT_EQ(waits[1].waiting_s, 0.0) << "the holder found the lock free";
+  }
+  optimist::report::enable(false);
+  EXPECT_EQ(word, 2002);
+}
+
 // ---- the gate: serial and speculative blocks in one process (issue item 3) ----
 
 // Transfers and in-block audits while threads run in different modes, or the
