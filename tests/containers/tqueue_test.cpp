@@ -22,6 +22,7 @@
 #include "optimist/stats.hpp"
 #include "reclaim_at_exit.hpp"
 #include "support/describe_stats.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
@@ -148,6 +149,7 @@ TEST(TqueueTest, MoveIntoMapIsAtomic) {
 
 // On a non-empty queue a pop and a push touch disjoint words; on an empty one they meet.
 TEST(TqueueTest, PushAndPopOfNonEmptyQueueDoNotConflict) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("conflicts staged between threads");
   optimist::tqueue<int> queue;
   using optimist::test::attempts_around;
   queue.push(1);

@@ -16,6 +16,7 @@
 #include "optimist/stats.hpp"
 #include "reclaim_at_exit.hpp"
 #include "support/describe_stats.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/think_time.hpp"
 #include "support/threads.hpp"
@@ -142,6 +143,7 @@ TEST(TvectorTest, ThrowingTransactionLeavesNoTrace) {
 // Accesses to different elements touch disjoint words; push_back writes the size, which every
 // (bounds-checked) element access reads.
 TEST(TvectorTest, DifferentElementsDoNotConflict) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("conflicts staged between threads");
   optimist::tvector<long> vector(16, 1);
   using optimist::test::attempts_around;
   EXPECT_EQ(attempts_around([&] { vector[3] += 1; }, [&] { vector[4] += 1; }), 1);

@@ -20,6 +20,7 @@
 #include "optimist/optimist.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/transaction.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 #include "support/white_box.hpp"
@@ -46,6 +47,7 @@ class ReclamationFencesTest : public ::testing::TestWithParam<int> {};
 // so nothing deleted meanwhile may be destroyed. The deleting thread retires
 // many objects; it may scan once per batch, not once per retirement.
 TEST_P(ReclamationFencesTest, PinnedObjectsDoNotMakeEveryRetirementFence) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("readers stay in their blocks while another thread deletes");
   const int readers = GetParam();
   const long deletions = 2000 * optimist::test::stress_scale();
   optimist::test::watchdog guard("deleting objects while readers pin them");

@@ -205,6 +205,10 @@ struct write_read_stage {
 // gives way to the other thread instead of meeting a conflict
 // (runtime/stm/serial_mode.hpp): run such tests in stm.
 class RecorderTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override { OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("conflicts staged between threads"); }
+
+ private:
   optimist::test::speculation_pin mode_;
 };
 
@@ -724,8 +728,11 @@ class RecorderThreadsTest : public ::testing::TestWithParam<int> {
 // No conflicts: every transaction commits once, every thread has committed
 // time, nothing is aborted or waited for.
 TEST_P(RecorderThreadsTest, ThreadTimesAddUp) {
-  reporting_scope scope;
   const int threads = GetParam();
+  if (threads > 1) {
+    OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("blocks of other threads wait for the lock: waiting time");
+  }
+  reporting_scope scope;
   constexpr int per_thread = 2000;
   words w;
   std::atomic<int> finished{0};
@@ -759,6 +766,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, RecorderThreadsTest, ::testing::Values(1, 2, 4
 // starts. Both waits are waiting time: not also the attempt's time, not also
 // time outside transactions; and both are time the holder held others back.
 TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("conflicts staged between threads");
   reporting_scope scope;
   const int bound = static_cast<int>(optimist::detail::max_restarts);
   const auto hold = std::chrono::milliseconds(50);
@@ -838,7 +846,7 @@ TEST(ReportAtExit, ChildProcess) {
   if (std::getenv(child_marker) == nullptr) {
     GTEST_SKIP() << "runs only as the child process of ReportAtExit.JsonFileIsWrittenAtExit";
   }
-  const optimist::test::speculation_pin mode;
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads");
   write_read_stage stage(2, 2);
   stage.run();
   EXPECT_TRUE(report::enabled()) << "OPTIMIST_REPORT enables reporting at the first transaction";
@@ -848,7 +856,7 @@ TEST(ReportAtExit, ChildProcess) {
 // ReportAtExit.ChildProcess; at exit the child writes the file, which holds
 // the child's conflicts at the staging's lines.
 TEST(ReportAtExit, JsonFileIsWrittenAtExit) {
-  const optimist::test::speculation_pin mode;
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads");
   write_read_stage probe(2, 1);  // learns the staging's sites (reporting is off)
   probe.run();
   optimist::test::temp_dir dir;

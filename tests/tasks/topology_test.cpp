@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
@@ -166,6 +167,7 @@ class ThreadCountTest : public ::testing::TestWithParam<int> {};
 // Also with more threads than this machine has cores: the runtime must start
 // them, not quietly cap at the core count.
 TEST_P(ThreadCountTest, RunExecutesExactlyThatManyTasksAtOnce) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("tasks that wait for each other inside their blocks");
   const int threads = GetParam();
   {
     concurrency_probe probe(threads, milliseconds(20000));
@@ -191,6 +193,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, ThreadCountTest, optimist::test::task_thread_c
 // same, and replaces it when the count changes: every run still executes
 // exactly as many tasks at once as it asked for, never more.
 TEST(ThreadCountSequence, RunsOfOneQueueEachGetExactlyTheirThreads) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("tasks that wait for each other inside their blocks");
   optimist::task_queue q;
   for (int threads : {2, 2, 4, 4, 1, 2, 3, 3}) {
     {
@@ -254,6 +257,7 @@ TEST(ThreadCountSequence, BackToBackRunsEachGetTheirWorkers) {
 }
 
 TEST(ThreadCountEnvironment, RunAllTasksHonoursOptimistThreads) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("tasks that wait for each other inside their blocks");
   ASSERT_EQ(optimist::global_task_queue().pending(), 0u);
   scoped_environment env("OPTIMIST_THREADS", "4");
   {
@@ -317,6 +321,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, PinnedRunTest, optimist::test::task_thread_cou
 // run() — and oneTBB's worker threads, which later runs and any other oneTBB
 // code in the process reuse — must not stay bound to one core afterwards.
 TEST(PinnedRun, BindingEndsWithTheRun) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("tasks that wait for each other inside their blocks");
   const int all_cpus = cpus_this_thread_may_use();
   ASSERT_GT(all_cpus, 0);
   if (optimist::detail::hwloc_physical_cores() < 2) GTEST_SKIP() << "needs two cores";
