@@ -67,8 +67,13 @@ int write_zeros(int fd, std::size_t size) {
 }
 
 int sync_directory_of(const std::string& path) {
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  if (dir.empty()) dir = "/";
+  // "." for a bare file name, "/" for a file in the root. (Built in one
+  // expression: GCC 12 at -O3 warned, -Wrestrict, about a later assignment of
+  // "/" to the string, a false positive that every Release build printed.)
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string(".")
+                          : slash == 0               ? std::string("/")
+                                                     : path.substr(0, slash);
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
   int e = ::fsync(fd) == 0 ? 0 : errno;
