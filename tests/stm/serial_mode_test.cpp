@@ -261,7 +261,8 @@ TEST_F(SerialMode, TheReportNamesTheBlocksThatWaitedForTheLock) {
 // lock at the first look and wait for nothing (they were charged the timing's
 // own tens of nanoseconds each, so a one-thread report showed waits for a
 // lock nobody else held); a block that starts while another thread's block
-// holds the lock waits at least as long as that block keeps it.
+// holds the lock is charged its wait, about as long as the holder keeps the
+// lock after it arrived.
 TEST_F(SerialMode, OnlyABlockThatFoundTheLockTakenIsChargedAWait) {
   optimist::report::enable(true);
   optimist::report::reset();
@@ -279,7 +280,7 @@ TEST_F(SerialMode, OnlyABlockThatFoundTheLockTakenIsChargedAWait) {
   // The control: a block that found the lock held.
   optimist::report::reset();
   optimist::reset_serial_lock_waits();
-  constexpr auto hold = std::chrono::milliseconds(30);
+  constexpr auto hold = std::chrono::milliseconds(50);
   std::atomic<bool> holding{false};
   std::atomic<bool> waiter_started{false};
   {
@@ -300,7 +301,9 @@ TEST_F(SerialMode, OnlyABlockThatFoundTheLockTakenIsChargedAWait) {
     waits = optimist::serial_lock_waits();
     ASSERT_EQ(waits.size(), 2u);  // sorted by time waited: the waiter first
     EXPECT_EQ(waits[0].site.line(), waiter_site.line());
-    EXPECT_GE(waits[0].waiting_s, 0.9 * std::chrono::duration<double>(hold).count());
+    // (Most of `hold`; a loaded machine may keep the waiter from the lock for a while after
+    // it let the holder start sleeping.)
+    EXPECT_GE(waits[0].waiting_s, 0.2 * std::chrono::duration<double>(hold).count());
     EXPECT_EQ(waits[1].waiting_s, 0.0) << "the holder found the lock free";
   }
   optimist::report::enable(false);
