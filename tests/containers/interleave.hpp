@@ -26,6 +26,7 @@
 #include "optimist/atomically.hpp"
 #include "optimist/mode.hpp"
 #include "optimist/tvar.hpp"
+#include "support/serial_mode.hpp"
 
 namespace optimist::test {
 
@@ -33,7 +34,7 @@ template <class First, class Second>
 int attempts_around(First&& first, Second&& second) {
   // Serial mode runs one block at a time: `second`'s blocks would wait for
   // ours, which waits for them, for ever.
-  if (optimist::execution_mode_now() == optimist::execution_mode::serial) {
+  if (serial_mode_on()) {
     ADD_FAILURE() << "attempts_around stages a conflict between two threads' blocks, which serial "
                      "mode cannot run: skip the test there (OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY)";
     return 0;

@@ -48,12 +48,7 @@ class speculation_pin {
 
 }  // namespace optimist::test
 
-// At the top of a test body (it declares a variable for the rest of it).
-#define OPTIMIST_SKIP_IN_SERIAL_MODE(why)                                      \
-  if (::optimist::test::serial_mode_on()) GTEST_SKIP() << "serial mode: " why; \
-  const ::optimist::test::speculation_pin optimist_speculation_pin_ {}
-
-// The same skip without the pin: auto mode stays auto. For a test that needs
+// Skips the test in serial mode; auto mode stays auto. For a test that needs
 // blocks of several threads to be inside at once (a block that waits for
 // another thread's block or transactional access: in serial mode one block
 // runs at a time, and a serial block that waits for another serial block
@@ -61,3 +56,9 @@ class speculation_pin {
 // checks.
 #define OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY(why) \
   if (::optimist::test::serial_mode_on()) GTEST_SKIP() << "serial mode: " why
+
+// The same skip, and auto mode pinned to stm for the rest of the test body
+// (it declares a variable there). At the top of a test body.
+#define OPTIMIST_SKIP_IN_SERIAL_MODE(why) \
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY(why); \
+  const ::optimist::test::speculation_pin optimist_speculation_pin_ {}
