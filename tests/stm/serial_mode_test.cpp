@@ -585,11 +585,18 @@ TEST_P(SerialModeThreads, ADeletedObjectIsDestroyedWhenTheBlockCommits) {
       if (!old_flag->load()) ++destroyed_late;
     }
     EXPECT_EQ(destroyed_late, 0) << "objects deleted by committed serial blocks outlived them";
+    // The counts are read in blocks, not by standalone reads: a standalone
+    // access that waits at the gate may take over another thread's serial
+    // block (give-way, mode.hpp), and while that block runs towards its
+    // restart a serial deletion is retired instead (taken-over-counted;
+    // give_way_test.cpp covers that case). Before: 7 to 23 runs in 300 at 4
+    // threads failed the last check below.
+    const auto cleaned = [&] { return optimist::atomically([&] { return cleanups.get(); }); };
     // One cleanup per object destroyed: every committed deletion and every
     // object allocated by an attempt that did not commit; all but the last.
-    EXPECT_EQ(cleanups.get(), made - 1);
+    EXPECT_EQ(cleaned(), made - 1);
     optimist::atomically([&] { optimist::tx_delete(slot.get()); });
-    EXPECT_EQ(cleanups.get(), made);
+    EXPECT_EQ(cleaned(), made);
   });
 }
 
