@@ -259,8 +259,8 @@ report::auto_mode_summary read_auto_mode(const json_value& v, std::string_view t
     s.at_s = c.number("at_s");
     const std::string to = c.string("to");
     if (to != "serial" && to != "speculative")
-      throw json_error("\"to\" must be \"serial\" or \"speculative\", found \"" + to + "\"",
-                       text, item.offset);
+      throw json_error("\"to\" must be \"serial\" or \"speculative\", found \"" + to + "\"", text,
+                       item.offset);
     s.to_serial = to == "serial";
     s.reason = read_reason(c.field("reason"), text);
     s.serial_per_s = c.number("serial_per_s");
@@ -290,6 +290,7 @@ report::profile read_profile(const json_value& root, std::string_view text) {
     p.totals.committed_s = t.number("committed_s");
     p.totals.aborted_s = t.number("aborted_s");
     p.totals.waiting_s = t.number("waiting_s");
+    if (t.has("grouped_tasks")) p.totals.grouped_tasks = t.uint64("grouped_tasks");
     t.finish();
   }
   for (const json_value& item : r.array("conflicts")) {
@@ -343,6 +344,9 @@ void report::write_json(std::ostream& out, const profile& p) {
   append_field(s, "committed_s", p.totals.committed_s);
   append_field(s, "aborted_s", p.totals.aborted_s);
   append_field(s, "waiting_s", p.totals.waiting_s);
+  // Only from task runs that grouped tasks, as the optional sections below.
+  if (p.totals.grouped_tasks != 0)
+    s += ", \"grouped_tasks\": " + std::to_string(p.totals.grouped_tasks);
   s += "},\n  \"conflicts\": [";
   for (std::size_t i = 0; i < p.conflicts.size(); ++i) {
     const conflict& c = p.conflicts[i];
@@ -417,7 +421,8 @@ void report::write_json(std::ostream& out, const profile& p) {
       s += i == 0 ? "\n    " : ",\n    ";
       s += "{\"at_s\": ";
       detail::append_json_number(s, w.at_s);
-      s += w.to_serial ? ", \"to\": \"serial\", \"reason\": " : ", \"to\": \"speculative\", \"reason\": ";
+      s += w.to_serial ? ", \"to\": \"serial\", \"reason\": "
+                       : ", \"to\": \"speculative\", \"reason\": ";
       detail::append_json_string(s, to_string(w.reason));
       append_field(s, "serial_per_s", w.serial_per_s);
       append_field(s, "speculative_per_s", w.speculative_per_s);

@@ -42,6 +42,7 @@ report::profile report::merge(const std::vector<profile>& profiles) {
   for (const profile& p : profiles) {
     out.totals.commits += p.totals.commits;
     out.totals.aborts += p.totals.aborts;
+    out.totals.grouped_tasks += p.totals.grouped_tasks;
     out.totals.wall_s = std::max(out.totals.wall_s, p.totals.wall_s);
     out.totals.committed_s += p.totals.committed_s;
     out.totals.aborted_s += p.totals.aborted_s;

@@ -19,6 +19,7 @@
 #include "profile/report_file.hpp"
 #include "profile/trace_event.hpp"
 #include "stm/mode_controller.hpp"
+#include "stm/thread_registry.hpp"
 #include "stm/transaction.hpp"
 
 namespace optimist::detail {
@@ -109,7 +110,8 @@ struct recording_state {
   // (hardware_blocks.hpp).
   std::mutex hardware_mutex;
   std::vector<hardware_site_sample> hardware_baseline;
-  auto_mode_statistics auto_mode_baseline;  // likewise, auto mode's controller
+  auto_mode_statistics auto_mode_baseline;   // likewise, auto mode's controller
+  std::uint64_t grouped_tasks_baseline = 0;  // likewise, the task runs' grouped tasks
 };
 
 recording_state& state() {
@@ -196,14 +198,33 @@ void restart_epoch() {
   s.epoch_ticks.store(profile_ticks(), std::memory_order_relaxed);
 }
 
+// Every thread's grouped tasks (thread_counters::grouped_tasks), counted
+// whether or not reporting is on: the report shows them since its baseline.
+std::uint64_t grouped_tasks_now() noexcept {
+  std::uint64_t sum = 0;
+  for_each_registered([&](const transaction& t) {
+    sum += t.counters.grouped_tasks.load(std::memory_order_relaxed);
+  });
+  return sum;
+}
+
 void restart_hardware_baseline() {
   std::vector<hardware_site_sample> now = sample_hardware_sites();
   recording_state& s = state();
   auto_mode_statistics automatic;
   add_auto_mode_totals(automatic);
+  const std::uint64_t grouped = grouped_tasks_now();
   std::lock_guard<std::mutex> lock(s.hardware_mutex);
   s.hardware_baseline = std::move(now);
   s.auto_mode_baseline = automatic;
+  s.grouped_tasks_baseline = grouped;
+}
+
+std::uint64_t grouped_tasks_since_baseline() {
+  const std::uint64_t now = grouped_tasks_now();
+  recording_state& s = state();
+  std::lock_guard<std::mutex> lock(s.hardware_mutex);
+  return now >= s.grouped_tasks_baseline ? now - s.grouped_tasks_baseline : 0;
 }
 
 // Auto mode's controller since the baseline (mode_controller.hpp); its
@@ -631,6 +652,7 @@ profile snapshot() {
                    });
   p.hardware = hardware_blocks_since_baseline();
   p.auto_mode = auto_mode_since_baseline();
+  p.totals.grouped_tasks = grouped_tasks_since_baseline();
   return p;
 }
 

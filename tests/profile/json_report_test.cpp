@@ -261,6 +261,28 @@ TEST(JsonReport, WritesHardwareBlocksUnderTheirOwnKey) {
             "}\n");
 }
 
+// Grouped tasks (report.hpp) appear in the totals only when a task run
+// grouped some, so that other programs' files are as before; a file
+// without them reads as none.
+TEST(JsonReport, WritesGroupedTasksInTheTotalsWhenThereAreAny) {
+  profile p;
+  p.totals = {10, 2, 1.5, 0.9, 0.2, 0, 90};
+  const std::string text = json_of(p);
+  EXPECT_NE(text.find("\"totals\": {\"commits\": 10, \"aborts\": 2, \"wall_s\": 1.5, "
+                      "\"committed_s\": 0.9, \"aborted_s\": 0.2, \"waiting_s\": 0, "
+                      "\"grouped_tasks\": 90},\n"),
+            std::string::npos)
+      << text;
+  optimist::test::expect_equal(read(text), p);
+  EXPECT_EQ(json_of(profile{}).find("grouped_tasks"), std::string::npos);
+  EXPECT_EQ(read(json_of(profile{})).totals.grouped_tasks, 0u);
+  std::string bad = text;
+  bad.replace(bad.find("90}"), 2, "-1");
+  EXPECT_EQ(error_of(bad),
+            "read_json: expected a whole number that is not negative, found -1 at line 3, "
+            "column 128");
+}
+
 TEST(JsonReport, FilesWithoutHardwareReadAsNone) {
   // As written before hardware blocks existed (and still, when there are none).
   const profile p = read(

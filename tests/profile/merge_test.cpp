@@ -86,6 +86,11 @@ TEST(Merge, SumsTotalsAndTakesTheLongestWallTime) {
   EXPECT_DOUBLE_EQ(m.totals.committed_s, 1.5);
   EXPECT_DOUBLE_EQ(m.totals.aborted_s, 0.75);
   EXPECT_DOUBLE_EQ(m.totals.waiting_s, 0.125);
+  EXPECT_EQ(m.totals.grouped_tasks, 0u);
+  profile grouped = first_run(), more = second_run();
+  grouped.totals.grouped_tasks = 900;
+  more.totals.grouped_tasks = 40;
+  EXPECT_EQ(optimist::report::merge({grouped, more}).totals.grouped_tasks, 940u);
 }
 
 TEST(Merge, ConcatenatesAndRenumbersThreads) {

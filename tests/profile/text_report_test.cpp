@@ -261,6 +261,26 @@ TEST(TextReport, HeaderLeavesOutRatiosWithoutADenominator) {
       << text_of(p);
 }
 
+// A task run's groups (report.hpp): one line after the transactions, only
+// when a run grouped tasks (WholeLayout has none and no such line).
+TEST(TextReport, GroupedTasksAreShownBesideTheCommitsThatHeldThem) {
+  profile p;
+  p.totals.commits = 8374;
+  p.totals.grouped_tasks = 191021;
+  EXPECT_NE(text_of(p).find("  transactions:  8374 commits\n"
+                            "  grouped:       191021 tasks committed with the task before them "
+                            "(199395 blocks in 8374 commits)\n"
+                            "  aborts:        0"),
+            std::string::npos)
+      << text_of(p);
+  p.totals.commits = 1;
+  p.totals.grouped_tasks = 1;
+  EXPECT_NE(text_of(p).find("  grouped:       1 task committed with the task before them (2 "
+                            "blocks in 1 commit)\n"),
+            std::string::npos)
+      << text_of(p);
+}
+
 TEST(TextReport, TinySharesAreNotShownAsZero) {
   profile p;
   p.totals = {400000, 6, 1.0, 1.0, 0.0002, 0.0};

@@ -16,6 +16,7 @@ inline void expect_equal(const optimist::report::profile& a, const optimist::rep
   EXPECT_EQ(a.totals.committed_s, b.totals.committed_s);
   EXPECT_EQ(a.totals.aborted_s, b.totals.aborted_s);
   EXPECT_EQ(a.totals.waiting_s, b.totals.waiting_s);
+  EXPECT_EQ(a.totals.grouped_tasks, b.totals.grouped_tasks);
   ASSERT_EQ(a.conflicts.size(), b.conflicts.size());
   for (std::size_t i = 0; i < a.conflicts.size(); ++i) {
     EXPECT_EQ(a.conflicts[i].kind, b.conflicts[i].kind) << i;
