@@ -485,7 +485,6 @@ inline void transaction::enter_serial(source_location site) {
 // common start needs no stack frame).
 [[gnu::noinline]] void transaction::start_serial_observed(source_location site) {
   recording = reporting_on();
-  const std::uint64_t waited = recording ? record_wait_begin() : 0;
   const std::uint64_t wait_start = recording ? steady_ns() : 0;
   // Ordered task runs: wait for the task's turn before taking the lock (the
   // task would otherwise wait for its turn while holding it, and the earlier
@@ -493,16 +492,21 @@ inline void transaction::enter_serial(source_location site) {
   // serially as one block (inevitability.cpp calls its hook).
   const bool waited_for_turn = before_irrevocable != nullptr && !serial_runs_group;
   if (waited_for_turn) before_irrevocable(before_irrevocable_context);
+  // The thread's waiting time for the lock begins after the turn: the hook
+  // charges the turn itself (task_queue.cpp, wait_for_turn), and a wait begun
+  // before it charged the turn twice (more waiting than wall time).
+  const std::uint64_t waited = recording ? record_wait_begin() : 0;
   bool waited_for_gate = false;
   const bool closed = close_gate(*this, &waited_for_gate);
   if (recording) {
     // Only a wait is waiting time: a gate taken at the first look, with no
     // speculator to wait out, is not (at one thread every serial block was
     // charged the few tens of nanoseconds of the timing itself, and the
-    // report showed a lone thread waiting for the lock). A turn waited for
-    // counts as before (the hook does not say whether it waited).
+    // report showed a lone thread waiting for the lock).
+    if (waited_for_gate) record_wait_end(*this, waited, false);
+    // The block's wait at its site (serial_lock_waits) includes a turn waited
+    // for, as before (the hook does not say whether it waited).
     const bool waited_at_all = waited_for_gate || waited_for_turn;
-    if (waited_at_all) record_wait_end(*this, waited, false);
     const std::uint64_t ns = waited_at_all ? steady_ns() - wait_start : 0;
     try {
       std::lock_guard<std::mutex> lock(waits_mutex());

@@ -28,6 +28,7 @@
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
 #include "optimist/tasks.hpp"
+#include "profile/recorder.hpp"
 #include "stm/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
@@ -308,6 +309,49 @@ TEST_F(SerialMode, OnlyABlockThatFoundTheLockTakenIsChargedAWait) {
   }
   optimist::report::enable(false);
   EXPECT_EQ(word, 2002);
+}
+
+// An ordered task run's serial block waits for its turn before it takes the
+// lock (the hook, task_queue.cpp's wait_for_turn), and that wait records
+// itself as waiting time. The block's own wait for the lock began before the
+// hook and was charged again: a turn waited for counted twice, more waiting
+// than wall time (and the thread's time outside blocks shrank by it). White
+// box: the hook below waits and records its wait as wait_for_turn does. The
+// per-site lock waits still include the turn (serial_lock_waits, as before).
+TEST_F(SerialMode, ATurnWaitedForBeforeTheLockIsChargedOnce) {
+  constexpr auto turn_wait = std::chrono::milliseconds(100);
+  optimist::detail::transaction& tx = optimist::detail::this_thread_transaction();
+  struct hook_state {
+    std::chrono::milliseconds wait;
+    int calls = 0;
+  } state{turn_wait};
+  optimist::report::enable(true);
+  optimist::report::reset();
+  optimist::reset_serial_lock_waits();
+  tx.before_irrevocable_context = &state;
+  tx.before_irrevocable = [](void* context) {
+    auto* s = static_cast<hook_state*>(context);
+    ++s->calls;
+    const std::uint64_t began = optimist::detail::record_wait_begin();
+    std::this_thread::sleep_for(s->wait);
+    optimist::detail::record_wait_end(optimist::detail::this_thread_transaction(), began, false);
+  };
+  long word = 0;
+  const auto site = std::source_location::current();
+  optimist::atomically([&] { optimist::store(word, optimist::load(word) + 1); }, site);
+  tx.before_irrevocable = nullptr;
+  tx.before_irrevocable_context = nullptr;
+  const optimist::report::profile p = optimist::report::snapshot();
+  const std::vector<optimist::serial_wait> waits = optimist::serial_lock_waits();
+  optimist::report::enable(false);
+  EXPECT_EQ(word, 1);
+  EXPECT_EQ(state.calls, 1);
+  const double turn_s = std::chrono::duration<double>(turn_wait).count();
+  EXPECT_GE(p.totals.waiting_s, turn_s);
+  EXPECT_LE(p.totals.waiting_s, p.totals.wall_s) << "the turn was charged twice";
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_EQ(waits[0].site.line(), site.line());
+  EXPECT_GE(waits[0].waiting_s, turn_s);
 }
 
 // ---- the gate: serial and speculative blocks in one process (issue item 3) ----
