@@ -267,30 +267,6 @@ namespace {
   return standalone_read(w, full_mask);
 }
 
-[[gnu::noinline]] std::uint64_t read_word_speculative(transaction* tx, std::uintptr_t w,
-                                                      source_location site) {
-  // Fast path: the common read of a whole word that this attempt has not
-  // written, found unlocked and no newer than the snapshot — the same steps
-  // as transaction::read (INVARIANT orec-seqlock, clock-order), without its
-  // cases. Anything else takes the full path, which starts over.
-  // (Not while a shared durable store is open: its orecs have their own clock.)
-  if (tx->mode == tx_mode::optimistic && !tx->doomed && !tx->writes.may_contain(w) &&
-      !shared_orecs_active()) {
-    orec& lock = local_orec_for(w);
-    std::uint64_t before = orec_load_checked(lock);
-    if (!orec_is_locked(before) && orec_version(before) <= tx->snapshot) {
-      std::uint64_t value = load_word(w, full_mask);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      std::uint64_t after = lock.load(std::memory_order_relaxed);
-      if ((after | orec_reserved_bit) == (before | orec_reserved_bit)) {
-        tx->reads.add(&lock, orec_version(before), site);
-        return value;
-      }
-    }
-  }
-  return tx->read(w, full_mask, site);
-}
-
 [[gnu::noinline]] void write_word_outside(void* word, std::uint64_t value, source_location site) {
   auto w = reinterpret_cast<std::uintptr_t>(word);
   if ((w & 7) != 0) [[unlikely]]
@@ -318,7 +294,28 @@ std::uint64_t read_word_engine(const void* word, source_location site) {
     serial_leave(*tx);
     return value;
   }
-  return read_word_speculative(tx, w, site);  // also a claimed serial attempt (give-way)
+  // The common speculative read: a whole word that this attempt has not
+  // written, found unlocked and no newer than the snapshot, with room in the
+  // read set — the same steps as transaction::read (INVARIANT orec-seqlock,
+  // clock-order), without its cases, and like the serial path a leaf (no
+  // stack frame: every call is a tail call). Anything else takes the full
+  // path, which starts over; so does a claimed serial attempt (give-way).
+  // (Not while a shared durable store is open: its orecs have their own clock.)
+  if (tx->mode == tx_mode::optimistic && !tx->doomed && !tx->writes.may_contain(w) &&
+      tx->reads.has_room() && !shared_orecs_active()) {
+    orec& lock = local_orec_for(w);
+    const std::uint64_t before = orec_load_checked(lock);
+    if (!orec_is_locked(before) && orec_version(before) <= tx->snapshot) {
+      const std::uint64_t value = load_word(w, full_mask);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      const std::uint64_t after = lock.load(std::memory_order_relaxed);
+      if ((after | orec_reserved_bit) == (before | orec_reserved_bit)) {
+        tx->reads.add_with_room(&lock, orec_version(before), site);
+        return value;
+      }
+    }
+  }
+  return tx->read(w, full_mask, site);
 }
 
 void write_word_engine(void* word, std::uint64_t value, source_location site) {
@@ -332,6 +329,13 @@ void write_word_engine(void* word, std::uint64_t value, source_location site) {
       tx->undo.try_record(w, full_mask)) {
     store_word(w, value, full_mask);
     serial_leave(*tx);
+    return;
+  }
+  // The common speculative write: into a redo log that is neither full nor
+  // indexed, as transaction::write does for an optimistic attempt; a leaf
+  // like the read.
+  if (tx->mode == tx_mode::optimistic && !tx->doomed &&
+      tx->writes.try_put_small(w, value, full_mask, site)) {
     return;
   }
   tx->write(w, value, full_mask, site);  // also a claimed serial attempt (give-way)

@@ -110,28 +110,23 @@ class write_log {
   // was written before). Throws std::bad_alloc with the log unchanged.
   [[gnu::always_inline]] void put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                                   source_location site) {
-    // Fast paths, inline: room in entries_ (no allocation), no testing limit.
-    // A word already in the log and written at this nesting level is merged
-    // in place; a new word is appended (to a small log, or to an indexed one
-    // whose table stays at most half full). Anything else: put_slow.
+    if (!try_put(word, value, mask, site)) put_slow(word, value, mask, site);
+  }
+
+  // put's fast paths, for a barrier that must not call out on its own (the
+  // engine's write barrier: a leaf, no stack frame): true if done; false:
+  // nothing changed, call put. Room in entries_ (no allocation), no testing
+  // limit. A word already in the log and written at this nesting level is
+  // merged in place; a new word is appended (to a small log, or to an indexed
+  // one whose table stays at most half full).
+  // try_put_small is the same for a log that is not indexed (false for one
+  // that is): fewer registers, so a barrier that uses it needs no frame.
+  [[gnu::always_inline]] bool try_put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                                      source_location site) noexcept {
     const std::size_t n = entries_.size();
     if (n < entries_.capacity() && !entry_limit_set_.load(std::memory_order_relaxed)) {
       if (!indexed_) {
-        std::size_t i = n;  // the word's entry, or n
-        if (may_contain(word)) {
-          i = 0;
-          while (i < n && entries_[i].word != word) ++i;
-        }
-        if (i < n) {
-          if (i >= floor_) {  // else put_slow saves it for rollback
-            merge(entries_[i], value, mask, site);
-            return;
-          }
-        } else if (n < linear_limit) {
-          entries_.push_unchecked({word, value & mask, mask, site});
-          bloom_ |= bloom_bit(word);
-          return;
-        }
+        return try_put_small(word, value, mask, site);
       } else if ((n + 1) * 2 <= slot_mask_ + 1) {
         // One probe finds the word's entry or the empty slot it goes in.
         for (std::size_t s = home_slot(word);; s = (s + 1) & slot_mask_) {
@@ -140,17 +135,37 @@ class write_log {
             x = {generation_, static_cast<std::uint32_t>(n)};
             entries_.push_unchecked({word, value & mask, mask, site});  // n < capacity: no throw
             bloom_ |= bloom_bit(word);
-            return;
+            return true;
           }
           if (entries_[x.entry].word == word) {
             if (x.entry < floor_) break;  // put_slow saves it for rollback
             merge(entries_[x.entry], value, mask, site);
-            return;
+            return true;
           }
         }
       }
     }
-    put_slow(word, value, mask, site);
+    return false;
+  }
+  [[gnu::always_inline]] bool try_put_small(std::uintptr_t word, std::uint64_t value,
+                                            std::uint64_t mask, source_location site) noexcept {
+    const std::size_t n = entries_.size();
+    if (n >= entries_.capacity() || indexed_ || entry_limit_set_.load(std::memory_order_relaxed))
+      return false;
+    std::size_t i = n;  // the word's entry, or n
+    if (may_contain(word)) {
+      i = 0;
+      while (i < n && entries_[i].word != word) ++i;
+    }
+    if (i < n) {
+      if (i < floor_) return false;  // put_slow saves it for rollback
+      merge(entries_[i], value, mask, site);
+      return true;
+    }
+    if (n >= linear_limit) return false;
+    entries_.push_unchecked({word, value & mask, mask, site});
+    bloom_ |= bloom_bit(word);
+    return true;
   }
 
   // Nesting: entries that existed at the innermost open mark are saved before
