@@ -153,39 +153,61 @@ void transaction::release_reservations() noexcept {
   reserved.clear();
 }
 
-void transaction::commit_writer() {
-  locks.reserve(writes.size());  // may throw: nothing is locked yet
-  stale_lock_taken = false;
-  bool wrote_shared = false;  // a shared durable store's orecs (INVARIANT two-clocks)
-  for (const write_entry& e : writes) {
-    orec& lock = orec_for(e.word);
-    const bool shared = is_shared_orec(&lock);
+namespace {
+
+// Commit-time locking: takes the orec of every word in the write log (the
+// attempt restarts if one stays locked by another committer or is reserved
+// by the inevitable transaction), and says whether any was a shared durable
+// store's. MayBeShared false: no shared store is open (the caller looked);
+// words of a store's heap were written only while it was open, so every
+// orec is in the local table and the tests for shared ones drop out.
+template <bool MayBeShared>
+[[gnu::always_inline]] inline bool lock_write_set(transaction& tx) {
+  bool wrote_shared = false;
+  for (const write_entry& e : tx.writes) {
+    orec& lock = MayBeShared ? orec_for(e.word) : local_orec_for(e.word);
+    const bool shared = MayBeShared && is_shared_orec(&lock);
     wrote_shared = wrote_shared || shared;
     for (unsigned round = 0;; ++round) {
       std::uint64_t v = lock.load(std::memory_order_relaxed);
       if (orec_is_locked(v)) {
-        if (orec_owned_by(v, this)) break;  // another word of ours maps to the same orec
+        if (orec_owned_by(v, &tx)) break;  // another word of ours maps to the same orec
         if (round < commit_wait_rounds) {
           wait_round(round);
           continue;
         }
-        release_locks();
+        tx.release_locks();
         // DURABLE HOOK: a lock held this long may belong to a dead process.
         if (shared) durable_notice_stuck_lock(lock, v);
-        restart(abort_cause::commit_locked, {e.site, &lock});
+        tx.restart(abort_cause::commit_locked, {e.site, &lock});
       }
       if (orec_is_reserved(v)) {
-        release_locks();
-        restart(abort_cause::inevitable, {e.site, &lock});
+        tx.release_locks();
+        tx.restart(abort_cause::inevitable, {e.site, &lock});
       }
-      if (orec_try_lock(lock, v, orec_locked_value(lock, this))) {
-        locks.push_back({&lock, v});
+      const std::uint64_t locked =
+          MayBeShared ? orec_locked_value(lock, &tx) : orec_make_locked(&tx);
+      if (orec_try_lock(lock, v, locked)) {
+        tx.locks.push_back({&lock, v});
         // A shared version is not comparable with `snapshot`: check it at validation.
-        if (shared || orec_version(v) > snapshot) stale_lock_taken = true;
+        if (shared || orec_version(v) > tx.snapshot) tx.stale_lock_taken = true;
         break;
       }
     }
   }
+  return wrote_shared;
+}
+
+}  // namespace
+
+void transaction::commit_writer() {
+  locks.reserve(writes.size());  // may throw: nothing is locked yet
+  stale_lock_taken = false;
+  // A shared durable store's orecs (INVARIANT two-clocks). While none is open
+  // (one load here), every written word's orec is in the local table: no
+  // test per entry.
+  const bool wrote_shared =
+      shared_orecs_active() ? lock_write_set<true>(*this) : lock_write_set<false>(*this);
   if (recording) {
     for (const write_entry& e : writes)
       site_of(orec_for(e.word)).store(pack_site(e.site), std::memory_order_relaxed);
