@@ -758,7 +758,7 @@ void task_queue_state::work() {
           if (!serially) {
             lane_.leave(&self);
           } else if (!lane_.admit(&self, lane_wait)) {
-            wait_round(lane_rounds < 30 ? lane_rounds++ : 30);
+            serial_lane::wait_round(lane_rounds);
             continue;
           }
           lane_rounds = 0;
@@ -803,7 +803,7 @@ void task_queue_state::work() {
           if (!blocks_run_serially(self)) {
             lane_.leave(&self);
           } else if (!lane_.admit(&self, lane_wait)) {
-            wait_round(lane_rounds < 30 ? lane_rounds++ : 30);
+            serial_lane::wait_round(lane_rounds);
             continue;
           }
           lane_rounds = 0;
