@@ -113,14 +113,14 @@ class write_log {
     if (!try_put(word, value, mask, site)) put_slow(word, value, mask, site);
   }
 
-  // put's fast paths, for a barrier that must not call out on its own (the
-  // engine's write barrier: a leaf, no stack frame): true if done; false:
-  // nothing changed, call put. Room in entries_ (no allocation), no testing
+  // put's fast paths, which never call out: true if done; false: nothing
+  // changed, put_slow does it. Room in entries_ (no allocation), no testing
   // limit. A word already in the log and written at this nesting level is
   // merged in place; a new word is appended (to a small log, or to an indexed
   // one whose table stays at most half full).
   // try_put_small is the same for a log that is not indexed (false for one
-  // that is): fewer registers, so a barrier that uses it needs no frame.
+  // that is): fewer registers, so the engine's write barrier, which uses it,
+  // stays a leaf without a stack frame (barriers.cpp).
   [[gnu::always_inline]] bool try_put(std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
                                       source_location site) noexcept {
     const std::size_t n = entries_.size();
