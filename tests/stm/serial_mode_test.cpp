@@ -296,7 +296,7 @@ TEST_F(SerialMode, OnlyABlockThatFoundTheLockTakenIsChargedAWait) {
     });
     while (!holding.load()) std::this_thread::yield();
     waiter_started.store(true);
-    const auto waiter_site = std::source_location::current();
+    const auto waiter_site = optimist::source_location::current();
     optimist::atomically([&] { optimist::store(word, optimist::load(word) + 1); }, waiter_site);
     holder.join();
     waits = optimist::serial_lock_waits();
@@ -337,7 +337,7 @@ TEST_F(SerialMode, ATurnWaitedForBeforeTheLockIsChargedOnce) {
     optimist::detail::record_wait_end(optimist::detail::this_thread_transaction(), began, false);
   };
   long word = 0;
-  const auto site = std::source_location::current();
+  const auto site = optimist::source_location::current();
   optimist::atomically([&] { optimist::store(word, optimist::load(word) + 1); }, site);
   tx.before_irrevocable = nullptr;
   tx.before_irrevocable_context = nullptr;

@@ -140,7 +140,16 @@ TEST_P(AddPathTest, ThrowingTaskOfASegmentStopsAnOrderedRunAtItself) {
   EXPECT_EQ(log.entries(), want);
 }
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+// GCC says a sanitizer is on with __SANITIZE_*__, clang with __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define OPTIMIST_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define OPTIMIST_TEST_SANITIZED 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(OPTIMIST_TEST_SANITIZED)
 // Bytes the allocator has handed out and not had back (main arena and the
 // others): what a run keeps of its tasks' memory.
 std::size_t bytes_in_use() {

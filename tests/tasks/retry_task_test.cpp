@@ -226,6 +226,7 @@ TEST_P(RetryTaskTest, OrderedRetryAtItsTurnBlocksTheRun) {
 
 // Its destructor runs a block that waits (retry) until *flag is set.
 struct waits_when_destroyed {
+  waits_when_destroyed(optimist::tvar<long>* f, std::atomic<int>* d) : flag(f), done(d) {}
   optimist::tvar<long>* flag;
   std::atomic<int>* done;
   ~waits_when_destroyed() {

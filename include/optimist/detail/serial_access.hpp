@@ -110,6 +110,22 @@ inline void serial_leave(serial_access_state& s) noexcept {
   s.serial_phase.store(1, std::memory_order_release);
 }
 
+// A word's address as an integer the optimizer cannot reason about, for the
+// alignment test below. That test must survive inlining into
+// optimist::load(const T&): clang takes a reference to an 8-byte type as
+// 8-aligned and folds the test away, so a packed struct's misaligned field
+// was read directly (a torn, unchecked access) instead of refused with
+// std::invalid_argument (MisalignedAccessTest). g++ folds the test only where
+// it can prove the alignment (an alignas array), which is sound and saves an
+// instruction or two per access, so it keeps the plain test.
+inline std::uintptr_t opaque_address(const void* word) noexcept {
+  auto w = reinterpret_cast<std::uintptr_t>(word);
+#if defined(__clang__)
+  asm("" : "+r"(w));
+#endif
+  return w;
+}
+
 // The inline halves of read_word / write_word (engine.hpp): true if done.
 //
 // A read stores nothing: it loads the word, then checks the claim (INVARIANT
@@ -122,7 +138,7 @@ inline void serial_leave(serial_access_state& s) noexcept {
 inline bool serial_read_direct(const void* word, std::uint64_t& out) noexcept {
   serial_access_state* s = tls_serial_direct;
   const auto w = reinterpret_cast<std::uintptr_t>(word);
-  if (s == nullptr || (w & 7) != 0) return false;
+  if (s == nullptr || (opaque_address(word) & 7) != 0) return false;
   out = std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(w))
             .load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
@@ -132,8 +148,9 @@ inline bool serial_read_direct(const void* word, std::uint64_t& out) noexcept {
 inline bool serial_write_direct(void* word, std::uint64_t value) noexcept {
   serial_access_state* s = tls_serial_direct;
   const auto w = reinterpret_cast<std::uintptr_t>(word);
-  if (s == nullptr || (w & 7) != 0 || g_durable_stores_open.load(std::memory_order_relaxed) != 0 ||
-      !serial_enter(*s) || !s->undo.try_record_word(w))
+  if (s == nullptr || (opaque_address(word) & 7) != 0 ||
+      g_durable_stores_open.load(std::memory_order_relaxed) != 0 || !serial_enter(*s) ||
+      !s->undo.try_record_word(w))
     return false;
   std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(w))
       .store(value, std::memory_order_relaxed);
