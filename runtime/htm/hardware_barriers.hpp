@@ -5,13 +5,16 @@
 
 #include <cstdint>
 
+#include "optimist/source_location.hpp"
+
 namespace optimist::detail {
 
 class transaction;
 
 std::uint64_t hardware_read(std::uintptr_t word, std::uint64_t mask) noexcept;
-void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value,
-                    std::uint64_t mask) noexcept;
+// `site`: the write's, left in the orec's site slot while reporting.
+void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                    const source_location& site) noexcept;
 // Ends the hardware transaction with one of the explicit codes of
 // abort_injection.hpp (abort_code_inevitable, abort_code_retry; anything else
 // is reported as abort_code_exception); the block then runs in software.

@@ -67,6 +67,8 @@
 #include "htm/hardware_mode.hpp"
 #include "htm/site_policy.hpp"
 #include "optimist/detail/engine.hpp"
+#include "profile/orec_sites.hpp"
+#include "profile/recorder.hpp"
 #include "stm/global_clock.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/serial_mode.hpp"
@@ -179,8 +181,8 @@ std::uint64_t hardware_read(std::uintptr_t word, std::uint64_t mask) noexcept {
   return load_word(word, mask);
 }
 
-void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value,
-                    std::uint64_t mask) noexcept {
+void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value, std::uint64_t mask,
+                    const source_location& site) noexcept {
   orec& lock = orec_for(word);
   std::uint64_t v = lock.load(std::memory_order_relaxed);
   if (orec_is_locked(v)) _xabort(abort_code_locked);      // INVARIANT hw-sees-locks
@@ -200,6 +202,11 @@ void hardware_write(transaction& tx, std::uintptr_t word, std::uint64_t value,
   // leaving it as it is hides our write from no one. A recorded version is at
   // most the clock we read, hence below our stamp, and the orec changes.
   if (v != tx.hardware_stamp) lock.store(tx.hardware_stamp, std::memory_order_relaxed);
+  // The writer's site, as a software commit leaves it: a software reader this
+  // write aborts names it as the other side of the conflict (the report's
+  // promise: both source lines). Inside the hardware transaction, so it
+  // appears with the write or not at all.
+  if (tx.recording) site_of(lock).store(pack_site(site), std::memory_order_relaxed);
   store_word(word, value, mask);
 }
 
@@ -236,6 +243,12 @@ bool hardware_attempt(void (*body)(void*), void* context, source_location site) 
     thread_counters::bump(tx.counters.hardware_skipped);
     return false;
   }
+  // Reporting: a block that commits in hardware is one of the report's
+  // commits, its time committed time, as in software; hardware attempts that
+  // all abort are aborted time (record_hardware_fallback). Decided once per
+  // block, outside the hardware transaction (the recorder allocates).
+  tx.recording = reporting_on();
+  if (tx.recording) record_attempt_start(tx);
   for (unsigned attempt = 1;; ++attempt) {
     thread_counters::bump(tx.counters.hardware_attempts);
     thread_counters::bump(policy.attempts);
@@ -243,11 +256,15 @@ bool hardware_attempt(void (*body)(void*), void* context, source_location site) 
     if (status == _XBEGIN_STARTED) {
       thread_counters::bump(tx.counters.hardware_commits);
       thread_counters::bump(tx.counters.commits);
+      // As a software commit that wrote nothing (stats(): read_only_commits).
+      if (tx.hardware_stamp == 0) thread_counters::bump(tx.counters.read_only_commits);
       thread_counters::bump(policy.commits);
       policy.learn(true);
       // What a software commit does after its writeback (commit.cpp): the
       // deleting commit's objects wait for a tick after it.
       tx.snapshot = commit_stamp({.deleted = !tx.deletions.empty()});
+      if (tx.recording)
+        record_commit(tx, tx.hardware_stamp != 0 ? orec_version(tx.hardware_stamp) : 0);
       tx.finish_committed();  // may throw (an on-commit action): the block has committed
       return true;
     }
@@ -262,6 +279,7 @@ bool hardware_attempt(void (*body)(void*), void* context, source_location site) 
   }
   thread_counters::bump(tx.counters.hardware_fallbacks);
   policy.learn(false);
+  if (tx.recording) record_hardware_fallback(tx);
   return false;
 }
 

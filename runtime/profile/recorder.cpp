@@ -414,6 +414,13 @@ void record_rollback(transaction& tx) noexcept {
   tx.last_end_tick = now;
 }
 
+void record_hardware_fallback(transaction& tx) noexcept {
+  thread_recorder& r = recorder_of(tx);
+  std::uint64_t now = profile_ticks();
+  add(r.aborted, attempt_ticks(tx, r, now));
+  tx.last_end_tick = now;
+}
+
 void record_irrevocable(transaction& tx, bool starved) noexcept {
   tx.irrevocable_since_tick = profile_ticks();
   tx.inevitable_starved = starved;

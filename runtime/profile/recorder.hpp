@@ -72,6 +72,12 @@ void record_commit(transaction& tx, std::uint64_t commit_timestamp) noexcept;
 void record_conflict(transaction& tx, abort_cause cause, const conflict_point& where) noexcept;
 void record_rollback(transaction& tx) noexcept;
 void record_irrevocable(transaction& tx, bool starved) noexcept;
+// A block whose hardware attempts (htm/hardware_path_rtm.cpp) all aborted and
+// that now runs in software: their time is aborted time, but no abort is
+// counted (the report's aborts are software conflicts, each with its sites;
+// hardware aborts are counted by cause in the hardware section). The software
+// attempt that follows starts its own time.
+void record_hardware_fallback(transaction& tx) noexcept;
 
 // Waiting (token, ordered-mode turn, backoff). `begin` is 0 when reporting is
 // off; pass it back unchanged. A wait counts as waiting time only: not as the

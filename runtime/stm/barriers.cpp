@@ -243,7 +243,7 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
   if (mode == tx_mode::hardware) [[unlikely]] {
     // DURABLE HOOK: in-place writes would reach a durable heap before its log.
     if (durable_hook_active() && durable_covers(word)) hardware_abort(abort_code_inevitable);
-    hardware_write(*this, word, value, mask);
+    hardware_write(*this, word, value, mask, site);
     return;
   }
   if (doomed) {

@@ -21,8 +21,10 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "htm/abort_injection.hpp"
+#include "htm/hardware_mode.hpp"
 #include "htm/site_policy.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
@@ -284,6 +286,78 @@ TEST_P(HardwareReport, JsonKeepsTheHardwareBlocks) {
   ASSERT_EQ(twice.hardware.size(), 2u);
   EXPECT_EQ(twice.hardware[0].attempts, 2 * p.hardware[0].attempts);
   EXPECT_EQ(twice.hardware[0].threads, 2 * p.hardware[0].threads);
+}
+
+// Reporting on: a block whose hardware attempts all abort runs in software;
+// the report counts one commit (the software one), no abort (its aborts are
+// software conflicts, each with its sites), and the time of the hardware
+// attempts as aborted time, so that a thread's times still add up to its wall
+// time (before, that time was counted as time between transactions).
+TEST_P(HardwareReport, FallenBackBlocksAreOneCommitAndTheirAttemptsAbortedTime) {
+  report::enable();
+  report::reset();
+  // A word per thread: no software conflict either.
+  std::vector<optimist::tvar<long>> own(static_cast<std::size_t>(GetParam()));
+  on_distinct_threads([&](int index) {
+    injected scope(0);  // TSX disabled: every attempt aborts, cause "other"
+    block_a(own[static_cast<std::size_t>(index)], 50);
+  });
+  const report::profile p = report::snapshot();
+  report::enable(false);
+  const auto n = static_cast<std::uint64_t>(GetParam());
+  for (const optimist::tvar<long>& mine : own) EXPECT_EQ(mine.get(), 50);
+  EXPECT_EQ(p.totals.commits, 50 * n);
+  EXPECT_EQ(p.totals.aborts, 0u);
+  EXPECT_TRUE(p.conflicts.empty());
+  EXPECT_GT(p.totals.aborted_s, 0) << "the hardware attempts' time";
+  ASSERT_EQ(p.hardware.size(), 1u);
+  EXPECT_EQ(p.hardware[0].blocks, 50 * n);
+  EXPECT_EQ(p.hardware[0].commits, 0u);
+}
+
+// The next two need a CPU whose RTM transactions commit (not one with TSX
+// disabled, where XBEGIN always aborts): they are skipped elsewhere.
+bool hardware_commits_here() {
+  return optimist::htm_available() &&
+         optimist::detail::hardware_kind_for(optimist::execution_mode::htm) ==
+             optimist::detail::hardware_kind::real;
+}
+
+// Blocks that commit in hardware are commits of the report, their time
+// committed time, as in software. Before, a run on a CPU with working RTM
+// reported a fraction of its commits (the software ones), and stats() counted
+// no read-only hardware commit as read-only.
+TEST_P(HardwareReport, HardwareCommitsAreCommitsOfTheReport) {
+  if (!hardware_commits_here()) GTEST_SKIP() << "no RTM transaction commits on this CPU";
+  report::enable();
+  report::reset();
+  const optimist::statistics before = optimist::stats();
+  std::vector<optimist::tvar<long>> own(static_cast<std::size_t>(GetParam()));
+  optimist::tvar<long> shared{3};
+  constexpr int blocks = 200;
+  on_distinct_threads([&](int index) {
+    optimist::tvar<long>& mine = own[static_cast<std::size_t>(index)];
+    for (int i = 0; i < blocks; ++i) {
+      optimist::atomically([&] { mine = mine.get() + 1; });
+      optimist::atomically([&] { return shared.get(); });  // read-only
+    }
+  });
+  const report::profile p = report::snapshot();
+  const optimist::statistics after = optimist::stats();
+  report::enable(false);
+  const auto n = static_cast<std::uint64_t>(GetParam());
+  for (const optimist::tvar<long>& mine : own) EXPECT_EQ(mine.get(), blocks);
+  const std::uint64_t in_hardware = after.hardware.commits - before.hardware.commits;
+  if (in_hardware == 0) GTEST_SKIP() << "no block committed in hardware this time";
+  EXPECT_EQ(p.totals.commits, 2 * blocks * n) << "software and hardware commits alike";
+  std::uint64_t hardware_section_commits = 0;
+  for (const report::hardware_block& b : p.hardware) hardware_section_commits += b.commits;
+  EXPECT_EQ(hardware_section_commits, in_hardware);
+  EXPECT_EQ(after.read_only_commits - before.read_only_commits, blocks * n)
+      << "a read-only block is a read-only commit in hardware too";
+  double committed = 0;
+  for (const report::thread_times& t : p.threads) committed += t.committed_s;
+  EXPECT_GT(committed, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, HardwareReport, ::testing::Values(1, 2, 4),

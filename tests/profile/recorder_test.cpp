@@ -112,6 +112,22 @@ std::string describe(const report::profile& p) {
   return out.str();
 }
 
+// Blocks at `block` (or at any block, if none is given) whose hardware
+// attempts all aborted before they ran in software: their attempts' time is
+// aborted time (record_hardware_fallback), though no abort is counted. Only
+// where RTM transactions commit (htm and auto mode on such a CPU) are there
+// any beside the staged conflicts.
+std::uint64_t hardware_fallbacks(const report::profile& p, const source_location* block = nullptr) {
+  std::uint64_t n = 0;
+  for (const report::hardware_block& b : p.hardware) {
+    if (block != nullptr && (b.where.file != block->file_name() || b.where.line != block->line())) {
+      continue;
+    }
+    n += b.blocks - b.commits - b.skipped;
+  }
+  return n;
+}
+
 int rows_with(const report::profile& p, double report::thread_times::*field) {
   return static_cast<int>(
       std::count_if(p.threads.begin(), p.threads.end(),
@@ -234,7 +250,9 @@ TEST_P(RecorderTest, WriteReadConflictNamesTheReadAndTheWrite) {
   EXPECT_EQ(p.totals.aborts, static_cast<std::uint64_t>(stage.staged_aborts()));
   EXPECT_EQ(rows_with(p, &report::thread_times::committed_s), stage.readers + 1)
       << "every thread committed";
-  EXPECT_EQ(rows_with(p, &report::thread_times::aborted_s), stage.readers)
+  // The writer's row has aborted time only if its block fell back from hardware.
+  const int writer_fell_back = hardware_fallbacks(p, &stage.writer_block) > 0 ? 1 : 0;
+  EXPECT_EQ(rows_with(p, &report::thread_times::aborted_s), stage.readers + writer_fell_back)
       << "only the readers aborted";
   EXPECT_GT(p.totals.aborted_s, 0);
   expect_times_within_wall(p);
@@ -751,7 +769,11 @@ TEST_P(RecorderThreadsTest, ThreadTimesAddUp) {
   EXPECT_EQ(p.totals.commits, static_cast<std::uint64_t>(threads * per_thread));
   EXPECT_EQ(p.totals.aborts, 0u);
   EXPECT_EQ(rows_with(p, &report::thread_times::committed_s), threads);
-  EXPECT_EQ(p.totals.aborted_s, 0);
+  if (hardware_fallbacks(p) == 0) {
+    EXPECT_EQ(p.totals.aborted_s, 0);
+  } else {
+    EXPECT_GT(p.totals.aborted_s, 0) << "blocks that fell back from hardware: aborted time";
+  }
   EXPECT_EQ(p.totals.waiting_s, 0);
   EXPECT_GT(p.totals.wall_s, 0);
   EXPECT_GT(rows_with(p, &report::thread_times::outside_s), 0) << "time between transactions";
@@ -809,6 +831,12 @@ TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
   const auto hold = std::chrono::milliseconds(50);
   words w;
   std::atomic<int> victim_read{0}, spoiler_committed{0}, holding{0};
+  // Waiters (a bit each) that have seen `holding` and go straight to the token: the holder
+  // holds it for `hold` after both have, not from when it took it. Under load
+  // (ctest -j3 beside a CPU hog on 2 cores) a thread that has seen `holding`
+  // can wait tens of milliseconds for a CPU before it asks for the token, and
+  // the wait the report shows was then a fraction of `hold`.
+  std::atomic<int> on_their_way{0};
   int victim_attempts = 0;
   source_location holder_site;
   {
@@ -823,6 +851,7 @@ TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
         optimist::atomically([&] {
           (holder_site = here(), optimist::become_inevitable());
           holding.store(1);
+          wait_until(on_their_way, 3);  // both bits
           std::this_thread::sleep_for(hold);
           w.own[0].set(1);
         });
@@ -833,7 +862,10 @@ TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
           if (attempt <= bound) {
             victim_read.store(attempt);
             wait_until(spoiler_committed, attempt);
-            if (attempt == bound) wait_until(holding, 1);
+            if (attempt == bound) {
+              wait_until(holding, 1);
+              on_their_way.fetch_or(1);  // restarts now and waits at its next start
+            }
           }
           w.own[1].set(seen);
         });
@@ -841,6 +873,7 @@ TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
         wait_until(holding, 1);
         optimist::atomically([&] {
           const long seen = w.x2.get();
+          on_their_way.fetch_or(2);  // (a bit: an attempt that ran again sets it again)
           optimist::become_inevitable();
           w.own[2].set(seen);
         });
