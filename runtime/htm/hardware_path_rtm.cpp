@@ -238,6 +238,14 @@ bool hardware_attempt(void (*body)(void*), void* context, source_location site) 
   // Auto mode with this thread alone (serial_mode.hpp): the block runs
   // serially, which costs less than a hardware transaction and never aborts.
   if (!tx.serial_fallback_next && thread_runs_serial(tx) && !durable_hook_active()) return false;
+  // The block is to run irrevocably (starved, or a become_inevitable() that
+  // had to restart): that attempt is a software one, and it clears the flag.
+  // A hardware commit here left the flag set for the thread's next block,
+  // which then ran irrevocably for no reason — reserving what it read, so a
+  // standalone write of another thread that it waited for waited for it in
+  // turn (CommitValidation.AThreadThatWasThereAllAlong hung after
+  // AutoMode.APendingIrrevocableRerun in one process, on a CPU with RTM).
+  if (tx.irrevocable_next) return false;
   hardware_site& policy = sites_of(tx).at(site);
   if (!policy.should_try()) {
     thread_counters::bump(tx.counters.hardware_skipped);
