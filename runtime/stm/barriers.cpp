@@ -314,6 +314,12 @@ std::uint64_t read_word_engine(const void* word, source_location site) {
         return value;
       }
     }
+  } else if (tx->mode == tx_mode::hardware && !shared_orecs_active()) {
+    // Inside a hardware transaction (htm/hardware_path_rtm.cpp): the orec,
+    // then the word (INVARIANT hw-sees-locks). A locked orec goes to
+    // hardware_read, which aborts the transaction.
+    if (!orec_is_locked(local_orec_for(w).load(std::memory_order_relaxed)))
+      return load_word(w, full_mask);
   }
   return tx->read(w, full_mask, site);
 }
@@ -337,6 +343,21 @@ void write_word_engine(void* word, std::uint64_t value, source_location site) {
   if (tx->mode == tx_mode::optimistic && !tx->doomed &&
       tx->writes.try_put_small(w, value, full_mask, site)) {
     return;
+  }
+  // Inside a hardware transaction, once it has its stamp (its first write
+  // takes it, in hardware_write): an orec neither locked nor reserved takes
+  // the stamp, then the word is stored in place — hardware_write's steps,
+  // without its cases (the first write, a locked or reserved orec, reporting,
+  // durable or process-shared words).
+  if (tx->mode == tx_mode::hardware && tx->hardware_stamp != 0 && !tx->recording &&
+      !durable_hook_active() && !shared_orecs_active()) {
+    orec& lock = local_orec_for(w);
+    const std::uint64_t v = lock.load(std::memory_order_relaxed);
+    if ((v & (orec_locked_bit | orec_reserved_bit)) == 0) {
+      if (v != tx->hardware_stamp) lock.store(tx->hardware_stamp, std::memory_order_relaxed);
+      store_word(w, value, full_mask);
+      return;
+    }
   }
   tx->write(w, value, full_mask, site);  // also a claimed serial attempt (give-way)
 }
