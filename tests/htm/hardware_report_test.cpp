@@ -17,10 +17,12 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <barrier>
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "htm/abort_injection.hpp"
@@ -315,7 +317,7 @@ TEST_P(HardwareReport, FallenBackBlocksAreOneCommitAndTheirAttemptsAbortedTime) 
   EXPECT_EQ(p.hardware[0].commits, 0u);
 }
 
-// The next two need a CPU whose RTM transactions commit (not one with TSX
+// The next tests need a CPU whose RTM transactions commit (not one with TSX
 // disabled, where XBEGIN always aborts): they are skipped elsewhere.
 bool hardware_commits_here() {
   return optimist::htm_available() &&
@@ -358,6 +360,60 @@ TEST_P(HardwareReport, HardwareCommitsAreCommitsOfTheReport) {
   double committed = 0;
   for (const report::thread_times& t : p.threads) committed += t.committed_s;
   EXPECT_GT(committed, 0);
+}
+
+// A software reader that a hardware writer's commit aborts names the writer's
+// line as the other side of the conflict, as it would a software writer's.
+// Before, a hardware commit left the orec's site slot as it was: the report
+// named whatever software write had last been there (here `earlier`).
+TEST_P(HardwareReport, AHardwareWriterIsNamedInTheConflictItCauses) {
+  if (!hardware_commits_here()) GTEST_SKIP() << "no RTM transaction commits on this CPU";
+  if (GetParam() != 2) GTEST_SKIP() << "one reader and one writer";
+  optimist::tvar<long> x{0};
+  std::vector<optimist::tvar<long>> own(2);
+  source_location earlier, read_at, write_at;
+  for (int round = 0; round < 20; ++round) {
+    report::enable();  // (so that this write leaves its site in x's slot)
+    {
+      optimist::detail::scoped_execution_mode software(optimist::execution_mode::stm);
+      optimist::atomically([&] { (earlier = here(), x.set(-1)); });
+    }
+    report::reset();
+    std::atomic<int> phase{0};
+    bool writer_in_hardware = false;
+    on_distinct_threads([&](int index) {
+      if (index == 0) {  // the reader, in software
+        optimist::detail::scoped_execution_mode software(optimist::execution_mode::stm);
+        int attempts = 0;
+        optimist::atomically([&] {
+          const long seen = (read_at = here(), x.get());
+          if (++attempts == 1) {
+            phase.store(1);
+            while (phase.load() != 2) std::this_thread::yield();
+          }
+          own[0].set(seen);
+        });
+      } else {  // the writer, hardware first
+        while (phase.load() != 1) std::this_thread::yield();
+        const std::uint64_t before = optimist::stats().hardware.commits;
+        optimist::atomically([&] { (write_at = here(), x.set(x.get() + 1)); });
+        writer_in_hardware = optimist::stats().hardware.commits > before;
+        phase.store(2);
+      }
+    });
+    const report::profile p = report::snapshot();
+    report::enable(false);
+    if (!writer_in_hardware) continue;  // it fell back: a software write, try again
+    ASSERT_EQ(p.conflicts.size(), 1u);
+    EXPECT_EQ(p.conflicts[0].aborted_site,
+              (report::site{read_at.file_name(), read_at.line(), read_at.function_name(), false}));
+    EXPECT_EQ(p.conflicts[0].other_site, (report::site{write_at.file_name(), write_at.line(),
+                                                       write_at.function_name(), false}))
+        << "named " << p.conflicts[0].other_site.line << "; the earlier write is line "
+        << earlier.line();
+    return;
+  }
+  GTEST_SKIP() << "the writer never committed in hardware in 20 rounds";
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, HardwareReport, ::testing::Values(1, 2, 4),
