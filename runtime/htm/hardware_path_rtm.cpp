@@ -141,23 +141,30 @@ hardware_site_table& sites_of(transaction& tx) {
                                     void* context, const source_location& site) {
   if (tls_abort_source != nullptr) return tls_abort_source(tls_abort_context);
   if (kind != hardware_kind::real) return 0;  // simulated: TSX absent or disabled
-  unsigned status = _xbegin();
-  if (status != _XBEGIN_STARTED) return status;
-  // INVARIANT gate-exclusive (serial_mode.hpp): the gate joins the read set,
-  // so a serial block that closes it aborts us.
-  if (g_serial_gate.load(std::memory_order_relaxed) != 0) _xabort(abort_code_locked);
-  // Inside the hardware transaction. These descriptor stores are undone by an
-  // abort; nothing another thread reads is written here.
+  // The descriptor fields of a running hardware block are set before XBEGIN
+  // and put back after it ends, either way, rather than written inside the
+  // transaction: stores inside it join its write set, and every line there
+  // costs at XEND. Nothing another thread reads is written here (owner-only
+  // fields, a thread-local).
   tx.depth = 1;
   tx.mode = tx_mode::hardware;
   tx.hardware_stamp = 0;
   tx.block_site = site;
   tls_current = &tx;
-  body(context);
+  unsigned status = _xbegin();
+  if (status == _XBEGIN_STARTED) {
+    // INVARIANT gate-exclusive (serial_mode.hpp): the gate joins the read
+    // set, so a serial block that closes it aborts us.
+    if (g_serial_gate.load(std::memory_order_relaxed) != 0) _xabort(abort_code_locked);
+    body(context);
+    _xend();
+  }
+  // Committed or aborted (an abort resumes at XBEGIN with the status; the
+  // block's stores, hardware_stamp's included, are undone).
   tls_current = nullptr;
   tx.mode = tx_mode::optimistic;
-  _xend();
-  return _XBEGIN_STARTED;
+  if (status != _XBEGIN_STARTED) tx.depth = 0;
+  return status;
 }
 
 }  // namespace
