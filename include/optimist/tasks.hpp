@@ -77,6 +77,9 @@
 //   running roll back and stay queued with the rest, and the next run goes on
 //   from there, in order. A bad OPTIMIST_MODE or run_options::threads (above
 //   4096) throws std::invalid_argument before the run takes any task.
+//   Reports name the tasks' atomic blocks (the hardware section, serial
+//   waits, conflicts known only by their block) by the line that called
+//   run_all_tasks / run: a task carries no place of its own.
 //
 // task_queue
 //   The same as an object, for loops that should not share the global queue:
@@ -100,6 +103,7 @@
 #include <utility>
 
 #include "optimist/mode.hpp"
+#include "optimist/source_location.hpp"
 
 namespace optimist {
 
@@ -371,8 +375,8 @@ class task_queue {
 
   // task_queue::run()
   //   See run_all_tasks above.
-  void run();
-  void run(const run_options& options);
+  void run(source_location site = source_location::current());
+  void run(const run_options& options, source_location site = source_location::current());
 
   // task_queue::pending()
   //   Tasks queued and not yet started.
@@ -416,11 +420,12 @@ void add_tasks(Range&& range, F&& f) {
   global_task_queue().add_tasks(std::forward<Range>(range), std::forward<F>(f));
 }
 
-inline void run_all_tasks() {
-  global_task_queue().run();
+inline void run_all_tasks(source_location site = source_location::current()) {
+  global_task_queue().run(site);
 }
-inline void run_all_tasks(const run_options& options) {
-  global_task_queue().run(options);
+inline void run_all_tasks(const run_options& options,
+                          source_location site = source_location::current()) {
+  global_task_queue().run(options, site);
 }
 
 // The number of worker threads a run with these options would use. Throws

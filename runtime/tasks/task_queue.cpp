@@ -846,7 +846,7 @@ void task_queue_state::execute(const task_ref& task, transaction& self, std::uin
   self.retry_propagates = true;  // a retry must not park this worker
   bool parked = false;
   try {
-    atomically([&task] { task.run(); });
+    run_atomically([&task] { task.run(); });
   } catch (const restart_signal&) {
     // Only optimist::retry() leaves an atomic block this way (retry_propagates).
     self.retry_propagates = false;
@@ -946,7 +946,7 @@ bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexce
   bool held = false;  // INVARIANT one-committer-per-turn
   unsigned attempts = 0;
   try {
-    atomically([&] {
+    run_atomically([&] {
       if (!held && (attempts++ >= 2 || next_commit_.load(std::memory_order_acquire) != from)) {
         throw help_given_up{};
       }
@@ -1001,7 +1001,7 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
     for (bool again = true; again;) {
       again = false;
       try {
-        atomically([&] {
+        run_atomically([&] {
           if (!held) {
             if (stop_turn_.load(std::memory_order_acquire) < turn) throw turn_abandoned{};
             if (turn_has_passed(turn)) throw turn_passed{};
@@ -1202,7 +1202,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   while (again) {
     again = false;
     try {
-      atomically([&] {
+      run_atomically([&] {
         if (!held) {
           if (stop_turn_.load(std::memory_order_acquire) < first) throw turn_abandoned{};
           if (turn_has_passed(first)) throw turn_passed{};
@@ -1297,7 +1297,7 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   const std::uint64_t serial_before = self.counters.serial_commits.load(std::memory_order_relaxed);
   const std::uint64_t began = ticks_now();
   try {
-    atomically([&] {
+    run_atomically([&] {
       if (attempts++ >= 2) throw group_fallback{};
       run_tasks();
     });
@@ -1442,7 +1442,7 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   storage_.append(std::move(batch_storage_));  // the unstarted tasks live on in it
 }
 
-void task_queue_state::run(const run_options& options) {
+void task_queue_state::run(const run_options& options, source_location site) {
   if (tls_running_queue != nullptr) {
     throw std::logic_error(
         "optimist::run_all_tasks: called from inside a task; add tasks with add_task and the "
@@ -1477,6 +1477,7 @@ void task_queue_state::run(const run_options& options) {
   }
   mode_ = options.mode;
   threads_ = threads;
+  run_site_ = site;
   stopping_.store(false, std::memory_order_relaxed);
   first_error_ = nullptr;
   batch_.clear();
@@ -1624,11 +1625,11 @@ void task_queue::cancel_add(void* memory) noexcept {
   state_->cancel_add(memory);
 }
 
-void task_queue::run() {
-  run(run_options{});
+void task_queue::run(source_location site) {
+  run(run_options{}, site);
 }
-void task_queue::run(const run_options& options) {
-  state_->run(options);
+void task_queue::run(const run_options& options, source_location site) {
+  state_->run(options, site);
 }
 std::size_t task_queue::pending() const noexcept {
   return state_->pending();

@@ -270,7 +270,7 @@ class task_queue_state {
   // add_tasks outside any transaction: takes over body's reference.
   void add_range(range_task_base& body, std::uint64_t count);
 
-  void run(const run_options& options);
+  void run(const run_options& options, source_location site);
 
   std::size_t pending() const noexcept {
     return waiting_count_.load(std::memory_order_relaxed) +
@@ -393,6 +393,14 @@ class task_queue_state {
   std::vector<range_entry> waiting_ranges_;             // guarded by waiting_mutex_; in add order
   std::atomic<std::size_t> waiting_range_elements_{0};  // their elements, for pending()
   std::atomic<bool> running_{false};
+  // The line that called run(): the site of the run's atomic blocks (its
+  // tasks carry none of their own), which reports name. Set before the
+  // workers start.
+  source_location run_site_;
+  template <class F>
+  void run_atomically(F&& f) {
+    atomically(std::forward<F>(f), run_site_);
+  }
 
   // Per run (reset by run()), then only read by the workers.
   alignas(64) bool ordered_ = false;

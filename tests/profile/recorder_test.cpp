@@ -817,6 +817,32 @@ TEST_P(RecorderTasksTest, GroupedTasksAreCountedBesideTheirCommits) {
   optimist::test::expect_equal(report::read_json(json), p);
 }
 
+// A task carries no place of its own: the report names its atomic block by
+// the line that started the run (the serial waits here; the hardware section
+// and block-only conflicts likewise). Before, every task block was named by a
+// line of the library (runtime/tasks/task_queue.cpp), which tells a user
+// nothing.
+TEST_P(RecorderTasksTest, TheTasksBlocksAreNamedByTheRunsLine) {
+  reporting_scope scope;
+  optimist::reset_serial_lock_waits();
+  std::vector<long> words(2000, 1);
+  optimist::task_queue q;
+  q.add_tasks(words, [](long& w) { optimist::store(w, optimist::load(w) + 1); });
+  optimist::run_options options;
+  options.threads = GetParam();
+  options.mode = optimist::execution_mode::serial;  // serial blocks record their waits by site
+  source_location run_at;
+  (run_at = here(), q.run(options));
+  for (long w : words) ASSERT_EQ(w, 2);
+  const std::vector<optimist::serial_wait> waits = optimist::serial_lock_waits();
+  optimist::reset_serial_lock_waits();
+  ASSERT_FALSE(waits.empty());
+  for (const optimist::serial_wait& w : waits) {
+    EXPECT_STREQ(w.site.file_name(), run_at.file_name());
+    EXPECT_EQ(w.site.line(), run_at.line());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, RecorderTasksTest, ::testing::Values(1u, 2u, 4u));
 
 // A holder keeps the inevitability token for a while. Meanwhile one thread
