@@ -168,7 +168,13 @@ void both_retry_then_wake_through(bool first_word, int threads) {
   // process), and then a serial attempt's hand-over or a give-way adds
   // attempts at any point, so no bound on them would hold. Auto's hand-over
   // of a retry is covered by tests/stm/give_way_test.cpp and auto_mode_test.cpp.
+  // Serial mode has give-ways too: a setter's standalone write, or another
+  // thread's software attempt, that waits at the gate for a serial block whose
+  // thread lost its core (2 * threads threads here) takes the block over, and
+  // the block runs once more. Each give-way adds at most one attempt (counted
+  // in stats(), checked below); without one the bound is exact.
   const optimist::test::speculation_pin pin;
+  optimist::reset_stats();
   std::vector<optimist::tvar<long>> f_word(static_cast<std::size_t>(threads)),
       g_word(f_word.size());
   std::vector<std::atomic<int>> attempts(f_word.size());
@@ -194,11 +200,15 @@ void both_retry_then_wake_through(bool first_word, int threads) {
           });
     });
     EXPECT_EQ(r, first_word ? "f" : "g");
-    // Serial mode: the serial attempt that retried hands over to a software one, which sleeps.
-    const int handed_over = optimist::test::serial_mode_on() ? 1 : 0;
-    EXPECT_GE(attempts[u].load(), 2 + handed_over) << "slept, woke once, succeeded";
-    EXPECT_LE(attempts[u].load(), 2 + handed_over) << "slept, woke once, succeeded";
   });
+  // Serial mode: the serial attempt that retried hands over to a software one, which sleeps.
+  const int handed_over = optimist::test::serial_mode_on() ? 1 : 0;
+  const auto give_ways = static_cast<int>(optimist::stats().serial_give_ways);
+  for (const std::atomic<int>& a : attempts) {
+    EXPECT_GE(a.load(), 2 + handed_over) << "slept, woke once, succeeded";
+    EXPECT_LE(a.load(), 2 + handed_over + give_ways)
+        << "slept, woke once, succeeded (" << give_ways << " give-ways)";
+  }
 }
 
 TEST_P(OrElseTest, BothRetryAndAWriteToWhatOnlyTheFirstReadWakesIt) {
