@@ -105,6 +105,17 @@ struct controller {
   std::uint64_t cpu_at_start = 0;
   std::uint64_t boundaries_at_start = 0;  // g_controller_run_boundaries
   unsigned unjudged_boundaries = 0;       // epochs in a row skipped for a run boundary
+  // Per run site (mode_controller.hpp): the site whose policy runs, and the
+  // policies of others (when all slots are used, remembered_next names the
+  // one to overwrite: round robin, about the oldest).
+  std::uint64_t run_site = 0;
+  struct remembered_policy {
+    bool used = false;
+    std::uint64_t run_site = 0;
+    mode_policy policy;
+  };
+  std::array<remembered_policy, remembered_run_sites> remembered{};
+  std::size_t remembered_next = 0;
 
   // Totals: written by the judge (relaxed load + store), read by stats().
   std::atomic<std::uint64_t> speculative_ns{0};
@@ -149,6 +160,34 @@ void record_switch(controller& c, std::uint64_t now, const mode_switch& s) noexc
   ++c.next;
 }
 
+// Per run site (mode_controller.hpp): takes out the policy of `site` (a
+// fresh one for a site not seen) and puts the running one away under its
+// site, in a free slot or over the oldest. A policy that runs has no copy in
+// `remembered` (taking it out frees its slot).
+void change_run_site(controller& c, std::uint64_t site) noexcept {
+  mode_policy next{};
+  for (controller::remembered_policy& r : c.remembered) {
+    if (r.used && r.run_site == site) {
+      next = r.policy;
+      r.used = false;
+    }
+  }
+  controller::remembered_policy* slot = nullptr;
+  for (controller::remembered_policy& r : c.remembered) {
+    if (!r.used) {
+      slot = &r;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    slot = &c.remembered[c.remembered_next];
+    c.remembered_next = (c.remembered_next + 1) % c.remembered.size();
+  }
+  *slot = {true, c.run_site, c.policy};
+  c.policy = next;
+  c.run_site = site;
+}
+
 // The judge: ends the epoch that began at epoch_start_ns and starts the next.
 void end_epoch(controller& c, std::uint64_t now) noexcept {
   const std::uint64_t generation = c.reset_generation.load(std::memory_order_acquire);
@@ -156,7 +195,11 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
     c.seen_generation = generation;
     c.policy = mode_policy{};
     c.started = false;
+    c.remembered = {};
+    c.remembered_next = 0;
+    c.run_site = g_controller_run_site.load(std::memory_order_relaxed);
   }
+  const std::uint64_t run_site = g_controller_run_site.load(std::memory_order_relaxed);
   const std::uint64_t census = census_now();
   std::uint64_t commits = 0;
   std::uint64_t aborts = 0;
@@ -195,8 +238,13 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
       if (c.policy.observe(e, s)) record_switch(c, now, s);
       if (c.policy.sampling() && !e.sample) add(c.samples, 1);
     }
-  } else if (c.first_epoch_ns.load(std::memory_order_relaxed) == 0) {
-    c.first_epoch_ns.store(now, std::memory_order_relaxed);
+    // A run from another line began: its policy runs from the next epoch on
+    // (only in an epoch that was not judged: see mode_controller.hpp).
+    if (boundary && run_site != c.run_site) change_run_site(c, run_site);
+  } else {
+    if (c.first_epoch_ns.load(std::memory_order_relaxed) == 0)
+      c.first_epoch_ns.store(now, std::memory_order_relaxed);
+    if (run_site != c.run_site) change_run_site(c, run_site);
   }
   c.started = true;
   c.epoch_start_ns = now;

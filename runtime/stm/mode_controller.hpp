@@ -186,4 +186,32 @@ inline void controller_run_boundary() noexcept {
   g_controller_run_boundaries.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Per run site: what the controller learns belongs to the loop it learned
+// it on. A task run names the line that started it (run_all_tasks'
+// source_location); the policy (the chosen mode, its interval, the rates
+// measured) is kept per such line, the policy of the line whose run began
+// last is the one that runs, and a line seen for the first time starts as
+// the process does (speculative, sampling serial soon). Before, one policy
+// served every run: samples of serial that lost in one loop pushed the
+// interval to 64 epochs and more, and the next loop — another line, other
+// blocks — inherited that verdict with no sample in its whole run. On
+// samples/conflict_report (2 threads), the run after the fix stayed serial
+// on one worker in 3 runs of 8 (0.055-0.062 s, against 0.039-0.043 s
+// speculative); a program that runs the same loop again keeps what that
+// loop taught, as before.
+// The swap happens at the end of an epoch that holds the run's start, which
+// is not judged anyway (run boundaries, above); when those epochs are judged
+// after all (max_unjudged_boundaries: runs shorter than an epoch, several
+// lines in one epoch), the policy that runs is kept and judges the mix, as
+// one policy did before. Blocks outside task runs (threads of the program's
+// own) count under the line of the last run begun, or 0 before any.
+// remembered_run_sites policies are kept (the oldest is dropped).
+inline std::atomic<std::uint64_t> g_controller_run_site{0};
+inline constexpr std::size_t remembered_run_sites = 16;
+// A task run begins: `site_key` names its line (profile/site_key.hpp).
+inline void controller_run_begins(std::uint64_t site_key) noexcept {
+  g_controller_run_site.store(site_key, std::memory_order_relaxed);
+  controller_run_boundary();
+}
+
 }  // namespace optimist::detail

@@ -16,6 +16,7 @@
 #include "optimist/atomically.hpp"
 #include "optimist/tasks.hpp"
 #include "profile/recorder.hpp"
+#include "profile/site_key.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/mode_controller.hpp"
 #include "stm/serial_mode.hpp"
@@ -1539,7 +1540,8 @@ void task_queue_state::run(const run_options& options, source_location site) {
     }
     arena = arena_.get();
   }
-  controller_run_boundary();  // auto mode's controller: not an epoch to judge
+  // Auto mode's controller: not an epoch to judge; the policy of this line.
+  controller_run_begins(pack_site(run_site_));
   arena->execute([&] {
     tbb::task_group group;
     for (unsigned i = 1; i < threads; ++i) group.run(worker{this});

@@ -18,6 +18,7 @@
 #include "htm/hardware_mode.hpp"
 #include "optimist/optimist.hpp"
 #include "optimist/report.hpp"
+#include "profile/site_key.hpp"
 #include "stm/mode_controller.hpp"
 #include "stm/serial_mode.hpp"
 #include "stm/thread_registry.hpp"
@@ -377,6 +378,102 @@ TEST_F(ModeController, EpochsAcrossRunBoundariesAreSkippedButNotForEver) {
   EXPECT_GE(with_boundaries,
             plain * static_cast<long>(optimist::detail::max_unjudged_boundaries) / 2)
       << "epochs across run boundaries were judged (" << plain << " epochs without them)";
+}
+
+// Two task-run lines, A and B, simulated by controller_run_begins (the task
+// runtime calls it with its run's line): serial pays while A's runs, the
+// speculative mode while B's does. The controller learns serial on A; a run
+// of B starts from B's own policy, speculative, with no measured switch; a
+// later run of A takes A's serial verdict back, again with no new switch.
+// Before, one policy served every line: B's run inherited A's serial verdict
+// and needed a sample to leave it (samples/conflict_report's run after the
+// fix stayed serial on one worker for its whole 50 ms).
+constexpr std::uint64_t line_a = 0xA0;
+constexpr std::uint64_t line_b = 0xB0;
+std::atomic<long> g_epochs_on_line{0};  // epochs ended under the line of the last run begun
+void serial_pays_on_line_a(epoch_figures& e) {
+  g_epochs_on_line.fetch_add(1);
+  const bool on_a = optimist::detail::g_controller_run_site.load() == line_a;
+  const bool fast = on_a ? e.serial : !e.serial;
+  e.commits = fast ? 10000 : 1000;
+  e.aborts = 0;
+}
+
+TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
+  watchdog guard("the controller keeping a verdict per task-run line");
+  std::atomic<bool> stop{false};
+  std::atomic<bool> registered{false};
+  std::thread other([&] {  // holds a descriptor: two threads, the controller decides
+    (void)optimist::detail::this_thread_transaction();
+    registered.store(true);
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!registered.load()) std::this_thread::yield();
+  optimist::detail::g_controller_test_figures.store(&serial_pays_on_line_a);
+  optimist::detail::g_controller_epoch_ns.store(20'000);
+  optimist::detail::g_controller_tick_blocks.store(1);
+  optimist::reset_stats();
+  optimist::tvar<long> x{0};
+  const auto verdict = [] { return optimist::detail::g_auto_verdict.serial.load(); };
+  // Runs blocks (each one ticks: only this thread does) until `done`, or
+  // false after a bound.
+  const auto blocks_until = [&](auto done) {
+    for (long i = 0; i < 5'000'000; ++i) {
+      if (done()) return true;
+      optimist::atomically([&] { x.set(x.get() + 1); });
+    }
+    return done();
+  };
+  // A run of `line` begins; returns once `epochs` epochs have ended since.
+  // The first of them holds the run's start: the line's policy runs from the
+  // second on.
+  const auto run_of = [&](std::uint64_t line, long epochs) {
+    optimist::detail::controller_run_begins(line);
+    g_epochs_on_line.store(0);
+    return blocks_until([&] { return g_epochs_on_line.load() >= epochs; });
+  };
+  ASSERT_TRUE(run_of(line_a, 1));
+  ASSERT_TRUE(blocks_until([] { return optimist::stats().automatic.to_serial > 0; }))
+      << "line A never switched to serial";
+  ASSERT_TRUE(verdict());
+  // Line B: a line not seen before starts speculative, as the process does
+  // (its first sample of serial comes first_interval epochs later).
+  ASSERT_TRUE(run_of(line_b, 3));
+  EXPECT_FALSE(verdict()) << "line B's run kept line A's verdict";
+  EXPECT_EQ(optimist::stats().automatic.to_speculative, 0u)
+      << "line B left serial by a measured switch, not by a policy of its own";
+  // B measures on: its samples of serial lose, and it never switches.
+  ASSERT_TRUE(blocks_until([] { return g_epochs_on_line.load() >= 100; }));
+  EXPECT_EQ(optimist::stats().automatic.to_serial, 1u) << "line B switched to serial";
+  // Runs of other lines, as many as fit beside A's remembered policy.
+  for (std::uint64_t line = 1; line + 1 < optimist::detail::remembered_run_sites; ++line)
+    ASSERT_TRUE(run_of(line, 2));
+  // Line A again: its serial verdict comes back, with no new switch.
+  ASSERT_TRUE(run_of(line_a, 3));
+  EXPECT_TRUE(verdict()) << "line A's verdict was not kept";
+  EXPECT_EQ(optimist::stats().automatic.to_serial, 1u)
+      << "line A switched to serial again by measuring, not by its remembered policy";
+  stop.store(true);
+  other.join();
+  optimist::detail::controller_run_begins(0);
+}
+
+// The task runtime names each run's line to the controller (its policy per line).
+TEST_F(ModeController, ATaskRunTellsTheControllerItsLine) {
+  long word = 0;
+  optimist::task_queue q;
+  const auto run_at = [&](optimist::source_location line) {
+    q.add([&] { optimist::store(word, optimist::load(word) + 1); });
+    q.run(line);
+    return optimist::detail::g_controller_run_site.load();
+  };
+  const optimist::source_location first = optimist::source_location::current();
+  const optimist::source_location second = optimist::source_location::current();
+  EXPECT_EQ(run_at(first), optimist::detail::pack_site(first));
+  EXPECT_EQ(run_at(second), optimist::detail::pack_site(second));
+  EXPECT_NE(optimist::detail::pack_site(first), optimist::detail::pack_site(second));
+  EXPECT_EQ(word, 2);
+  optimist::detail::controller_run_begins(0);
 }
 
 // A serial block that waits for another thread's block, both told to run
