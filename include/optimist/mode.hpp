@@ -22,8 +22,8 @@
 //              As soon as a second thread runs one, a controller decides
 //              (runtime/stm/mode_controller.hpp): it starts speculatively
 //              (hardware first where CPUID reports RTM, else stm), measures
-//              committed blocks per second of the process's CPU time in
-//              epochs of about 1 ms, now and then runs epochs serially (at
+//              committed blocks per second of CPU time of the threads
+//              that run transactions in epochs of about 1 ms, now and then runs epochs serially (at
 //              once under heavy conflict), and switches only when the other
 //              mode was more than 15 % faster twice in a row (a run pays
 //              for its first ~10 ms speculatively while it learns);
@@ -130,8 +130,8 @@ struct mode_switch {
   double at_s = 0;         // seconds since the last reset_stats() (or the first measurement)
   bool to_serial = false;  // speculative -> serial; else serial -> speculative
   mode_switch_reason reason = mode_switch_reason::sampled;
-  double speculative_per_s = 0;  // committed blocks, all threads, per second of the
-  double serial_per_s = 0;       // process's CPU time, measured in each mode (latest epochs)
+  double speculative_per_s = 0;  // committed blocks, all threads, per second of CPU time of
+  double serial_per_s = 0;       // the threads running transactions, measured in each mode
   double aborts_per_commit = 0;  // in the speculative measurement
   unsigned threads = 0;          // threads holding a transaction descriptor
   friend bool operator==(const mode_switch&, const mode_switch&) = default;

@@ -73,7 +73,7 @@
 // - Auto mode: only when auto mode's controller ran (report::auto_mode_summary);
 //   one line per switch, oldest first, with the rates measured in each mode
 //   that made it switch (optimist::mode_switch: committed blocks, all
-//   threads, per second of the process's CPU time).
+//   threads, per second of CPU time of the threads running transactions).
 // - Groups are sorted again here (stably, largest first; hardware blocks by
 //   attempts) so that a profile built by hand or read from an old file still
 //   prints in order.

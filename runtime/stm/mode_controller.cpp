@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <mutex>
 
 #include "profile/profile_clock.hpp"
@@ -102,7 +103,9 @@ struct controller {
   std::uint64_t commits_at_start = 0;
   std::uint64_t aborts_at_start = 0;
   std::uint64_t census_at_start = 0;
-  std::uint64_t cpu_at_start = 0;
+  std::uint64_t cpu_at_start = 0;         // process clock
+  std::uint64_t thread_cpu_at_start = 0;  // the registered threads' clocks, summed
+  bool thread_cpu_at_start_read = false;  // ... all of which could be read
   std::uint64_t boundaries_at_start = 0;  // g_controller_run_boundaries
   unsigned unjudged_boundaries = 0;       // epochs in a row skipped for a run boundary
   // Per run site (mode_controller.hpp): the site whose policy runs, and the
@@ -146,6 +149,28 @@ std::uint64_t process_cpu_ns() noexcept {
   if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return steady_ns();
   return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u +
          static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+// CPU time used so far by the threads that hold a descriptor, each read on
+// its own clock, summed: the cost side of the measure (mode_controller.hpp).
+// One system call per such thread per epoch. False if a clock could not be
+// read (a thread ending meanwhile: the census changes too, and the epoch is
+// not judged; a platform without thread clocks: the process clock serves).
+bool registered_threads_cpu_ns(std::uint64_t& total) noexcept {
+  total = 0;
+  bool all_read = true;
+  for_each_registered([&](const transaction& t) {
+    if (!t.in_use.load(std::memory_order_relaxed)) return;
+    const int clock = t.cpu_clock.load(std::memory_order_relaxed);
+    timespec ts{};
+    if (clock == -1 || clock_gettime(static_cast<clockid_t>(clock), &ts) != 0) {
+      all_read = false;
+      return;
+    }
+    total += static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+             static_cast<std::uint64_t>(ts.tv_nsec);
+  });
+  return all_read;
 }
 
 void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
@@ -212,6 +237,11 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   const std::uint64_t epoch_ns =
       std::max<std::uint64_t>(1, g_controller_epoch_ns.load(std::memory_order_relaxed));
   const std::uint64_t cpu = process_cpu_ns();
+  std::uint64_t thread_cpu = 0;
+  const bool thread_cpu_read = registered_threads_cpu_ns(thread_cpu);
+  // A thread that registered or left while the clocks were read: this epoch
+  // and the next are not judged (the next compares with `census`).
+  const bool census_steady = census_now() == census;
   const std::uint64_t boundaries = g_controller_run_boundaries.load(std::memory_order_relaxed);
   if (c.started) {
     epoch_figures e;
@@ -220,7 +250,17 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
     e.commits = commits - c.commits_at_start;
     e.aborts = aborts - c.aborts_at_start;
     const std::uint64_t wall_ns = now - c.epoch_start_ns;
-    e.cpu_ns = cpu - c.cpu_at_start;
+    // The threads' own clocks where both ends read them all, not the process
+    // clock: that one charged both modes for the CPU time of threads that
+    // run no transaction (a busy thread of the program made every epoch cost
+    // two CPUs instead of one: ModeController.ABusyThreadOutsideTheStm...),
+    // which pulls the two rates together, and it lags for a thread running
+    // on another CPU until a scheduler tick (a probe with two busy threads
+    // read 1.0, 2.0 or 2.96 ms per 1 ms on it, 2.0 each time on theirs).
+    const bool by_threads =
+        c.thread_cpu_at_start_read && thread_cpu_read && thread_cpu >= c.thread_cpu_at_start;
+    e.cpu_ns = by_threads ? thread_cpu - c.thread_cpu_at_start : cpu - c.cpu_at_start;
+    e.wall_ns = wall_ns;
     e.threads = static_cast<unsigned>(c.census_at_start & census_count_mask);
     const bool stale = wall_ns > stale_epochs * epoch_ns;  // nobody ticked: idle
     if (!stale) {
@@ -233,7 +273,7 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
     bool boundary = boundaries != c.boundaries_at_start;
     if (boundary && c.unjudged_boundaries >= max_unjudged_boundaries) boundary = false;
     c.unjudged_boundaries = boundary ? c.unjudged_boundaries + 1 : 0;
-    if (!stale && census == c.census_at_start && !boundary) {
+    if (!stale && census == c.census_at_start && census_steady && !boundary) {
       mode_switch s;
       if (c.policy.observe(e, s)) record_switch(c, now, s);
       if (c.policy.sampling() && !e.sample) add(c.samples, 1);
@@ -252,6 +292,8 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
   c.aborts_at_start = aborts;
   c.census_at_start = census;
   c.cpu_at_start = cpu;
+  c.thread_cpu_at_start = thread_cpu;
+  c.thread_cpu_at_start_read = thread_cpu_read;
   c.boundaries_at_start = boundaries;
   const bool serial = c.policy.next_serial();
   if (g_auto_verdict.serial.load(std::memory_order_relaxed) != serial)

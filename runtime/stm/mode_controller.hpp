@@ -12,8 +12,10 @@
 //
 // Measure: committed outermost blocks, summed over all threads (the
 // per-thread counters of stats(); a committed element group of the task
-// runtime counts as its tasks: controller_note_group), per second of CPU time the whole process
-// used (CLOCK_PROCESS_CPUTIME_ID, one system call per epoch). That charges
+// runtime counts as its tasks: controller_note_group), per second of CPU time
+// the threads holding a descriptor used (each thread's own clock, one system
+// call per thread per epoch; not the process clock, which also charges
+// threads that run no transaction and lags: see end_epoch). That charges
 // speculation for its aborts and wasted attempts and serial execution for
 // its spinning waiters, and, unlike wall time, is not thrown off when other
 // processes take the CPUs for a while (on a loaded 2-core machine, 1 ms
@@ -71,8 +73,9 @@ struct epoch_figures {
   bool sample = false;        // that was the mode not chosen (a measurement)
   std::uint64_t commits = 0;  // committed outermost blocks, all threads
   std::uint64_t aborts = 0;
-  std::uint64_t cpu_ns = 0;  // CPU time the process used meanwhile (all its threads)
-  unsigned threads = 0;      // threads holding a descriptor
+  std::uint64_t cpu_ns = 0;   // CPU time the threads holding a descriptor used meanwhile
+  std::uint64_t wall_ns = 0;  // how long it lasted
+  unsigned threads = 0;       // threads holding a descriptor
 };
 
 // The decision, from figures alone: deterministic, so tests can feed it.
@@ -204,13 +207,21 @@ inline void controller_run_boundary() noexcept {
 // after all (max_unjudged_boundaries: runs shorter than an epoch, several
 // lines in one epoch), the policy that runs is kept and judges the mix, as
 // one policy did before. Blocks outside task runs (threads of the program's
-// own) count under the line of the last run begun, or 0 before any.
-// remembered_run_sites policies are kept (the oldest is dropped).
+// own, tbb::parallel_for over atomically) have a policy of their own, under
+// site 0: a run's end switches back to it. (Runs of two task queues at once
+// share whichever policy the last start or end chose: soundness never
+// depends on the verdict.) remembered_run_sites policies are kept (the
+// oldest is dropped).
 inline std::atomic<std::uint64_t> g_controller_run_site{0};
 inline constexpr std::size_t remembered_run_sites = 16;
 // A task run begins: `site_key` names its line (profile/site_key.hpp).
 inline void controller_run_begins(std::uint64_t site_key) noexcept {
   g_controller_run_site.store(site_key, std::memory_order_relaxed);
+  controller_run_boundary();
+}
+// A task run ends: blocks outside runs take their own policy again.
+inline void controller_run_ends() noexcept {
+  g_controller_run_site.store(0, std::memory_order_relaxed);
   controller_run_boundary();
 }
 

@@ -1,5 +1,8 @@
 #include "stm/thread_registry.hpp"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <atomic>
 #include <cstdio>
 
@@ -113,6 +116,11 @@ transaction& register_this_thread() {
   static thread_local thread_exit_guard guard;
   (void)guard;
   transaction& t = acquire_descriptor();
+  // Before the census counts this thread: the controller's CPU measure
+  // (mode_controller.cpp) reads it for every descriptor in use.
+  clockid_t cpu_clock = -1;
+  if (pthread_getcpuclockid(pthread_self(), &cpu_clock) != 0) cpu_clock = -1;
+  t.cpu_clock.store(static_cast<int>(cpu_clock), std::memory_order_relaxed);
   // INVARIANT sole-thread: counted before this thread's first commit.
   g_thread_census.fetch_add(census_registration, std::memory_order_seq_cst);
   t.uncaught_count = uncaught_exception_counter();

@@ -231,6 +231,10 @@ class alignas(64) transaction : public serial_access_state {
   // only when every descriptor's active_since is >= t.
   std::atomic<std::uint64_t> active_since{not_active};
   std::atomic<bool> in_use{false};
+  // The owning thread's CPU-time clock (pthread_getcpuclockid), set by the
+  // owner as it registers, before the census counts it; -1: none. Auto mode's
+  // controller sums these over the descriptors in use (mode_controller.cpp).
+  std::atomic<int> cpu_clock{-1};
   // Serial gate (serial_mode.hpp): permit_granted once this thread may start
   // speculative attempts with only start_fence() before its gate check; a
   // serial holder that sees it revokes it (permit_revoked) and issues the

@@ -27,8 +27,8 @@
 //
 // Waiters spin (pauses, then a yield and about 10 microseconds of pauses per
 // round: serial_lane::wait_round), they do not sleep: auto mode's controller
-// compares the modes per second of the process's CPU time
-// (mode_controller.hpp), which tracks wall time only while every worker keeps
+// compares the modes per second of CPU time of the threads running
+// transactions (mode_controller.hpp), which tracks wall time only while every worker keeps
 // its CPU. Sleeping waiters would make serial epochs look cheaper than they
 // are in wall time, and serial would win against speculation that is faster.
 // A waiter that has waited a while looks at the lane (and the run's shared

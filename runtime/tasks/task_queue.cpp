@@ -1549,7 +1549,7 @@ void task_queue_state::run(const run_options& options, source_location site) {
     group.wait();
     handoff_acquire(this);  // what the workers did (see worker)
   });
-  controller_run_boundary();
+  controller_run_ends();
   // Tasks still parked in retry() go back to their ticket slots: requeued in
   // order with the unstarted ones (INVARIANT nothing-lost).
   const std::size_t blocked = parked_.count();
