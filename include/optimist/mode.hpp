@@ -83,6 +83,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -134,6 +135,12 @@ struct mode_switch {
   double serial_per_s = 0;       // the threads running transactions, measured in each mode
   double aborts_per_commit = 0;  // in the speculative measurement
   unsigned threads = 0;          // threads holding a transaction descriptor
+  // The task run whose verdict switched: the controller keeps one per line
+  // that calls run_all_tasks() / task_queue::run(), and this is that line
+  // (run_file empty: blocks outside task runs, which share one verdict).
+  std::string run_file;
+  unsigned run_line = 0;
+  std::string run_function;
   friend bool operator==(const mode_switch&, const mode_switch&) = default;
 };
 std::vector<mode_switch> mode_switches();

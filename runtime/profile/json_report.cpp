@@ -25,8 +25,13 @@
 //     "auto_mode": {"speculative_s": 0.8, "serial_s": 0.2, "speculative_blocks": 40000,
 //                   "serial_blocks": 9000, "samples": 3, "switches": [
 //       {"at_s": 0.012, "to": "serial", "reason": "conflict", "serial_per_s": 4100000,
-//        "speculative_per_s": 2000000, "aborts_per_commit": 1.3, "threads": 2}
+//        "speculative_per_s": 2000000, "aborts_per_commit": 1.3, "threads": 2,
+//        "run": {"file": "a.cpp", "line": 9, "function": "f"}}
 //     ]}
+//
+// A switch's "run" (the task run's line whose verdict switched,
+// mode_switch::run_file) is written only for a task run's switch; the reader
+// takes a switch without it as one outside task runs.
 //
 // "auto_mode" (report::profile::auto_mode) likewise only when not empty.
 // "hardware" (report::profile::hardware) is written only when it has entries,
@@ -267,6 +272,15 @@ report::auto_mode_summary read_auto_mode(const json_value& v, std::string_view t
     s.speculative_per_s = c.number("speculative_per_s");
     s.aborts_per_commit = c.number("aborts_per_commit");
     s.threads = c.uint32("threads");
+    if (c.has("run")) {
+      object_reader run(c.field("run"), "\"run\"", text);
+      s.run_file = run.string("file");
+      s.run_line = run.uint32("line");
+      s.run_function = run.string("function");
+      run.finish();
+      if (s.run_file.empty())
+        throw json_error("\"file\" in \"run\" must not be empty", text, item.offset);
+    }
     c.finish();
     out.switches.push_back(s);
   }
@@ -427,7 +441,15 @@ void report::write_json(std::ostream& out, const profile& p) {
       append_field(s, "serial_per_s", w.serial_per_s);
       append_field(s, "speculative_per_s", w.speculative_per_s);
       append_field(s, "aborts_per_commit", w.aborts_per_commit);
-      s += ", \"threads\": " + std::to_string(w.threads) + '}';
+      s += ", \"threads\": " + std::to_string(w.threads);
+      if (!w.run_file.empty()) {  // a task run's switch (absent: outside task runs)
+        s += ", \"run\": {\"file\": ";
+        detail::append_json_string(s, w.run_file);
+        s += ", \"line\": " + std::to_string(w.run_line) + ", \"function\": ";
+        detail::append_json_string(s, w.run_function);
+        s += '}';
+      }
+      s += '}';
     }
     s += a.switches.empty() ? "]}" : "\n  ]}";
   }

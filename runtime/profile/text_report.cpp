@@ -44,7 +44,9 @@
 //
 //   0.812 s speculative (40000 blocks), 0.188 s serial (9000 blocks), 3 samples, 1 switch
 //     at 0.012 s: speculative -> serial (conflict): serial 4100000 blocks/s, speculative
-//     2000000 blocks/s, 1.30 aborts per commit, 2 threads      (one line)
+//     2000000 blocks/s, 1.30 aborts per commit, 2 threads; task run at a.cpp:9 in f
+//                                                              (one line; the task run's
+//                                                              line, if it was one)
 //
 //   Threads (seconds)
 //     thread   committed     aborted     waiting     outside
@@ -382,7 +384,13 @@ void write_auto_mode(std::ostream& out, const report::profile& p) {
         << to_string(s.reason) << "): serial " << fixed(s.serial_per_s, 0)
         << " blocks/s, speculative " << fixed(s.speculative_per_s, 0) << " blocks/s, "
         << fixed(s.aborts_per_commit, 2) << " aborts per commit, "
-        << plural(s.threads, "thread", "threads") << '\n';
+        << plural(s.threads, "thread", "threads");
+    if (!s.run_file.empty()) {
+      out << "; task run at "
+          << detail::site_location(report::site{s.run_file, s.run_line, s.run_function})
+          << " in " << detail::short_function_name(s.run_function);
+    }
+    out << '\n';
   }
 }
 

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "profile/profile_clock.hpp"
+#include "profile/site_key.hpp"
 #include "stm/thread_census.hpp"
 #include "stm/thread_registry.hpp"
 
@@ -86,7 +87,8 @@ constexpr std::size_t log_capacity = 256;
 
 struct logged_switch {
   std::uint64_t at_ns = 0;
-  mode_switch what;
+  std::uint64_t run_site = 0;  // the policy's task-run line (site_key), 0: outside runs
+  mode_switch what;            // its run_* strings filled in when read (mode_switches_since)
 };
 
 struct controller {
@@ -181,7 +183,7 @@ void record_switch(controller& c, std::uint64_t now, const mode_switch& s) noexc
   add(s.to_serial ? c.to_serial : c.to_speculative, 1);
   add(c.by_reason[static_cast<std::size_t>(s.reason)], 1);
   std::lock_guard<std::mutex> lock(c.log_mutex);
-  c.log[c.next % log_capacity] = logged_switch{now, s};
+  c.log[c.next % log_capacity] = logged_switch{now, c.run_site, s};
   ++c.next;
 }
 
@@ -348,6 +350,12 @@ std::vector<mode_switch> mode_switches_since(std::uint64_t origin_ns) {
     if (l.at_ns < origin_ns) continue;
     out.push_back(l.what);
     out.back().at_s = static_cast<double>(l.at_ns - origin_ns) * 1e-9;
+    if (l.run_site != 0) {
+      const source_location run = unpack_site(l.run_site);
+      out.back().run_file = run.file_name();
+      out.back().run_line = static_cast<unsigned>(run.line());
+      out.back().run_function = run.function_name();
+    }
   }
   return out;
 }

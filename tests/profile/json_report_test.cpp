@@ -365,6 +365,9 @@ profile with_auto_mode() {
   s.to_serial = false;
   s.reason = optimist::mode_switch_reason::sampled;
   s.threads = 4;
+  s.run_file = "src/rates.cpp";  // a task run's verdict
+  s.run_line = 31;
+  s.run_function = "apply_interest";
   p.auto_mode.switches.push_back(s);
   return p;
 }
@@ -386,7 +389,8 @@ TEST(JsonReport, WritesAutoModeUnderItsOwnKey) {
             "2},\n"
             "    {\"at_s\": 0.5, \"to\": \"speculative\", \"reason\": \"sampled\", "
             "\"serial_per_s\": 4100000, \"speculative_per_s\": 2e+06, \"aborts_per_commit\": "
-            "1.3, \"threads\": 4}\n"
+            "1.3, \"threads\": 4, \"run\": {\"file\": \"src/rates.cpp\", \"line\": 31, "
+            "\"function\": \"apply_interest\"}}\n"
             "  ]}\n"
             "}\n");
   optimist::test::expect_equal(read(text), with_auto_mode());
@@ -414,6 +418,25 @@ TEST(JsonReport, AutoModeShapeErrorsNameTheFieldAndPosition) {
             "column 5");
   EXPECT_EQ(error_of(edited_auto("\"samples\": 3, ", "")),
             "read_json: missing field \"samples\" in \"auto_mode\" at line 7, column 16");
+  EXPECT_EQ(error_of(edited_auto("\"line\": 31, ", "")),
+            "read_json: missing field \"line\" in \"run\" at line 9, column 161");
+  EXPECT_EQ(error_of(edited_auto("\"src/rates.cpp\"", "\"\"")),
+            "read_json: \"file\" in \"run\" must not be empty at line 9, column 5");
+}
+
+// A switch without "run" (files written before it existed, or a switch
+// outside task runs) reads as one outside task runs.
+TEST(JsonReport, ASwitchWithoutRunIsOutsideTaskRuns) {
+  std::string text = json_of(with_auto_mode());
+  const std::string run =
+      ", \"run\": {\"file\": \"src/rates.cpp\", \"line\": 31, \"function\": \"apply_interest\"}";
+  const auto at = text.find(run);
+  ASSERT_NE(at, std::string::npos);
+  text.erase(at, run.size());
+  const profile p = read(text);
+  ASSERT_EQ(p.auto_mode.switches.size(), 2u);
+  EXPECT_TRUE(p.auto_mode.switches[1].run_file.empty());
+  EXPECT_EQ(p.auto_mode.switches[1].run_line, 0u);
 }
 
 }  // namespace

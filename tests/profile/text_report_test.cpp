@@ -413,6 +413,9 @@ TEST(TextReport, AutoModeSectionListsTheSwitchesBeforeTheThreads) {
       switch_at(0.012, true, optimist::mode_switch_reason::conflict, 4100000, 2000000.4, 1.3, 2));
   p.auto_mode.switches.push_back(
       switch_at(0.5, false, optimist::mode_switch_reason::sampled, 1000000, 1500000, 0.25, 4));
+  p.auto_mode.switches.back().run_file = "src/rates.cpp";  // a task run's verdict
+  p.auto_mode.switches.back().run_line = 31;
+  p.auto_mode.switches.back().run_function = "apply_interest";
   const std::string text = text_of(p);
   EXPECT_NE(text.find("  inevitable at: nowhere/log.cpp:20 in main\n"
                       "\n"
@@ -423,7 +426,8 @@ TEST(TextReport, AutoModeSectionListsTheSwitchesBeforeTheThreads) {
                       "  at 0.012 s: speculative -> serial (conflict): serial 4100000 blocks/s, "
                       "speculative 2000000 blocks/s, 1.30 aborts per commit, 2 threads\n"
                       "  at 0.500 s: serial -> speculative (sampled): serial 1000000 blocks/s, "
-                      "speculative 1500000 blocks/s, 0.25 aborts per commit, 4 threads\n"
+                      "speculative 1500000 blocks/s, 0.25 aborts per commit, 4 threads; task "
+                      "run at src/rates.cpp:31 in apply_interest\n"
                       "\n"
                       "Threads (seconds)\n"),
             std::string::npos)

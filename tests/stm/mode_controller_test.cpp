@@ -453,7 +453,8 @@ TEST_F(ModeController, ABusyThreadOutsideTheStmIsNotChargedToEitherMode) {
 // Before, one policy served every line: B's run inherited A's serial verdict
 // and needed a sample to leave it (samples/conflict_report's run after the
 // fix stayed serial on one worker for its whole 50 ms).
-constexpr std::uint64_t line_a = 0xA0;
+const optimist::source_location line_a_location = optimist::source_location::current();
+const std::uint64_t line_a = optimist::detail::pack_site(line_a_location);
 constexpr std::uint64_t line_b = 0xB0;
 std::atomic<long> g_epochs_on_line{0};  // epochs ended under the line of the last run begun
 void serial_pays_on_line_a(epoch_figures& e) {
@@ -501,6 +502,14 @@ TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
   ASSERT_TRUE(blocks_until([] { return optimist::stats().automatic.to_serial > 0; }))
       << "line A never switched to serial";
   ASSERT_TRUE(verdict());
+  {
+    // The switch names the run's line (mode_switch::run_*).
+    const std::vector<mode_switch> log = optimist::mode_switches();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(log[0].run_file, line_a_location.file_name());
+    EXPECT_EQ(log[0].run_line, line_a_location.line());
+    EXPECT_EQ(log[0].run_function, line_a_location.function_name());
+  }
   // Line B: a line not seen before starts speculative, as the process does
   // (its first sample of serial comes first_interval epochs later).
   ASSERT_TRUE(run_of(line_b, 3));
@@ -530,7 +539,11 @@ TEST_F(ModeController, ATaskRunTellsTheControllerItsLine) {
   const auto site_during_run = [&](optimist::source_location line) {
     std::atomic<std::uint64_t> seen{0};
     q.add([&] { seen.store(optimist::detail::g_controller_run_site.load()); });
-    q.run(line);
+    // One thread: no worker of the run keeps a descriptor after it (later
+    // tests count the threads holding one).
+    optimist::run_options options;
+    options.threads = 1;
+    q.run(options, line);
     return seen.load();
   };
   const optimist::source_location first = optimist::source_location::current();
