@@ -155,14 +155,22 @@ std::uint64_t process_cpu_ns() noexcept {
 
 // CPU time used so far by the threads that hold a descriptor, each read on
 // its own clock, summed: the cost side of the measure (mode_controller.hpp).
-// One system call per such thread per epoch. False if a clock could not be
-// read (a thread ending meanwhile: the census changes too, and the epoch is
-// not judged; a platform without thread clocks: the process clock serves).
+// One system call per such thread per epoch, on the judging thread; beyond
+// max_clocked_threads the process clock serves instead (a thousand threads
+// would make the judge spend its epoch reading clocks). False then, and if a
+// clock could not be read (a thread ending meanwhile: the census changes
+// too, and the epoch is not judged; a platform without thread clocks).
+constexpr unsigned max_clocked_threads = 64;
 bool registered_threads_cpu_ns(std::uint64_t& total) noexcept {
   total = 0;
   bool all_read = true;
+  unsigned threads = 0;
   for_each_registered([&](const transaction& t) {
-    if (!t.in_use.load(std::memory_order_relaxed)) return;
+    if (!all_read || !t.in_use.load(std::memory_order_relaxed)) return;
+    if (++threads > max_clocked_threads) {
+      all_read = false;
+      return;
+    }
     const int clock = t.cpu_clock.load(std::memory_order_relaxed);
     timespec ts{};
     if (clock == -1 || clock_gettime(static_cast<clockid_t>(clock), &ts) != 0) {
