@@ -387,8 +387,8 @@ void write_auto_mode(std::ostream& out, const report::profile& p) {
         << plural(s.threads, "thread", "threads");
     if (!s.run_file.empty()) {
       out << "; task run at "
-          << detail::site_location(report::site{s.run_file, s.run_line, s.run_function})
-          << " in " << detail::short_function_name(s.run_function);
+          << detail::site_location(report::site{s.run_file, s.run_line, s.run_function}) << " in "
+          << detail::short_function_name(s.run_function);
     }
     out << '\n';
   }

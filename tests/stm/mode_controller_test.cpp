@@ -245,6 +245,7 @@ class ModeController : public ::testing::Test {
     optimist::detail::g_controller_test_figures.store(nullptr);
     optimist::detail::g_controller_epoch_ns.store(1'000'000);
     optimist::detail::g_controller_tick_blocks.store(256);
+    optimist::detail::g_controller_run_site.store(0);  // (tests that play task-run lines)
     optimist::set_execution_mode(execution_mode::automatic);
     optimist::set_execution_mode(previous_);
   }
@@ -324,6 +325,31 @@ TEST_F(ModeController, ItsVerdictReachesTheBlocksAndStatsShowIt) {
   EXPECT_TRUE(optimist::mode_switches().empty());
 }
 
+// A thread that holds a transaction descriptor and sleeps until destroyed:
+// with it, two threads hold one, and the controller decides (a lone thread's
+// blocks run serially without asking it).
+class descriptor_holder {
+ public:
+  descriptor_holder() {
+    while (!registered_.load()) std::this_thread::yield();
+  }
+  ~descriptor_holder() {
+    stop_.store(true);
+    thread_.join();
+  }
+  descriptor_holder(const descriptor_holder&) = delete;
+  descriptor_holder& operator=(const descriptor_holder&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> registered_{false};
+  std::thread thread_{[this] {  // (after the flags: it starts at once)
+    (void)optimist::detail::this_thread_transaction();
+    registered_.store(true);
+    while (!stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }};
+};
+
 // Epochs judged: counted by the seam, which sees every epoch that ends.
 std::atomic<long> g_epochs_seen{0};
 void serial_pays_counted(epoch_figures& e) {
@@ -361,18 +387,13 @@ long epochs_until_serial(bool boundary_before_every_block) {
 // of runs shorter than an epoch still gets a verdict.
 TEST_F(ModeController, EpochsAcrossRunBoundariesAreSkippedButNotForEver) {
   watchdog guard("the controller skipping epochs across task-run boundaries");
-  std::atomic<bool> stop{false};
-  std::atomic<bool> registered{false};
-  std::thread other([&] {
-    (void)optimist::detail::this_thread_transaction();
-    registered.store(true);
-    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  while (!registered.load()) std::this_thread::yield();
-  const long plain = epochs_until_serial(false);
-  const long with_boundaries = epochs_until_serial(true);
-  stop.store(true);
-  other.join();
+  long plain = 0;
+  long with_boundaries = 0;
+  {
+    const descriptor_holder other;
+    plain = epochs_until_serial(false);
+    with_boundaries = epochs_until_serial(true);
+  }
   ASSERT_GT(plain, 0) << "no switch without boundaries";
   ASSERT_GT(with_boundaries, 0) << "epochs across boundaries were skipped for ever";
   // One epoch in max_unjudged_boundaries + 1 is judged.
@@ -402,18 +423,12 @@ TEST_F(ModeController, ABusyThreadOutsideTheStmIsNotChargedToEitherMode) {
   watchdog guard("controller epochs beside a thread spinning outside the STM");
   optimist::detail::g_controller_epoch_ns.store(1'000'000);
   optimist::detail::g_controller_tick_blocks.store(1);
+  const descriptor_holder sleeper;
   std::atomic<bool> stop{false};
-  std::atomic<bool> registered{false};
-  std::thread sleeper([&] {
-    (void)optimist::detail::this_thread_transaction();
-    registered.store(true);
-    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
   std::atomic<std::uint64_t> spins{0};
   std::thread spinner([&] {
     while (!stop.load(std::memory_order_relaxed)) spins.fetch_add(1, std::memory_order_relaxed);
   });
-  while (!registered.load()) std::this_thread::yield();
   optimist::tvar<long> x{0};
   for (int i = 0; i < 1000; ++i) optimist::atomically([&] { x.set(x.get() + 1); });
   {
@@ -427,7 +442,6 @@ TEST_F(ModeController, ABusyThreadOutsideTheStmIsNotChargedToEitherMode) {
   optimist::detail::g_controller_test_figures.store(nullptr);
   stop.store(true);
   spinner.join();
-  sleeper.join();
   std::lock_guard<std::mutex> lock(g_figures_mutex);
   double cpu = 0, wall = 0;
   int epochs = 0;
@@ -467,14 +481,7 @@ void serial_pays_on_line_a(epoch_figures& e) {
 
 TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
   watchdog guard("the controller keeping a verdict per task-run line");
-  std::atomic<bool> stop{false};
-  std::atomic<bool> registered{false};
-  std::thread other([&] {  // holds a descriptor: two threads, the controller decides
-    (void)optimist::detail::this_thread_transaction();
-    registered.store(true);
-    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  while (!registered.load()) std::this_thread::yield();
+  const descriptor_holder other;
   optimist::detail::g_controller_test_figures.store(&serial_pays_on_line_a);
   optimist::detail::g_controller_epoch_ns.store(20'000);
   optimist::detail::g_controller_tick_blocks.store(1);
@@ -527,9 +534,6 @@ TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
   EXPECT_TRUE(verdict()) << "line A's verdict was not kept";
   EXPECT_EQ(optimist::stats().automatic.to_serial, 1u)
       << "line A switched to serial again by measuring, not by its remembered policy";
-  stop.store(true);
-  other.join();
-  optimist::detail::controller_run_begins(0);
 }
 
 // The task runtime names each run's line to the controller while the run
