@@ -23,10 +23,13 @@
 //              (runtime/stm/mode_controller.hpp): it starts speculatively
 //              (hardware first where CPUID reports RTM, else stm), measures
 //              committed blocks per second of CPU time of the threads
-//              that run transactions in epochs of about 1 ms, now and then runs epochs serially (at
-//              once under heavy conflict), and switches only when the other
-//              mode was more than 15 % faster twice in a row (a run pays
-//              for its first ~10 ms speculatively while it learns);
+//              that run transactions in epochs of about 1 ms, now and then
+//              runs epochs serially (at once under heavy conflict), and
+//              switches only when the other mode was more than 15 % faster
+//              twice in a row (a run pays for its first ~10 ms
+//              speculatively while it learns). What it learns is kept per
+//              line that starts a task run (and once for blocks outside
+//              task runs): a loop run again starts from its own verdict;
 //              stats().automatic and mode_switches() (and the
 //              report) say how long each mode ran and why it switched.
 //              Decided per outermost block (stats().serial_commits counts
