@@ -94,6 +94,10 @@
 //                                         the task is set aside instead of holding its
 //                                         worker. Each push wakes one waiting consumer
 //                                         (thread or task), not all of them
+//   pop_until(deadline) -> std::optional<T>  as pop(), but std::nullopt once the
+//                                         deadline (std::chrono::steady_clock) has passed
+//                                         with the queue still empty (optimist::retry_until)
+//   pop_for(timeout) -> std::optional<T>  pop_until(now + timeout)
 //   front() -> T                          std::out_of_range if empty
 //   size(), empty(), snapshot() -> std::vector<T> (first to last)
 //

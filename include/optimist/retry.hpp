@@ -3,8 +3,9 @@
 // optimist::retry() says: this transaction has seen a state it cannot proceed
 // with (an empty queue, a balance too low). The attempt is rolled back and the
 // thread sleeps until a committed transaction changes a word it read, then
-// runs the block again. optimist::or_else(f, g) tries f and, if f retries,
-// undoes f and tries g instead.
+// runs the block again. optimist::retry_until(deadline) waits the same way,
+// but not past the deadline. optimist::or_else(f, g) tries f and, if f
+// retries, undoes f and tries g instead.
 //
 //   int item = optimist::atomically([&] {
 //     if (size.get() == 0) optimist::retry();   // sleep until `size` changes
@@ -13,6 +14,15 @@
 //
 //   auto job = optimist::or_else([&] { return take_from(urgent); },   // retries if empty
 //                                [&] { return take_from(normal); });  // tried if it did
+//
+//   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+//   std::optional<int> got = optimist::atomically([&]() -> std::optional<int> {
+//     if (size.get() == 0) {
+//       optimist::retry_until(deadline);  // returns only once the deadline has passed
+//       return std::nullopt;              // timed out: still empty
+//     }
+//     return take_one();
+//   });
 //
 // retry()
 //   Rolls the attempt back and waits — asleep, no busy waiting — until some
@@ -26,6 +36,27 @@
 //   transaction has read no transactional memory, after become_inevitable().
 //   Counted in optimist::stats().retries.
 //
+// retry_until(deadline)
+//   Before `deadline` (std::chrono::steady_clock), as retry(), except that the
+//   wait also ends at the deadline: the block then runs again. From the
+//   deadline on, returns at once and the block goes on (the timed-out case:
+//   return a "nothing yet", throw, ...). So a block that calls it sees either
+//   a state it can proceed with or a deadline that has passed; the block runs
+//   again after every commit that changes what it read, as with retry().
+//   Compute the deadline once, outside the block: a deadline computed inside
+//   it would move with every re-run (there is no retry_for(duration) for that
+//   reason; tqueue::pop_for computes its deadline when called).
+//   Composes like retry(): inside or_else's first alternative it hands over to
+//   the second one; if that retries too, the block waits for a change to
+//   anything either read or for the earlier deadline of the two. Inside a task
+//   the task is set aside as for retry() and runs again at the deadline at the
+//   latest; the run does not end while such a task waits (its workers sleep
+//   while nothing else is left to do). Unlike retry(), a block that has read
+//   nothing may wait: it sleeps until the deadline. The same errors as
+//   retry(), checked only while the deadline lies ahead. Counted in
+//   optimist::stats().retries each time it waits; the deadline's clock is
+//   read once per call (a hardware attempt first falls back to software).
+//
 // or_else(f, g)
 //   Runs f as a nested atomic block. If f retries, its effects are rolled back
 //   (what it read is kept for waiting) and g runs as a nested block in the same
@@ -37,6 +68,7 @@
 //   or_else(f, [&] { return or_else(g, h); }).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <type_traits>
 
@@ -47,6 +79,9 @@
 namespace optimist {
 
 [[noreturn]] void retry(source_location site = source_location::current());
+
+void retry_until(std::chrono::steady_clock::time_point deadline,
+                 source_location site = source_location::current());
 
 template <class F, class G>
 auto or_else(F&& f, G&& g, source_location site = source_location::current())

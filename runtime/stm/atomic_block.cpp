@@ -54,6 +54,7 @@ void transaction::start(source_location site) {
   forget_fresh_blocks();  // INVARIANT fresh-in-place: the last attempt's blocks are gone
   doomed = false;
   retry_pending = false;
+  retry_deadline_ns = 0;
   inevitable_requested = false;
   unwinding_base = uncaught_exceptions_now();
   assert(unwinding_base == std::uncaught_exceptions());

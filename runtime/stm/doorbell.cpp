@@ -165,6 +165,17 @@ void retry_at_doorbell(const void* bell, std::size_t reads_from, source_location
   optimist::retry(site);
 }
 
+void retry_at_doorbell_until(const void* bell, std::size_t reads_from,
+                             std::chrono::steady_clock::time_point deadline, source_location site) {
+  transaction* tx = tls_current;
+  if (!retry_until_prologue(tx, deadline, site, "optimist::tqueue::pop_until()")) return;
+  if (!tx->doomed) {
+    const std::size_t end = tx->reads.size();
+    tx->doorbell_marks.push_back({bell, reads_from < end ? reads_from : end, end});  // may throw
+  }
+  retry_waiting(*tx, deadline_ns_of(deadline), site, "optimist::tqueue::pop_until()");
+}
+
 void settle_doorbell_duty(transaction& tx, const doorbell_mark* marks,
                           const doorbell_mark* marks_end) noexcept {
   const void* duty = tx.doorbell_duty;

@@ -16,6 +16,14 @@
 //                   it does not wait: retry_signal leaves the block and the
 //                   task runtime sets the task aside.
 //
+// retry_until(deadline) is retry() while the deadline lies ahead, with the
+// deadline noted in the attempt (retry_deadline_ns: the earliest of the calls
+// that retried, an or_else's absorbed ones included, since at that deadline
+// their alternative answers instead of retrying); the wait then ends at that
+// deadline at the latest (park_until; a task: parked_tasks::wake_due). From
+// the deadline on the call returns and the block goes on. A timed wait may
+// have read nothing: it sleeps until its deadline.
+//
 // INVARIANT (retry-is-consistent): a retry only waits on a read set that was a
 // consistent snapshot (opacity); an attempt that meets a conflict while
 // unwinding or after a swallowed signal restarts instead (restart() clears
@@ -36,6 +44,7 @@
 // read set, so its wait set is the orecs it reserved, whose versions cannot
 // have changed while reserved (INVARIANT reserved-is-stable). The rollback
 // releases the reservations and the inevitability token.
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -59,6 +68,58 @@ std::string where(source_location site) {
 
 }  // namespace
 
+namespace detail {
+
+// retry() and, before its deadline, retry_until(): `deadline_ns` 0 is none.
+[[noreturn]] void retry_waiting(transaction& tx, std::uint64_t deadline_ns, source_location site,
+                                const char* name) {
+  // A lost attempt (its signal swallowed, or a destructor while it unwinds)
+  // restarts; it must not wait on what it read (INVARIANT retry-is-consistent).
+  if (tx.doomed) throw restart_signal{};
+  if (tx.c_restart_point != nullptr) {
+    throw std::logic_error(std::string(name) + " at " + where(site) +
+                           " called inside a C transaction: use optimist_tx_retry()");
+  }
+  // Before prepare_retry, which lets a timed wait have read nothing.
+  if (deadline_ns != 0 && (tx.retry_deadline_ns == 0 || deadline_ns < tx.retry_deadline_ns)) {
+    tx.retry_deadline_ns = deadline_ns;
+  }
+  switch (tx.prepare_retry(site)) {
+    case retry_refusal::none:
+      break;
+    case retry_refusal::inevitable:
+      throw std::logic_error(std::string(name) + " at " + where(site) +
+                             " called after become_inevitable() at " + where(tx.inevitable_site) +
+                             ": an inevitable transaction cannot be rolled back");
+    case retry_refusal::nothing_read:
+      throw std::logic_error(std::string(name) + " at " + where(site) +
+                             ": the transaction has read no transactional memory, so no commit "
+                             "could ever wake it (it would wait for ever)");
+  }
+  throw retry_signal{};
+}
+
+std::uint64_t deadline_ns_of(std::chrono::steady_clock::time_point deadline) noexcept {
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  return ns > 0 ? static_cast<std::uint64_t>(ns) : 1;
+}
+
+bool retry_until_prologue(transaction* tx, std::chrono::steady_clock::time_point deadline,
+                          source_location site, const char* name) {
+  if (tx == nullptr) {
+    throw std::logic_error(std::string(name) + " at " + where(site) +
+                           " called outside an atomic block: there is no transaction to roll "
+                           "back and nothing to wait on");
+  }
+  // The hardware path cannot wait: the block runs again in software, which
+  // also reads the clock there.
+  if (tx->mode == tx_mode::hardware) hardware_abort(abort_code_retry);
+  return std::chrono::steady_clock::now() < deadline;
+}
+
+}  // namespace detail
+
 void retry(source_location site) {
   detail::transaction* tx = detail::tls_current;
   if (tx == nullptr) {
@@ -68,26 +129,13 @@ void retry(source_location site) {
   }
   // The hardware path cannot wait: the block runs again in software.
   if (tx->mode == detail::tx_mode::hardware) detail::hardware_abort(detail::abort_code_retry);
-  // A lost attempt (its signal swallowed, or a destructor while it unwinds)
-  // restarts; it must not wait on what it read (INVARIANT retry-is-consistent).
-  if (tx->doomed) throw detail::restart_signal{};
-  if (tx->c_restart_point != nullptr) {
-    throw std::logic_error("optimist::retry() at " + where(site) +
-                           " called inside a C transaction: use optimist_tx_retry()");
-  }
-  switch (tx->prepare_retry(site)) {
-    case detail::retry_refusal::none:
-      break;
-    case detail::retry_refusal::inevitable:
-      throw std::logic_error("optimist::retry() at " + where(site) +
-                             " called after become_inevitable() at " + where(tx->inevitable_site) +
-                             ": an inevitable transaction cannot be rolled back");
-    case detail::retry_refusal::nothing_read:
-      throw std::logic_error("optimist::retry() at " + where(site) +
-                             ": the transaction has read no transactional memory, so no commit "
-                             "could ever wake it (it would wait for ever)");
-  }
-  throw detail::retry_signal{};
+  detail::retry_waiting(*tx, 0, site, "optimist::retry()");
+}
+
+void retry_until(std::chrono::steady_clock::time_point deadline, source_location site) {
+  detail::transaction* tx = detail::tls_current;
+  if (!detail::retry_until_prologue(tx, deadline, site, "optimist::retry_until()")) return;
+  detail::retry_waiting(*tx, detail::deadline_ns_of(deadline), site, "optimist::retry_until()");
 }
 
 namespace detail {
@@ -126,7 +174,8 @@ retry_refusal transaction::prepare_retry(source_location site) {
       reads.add(lock, version, site);
     }
   }
-  if (reads.empty()) return retry_refusal::nothing_read;
+  // A timed wait (retry_until) may have read nothing: it sleeps until its deadline.
+  if (reads.empty() && retry_deadline_ns == 0) return retry_refusal::nothing_read;
   retry_waiter.reserve(reads.size(), doorbell_marks.size());  // may throw: nothing is marked yet
   retry_pending = true;
   retry_site = site;
@@ -165,11 +214,7 @@ bool transaction::finish_retry() noexcept {
   settle_doorbell_duty(*this, retry_marks.data(), retry_marks.data() + retry_marks.size());
   if (retry_propagates) return false;  // the task runtime waits with retry_reads, retry_marks
   std::uint64_t waited = recording ? record_wait_begin() : 0;
-  if (register_waiter(retry_waiter, retry_reads.begin(), retry_reads.end(), retry_marks.data(),
-                      retry_marks.data() + retry_marks.size())) {
-    park(retry_waiter);
-    unregister_waiter(retry_waiter);
-  }
+  wait_for_change(retry_waiter, retry_reads, retry_marks, retry_deadline_ns);
   doorbell_duty = retry_waiter.take_rung();  // a ring woke it: owed until settled
   if (waited != 0) record_wait_end(*this, waited, false);
   retry_reads.clear();

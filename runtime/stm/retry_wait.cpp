@@ -21,7 +21,10 @@
 //   W4  CAS state registering -> waiting; if a committer already set woken,
 //       unregister and run again
 //   W5  a thread sleeps until state == woken; a task's worker moves on (the
-//       wake callback will put the task back on the run queue)
+//       wake callback will put the task back on the run queue). A wait with
+//       a deadline (optimist::retry_until) also ends when the deadline
+//       passes: the thread, still registered, goes on to W6 and runs again;
+//       a task is woken by a worker of its run (parked_tasks::wake_due)
 //   W6  unregister: unlink (under the bucket mutexes), g_registered_waiters -= 1
 //
 // Committer (commit_writer, commit_irrevocable, standalone_write):
@@ -65,9 +68,16 @@
 // doorbell bucket's mutex, which the waiter also takes at W6.
 #include "stm/retry_wait.hpp"
 
-#include "stm/doorbell.hpp"
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
+
+#include "stm/doorbell.hpp"
 
 namespace optimist::detail {
 
@@ -92,6 +102,27 @@ wait_bucket& bucket_of(const orec& lock) noexcept {
   return g_wait_buckets[index & (bucket_count - 1)];
 }
 
+// The waiter's futex word (std::atomic<std::uint32_t> holds just the value).
+// Raw futex calls, not std::atomic::wait/notify_one: a thread's wait may end
+// at a deadline (optimist::retry_until), which std::atomic::wait cannot say,
+// and libstdc++'s notify_one skips the system call unless a waiter entered
+// through its own wait, so both sides must use the same mechanism.
+std::uint32_t* futex_word(std::atomic<std::uint32_t>& state) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return reinterpret_cast<std::uint32_t*>(&state);
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>& state) noexcept {
+  ::syscall(SYS_futex, futex_word(state), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+// Sleeps while the word holds `expected`, for at most `timeout` (nullptr: no
+// limit). Returns early on a wake, a signal or a spurious wake-up.
+void futex_wait(std::atomic<std::uint32_t>& state, std::uint32_t expected,
+                const timespec* timeout) noexcept {
+  ::syscall(SYS_futex, futex_word(state), FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
+}
+
 bool changed_since(const read_entry& entry) noexcept {
   // seq_cst: W3 of INVARIANT no-lost-wakeup. The reserved bit (an inevitable
   // transaction holding the word) is no change.
@@ -108,7 +139,7 @@ void wake_waiter(waiter& w) noexcept {
   if (w.on_wake_ != nullptr) {
     w.on_wake_(w);
   } else {
-    w.state_.notify_one();
+    futex_wake_one(w.state_);
   }
 }
 
@@ -123,7 +154,7 @@ bool ring_waiter(waiter& w, const void* bell) noexcept {
     if (w.on_wake_ != nullptr) {
       w.on_wake_(w);
     } else {
-      w.state_.notify_one();
+      futex_wake_one(w.state_);
     }
   }
   return true;
@@ -222,13 +253,64 @@ void unregister_waiter(waiter& w) noexcept {
 }
 
 void park(waiter& w) noexcept {
-  // W5. atomic::wait returns only once the value differs from `waiting`
-  // (spurious futex wake-ups are absorbed by the loop).
+  // W5 (spurious futex wake-ups are absorbed by the loop).
   for (;;) {
     std::uint32_t now = w.state_.load(std::memory_order_acquire);
     if (now == waiter::woken) return;
-    w.state_.wait(now, std::memory_order_acquire);
+    futex_wait(w.state_, now, nullptr);
   }
+}
+
+void wait_for_change(waiter& w, const read_set& reads, const std::vector<doorbell_mark>& marks,
+                     std::uint64_t deadline_ns) noexcept {
+  if (deadline_ns != 0 && reads.empty() && marks.empty()) {
+    sleep_until_deadline(deadline_ns);  // read nothing: only the deadline can end the wait
+    return;
+  }
+  if (!register_waiter(w, reads.begin(), reads.end(), marks.data(), marks.data() + marks.size()))
+    return;  // changed already: run again at once
+  if (deadline_ns == 0) {
+    park(w);
+  } else {
+    park_until(w, deadline_ns);
+  }
+  unregister_waiter(w);
+}
+
+bool park_until(waiter& w, std::uint64_t deadline_ns) noexcept {
+  for (;;) {
+    std::uint32_t now = w.state_.load(std::memory_order_acquire);
+    if (now == waiter::woken) return true;
+    const std::uint64_t time = steady_now_ns();
+    if (time >= deadline_ns) return false;
+    const std::uint64_t left = deadline_ns - time;
+    const timespec timeout{static_cast<time_t>(left / 1'000'000'000),
+                           static_cast<long>(left % 1'000'000'000)};
+    futex_wait(w.state_, now, &timeout);
+  }
+}
+
+void sleep_until_deadline(std::uint64_t deadline_ns) noexcept {
+  for (std::uint64_t time = steady_now_ns(); time < deadline_ns; time = steady_now_ns()) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(deadline_ns - time));
+  }
+}
+
+std::uint64_t steady_now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+bool waiter::is_woken() const noexcept {
+  return state_.load(std::memory_order_acquire) == woken;
+}
+
+void waiter::wait_unregistered() noexcept {
+  links_.clear();
+  bells_.clear();
+  rung_ = nullptr;
+  state_.store(waiting, std::memory_order_release);
 }
 
 void wake_waiters_on(const orec& lock) noexcept {

@@ -12,11 +12,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "memory/epoch_reclaimer.hpp"
+#include "optimist/source_location.hpp"
 #include "stm/orec_table.hpp"
 #include "stm/read_set.hpp"
 
@@ -78,6 +80,15 @@ class waiter {
     return bell;
   }
 
+  // True once a wake (wake_waiter, a commit, a ring) has reached the current
+  // registration, or after unregister_waiter.
+  bool is_woken() const noexcept;
+
+  // Waits without registering anywhere: no commit or ring can reach it, only
+  // wake_waiter (a task waiting for a deadline alone: parked_tasks). Leaves
+  // nothing for unregister_waiter to undo.
+  void wait_unregistered() noexcept;
+
  private:
   friend bool register_waiter(waiter&, const read_entry*, const read_entry*, const doorbell_mark*,
                               const doorbell_mark*) noexcept;
@@ -85,6 +96,7 @@ class waiter {
   friend void park(waiter&) noexcept;
   friend void wake_waiters_on(const orec&) noexcept;
   friend void wake_waiter(waiter&) noexcept;
+  friend bool park_until(waiter&, std::uint64_t) noexcept;
   friend bool ring_waiter(waiter&, const void*) noexcept;
 
   enum : std::uint32_t { registering, waiting, woken };
@@ -118,9 +130,49 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
 // committer touches it any more, so it may be destroyed or registered anew.
 void unregister_waiter(waiter& w) noexcept;
 
-// Puts the calling thread to sleep (futex, no spinning beyond the library's
-// short initial one) until a committer wakes the registered waiter `w`.
+// Puts the calling thread to sleep (futex) until a committer wakes the
+// registered waiter `w`.
 void park(waiter& w) noexcept;
+
+// Deadlines (optimist::retry_until): std::chrono::steady_clock's nanoseconds
+// since its epoch; 0 stands for no deadline.
+std::uint64_t steady_now_ns() noexcept;
+
+// park() that also ends at `deadline_ns`: true if woken, false if the deadline
+// came first (the waiter is still registered: unregister_waiter).
+bool park_until(waiter& w, std::uint64_t deadline_ns) noexcept;
+
+// Sleeps until `deadline_ns` (a wait with nothing to register on).
+void sleep_until_deadline(std::uint64_t deadline_ns) noexcept;
+
+// A thread's whole wait after a retried attempt that read `reads` and gave up
+// at `marks`: registers `w`, sleeps until a commit or ring wakes it or
+// `deadline_ns` (0: none) passes, unregisters. Returns at once if something
+// read has changed already; sleeps until the deadline if there is nothing to
+// register on (a timed wait that read nothing).
+void wait_for_change(waiter& w, const read_set& reads, const std::vector<doorbell_mark>& marks,
+                     std::uint64_t deadline_ns) noexcept;
+
+// --- optimist::retry() and retry_until() (retry.cpp) -------------------------
+
+class transaction;
+
+// retry_until's first steps: throws std::logic_error outside an atomic block
+// (`name` is the caller's public name), sends a hardware attempt to software,
+// and returns whether the deadline lies ahead.
+bool retry_until_prologue(transaction* tx, std::chrono::steady_clock::time_point deadline,
+                          source_location site, const char* name);
+std::uint64_t deadline_ns_of(std::chrono::steady_clock::time_point deadline) noexcept;
+// The rest of retry() (deadline_ns 0) and of retry_until() before its
+// deadline: the checks, the marking (prepare_retry), then retry_signal.
+[[noreturn]] void retry_waiting(transaction& tx, std::uint64_t deadline_ns, source_location site,
+                                const char* name);
+
+// Wakes `w` if it waits (state waiting -> woken, then its callback or its
+// thread), as a commit would; nothing if it is already woken. The caller
+// keeps `w` alive meanwhile: it holds a lock that w's owner takes before it
+// frees w (INVARIANT wake-once).
+void wake_waiter(waiter& w) noexcept;
 
 // --- committers ------------------------------------------------------------
 

@@ -441,6 +441,7 @@ inline void transaction::enter_serial_fields(source_location site, int uncaught)
   if (std::memcmp(&block_site, &site, sizeof site) != 0) block_site = site;
   set_field(doomed, false);
   set_field(retry_pending, false);
+  set_field(retry_deadline_ns, std::uint64_t{0});
   set_field(inevitable_requested, false);
   set_field(unwinding_base, uncaught);
   depth = 1;

@@ -191,6 +191,12 @@ class alignas(64) transaction : public serial_access_state {
   // retry_reads, so that the worker can set the task aside.
   bool retry_propagates = false;
   source_location retry_site;
+  // optimist::retry_until: the earliest deadline (steady_now_ns) of the calls
+  // that retried in this attempt, those an or_else absorbed included (at that
+  // deadline their alternative would no longer retry); 0: none. Reset when an
+  // attempt starts; read where the retried attempt waits (finish_retry, the
+  // task runtime).
+  std::uint64_t retry_deadline_ns = 0;
   read_set retry_reads;  // the read set of the last retried attempt (what to wait on)
   waiter retry_waiter;   // this thread, parked in the wait table
   // Doorbells (runtime/stm/doorbell.cpp). doorbell_marks: where this attempt

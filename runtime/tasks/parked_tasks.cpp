@@ -15,6 +15,7 @@ struct parked_tasks::record : waiter {
   task_base* task;
   std::uint64_t ticket;
   source_location site;              // of the retry() call
+  std::uint64_t deadline_ns = 0;     // retry_until's (steady_now_ns), 0: none
   read_set reads;                    // what to wait on
   std::vector<doorbell_mark> marks;  // where it gave up at a doorbell (runtime/stm/doorbell.cpp)
   bool registered = false;
@@ -36,6 +37,10 @@ parked_tasks::~parked_tasks() {
 
 void parked_tasks::link(record& r) noexcept {
   tbb::spin_mutex::scoped_lock lock(all_mutex_);
+  const std::uint64_t earliest = earliest_.load(std::memory_order_relaxed);
+  if (r.deadline_ns != 0 && (earliest == 0 || r.deadline_ns < earliest)) {
+    earliest_.store(r.deadline_ns, std::memory_order_relaxed);
+  }
   r.next = all_;
   if (all_ != nullptr) all_->previous = &r;
   all_ = &r;
@@ -57,8 +62,9 @@ void parked_tasks::on_wake(waiter& w) noexcept {
   // blocking beyond the short woken-list lock, no allocation.
   auto& r = static_cast<record&>(w);
   parked_tasks& self = r.owner;
-  // INVARIANT parked-is-outstanding-when-woken.
-  self.outstanding_.fetch_add(1, std::memory_order_relaxed);
+  // INVARIANT parked-is-outstanding-when-woken (a timed task still is:
+  // INVARIANT timed-is-outstanding).
+  if (r.deadline_ns == 0) self.outstanding_.fetch_add(1, std::memory_order_relaxed);
   tbb::spin_mutex::scoped_lock lock(self.woken_mutex_);
   r.next_woken = nullptr;
   if (self.woken_tail_ != nullptr) {
@@ -81,7 +87,20 @@ void parked_tasks::set_aside(task_base* task, std::uint64_t ticket, transaction&
   }
   r->reads = std::move(tx.retry_reads);  // steals the buffer: no allocation
   tx.retry_reads.clear();
+  r->deadline_ns = tx.retry_deadline_ns;
   count_.fetch_add(1, std::memory_order_relaxed);
+  if (r->deadline_ns != 0) {
+    // INVARIANT timed-is-outstanding: before anyone can wake and take it.
+    outstanding_.fetch_add(1, std::memory_order_relaxed);
+    timed_.fetch_add(1, std::memory_order_relaxed);
+    if (r->reads.empty() && r->marks.empty()) {
+      // Read nothing: only its deadline wakes it (wake_due), once linked.
+      r->wait_unregistered();
+      tx.retry_marks.clear();
+      link(*r);
+      return;
+    }
+  }
   link(*r);
   // Set before registering: once registered, a commit may wake the record and
   // another worker take and free it at once; this thread must not touch it.
@@ -92,6 +111,24 @@ void parked_tasks::set_aside(task_base* task, std::uint64_t ticket, transaction&
     r->registered = false;  // not in the wait table: nobody else can see it yet
     on_wake(*r);            // what it read has changed already: run it again
   }
+}
+
+void parked_tasks::wake_due(std::uint64_t now) noexcept {
+  // Under all_mutex_, which take_woken and take_all take before they free a
+  // record: every record in all_ stays alive meanwhile (INVARIANT wake-once).
+  // A commit may wake the same record at the same time: wake_waiter's
+  // exchange lets one of them queue it.
+  tbb::spin_mutex::scoped_lock lock(all_mutex_);
+  std::uint64_t earliest = 0;
+  for (record* r = all_; r != nullptr; r = r->next) {
+    if (r->deadline_ns == 0 || r->is_woken()) continue;
+    if (r->deadline_ns <= now) {
+      wake_waiter(*r);
+    } else if (earliest == 0 || r->deadline_ns < earliest) {
+      earliest = r->deadline_ns;
+    }
+  }
+  earliest_.store(earliest, std::memory_order_relaxed);
 }
 
 void parked_tasks::add_blocked(task_base* task, std::uint64_t ticket, source_location site) {
@@ -115,6 +152,7 @@ task_base* parked_tasks::take_woken(std::uint64_t& ticket, const void*& rung) no
   if (r->registered) unregister_waiter(*r);
   rung = r->take_rung();  // INVARIANT doorbell-duty: the task's next run owes it
   count_.fetch_sub(1, std::memory_order_relaxed);
+  if (r->deadline_ns != 0) timed_.fetch_sub(1, std::memory_order_relaxed);
   task_base* task = r->task;
   ticket = r->ticket;
   delete r;
@@ -151,6 +189,8 @@ std::string parked_tasks::take_all(std::vector<returned_task>& out) {
     delete r;
   }
   count_.store(0, std::memory_order_relaxed);
+  timed_.store(0, std::memory_order_relaxed);
+  earliest_.store(0, std::memory_order_relaxed);
   std::string where;
   for (const auto& [site, tasks] : sites) {
     if (!where.empty()) where += ", ";

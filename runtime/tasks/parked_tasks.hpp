@@ -16,6 +16,14 @@
 // ordered mode a task that still retries at its turn is blocked at once
 // (add_blocked): nothing after it may commit first.
 //
+// A task whose retry had a deadline (optimist::retry_until, tqueue::pop_until)
+// is woken by a commit or ring as above, or by a worker once the deadline has
+// passed (wake_due). INVARIANT (timed-is-outstanding): such a task counts as
+// outstanding from set_aside until a worker takes it again (its wake adds
+// nothing), so the run does not end while it waits; workers with nothing else
+// to do sleep meanwhile (task_queue.cpp). One that read nothing waits for its
+// deadline alone, registered nowhere.
+//
 // INVARIANT (parked-is-outstanding-when-woken): the callback raises the run's
 // outstanding count before the task can be taken, and a commit by one of the
 // run's own tasks wakes it while that task is still outstanding: the count
@@ -69,6 +77,17 @@ class parked_tasks {
   // Set-aside tasks (woken or not) not yet taken.
   std::size_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
 
+  // Deadlines (INVARIANT timed-is-outstanding). `now`: steady_now_ns().
+  //   timed(): set-aside tasks with a deadline not yet taken (woken or not).
+  //   earliest_deadline(): the earliest deadline of those not yet woken, or
+  //   one that has passed; 0 if none. One relaxed load: cheap to poll.
+  //   wake_due(now): wakes every one whose deadline is not after `now`.
+  std::size_t timed() const noexcept { return timed_.load(std::memory_order_relaxed); }
+  std::uint64_t earliest_deadline() const noexcept {
+    return earliest_.load(std::memory_order_relaxed);
+  }
+  void wake_due(std::uint64_t now) noexcept;
+
   // After the run's workers have all returned: unregisters every task still
   // here and hands it over in `out` with its ticket (the run puts it back into
   // its ticket slot), and returns a description of where they retried, e.g.
@@ -93,6 +112,8 @@ class parked_tasks {
   record* woken_head_ = nullptr;  // guarded by woken_mutex_; FIFO through next_woken
   record* woken_tail_ = nullptr;
   std::atomic<std::size_t> woken_count_{0};
+  std::atomic<std::size_t> timed_{0};
+  std::atomic<std::uint64_t> earliest_{0};  // written under all_mutex_
 };
 
 }  // namespace optimist::detail

@@ -784,6 +784,11 @@ void task_queue_state::work() {
         continue;
       }
     } else {
+      // Tasks set aside by retry_until whose deadline has passed: woken here
+      // (INVARIANT timed-is-outstanding). One relaxed load while there are none.
+      if (const std::uint64_t due = parked_.earliest_deadline(); due != 0) {
+        if (const std::uint64_t now = steady_now_ns(); now >= due) parked_.wake_due(now);
+      }
       if (parked_.any_woken()) {
         // A task set aside by retry() whose wait is over: run it again.
         std::uint64_t ticket = 0;
@@ -833,7 +838,19 @@ void task_queue_state::work() {
     // Nothing to claim: done if nothing running can add more, else wait.
     settle();
     lane_.leave(&self);
-    if (outstanding_.load(std::memory_order_acquire) == 0) return;
+    const std::uint64_t outstanding = outstanding_.load(std::memory_order_acquire);
+    if (outstanding == 0) return;
+    if (const std::size_t timed = parked_.timed(); timed != 0 && outstanding <= timed) {
+      // Everything left waits in retry_until (INVARIANT timed-is-outstanding):
+      // no task runs that could add or wake one, so sleep rather than spin,
+      // until the earliest deadline but at most 1 ms at a time (a commit from
+      // outside the run may wake a task sooner).
+      const std::uint64_t due = parked_.earliest_deadline();
+      const std::uint64_t now = steady_now_ns();
+      const std::uint64_t nap = std::min<std::uint64_t>(due > now ? due - now : 0, 1'000'000);
+      if (nap > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(nap));
+      continue;
+    }
     wait_round(idle < 30 ? idle++ : 30);
   }
   settle();
@@ -1031,6 +1048,22 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
         again = true;
       } catch (const serial_yield&) {
         --attempts;  // rolled back for a serial block, not lost
+        again = true;
+      } catch (const restart_signal&) {
+        // optimist::retry_until() at the task's turn (only a retry leaves the
+        // block this way, and only at the turn: see the blocked case below).
+        // No later task may commit first, so the worker waits here, holding
+        // the turn, for a commit from outside the run or the deadline, and
+        // runs the task again; then the deadline has passed, or what it read
+        // has changed. A plain retry() blocks the task (below).
+        if (self.retry_deadline_ns == 0) throw;
+        const std::uint64_t deadline = self.retry_deadline_ns;
+        const std::uint64_t waited = self.recording ? record_wait_begin() : 0;
+        wait_for_change(self.retry_waiter, self.retry_reads, self.retry_marks, deadline);
+        self.doorbell_duty = self.retry_waiter.take_rung();  // INVARIANT doorbell-duty
+        if (waited != 0) record_wait_end(self, waited, false);
+        self.retry_reads.clear();
+        self.retry_marks.clear();
         again = true;
       }
     }

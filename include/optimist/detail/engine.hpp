@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -109,6 +110,10 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site,
 //   std::bad_alloc.
 std::size_t read_position() noexcept;
 [[noreturn]] void retry_at_doorbell(const void* bell, std::size_t reads_from, source_location site);
+//   retry_at_doorbell_until: the same as optimist::retry_until(deadline) is
+//   to retry(): returns (nothing marked) once the deadline has passed.
+void retry_at_doorbell_until(const void* bell, std::size_t reads_from,
+                             std::chrono::steady_clock::time_point deadline, source_location site);
 void ring_doorbell(const void* bell) noexcept;
 void ring_doorbell_after_commit(const void* bell);
 

@@ -21,6 +21,7 @@
 // already writes its neighbour (tail_ or head_), on that side's cache line.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -118,6 +119,36 @@ class tqueue {
           return *first->value;
         },
         site);
+  }
+
+  // The first item, removed; waits while the queue is empty, but not past
+  // `deadline` (std::chrono::steady_clock): std::nullopt then. Waits as pop()
+  // does (optimist::retry_until: composes with or_else; inside a task the task
+  // is set aside until a push or the deadline).
+  std::optional<T> pop_until(std::chrono::steady_clock::time_point deadline,
+                             source_location site = source_location::current()) {
+    return atomically(
+        [&]() -> std::optional<T> {
+          const std::size_t reads_from = detail::read_position();
+          node* sentinel = head_.get(site);
+          node* first = sentinel->next.get(site);
+          if (first == nullptr) {
+            detail::retry_at_doorbell_until(doorbell(), reads_from, deadline, site);
+            return std::nullopt;  // the deadline has passed
+          }
+          take(sentinel, first, site);
+          return first->value;
+        },
+        site);
+  }
+
+  // pop_until(now + timeout), the deadline taken when called.
+  template <class Rep, class Period>
+  std::optional<T> pop_for(std::chrono::duration<Rep, Period> timeout,
+                           source_location site = source_location::current()) {
+    return pop_until(std::chrono::steady_clock::now() +
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout),
+                     site);
   }
 
   // The first item, left in place; std::out_of_range if the queue is empty.

@@ -1,0 +1,258 @@
+// optimist::retry_until(deadline): retry(), but the wait ends at the deadline
+// at the latest, and from then on the call returns and the block goes on.
+//
+// Checked, at several thread counts: waiters on words nobody writes time out
+// (each returns only once its deadline has passed) and sleep meanwhile; a
+// commit before the deadline wakes them with the new value; a deadline that
+// has passed returns at once without a wait; or_else waits for the earlier
+// deadline of an alternative it absorbed, and its second alternative still
+// wakes on a commit; a block that read nothing sleeps until its deadline;
+// misuse (outside a block, after become_inevitable) is a std::logic_error
+// naming the call, checked only while the deadline lies ahead inside a block.
+#include <gtest/gtest.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "optimist/optimist.hpp"
+#include "support/threads.hpp"
+#include "support/watchdog.hpp"
+
+namespace {
+
+using optimist::test::run_threads;
+using optimist::test::watchdog;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+void wait_for_retries(std::uint64_t count) {
+  while (optimist::stats().retries < count) std::this_thread::sleep_for(1ms);
+}
+
+// What one waiter saw: the value it returned, whether the deadline had passed
+// when its block ended, how many attempts, and its CPU and wall time.
+struct waited {
+  std::optional<long> value;
+  bool after_deadline = false;
+  int attempts = 0;
+  double cpu = 0;
+  double wall = 0;
+};
+
+// Waits for `flag` to be nonzero, up to `deadline`.
+waited wait_for_flag(optimist::tvar<long>& flag, steady::time_point deadline) {
+  waited w;
+  const auto t0 = steady::now();
+  const double c0 = thread_cpu_seconds();
+  w.value = optimist::atomically([&]() -> std::optional<long> {
+    ++w.attempts;
+    const long v = flag.get();
+    if (v == 0) {
+      optimist::retry_until(deadline);
+      return std::nullopt;
+    }
+    return v;
+  });
+  w.after_deadline = steady::now() >= deadline;
+  w.cpu = thread_cpu_seconds() - c0;
+  w.wall = std::chrono::duration<double>(steady::now() - t0).count();
+  return w;
+}
+
+class RetryUntilTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override { optimist::reset_stats(); }
+};
+
+TEST_P(RetryUntilTest, WaitersOnWordsNobodyWritesTimeOutAndSleep) {
+  watchdog guard("waiters that should time out after 150 ms", 60s);
+  const int threads = GetParam();
+  std::vector<optimist::tvar<long>> flags(static_cast<std::size_t>(threads));
+  std::vector<waited> seen(flags.size());
+  const auto deadline = steady::now() + 150ms;
+  run_threads(threads, [&](int index) {
+    const auto u = static_cast<std::size_t>(index);
+    seen[u] = wait_for_flag(flags[u], deadline);
+  });
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_FALSE(seen[i].value.has_value()) << "waiter " << i;
+    EXPECT_TRUE(seen[i].after_deadline) << "waiter " << i << " returned before its deadline";
+    EXPECT_GE(seen[i].attempts, 2) << "waiter " << i << " never waited";
+    // A resource check, not a speed claim: asleep, not spinning.
+    EXPECT_LT(seen[i].cpu, 0.25 * seen[i].wall)
+        << "waiter " << i << " used " << seen[i].cpu << " s of CPU in " << seen[i].wall << " s";
+  }
+  EXPECT_GE(optimist::stats().retries, static_cast<std::uint64_t>(threads));
+}
+
+TEST_P(RetryUntilTest, ACommitBeforeTheDeadlineWakesTheWaiters) {
+  watchdog guard("waiters woken by a commit long before their deadline", 60s);
+  const int threads = GetParam();
+  optimist::tvar<long> flag{0};
+  std::vector<waited> seen(static_cast<std::size_t>(threads));
+  const auto deadline = steady::now() + 30s;  // the watchdog fires first if the commit is lost
+  run_threads(threads + 1, [&](int index) {
+    if (index == threads) {
+      wait_for_retries(static_cast<std::uint64_t>(threads));
+      std::this_thread::sleep_for(20ms);
+      optimist::atomically([&] { flag.set(42); });
+      return;
+    }
+    seen[static_cast<std::size_t>(index)] = wait_for_flag(flag, deadline);
+  });
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].value, std::optional<long>(42)) << "waiter " << i;
+    EXPECT_FALSE(seen[i].after_deadline) << "waiter " << i << " was woken by its deadline";
+  }
+}
+
+TEST_P(RetryUntilTest, ADeadlineThatHasPassedReturnsWithoutWaiting) {
+  const int threads = GetParam();
+  std::vector<optimist::tvar<long>> flags(static_cast<std::size_t>(threads));
+  std::vector<waited> seen(flags.size());
+  const auto deadline = steady::now() - 1ms;
+  run_threads(threads, [&](int index) {
+    const auto u = static_cast<std::size_t>(index);
+    seen[u] = wait_for_flag(flags[u], deadline);
+  });
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_FALSE(seen[i].value.has_value()) << "waiter " << i;
+    EXPECT_EQ(seen[i].attempts, 1) << "waiter " << i;
+  }
+  EXPECT_EQ(optimist::stats().retries, 0u);
+}
+
+// f waits for `a` up to a deadline, g for `b` with no deadline: at f's
+// deadline f returns, so the block must wake then although g still retries.
+TEST_P(RetryUntilTest, OrElseWakesAtTheDeadlineOfTheAlternativeItAbsorbed) {
+  watchdog guard("or_else whose first alternative times out", 60s);
+  const int threads = GetParam();
+  std::vector<optimist::tvar<long>> a(static_cast<std::size_t>(threads)), b(a.size());
+  std::vector<long> got(a.size(), -1);
+  std::vector<char> after(a.size(), 0);
+  const auto deadline = steady::now() + 100ms;
+  run_threads(threads, [&](int index) {
+    const auto u = static_cast<std::size_t>(index);
+    got[u] = optimist::or_else(
+        [&] {
+          if (a[u].get() == 0) optimist::retry_until(deadline);
+          return 1L;
+        },
+        [&] {
+          if (b[u].get() == 0) optimist::retry();
+          return 2L;
+        });
+    after[u] = steady::now() >= deadline;
+  });
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i], 1) << "thread " << i;
+    EXPECT_TRUE(after[i]) << "thread " << i;
+  }
+}
+
+TEST_P(RetryUntilTest, OrElseSecondAlternativeStillWakesOnACommit) {
+  watchdog guard("or_else whose second alternative is woken by a commit", 60s);
+  const int threads = GetParam();
+  optimist::tvar<long> a{0}, b{0};
+  std::vector<long> got(static_cast<std::size_t>(threads), -1);
+  const auto deadline = steady::now() + 30s;
+  run_threads(threads + 1, [&](int index) {
+    if (index == threads) {
+      wait_for_retries(static_cast<std::uint64_t>(threads));
+      std::this_thread::sleep_for(20ms);
+      b.set(5);
+      return;
+    }
+    got[static_cast<std::size_t>(index)] = optimist::or_else(
+        [&] {
+          if (a.get() == 0) optimist::retry_until(deadline);
+          return 1L;
+        },
+        [&] {
+          const long v = b.get();
+          if (v == 0) optimist::retry();
+          return v;
+        });
+  });
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], 5) << "thread " << i;
+  EXPECT_LT(steady::now(), deadline);
+}
+
+TEST_P(RetryUntilTest, ABlockThatReadNothingSleepsUntilItsDeadline) {
+  watchdog guard("blocks that read nothing and wait 100 ms", 60s);
+  const int threads = GetParam();
+  std::vector<waited> seen(static_cast<std::size_t>(threads));
+  const auto deadline = steady::now() + 100ms;
+  run_threads(threads, [&](int index) {
+    waited& w = seen[static_cast<std::size_t>(index)];
+    const auto t0 = steady::now();
+    const double c0 = thread_cpu_seconds();
+    optimist::atomically([&] {
+      ++w.attempts;
+      optimist::retry_until(deadline);
+    });
+    w.after_deadline = steady::now() >= deadline;
+    w.cpu = thread_cpu_seconds() - c0;
+    w.wall = std::chrono::duration<double>(steady::now() - t0).count();
+  });
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_TRUE(seen[i].after_deadline) << "thread " << i;
+    EXPECT_GE(seen[i].attempts, 2) << "thread " << i;
+    EXPECT_LT(seen[i].cpu, 0.25 * seen[i].wall)
+        << "thread " << i << " used " << seen[i].cpu << " s of CPU in " << seen[i].wall << " s";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, RetryUntilTest, ::testing::Values(1, 2, 4));
+
+TEST(RetryUntilMisuse, OutsideAnAtomicBlockIsALogicErrorEvenAfterItsDeadline) {
+  for (const auto deadline : {steady::now() + 10s, steady::now() - 1s}) {
+    try {
+      optimist::retry_until(deadline);
+      FAIL() << "retry_until outside an atomic block returned";
+    } catch (const std::logic_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("optimist::retry_until()"), std::string::npos) << what;
+      EXPECT_NE(what.find("retry_until_test.cpp:"), std::string::npos) << what;
+      EXPECT_NE(what.find("outside an atomic block"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(RetryUntilMisuse, AfterBecomeInevitableIsALogicErrorWhileTheDeadlineLiesAhead) {
+  optimist::tvar<long> x{0};
+  try {
+    optimist::atomically([&] {
+      x.get();
+      optimist::become_inevitable();
+      optimist::retry_until(steady::now() + 10s);
+    });
+    FAIL() << "retry_until after become_inevitable returned";
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("optimist::retry_until()"), std::string::npos) << what;
+    EXPECT_NE(what.find("become_inevitable"), std::string::npos) << what;
+  }
+  // Once the deadline has passed there is nothing to roll back for: it returns.
+  const long got = optimist::atomically([&] {
+    const long v = x.get();
+    optimist::become_inevitable();
+    optimist::retry_until(steady::now() - 1ms);
+    return v + 1;
+  });
+  EXPECT_EQ(got, 1);
+}
+
+}  // namespace
