@@ -108,6 +108,17 @@ int optimist_tx_restart(void);
  * running) only when there is no transaction, or OPTIMIST_E_RETRY_REFUSED when
  * it has read nothing (no commit could wake it) or is inevitable. */
 int optimist_tx_retry(void);
+/* optimist_tx_retry() with a time limit (the C form of optimist::retry_until):
+ * before `deadline_ns` (optimist_now_ns()'s clock) it rolls back and sleeps
+ * until a commit changes a word the transaction read or the deadline passes,
+ * then runs it again from OPTIMIST_TX_BEGIN; it does not return. From the
+ * deadline on it returns OPTIMIST_OK and the transaction goes on (the timed-out
+ * case). Errors as optimist_tx_retry(), except that a transaction that has
+ * read nothing may wait (it sleeps until the deadline). */
+int optimist_tx_retry_until(uint64_t deadline_ns);
+/* Now, in nanoseconds of the monotonic clock deadlines are measured on
+ * (std::chrono::steady_clock): optimist_now_ns() + 100000000 is 100 ms ahead. */
+uint64_t optimist_now_ns(void);
 /* 1 inside a transaction, 0 outside. */
 int optimist_in_transaction(void);
 
@@ -132,6 +143,8 @@ int optimist_tx_begin_(void);
  * program (string literals do); a null `file` means unknown. */
 int optimist_tx_begin_at_(const char* file, int line, const char* function);
 int optimist_tx_retry_at(const char* file, int line, const char* function);
+int optimist_tx_retry_until_at(uint64_t deadline_ns, const char* file, int line,
+                               const char* function);
 uint64_t optimist_load_u64_at(const uint64_t* address, const char* file, int line,
                               const char* function);
 void optimist_store_u64_at(uint64_t* address, uint64_t value, const char* file, int line,
@@ -143,6 +156,8 @@ void optimist_tx_free_at(void* pointer, const char* file, int line, const char* 
 
 #ifndef OPTIMIST_NO_SITE_MACROS
 #define optimist_tx_retry() optimist_tx_retry_at(__FILE__, __LINE__, __func__)
+#define optimist_tx_retry_until(deadline_ns) \
+  optimist_tx_retry_until_at((deadline_ns), __FILE__, __LINE__, __func__)
 #define optimist_load_u64(address) optimist_load_u64_at((address), __FILE__, __LINE__, __func__)
 #define optimist_store_u64(address, value) \
   optimist_store_u64_at((address), (value), __FILE__, __LINE__, __func__)

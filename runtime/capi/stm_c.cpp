@@ -262,6 +262,42 @@ int optimist_tx_retry_at(const char* file, int line, const char* function) {
   siglongjmp(*target, 1);
 }
 
+int optimist_tx_retry_until(uint64_t deadline_ns) {
+  return optimist_tx_retry_until_at(deadline_ns, unknown_c_file, 0, "optimist_tx_retry_until");
+}
+
+int optimist_tx_retry_until_at(uint64_t deadline_ns, const char* file, int line,
+                               const char* function) {
+  transaction* tx = in_c_api("optimist_tx_retry_until");
+  if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
+  if (tx->depth == 0 || tx->c_restart_point == nullptr) {
+    std::fprintf(stderr, "optimist: optimist_tx_retry_until called outside a C transaction\n");
+    return OPTIMIST_E_NO_TRANSACTION;
+  }
+  if (optimist::detail::steady_now_ns() >= deadline_ns) return OPTIMIST_OK;  // timed out: go on
+  // As optimist::retry_until (runtime/stm/retry.cpp): the earliest deadline of
+  // the attempt, noted before prepare_retry (a timed wait may have read nothing).
+  if (tx->retry_deadline_ns == 0 || deadline_ns < tx->retry_deadline_ns) {
+    tx->retry_deadline_ns = deadline_ns;
+  }
+  optimist::detail::retry_refusal refusal =
+      guarded("optimist_tx_retry_until", optimist::detail::retry_refusal::none,
+              [&] { return tx->prepare_retry(optimist::detail::c_site(file, line, function)); });
+  if (refusal != optimist::detail::retry_refusal::none) {
+    std::fprintf(stderr,
+                 "optimist: optimist_tx_retry_until: the transaction is inevitable and cannot "
+                 "be rolled back\n");
+    return OPTIMIST_E_RETRY_REFUSED;
+  }
+  sigjmp_buf* target = tx->c_restart_point;
+  tx->finish_retry();  // waits for a change or the deadline
+  siglongjmp(*target, 1);
+}
+
+uint64_t optimist_now_ns(void) {
+  return optimist::detail::steady_now_ns();
+}
+
 int optimist_in_transaction(void) {
   if (tls_current != nullptr) return 1;
   transaction* tx = nullptr;

@@ -13,7 +13,9 @@
  * restarted attempt is freed (LeakSanitizer under ASan, heap statistics in a
  * plain build); optimist_tx_free() defers the free past the commit and is
  * undone by a restart; nested transactions are flattened; optimist_tx_retry()
- * sleeps until another thread's store and is refused with nothing read.
+ * sleeps until another thread's store and is refused with nothing read;
+ * optimist_tx_retry_until() times out after its deadline, returns at once
+ * past it, wakes on a store before it, and may wait having read nothing.
  *
  * OPTIMIST_STRESS (a positive integer) multiplies the loop sizes.
  */
@@ -630,6 +632,86 @@ static void test_retry_sleeps_until_a_store(void) {
   optimist_thread_exit();
 }
 
+/* ---- optimist_tx_retry_until ------------------------------------------------------ */
+
+static uint64_t g_timed_flag;
+static int g_timed_attempts; /* GCC atomic builtins: read by another thread */
+
+/* Waits up to `deadline` for g_timed_flag; returns what it saw (0: timed out). */
+static uint64_t wait_for_timed_flag(uint64_t deadline) {
+  volatile uint64_t seen = 0; /* written after the restart point, read after the commit */
+  int status;
+  OPTIMIST_TX_BEGIN(status);
+  if (status == OPTIMIST_OK) {
+    __atomic_fetch_add(&g_timed_attempts, 1, __ATOMIC_SEQ_CST);
+    seen = optimist_load_u64(&g_timed_flag);
+    if (seen == 0) optimist_tx_retry_until(deadline); /* returns only once the deadline passed */
+    optimist_tx_commit();
+  }
+  return seen;
+}
+
+static void* timed_waiter_body(void* arg) {
+  optimist_thread_enter();
+  *(uint64_t*)arg = wait_for_timed_flag(optimist_now_ns() + 30ull * 1000 * 1000 * 1000);
+  optimist_thread_exit();
+  return NULL;
+}
+
+static void test_retry_until_times_out_or_wakes(void) {
+  const struct timespec pause = {0, 20 * 1000 * 1000};
+  pthread_t waiter;
+  uint64_t deadline, seen = 0;
+  int status, attempts;
+  optimist_thread_enter();
+  fprintf(stderr, "  (expected: a message about a retry outside a transaction)\n");
+  CHECK(optimist_tx_retry_until(optimist_now_ns() + 1000000000) == OPTIMIST_E_NO_TRANSACTION,
+        "retry_until outside a transaction");
+
+  /* Nobody writes the flag: it times out, after its deadline, having waited. A
+   * serial attempt's retry first runs the block again speculatively: 3. */
+  g_timed_flag = 0;
+  g_timed_attempts = 0;
+  deadline = optimist_now_ns() + 100ull * 1000 * 1000;
+  seen = wait_for_timed_flag(deadline);
+  attempts = __atomic_load_n(&g_timed_attempts, __ATOMIC_SEQ_CST);
+  CHECK(seen == 0, "the timed-out waiter saw %llu", (unsigned long long)seen);
+  CHECK(optimist_now_ns() >= deadline, "retry_until returned before its deadline");
+  CHECK(attempts >= 2 && attempts <= 3, "the timed-out waiter ran %d attempts", attempts);
+
+  /* A deadline that has passed: OPTIMIST_OK at once, the transaction goes on. */
+  g_timed_attempts = 0;
+  seen = wait_for_timed_flag(optimist_now_ns() - 1);
+  CHECK(seen == 0 && g_timed_attempts == 1, "a passed deadline: %d attempts", g_timed_attempts);
+
+  /* A store before the deadline wakes it. */
+  g_timed_attempts = 0;
+  seen = 0;
+  if (pthread_create(&waiter, NULL, timed_waiter_body, &seen) != 0) {
+    fprintf(stderr, "pthread_create failed\n");
+    exit(2);
+  }
+  while (__atomic_load_n(&g_timed_attempts, __ATOMIC_SEQ_CST) == 0) nanosleep(&pause, NULL);
+  nanosleep(&pause, NULL);
+  optimist_store_u64(&g_timed_flag, 9);
+  pthread_join(waiter, NULL);
+  CHECK(seen == 9, "the woken waiter saw %llu", (unsigned long long)seen);
+
+  /* Nothing read: it may wait, and sleeps until the deadline. */
+  g_timed_attempts = 0;
+  deadline = optimist_now_ns() + 50ull * 1000 * 1000;
+  OPTIMIST_TX_BEGIN(status);
+  if (status == OPTIMIST_OK) {
+    __atomic_fetch_add(&g_timed_attempts, 1, __ATOMIC_SEQ_CST);
+    optimist_tx_retry_until(deadline);
+    optimist_tx_commit();
+  }
+  attempts = __atomic_load_n(&g_timed_attempts, __ATOMIC_SEQ_CST);
+  CHECK(optimist_now_ns() >= deadline, "a block that read nothing ended before its deadline");
+  CHECK(attempts >= 2 && attempts <= 3, "a block that read nothing ran %d attempts", attempts);
+  optimist_thread_exit();
+}
+
 /* ---- runner ---------------------------------------------------------------------- */
 
 struct test_case {
@@ -648,6 +730,7 @@ int main(void) {
       {"tx_free", test_tx_free},
       {"nested_transactions_are_flattened", test_nested_transactions_are_flattened},
       {"retry_sleeps_until_a_store", test_retry_sleeps_until_a_store},
+      {"retry_until_times_out_or_wakes", test_retry_until_times_out_or_wakes},
   };
   const size_t count = sizeof tests / sizeof tests[0];
   int passed = 0, failed = 0;
