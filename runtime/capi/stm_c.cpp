@@ -275,14 +275,11 @@ int optimist_tx_retry_until_at(uint64_t deadline_ns, const char* file, int line,
     return OPTIMIST_E_NO_TRANSACTION;
   }
   if (optimist::detail::steady_now_ns() >= deadline_ns) return OPTIMIST_OK;  // timed out: go on
-  // As optimist::retry_until (runtime/stm/retry.cpp): the earliest deadline of
-  // the attempt, noted before prepare_retry (a timed wait may have read nothing).
-  if (tx->retry_deadline_ns == 0 || deadline_ns < tx->retry_deadline_ns) {
-    tx->retry_deadline_ns = deadline_ns;
-  }
+  // As optimist::retry_until (runtime/stm/retry.cpp).
   optimist::detail::retry_refusal refusal =
-      guarded("optimist_tx_retry_until", optimist::detail::retry_refusal::none,
-              [&] { return tx->prepare_retry(optimist::detail::c_site(file, line, function)); });
+      guarded("optimist_tx_retry_until", optimist::detail::retry_refusal::none, [&] {
+        return tx->prepare_retry(optimist::detail::c_site(file, line, function), deadline_ns);
+      });
   if (refusal != optimist::detail::retry_refusal::none) {
     std::fprintf(stderr,
                  "optimist: optimist_tx_retry_until: the transaction is inevitable and cannot "

@@ -80,11 +80,7 @@ namespace detail {
     throw std::logic_error(std::string(name) + " at " + where(site) +
                            " called inside a C transaction: use optimist_tx_retry()");
   }
-  // Before prepare_retry, which lets a timed wait have read nothing.
-  if (deadline_ns != 0 && (tx.retry_deadline_ns == 0 || deadline_ns < tx.retry_deadline_ns)) {
-    tx.retry_deadline_ns = deadline_ns;
-  }
-  switch (tx.prepare_retry(site)) {
+  switch (tx.prepare_retry(site, deadline_ns)) {
     case retry_refusal::none:
       break;
     case retry_refusal::inevitable:
@@ -140,13 +136,20 @@ void retry_until(std::chrono::steady_clock::time_point deadline, source_location
 
 namespace detail {
 
-retry_refusal transaction::prepare_retry(source_location site) {
+retry_refusal transaction::prepare_retry(source_location site, std::uint64_t deadline_ns) {
   if (inevitable_requested) return retry_refusal::inevitable;
+  // The attempt's earliest deadline, an or_else's absorbed ones included; noted
+  // below, once nothing can refuse or throw any more.
+  const std::uint64_t deadline =
+      deadline_ns != 0 && (retry_deadline_ns == 0 || deadline_ns < retry_deadline_ns)
+          ? deadline_ns
+          : retry_deadline_ns;
   if (mode == tx_mode::serial) {
     // No read set to check or wait on: finish_retry() runs the next attempt
     // speculatively, which calls retry() again with one (serial_mode.cpp).
     retry_pending = true;
     retry_site = site;
+    retry_deadline_ns = deadline;
     tls_serial_direct = nullptr;  // INVARIANT direct-serial
     doomed = true;
     doom_cause = abort_cause::explicit_restart;
@@ -175,10 +178,11 @@ retry_refusal transaction::prepare_retry(source_location site) {
     }
   }
   // A timed wait (retry_until) may have read nothing: it sleeps until its deadline.
-  if (reads.empty() && retry_deadline_ns == 0) return retry_refusal::nothing_read;
+  if (reads.empty() && deadline == 0) return retry_refusal::nothing_read;
   retry_waiter.reserve(reads.size(), doorbell_marks.size());  // may throw: nothing is marked yet
   retry_pending = true;
   retry_site = site;
+  retry_deadline_ns = deadline;
   doomed = true;  // a nested block that swallows the signal cannot go on
   doom_cause = abort_cause::explicit_restart;
   return retry_refusal::none;

@@ -4,9 +4,9 @@
 // A transaction that calls retry() is rolled back with its read set kept (the
 // orecs it read and the versions it saw). It then waits until a commit
 // changes one of those orecs: before that, running it again would see the same
-// state and retry again. A waiter is either a thread (it sleeps on a futex,
-// std::atomic::wait) or a task the task runtime has set aside (a callback puts
-// it back on the run queue).
+// state and retry again. A waiter is either a thread (it sleeps on a futex)
+// or a task the task runtime has set aside (a callback puts it back on the
+// run queue).
 //
 // The table is an array of buckets, each a mutex and an intrusive list of
 // wait_links (one per orec a waiter waits on) hashed by orec.
@@ -32,8 +32,8 @@
 //       version
 //   C2  if g_registered_waiters (seq_cst load) is not 0: for each written orec
 //       whose bucket has links, lock the bucket and wake every waiter linked on
-//       that orec (state := woken by exchange; if it was waiting, notify the
-//       thread or call the task's callback)
+//       that orec (state := woken by exchange; if it was waiting, wake the
+//       thread's futex or call the task's callback)
 //
 // INVARIANT (no-lost-wakeup): a waiter that sleeps on orec o is woken by every
 // commit to o that W3 did not already see. W2, W3, C1's lock CAS and C2's load
@@ -76,6 +76,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "stm/doorbell.hpp"
 
@@ -174,6 +175,9 @@ bool inside_a_mark(std::size_t index, const doorbell_mark* marks,
 
 bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
                      const doorbell_mark* marks, const doorbell_mark* marks_end) noexcept {
+  // After prepare_registration the state stays as it is: registering, or
+  // woken by a wake since (then W4 fails below).
+  const bool prepared = std::exchange(w.prepared_, false);
   w.links_.clear();
   w.bells_.clear();
   w.rung_ = nullptr;  // not linked anywhere: no ring can reach it yet
@@ -205,7 +209,7 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
     w.bells_.push_back({&w, m->bell, nullptr, nullptr, false});  // no reallocation either
   }
   if (w.links_.empty() && w.bells_.empty()) return false;
-  w.state_.store(waiter::registering, std::memory_order_relaxed);
+  if (!prepared) w.state_.store(waiter::registering, std::memory_order_relaxed);
   for (wait_link& link : w.links_) {  // W1
     wait_bucket& bucket = bucket_of(*link.lock);
     std::lock_guard<std::mutex> guard(bucket.mutex);

@@ -84,6 +84,15 @@ class waiter {
   // registration, or after unregister_waiter.
   bool is_woken() const noexcept;
 
+  // Marks the waiter as registering before register_waiter does, so that a
+  // wake_waiter in between is not lost: register_waiter then keeps that state
+  // (its W4 sees the wake and it returns false). parked_tasks publishes a
+  // timed record to the worker that wakes due deadlines before registering it.
+  void prepare_registration() noexcept {
+    state_.store(registering, std::memory_order_relaxed);
+    prepared_ = true;
+  }
+
   // Waits without registering anywhere: no commit or ring can reach it, only
   // wake_waiter (a task waiting for a deadline alone: parked_tasks). Leaves
   // nothing for unregister_waiter to undo.
@@ -107,6 +116,7 @@ class waiter {
   // Written by the ring that woke this registration, under its doorbell
   // bucket mutex; read after unregister_waiter (which takes that mutex).
   const void* rung_ = nullptr;
+  bool prepared_ = false;  // prepare_registration() was called: register_waiter keeps the state
 };
 
 // register_waiter(w, first, last)

@@ -331,7 +331,9 @@ class alignas(64) transaction : public serial_access_state {
   // The checks and marking of optimist::retry() / optimist_tx_retry() (after
   // the caller has checked that a transaction runs and is not doomed). May
   // throw std::bad_alloc before marking anything.
-  retry_refusal prepare_retry(source_location site);
+  // `deadline_ns`: retry_until's (steady_now_ns), 0 for retry(); noted in
+  // retry_deadline_ns only once the attempt is marked.
+  retry_refusal prepare_retry(source_location site, std::uint64_t deadline_ns = 0);
   // After retry_signal reached the outermost block (runtime/stm/retry.cpp):
   // rolls the attempt back, keeping its read set in retry_reads; then, unless
   // retry_propagates, waits for a commit to change something read. Returns

@@ -100,8 +100,14 @@ void parked_tasks::set_aside(task_base* task, std::uint64_t ticket, transaction&
       link(*r);
       return;
     }
+    // Linked below before it is registered: a wake_due in between must find it
+    // waiting to be woken, not woken (its initial state), or its deadline would
+    // be dropped (a run that never ends). A wake meanwhile fails its
+    // registration, and it is queued below.
+    r->prepare_registration();
   }
   link(*r);
+  if (r->deadline_ns != 0 && g_set_aside_test_hook != nullptr) g_set_aside_test_hook(*this);
   // Set before registering: once registered, a commit may wake the record and
   // another worker take and free it at once; this thread must not touch it.
   r->registered = true;

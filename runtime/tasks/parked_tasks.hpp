@@ -51,6 +51,13 @@ namespace optimist::detail {
 
 class transaction;
 
+class parked_tasks;
+
+// Test seam: called by set_aside between publishing a timed record (link) and
+// registering it in the wait table, where a worker's wake_due may run;
+// nullptr (the default) in use.
+inline void (*g_set_aside_test_hook)(parked_tasks&) = nullptr;
+
 class parked_tasks {
  public:
   // `outstanding`: the run's count of tasks published and not finished.

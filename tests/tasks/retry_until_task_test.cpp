@@ -21,7 +21,9 @@
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "stm/retry_wait.hpp"
 #include "support/watchdog.hpp"
+#include "tasks/parked_tasks.hpp"
 #include "tasks/run_with.hpp"
 
 namespace {
@@ -210,6 +212,36 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnIsWokenByACommitFromOutside
   EXPECT_LT(steady::now(), deadline);
   EXPECT_EQ(consumed.get(), 1);
   EXPECT_EQ(timed_out.get(), 0);
+}
+
+// White box (the set-aside seam): a worker's wake_due runs after a timed task
+// was published and before it is registered. It must neither drop the task's
+// deadline (it was skipped as woken, its initial state, and nothing woke it
+// again: the run never ended) nor lose a wake for a deadline already past.
+void wake_due_while_setting_aside(optimist::detail::parked_tasks& parked) {
+  optimist::detail::g_set_aside_test_hook = nullptr;  // once
+  std::this_thread::sleep_for(5ms);                   // past a 1 ms deadline, before a 100 ms one
+  parked.wake_due(optimist::detail::steady_now_ns());
+}
+
+TEST_P(RetryUntilTaskTest, AWakeDueBetweenPublishingAndRegisteringKeepsTheDeadline) {
+  watchdog guard("a timed task whose deadline a racing wake_due could drop", 60s);
+  for (const auto timeout : {100ms, 1ms}) {
+    optimist::tvar<long> flag{0}, timed_out{0};
+    optimist::task_queue q;
+    const auto deadline = steady::now() + timeout;
+    q.add([&] {
+      if (flag.get() == 0) {
+        optimist::retry_until(deadline);
+        timed_out.set(timed_out.get() + 1);
+      }
+    });
+    optimist::detail::g_set_aside_test_hook = &wake_due_while_setting_aside;
+    q.run(run_with(GetParam()));
+    optimist::detail::g_set_aside_test_hook = nullptr;
+    EXPECT_GE(steady::now(), deadline);
+    EXPECT_EQ(timed_out.get(), 1) << "timeout " << timeout.count() << " ms";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RetryUntilTaskTest, optimist::test::task_thread_counts(),
