@@ -511,11 +511,16 @@ task_queue_state::turn_wait task_queue_state::wait_for_turn(std::uint64_t turn, 
         break;
       }
     }
-    if (began == 0) began = ticks_now();
-    if (ticks_now() - began < spin_before_yield_ticks) {
-      cpu_relax(16);
+    if (turn_holder_sleeps_.load(std::memory_order_relaxed)) {
+      // The turn's holder sleeps in retry_until (execute_ordered): nap.
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
     } else {
-      wait_round(40);
+      if (began == 0) began = ticks_now();
+      if (ticks_now() - began < spin_before_yield_ticks) {
+        cpu_relax(16);
+      } else {
+        wait_round(40);
+      }
     }
     seen = next_commit_.load(std::memory_order_acquire);
   }
@@ -840,6 +845,10 @@ void task_queue_state::work() {
     lane_.leave(&self);
     const std::uint64_t outstanding = outstanding_.load(std::memory_order_acquire);
     if (outstanding == 0) return;
+    if (turn_holder_sleeps_.load(std::memory_order_relaxed)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // see wait_for_turn
+      continue;
+    }
     if (const std::size_t timed = parked_.timed(); timed != 0 && outstanding <= timed) {
       // Everything left waits in retry_until (INVARIANT timed-is-outstanding):
       // no task runs that could add or wake one, so sleep rather than spin,
@@ -1059,7 +1068,9 @@ void task_queue_state::execute_ordered(const task_ref& task, std::uint64_t turn)
         if (self.retry_deadline_ns == 0) throw;
         const std::uint64_t deadline = self.retry_deadline_ns;
         const std::uint64_t waited = self.recording ? record_wait_begin() : 0;
+        turn_holder_sleeps_.store(true, std::memory_order_relaxed);
         wait_for_change(self.retry_waiter, self.retry_reads, self.retry_marks, deadline);
+        turn_holder_sleeps_.store(false, std::memory_order_relaxed);
         self.doorbell_duty = self.retry_waiter.take_rung();  // INVARIANT doorbell-duty
         if (waited != 0) record_wait_end(self, waited, false);
         self.retry_reads.clear();
@@ -1513,6 +1524,7 @@ void task_queue_state::run(const run_options& options, source_location site) {
   threads_ = threads;
   run_site_ = site;
   stopping_.store(false, std::memory_order_relaxed);
+  turn_holder_sleeps_.store(false, std::memory_order_relaxed);
   first_error_ = nullptr;
   batch_.clear();
   spawned_.clear();

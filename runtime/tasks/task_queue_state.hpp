@@ -405,8 +405,13 @@ class task_queue_state {
   // Per run (reset by run()), then only read by the workers.
   alignas(64) bool ordered_ = false;
   unsigned threads_ = 1;
-  std::optional<execution_mode> mode_;     // run_options::mode: each of the run's threads uses it
-  std::atomic<bool> stopping_{false};      // written when a task throws or blocks an ordered run
+  std::optional<execution_mode> mode_;  // run_options::mode: each of the run's threads uses it
+  std::atomic<bool> stopping_{false};   // written when a task throws or blocks an ordered run
+  // Ordered runs: the task holding the current turn sleeps in retry_until
+  // (execute_ordered), so no turn is handed on before its deadline or a
+  // commit from outside the run: workers waiting for a turn, or with nothing
+  // to claim, nap instead of spinning meanwhile.
+  std::atomic<bool> turn_holder_sleeps_{false};
   std::vector<task_slot> batch_;           // entries become nullptr when taken
   task_storage batch_storage_;             // where batch_'s storage tasks live
   std::vector<range_entry> batch_ranges_;  // first_ticket set, in ticket order

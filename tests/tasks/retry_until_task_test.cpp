@@ -9,7 +9,8 @@
 // that read nothing waits for its deadline; a run stopped by a throwing task
 // keeps a timed task queued for the next run instead of waiting for it; in
 // an ordered run a timed retry at the task's turn waits there (for the
-// deadline, or a commit from outside the run) and the later tasks follow.
+// deadline, or a commit from outside the run), the workers waiting for later
+// turns sleep meanwhile, and the later tasks follow.
 #include <gtest/gtest.h>
 #include <time.h>
 
@@ -178,7 +179,17 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnWaitsForItsDeadlineThenTheR
     items.set(items.get() + 1);
     produced.set(produced.get() + 1);
   });
+  optimist::tvar<long> later{0};
+  for (int i = 0; i < 100; ++i) q.add([&] { later.set(later.get() + 1); });
+  const auto t0 = steady::now();
+  const double c0 = process_cpu_seconds();
   q.run(run_with(GetParam(), /*ordered=*/true));
+  const double cpu = process_cpu_seconds() - c0;
+  const double wall = std::chrono::duration<double>(steady::now() - t0).count();
+  // A resource check, not a speed claim: the workers waiting for later turns
+  // napped while turn 0 slept (spinning, each would use the whole wall time).
+  EXPECT_LT(cpu, 0.25 * wall) << "the run used " << cpu << " s of CPU in " << wall << " s";
+  EXPECT_EQ(later.get(), 100);
   EXPECT_GE(steady::now(), deadline);
   EXPECT_EQ(timed_out.get(), 1);
   EXPECT_EQ(consumed.get(), 0);
