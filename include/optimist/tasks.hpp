@@ -72,6 +72,11 @@
 //   ordered run, a task that still retries at its turn — everything before it
 //   has committed and nothing after it may commit first — blocks the run at
 //   once: it stops as for an exception and throws tasks_blocked.
+//   optimist::retry_until(deadline) (and tqueue::pop_until / pop_for) sets the
+//   task aside the same way, but it also runs again at its deadline, and the
+//   run waits for that rather than throwing tasks_blocked (its workers sleep
+//   while nothing else is left to do). In an ordered run such a task waits at
+//   its turn, holding it, for a commit from outside the run or its deadline.
 //   An ordered run that stops (a task throws, or blocks, at its turn) commits
 //   nothing after that task, as the sequential loop would: later tasks already
 //   running roll back and stay queued with the rest, and the next run goes on

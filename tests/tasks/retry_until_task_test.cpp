@@ -48,10 +48,10 @@ class RetryUntilTaskTest : public ::testing::TestWithParam<int> {
 TEST_P(RetryUntilTaskTest, TasksNothingWakesRunAgainAtTheirDeadlineWhileTheWorkersSleep) {
   watchdog guard("timed tasks that nothing wakes", 60s);
   constexpr int timed = 8;
-  constexpr int plain = 1000;
+  constexpr int plain = 100;
   optimist::tvar<long> flag{0}, timed_out{0}, done{0};
   optimist::task_queue q;
-  const auto deadline = steady::now() + 200ms;
+  const auto deadline = steady::now() + 300ms;
   for (int i = 0; i < timed; ++i) {
     q.add([&] {
       if (flag.get() == 0) {
@@ -162,7 +162,7 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnWaitsForItsDeadlineThenTheR
   watchdog guard("an ordered timed consumer before its producer", 60s);
   optimist::tvar<long> items{0}, consumed{0}, timed_out{0}, produced{0}, seen{-1};
   optimist::task_queue q;
-  const auto deadline = steady::now() + 150ms;
+  const auto deadline = steady::now() + 300ms;
   q.add([&] {  // turn 0: no earlier task can give it an item
     const long n = items.get();
     if (n == 0) {
