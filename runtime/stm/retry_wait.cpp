@@ -188,7 +188,9 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
       w.links_.reserve(wanted);
       w.bells_.reserve(bells);
     } catch (...) {
-      return false;  // out of memory: the caller runs its transaction again instead of waiting
+      // Out of memory: the caller runs its transaction again instead of waiting.
+      if (prepared) w.state_.store(waiter::woken, std::memory_order_relaxed);
+      return false;
     }
   }
   const read_entry* previous = nullptr;
@@ -208,7 +210,10 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
   for (const doorbell_mark* m = marks; m != marks_end; ++m) {
     w.bells_.push_back({&w, m->bell, nullptr, nullptr, false});  // no reallocation either
   }
-  if (w.links_.empty() && w.bells_.empty()) return false;
+  if (w.links_.empty() && w.bells_.empty()) {
+    if (prepared) w.state_.store(waiter::woken, std::memory_order_relaxed);
+    return false;
+  }
   if (!prepared) w.state_.store(waiter::registering, std::memory_order_relaxed);
   for (wait_link& link : w.links_) {  // W1
     wait_bucket& bucket = bucket_of(*link.lock);

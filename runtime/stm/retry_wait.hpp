@@ -124,9 +124,10 @@ class waiter {
 //   room for them first), then checks that each orec still carries the version
 //   recorded in its entry. Returns true if the waiter is registered and
 //   waiting (it is woken by the first commit that changes one of the orecs);
-//   false if one had already changed or a committer woke it during
-//   registration — it is then unregistered again and the caller should simply
-//   run its transaction again.
+//   false if one had already changed, or a committer woke it during
+//   registration (or, after prepare_registration, a wake_waiter before it) —
+//   it is then unregistered again and the caller should simply run its
+//   transaction again.
 //
 // With doorbell marks [marks, marks_end) the waiter also waits at each mark's
 // doorbell, and the entries inside a mark's range are checked but not linked:

@@ -114,8 +114,10 @@ void parked_tasks::set_aside(task_base* task, std::uint64_t ticket, transaction&
   tx.retry_marks.clear();
   if (!register_waiter(*r, r->reads.begin(), r->reads.end(), r->marks.data(),
                        r->marks.data() + r->marks.size())) {
-    r->registered = false;  // not in the wait table: nobody else can see it yet
-    on_wake(*r);            // what it read has changed already: run it again
+    // Not in the wait table: no commit or ring can reach it (a wake_due can,
+    // but its exchange found it registering and queued nothing).
+    r->registered = false;
+    on_wake(*r);  // what it read has changed already (or its deadline passed): run it again
   }
 }
 

@@ -856,7 +856,12 @@ void task_queue_state::work() {
       // outside the run may wake a task sooner).
       const std::uint64_t due = parked_.earliest_deadline();
       const std::uint64_t now = steady_now_ns();
-      const std::uint64_t nap = std::min<std::uint64_t>(due > now ? due - now : 0, 1'000'000);
+      // No earliest deadline while timed tasks wait (each one woken is queued,
+      // and taken above): only a lost deadline would get here; recompute it
+      // rather than spin (a slowdown, never a run that cannot end).
+      if (due == 0) parked_.wake_due(now);
+      const std::uint64_t nap =
+          due == 0 ? 1'000'000 : std::min<std::uint64_t>(due > now ? due - now : 0, 1'000'000);
       if (nap > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(nap));
       continue;
     }

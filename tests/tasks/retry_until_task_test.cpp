@@ -229,29 +229,47 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnIsWokenByACommitFromOutside
 // was published and before it is registered. It must neither drop the task's
 // deadline (it was skipped as woken, its initial state, and nothing woke it
 // again: the run never ended) nor lose a wake for a deadline already past.
+std::atomic<int> g_hook_calls{0};
+std::atomic<std::uint64_t> g_earliest_after_hook{0};
+
 void wake_due_while_setting_aside(optimist::detail::parked_tasks& parked) {
   optimist::detail::g_set_aside_test_hook = nullptr;  // once
-  std::this_thread::sleep_for(5ms);                   // past a 1 ms deadline, before a 100 ms one
+  g_hook_calls.fetch_add(1);
+  std::this_thread::sleep_for(100ms);  // past a 50 ms deadline, before a 300 ms one
   parked.wake_due(optimist::detail::steady_now_ns());
+  g_earliest_after_hook.store(parked.earliest_deadline());
 }
 
 TEST_P(RetryUntilTaskTest, AWakeDueBetweenPublishingAndRegisteringKeepsTheDeadline) {
   watchdog guard("a timed task whose deadline a racing wake_due could drop", 60s);
-  for (const auto timeout : {100ms, 1ms}) {
+  for (const auto timeout : {300ms, 50ms}) {
+    g_hook_calls.store(0);
     optimist::tvar<long> flag{0}, timed_out{0};
     optimist::task_queue q;
-    const auto deadline = steady::now() + timeout;
+    // Taken by the task's first attempt (kept across its re-runs), so that it
+    // lies ahead when the task retries however late the run starts it.
+    std::atomic<steady::rep> deadline_ticks{0};
     q.add([&] {
+      if (deadline_ticks.load() == 0) {
+        deadline_ticks.store((steady::now() + timeout).time_since_epoch().count());
+      }
       if (flag.get() == 0) {
-        optimist::retry_until(deadline);
+        optimist::retry_until(steady::time_point(steady::duration(deadline_ticks.load())));
         timed_out.set(timed_out.get() + 1);
       }
     });
     optimist::detail::g_set_aside_test_hook = &wake_due_while_setting_aside;
     q.run(run_with(GetParam()));
     optimist::detail::g_set_aside_test_hook = nullptr;
-    EXPECT_GE(steady::now(), deadline);
+    EXPECT_GE(steady::now(), steady::time_point(steady::duration(deadline_ticks.load())));
     EXPECT_EQ(timed_out.get(), 1) << "timeout " << timeout.count() << " ms";
+    EXPECT_EQ(g_hook_calls.load(), 1)
+        << "the task was not set aside (timeout " << timeout.count() << " ms): nothing was tested";
+    // (The workers' idle loop would recover a dropped deadline within 1 ms, so
+    // the run's end alone does not show the drop: the wake_due's result does.)
+    if (timeout == 300ms) {
+      EXPECT_NE(g_earliest_after_hook.load(), 0u) << "the racing wake_due dropped the deadline";
+    }
   }
 }
 
