@@ -8,7 +8,6 @@
 // hands over to the second alternative before its deadline, and the block
 // wakes on the second alternative's push or at the deadline.
 #include <gtest/gtest.h>
-#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "optimist/containers.hpp"
 #include "optimist/retry.hpp"
 #include "optimist/stats.hpp"
+#include "support/cpu_time.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
@@ -28,15 +28,10 @@ namespace {
 
 using optimist::test::run_threads;
 using optimist::test::scaled;
+using optimist::test::thread_cpu_seconds;
 using optimist::test::watchdog;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
-
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
 
 TEST(TqueueTimeoutTest, AnEmptyQueueTimesOutAtTheDeadlineAndTheConsumerSleeps) {
   watchdog guard("pop_until on an empty queue", 60s);

@@ -10,7 +10,6 @@
 // nothing read, after become_inevitable) is a std::logic_error naming the
 // call site.
 #include <gtest/gtest.h>
-#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +21,7 @@
 #include "optimist/optimist.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/thread_registry.hpp"
+#include "support/cpu_time.hpp"
 #include "support/serial_mode.hpp"
 #include "support/stress.hpp"
 #include "support/threads.hpp"
@@ -31,14 +31,9 @@ namespace {
 
 using optimist::test::run_threads;
 using optimist::test::scaled;
+using optimist::test::thread_cpu_seconds;
 using optimist::test::watchdog;
 using namespace std::chrono_literals;
-
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
 
 // Spins (yielding) until at least `count` retries have been counted since the
 // last reset_stats(): the waiting thread has rolled back and is about to park.

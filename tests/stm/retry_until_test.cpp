@@ -10,7 +10,6 @@
 // misuse (outside a block, after become_inevitable) is a std::logic_error
 // naming the call, checked only while the deadline lies ahead inside a block.
 #include <gtest/gtest.h>
-#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,21 +20,17 @@
 #include <vector>
 
 #include "optimist/optimist.hpp"
+#include "support/cpu_time.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
 namespace {
 
 using optimist::test::run_threads;
+using optimist::test::thread_cpu_seconds;
 using optimist::test::watchdog;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
-
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
 
 void wait_for_retries(std::uint64_t count) {
   while (optimist::stats().retries < count) std::this_thread::sleep_for(1ms);

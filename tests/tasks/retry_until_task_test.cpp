@@ -12,7 +12,6 @@
 // deadline, or a commit from outside the run), the workers waiting for later
 // turns sleep meanwhile, and the later tasks follow.
 #include <gtest/gtest.h>
-#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -23,21 +22,33 @@
 
 #include "optimist/optimist.hpp"
 #include "stm/retry_wait.hpp"
+#include "support/cpu_time.hpp"
 #include "support/watchdog.hpp"
 #include "tasks/parked_tasks.hpp"
 #include "tasks/run_with.hpp"
 
 namespace {
 
+using optimist::test::process_cpu_seconds;
 using optimist::test::run_with;
 using optimist::test::watchdog;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-double process_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+// A task that takes one item, or, while there is none, waits for one up to
+// `deadline` and then counts a time-out instead.
+auto timed_consumer(optimist::tvar<long>& items, optimist::tvar<long>& consumed,
+                    optimist::tvar<long>& timed_out, steady::time_point deadline) {
+  return [&items, &consumed, &timed_out, deadline] {
+    const long n = items.get();
+    if (n == 0) {
+      optimist::retry_until(deadline);
+      timed_out.set(timed_out.get() + 1);
+      return;
+    }
+    items.set(n - 1);
+    consumed.set(consumed.get() + 1);
+  };
 }
 
 class RetryUntilTaskTest : public ::testing::TestWithParam<int> {
@@ -83,16 +94,7 @@ TEST_P(RetryUntilTaskTest, ATaskWokenByAnotherTasksCommitDoesNotWaitForItsDeadli
   optimist::task_queue q;
   const auto deadline = steady::now() + 30s;  // the watchdog fires first
   for (long i = 0; i < pairs; ++i) {
-    q.add([&] {
-      const long n = items.get();
-      if (n == 0) {
-        optimist::retry_until(deadline);
-        timed_out.set(timed_out.get() + 1);
-        return;
-      }
-      items.set(n - 1);
-      consumed.set(consumed.get() + 1);
-    });
+    q.add(timed_consumer(items, consumed, timed_out, deadline));
   }
   for (long i = 0; i < pairs; ++i) q.add([&] { items.set(items.get() + 1); });
   q.run(run_with(GetParam()));
@@ -163,16 +165,8 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnWaitsForItsDeadlineThenTheR
   optimist::tvar<long> items{0}, consumed{0}, timed_out{0}, produced{0}, seen{-1};
   optimist::task_queue q;
   const auto deadline = steady::now() + 300ms;
-  q.add([&] {  // turn 0: no earlier task can give it an item
-    const long n = items.get();
-    if (n == 0) {
-      optimist::retry_until(deadline);
-      timed_out.set(timed_out.get() + 1);
-      return;
-    }
-    items.set(n - 1);
-    consumed.set(consumed.get() + 1);
-  });
+  // Turn 0: no earlier task can give it an item.
+  q.add(timed_consumer(items, consumed, timed_out, deadline));
   q.add([&] {
     // Turn 1: commits after turn 0, so it sees turn 0's outcome.
     seen.set(timed_out.get());
@@ -203,16 +197,7 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnIsWokenByACommitFromOutside
   optimist::tvar<long> items{0}, consumed{0}, timed_out{0};
   optimist::task_queue q;
   const auto deadline = steady::now() + 30s;
-  q.add([&] {
-    const long n = items.get();
-    if (n == 0) {
-      optimist::retry_until(deadline);
-      timed_out.set(timed_out.get() + 1);
-      return;
-    }
-    items.set(n - 1);
-    consumed.set(consumed.get() + 1);
-  });
+  q.add(timed_consumer(items, consumed, timed_out, deadline));
   std::thread producer([&] {
     while (optimist::stats().retries == 0) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(20ms);
