@@ -167,13 +167,13 @@ void retry_at_doorbell(const void* bell, std::size_t reads_from, source_location
 
 void retry_at_doorbell_until(const void* bell, std::size_t reads_from,
                              std::chrono::steady_clock::time_point deadline, source_location site) {
-  transaction* tx = tls_current;
-  if (!retry_until_prologue(tx, deadline, site, "optimist::tqueue::pop_until()")) return;
-  if (!tx->doomed) {
-    const std::size_t end = tx->reads.size();
-    tx->doorbell_marks.push_back({bell, reads_from < end ? reads_from : end, end});  // may throw
+  transaction& tx = retry_entry(site, "optimist::tqueue::pop_until()");
+  if (std::chrono::steady_clock::now() >= deadline) return;  // timed out: the pop goes on
+  if (!tx.doomed) {
+    const std::size_t end = tx.reads.size();
+    tx.doorbell_marks.push_back({bell, reads_from < end ? reads_from : end, end});  // may throw
   }
-  retry_waiting(*tx, deadline_ns_of(deadline), site, "optimist::tqueue::pop_until()");
+  retry_waiting(tx, deadline_ns_of(deadline), site, "optimist::tqueue::pop_until()");
 }
 
 void settle_doorbell_duty(transaction& tx, const doorbell_mark* marks,

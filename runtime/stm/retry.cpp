@@ -101,37 +101,30 @@ std::uint64_t deadline_ns_of(std::chrono::steady_clock::time_point deadline) noe
   return ns > 0 ? static_cast<std::uint64_t>(ns) : 1;
 }
 
-bool retry_until_prologue(transaction* tx, std::chrono::steady_clock::time_point deadline,
-                          source_location site, const char* name) {
+transaction& retry_entry(source_location site, const char* name) {
+  transaction* tx = tls_current;
   if (tx == nullptr) {
     throw std::logic_error(std::string(name) + " at " + where(site) +
                            " called outside an atomic block: there is no transaction to roll "
                            "back and nothing to wait on");
   }
-  // The hardware path cannot wait: the block runs again in software, which
-  // also reads the clock there.
+  // The hardware path cannot wait: the block runs again in software (which
+  // also reads a deadline's clock there).
   if (tx->mode == tx_mode::hardware) hardware_abort(abort_code_retry);
-  return std::chrono::steady_clock::now() < deadline;
+  return *tx;
 }
 
 }  // namespace detail
 
 void retry(source_location site) {
-  detail::transaction* tx = detail::tls_current;
-  if (tx == nullptr) {
-    throw std::logic_error("optimist::retry() at " + where(site) +
-                           " called outside an atomic block: there is no transaction to roll "
-                           "back and nothing to wait on");
-  }
-  // The hardware path cannot wait: the block runs again in software.
-  if (tx->mode == detail::tx_mode::hardware) detail::hardware_abort(detail::abort_code_retry);
-  detail::retry_waiting(*tx, 0, site, "optimist::retry()");
+  detail::retry_waiting(detail::retry_entry(site, "optimist::retry()"), 0, site,
+                        "optimist::retry()");
 }
 
 void retry_until(std::chrono::steady_clock::time_point deadline, source_location site) {
-  detail::transaction* tx = detail::tls_current;
-  if (!detail::retry_until_prologue(tx, deadline, site, "optimist::retry_until()")) return;
-  detail::retry_waiting(*tx, detail::deadline_ns_of(deadline), site, "optimist::retry_until()");
+  detail::transaction& tx = detail::retry_entry(site, "optimist::retry_until()");
+  if (std::chrono::steady_clock::now() >= deadline) return;  // timed out: the block goes on
+  detail::retry_waiting(tx, detail::deadline_ns_of(deadline), site, "optimist::retry_until()");
 }
 
 namespace detail {

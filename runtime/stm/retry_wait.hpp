@@ -168,11 +168,10 @@ void wait_for_change(waiter& w, const read_set& reads, const std::vector<doorbel
 
 class transaction;
 
-// retry_until's first steps: throws std::logic_error outside an atomic block
-// (`name` is the caller's public name), sends a hardware attempt to software,
-// and returns whether the deadline lies ahead.
-bool retry_until_prologue(transaction* tx, std::chrono::steady_clock::time_point deadline,
-                          source_location site, const char* name);
+// The first steps of retry(), retry_until() and the timed pop: throws
+// std::logic_error outside an atomic block (`name` is the caller's public
+// name), sends a hardware attempt to software, and returns the attempt.
+transaction& retry_entry(source_location site, const char* name);
 std::uint64_t deadline_ns_of(std::chrono::steady_clock::time_point deadline) noexcept;
 // The rest of retry() (deadline_ns 0) and of retry_until() before its
 // deadline: the checks, the marking (prepare_retry), then retry_signal.
