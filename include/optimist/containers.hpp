@@ -53,7 +53,9 @@
 //   find(k) -> std::optional<V>
 //   contains(k) -> bool
 //   erase(k) -> std::size_t               0 or 1
-//   update(k, f) -> V                     value = f(value or V{}), inserting if absent
+//   update(k, f) -> V                     value = f(value or V{}), inserting if absent. f may
+//                                         itself change the map (even key k): its changes
+//                                         stay, and f's result is then written to k
 //   m[k]                                  a proxy: `V x = m[k]` (V{} if absent, inserts
 //                                         nothing), `m[k] = v`, `m[k] += d` (also -= *= /=
 //                                         |= &= ^= ++ --; compound forms insert V{} first
@@ -63,8 +65,9 @@
 //                                         transaction (outside one, f may run again if
 //                                         the transaction restarts: give it no side effects
 //                                         other than collecting). f may erase or assign
-//                                         elements, but must not insert into this map (a
-//                                         growth would reorder the buckets being walked)
+//                                         elements, but must not insert into this map (an
+//                                         insert that grows the table would reorder the walk:
+//                                         it throws std::logic_error and the walk rolls back)
 //   snapshot() -> std::vector<std::pair<K, V>>   every element, one consistent view
 //   Growth: the bucket array doubles when an insert finds its key's counter above
 //   2 elements per bucket and the whole map above 1 (so about 1 to 2 per bucket).
@@ -79,6 +82,8 @@
 //   tvector(), tvector(n, value = T{}), tvector{a, b, ...}
 //   push_back(v); pop_back() -> T (the removed element)
 //   at(i) -> T, get(i) -> T, set(i, v), update(i, f) -> T, v[i] (a proxy as for tmap)
+//   (update's f may push or pop: the result goes to element i as f left it, or throws
+//   std::out_of_range if f popped it)
 //   size(), empty(), capacity(), reserve(n), clear() (the capacity stays), snapshot()
 //   Every index is checked: i >= size() throws std::out_of_range naming the index
 //   and the size; pop_back() on an empty vector throws std::out_of_range too.
@@ -97,7 +102,8 @@
 //   pop_until(deadline) -> std::optional<T>  as pop(), but std::nullopt once the
 //                                         deadline (std::chrono::steady_clock) has passed
 //                                         with the queue still empty (optimist::retry_until)
-//   pop_for(timeout) -> std::optional<T>  pop_until(now + timeout)
+//   pop_for(timeout) -> std::optional<T>  pop_until(now + timeout); a timeout past the clock's
+//                                         range (hours::max()) waits for ever
 //   front() -> T                          std::out_of_range if empty
 //   size(), empty(), snapshot() -> std::vector<T> (first to last)
 //

@@ -182,6 +182,66 @@ TEST(TmapTest, ForEachMayEraseWhatItVisits) {
   }
 }
 
+// update(k, f) with an f that changes the map itself: f's inserts and erases stay, even of the
+// same key, and the table may grow under it; the value written is f's result. (The update used
+// to write where the key had been before f ran: f's insert of key 16 was lost when the table
+// grew, size() kept counting a key f had re-inserted, and a key f erased stayed erased.)
+TEST(TmapTest, UpdateWhoseFunctionChangesTheMapKeepsEveryChange) {
+  optimist::tmap<long, long> grows(1);
+  EXPECT_EQ(grows.update(0,
+                         [&](long v) {
+                           for (long i = 1; i <= 300; ++i) grows.insert({i, i});
+                           return v + 5;
+                         }),
+            5);
+  EXPECT_GT(grows.bucket_count(), optimist::detail::containers::default_bucket_count);
+  EXPECT_EQ(grows.size(), 301u);
+  EXPECT_EQ(grows.snapshot().size(), 301u);
+  EXPECT_EQ(grows.find(0), 5);
+  EXPECT_EQ(grows.find(300), 300);
+
+  optimist::tmap<long, long> same_key;
+  EXPECT_EQ(same_key.update(5,
+                            [&](long v) {
+                              EXPECT_TRUE(same_key.insert({5, 100}));
+                              return v + 1;
+                            }),
+            1);
+  EXPECT_EQ(same_key.find(5), 1) << "f's result is written over f's own insert";
+  EXPECT_EQ(same_key.size(), 1u);
+  EXPECT_EQ(same_key.erase(5), 1u);
+  EXPECT_TRUE(same_key.empty()) << "the size counted the key once";
+
+  optimist::tmap<long, long> erased{{0, 10}};
+  EXPECT_EQ(erased.update(0,
+                          [&](long v) {
+                            EXPECT_EQ(erased.erase(0), 1u);
+                            return v + 1;
+                          }),
+            11);
+  EXPECT_EQ(erased.find(0), 11) << "the update re-inserts the key f erased";
+  EXPECT_EQ(erased.size(), 1u);
+}
+
+// for_each's f must not insert: an insert that grows the table would reorder the walk (keys
+// skipped without a word). That is now a std::logic_error, and the walk's transaction rolls back.
+TEST(TmapTest, ForEachWhoseFunctionGrowsTheTableThrows) {
+  optimist::tmap<long, long> map(1);
+  for (long k = 0; k < 64; ++k) map.insert({k, k});
+  const std::size_t buckets = map.bucket_count();
+  long next = 1000;
+  try {
+    map.for_each([&](long, long) { map.insert({next++, 0}); });
+    ADD_FAILURE() << "for_each let f grow the table";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("tmap::for_each: f inserted into the container"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(map.size(), 64u) << "the walk's inserts were rolled back";
+  EXPECT_EQ(map.bucket_count(), buckets);
+}
+
 // Every operation inside one transaction sees the transaction's own earlier
 // operations; insert and erase of the same node in one transaction, and a
 // growth of the table in the middle of it, are fine.

@@ -114,6 +114,24 @@ std::optional<long> timed_or_blocking(optimist::tqueue<long>& a, optimist::tqueu
                            [&] { return std::optional<long>(b.pop()); });
 }
 
+// A timeout beyond the clock's range means "for ever": the pop waits for the push. (now +
+// hours::max() used to overflow into the past, and the pop returned std::nullopt at once.)
+TEST(TqueueTimeoutTest, ATimeoutPastTheClocksRangeWaitsForThePush) {
+  optimist::tqueue<int> queue;
+  auto pop_with_push_after_50ms = [&](auto timeout, int item) {
+    std::thread pusher([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      queue.push(item);
+    });
+    optimist::test::watchdog guard("pop_for with a timeout past the clock's range");
+    EXPECT_EQ(queue.pop_for(timeout), item);
+    pusher.join();
+  };
+  pop_with_push_after_50ms(std::chrono::hours::max(), 1);
+  pop_with_push_after_50ms(std::chrono::nanoseconds::max(), 2);
+  pop_with_push_after_50ms(std::chrono::duration<double>(1e30), 3);
+}
+
 TEST(TqueueTimeoutTest, InsideOrElseTheBlockTimesOutAtTheDeadline) {
   watchdog guard("or_else over a timed pop and a pop, nothing pushed", 60s);
   optimist::tqueue<long> a, b;

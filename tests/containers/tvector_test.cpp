@@ -126,6 +126,33 @@ TEST(TvectorTest, OutOfRangeIsAnExceptionNamingIndexAndSize) {
   EXPECT_EQ(other.snapshot(), (std::vector<long>{1}));
 }
 
+// update(i, f) with an f that resizes the vector: the result goes to the element as it is after
+// f (the growth moved it to a new array), and an f that pops the element away makes the update
+// an out_of_range error. (The update used to write into the old array, so the increment was lost,
+// or past the end, without an error.)
+TEST(TvectorTest, UpdateWhoseFunctionResizesTheVector) {
+  optimist::tvector<int> grows(1, 0);
+  const std::size_t capacity = grows.capacity();
+  EXPECT_EQ(grows.update(0,
+                         [&](int a) {
+                           for (std::size_t i = 0; i < capacity; ++i) grows.push_back(7);
+                           return a + 1;
+                         }),
+            1);
+  EXPECT_GT(grows.capacity(), capacity);
+  EXPECT_EQ(grows.at(0), 1);
+  EXPECT_EQ(grows.size(), capacity + 1);
+
+  optimist::tvector<int> shrinks{5};
+  EXPECT_THROW(shrinks.update(0,
+                              [&](int a) {
+                                shrinks.pop_back();
+                                return a + 1;
+                              }),
+               std::out_of_range);
+  EXPECT_EQ(shrinks.snapshot(), std::vector<int>{5}) << "the pop was rolled back with the update";
+}
+
 TEST(TvectorTest, ThrowingTransactionLeavesNoTrace) {
   optimist::tvector<long> vector{1, 2, 3};
   const std::size_t capacity = vector.capacity();

@@ -42,10 +42,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
 #include "optimist/atomically.hpp"
+#include "optimist/detail/containers/structure_changes.hpp"
 #include "optimist/detail/containers/tvar_array.hpp"
 #include "optimist/memory.hpp"
 #include "optimist/source_location.hpp"
@@ -180,6 +183,7 @@ class hash_table {
   // absent): a concurrent lookup of a key earlier in the chain never reads
   // the link written here.
   void link(const position& where, node* fresh, source_location site) {
+    note_structure_change();  // INVARIANT shape-counted
     where.link->set(fresh, site);
     const std::int64_t in_stripe = add_to_stripe(fresh->hash, 1, site);
     const auto buckets_per_stripe =
@@ -199,6 +203,7 @@ class hash_table {
 
   // Unlinks the node found at `where` and hands it to epoch reclamation.
   void unlink(const position& where, source_location site) {
+    note_structure_change();  // INVARIANT shape-counted
     where.link->set(where.found->next.get(site), site);
     add_to_stripe(where.found->hash, -1, site);
     tx_delete(where.found, site);
@@ -222,6 +227,7 @@ class hash_table {
   std::size_t bucket_count(source_location site) const { return table_.get(site)->count(); }
 
   void clear(source_location site) {
+    note_structure_change();  // INVARIANT shape-counted
     buckets* table = table_.get(site);
     for (std::size_t b = 0; b < table->count(); ++b) {
       node* n = table->heads[b].get(site);
@@ -238,12 +244,24 @@ class hash_table {
     }
   }
 
-  // f(const node&) for every node, bucket by bucket.
+  // f(const node&) for every node, bucket by bucket. f may erase or assign; an insert by f
+  // that grows the table would reorder the buckets being walked (elements skipped or seen
+  // twice): that throws std::logic_error, naming `who`, and rolls the walk back.
   template <class F>
-  void for_each_node(F&& f, source_location site) const {
+  void for_each_node(F&& f, const char* who, source_location site) const {
     buckets* table = table_.get(site);
+    std::uint64_t changes = tls_structure_changes;
     for (std::size_t b = 0; b < table->count(); ++b) {
-      for (node* n = table->heads[b].get(site); n != nullptr; n = n->next.get(site)) f(*n);
+      for (node* n = table->heads[b].get(site); n != nullptr; n = n->next.get(site)) {
+        f(*n);
+        if (tls_structure_changes == changes) [[likely]]
+          continue;  // INVARIANT shape-counted: f changed no container
+        changes = tls_structure_changes;
+        if (table_.get(site) != table)
+          throw std::logic_error(std::string("optimist::") + who +
+                                 ": f inserted into the container being walked and its table "
+                                 "grew, which reorders the walk; insert after for_each returns");
+      }
     }
   }
 
@@ -272,6 +290,7 @@ class hash_table {
       }
     }
     buckets* fresh = tx_new<buckets>(count, [&](std::size_t b) { return heads[b]; });
+    note_structure_change();  // INVARIANT shape-counted
     table_.set(fresh, site);
     tx_delete(old, site);
   }

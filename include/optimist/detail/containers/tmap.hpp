@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -99,13 +100,17 @@ class tmap {
     return atomically(
         [&]() -> V {
           const std::uint64_t hash = table_.hash_of(key);
-          const auto where = table_.locate(key, hash, site);
+          auto where = table_.locate(key, hash, site);
+          const std::uint64_t changes = detail::containers::tls_structure_changes;
+          const V now = std::invoke(f, where.found != nullptr ? where.found->value.get(site) : V{});
+          // f may have inserted or erased in this map, even this key, or grown its table: find
+          // the key again (INVARIANT shape-counted), so that f's changes stay and ours lands.
+          if (detail::containers::tls_structure_changes != changes)
+            where = table_.locate(key, hash, site);
           if (where.found != nullptr) {
-            const V now = std::invoke(f, where.found->value.get(site));
             where.found->value.set(now, site);
             return now;
           }
-          const V now = std::invoke(f, V{});
           table_.link(where, tx_new<node>(hash, key, now), site);
           return now;
         },
@@ -134,7 +139,7 @@ class tmap {
     atomically(
         [&] {
           table_.for_each_node([&](const node& n) { std::invoke(f, n.key, n.value.get(site)); },
-                               site);
+                               "tmap::for_each", site);
         },
         site);
   }
@@ -144,7 +149,7 @@ class tmap {
         [&] {
           std::vector<std::pair<K, V>> items;
           table_.for_each_node([&](const node& n) { items.emplace_back(n.key, n.value.get(site)); },
-                               site);
+                               "tmap::snapshot", site);
           return items;
         },
         site);

@@ -146,9 +146,14 @@ class tqueue {
   template <class Rep, class Period>
   std::optional<T> pop_for(std::chrono::duration<Rep, Period> timeout,
                            source_location site = source_location::current()) {
-    return pop_until(std::chrono::steady_clock::now() +
-                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout),
-                     site);
+    using clock = std::chrono::steady_clock;
+    const clock::time_point now = clock::now();
+    // A timeout past the clock's range (hours::max() for "for ever") waits until
+    // time_point::max(): now + timeout would overflow into the past and not wait at all.
+    const auto headroom = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(
+        clock::time_point::max() - now);
+    if (timeout >= headroom) return pop_until(clock::time_point::max(), site);
+    return pop_until(now + std::chrono::duration_cast<clock::duration>(timeout), site);
   }
 
   // The first item, left in place; std::out_of_range if the queue is empty.

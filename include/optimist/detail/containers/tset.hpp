@@ -74,15 +74,20 @@ class tset {
   void for_each(F&& f, source_location site = source_location::current()) const {
     static_assert(std::is_invocable_v<F&, const K&>,
                   "optimist::tset::for_each(f): f must take a const K&");
-    atomically([&] { table_.for_each_node([&](const node& n) { std::invoke(f, n.key); }, site); },
-               site);
+    atomically(
+        [&] {
+          table_.for_each_node([&](const node& n) { std::invoke(f, n.key); }, "tset::for_each",
+                               site);
+        },
+        site);
   }
 
   std::vector<K> snapshot(source_location site = source_location::current()) const {
     return atomically(
         [&] {
           std::vector<K> keys;
-          table_.for_each_node([&](const node& n) { keys.push_back(n.key); }, site);
+          table_.for_each_node([&](const node& n) { keys.push_back(n.key); }, "tset::snapshot",
+                               site);
           return keys;
         },
         site);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
@@ -23,6 +24,7 @@
 
 #include "optimist/atomically.hpp"
 #include "optimist/detail/containers/element_reference.hpp"
+#include "optimist/detail/containers/structure_changes.hpp"
 #include "optimist/detail/containers/tvar_array.hpp"
 #include "optimist/memory.hpp"
 #include "optimist/source_location.hpp"
@@ -99,6 +101,7 @@ class tvector {
           const std::size_t n = size_.get(site);
           if (n == 0) throw std::out_of_range("optimist::tvector::pop_back: the vector is empty");
           const T last = data_.get(site)->items[n - 1].get(site);
+          detail::containers::note_structure_change();  // INVARIANT shape-counted
           size_.set(n - 1, site);
           return last;
         },
@@ -120,9 +123,15 @@ class tvector {
                   "optimist::tvector::update(index, f): f must take a const T& and return a T");
     return atomically(
         [&] {
-          tvar<T>& item = element(index, "update", site);
-          const T now = std::invoke(f, item.get(site));
-          item.set(now, site);
+          tvar<T>* item = &element(index, "update", site);
+          const std::uint64_t changes = detail::containers::tls_structure_changes;
+          const T now = std::invoke(f, item->get(site));
+          // f may have grown the vector (moving the elements to a new array) or shrunk it
+          // (perhaps below this index): look the element up again, checked against the size f
+          // left (INVARIANT shape-counted).
+          if (detail::containers::tls_structure_changes != changes)
+            item = &element(index, "update", site);
+          item->set(now, site);
           return now;
         },
         site);
@@ -146,7 +155,10 @@ class tvector {
         site);
   }
   // Size becomes 0; the capacity stays.
-  void clear(source_location site = source_location::current()) { size_.set(0, site); }
+  void clear(source_location site = source_location::current()) {
+    detail::containers::note_structure_change();  // INVARIANT shape-counted
+    size_.set(0, site);
+  }
 
   std::vector<T> snapshot(source_location site = source_location::current()) const {
     return atomically(
@@ -209,6 +221,7 @@ class tvector {
     if (capacity < min_capacity) capacity = min_capacity;
     storage* fresh = tx_new<storage>(
         capacity, [&](std::size_t i) { return i < used ? old->items[i].get(site) : T{}; });
+    detail::containers::note_structure_change();  // INVARIANT shape-counted
     data_.set(fresh, site);
     tx_delete(old, site);
     return fresh;
