@@ -1,6 +1,8 @@
 // optimist/containers.hpp — transactional containers.
 //
 // optimist::tmap<K, V> (hash map), optimist::tset<K> (hash set),
+// optimist::tsorted_map<K, V> and optimist::tsorted_set<K> (ordered, with
+// ranges and pops of the smallest or largest key: also a priority queue),
 // optimist::tvector<T> and optimist::tqueue<T> (FIFO). Every member function
 // is one atomic step: inside an atomic block it joins the transaction (as a
 // nested block: if it throws, only its own effects are undone), outside one
@@ -16,9 +18,9 @@
 //   });
 //
 // Element types. Values that transactions modify live in tvars and must be
-// trivially copyable: tmap's V and tvector's T. What is never modified after
-// insertion is stored as plain memory and need only be copyable: tmap's and
-// tset's K (std::string works) and tqueue's T. Results are copies (find()
+// trivially copyable: the maps' V and tvector's T. What is never modified after
+// insertion is stored as plain memory and need only be copyable: the maps' and
+// sets' K (std::string works) and tqueue's T. Results are copies (find()
 // returns std::optional<V>), valid after the transaction ends.
 //
 // Conflicts. Two operations conflict only if they touch the same words:
@@ -28,6 +30,17 @@
 //              of different keys collide on a counter 1 time in 64. size()
 //              reads all 64: inside a transaction it conflicts with every
 //              concurrent insert and erase (inherent in an exact size).
+//   tsorted_map/tsorted_set  a skip list: an insert or erase writes only the
+//              links that point at its key's node, and a lookup reads the links
+//              along its search path, so operations on keys far apart in the
+//              order are independent (but for the rare tall node both paths
+//              pass: about 1 in 4^levels between them). A range walk reads the
+//              links from its first key to the first key past it: it conflicts
+//              with inserts and erases inside the range or between its last key
+//              and the next. pop_first() writes the front (pops conflict with
+//              each other, as a priority queue's must). The size is kept in 64
+//              counters chosen by thread, so inserts by different threads do not
+//              collide on it; empty() reads the front only.
 //   tvector    reads and writes of different elements are independent; every
 //              element access reads the size (it is bounds-checked), so
 //              push_back / pop_back conflict with all element accesses and with
@@ -78,6 +91,36 @@
 //   The same table without values: insert(k) -> bool, contains, erase, size,
 //   empty, clear, bucket_count, for_each(f(const K&)), snapshot() -> std::vector<K>.
 //
+// tsorted_map<K, V, Compare = std::less<K>>
+//   tsorted_map(less = Compare()), tsorted_map{{k, v}, ...}
+//   insert, insert_or_assign, find, contains, erase, update, m[k], size,
+//   empty, clear, for_each(f), snapshot() as tmap (for_each and snapshot in
+//   key order; f may erase or assign, and keys it inserts after the current
+//   one are visited). The ordered queries return std::optional<std::pair<K, V>>
+//   (std::nullopt: no such element):
+//   first(), last()                       the smallest and the largest key
+//   lower_bound(k), upper_bound(k)        the first key >= k, > k (as std::map)
+//   floor(k)                              the last key <= k
+//   pop_first(), pop_last()               remove and return the smallest / largest
+//   range(lo, hi) -> std::vector<std::pair<K, V>>   every key in [lo, hi), in order
+//   for_each_in(lo, hi, f)                f(const K&, const V&) for every key in [lo, hi)
+//   erase_range(lo, hi) -> std::size_t    removes every key in [lo, hi); how many
+//   A range with hi <= lo is empty. Compare must be a strict weak order; what it
+//   throws propagates and leaves the map as it was. A lookup costs about 2 log2(n)
+//   transactional reads; an insert writes 1.33 links on average.
+//   To wait for an element, combine with optimist::retry:
+//     auto job = optimist::atomically([&] {
+//       auto next = jobs.pop_first();           // the earliest deadline first
+//       if (!next) optimist::retry();           // sleeps until an insert commits
+//       return *next;
+//     });
+//
+// tsorted_set<K, Compare = std::less<K>>
+//   The same list without values: insert(k) -> bool, contains, erase, size,
+//   empty, clear, first, last, lower_bound, upper_bound, floor, pop_first,
+//   pop_last (each -> std::optional<K>), range(lo, hi) -> std::vector<K>,
+//   for_each(f(const K&)), for_each_in(lo, hi, f), erase_range, snapshot().
+//
 // tvector<T>
 //   tvector(), tvector(n, value = T{}), tvector{a, b, ...}
 //   push_back(v); pop_back() -> T (the removed element)
@@ -115,4 +158,6 @@
 #include "optimist/detail/containers/tmap.hpp"
 #include "optimist/detail/containers/tqueue.hpp"
 #include "optimist/detail/containers/tset.hpp"
+#include "optimist/detail/containers/tsorted_map.hpp"
+#include "optimist/detail/containers/tsorted_set.hpp"
 #include "optimist/detail/containers/tvector.hpp"
