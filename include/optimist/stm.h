@@ -31,15 +31,22 @@
  * function containing OPTIMIST_TX_BEGIN that change inside the transaction must
  * be `volatile` if they are read after a restart; the function must not return
  * before the transaction ends. Transactions may nest (the inner ones are
- * flattened into the outermost). Do not mix with C++ atomic blocks on the same
- * stack.
+ * flattened into the outermost). A C transaction begun inside a C++ atomic
+ * block (a C library called from one) is flattened into the block: a C++
+ * exception or restart that unwinds it rolls back the whole block, and one
+ * still open when the block ends commits with it (named on stderr). A C++
+ * block inside a C transaction nests in it; the C transaction must not be
+ * committed from inside that block.
  *
  * The restart point is POSIX's sigsetjmp: with a strict -std=c99 compile, also
  * define _POSIX_C_SOURCE=200809L (the GNU dialects, -std=gnu99, need nothing).
  *
  * Misuse is reported, never a crash: a call on a thread that has not entered,
  * or a commit without a transaction, prints a message on stderr naming the
- * function and returns an error status (loads return 0). A thread that ends
+ * function and returns an error status (loads return 0). An access the engine
+ * refuses (an address not aligned to its type) is named on stderr too; inside a
+ * transaction it rolls the transaction back, and OPTIMIST_TX_BEGIN's status
+ * becomes OPTIMIST_E_INVALID (as out of memory gives OPTIMIST_E_NO_MEMORY). A thread that ends
  * inside a transaction has it rolled back (nothing of it is committed) and a
  * message on stderr names its OPTIMIST_TX_BEGIN.
  *
@@ -71,7 +78,9 @@ enum optimist_status {
   OPTIMIST_E_NOT_ENTERED = -1,    /* the thread has not called optimist_thread_enter() */
   OPTIMIST_E_NO_TRANSACTION = -2, /* commit or restart outside a transaction */
   OPTIMIST_E_NO_MEMORY = -3,      /* the commit could not allocate; rolled back */
-  OPTIMIST_E_RETRY_REFUSED = -4   /* retry with nothing read, or in an inevitable transaction */
+  OPTIMIST_E_RETRY_REFUSED = -4,  /* retry with nothing read, or in an inevitable transaction */
+  OPTIMIST_E_INVALID = -5         /* an invalid argument (a misaligned address, ...), named on
+                                   * stderr; the transaction was rolled back */
 };
 
 /* A short description of a status, e.g. "thread not entered". */

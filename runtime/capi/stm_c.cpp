@@ -32,6 +32,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "capi/c_site.hpp"
@@ -62,27 +63,37 @@ transaction* entered(const char* function) {
   return nullptr;
 }
 
-// No C++ exception may cross into C frames. Out of memory inside a C
-// transaction rolls it back and jumps to its restart point, where
-// OPTIMIST_TX_BEGIN reports OPTIMIST_E_NO_MEMORY; outside one it is reported
-// and `fallback` returned.
+// No C++ exception may cross into C frames. Out of memory (or an access the
+// engine refuses, named on stderr) inside a C transaction rolls it back and
+// jumps to its restart point, where OPTIMIST_TX_BEGIN reports
+// OPTIMIST_E_NO_MEMORY (OPTIMIST_E_INVALID); outside one it is reported and
+// `fallback` returned.
 template <class F, class R>
 R guarded(const char* function, R fallback, F&& body) {
+  int error = OPTIMIST_OK;
   try {
     return body();
   } catch (const std::bad_alloc&) {
-    transaction* tx = tls_current;
-    if (tx != nullptr && tx->c_restart_point != nullptr) {
-      sigjmp_buf* target = tx->c_restart_point;
-      tx->c_pending_error = OPTIMIST_E_NO_MEMORY;
-      tx->counters.count_abort(optimist::abort_cause::user_exception);
-      tx->consecutive_aborts = 0;
-      tx->discard_attempt();
-      siglongjmp(*target, 1);
-    }
-    std::fprintf(stderr, "optimist: %s: out of memory\n", function);
-    return fallback;
+    error = OPTIMIST_E_NO_MEMORY;
+  } catch (const std::exception& e) {
+    // The engine refused the access (a misaligned address): std::invalid_argument.
+    const char* what = e.what();
+    if (std::strncmp(what, "optimist: ", 10) == 0) what += 10;
+    std::fprintf(stderr, "optimist: %s: %s\n", function, what);
+    error = OPTIMIST_E_INVALID;
   }
+  transaction* tx = tls_current;
+  if (tx != nullptr && tx->c_restart_point != nullptr) {
+    sigjmp_buf* target = tx->c_restart_point;
+    tx->c_pending_error = error;
+    tx->counters.count_abort(optimist::abort_cause::user_exception);
+    tx->consecutive_aborts = 0;
+    tx->discard_attempt();
+    siglongjmp(*target, 1);
+  }
+  if (error == OPTIMIST_E_NO_MEMORY)
+    std::fprintf(stderr, "optimist: %s: out of memory\n", function);
+  return fallback;
 }
 
 // What the plain (site-less) functions report as their caller.
@@ -142,6 +153,8 @@ const char* optimist_status_text(int status) {
       return "out of memory; the transaction was rolled back";
     case OPTIMIST_E_RETRY_REFUSED:
       return "retry refused: the transaction has read nothing, or is inevitable";
+    case OPTIMIST_E_INVALID:
+      return "invalid argument (see the message on stderr); the transaction was rolled back";
     default:
       return "unknown status";
   }
@@ -176,7 +189,16 @@ int optimist_tx_begin_at_(const char* file, int line, const char* function) {
     return error;
   }
   if (tx.depth > 0) {
-    ++tx.depth;  // flattened
+    // Flattened: the restart point stays the outermost one's. Still a nesting
+    // level of its own (INVARIANT nesting-marks), marked as C's: inside a C++
+    // block, a C++ exception or restart may unwind it (INVARIANT
+    // c-levels-unwound, atomic_block.cpp).
+    try {
+      tx.open_nested(/*from_c=*/true);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "optimist: OPTIMIST_TX_BEGIN: out of memory opening a nested level\n");
+      return OPTIMIST_E_NO_MEMORY;
+    }
     return OPTIMIST_OK;
   }
   tx.c_block_file = file;
@@ -209,7 +231,13 @@ int optimist_tx_commit(void) {
     return OPTIMIST_E_NO_TRANSACTION;
   }
   if (tx->depth > 1) {
-    --tx->depth;
+    if (tx->nesting.empty() || !tx->nesting.back().from_c) {
+      std::fprintf(stderr,
+                   "optimist: optimist_tx_commit called inside a C++ atomic block that did not "
+                   "end yet; commit the C transaction before the C++ block inside it returns\n");
+      return OPTIMIST_E_NO_TRANSACTION;
+    }
+    tx->commit_nested();
     return OPTIMIST_OK;
   }
   try {

@@ -7,6 +7,7 @@
 // are never rolled back: what the enclosing block does after catching the
 // exception depends on them, so they must stay valid until commit.
 #include <cassert>
+#include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -81,12 +82,12 @@ void transaction::start(source_location site) {
   tls_current = this;
 }
 
-void transaction::open_nested() {
+void transaction::open_nested(bool from_c) {
   if (nesting.size() == nesting.capacity()) {
     nesting.reserve(nesting.empty() ? 8 : 2 * nesting.size());  // may throw; nothing changed yet
   }
   nesting.push_back({writes.open_nested(), allocations.size(), deletions.size(), on_commit.size(),
-                     undo.position()});
+                     undo.position(), from_c});
   ++depth;
   forget_fresh_blocks();  // INVARIANT fresh-in-place: a rollback of this level undoes its writes
 }
@@ -179,8 +180,40 @@ transaction& block_begin(source_location site) {
   return block_begin_general(site);
 }
 
+namespace {
+
+// INVARIANT (c-levels-unwound): a C level (OPTIMIST_TX_BEGIN inside a running
+// block, runtime/capi/stm_c.cpp) that a C++ exception or restart unwinds ends
+// with it: the C++ block the unwinding reaches first closes every C level
+// above its own, so that the level it rolls back is its own. (It used to roll
+// back the C level as if it were its own and leave itself open; the next
+// block then crashed.)
+void unwind_c_levels(transaction& tx) noexcept {
+  while (tx.depth > 1 && !tx.nesting.empty() && tx.nesting.back().from_c) tx.rollback_nested();
+}
+
+// A C++ block ends normally with a C level above its own still open: the C
+// code returned without optimist_tx_commit. Its accesses commit with the
+// block (as a flattened nested transaction would have); the misuse is named.
+[[gnu::noinline]] void close_unfinished_c_levels(transaction& tx) {
+  while (tx.depth > 1 && !tx.nesting.empty() && tx.nesting.back().from_c) {
+    std::fprintf(stderr,
+                 "optimist: a C transaction begun (OPTIMIST_TX_BEGIN) inside the atomic block at "
+                 "%s:%u was not committed before the block ended; its accesses commit with the "
+                 "block. Call optimist_tx_commit() before returning.\n",
+                 tx.block_site.file_name(), static_cast<unsigned>(tx.block_site.line()));
+    tx.commit_nested();
+  }
+}
+
+}  // namespace
+
 void block_commit(transaction& tx) {
   if (tx.depth > 1) {
+    if (!tx.nesting.empty() && tx.nesting.back().from_c) [[unlikely]] {
+      close_unfinished_c_levels(tx);
+      return block_commit(tx);
+    }
     if (tx.doomed) {
       if (!tx.unwinding()) throw restart_signal{};
       tx.rollback_nested();  // a destructor's block inside a lost attempt
@@ -197,6 +230,7 @@ void block_commit(transaction& tx) {
 }
 
 bool block_restart(transaction& tx) noexcept {
+  unwind_c_levels(tx);  // INVARIANT c-levels-unwound
   if (tx.depth > 1) {
     // The enclosing block restarts the whole transaction; close ours so that
     // INVARIANT nesting-marks still holds on the way out.
@@ -213,6 +247,7 @@ bool block_exception(transaction& tx) noexcept {
   // software, where the exception takes its usual course.
   if (tx.mode == tx_mode::hardware) hardware_abort(abort_code_exception);
   if (tx.depth == 0) return true;  // thrown after the commit (an on-commit action): nothing to undo
+  unwind_c_levels(tx);             // INVARIANT c-levels-unwound
   if (tx.depth > 1) {
     tx.rollback_nested();
     return true;  // the enclosing block sees the exception (and a doomed state, if any)

@@ -71,6 +71,10 @@ struct nesting_level {
   std::size_t deletions;
   std::size_t on_commit;
   undo_log::mark undo;  // serial mode
+  // Opened by OPTIMIST_TX_BEGIN inside a running transaction (runtime/capi/stm_c.cpp): a C
+  // level that a C++ exception or restart may unwind without its commit (INVARIANT
+  // c-levels-unwound, atomic_block.cpp).
+  bool from_c = false;
 };
 
 inline constexpr std::uint64_t not_active = std::numeric_limits<std::uint64_t>::max();
@@ -324,7 +328,7 @@ class alignas(64) transaction : public serial_access_state {
   void commit_serial_general();
   void undo_serial() noexcept;
 
-  void open_nested();
+  void open_nested(bool from_c = false);
   void commit_nested() noexcept;
   void rollback_nested() noexcept;
 

@@ -299,6 +299,53 @@ static void test_begin_before_sigsetjmp_under_contention(void) {
 
 /* ---- runner ---------------------------------------------------------------------- */
 
+/* ---- an access the engine refuses --------------------------------------------------- */
+
+static uint64_t g_refused_word;
+
+/* A misaligned address: named on stderr, never a crash (the engine's
+ * std::invalid_argument used to escape through the extern "C" function and
+ * abort the process). Inside a transaction the transaction is rolled back (the
+ * aligned store before it is not committed) and OPTIMIST_TX_BEGIN's status is
+ * OPTIMIST_E_INVALID; outside one the load returns 0 and the store does nothing. */
+static void test_misaligned_access_is_an_error_status(void) {
+  static uint64_t buffer[4];
+  uint64_t* misaligned = (uint64_t*)((char*)buffer + 3);
+  struct captured_stderr capture;
+  char* diagnostic;
+  volatile int attempts = 0;
+  int status;
+  optimist_thread_enter();
+  g_refused_word = 0;
+  capture_stderr(&capture);
+  OPTIMIST_TX_BEGIN(status);
+  ++attempts;
+  if (status == OPTIMIST_OK) {
+    optimist_store_u64(&g_refused_word, 42);
+    optimist_store_u64(misaligned, 7); /* does not return: back to OPTIMIST_TX_BEGIN */
+    optimist_tx_commit();
+  }
+  CHECK(status == OPTIMIST_E_INVALID, "OPTIMIST_TX_BEGIN's status %d (%s)", status,
+        optimist_status_text(status));
+  CHECK(attempts == 2, "%d attempts: the refused store did not return to the restart point",
+        attempts);
+  CHECK(optimist_in_transaction() == 0, "still inside the rolled-back transaction");
+  CHECK(g_refused_word == 0, "the rolled-back transaction's store reached memory: %llu",
+        (unsigned long long)g_refused_word);
+  CHECK(optimist_load_u64(misaligned) == 0, "a misaligned load outside a transaction");
+  optimist_store_ptr((void**)misaligned, &status);
+  CHECK(buffer[0] == 0 && buffer[1] == 0, "the refused store wrote memory");
+  CHECK(optimist_tx_commit() == OPTIMIST_E_NO_TRANSACTION, "the transaction is over");
+  diagnostic = release_stderr(&capture);
+  CHECK(strstr(diagnostic, "optimist: optimist_store_u64: ") != NULL &&
+            strstr(diagnostic, "optimist: optimist_load_u64: ") != NULL &&
+            strstr(diagnostic, "optimist: optimist_store_ptr: ") != NULL &&
+            strstr(diagnostic, "misaligned") != NULL,
+        "stderr does not name the refused accesses:\n%s", diagnostic);
+  free(diagnostic);
+  optimist_thread_exit();
+}
+
 struct test_case {
   const char* name;
   void (*run)(void);
@@ -312,6 +359,7 @@ int main(void) {
       {"begin_before_sigsetjmp_restarts_inside_a_transaction",
        test_begin_before_sigsetjmp_restarts_inside_a_transaction},
       {"begin_before_sigsetjmp_under_contention", test_begin_before_sigsetjmp_under_contention},
+      {"misaligned_access_is_an_error_status", test_misaligned_access_is_an_error_status},
   };
   const size_t count = sizeof tests / sizeof tests[0];
   int passed = 0, failed = 0;

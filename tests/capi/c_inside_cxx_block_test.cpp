@@ -1,0 +1,132 @@
+// A C transaction (OPTIMIST_TX_BEGIN ... optimist_tx_commit) inside a C++ atomic block: a C
+// library with its own transactions called from C++ code. The C level is flattened into the
+// block; what must hold when the C++ side unwinds through it, or the C side misbehaves:
+//
+// - an exception thrown while the C level is open rolls back the whole block and leaves the
+//   thread outside any transaction (it used to roll back only the C level, leave the block open,
+//   and crash the next block);
+// - a conflict restart while the C level is open re-runs the block from its start;
+// - a C level left open when the block returns commits with the block, and stderr says so;
+// - optimist_tx_commit from inside a C++ block nested in the C transaction is refused.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "optimist/access.hpp"
+#include "optimist/atomically.hpp"
+#include "optimist/stm.h"
+#include "optimist/tvar.hpp"
+#include "support/serial_mode.hpp"
+
+namespace {
+
+// The C side, as a C library would have it (the header's macros; a C++ compiler here).
+int c_store_in_transaction(std::uint64_t* word, std::uint64_t value, bool commit) {
+  int status;
+  OPTIMIST_TX_BEGIN(status);
+  if (status != OPTIMIST_OK) return status;
+  optimist_store_u64(word, optimist_load_u64(word) + value);
+  return commit ? optimist_tx_commit() : OPTIMIST_OK;
+}
+
+class CInsideCxxBlockTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(optimist_thread_enter(), OPTIMIST_OK); }
+  void TearDown() override {
+    EXPECT_FALSE(optimist::in_transaction());
+    EXPECT_EQ(optimist_thread_exit(), OPTIMIST_OK);
+  }
+};
+
+TEST_F(CInsideCxxBlockTest, CommittedCLevelCommitsWithTheBlock) {
+  std::uint64_t word = 1;
+  optimist::tvar<long> x{0};
+  optimist::atomically([&] {
+    x.set(2);
+    EXPECT_EQ(c_store_in_transaction(&word, 10, /*commit=*/true), OPTIMIST_OK);
+    EXPECT_TRUE(optimist::in_transaction()) << "the C commit ended the C++ block";
+  });
+  EXPECT_EQ(word, 11u);
+  EXPECT_EQ(x.get(), 2);
+}
+
+TEST_F(CInsideCxxBlockTest, ExceptionWhileTheCLevelIsOpenRollsBackTheWholeBlock) {
+  std::uint64_t word = 1;
+  optimist::tvar<long> x{0};
+  EXPECT_THROW(optimist::atomically([&] {
+                 x.set(2);
+                 EXPECT_EQ(c_store_in_transaction(&word, 10, /*commit=*/false), OPTIMIST_OK);
+                 throw std::runtime_error("out of the C level");
+               }),
+               std::runtime_error);
+  EXPECT_FALSE(optimist::in_transaction()) << "the block was left open";
+  EXPECT_EQ(word, 1u);
+  EXPECT_EQ(x.get(), 0);
+  // The next blocks start from nothing.
+  optimist::atomically([&] { x.set(3); });
+  EXPECT_EQ(c_store_in_transaction(&word, 5, /*commit=*/true), OPTIMIST_OK);
+  EXPECT_EQ(x.get(), 3);
+  EXPECT_EQ(word, 6u);
+}
+
+// A commit by another thread to a word the block read, while the C level is open: the C load
+// after it finds the snapshot stale, and the restart re-runs the block from its start.
+TEST_F(CInsideCxxBlockTest, RestartWhileTheCLevelIsOpenRunsTheBlockAgain) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("the other thread's block waits for ours");
+  std::uint64_t word = 0;
+  std::uint64_t late = 0;
+  optimist::tvar<long> x{0};
+  int attempts = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    const long seen = x.get();
+    int status;
+    OPTIMIST_TX_BEGIN(status);
+    ASSERT_EQ(status, OPTIMIST_OK);
+    if (attempts == 1) {
+      std::thread([&] {
+        optimist::atomically([&] {
+          x.set(x.get() + 1);
+          optimist::store(late, std::uint64_t{7});
+        });
+      }).join();
+    }
+    optimist_store_u64(&word, optimist_load_u64(&late) + static_cast<std::uint64_t>(seen));
+    ASSERT_EQ(optimist_tx_commit(), OPTIMIST_OK);
+  });
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(word, 8u) << "7 from the other thread's commit, + the x it wrote";
+}
+
+TEST_F(CInsideCxxBlockTest, CLevelLeftOpenCommitsWithTheBlockAndIsNamed) {
+  std::uint64_t word = 1;
+  testing::internal::CaptureStderr();
+  optimist::atomically(
+      [&] { EXPECT_EQ(c_store_in_transaction(&word, 10, /*commit=*/false), OPTIMIST_OK); });
+  const std::string diagnostic = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(word, 11u);
+  EXPECT_NE(diagnostic.find("was not committed before the block ended"), std::string::npos)
+      << diagnostic;
+  EXPECT_NE(diagnostic.find("c_inside_cxx_block_test.cpp"), std::string::npos) << diagnostic;
+}
+
+TEST_F(CInsideCxxBlockTest, CCommitInsideANestedCxxBlockIsRefused) {
+  std::uint64_t word = 1;
+  int status;
+  OPTIMIST_TX_BEGIN(status);
+  ASSERT_EQ(status, OPTIMIST_OK);
+  optimist_store_u64(&word, 2);
+  testing::internal::CaptureStderr();
+  int inner = OPTIMIST_OK;
+  optimist::atomically([&] { inner = optimist_tx_commit(); });
+  const std::string diagnostic = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(inner, OPTIMIST_E_NO_TRANSACTION);
+  EXPECT_NE(diagnostic.find("inside a C++ atomic block"), std::string::npos) << diagnostic;
+  EXPECT_EQ(optimist_tx_commit(), OPTIMIST_OK);
+  EXPECT_EQ(word, 2u);
+}
+
+}  // namespace
