@@ -29,7 +29,10 @@
 // (use durable::ptr) and be aligned to at most 16 bytes. One transaction may
 // write the heap of at most one store. A store is opened by one process at a
 // time (an advisory lock) unless every opener sets options::multi_process;
-// it must outlive every transaction that touches it.
+// it must outlive every transaction that touches it. Open and destroy stores
+// outside transactions: opening one inside is a std::logic_error; one destroyed
+// inside a transaction closes when that transaction commits (said on stderr),
+// and stays open until the process ends if it aborts.
 //
 // Commit (runtime/durable/group_commit.cpp): the engine locks and validates
 // as usual, then appends a checksummed redo record of the heap words to the

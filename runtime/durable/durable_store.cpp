@@ -5,9 +5,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
 #include "durable/commit_hook.hpp"
 #include "durable/shared_store.hpp"
 #include "optimist/detail/engine.hpp"
+#include "stm/transaction.hpp"
 
 namespace optimist::durable {
 
@@ -17,6 +22,11 @@ store_impl::store_impl(const std::string& p, const options& o)
     : path(p), log_path(log_path_for(p)), opts(o) {
   if (optimist::detail::in_transaction()) {
     throw std::logic_error("optimist::durable::store: open a store outside transactions");
+  }
+  if (p.empty()) {
+    // (It used to create the log as a file named "-log" in the working
+    // directory before the heap file's creation failed.)
+    throw store_error("optimist::durable::store: the path is empty");
   }
   if (opts.multi_process) {
     multi_process = true;
@@ -71,7 +81,58 @@ store_impl::~store_impl() {
 store::store(const std::string& path, const options& opts)
     : impl_(std::make_unique<detail::store_impl>(path, opts)) {}
 
-store::~store() = default;
+namespace {
+
+// Stores destroyed inside a transaction that has not committed yet, and those
+// whose transaction aborted (kept open until the process ends): reachable
+// from here, so that they are neither freed twice nor reported as leaks.
+struct closing_stores {
+  std::mutex mutex;
+  std::vector<detail::store_impl*> stores;
+};
+closing_stores& stores_closing() {
+  static closing_stores* const list = new closing_stores;  // never destroyed: see above
+  return *list;
+}
+
+}  // namespace
+
+// INVARIANT (close-after-commit): a store destroyed inside a transaction
+// closes only once that transaction has committed. Its commit writes the heap
+// words back after this destructor has returned; closing here unmapped the heap
+// under it (a crash in the write-back). So the store's state is handed to an
+// on-commit action, which runs when the transaction is over. If the
+// transaction aborts instead, the action is dropped and the store stays open
+// (its files locked) until the process ends: the aborted attempt wrote nothing
+// to the heap, and the next open recovers every commit before it.
+store::~store() {
+  optimist::detail::transaction* tx = optimist::detail::tls_current;
+  if (tx == nullptr || impl_ == nullptr) return;  // impl_ closes the store now
+  std::fprintf(stderr,
+               "optimist: durable::store %s was destroyed inside a transaction; it closes when "
+               "the transaction commits (if it aborts, the store stays open until the process "
+               "ends). Destroy stores outside transactions.\n",
+               impl_->path.c_str());
+  detail::store_impl* impl = impl_.release();
+  closing_stores& closing = stores_closing();
+  try {
+    {
+      std::lock_guard<std::mutex> lock(closing.mutex);
+      closing.stores.push_back(impl);
+    }
+    tx->on_commit.push_back([impl] {
+      {
+        closing_stores& list = stores_closing();
+        std::lock_guard<std::mutex> lock(list.mutex);
+        std::erase(list.stores, impl);
+      }
+      delete impl;
+    });
+  } catch (...) {
+    // Out of memory: the store stays open until the process ends, as after an
+    // abort (if the list could not hold it either, it is leaked as it stands).
+  }
+}
 
 void store::checkpoint() {
   if (optimist::detail::in_transaction()) {

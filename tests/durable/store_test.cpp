@@ -368,6 +368,56 @@ TEST_F(DurableStore, SecondOpenIsRefused) {
   EXPECT_NE(m.find("is open already"), std::string::npos) << m;
 }
 
+// A store destroyed inside the transaction that writes it closes when that transaction commits:
+// the write is durable and the store opens again. (The destructor used to unmap the heap before
+// the commit wrote it back: a crash.) If the transaction aborts, the store stays open until the
+// process ends and the aborted write is nowhere.
+TEST_F(DurableStore, DestroyedInsideATransactionClosesWhenItCommits) {
+  const std::string path = file("closed-in-block.store");
+  auto* s = new durable::store(path, small());
+  optimist::tvar<long>& t = s->root<optimist::tvar<long>>("t");
+  testing::internal::CaptureStderr();
+  optimist::atomically([&] {
+    t.set(7);
+    delete s;
+    t.set(t.get() + 1);  // still mapped until the commit
+  });
+  const std::string diagnostic = testing::internal::GetCapturedStderr();
+  EXPECT_NE(diagnostic.find("was destroyed inside a transaction; it closes when the transaction "
+                            "commits"),
+            std::string::npos)
+      << diagnostic;
+  {
+    durable::store again(path, small());  // the lock was released: closed
+    EXPECT_EQ(again.root<optimist::tvar<long>>("t").get(), 8);
+  }
+
+  const std::string aborted_path = file("aborted-close.store");
+  auto* doomed = new durable::store(aborted_path, small());
+  optimist::tvar<long>& u = doomed->root<optimist::tvar<long>>("u");
+  u.set(1);
+  testing::internal::CaptureStderr();
+  EXPECT_THROW(optimist::atomically([&] {
+                 u.set(2);
+                 delete doomed;
+                 throw std::runtime_error("abort after the close");
+               }),
+               std::runtime_error);
+  (void)testing::internal::GetCapturedStderr();
+  EXPECT_EQ(u.get(), 1) << "still open (and mapped), with the aborted write rolled back";
+  const std::string m = message_of([&] { durable::store again(aborted_path, small()); });
+  EXPECT_NE(m.find("is open already"), std::string::npos) << m;
+}
+
+TEST_F(DurableStore, EmptyPathIsRefusedAndCreatesNothing) {
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  const std::string m = message_of([&] { durable::store s("", small()); });
+  fs::current_path(cwd);
+  EXPECT_NE(m.find("the path is empty"), std::string::npos) << m;
+  EXPECT_TRUE(fs::is_empty(dir_)) << "a failed open left a file behind";
+}
+
 TEST_F(DurableStore, HeapFullIsAnExceptionAndNothingIsHalfApplied) {
   const std::string path = file("full.store");
   durable::options o = small();
