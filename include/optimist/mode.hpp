@@ -77,8 +77,9 @@
 // commits and aborts by cause; the report lists them per block.
 //
 // The mode starts from the OPTIMIST_MODE environment variable (stm, htm,
-// serial or auto; anything else makes the first transaction throw
-// std::invalid_argument naming the value) and can be changed with
+// serial or auto, also spelt automatic; anything else makes every transaction,
+// a block or a single access outside one, throw std::invalid_argument naming
+// the value until the program sets a mode) and can be changed with
 // set_execution_mode() or for one run of tasks with run_options::mode. Each
 // outermost block takes the mode current at its start; switching between stm
 // and serial while other blocks run is safe (the serial gate). Change it to or
