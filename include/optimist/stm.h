@@ -88,7 +88,9 @@ const char* optimist_status_text(int status);
 
 /* Registers the calling thread; repeatable (counted). Returns OPTIMIST_OK. */
 int optimist_thread_enter(void);
-/* Undoes one optimist_thread_enter(). Returns OPTIMIST_E_NOT_ENTERED if unmatched. */
+/* Undoes one optimist_thread_enter(). Returns OPTIMIST_E_NOT_ENTERED if unmatched, and
+ * OPTIMIST_E_INVALID (the thread stays entered) if it is the last one and a transaction is
+ * running: commit it first. */
 int optimist_thread_exit(void);
 
 /* Starts a transaction, or a nested one. `status` (an int lvalue) receives

@@ -168,6 +168,14 @@ int optimist_thread_enter(void) {
 int optimist_thread_exit(void) {
   transaction* tx = entered("optimist_thread_exit");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
+  if (tx->c_entered == 1 && tx->depth > 0) {
+    // The last exit would leave the running transaction unable to commit
+    // (every later call is refused as "not entered") and lose its writes.
+    std::fprintf(stderr,
+                 "optimist: optimist_thread_exit called inside a transaction; the thread stays "
+                 "entered: commit the transaction first\n");
+    return OPTIMIST_E_INVALID;
+  }
   --tx->c_entered;
   return OPTIMIST_OK;
 }

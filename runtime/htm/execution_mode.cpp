@@ -116,6 +116,14 @@ void set_execution_mode(execution_mode mode) {
         "optimist::set_execution_mode: " + std::to_string(static_cast<int>(mode)) +
         " is not an execution_mode");
   }
+  if (detail::in_transaction()) {
+    // Each outermost block takes the mode at its start; a change from inside
+    // one would apply to nothing of it, and to or from htm it must not happen
+    // while transactions run at all.
+    throw std::logic_error(
+        "optimist::set_execution_mode called inside an atomic block: set the mode between "
+        "blocks (or for one run of tasks with run_options::mode)");
+  }
   std::lock_guard<std::mutex> guard(mode_mutex);
   publish(mode);
   // Auto mode's controller starts again from speculation: a program that sets

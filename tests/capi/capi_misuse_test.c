@@ -346,6 +346,33 @@ static void test_misaligned_access_is_an_error_status(void) {
   optimist_thread_exit();
 }
 
+/* The last optimist_thread_exit inside a running transaction is refused (the
+ * thread stays entered) and the transaction still commits. (It used to succeed;
+ * the commit was then refused as "not entered" and the store was lost.) */
+static void test_thread_exit_inside_a_transaction_is_refused(void) {
+  int status;
+  int exit_status;
+  struct captured_stderr capture;
+  char* diagnostic;
+  optimist_thread_enter();
+  g_refused_word = 0;
+  capture_stderr(&capture);
+  OPTIMIST_TX_BEGIN(status);
+  CHECK(status == OPTIMIST_OK, "begin gave %d", status);
+  optimist_store_u64(&g_refused_word, 5);
+  exit_status = optimist_thread_exit();
+  CHECK(optimist_tx_commit() == OPTIMIST_OK, "the commit after the refused exit");
+  diagnostic = release_stderr(&capture);
+  CHECK(exit_status == OPTIMIST_E_INVALID, "optimist_thread_exit inside a transaction gave %d",
+        exit_status);
+  CHECK(g_refused_word == 5, "the transaction's store was lost: %llu",
+        (unsigned long long)g_refused_word);
+  CHECK(strstr(diagnostic, "optimist_thread_exit called inside a transaction") != NULL,
+        "stderr does not say why:\n%s", diagnostic);
+  free(diagnostic);
+  CHECK(optimist_thread_exit() == OPTIMIST_OK, "the exit after the commit");
+}
+
 struct test_case {
   const char* name;
   void (*run)(void);
@@ -360,6 +387,8 @@ int main(void) {
        test_begin_before_sigsetjmp_restarts_inside_a_transaction},
       {"begin_before_sigsetjmp_under_contention", test_begin_before_sigsetjmp_under_contention},
       {"misaligned_access_is_an_error_status", test_misaligned_access_is_an_error_status},
+      {"thread_exit_inside_a_transaction_is_refused",
+       test_thread_exit_inside_a_transaction_is_refused},
   };
   const size_t count = sizeof tests / sizeof tests[0];
   int passed = 0, failed = 0;

@@ -82,6 +82,25 @@ TEST_P(RunMode, ABadModeIsRefusedAndNothingIsLost) {
   EXPECT_EQ(ran.get(), 1);
 }
 
+// set_execution_mode inside an atomic block is refused: each outermost block takes the mode at
+// its start, so the call would change nothing of the block, and to or from htm it must not happen
+// while transactions run. The block rolls back with the exception; the mode is unchanged.
+TEST(SetExecutionModeTest, InsideABlockIsALogicErrorAndChangesNothing) {
+  const optimist::execution_mode before = optimist::execution_mode_now();
+  optimist::tvar<long> x{0};
+  try {
+    optimist::atomically([&] {
+      x.set(1);
+      optimist::set_execution_mode(optimist::execution_mode::htm);
+    });
+    FAIL() << "set_execution_mode inside a block was accepted";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("inside an atomic block"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(optimist::execution_mode_now(), before);
+  EXPECT_EQ(x.get(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, RunMode, ::testing::Values(1u, 2u, 4u),
                          [](const auto& param) { return std::to_string(param.param) + "threads"; });
 
