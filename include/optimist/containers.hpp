@@ -104,6 +104,8 @@
 //   pop_first(), pop_last()               remove and return the smallest / largest
 //   range(lo, hi) -> std::vector<std::pair<K, V>>   every key in [lo, hi), in order
 //   for_each_in(lo, hi, f)                f(const K&, const V&) for every key in [lo, hi)
+//   (for_each and for_each_in: an f that returns bool ends the walk by returning false,
+//   so "the first 10 keys from k" reads 10 nodes, not the rest of the map)
 //   erase_range(lo, hi) -> std::size_t    removes every key in [lo, hi); how many
 //   A range with hi <= lo is empty. Compare must be a strict weak order; what it
 //   throws propagates and leaves the map as it was. A lookup costs about 2 log2(n)

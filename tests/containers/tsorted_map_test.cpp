@@ -227,6 +227,24 @@ TEST(TsortedMapTest, StringKeysAndCustomOrder) {
   EXPECT_EQ(map.range("pz", "b").size(), 3u) << "pear, fig, banana";
 }
 
+// An f that returns bool ends the walk by returning false.
+TEST(TsortedMapTest, AWalkEndsWhenFReturnsFalse) {
+  sorted_map map;
+  for (long k = 0; k < 1000; ++k) map.insert({k, k});
+  std::vector<long> seen;
+  map.for_each_in(100, 1000, [&](long k, long) {
+    seen.push_back(k);
+    return seen.size() < 3;
+  });
+  EXPECT_EQ(seen, (std::vector<long>{100, 101, 102}));
+  seen.clear();
+  map.for_each([&](long k, long) {
+    seen.push_back(k);
+    return k < 4;
+  });
+  EXPECT_EQ(seen, (std::vector<long>{0, 1, 2, 3, 4}));
+}
+
 // Erasing the visited element from for_each is allowed (the walk reads its link afterwards).
 TEST(TsortedMapTest, ForEachMayEraseWhatItVisits) {
   sorted_map map;

@@ -302,8 +302,9 @@ class skip_list {
   bool empty(source_location site) const { return heads_[0].get(site) == nullptr; }
 
   // f(const node&) for every node, in key order (for_each_node), or for
-  // every node with key in [lo, hi) (for_each_node_in). The walk reads a
-  // node's link after f returns, so f may unlink the node it is given.
+  // every node with key in [lo, hi) (for_each_node_in), until f returns false
+  // if it returns bool. The walk reads a node's link after f returns, so f may
+  // unlink the node it is given.
   template <class F>
   void for_each_node(F&& f, source_location site) const {
     walk(
@@ -321,7 +322,11 @@ class skip_list {
   void walk(node* from, Stop&& stop, F&& f, source_location site) const {
     for (node* n = from; n != nullptr && !stop(*n);) {
       node* const current = n;
-      f(*current);
+      if constexpr (std::is_same_v<std::invoke_result_t<F&, const node&>, bool>) {
+        if (!f(*current)) return;  // f answered false: the walk ends here
+      } else {
+        f(*current);
+      }
       n = current->next[0].get(site);
     }
   }

@@ -178,8 +178,8 @@ class tsorted_map {
                   "optimist::tsorted_map::for_each(f): f must take (const K&, const V&)");
     atomically(
         [&] {
-          list_.for_each_node([&](const node& n) { std::invoke(f, n.key, n.value.get(site)); },
-                              site);
+          list_.for_each_node(
+              [&](const node& n) { return std::invoke(f, n.key, n.value.get(site)); }, site);
         },
         site);
   }
@@ -193,7 +193,8 @@ class tsorted_map {
     atomically(
         [&] {
           list_.for_each_node_in(
-              lo, hi, [&](const node& n) { std::invoke(f, n.key, n.value.get(site)); }, site);
+              lo, hi, [&](const node& n) { return std::invoke(f, n.key, n.value.get(site)); },
+              site);
         },
         site);
   }

@@ -112,8 +112,9 @@ class tsorted_set {
   void for_each(F&& f, source_location site = source_location::current()) const {
     static_assert(std::is_invocable_v<F&, const K&>,
                   "optimist::tsorted_set::for_each(f): f must take a const K&");
-    atomically([&] { list_.for_each_node([&](const node& n) { std::invoke(f, n.key); }, site); },
-               site);
+    atomically(
+        [&] { list_.for_each_node([&](const node& n) { return std::invoke(f, n.key); }, site); },
+        site);
   }
 
   template <class F>
@@ -124,7 +125,7 @@ class tsorted_set {
     atomically(
         [&] {
           list_.for_each_node_in(
-              lo, hi, [&](const node& n) { std::invoke(f, n.key); }, site);
+              lo, hi, [&](const node& n) { return std::invoke(f, n.key); }, site);
         },
         site);
   }
