@@ -17,10 +17,15 @@
 //   and writers commit unless they write something the inevitable one has read
 //   or written. If what this transaction read so far has already changed, it is
 //   re-run once more, inevitable from its start. Outside a transaction it does
-//   nothing. A write outside any transaction (tvar::set, optimist::store) to a
-//   word the inevitable transaction holds waits until it commits: do not make
-//   the inevitable transaction wait for a lock held by such a writer. An exception escaping an
-//   inevitable block still rolls back its transactional writes (the I/O, of course, stays done).
+//   nothing. A writer to a word the inevitable transaction has read or written
+//   (another thread's block, or a write outside any transaction: tvar::set,
+//   optimist::store) waits until it commits. So the inevitable transaction must
+//   not wait for such a writer: not for a lock it holds, and not for a thread
+//   it joins (or a future it gets) whose block writes those words. That is a
+//   deadlock no transaction can break, since the inevitable one cannot be
+//   rolled back to let the writer go first. An exception escaping an inevitable
+//   block still rolls back its transactional writes (the I/O, of course, stays
+//   done).
 #pragma once
 
 #include "optimist/detail/engine.hpp"
