@@ -77,9 +77,10 @@
 // commits and aborts by cause; the report lists them per block.
 //
 // The mode starts from the OPTIMIST_MODE environment variable (stm, htm,
-// serial or auto, also spelt automatic; anything else makes every transaction,
-// a block or a single access outside one, throw std::invalid_argument naming
-// the value until the program sets a mode) and can be changed with
+// serial or auto, also spelt automatic; anything else makes every atomic block
+// throw std::invalid_argument naming the value, until the program sets a mode;
+// single accesses outside blocks need no mode and are not refused, since they
+// also run in destructors, which cannot throw) and can be changed with
 // set_execution_mode() or for one run of tasks with run_options::mode. Each
 // outermost block takes the mode current at its start; switching between stm
 // and serial while other blocks run is safe (the serial gate). Change it to or

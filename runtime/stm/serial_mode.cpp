@@ -411,10 +411,6 @@ void pass_gate_slow(transaction& tx) {
 }
 
 standalone_gate::standalone_gate() : tx_(this_thread_transaction()) {
-  // A standalone access is a transaction of its own: an invalid OPTIMIST_MODE
-  // throws here too (std::invalid_argument naming it), as at a block's start,
-  // instead of letting single accesses run while every block throws.
-  (void)execution_mode_now();
   previous_ = tx_.active_since.load(std::memory_order_relaxed);
   if (previous_ != not_active) return;  // already inside the gate (a start time is published)
   const std::uint64_t now = clock_now();

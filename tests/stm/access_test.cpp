@@ -12,8 +12,6 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -532,41 +530,5 @@ TEST_P(AccessTest, PartialOwnWriteWithAConcurrentNeighbour) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, AccessTest, ::testing::Values(1, 2, 4));
-
-}  // namespace
-
-namespace {
-
-// In the child: OPTIMIST_MODE=STM (not a mode: the names are lower case) before anything reads
-// the mode. A single access outside any block is a transaction of its own, so it throws
-// std::invalid_argument naming the value, as a block does; exits 0 only if every access did and
-// nothing was written. (Single accesses used to go through unchecked while blocks threw.)
-[[noreturn]] void bad_mode_refuses_single_accesses() {
-  ::setenv("OPTIMIST_MODE", "STM", 1);
-  optimist::tvar<long> x{5};
-  long plain = 5;
-  int refused = 0;
-  auto named = [&](auto&& access) {
-    try {
-      access();
-    } catch (const std::invalid_argument& e) {
-      if (std::string(e.what()).find("\"STM\"") != std::string::npos) ++refused;
-    }
-  };
-  named([&] { x.set(6); });
-  named([&] { (void)x.get(); });
-  named([&] { optimist::store(plain, 6L); });
-  named([&] { (void)optimist::atomically([&] { return x.get(); }); });
-  optimist::set_execution_mode(optimist::execution_mode::stm);  // the program recovers
-  const long now = x.get();
-  std::fprintf(stderr, "refused=%d x=%ld plain=%ld\n", refused, now, plain);
-  std::exit(refused == 4 && now == 5 && plain == 5 ? 0 : 1);
-}
-
-TEST(AccessBadModeTest, SingleAccessesThrowForAnInvalidOptimistModeAsBlocksDo) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(bad_mode_refuses_single_accesses(), ::testing::ExitedWithCode(0),
-              "refused=4 x=5 plain=5");
-}
 
 }  // namespace
