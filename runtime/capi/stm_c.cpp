@@ -63,19 +63,44 @@ transaction* entered(const char* function) {
   return nullptr;
 }
 
+// The running transaction is a C++ block's (its outermost level has no C
+// restart point): C code runs inside it.
+inline bool inside_cxx_block() noexcept {
+  const transaction* tx = tls_current;
+  return tx != nullptr && tx->depth > 0 && tx->c_restart_point == nullptr;
+}
+
+// A C transaction is running: an outermost C one, or a C level inside a C++ block.
+bool c_transaction_running(const transaction& tx) noexcept {
+  if (tx.depth == 0) return false;
+  if (tx.c_restart_point != nullptr) return true;
+  for (const auto& level : tx.nesting) {
+    if (level.from_c) return true;
+  }
+  return false;
+}
+
 // No C++ exception may cross into C frames. Out of memory (or an access the
 // engine refuses, named on stderr) inside a C transaction rolls it back and
 // jumps to its restart point, where OPTIMIST_TX_BEGIN reports
 // OPTIMIST_E_NO_MEMORY (OPTIMIST_E_INVALID); outside one it is reported and
 // `fallback` returned.
+//
+// Except inside a C++ block (a C level, or C code called from the block with
+// no C transaction of its own): there C++ frames surround the C ones, and the
+// exception goes on to the block, which rolls back all of it (INVARIANT
+// c-levels-unwound), as a restart_signal crosses these same frames. Swallowed
+// there, the access would be dropped and the block would commit without it.
 template <class F, class R>
 R guarded(const char* function, R fallback, F&& body) {
   int error = OPTIMIST_OK;
   try {
     return body();
   } catch (const std::bad_alloc&) {
+    if (inside_cxx_block()) throw;
     error = OPTIMIST_E_NO_MEMORY;
   } catch (const std::exception& e) {
+    if (inside_cxx_block()) throw;
     // The engine refused the access (a misaligned address): std::invalid_argument.
     const char* what = e.what();
     if (std::strncmp(what, "optimist: ", 10) == 0) what += 10;
@@ -168,7 +193,7 @@ int optimist_thread_enter(void) {
 int optimist_thread_exit(void) {
   transaction* tx = entered("optimist_thread_exit");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
-  if (tx->c_entered == 1 && tx->depth > 0) {
+  if (tx->c_entered == 1 && c_transaction_running(*tx)) {
     // The last exit would leave the running transaction unable to commit
     // (every later call is refused as "not entered") and lose its writes.
     std::fprintf(stderr,
@@ -197,6 +222,10 @@ int optimist_tx_begin_at_(const char* file, int line, const char* function) {
     return error;
   }
   if (tx.depth > 0) {
+    // A hardware attempt of a C++ block runs the C level in software instead
+    // (its C++ exception and end-of-block handling are the software path's).
+    if (tx.mode == optimist::detail::tx_mode::hardware)
+      optimist::detail::hardware_abort_for_exception();
     // Flattened: the restart point stays the outermost one's. Still a nesting
     // level of its own (INVARIANT nesting-marks), marked as C's: inside a C++
     // block, a C++ exception or restart may unwind it (INVARIANT
@@ -247,6 +276,14 @@ int optimist_tx_commit(void) {
     }
     tx->commit_nested();
     return OPTIMIST_OK;
+  }
+  if (tx->c_restart_point == nullptr) {
+    // The outermost level is a C++ block's: one commit more than C began.
+    // Committing it here would end the block in the middle of its body.
+    std::fprintf(stderr,
+                 "optimist: optimist_tx_commit called inside a C++ atomic block with no C "
+                 "transaction open (one commit more than OPTIMIST_TX_BEGIN); ignored\n");
+    return OPTIMIST_E_NO_TRANSACTION;
   }
   try {
     tx->commit();  // a failed commit restarts through siglongjmp

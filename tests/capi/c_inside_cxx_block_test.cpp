@@ -7,7 +7,9 @@
 //   and crash the next block);
 // - a conflict restart while the C level is open re-runs the block from its start;
 // - a C level left open when the block returns commits with the block, and stderr says so;
-// - optimist_tx_commit from inside a C++ block nested in the C transaction is refused.
+// - optimist_tx_commit from inside a C++ block nested in the C transaction, or one commit more
+//   than C began, is refused;
+// - an access the engine refuses inside a C level reaches the block as its exception.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -127,6 +129,61 @@ TEST_F(CInsideCxxBlockTest, CCommitInsideANestedCxxBlockIsRefused) {
   EXPECT_NE(diagnostic.find("inside a C++ atomic block"), std::string::npos) << diagnostic;
   EXPECT_EQ(optimist_tx_commit(), OPTIMIST_OK);
   EXPECT_EQ(word, 2u);
+}
+
+// An access the engine refuses inside a C level goes on to the C++ block as the exception it is
+// (the block rolls back); swallowed, the store was dropped and the block committed without it.
+TEST_F(CInsideCxxBlockTest, RefusedAccessInACLevelReachesTheBlockAsAnException) {
+  alignas(8) static std::uint64_t words[2] = {0, 0};
+  auto* misaligned = reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(words) + 3);
+  optimist::tvar<long> x{0};
+  EXPECT_THROW(optimist::atomically([&] {
+                 x.set(1);
+                 int status;
+                 OPTIMIST_TX_BEGIN(status);
+                 ASSERT_EQ(status, OPTIMIST_OK);
+                 optimist_store_u64(misaligned, 7);
+                 optimist_tx_commit();
+               }),
+               std::invalid_argument);
+  EXPECT_EQ(x.get(), 0);
+  EXPECT_EQ(words[0], 0u);
+  EXPECT_EQ(words[1], 0u);
+}
+
+// A C library that brackets its work with optimist_thread_enter / optimist_thread_exit, called
+// from a C++ block on a thread that never entered: its exit comes after its own commit, with
+// only the C++ block running, and is not refused.
+TEST_F(CInsideCxxBlockTest, CLibraryEnteringAndExitingInsideABlockIsNotRefused) {
+  std::uint64_t word = 1;
+  int exit_status = -100;
+  std::thread([&] {
+    optimist::atomically([&] {
+      optimist_thread_enter();
+      EXPECT_EQ(c_store_in_transaction(&word, 10, /*commit=*/true), OPTIMIST_OK);
+      exit_status = optimist_thread_exit();
+    });
+  }).join();
+  EXPECT_EQ(exit_status, OPTIMIST_OK);
+  EXPECT_EQ(word, 11u);
+}
+
+// One optimist_tx_commit more than the C code began, inside a C++ block: refused; it used to
+// commit the block in the middle of its body.
+TEST_F(CInsideCxxBlockTest, ExtraCCommitInsideABlockIsRefused) {
+  optimist::tvar<long> x{0};
+  int extra = OPTIMIST_OK;
+  testing::internal::CaptureStderr();
+  optimist::atomically([&] {
+    x.set(1);
+    extra = optimist_tx_commit();
+    EXPECT_TRUE(optimist::in_transaction());
+    x.set(x.get() + 1);
+  });
+  const std::string diagnostic = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(extra, OPTIMIST_E_NO_TRANSACTION);
+  EXPECT_EQ(x.get(), 2);
+  EXPECT_NE(diagnostic.find("no C transaction open"), std::string::npos) << diagnostic;
 }
 
 }  // namespace
