@@ -39,8 +39,9 @@
 //              with inserts and erases inside the range or between its last key
 //              and the next. pop_first() writes the front (pops conflict with
 //              each other, as a priority queue's must). The size is kept in 64
-//              counters chosen by thread, so inserts by different threads do not
-//              collide on it; empty() reads the front only.
+//              counters, one per thread in the order threads first insert or
+//              erase (modulo 64), so threads collide on one only when they share
+//              a slot; empty() reads the front only.
 //   tvector    reads and writes of different elements are independent; every
 //              element access reads the size (it is bounds-checked), so
 //              push_back / pop_back conflict with all element accesses and with
@@ -95,9 +96,9 @@
 //   tsorted_map(less = Compare()), tsorted_map{{k, v}, ...}
 //   insert, insert_or_assign, find, contains, erase, update, m[k], size,
 //   empty, clear, for_each(f), snapshot() as tmap (for_each and snapshot in
-//   key order; f may erase or assign, and keys it inserts after the current
-//   one are visited). The ordered queries return std::optional<std::pair<K, V>>
-//   (std::nullopt: no such element):
+//   key order; f may erase the key it is given, or assign values; whether
+//   keys it inserts are visited is unspecified). The ordered queries return
+//   std::optional<std::pair<K, V>> (std::nullopt: no such element):
 //   first(), last()                       the smallest and the largest key
 //   lower_bound(k), upper_bound(k)        the first key >= k, > k (as std::map)
 //   floor(k)                              the last key <= k

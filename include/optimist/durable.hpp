@@ -32,7 +32,8 @@
 // it must outlive every transaction that touches it. Open and destroy stores
 // outside transactions: opening one inside is a std::logic_error; one destroyed
 // inside a transaction closes when that transaction commits (said on stderr),
-// and stays open until the process ends if it aborts.
+// and stays open until the process ends if it aborts (or if the nested block
+// that destroyed it is rolled back).
 //
 // Commit (runtime/durable/group_commit.cpp): the engine locks and validates
 // as usual, then appends a checksummed redo record of the heap words to the

@@ -130,6 +130,17 @@ TEST(TqueueTimeoutTest, ATimeoutPastTheClocksRangeWaitsForThePush) {
   pop_with_push_after_50ms(std::chrono::hours::max(), 1);
   pop_with_push_after_50ms(std::chrono::nanoseconds::max(), 2);
   pop_with_push_after_50ms(std::chrono::duration<double>(1e30), 3);
+  // Narrow and fine-grained types: the clock's headroom fits neither (it wrapped, and a short
+  // timeout then waited for ever or for nothing).
+  pop_with_push_after_50ms(std::chrono::duration<int, std::milli>(10'000), 4);
+  pop_with_push_after_50ms(std::chrono::duration<long long, std::pico>(10'000'000'000'000LL), 5);
+  optimist::test::watchdog guard("short pop_for timeouts of narrow types");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(queue.pop_for(std::chrono::duration<int, std::milli>(30)), std::nullopt);
+  EXPECT_EQ(queue.pop_for(std::chrono::duration<long long, std::pico>(30'000'000'000LL)),
+            std::nullopt);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
+      << "short timeouts of narrow types were taken as for ever";
 }
 
 TEST(TqueueTimeoutTest, InsideOrElseTheBlockTimesOutAtTheDeadline) {

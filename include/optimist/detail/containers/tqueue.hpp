@@ -150,9 +150,11 @@ class tqueue {
     const clock::time_point now = clock::now();
     // A timeout past the clock's range (hours::max() for "for ever") waits until
     // time_point::max(): now + timeout would overflow into the past and not wait at all.
-    const auto headroom = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(
-        clock::time_point::max() - now);
-    if (timeout >= headroom) return pop_until(clock::time_point::max(), site);
+    // Compared in floating-point seconds: the headroom (about 292 years) fits
+    // no narrow Rep (duration<int, std::milli> wraps), and casting it would.
+    using seconds = std::chrono::duration<long double>;
+    if (seconds(timeout) >= seconds(clock::time_point::max() - now))
+      return pop_until(clock::time_point::max(), site);
     return pop_until(now + std::chrono::duration_cast<clock::duration>(timeout), site);
   }
 
