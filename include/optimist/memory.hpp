@@ -50,6 +50,15 @@ template <class T>
 void destroy_object(void* p) noexcept {
   delete static_cast<T*>(p);
 }
+
+// tx_delete for the containers' own nodes, each unlinked (and so deleted) at
+// most once per transaction: skips the double-delete search (engine.hpp).
+template <class T>
+void tx_delete_unlinked(T* object, source_location site) {
+  if (object == nullptr) return;
+  log_unique_deletion(const_cast<std::remove_cv_t<T>*>(object),
+                      &destroy_object<std::remove_cv_t<T>>, site, sizeof(T));
+}
 }  // namespace detail
 
 template <class T, class... Args>

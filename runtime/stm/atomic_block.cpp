@@ -276,6 +276,16 @@ void log_allocation(void* object, void (*destroy)(void*)) {
   if (transaction* tx = tls_current) tx->allocations.push_back({object, destroy, {}});
 }
 
+void log_unique_deletion(void* object, void (*destroy)(void*), source_location site,
+                         std::size_t bytes) {
+  if (transaction* tx = tls_current) {
+    tx->deletions.push_back({object, destroy, site, bytes});
+    return;
+  }
+  transaction& self = this_thread_transaction();
+  retire(self, object, destroy, commit_stamp({.deleted = true}), bytes);
+}
+
 void log_deletion(void* object, void (*destroy)(void*), source_location site, std::size_t bytes) {
   if (transaction* tx = tls_current) {
     for (const allocation_entry& d : tx->deletions) {
@@ -286,11 +296,8 @@ void log_deletion(void* object, void (*destroy)(void*), source_location site, st
             std::string(site.file_name()) + ":" + std::to_string(site.line()) + ")");
       }
     }
-    tx->deletions.push_back({object, destroy, site, bytes});
-    return;
   }
-  transaction& self = this_thread_transaction();
-  retire(self, object, destroy, commit_stamp({.deleted = true}), bytes);
+  log_unique_deletion(object, destroy, site, bytes);
 }
 
 }  // namespace optimist::detail

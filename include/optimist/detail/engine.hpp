@@ -90,6 +90,12 @@ void log_allocation(void* object, void (*destroy)(void*));
 // objects are reclaimed after fewer retirements (epoch_reclaimer.cpp).
 void log_deletion(void* object, void (*destroy)(void*), source_location site,
                   std::size_t bytes = 0);
+// log_deletion for an object the caller deletes at most once per transaction
+// (a container node it has just unlinked): no search of the transaction's
+// earlier deletions for a double delete, which made clearing n elements in one
+// transaction cost O(n^2).
+void log_unique_deletion(void* object, void (*destroy)(void*), source_location site,
+                         std::size_t bytes = 0);
 
 // Doorbells (runtime/stm/doorbell.cpp): consumers of a container that wait
 // for one more item, woken one per item instead of all at once by every

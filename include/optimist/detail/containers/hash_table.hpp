@@ -206,7 +206,7 @@ class hash_table {
     note_structure_change();  // INVARIANT shape-counted
     where.link->set(where.found->next.get(site), site);
     add_to_stripe(where.found->hash, -1, site);
-    tx_delete(where.found, site);
+    detail::tx_delete_unlinked(where.found, site);
   }
 
   std::size_t size(source_location site) const {
@@ -235,7 +235,7 @@ class hash_table {
       table->heads[b].set(nullptr, site);
       while (n != nullptr) {
         node* next = n->next.get(site);
-        tx_delete(n, site);
+        detail::tx_delete_unlinked(n, site);
         n = next;
       }
     }
@@ -292,7 +292,7 @@ class hash_table {
     buckets* fresh = tx_new<buckets>(count, [&](std::size_t b) { return heads[b]; });
     note_structure_change();  // INVARIANT shape-counted
     table_.set(fresh, site);
-    tx_delete(old, site);
+    detail::tx_delete_unlinked(old, site);
   }
 
   [[no_unique_address]] Hash hasher_;

@@ -232,7 +232,7 @@ class skip_list {
     note_structure_change();  // INVARIANT shape-counted
     for (int l = 0; l < victim->height; ++l) where.before[l]->set(victim->next[l].get(site), site);
     count(-1, site);
-    tx_delete(victim, site);
+    detail::tx_delete_unlinked(victim, site);
   }
 
   std::size_t erase(const K& key, source_location site) {
@@ -286,7 +286,7 @@ class skip_list {
     for (int l = 0; l < levels; ++l) heads_[l].set(nullptr, site);
     while (n != nullptr) {
       node* following = n->next[0].get(site);
-      tx_delete(n, site);
+      detail::tx_delete_unlinked(n, site);
       n = following;
     }
     for (size_stripe& s : stripes_) {
