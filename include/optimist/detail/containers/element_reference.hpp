@@ -1,4 +1,5 @@
-// optimist/detail/containers/element_reference.hpp — the proxy behind tmap[k] and tvector[i].
+// optimist/detail/containers/element_reference.hpp — the proxy behind m[k] of the maps and
+// tvector[i].
 //
 // Not for users. An element of a transactional container has no stable
 // address a C++ reference could bind to (a map entry may be inserted by the
@@ -93,6 +94,37 @@ class element_reference {
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
   const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
+// A map's m[k] (tmap, tsorted_map): Map provides find(k, site) ->
+// std::optional<V>, insert_or_assign(k, v, site) and update(k, f, site).
+template <class Map, class K, class V>
+class map_reference : public element_reference<map_reference<Map, K, V>, V> {
+  using base = element_reference<map_reference<Map, K, V>, V>;
+  friend base;
+
+ public:
+  using base::operator=;
+  map_reference(const map_reference&) = default;
+  // m[a] = m[b] copies the value, not the proxy.
+  map_reference& operator=(const map_reference& other) {
+    write(other.read(source_location::current()), source_location::current());
+    return *this;
+  }
+
+ private:
+  friend Map;
+  map_reference(Map& map, const K& key) : map_(&map), key_(key) {}
+
+  V read(source_location site) const { return map_->find(key_, site).value_or(V{}); }
+  void write(const V& value, source_location site) { map_->insert_or_assign(key_, value, site); }
+  template <class F>
+  V modify(F&& f, source_location site) {
+    return map_->update(key_, std::forward<F>(f), site);
+  }
+
+  Map* map_;
+  K key_;
 };
 
 }  // namespace optimist::detail::containers

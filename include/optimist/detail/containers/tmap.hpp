@@ -36,7 +36,8 @@ class tmap {
   using key_type = K;
   using mapped_type = V;
   using size_type = std::size_t;
-  class reference;
+  // What operator[] returns; see <optimist/containers.hpp>.
+  using reference = detail::containers::map_reference<tmap, K, V>;
 
   explicit tmap(std::size_t bucket_count = detail::containers::default_bucket_count,
                 const Hash& hash = Hash(), const KeyEqual& equal = KeyEqual())
@@ -154,35 +155,6 @@ class tmap {
         },
         site);
   }
-
-  // tmap::reference — what operator[] returns; see <optimist/containers.hpp>.
-  class reference : public detail::containers::element_reference<reference, V> {
-    using base = detail::containers::element_reference<reference, V>;
-    friend base;
-
-   public:
-    using base::operator=;
-    reference(const reference&) = default;
-    // m[a] = m[b] copies the value, not the proxy.
-    reference& operator=(const reference& other) {
-      write(other.read(source_location::current()), source_location::current());
-      return *this;
-    }
-
-   private:
-    friend class tmap;
-    reference(tmap& map, const K& key) : map_(&map), key_(key) {}
-
-    V read(source_location site) const { return map_->find(key_, site).value_or(V{}); }
-    void write(const V& value, source_location site) { map_->insert_or_assign(key_, value, site); }
-    template <class F>
-    V modify(F&& f, source_location site) {
-      return map_->update(key_, std::forward<F>(f), site);
-    }
-
-    tmap* map_;
-    K key_;
-  };
 
  private:
   table_type table_;

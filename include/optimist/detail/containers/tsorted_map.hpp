@@ -40,7 +40,8 @@ class tsorted_map {
   using key_compare = Compare;
   using size_type = std::size_t;
   using entry = std::pair<K, V>;
-  class reference;
+  // What operator[] returns; see <optimist/containers.hpp>.
+  using reference = detail::containers::map_reference<tsorted_map, K, V>;
 
   explicit tsorted_map(const Compare& less = Compare()) : list_(less) {}
   tsorted_map(std::initializer_list<entry> items, const Compare& less = Compare())
@@ -209,35 +210,6 @@ class tsorted_map {
         },
         site);
   }
-
-  // tsorted_map::reference — what operator[] returns; see <optimist/containers.hpp>.
-  class reference : public detail::containers::element_reference<reference, V> {
-    using base = detail::containers::element_reference<reference, V>;
-    friend base;
-
-   public:
-    using base::operator=;
-    reference(const reference&) = default;
-    // m[a] = m[b] copies the value, not the proxy.
-    reference& operator=(const reference& other) {
-      write(other.read(source_location::current()), source_location::current());
-      return *this;
-    }
-
-   private:
-    friend class tsorted_map;
-    reference(tsorted_map& map, const K& key) : map_(&map), key_(key) {}
-
-    V read(source_location site) const { return map_->find(key_, site).value_or(V{}); }
-    void write(const V& value, source_location site) { map_->insert_or_assign(key_, value, site); }
-    template <class F>
-    V modify(F&& f, source_location site) {
-      return map_->update(key_, std::forward<F>(f), site);
-    }
-
-    tsorted_map* map_;
-    K key_;
-  };
 
  private:
   static std::optional<entry> entry_of(const node* n, source_location site) {
