@@ -25,6 +25,10 @@
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace intset_structures_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -178,3 +182,5 @@ TEST_P(IntsetConcurrent, SortedList) {
 INSTANTIATE_TEST_SUITE_P(Threads, IntsetConcurrent, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace intset_structures_test

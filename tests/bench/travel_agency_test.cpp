@@ -21,6 +21,10 @@
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace travel_agency_test {
+
 namespace {
 
 using bench::vacation::item_kind;
@@ -108,3 +112,5 @@ TEST_P(TravelAgencyConcurrent, ClientMixKeepsTheAgencyConsistent) {
 INSTANTIATE_TEST_SUITE_P(Threads, TravelAgencyConcurrent, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace travel_agency_test

@@ -23,6 +23,10 @@
 #include "optimist/tvar.hpp"
 #include "support/serial_mode.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace c_inside_cxx_block_test {
+
 namespace {
 
 // The C side, as a C library would have it (the header's macros; a C++ compiler here).
@@ -187,3 +191,5 @@ TEST_F(CInsideCxxBlockTest, ExtraCCommitInsideABlockIsRefused) {
 }
 
 }  // namespace
+
+}  // namespace c_inside_cxx_block_test

@@ -35,6 +35,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tmap_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -524,3 +528,5 @@ TEST_P(TmapConcurrentTest, MovesBetweenMapsAreAtomic) {
 INSTANTIATE_TEST_SUITE_P(Threads, TmapConcurrentTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace tmap_test

@@ -31,6 +31,10 @@
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tqueue_parked_waiters_test {
+
 namespace {
 
 using optimist::test::scaled;
@@ -295,3 +299,5 @@ TEST(TqueueParkedWaitersDutyTest, WokenTaskThatTakesNothingPassesTheWakeUpOn) {
 }
 
 }  // namespace
+
+}  // namespace tqueue_parked_waiters_test

@@ -27,6 +27,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tqueue_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -276,3 +280,5 @@ TEST_P(TqueueConcurrentTest, BlockingPopWaitsForItems) {
 INSTANTIATE_TEST_SUITE_P(Threads, TqueueConcurrentTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace tqueue_test

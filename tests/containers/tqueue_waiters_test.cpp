@@ -26,6 +26,10 @@
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tqueue_waiters_test {
+
 namespace {
 
 using optimist::test::scaled;
@@ -164,3 +168,5 @@ TEST(TqueueWaitersPassOnTest, WokenConsumerThatThrowsPassesTheWakeUpOn) {
 }
 
 }  // namespace
+
+}  // namespace tqueue_waiters_test

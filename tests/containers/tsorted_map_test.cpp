@@ -32,6 +32,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tsorted_map_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -474,3 +478,5 @@ TEST_P(TsortedMapConcurrentTest, MovesKeepTheMapSortedAndComplete) {
 INSTANTIATE_TEST_SUITE_P(Threads, TsortedMapConcurrentTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace tsorted_map_test

@@ -23,6 +23,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tsorted_set_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -160,3 +164,5 @@ TEST_P(TsortedSetConcurrentTest, AsPriorityQueueEachElementIsTakenOnce) {
 INSTANTIATE_TEST_SUITE_P(Threads, TsortedSetConcurrentTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace tsorted_set_test

@@ -22,6 +22,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace tvector_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -260,3 +264,5 @@ TEST_P(TvectorConcurrentTest, ElementTransfersConserveSumDuringGrowth) {
 INSTANTIATE_TEST_SUITE_P(Threads, TvectorConcurrentTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace tvector_test

@@ -27,6 +27,10 @@
 #include "durable/ledger_workload.hpp"
 #include "support/stress.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace kill9_test {
+
 namespace {
 
 namespace durable = optimist::durable;
@@ -164,3 +168,5 @@ TEST_P(Kill9, NegativeControlReplayingStaleRecordsIsCaught) {
 INSTANTIATE_TEST_SUITE_P(Threads, Kill9, ::testing::Values(1, 2));
 
 }  // namespace
+
+}  // namespace kill9_test

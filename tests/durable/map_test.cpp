@@ -36,6 +36,10 @@
 #include "optimist/optimist.hpp"
 #include "support/stress.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace map_test {
+
 namespace {
 
 namespace durable = optimist::durable;
@@ -679,3 +683,5 @@ INSTANTIATE_TEST_SUITE_P(Cases, DurableMapPowerLoss,
                          });
 
 }  // namespace
+
+}  // namespace map_test

@@ -56,6 +56,10 @@
 #include "optimist/retry.hpp"
 #include "support/stress.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace multiprocess_test {
+
 namespace {
 
 namespace durable = optimist::durable;
@@ -855,3 +859,5 @@ TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
 }
 
 }  // namespace
+
+}  // namespace multiprocess_test

@@ -31,6 +31,10 @@
 #include "durable/power_cut_io.hpp"
 #include "support/stress.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace power_loss_test {
+
 namespace {
 
 namespace durable = optimist::durable;
@@ -199,3 +203,5 @@ INSTANTIATE_TEST_SUITE_P(Cases, PowerLoss,
                          });
 
 }  // namespace
+
+}  // namespace power_loss_test

@@ -27,6 +27,10 @@
 #include "optimist/durable.hpp"
 #include "optimist/optimist.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace store_test {
+
 namespace {
 
 namespace durable = optimist::durable;
@@ -499,3 +503,5 @@ TEST_F(DurableStore, FailedSyncRollsBackAndStopsTheStore) {
 }
 
 }  // namespace
+
+}  // namespace store_test

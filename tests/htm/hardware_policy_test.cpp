@@ -27,6 +27,10 @@
 #include "stm/thread_registry.hpp"
 #include "support/threads.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace hardware_policy_test {
+
 namespace {
 
 using optimist::hardware_abort_cause;
@@ -303,3 +307,5 @@ TEST(ExecutionMode, SimulatedOrRealHardwareKeepsTransactionsCorrect) {
 }
 
 }  // namespace
+
+}  // namespace hardware_policy_test

@@ -35,6 +35,10 @@
 #include "support/profile_equality.hpp"
 #include "support/threads.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace hardware_report_test {
+
 namespace {
 
 namespace report = optimist::report;
@@ -420,3 +424,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, HardwareReport, ::testing::Values(1, 2, 4),
                          [](const auto& param) { return std::to_string(param.param) + "threads"; });
 
 }  // namespace
+
+}  // namespace hardware_report_test

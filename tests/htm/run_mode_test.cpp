@@ -11,6 +11,10 @@
 #include "htm/site_policy.hpp"
 #include "optimist/optimist.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace run_mode_test {
+
 namespace {
 
 class RunMode : public ::testing::TestWithParam<unsigned> {
@@ -105,3 +109,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, RunMode, ::testing::Values(1u, 2u, 4u),
                          [](const auto& param) { return std::to_string(param.param) + "threads"; });
 
 }  // namespace
+
+}  // namespace run_mode_test

@@ -18,6 +18,10 @@
 #include "support/serial_mode.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace orphan_reclamation_test {
+
 namespace {
 
 struct tracked {
@@ -111,3 +115,5 @@ TEST(OrphanReclamationTest, AnObjectHandedOverDuringAScanOutlivesItsReader) {
 }
 
 }  // namespace
+
+}  // namespace orphan_reclamation_test

@@ -25,6 +25,10 @@
 #include "support/watchdog.hpp"
 #include "support/white_box.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace reclamation_fences_test {
+
 namespace {
 
 // The batch of epoch_reclaimer.cpp: a scan needs this many new retirements,
@@ -190,3 +194,5 @@ TEST(ReclamationAloneTest, OnlyThreadWithADescriptorScansWithoutTheHeavyFence) {
 }
 
 }  // namespace
+
+}  // namespace reclamation_fences_test

@@ -12,6 +12,10 @@
 #include "profile/json_text.hpp"
 #include "support/profile_equality.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace json_report_test {
+
 namespace {
 
 using optimist::report::conflict_kind;
@@ -440,3 +444,5 @@ TEST(JsonReport, ASwitchWithoutRunIsOutsideTaskRuns) {
 }
 
 }  // namespace
+
+}  // namespace json_report_test

@@ -7,6 +7,10 @@
 
 #include "optimist/report.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace merge_test {
+
 namespace {
 
 using optimist::report::conflict_kind;
@@ -192,3 +196,5 @@ TEST(Merge, AddsAutoModeSummariesAndMergesTheirSwitchesByTime) {
 }
 
 }  // namespace
+
+}  // namespace merge_test

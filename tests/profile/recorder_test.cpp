@@ -64,6 +64,10 @@
 
 extern char** environ;
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace recorder_test {
+
 namespace {
 
 namespace report = optimist::report;
@@ -1005,3 +1009,5 @@ TEST(ReportAtExit, JsonFileIsWrittenAtExit) {
 }
 
 }  // namespace
+
+}  // namespace recorder_test

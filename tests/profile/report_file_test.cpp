@@ -27,6 +27,10 @@
 
 extern char** environ;
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace report_file_test {
+
 namespace {
 
 using optimist::detail::write_report_file;
@@ -171,3 +175,5 @@ TEST(report_file, write_report_file_names_the_file_and_the_reason) {
 }
 
 }  // namespace
+
+}  // namespace report_file_test

@@ -14,6 +14,10 @@
 #include "optimist/report.hpp"
 #include "profile/temp_files.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace report_tool_test {
+
 namespace {
 
 using optimist::report::conflict_kind;
@@ -202,3 +206,5 @@ TEST(ReportTool, DoubleDashEndsOptions) {
 }
 
 }  // namespace
+
+}  // namespace report_tool_test

@@ -6,6 +6,10 @@
 
 #include <filesystem>
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace site_format_test {
+
 namespace {
 
 using optimist::detail::format_seconds;
@@ -69,3 +73,5 @@ TEST(SiteFormat, Locations) {
 }
 
 }  // namespace
+
+}  // namespace site_format_test

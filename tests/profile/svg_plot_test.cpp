@@ -6,6 +6,10 @@
 #include <sstream>
 #include <string>
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace svg_plot_test {
+
 namespace {
 
 using optimist::report::conflict_kind;
@@ -81,3 +85,5 @@ TEST(SvgPlot, WithoutConflictsSaysSo) {
 }
 
 }  // namespace
+
+}  // namespace svg_plot_test

@@ -11,6 +11,10 @@
 #include "optimist/report.hpp"
 #include "profile/temp_files.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace text_report_test {
+
 namespace {
 
 using optimist::report::conflict;
@@ -455,3 +459,5 @@ TEST(TextReport, NoAutoModeSectionWhenTheControllerNeverRan) {
 }
 
 }  // namespace
+
+}  // namespace text_report_test

@@ -11,6 +11,10 @@
 
 #include "profile/json_text.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace trace_writer_test {
+
 namespace {
 
 using optimist::detail::json_value;
@@ -172,3 +176,5 @@ TEST(TraceWriter, LargeTimestampsKeepEveryNanosecond) {
 }
 
 }  // namespace
+
+}  // namespace trace_writer_test

@@ -27,6 +27,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace access_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -532,3 +536,5 @@ TEST_P(AccessTest, PartialOwnWriteWithAConcurrentNeighbour) {
 INSTANTIATE_TEST_SUITE_P(Threads, AccessTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace access_test

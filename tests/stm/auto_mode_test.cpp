@@ -31,6 +31,10 @@
 #include "support/watchdog.hpp"
 #include "support/white_box.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace auto_mode_test {
+
 namespace {
 
 using optimist::execution_mode;
@@ -251,3 +255,5 @@ TEST_P(AutoModeThreads, BankInvariantWhileThreadsJoinAndLeave) {
 INSTANTIATE_TEST_SUITE_P(Threads, AutoModeThreads, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace auto_mode_test

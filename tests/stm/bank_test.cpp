@@ -22,6 +22,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace bank_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -176,3 +180,5 @@ TEST_P(BankTest, ConcurrentDepositsAllLand) {
 INSTANTIATE_TEST_SUITE_P(Threads, BankTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace bank_test

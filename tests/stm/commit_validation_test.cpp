@@ -17,6 +17,10 @@
 #include "support/serial_mode.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace commit_validation_test {
+
 namespace {
 
 using optimist::test::watchdog;
@@ -92,3 +96,5 @@ TEST(CommitValidation, OneThreadCommitsInOrder) {
 }
 
 }  // namespace
+
+}  // namespace commit_validation_test

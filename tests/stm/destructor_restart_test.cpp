@@ -16,6 +16,10 @@
 #include "optimist/optimist.hpp"
 #include "support/serial_mode.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace destructor_restart_test {
+
 namespace {
 
 struct reads_when_destroyed {
@@ -73,3 +77,5 @@ TEST(DestructorRestartTest, DestructorWhileUnwindingGetsAnAnswer) {
 }
 
 }  // namespace
+
+}  // namespace destructor_restart_test

@@ -28,6 +28,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace exception_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -467,3 +471,5 @@ TEST_P(ExceptionTest, InevitableNestedBlockThatThrowsRollsBackAlone) {
 INSTANTIATE_TEST_SUITE_P(Threads, ExceptionTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace exception_test

@@ -42,6 +42,10 @@
 #include "support/watchdog.hpp"
 #include "support/white_box.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace give_way_test {
+
 namespace {
 
 using optimist::execution_mode;
@@ -548,3 +552,5 @@ TEST_F(GiveWay, ASerialDeleteWaitsForATakenOverBlockThatMayStillReadIt) {
       << "serial deletions stayed deferred after the taken-over attempt ended";
 }
 }  // namespace
+
+}  // namespace give_way_test

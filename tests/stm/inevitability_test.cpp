@@ -23,6 +23,10 @@
 #include "support/serial_mode.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace inevitability_test {
+
 namespace {
 
 using optimist::test::watchdog;
@@ -129,3 +133,5 @@ TEST(InevitabilityRerun, ACleanupTransactionDoesNotResetStarvation) {
 }
 
 }  // namespace
+
+}  // namespace inevitability_test

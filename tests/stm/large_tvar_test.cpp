@@ -18,6 +18,10 @@
 
 #include "optimist/optimist.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace large_tvar_test {
+
 namespace {
 
 // An odd size: the last word is partly used.
@@ -94,3 +98,5 @@ TEST(LargeTvarTest, GetAndSetInsideTransactionsRollBack) {
 }
 
 }  // namespace
+
+}  // namespace large_tvar_test

@@ -47,6 +47,10 @@
 
 #include "stm/global_clock.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace litmus_test {
+
 namespace {
 
 // ---- A tiny RC11 checker ---------------------------------------------------
@@ -521,3 +525,5 @@ TEST(LitmusEngine, AcquireValidationLoadsAreNotEnough) {
 }
 
 }  // namespace
+
+}  // namespace litmus_test

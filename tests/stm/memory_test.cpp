@@ -30,6 +30,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace memory_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -388,3 +392,5 @@ TEST_P(MemoryTest, DeletingTwiceInOneTransactionIsALogicError) {
 INSTANTIATE_TEST_SUITE_P(Threads, MemoryTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace memory_test

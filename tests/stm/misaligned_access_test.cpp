@@ -17,6 +17,10 @@
 
 #include "optimist/optimist.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace misaligned_access_test {
+
 namespace {
 
 #pragma pack(push, 1)
@@ -89,3 +93,5 @@ TEST(MisalignedAccessTest, WholePackedStructStillWorks) {
 }
 
 }  // namespace
+
+}  // namespace misaligned_access_test

@@ -29,6 +29,10 @@
 #include "support/watchdog.hpp"
 #include "support/white_box.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace mode_controller_test {
+
 namespace {
 
 using optimist::execution_mode;
@@ -706,3 +710,5 @@ TEST_P(ModeControllerThreads, BankInvariantWhileTheControllerSwitchesOften) {
 INSTANTIATE_TEST_SUITE_P(Threads, ModeControllerThreads, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace mode_controller_test

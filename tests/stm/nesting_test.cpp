@@ -19,6 +19,10 @@
 #include "support/think_time.hpp"
 #include "support/threads.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace nesting_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -300,3 +304,5 @@ TEST_P(NestingTest, NestedRollbackUnderContention) {
 INSTANTIATE_TEST_SUITE_P(Threads, NestingTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace nesting_test

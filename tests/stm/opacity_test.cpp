@@ -28,6 +28,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace opacity_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -326,3 +330,5 @@ TEST_P(OpacityTest, DoomedAttemptNeverWalksPastTheEndOfAReplacedArray) {
 INSTANTIATE_TEST_SUITE_P(Threads, OpacityTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace opacity_test

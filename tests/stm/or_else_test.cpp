@@ -24,6 +24,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace or_else_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -263,3 +267,5 @@ TEST_P(OrElseTest, ConsumersOfTwoQueuesTakeEveryItemOnce) {
 INSTANTIATE_TEST_SUITE_P(Threads, OrElseTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace or_else_test

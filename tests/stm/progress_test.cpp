@@ -29,6 +29,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace progress_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -306,3 +310,5 @@ TEST_P(ProgressTest, BecomeInevitableOutsideATransactionDoesNothing) {
 INSTANTIATE_TEST_SUITE_P(Threads, ProgressTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace progress_test

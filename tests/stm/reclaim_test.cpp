@@ -23,6 +23,10 @@
 #include "support/serial_mode.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace reclaim_test {
+
 namespace {
 
 using optimist::test::watchdog;
@@ -138,3 +142,5 @@ INSTANTIATE_TEST_SUITE_P(Paths, ReclaimTest,
                          case_name);
 
 }  // namespace
+
+}  // namespace reclaim_test

@@ -24,6 +24,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace retry_until_test {
+
 namespace {
 
 using optimist::test::run_threads;
@@ -251,3 +255,5 @@ TEST(RetryUntilMisuse, AfterBecomeInevitableIsALogicErrorWhileTheDeadlineLiesAhe
 }
 
 }  // namespace
+
+}  // namespace retry_until_test

@@ -35,6 +35,10 @@
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace retry_wakeup_test {
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -234,3 +238,5 @@ TEST(RetryWakeupRace, AStoreRacingWithTheRegistrationIsNeverLost) {
 }
 
 }  // namespace
+
+}  // namespace retry_wakeup_test

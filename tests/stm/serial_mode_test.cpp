@@ -35,6 +35,10 @@
 #include "support/watchdog.hpp"
 #include "support/white_box.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace serial_mode_test {
+
 namespace {
 
 using optimist::execution_mode;
@@ -796,3 +800,5 @@ TEST_F(SerialMode, AThrowingActionStillDestroysTheDeletedObjects) {
 INSTANTIATE_TEST_SUITE_P(Threads, SerialModeThreads, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace serial_mode_test

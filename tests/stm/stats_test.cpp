@@ -29,6 +29,10 @@
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace stats_test {
+
 namespace {
 
 using optimist::abort_cause;
@@ -372,3 +376,5 @@ TEST(StatsNamesTest, EveryCauseHasItsName) {
 INSTANTIATE_TEST_SUITE_P(Threads, StatsTest, ::testing::Values(1, 2, 4));
 
 }  // namespace
+
+}  // namespace stats_test

@@ -23,6 +23,10 @@
 #include "stm/write_log.hpp"
 #include "support/stress.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace write_log_test {
+
 namespace {
 
 using optimist::detail::write_entry;
@@ -292,3 +296,5 @@ TEST(WriteLogTest, BlocksReadBackManyOwnWrites) {
 }
 
 }  // namespace
+
+}  // namespace write_log_test

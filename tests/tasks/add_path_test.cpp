@@ -31,6 +31,10 @@
 #include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace add_path_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -195,3 +199,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, AddPathTest, optimist::test::task_thread_count
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace add_path_test

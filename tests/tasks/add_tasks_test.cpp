@@ -29,6 +29,10 @@
 #include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace add_tasks_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -451,3 +455,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, AddTasksTest, optimist::test::task_thread_coun
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace add_tasks_test

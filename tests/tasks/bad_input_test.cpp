@@ -20,6 +20,10 @@
 #include "optimist/optimist.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace bad_input_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -89,3 +93,5 @@ TEST(BadModeTest, OptimistModeFooIsNamedAndNoTaskIsLost) {
 }
 
 }  // namespace
+
+}  // namespace bad_input_test

@@ -27,6 +27,10 @@
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace ordered_help_test {
+
 namespace {
 
 using optimist::test::busy_work;
@@ -252,3 +256,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, OrderedHelpTest, optimist::test::task_thread_c
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace ordered_help_test

@@ -28,6 +28,10 @@
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace ordered_serial_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -187,3 +191,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, OrderedSerialTest, optimist::test::task_thread
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace ordered_serial_test

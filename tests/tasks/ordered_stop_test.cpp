@@ -24,6 +24,10 @@
 #include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace ordered_stop_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -214,3 +218,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, OrderedStopTest, optimist::test::task_thread_c
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace ordered_stop_test

@@ -29,6 +29,10 @@
 #include "tasks/commit_log.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace ordered_test {
+
 namespace {
 
 using optimist::test::busy_work;
@@ -368,3 +372,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, OrderedTest, optimist::test::task_thread_count
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace ordered_test

@@ -23,6 +23,10 @@
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace retry_task_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -304,3 +308,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, RetryTaskTest, optimist::test::task_thread_cou
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace retry_task_test

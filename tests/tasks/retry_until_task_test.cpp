@@ -27,6 +27,10 @@
 #include "tasks/parked_tasks.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace retry_until_task_test {
+
 namespace {
 
 using optimist::test::process_cpu_seconds;
@@ -262,3 +266,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, RetryUntilTaskTest, optimist::test::task_threa
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace retry_until_task_test

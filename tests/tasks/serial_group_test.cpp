@@ -24,6 +24,10 @@
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace serial_group_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -91,3 +95,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, SerialGroupTest, optimist::test::task_thread_c
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace serial_group_test

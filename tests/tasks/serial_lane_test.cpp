@@ -23,6 +23,10 @@
 #include "tasks/run_with.hpp"
 #include "tasks/serial_lane.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace serial_lane_test {
+
 namespace {
 
 using optimist::detail::serial_lane;
@@ -103,3 +107,5 @@ INSTANTIATE_TEST_SUITE_P(Threads, SerialLaneRunTest, ::testing::Values(2, 4),
                          optimist::test::thread_count_name);
 
 }  // namespace
+
+}  // namespace serial_lane_test

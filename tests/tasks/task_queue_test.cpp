@@ -28,6 +28,10 @@
 #include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace task_queue_test {
+
 namespace {
 
 using optimist::test::busy_work;
@@ -690,3 +694,5 @@ TEST(TaskQueueObjects, DestroyingAQueueWithPendingTasksFreesThemWithAWarning) {
 }
 
 }  // namespace
+
+}  // namespace task_queue_test

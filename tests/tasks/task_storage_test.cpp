@@ -18,6 +18,10 @@
 #include "support/stress.hpp"
 #include "tasks/run_with.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace task_storage_test {
+
 namespace {
 
 using optimist::test::run_with;
@@ -265,3 +269,5 @@ TEST(TaskStorageAdd, AddingToTheSameQueueWhileATaskIsBuiltIsALogicError) {
 }
 
 }  // namespace
+
+}  // namespace task_storage_test

@@ -26,6 +26,10 @@
 #include "tasks/run_with.hpp"
 #include "tasks/topology.hpp"
 
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace topology_test {
+
 namespace {
 
 using optimist::test::concurrency_probe;
@@ -375,3 +379,5 @@ TEST(PinnedRun, BindingEndsWithTheRun) {
 #endif
 
 }  // namespace
+
+}  // namespace topology_test
