@@ -96,8 +96,9 @@
 //   tsorted_map(less = Compare()), tsorted_map{{k, v}, ...}
 //   insert, insert_or_assign, find, contains, erase, update, m[k], size,
 //   empty, clear, for_each(f), snapshot() as tmap (for_each and snapshot in
-//   key order; f may erase the key it is given, or assign values; whether
-//   keys it inserts are visited is unspecified). The ordered queries return
+//   key order; f may erase or assign elements, and the walk goes on from the
+//   first key after f's that is still there; whether keys f inserts are
+//   visited is unspecified). The ordered queries return
 //   std::optional<std::pair<K, V>> (std::nullopt: no such element):
 //   first(), last()                       the smallest and the largest key
 //   lower_bound(k), upper_bound(k)        the first key >= k, > k (as std::map)
@@ -106,7 +107,8 @@
 //   range(lo, hi) -> std::vector<std::pair<K, V>>   every key in [lo, hi), in order
 //   for_each_in(lo, hi, f)                f(const K&, const V&) for every key in [lo, hi)
 //   (for_each and for_each_in: an f that returns bool ends the walk by returning false,
-//   so "the first 10 keys from k" reads 10 nodes, not the rest of the map)
+//   so "the first 10 keys from k" reads 10 nodes, not the rest of the map; an f that
+//   returns anything but void or bool does not compile)
 //   erase_range(lo, hi) -> std::size_t    removes every key in [lo, hi); how many
 //   A range with hi <= lo is empty. Compare must be a strict weak order; what it
 //   throws propagates and leaves the map as it was. A lookup costs about 2 log2(n)

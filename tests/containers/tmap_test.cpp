@@ -186,6 +186,49 @@ TEST(TmapTest, ForEachMayEraseWhatItVisits) {
   }
 }
 
+// for_each's f may erase other elements too, also the ones after the visited one in its
+// chain: the walk never gives f an element that is no longer in the map. (An unlinked node
+// keeps its link, and the walk used to follow it: with f erasing k and k + 1, f was handed
+// every key, erased or not, and after a clear() the rest of the chain.) One bucket holds every
+// key here, so each erased successor is in the visited node's chain.
+struct one_bucket_hash {
+  std::size_t operator()(long) const noexcept { return 0; }
+};
+
+TEST(TmapTest, ForEachNeverVisitsWhatFErased) {
+  optimist::tmap<long, long, one_bucket_hash> map;
+  for (long k = 0; k < 10; ++k) map.insert({k, k});
+  std::vector<long> visited;
+  map.for_each([&](const long& k, const long& v) {
+    EXPECT_EQ(k, v);
+    visited.push_back(k);
+    map.erase(k);
+    map.erase(k + 1);
+  });
+  EXPECT_EQ(visited, (std::vector<long>{0, 2, 4, 6, 8}));
+  EXPECT_EQ(map.size(), 0u);
+
+  for (long k = 0; k < 10; ++k) map.insert({k, k});
+  visited.clear();
+  map.for_each([&](const long& k, const long&) {
+    visited.push_back(k);
+    map.clear();
+  });
+  EXPECT_EQ(visited.size(), 1u);
+  EXPECT_TRUE(map.empty());
+
+  optimist::tset<long, one_bucket_hash> set;
+  for (long k = 0; k < 10; ++k) set.insert(k);
+  visited.clear();
+  set.for_each([&](const long& k) {
+    visited.push_back(k);
+    set.erase(k);
+    set.erase(k + 1);
+  });
+  EXPECT_EQ(visited, (std::vector<long>{0, 2, 4, 6, 8}));
+  EXPECT_TRUE(set.empty());
+}
+
 // update(k, f) with an f that changes the map itself: f's inserts and erases stay, even of the
 // same key, and the table may grow under it; the value written is f's result. (The update used
 // to write where the key had been before f ran: f's insert of key 16 was lost when the table

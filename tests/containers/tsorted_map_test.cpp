@@ -264,6 +264,51 @@ TEST(TsortedMapTest, ForEachMayEraseWhatItVisits) {
   EXPECT_EQ(map.size(), 34u);
 }
 
+// f may erase other keys too, also the ones after the visited key: the walk goes on from the
+// first key still in the map, and never gives f an erased one. (An unlinked node keeps its
+// links, and the walk used to follow them: with f erasing k and k + 1, f was handed every
+// key; after a clear() or an erase_range, every key that had been in the map.)
+TEST(TsortedMapTest, ForEachNeverVisitsWhatFErased) {
+  sorted_map map;
+  for (long k = 0; k < 10; ++k) map.insert({k, k});
+  std::vector<long> visited;
+  map.for_each([&](long k, long v) {
+    EXPECT_EQ(k, v);
+    visited.push_back(k);
+    map.erase(k);
+    map.erase(k + 1);
+  });
+  EXPECT_EQ(visited, (std::vector<long>{0, 2, 4, 6, 8}));
+  EXPECT_TRUE(map.empty());
+
+  for (long k = 0; k < 10; ++k) map.insert({k, k});
+  visited.clear();
+  map.for_each_in(2, 9, [&](long k, long) {
+    visited.push_back(k);
+    map.erase_range(k + 1, k + 3);
+  });
+  EXPECT_EQ(visited, (std::vector<long>{2, 5, 8}));
+  EXPECT_EQ(map.size(), 5u);  // 0 1 2 5 8
+
+  visited.clear();
+  map.for_each([&](long k, long) {
+    visited.push_back(k);
+    map.clear();
+  });
+  EXPECT_EQ(visited, (std::vector<long>{0}));
+  EXPECT_TRUE(map.empty());
+
+  optimist::tsorted_set<long> set{0, 1, 2, 3, 4, 5};
+  visited.clear();
+  set.for_each([&](long k) {
+    visited.push_back(k);
+    set.erase(k);
+    set.erase(k + 1);
+  });
+  EXPECT_EQ(visited, (std::vector<long>{0, 2, 4}));
+  EXPECT_TRUE(set.empty());
+}
+
 // update(k, f) with an f that changes the map itself, even the same key: f's changes stay and
 // f's result is written to the key as it is after f.
 TEST(TsortedMapTest, UpdateWhoseFunctionChangesTheMapKeepsEveryChange) {

@@ -227,17 +227,19 @@ class hash_table {
   std::size_t bucket_count(source_location site) const { return table_.get(site)->count(); }
 
   void clear(source_location site) {
-    note_structure_change();  // INVARIANT shape-counted
     buckets* table = table_.get(site);
     for (std::size_t b = 0; b < table->count(); ++b) {
       node* n = table->heads[b].get(site);
       if (n == nullptr) continue;
       table->heads[b].set(nullptr, site);
+      std::uint64_t unlinked = 0;
       while (n != nullptr) {
         node* next = n->next.get(site);
         detail::tx_delete_unlinked(n, site);
         n = next;
+        ++unlinked;
       }
+      note_structure_change(unlinked);  // INVARIANT shape-counted
     }
     for (size_stripe& s : stripes_) {
       if (s.count.get(site) != 0) s.count.set(0, site);
@@ -250,22 +252,41 @@ class hash_table {
   template <class F>
   void for_each_node(F&& f, const char* who, source_location site) const {
     buckets* table = table_.get(site);
-    std::uint64_t changes = tls_structure_changes;
     for (std::size_t b = 0; b < table->count(); ++b) {
-      for (node* n = table->heads[b].get(site); n != nullptr; n = n->next.get(site)) {
+      for (node* n = table->heads[b].get(site); n != nullptr;) {
+        const std::uint64_t changes = tls_structure_changes;
         f(*n);
-        if (tls_structure_changes == changes) [[likely]]
-          continue;  // INVARIANT shape-counted: f changed no container
-        changes = tls_structure_changes;
+        node* next = n->next.get(site);
+        const std::uint64_t changed = tls_structure_changes - changes;
+        if (changed == 0) [[likely]] {
+          n = next;  // INVARIANT shape-counted: f changed no container
+          continue;
+        }
         if (table_.get(site) != table)
           throw std::logic_error(std::string("optimist::") + who +
                                  ": f inserted into the container being walked and its table "
                                  "grew, which reorders the walk; insert after for_each returns");
+        // An unlinked node keeps its link, so after f unlinked n and then its successor, n's
+        // link leads out of the chain. One change cannot do that (INVARIANT shape-counted);
+        // after more, the walk follows the links to the first node still in the chain (the
+        // links of unlinked nodes never pass over a node that stayed: inserts append).
+        if (changed > 1) {
+          while (next != nullptr && !in_chain(table->heads[b], next, site))
+            next = next->next.get(site);
+        }
+        n = next;
       }
     }
   }
 
  private:
+  static bool in_chain(const tvar<node*>& head, const node* wanted, source_location site) {
+    for (const node* n = head.get(site); n != nullptr; n = n->next.get(site)) {
+      if (n == wanted) return true;
+    }
+    return false;
+  }
+
   std::int64_t add_to_stripe(std::uint64_t hash, std::int64_t delta, source_location site) {
     tvar<std::int64_t>& count = stripes_[hash & (size_stripe_count - 1)].count;
     const std::int64_t now = count.get(site) + delta;

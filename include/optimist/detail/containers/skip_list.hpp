@@ -80,13 +80,26 @@ inline int random_skip_height() noexcept {
   state ^= state >> 12;
   state ^= state << 25;
   state ^= state >> 27;
-  std::uint64_t bits = state * 0x2545f4914f6cdd1dULL;
+  // The high half of the product: its low bits are the state's own low bits.
+  std::uint64_t bits = (state * 0x2545f4914f6cdd1dULL) >> 32;
   int height = 1;
   while ((bits & 3) == 0 && height < skip_max_levels) {
     ++height;
     bits >>= 2;
   }
   return height;
+}
+
+// True if a walk's f (taking A...) returns void or bool: only a bool can end a walk, so an f
+// that returns anything else (an int 0, an optional) would be ignored without a word.
+template <class F, class... A>
+constexpr bool walk_result_ok() {
+  if constexpr (std::is_invocable_v<F&, A...>) {
+    using R = std::invoke_result_t<F&, A...>;
+    return std::is_void_v<R> || std::is_same_v<R, bool>;
+  } else {
+    return true;  // the is_invocable check reports it
+  }
 }
 
 // The stripe this thread counts in (INVARIANT counted-by-stripe).
@@ -281,14 +294,16 @@ class skip_list {
   void clear(source_location site) {
     node* n = heads_[0].get(site);
     if (n == nullptr) return;
-    note_structure_change();  // INVARIANT shape-counted
     const int levels = levels_.get(site);
     for (int l = 0; l < levels; ++l) heads_[l].set(nullptr, site);
+    std::uint64_t unlinked = 0;
     while (n != nullptr) {
       node* following = n->next[0].get(site);
       detail::tx_delete_unlinked(n, site);
       n = following;
+      ++unlinked;
     }
+    note_structure_change(unlinked);  // INVARIANT shape-counted
     for (size_stripe& s : stripes_) {
       if (s.count.get(site) != 0) s.count.set(0, site);
     }
@@ -303,8 +318,8 @@ class skip_list {
 
   // f(const node&) for every node, in key order (for_each_node), or for
   // every node with key in [lo, hi) (for_each_node_in), until f returns false
-  // if it returns bool. The walk reads a node's link after f returns, so f may
-  // unlink the node it is given.
+  // if it returns bool. f may change the list: the walk goes on to the first
+  // node after the one f was given that is still linked.
   template <class F>
   void for_each_node(F&& f, source_location site) const {
     walk(
@@ -322,12 +337,20 @@ class skip_list {
   void walk(node* from, Stop&& stop, F&& f, source_location site) const {
     for (node* n = from; n != nullptr && !stop(*n);) {
       node* const current = n;
+      const std::uint64_t changes = tls_structure_changes;
       if constexpr (std::is_same_v<std::invoke_result_t<F&, const node&>, bool>) {
         if (!f(*current)) return;  // f answered false: the walk ends here
       } else {
         f(*current);
       }
-      n = current->next[0].get(site);
+      // An unlinked node keeps the links it had, so after f unlinked `current` and then its
+      // successor, current's link leads to a node that is no longer in the list. One change
+      // cannot do that (INVARIANT shape-counted); after more, the walk searches again.
+      if (tls_structure_changes - changes <= 1) [[likely]] {
+        n = current->next[0].get(site);
+      } else {
+        n = upper_bound(current->key, site);  // the key stays readable: freed after commit
+      }
     }
   }
 

@@ -9,9 +9,12 @@
 //
 // Changes made by other threads cannot do that: they commit (or not) as transactions, and one
 // that changed a link this transaction read makes it restart. So a per-thread count suffices:
-// every structural change by the containers adds one (INVARIANT shape-counted), and update
-// compares the count before and after f, finding its element again if it moved. The count is
-// not rolled back with an aborted attempt; that costs at most one extra search.
+// every structural change by the containers adds one per node it links or unlinks (INVARIANT
+// shape-counted), and update compares the count before and after f, finding its element again
+// if it moved. The walks (for_each) use the exact count: after f made one change, the node f was
+// given still leads to the next one (f linked or unlinked one node: not both that node and its
+// successor); after more, they find their place again. The count is not rolled back with an
+// aborted attempt; that costs at most one extra search.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +23,10 @@ namespace optimist::detail::containers {
 
 inline thread_local std::uint64_t tls_structure_changes = 0;
 
-// INVARIANT (shape-counted): called by every operation that links or unlinks a node, or
-// replaces a container's table or array, before it returns.
-inline void note_structure_change() noexcept {
-  ++tls_structure_changes;
+// INVARIANT (shape-counted): called by every operation that links or unlinks nodes (`nodes`:
+// how many), or replaces a container's table or array, before it returns.
+inline void note_structure_change(std::uint64_t nodes = 1) noexcept {
+  tls_structure_changes += nodes;
 }
 
 }  // namespace optimist::detail::containers

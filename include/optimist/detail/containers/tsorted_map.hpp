@@ -177,6 +177,9 @@ class tsorted_map {
   void for_each(F&& f, source_location site = source_location::current()) const {
     static_assert(std::is_invocable_v<F&, const K&, const V&>,
                   "optimist::tsorted_map::for_each(f): f must take (const K&, const V&)");
+    static_assert(
+        detail::containers::walk_result_ok<F, const K&, const V&>(),
+        "optimist::tsorted_map::for_each(f): f must return void, or bool (false ends the walk)");
     atomically(
         [&] {
           list_.for_each_node(
@@ -191,6 +194,9 @@ class tsorted_map {
     static_assert(
         std::is_invocable_v<F&, const K&, const V&>,
         "optimist::tsorted_map::for_each_in(lo, hi, f): f must take (const K&, const V&)");
+    static_assert(detail::containers::walk_result_ok<F, const K&, const V&>(),
+                  "optimist::tsorted_map::for_each_in(lo, hi, f): f must return void, or bool "
+                  "(false ends the walk)");
     atomically(
         [&] {
           list_.for_each_node_in(

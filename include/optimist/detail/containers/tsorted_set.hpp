@@ -112,6 +112,9 @@ class tsorted_set {
   void for_each(F&& f, source_location site = source_location::current()) const {
     static_assert(std::is_invocable_v<F&, const K&>,
                   "optimist::tsorted_set::for_each(f): f must take a const K&");
+    static_assert(
+        detail::containers::walk_result_ok<F, const K&>(),
+        "optimist::tsorted_set::for_each(f): f must return void, or bool (false ends the walk)");
     atomically(
         [&] { list_.for_each_node([&](const node& n) { return std::invoke(f, n.key); }, site); },
         site);
@@ -122,6 +125,9 @@ class tsorted_set {
                    source_location site = source_location::current()) const {
     static_assert(std::is_invocable_v<F&, const K&>,
                   "optimist::tsorted_set::for_each_in(lo, hi, f): f must take a const K&");
+    static_assert(detail::containers::walk_result_ok<F, const K&>(),
+                  "optimist::tsorted_set::for_each_in(lo, hi, f): f must return void, or bool "
+                  "(false ends the walk)");
     atomically(
         [&] {
           list_.for_each_node_in(
