@@ -204,13 +204,14 @@ void destroy_with_delete(void* p) {
   ::operator delete(p);
 }
 
-// Blocks allocated by an optimistic attempt are written in place
+// Blocks allocated by an optimistic or irrevocable attempt are written in place
 // (INVARIANT fresh-in-place, itm_barriers.cpp), so each must be recorded:
 // room for one more record is made before the allocation (false: out of
 // memory, and nothing is allocated), so that recording it cannot fail after.
 bool make_room_for_fresh_block() noexcept {
   transaction* tx = tls_current;
-  if (tx == nullptr || tx->mode != tx_mode::optimistic) return true;
+  if (tx == nullptr || (tx->mode != tx_mode::optimistic && tx->mode != tx_mode::irrevocable))
+    return true;
   auto& blocks = tx->fresh_blocks;
   if (blocks.size() < blocks.capacity()) return true;
   try {
@@ -223,7 +224,8 @@ bool make_room_for_fresh_block() noexcept {
 
 void note_fresh_block(void* p, std::size_t size) noexcept {
   transaction* tx = tls_current;
-  if (tx == nullptr || tx->mode != tx_mode::optimistic) return;
+  if (tx == nullptr || (tx->mode != tx_mode::optimistic && tx->mode != tx_mode::irrevocable))
+    return;
   const auto begin = reinterpret_cast<std::uintptr_t>(p);
   tx->fresh_begin = begin;
   tx->fresh_size = size;

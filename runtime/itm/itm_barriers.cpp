@@ -55,8 +55,11 @@
 //     the log;
 //   - a nesting change forgets them too (a nested level rolled back alone
 //     must undo its writes; GCC's own nested blocks are flattened, so this
-//     concerns C or C++ blocks only), and only optimistic attempts use them:
-//     serial ones write in place with an undo log, irrevocable ones in place.
+//     concerns C or C++ blocks only);
+//   - optimistic and irrevocable attempts use them (an irrevocable attempt,
+//     starved or inevitable, buffers its writes like an optimistic one, so
+//     its memset went to the log and the write-back undid the plain stores
+//     that followed); serial ones write in place with an undo log anyway.
 // INVARIANT callee-stack-direct (itm_thread.hpp): the stack of functions
 // called inside the transaction is accessed directly.
 #include <immintrin.h>
@@ -121,13 +124,18 @@ struct unit_of<8> {
   return tx->writes.find(word) != nullptr;  // (the filter first, inline)
 }
 
+// True if `tx` writes the blocks it allocates in place (INVARIANT fresh-in-place).
+[[gnu::always_inline]] inline bool buffers_writes(const transaction* tx) {
+  return tx != nullptr && (tx->mode == tx_mode::optimistic || tx->mode == tx_mode::irrevocable) &&
+         !tx->doomed;
+}
+
 // Writes `n` bytes at `at` (within two words at most) in place if they lie
-// in a fresh block of an optimistic attempt and the log holds neither word;
-// false: the caller takes the engine's general path.
+// in a fresh block of an optimistic or irrevocable attempt and the log holds
+// neither word; false: the caller takes the engine's general path.
 bool try_write_fresh_bytes(std::uintptr_t at, std::size_t n, const void* in) noexcept {
   const transaction* tx = tls_current;
-  if (tx == nullptr || tx->mode != tx_mode::optimistic || tx->doomed || n == 0 ||
-      !in_fresh_block(tx, at) || !in_fresh_block(tx, at + n - 1) ||
+  if (!buffers_writes(tx) || n == 0 || !in_fresh_block(tx, at) || !in_fresh_block(tx, at + n - 1) ||
       logged_exactly(tx, at & ~std::uintptr_t{7}) ||
       logged_exactly(tx, (at + n - 1) & ~std::uintptr_t{7}))
     return false;
@@ -284,7 +292,7 @@ template <class T>
 [[gnu::noinline]] void write_generic(T* address, T value, const void* caller) {
   const auto at = reinterpret_cast<std::uintptr_t>(address);
   const transaction* tx = tls_current;
-  if (tx != nullptr && tx->mode == tx_mode::optimistic && !tx->doomed && in_fresh_block(tx, at)) {
+  if (buffers_writes(tx) && in_fresh_block(tx, at)) {
     // INVARIANT fresh-in-place: a piece at a time (write_range decides each word)
     unsigned char bytes[sizeof(T)];
     std::memcpy(bytes, &value, sizeof(T));

@@ -22,6 +22,11 @@
 //    of a word) and their last fields then assigned with plain stores: the stores must win,
 //    inside the attempt and after the commit. Fails if any memset byte went to the redo log
 //    (its write-back at commit undid the plain store: {0, 0, 0}).
+// 7. The same in an attempt that runs irrevocably: another thread commits a write to a word the
+//    transaction read, in each attempt until the transaction, starved, runs irrevocably (as
+//    any transaction does after 12 aborts in a row). Fails if that attempt buffered the memset
+//    (an irrevocable attempt buffers its writes too, and only optimistic ones wrote fresh
+//    blocks in place: {0, 0, 0} under contention).
 // OPTIMIST_STRESS (a positive integer) multiplies the operations of 5.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,7 +40,11 @@
 
 #include "check.hpp"
 
+extern "C" __attribute__((transaction_pure)) int _ITM_inTransaction();
+
 namespace {
+
+constexpr int in_irrevocable_transaction = 2;  // _ITM_inTransaction's inIrrevocableTransaction
 
 struct node {
   long value;
@@ -160,6 +169,49 @@ void memset_then_a_field() {
   delete q;
 }
 
+// ---- 7: in an irrevocable attempt ---------------------------------------------------------
+
+long g_contended = 0;
+int g_provoked = 0;
+
+// Until the calling transaction runs irrevocably, another thread commits a write to
+// g_contended, which the caller read before the call and reads again after it: the attempt
+// restarts. (An irrevocable caller holds g_contended, so that thread would wait for it.)
+__attribute__((transaction_pure)) void lose_unless_irrevocable() {
+  if (_ITM_inTransaction() == in_irrevocable_transaction) return;
+  ++g_provoked;
+  std::thread([] {
+    __transaction_atomic {
+      ++g_contended;
+    }
+  }).join();
+}
+
+void memset_then_a_field_irrevocably() {
+  twelve_bytes* p = nullptr;
+  int seen = -1;
+  int state = -1;
+  long lost = -1;
+  __transaction_atomic {
+    const long before = g_contended;
+    lose_unless_irrevocable();
+    lost = g_contended - before;  // 0 when it ran irrevocably (or it restarts here)
+    p = new twelve_bytes;
+    __builtin_memset(p, 0, sizeof *p);
+    p->c = 5;
+    seen = p->c;
+    state = _ITM_inTransaction();
+  }
+  check(state == in_irrevocable_transaction && lost == 0 && g_provoked > 0,
+        "7: the transaction did not end irrevocably (state " + std::to_string(state) +
+            ", attempts lost " + std::to_string(g_provoked) + ")");
+  check(seen == 5, "7: the attempt read its field back as " + std::to_string(seen));
+  check(p->a == 0 && p->b == 0 && p->c == 5,
+        "7: after the commit the block holds {" + std::to_string(p->a) + ", " +
+            std::to_string(p->b) + ", " + std::to_string(p->c) + "}, expected {0, 0, 5}");
+  delete p;
+}
+
 // ---- 5: a shared stack ---------------------------------------------------------------------
 
 node* g_top = nullptr;
@@ -252,6 +304,7 @@ int main() {
     two_blocks_in_one_attempt();
     cancel_after_in_place_writes();
     memset_then_a_field();
+    memset_then_a_field_irrevocably();
     for (int threads : {2, 4}) shared_stack(threads);
     delete g_kept;
     std::exit(g_failed == 0 ? 0 : 1);
