@@ -248,6 +248,16 @@ std::vector<clone_table>& clone_tables() {
   return *tables;
 }
 
+// The transactional clone of `function`, or null.
+void* find_clone(void* function) {
+  for (const clone_table& t : clone_tables()) {
+    for (std::size_t i = 0; i < t.size; ++i) {
+      if (t.entries[2 * i] == function) return const_cast<void*>(t.entries[2 * i + 1]);
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 itm_thread& optimist::detail::make_itm_state() {
@@ -431,11 +441,7 @@ void _ITM_deregisterTMCloneTable(void* table) {
 }
 
 void* _ITM_getTMCloneSafe(void* function) {
-  for (const clone_table& t : clone_tables()) {
-    for (std::size_t i = 0; i < t.size; ++i) {
-      if (t.entries[2 * i] == function) return const_cast<void*>(t.entries[2 * i + 1]);
-    }
-  }
+  if (void* clone = find_clone(function)) return clone;
   std::fprintf(stderr,
                "optimist_itm: an indirect call in a transaction to %p, which has no "
                "transactional clone (declare it transaction_safe)\n",
@@ -443,8 +449,12 @@ void* _ITM_getTMCloneSafe(void* function) {
   std::abort();
 }
 
+// No clone: the transaction runs the function's own code, so it becomes serial-irrevocable first
+// (as libitm does; _ITM_changeTransactionMode may run it again, serially, to this call).
 void* _ITM_getTMCloneOrIrrevocable(void* function) {
-  return _ITM_getTMCloneSafe(function);
+  if (void* clone = find_clone(function)) return clone;
+  _ITM_changeTransactionMode(modeSerialIrrevocable);
+  return function;
 }
 
 // ---- memory management --------------------------------------------------------------------

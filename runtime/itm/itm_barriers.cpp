@@ -25,7 +25,8 @@
 // a claimed serial attempt, an access that straddles words) takes the
 // engine's general read_bytes / write_bytes, which start over and handle
 // every case.
-// Wider types (complex, long double, __m128) are whole words when 8-aligned.
+// Wider types (complex, long double, __m64, __m128) are whole words when 8-aligned; __m256 goes
+// through the byte-range path.
 //
 // INVARIANT (fresh-in-place): an optimistic attempt writes the blocks it
 // allocated (transaction::fresh_blocks, recorded by _ITM_malloc, _ITM_calloc
@@ -446,6 +447,25 @@ void set_bytes(void* destination, int c, std::size_t size, const void* caller) {
   write_range(to, size, pattern, true, caller);
 }
 
+// A value of `size` bytes at `address`, read or written through the barriers' byte-range path
+// (the 256-bit barriers: their callers hold AVX registers, this code is built without AVX).
+void read_block(const void* address, void* out, std::size_t size, const void* caller) {
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  if (itm_on_callee_stack(at, size)) {
+    std::memcpy(out, address, size);
+    return;
+  }
+  read_range(at, size, static_cast<unsigned char*>(out), caller);
+}
+void write_block(void* address, const void* in, std::size_t size, const void* caller) {
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  if (itm_on_callee_stack(at, size)) {
+    std::memcpy(address, in, size);
+    return;
+  }
+  write_range(at, size, static_cast<const unsigned char*>(in), false, caller);
+}
+
 }  // namespace
 
 #pragma GCC visibility push(default)
@@ -509,10 +529,33 @@ OPTIMIST_ITM_TYPE(U8, std::uint64_t)
 OPTIMIST_ITM_TYPE(F, float)
 OPTIMIST_ITM_TYPE(D, double)
 OPTIMIST_ITM_TYPE(E, long double)
+OPTIMIST_ITM_TYPE(M64, __m64)
 OPTIMIST_ITM_TYPE(M128, __m128)
 OPTIMIST_ITM_TYPE(CF, _Complex float)
 OPTIMIST_ITM_TYPE(CD, _Complex double)
 OPTIMIST_ITM_TYPE(CE, _Complex long double)
+
+// __m256: g++ emits these for loops it vectorises with AVX (-mavx, -march=...). The callers pass
+// and take the value in a ymm register, so these functions are built for AVX (they are only
+// called by AVX code); the value goes through memory to the byte-range path.
+#define OPTIMIST_ITM_READ_M256(name)                                         \
+  __attribute__((target("avx"))) __m256 _ITM_##name##M256(const __m256* a) { \
+    __m256 v;                                                                \
+    read_block(a, &v, sizeof v, __builtin_return_address(0));                \
+    return v;                                                                \
+  }
+#define OPTIMIST_ITM_WRITE_M256(name)                                          \
+  __attribute__((target("avx"))) void _ITM_##name##M256(__m256* a, __m256 v) { \
+    write_block(a, &v, sizeof v, __builtin_return_address(0));                 \
+  }
+OPTIMIST_ITM_READ_M256(R)
+OPTIMIST_ITM_READ_M256(RaR)
+OPTIMIST_ITM_READ_M256(RaW)
+OPTIMIST_ITM_READ_M256(RfW)
+OPTIMIST_ITM_WRITE_M256(W)
+OPTIMIST_ITM_WRITE_M256(WaR)
+OPTIMIST_ITM_WRITE_M256(WaW)
+OPTIMIST_ITM_LOG(M256, __m256)
 
 // memcpy / memmove: R{n,t,taR,taW} x W{n,t,taR,taW}; memset: W, WaR, WaW.
 #define OPTIMIST_ITM_COPY(name, rs, rt, ws, wt)                           \

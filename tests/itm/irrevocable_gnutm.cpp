@@ -18,6 +18,9 @@
 // 3. Isolation at 2 and 4 threads: transfers where every 16th block is relaxed and moves its
 //    amount through an unsafe function with plain stores, beside instrumented ones; the total is
 //    conserved.
+// 4. _ITM_getTMCloneOrIrrevocable for a function without a transactional clone returns the
+//    function and leaves the transaction irrevocable (before: the program was stopped with "no
+//    transactional clone"); the block's own write is made once.
 // OPTIMIST_STRESS (a positive integer) multiplies the transfers.
 #include <unistd.h>
 
@@ -129,6 +132,30 @@ __attribute__((noinline)) void move_unsafely(long* from, long* to, long amount) 
   *to += amount;
 }
 
+// ---- 4. an indirect call's target without a clone ------------------------------------------
+
+extern "C" __attribute__((transaction_pure)) void* _ITM_getTMCloneOrIrrevocable(void*);
+
+__attribute__((transaction_pure)) int transaction_state() {
+  return _ITM_inTransaction();
+}
+
+void clone_or_irrevocable() {
+  g_value = 0;
+  void* target = nullptr;
+  int state = -1;
+  __transaction_relaxed {
+    g_value += 1;
+    target = _ITM_getTMCloneOrIrrevocable(reinterpret_cast<void*>(&add_hundred_unsafely));
+    state = transaction_state();
+  }
+  check(target == reinterpret_cast<void*>(&add_hundred_unsafely),
+        "4: _ITM_getTMCloneOrIrrevocable did not return the function itself");
+  check(state == 2,
+        "4: the transaction was not irrevocable after it (state " + std::to_string(state) + ")");
+  check(g_value == 1, "4: the block's write was made " + std::to_string(g_value) + " times");
+}
+
 void transfers(int threads) {
   check_transfers(g_accounts, account_count, threads, 4000 * stress_scale(),
                   "relaxed and atomic transfers", [](int from, int to, long amount, long i) {
@@ -153,6 +180,7 @@ void transfers(int threads) {
 int main() {
   sequential_result();
   uninstrumented_blocks();
+  clone_or_irrevocable();
   for (int threads : {1, 2, 4}) transfers(threads);
   std::printf("itm irrevocable: %s\n", g_failed == 0 ? "all checks passed" : "FAILED");
   return g_failed == 0 ? 0 : 1;
