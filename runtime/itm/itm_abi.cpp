@@ -92,6 +92,7 @@ void undo_thread_state(itm_thread& state) noexcept {
   for (std::size_t i = state.undo_actions.size(); i > 0; --i)
     state.undo_actions[i - 1].function(state.undo_actions[i - 1].argument);
   state.undo_actions.clear();
+  state.caught.clear();  // INVARIANT caught-kept: rolled back, so they go
 }
 
 // Starts the outermost attempt of `tx` in the mode OPTIMIST_MODE gives it,
@@ -342,6 +343,8 @@ void _ITM_commitTransaction() {
     fatal("out of memory committing a transaction");
   }
   t_itm_caller_stack = 0;
+  itm_thread& state = itm_state();
+  if (!state.caught.empty()) state.caught.clear();  // INVARIANT caught-kept: committed
 }
 
 void _ITM_commitTransactionEH(void*) {
@@ -513,8 +516,14 @@ void _ZGTtdaPvm(void* p, std::size_t) {
 
 // ---- exceptions: thrown from a transaction, they commit it (GCC's semantics) ----------------
 
+// The exception object is a fresh block (INVARIANT fresh-in-place): g++ writes it through the
+// barriers (a constructor's clone), and in the redo log those bytes would be written back at the
+// commit, after the catch had freed the object.
 void* _ITM_cxa_allocate_exception(std::size_t size) {
-  return __cxxabiv1::__cxa_allocate_exception(size);
+  if (!make_room_for_fresh_block()) fatal("out of memory throwing an exception in a transaction");
+  void* p = __cxxabiv1::__cxa_allocate_exception(size);  // (terminates when out of memory)
+  note_fresh_block(p, size);
+  return p;
 }
 void _ITM_cxa_free_exception(void* exception) {
   __cxxabiv1::__cxa_free_exception(exception);
@@ -526,6 +535,13 @@ void* _ITM_cxa_begin_catch(void* exception) {
   return __cxxabiv1::__cxa_begin_catch(exception);
 }
 void _ITM_cxa_end_catch() {
+  if (tls_current != nullptr) {
+    try {
+      itm_state().caught.push_back(std::current_exception());  // INVARIANT caught-kept
+    } catch (const std::bad_alloc&) {
+      fatal("out of memory keeping an exception caught in a transaction");
+    }
+  }
   __cxxabiv1::__cxa_end_catch();
 }
 

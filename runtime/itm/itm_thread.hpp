@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <vector>
 
 #include "itm/itm_sites.hpp"
@@ -48,6 +49,11 @@ struct itm_thread {
   std::vector<itm_saved_bytes> saved;  // _ITM_LB, oldest first
   std::vector<unsigned char> saved_data;
   std::vector<itm_user_action> undo_actions;  // _ITM_addUserUndoAction
+  // INVARIANT (caught-kept): exceptions the transaction caught stay allocated until it commits or
+  // rolls back (_ITM_cxa_end_catch would free them). The transaction may have written an
+  // exception object in place (a fresh block, itm_barriers.cpp) or, serially, with an undo log:
+  // a rollback replays the log into it, and memory freed mid-attempt may be another thread's.
+  std::vector<std::exception_ptr> caught;
   std::uint64_t transaction_id = 0;
 };
 
