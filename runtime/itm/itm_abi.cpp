@@ -50,16 +50,18 @@ using namespace optimist::detail;
 
 namespace {
 
-// libitm.h's values.
+// libitm.h's values (the actions are also GCC's A_* in trans-mem.cc: the code it emits after
+// _ITM_beginTransaction tests a_abortTransaction, 0x10, in a transaction that may be cancelled).
 enum : std::uint32_t {
   pr_instrumentedCode = 0x0001,
   pr_uninstrumentedCode = 0x0002,
   a_runInstrumentedCode = 0x01,
   a_runUninstrumentedCode = 0x02,
-  a_saveLiveVariables = 0x08,
-  a_restoreLiveVariables = 0x10,
-  a_abortTransaction = 0x20,
+  a_saveLiveVariables = 0x04,
+  a_restoreLiveVariables = 0x08,
+  a_abortTransaction = 0x10,
   userAbort = 1,
+  outerAbort = 16,  // __transaction_cancel [[outer]]
   outsideTransaction = 0,
   inRetryableTransaction = 1,
   inIrrevocableTransaction = 2,
@@ -351,10 +353,19 @@ void _ITM_commitTransactionEH(void*) {
   _ITM_commitTransaction();
 }
 
+// __transaction_cancel: the outermost transaction (GCC's nested ones are flattened) rolls back
+// and ends. So a cancel [[outer]] is served at any depth; a plain cancel in a nested transaction
+// would roll back only that one (closed nesting), which flattening cannot do: refused.
 void _ITM_abortTransaction(int reason) {
   transaction& tx = running("_ITM_abortTransaction");
-  if (reason != userAbort) fatal("_ITM_abortTransaction with a reason other than userAbort");
-  if (tx.depth > 1) fatal("__transaction_cancel in a nested transaction is not supported");
+  if ((reason & ~outerAbort) != userAbort)
+    fatal("_ITM_abortTransaction with a reason other than userAbort");
+  if (tx.depth > 1 && (reason & outerAbort) == 0)
+    fatal(
+        "__transaction_cancel in a nested transaction is not supported (nested transactions are "
+        "flattened into the outermost one; __transaction_cancel [[outer]] is supported)");
+  if (!itm_outermost(tx))
+    fatal("__transaction_cancel in a transaction nested in a C or C++ atomic block");
   sigjmp_buf* target = &tx.c_jump_buffer;
   tx.counters.count_abort(optimist::abort_cause::explicit_restart);
   tx.discard_attempt();  // a serial attempt: its writes undone in place

@@ -9,7 +9,7 @@
 // sigsetjmp records rsp = the caller's stack pointer after the call, and no
 // callee-saved register has been touched yet. optimist_itm_prepare starts
 // the first attempt; sigsetjmp returning 0 then returns the attempt's flags
-// (itm_thread::first_flags: 0x09, run the instrumented code and save live
+// (itm_thread::first_flags: 0x05, run the instrumented code and save live
 // variables, or 0x02 for a block with only uninstrumented code) to the
 // return address, which the thread's itm_thread holds first (through the
 // initial-exec pointer optimist_itm_state). Every return pushes the return address back and
@@ -57,7 +57,7 @@ _ITM_beginTransaction:
     movq %fs:(%rcx), %rcx             # the thread's itm_thread; its first member is
     pushq (%rcx)                      # the return address: back where the call put it
     .cfi_def_cfa_offset 8
-    movl 12(%rcx), %eax               # first_flags (0x09: instrumented, save live variables)
+    movl 12(%rcx), %eax               # first_flags (0x05: instrumented, save live variables)
     ret                               # (a ret, not a jmp: the return predictor stays in step)
 2:  .cfi_def_cfa_offset 0
     movl %eax, %edi                   # the siglongjmp value after a restart

@@ -42,7 +42,7 @@ struct itm_thread {
   // member it reads: itm_begin_x86_64.cpp): a_runInstrumentedCode |
   // a_saveLiveVariables, or a_runUninstrumentedCode for a block GCC gave no
   // instrumented path (itm_abi.cpp).
-  std::uint32_t first_flags = 0x09;
+  std::uint32_t first_flags = 0x05;
   // The next outermost attempt must run serially: a nested block with only
   // an uninstrumented path was reached in a speculative one (itm_abi.cpp).
   bool serial_next = false;
