@@ -48,6 +48,11 @@
 
 using namespace optimist::detail;
 
+// libsupc++ (CXXABI_TM_1): frees an exception allocated and not thrown, releases the exception
+// being propagated, and ends `caught_count` catches, for a transaction that rolled back.
+extern "C" void __cxa_tm_cleanup(void* unthrown, void* cleanup_exception,
+                                 unsigned int caught_count) noexcept;
+
 namespace {
 
 // libitm.h's values (the actions are also GCC's A_* in trans-mem.cc: the code it emits after
@@ -84,6 +89,17 @@ transaction& running(const char* function) {
 
 // Undo of a restarted or cancelled attempt that the engine does not know
 // about: the bytes _ITM_LB saved (newest first), then the user's undo actions.
+// The thread's count of exceptions thrown and not yet caught (std::uncaught_exceptions()), in
+// libsupc++'s per-thread globals (as thread_registry.cpp reads it).
+unsigned* uncaught_exception_count() noexcept {
+  struct itanium_eh_globals {
+    void* caught_exceptions;
+    unsigned int uncaught_exceptions;
+  };
+  auto* globals = reinterpret_cast<itanium_eh_globals*>(abi::__cxa_get_globals());
+  return globals != nullptr ? &globals->uncaught_exceptions : nullptr;
+}
+
 void undo_thread_state(itm_thread& state) noexcept {
   for (std::size_t i = state.saved.size(); i > 0; --i) {
     const itm_saved_bytes& s = state.saved[i - 1];
@@ -95,6 +111,22 @@ void undo_thread_state(itm_thread& state) noexcept {
     state.undo_actions[i - 1].function(state.undo_actions[i - 1].argument);
   state.undo_actions.clear();
   state.caught.clear();  // INVARIANT caught-kept: rolled back, so they go
+  // libsupc++'s own cleanup of an unthrown object also lowers the uncaught count, which g++ 12's
+  // __cxa_allocate_exception never raised (__cxa_throw does): it is freed here instead; the
+  // exception in flight at a failed _ITM_commitTransactionEH was thrown, and its cleanup does
+  // not lower the count (nothing will catch it now): lowered here.
+  if (state.unthrown != nullptr) {
+    __cxxabiv1::__cxa_free_exception(state.unthrown);
+    state.unthrown = nullptr;
+  }
+  if (state.in_flight != nullptr || state.catches_open != 0) {
+    __cxa_tm_cleanup(nullptr, state.in_flight, state.catches_open);
+    if (state.in_flight != nullptr) {
+      if (unsigned* uncaught = uncaught_exception_count()) --*uncaught;
+    }
+    state.in_flight = nullptr;
+    state.catches_open = 0;
+  }
 }
 
 // Starts the outermost attempt of `tx` in the mode OPTIMIST_MODE gives it,
@@ -304,6 +336,9 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
   state.saved.clear();
   state.saved_data.clear();
   state.undo_actions.clear();
+  state.unthrown = nullptr;
+  state.in_flight = nullptr;
+  state.catches_open = 0;
   const optimist::source_location site = itm_site_of(nullptr, return_address);
   if ((properties & pr_instrumentedCode) == 0) [[unlikely]] {
     state.first_flags = a_runUninstrumentedCode;  // (no restart: it is inevitable)
@@ -347,10 +382,18 @@ void _ITM_commitTransaction() {
   t_itm_caller_stack = 0;
   itm_thread& state = itm_state();
   if (!state.caught.empty()) state.caught.clear();  // INVARIANT caught-kept: committed
+  state.unthrown = nullptr;  // (committed: the program owns it, as outside transactions)
+  state.catches_open = 0;
 }
 
-void _ITM_commitTransactionEH(void*) {
+// The commit at a landing pad, with `exception` (an _Unwind_Exception) in flight: if the commit
+// fails, the rollback releases it (the transaction runs again, and throws again or not).
+void _ITM_commitTransactionEH(void* exception) {
+  transaction& tx = running("_ITM_commitTransactionEH");
+  itm_thread& state = itm_state();
+  if (tx.depth == 1) state.in_flight = exception;
   _ITM_commitTransaction();
+  state.in_flight = nullptr;
 }
 
 // __transaction_cancel: the outermost transaction (GCC's nested ones are flattened) rolls back
@@ -534,24 +577,31 @@ void* _ITM_cxa_allocate_exception(std::size_t size) {
   if (!make_room_for_fresh_block()) fatal("out of memory throwing an exception in a transaction");
   void* p = __cxxabiv1::__cxa_allocate_exception(size);  // (terminates when out of memory)
   note_fresh_block(p, size);
+  if (tls_current != nullptr) itm_state().unthrown = p;
   return p;
 }
 void _ITM_cxa_free_exception(void* exception) {
+  itm_thread& state = itm_state();
+  if (state.unthrown == exception) state.unthrown = nullptr;
   __cxxabiv1::__cxa_free_exception(exception);
 }
 void _ITM_cxa_throw(void* exception, void* type, void (*destructor)(void*)) {
+  itm_state().unthrown = nullptr;
   __cxxabiv1::__cxa_throw(exception, static_cast<std::type_info*>(type), destructor);
 }
 void* _ITM_cxa_begin_catch(void* exception) {
+  if (tls_current != nullptr) ++itm_state().catches_open;
   return __cxxabiv1::__cxa_begin_catch(exception);
 }
 void _ITM_cxa_end_catch() {
   if (tls_current != nullptr) {
+    itm_thread& state = itm_state();
     try {
-      itm_state().caught.push_back(std::current_exception());  // INVARIANT caught-kept
+      state.caught.push_back(std::current_exception());  // INVARIANT caught-kept
     } catch (const std::bad_alloc&) {
       fatal("out of memory keeping an exception caught in a transaction");
     }
+    if (state.catches_open > 0) --state.catches_open;
   }
   __cxxabiv1::__cxa_end_catch();
 }

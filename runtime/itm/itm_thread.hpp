@@ -54,6 +54,14 @@ struct itm_thread {
   // exception object in place (a fresh block, itm_barriers.cpp) or, serially, with an undo log:
   // a rollback replays the log into it, and memory freed mid-attempt may be another thread's.
   std::vector<std::exception_ptr> caught;
+  // What a rollback must clean up of the C++ exception machinery (as libitm does, through
+  // libsupc++'s __cxa_tm_cleanup): an exception allocated but not yet thrown, the exception a
+  // commit with an exception in flight was propagating (_ITM_commitTransactionEH), and the
+  // catches begun and not ended. Otherwise each is leaked, std::uncaught_exceptions() stays
+  // raised, or std::current_exception() gives a stale exception for the rest of the thread.
+  void* unthrown = nullptr;
+  void* in_flight = nullptr;
+  unsigned catches_open = 0;
   std::uint64_t transaction_id = 0;
 };
 

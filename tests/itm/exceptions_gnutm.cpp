@@ -12,6 +12,14 @@
 // 2. Threads (2 and 4) throw and catch in transactions that also move money between shared
 //    accounts (conflicting): every handler sees its own thread's object whole, and the total is
 //    conserved.
+// 3. An exception escapes a transaction whose commit fails once (another thread commits a
+//    conflicting write during the first attempt): the transaction runs again, its write counts
+//    once, the exception reaches the caller, and afterwards std::uncaught_exceptions() is 0.
+//    (Before, the rollback at the commit left the exception it was propagating: leaked, and
+//    std::uncaught_exceptions() said 1 for the rest of the thread.)
+// 4. A transaction rolls back inside a handler (a read there meets the other thread's write):
+//    afterwards std::current_exception() is null outside any handler. (Before, the handler's
+//    exception stayed on the thread's caught-exceptions stack.)
 // OPTIMIST_STRESS (a positive integer) multiplies the transfers of 2.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,9 +27,14 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "check.hpp"
+
+// Written by test 4; outside the anonymous namespace so that g++ keeps the store and its read.
+long g_exceptions_last = 0;
 
 namespace {
 
@@ -78,6 +91,90 @@ void one_thread() {
   }
 }
 
+// ---- 3 and 4: rollbacks with exceptions in play ------------------------------------------------
+
+long g_conflict = 0;
+long g_written = 0;
+bool g_provoke = false;
+int g_attempts = 0;
+
+__attribute__((transaction_pure)) void count_attempt() {
+  ++g_attempts;
+}
+
+// The first call after g_provoke is set: another thread commits a write to g_conflict, which
+// the caller has read (so the caller's attempt rolls back when it writes g_conflict, or reads
+// it again).
+__attribute__((transaction_pure)) void provoke_once() {
+  if (!g_provoke) return;
+  g_provoke = false;
+  std::thread([] {
+    __transaction_atomic {
+      ++g_conflict;
+    }
+  }).join();
+}
+
+__attribute__((noinline)) void throw_out_of_a_transaction() {
+  __transaction_atomic {
+    count_attempt();
+    g_written += 1;
+    const long before = g_conflict;
+    provoke_once();
+    g_conflict = before + 1;  // over the other thread's write: the commit fails
+    if (g_throw) throw 7;
+  }
+}
+
+__attribute__((transaction_safe, noinline)) long read_in_a_handler(bool really) {
+  try {
+    if (really) throw 8;
+  } catch (int) {
+    return g_conflict;  // newer than the snapshot after provoke_once: the attempt rolls back here
+  }
+  return -1;
+}
+
+__attribute__((noinline)) long roll_back_in_a_handler() {
+  long seen = -2;
+  __transaction_atomic {
+    count_attempt();
+    g_exceptions_last = g_conflict;  // (external: the read is not optimised away)
+    provoke_once();
+    seen = read_in_a_handler(g_throw);
+  }
+  return seen;
+}
+
+void rollbacks_with_exceptions() {
+  g_written = 0;
+  g_provoke = true;
+  g_attempts = 0;
+  int caught = 0;
+  try {
+    throw_out_of_a_transaction();
+  } catch (int e) {
+    caught = e;
+  }
+  check(caught == 7 && g_written == 1 && g_attempts == 2,
+        "3: caught " + std::to_string(caught) + ", written " + std::to_string(g_written) +
+            " times in " + std::to_string(g_attempts) + " attempts (expected 7, once, 2)");
+  check(std::uncaught_exceptions() == 0, "3: std::uncaught_exceptions() is " +
+                                             std::to_string(std::uncaught_exceptions()) +
+                                             " after the exception was caught");
+
+  g_provoke = true;
+  g_attempts = 0;
+  const long seen = roll_back_in_a_handler();
+  check(seen == g_conflict && g_attempts == 2,
+        "4: the handler read " + std::to_string(seen) + " in " + std::to_string(g_attempts) +
+            " attempts, expected " + std::to_string(g_conflict) + " in 2");
+  check(std::current_exception() == nullptr,
+        "4: std::current_exception() is not null outside any handler");
+  check(std::uncaught_exceptions() == 0,
+        "4: std::uncaught_exceptions() is " + std::to_string(std::uncaught_exceptions()));
+}
+
 constexpr int account_count = 8;
 long g_accounts[account_count];
 
@@ -107,6 +204,7 @@ int main() {
   if (child == 0) {
     alarm(120);
     one_thread();
+    rollbacks_with_exceptions();
     for (int count : {2, 4}) threads(count);
     std::exit(g_failed == 0 ? 0 : 1);
   }
