@@ -1384,7 +1384,11 @@ struct task_queue_state::worker {
   worker& operator=(const worker&) = delete;
   void operator()() const {
     handoff_acquire(this);
-    queue->work();
+    // INVARIANT (isolated-loops): a worker loop runs isolated, so a task that waits in oneTBB
+    // (a tbb::parallel_for, a parallel algorithm) takes only its own jobs meanwhile, never a
+    // worker job of the run: that would run a second loop inside the task's open transaction
+    // (its tasks rolled back with it, or an ordered run waiting on its own thread for ever).
+    tbb::this_task_arena::isolate([this] { queue->work(); });
     handoff_release(queue);  // acquired by run() after group.wait()
   }
   task_queue_state* queue;
@@ -1595,7 +1599,8 @@ void task_queue_state::run(const run_options& options, source_location site) {
   arena->execute([&] {
     tbb::task_group group;
     for (unsigned i = 1; i < threads; ++i) group.run(worker{this});
-    work();  // the calling thread is one of the run's threads
+    // The calling thread is one of the run's threads (INVARIANT isolated-loops).
+    tbb::this_task_arena::isolate([this] { work(); });
     group.wait();
     handoff_acquire(this);  // what the workers did (see worker)
   });
