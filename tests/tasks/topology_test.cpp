@@ -72,8 +72,16 @@ unsigned counting_probe() {
   return 3;
 }
 
+// What the default thread count falls back to without hwloc: the CPUs this thread may run on.
 unsigned hardware_threads() {
-  return std::max(1u, std::thread::hardware_concurrency());
+  const unsigned allowed = optimist::detail::allowed_cpus();
+  return std::max(1u, allowed > 0 ? allowed : std::thread::hardware_concurrency());
+}
+
+// `n` as the default thread count gives it: capped by this process's cgroup CPU quota.
+unsigned capped(unsigned n) {
+  const unsigned quota = optimist::detail::cgroup_cpu_quota_cores();
+  return quota > 0 && quota < n ? quota : n;
 }
 
 // --- choose_thread_count (white box, "tasks/topology.hpp") --------------------------------------
@@ -82,24 +90,65 @@ TEST(ThreadCountChoice, ProbeFindingNoCoresFallsBackToHardwareConcurrencyWithAWa
   scoped_environment unset("OPTIMIST_THREADS", nullptr);
   std::ostringstream warnings;
   EXPECT_EQ(optimist::detail::choose_thread_count(0, &probe_finds_nothing, warnings),
-            hardware_threads());
+            capped(hardware_threads()));
   const std::string text = warnings.str();
   EXPECT_NE(text.find("hwloc reports no cores"), std::string::npos) << text;
-  EXPECT_NE(text.find("using the hardware concurrency, " + std::to_string(hardware_threads()) +
-                      " threads"),
+  EXPECT_NE(text.find("using the CPUs this thread may run on, " +
+                      std::to_string(capped(hardware_threads())) + " threads"),
             std::string::npos)
       << text;
 
   std::ostringstream no_probe;
-  EXPECT_EQ(optimist::detail::choose_thread_count(0, nullptr, no_probe), hardware_threads());
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, nullptr, no_probe),
+            capped(hardware_threads()));
   EXPECT_NE(no_probe.str().find("hwloc reports no cores"), std::string::npos);
 }
 
 TEST(ThreadCountChoice, ProbeResultIsUsedSilently) {
   scoped_environment unset("OPTIMIST_THREADS", nullptr);
   std::ostringstream warnings;
-  EXPECT_EQ(optimist::detail::choose_thread_count(0, &probe_finds_three, warnings), 3u);
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, &probe_finds_three, warnings), capped(3));
   EXPECT_EQ(warnings.str(), "");
+}
+
+// A cgroup's cpu.max line: "<quota> <period>" in microseconds, a part of a core counting as one.
+TEST(ThreadCountChoice, CpuQuotaLinesGiveWholeCores) {
+  using optimist::detail::cpu_quota_cores;
+  EXPECT_EQ(cpu_quota_cores("max 100000"), 0u);
+  EXPECT_EQ(cpu_quota_cores("200000 100000"), 2u);
+  EXPECT_EQ(cpu_quota_cores("200000 100000\n"), 2u);
+  EXPECT_EQ(cpu_quota_cores("150000 100000"), 2u);
+  EXPECT_EQ(cpu_quota_cores("50000 100000"), 1u);
+  EXPECT_EQ(cpu_quota_cores("-1 100000"), 0u);  // cgroup v1's "no limit"
+  EXPECT_EQ(cpu_quota_cores("100000 0"), 0u);
+  EXPECT_EQ(cpu_quota_cores("abc"), 0u);
+  EXPECT_EQ(cpu_quota_cores(""), 0u);
+}
+
+// The default counts only the cores the calling thread may run on (taskset, numactl): before,
+// hwloc counted every core of the machine, so a run under `taskset -c 0` started a worker per
+// core, all on one CPU.
+TEST(ThreadCountChoice, DefaultCountsOnlyCoresThisThreadMayRunOn) {
+  scoped_environment unset("OPTIMIST_THREADS", nullptr);
+  if (optimist::detail::hwloc_physical_cores() < 2) GTEST_SKIP() << "one core: nothing to narrow";
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  int first = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE && first < 0; ++cpu) {
+    if (CPU_ISSET(cpu, &before)) first = cpu;
+  }
+  ASSERT_GE(first, 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const unsigned cores = optimist::detail::hwloc_physical_cores();
+  std::ostringstream warnings;
+  const unsigned fallback =
+      optimist::detail::choose_thread_count(0, &probe_finds_nothing, warnings);
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  EXPECT_EQ(cores, 1u);
+  EXPECT_EQ(fallback, 1u);
 }
 
 TEST(ThreadCountChoice, RequestedCountWinsOverEnvironmentAndProbe) {
@@ -126,7 +175,7 @@ TEST(ThreadCountChoice, EnvironmentVariableWinsOverTheProbe) {
   EXPECT_EQ(optimist::resolve_thread_count({}), 4096u);
   // Empty counts as unset.
   env.set("");
-  EXPECT_EQ(optimist::detail::choose_thread_count(0, &counting_probe, warnings), 3u);
+  EXPECT_EQ(optimist::detail::choose_thread_count(0, &counting_probe, warnings), capped(3));
   EXPECT_EQ(probe_calls.load(), 1);
 }
 
