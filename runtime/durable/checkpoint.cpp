@@ -8,10 +8,12 @@
 // (one sector-sized write, then a sync) is the commit point: before it,
 // recovery replays the old log onto that state (redo is idempotent: each
 // record stores absolute values); after it, the old records are stale.
+#include <cerrno>
 #include <vector>
 
 #include "durable/durable_store.hpp"
 #include "durable/file_io.hpp"
+#include "durable/shared_store.hpp"
 
 namespace optimist::durable::detail {
 
@@ -82,6 +84,12 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
 
 log_header store_impl::write_next_epoch(
     std::uint64_t current, const std::function<void(const std::string&, int)>& give_up) {
+  if (multi_process && current + 1 > max_shared_epoch) {
+    // Before the heap or the header changes: the store stops with this error, consistent.
+    give_up("the log has used all its epochs for options::multi_process (" +
+                std::to_string(max_shared_epoch) + " checkpoints); copy the store to a new one",
+            EOVERFLOW);
+  }
   if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
   log_header next = files.log;
   next.epoch = current + 1;

@@ -436,14 +436,25 @@ void store_impl::open_shared() {
     shared = nullptr;
     base = nullptr;
   };
+  // Every record holds at least one entry: a log of more than max_shared_records of the
+  // smallest could overflow an epoch's record count (shared_store.hpp).
+  const std::uint64_t largest_log = max_shared_records * record_bytes(1);
+  auto refuse_log_size = [&] {
+    throw_store_error(path, "the log is too large for options::multi_process (at most " +
+                                std::to_string(largest_log) + " bytes)");
+  };
   try {
     while (::flock(sidecar_fd, LOCK_EX) != 0) {
       if (errno != EINTR) throw_store_error(sidecar, "cannot be locked", errno);
     }
+    if (opts.log_size > largest_log) refuse_log_size();  // before creating a store that size
     files = open_store_files(path, opts.heap_size, opts.log_size, opts.create_if_missing, &alone);
     size = files.header.heap_size;
-    if (files.header.log_size >= (std::uint64_t{1} << position_shift)) {
-      throw_store_error(path, "the log is too large for options::multi_process (below 1 TiB)");
+    if (files.header.log_size > largest_log) refuse_log_size();
+    if (files.log.epoch >= max_shared_epoch) {
+      throw_store_error(path, "the log has used all its epochs for options::multi_process (" +
+                                  std::to_string(max_shared_epoch) +
+                                  " checkpoints); copy the store to a new one");
     }
     if (alone) {
       // INVARIANT first-opener.

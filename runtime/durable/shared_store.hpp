@@ -30,6 +30,12 @@ inline constexpr unsigned position_shift = 40;
 inline std::uint64_t log_position(std::uint64_t epoch, std::uint64_t offset) noexcept {
   return (epoch << position_shift) | offset;
 }
+// The epochs and the records of an epoch that fit above the 40 bits of the offset. A store of
+// several processes refuses a log that could hold more records in one epoch (at open), and
+// stops with an error before its epoch would pass the limit (at a checkpoint or a recovering
+// open): a wrapped position compared as already durable, and commits were acknowledged unsynced.
+inline constexpr std::uint64_t max_shared_epoch = (std::uint64_t{1} << (64 - position_shift)) - 1;
+inline constexpr std::uint64_t max_shared_records = (std::uint64_t{1} << (64 - position_shift)) - 1;
 // The append state of the current epoch: (records << 40) | append offset.
 inline std::uint64_t tail_records(std::uint64_t tail) noexcept {
   return tail >> position_shift;

@@ -34,6 +34,7 @@
 //       fdatasync must serve every process, and the followers it covered must
 //       not wait for the leader's mutex (they did: a leader that barged back
 //       held them through its next gathering wait and sync).
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -53,6 +54,9 @@
 
 #include "durable/fault_injection.hpp"
 #include "durable/ledger_workload.hpp"
+#include "durable/redo_log.hpp"
+#include "durable/shared_store.hpp"
+#include "durable/store_file.hpp"
 #include "optimist/retry.hpp"
 #include "support/stress.hpp"
 
@@ -809,6 +813,44 @@ TEST_P(GroupCommit, OneSyncServesEveryProcessAndReleasesItsFollowersAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Processes, GroupCommit, ::testing::Values(2, 3, 4));
+
+// A position in the shared log packs the epoch and the epoch's record count above a 40-bit
+// offset (shared_store.hpp). A log that could hold more records in one epoch than the count's
+// bits is refused before anything is created, and a store whose epoch reached the limit is
+// refused at open. (Before, the epoch wrapped after 2^24 checkpoints and a wrapped position
+// compared as already durable: commits were acknowledged and written back without a sync.)
+TEST(MultiProcessOpen, LogsBeyondThePackedPositionsAreRefused) {
+  namespace dd = durable::detail;
+  const std::string path = fresh_store();
+  durable::options huge = shared_options();
+  huge.log_size = dd::max_shared_records * dd::record_bytes(1) + (1 << 20);
+  try {
+    durable::store s(path, huge);
+    ADD_FAILURE() << "a log of " << huge.log_size << " bytes was accepted";
+  } catch (const durable::store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("the log is too large for options::multi_process"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+
+  { durable::store s(path, shared_options()); }
+  const int fd = ::open((path + "-log").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  dd::log_header h{};
+  ASSERT_EQ(::pread(fd, &h, sizeof h, 0), static_cast<ssize_t>(sizeof h));
+  h.epoch = dd::max_shared_epoch;
+  h.checksum = dd::header_checksum(h);
+  ASSERT_EQ(dd::write_log_header(fd, h), 0);
+  ::close(fd);
+  try {
+    durable::store s(path, shared_options());
+    ADD_FAILURE() << "a store at epoch " << h.epoch << " was opened";
+  } catch (const durable::store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("used all its epochs"), std::string::npos) << e.what();
+  }
+  remove_store(path);
+}
 
 TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
   const std::string path = fresh_store();
