@@ -55,12 +55,17 @@
 // run_all_tasks(), run_all_tasks(options)
 //   Runs every queued task, and every task they add, and returns when none is
 //   left. Threads: options.threads, else the OPTIMIST_THREADS environment
-//   variable, else one per physical core (hwloc). If a task throws, its effects
-//   are rolled back, tasks already running finish, tasks not yet started stay
-//   queued (pending() counts them; the next run runs them) and the first
-//   exception is rethrown. Calling it from inside a task or an atomic block
-//   throws std::logic_error. Tasks added by other threads while a run is going
-//   on are kept for the next run.
+//   variable, else one per physical core the calling thread may run on (hwloc
+//   and its CPU mask; at most the cgroup's CPU quota). If a task throws, its
+//   effects are rolled back, tasks already running finish, tasks not yet
+//   started stay queued (pending() counts them; the next run runs them) and the
+//   first exception is rethrown. Tasks already running that throw as well are
+//   rolled back too, and their exceptions are not kept: only the first one
+//   reaches the caller. Calling it from inside a task or an atomic block, or
+//   while another thread runs the same queue, throws std::logic_error. Tasks
+//   added by other threads while a run is going on are kept for the next run.
+//   A task may wait in oneTBB itself (a tbb::parallel_for in its body): the
+//   run's worker loops are isolated from such waits.
 //
 //   A task that calls optimist::retry() (optimist/retry.hpp) does not hold its
 //   worker: it is rolled back and set aside until a commit changes something
