@@ -39,7 +39,9 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
     if (!failure.empty()) break;
     changed.wait(lock);
   }
-  auto give_up = [&](const std::string& what, int error) {
+  // One process: the store stops here (fail), so a header that reaches the disk later moves
+  // only a log no commit will append to again.
+  auto give_up = [&](const std::string& what, int error, bool) {
     checkpointing = false;
     fail(lock, what, error);
   };
@@ -67,7 +69,7 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
         if (int e =
                 io().write_at(files.heap_fd, base + page * page_size, page_size, page * page_size);
             e != 0) {
-          give_up("cannot write the heap at a checkpoint", e);
+          give_up("cannot write the heap at a checkpoint", e, false);
         }
       }
     }
@@ -83,21 +85,26 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
 }
 
 log_header store_impl::write_next_epoch(
-    std::uint64_t current, const std::function<void(const std::string&, int)>& give_up) {
+    std::uint64_t current,
+    const std::function<void(const std::string&, int, bool header_touched)>& give_up) {
   if (multi_process && current + 1 > max_shared_epoch) {
     // Before the heap or the header changes: the store stops with this error, consistent.
     give_up("the log has used all its epochs for options::multi_process (" +
                 std::to_string(max_shared_epoch) + " checkpoints); copy the store to a new one",
-            EOVERFLOW);
+            EOVERFLOW, false);
   }
-  if (int e = io().sync(files.heap_fd); e != 0) give_up("cannot sync the heap at a checkpoint", e);
+  if (int e = io().sync(files.heap_fd); e != 0) {
+    give_up("cannot sync the heap at a checkpoint", e, false);
+  }
   log_header next = files.log;
   next.epoch = current + 1;
   next.checksum = header_checksum(next);
   if (int e = write_log_header(files.log_fd, next); e != 0) {
-    give_up("cannot write the log header at a checkpoint", e);
+    give_up("cannot write the log header at a checkpoint", e, true);
   }
-  if (int e = io().sync(files.log_fd); e != 0) give_up("cannot sync the log at a checkpoint", e);
+  if (int e = io().sync(files.log_fd); e != 0) {
+    give_up("cannot sync the log at a checkpoint", e, true);
+  }
   return next;
 }
 

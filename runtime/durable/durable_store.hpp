@@ -58,9 +58,12 @@ class store_impl {
   void checkpoint_locked(std::unique_lock<std::mutex>& lock);
   // The commit point both checkpoints share: syncs the heap file, then writes
   // and syncs the header of log epoch `current + 1`, and returns it. On an I/O
-  // error calls `give_up(what, errno)`, which must throw.
-  log_header write_next_epoch(std::uint64_t current,
-                              const std::function<void(const std::string&, int)>& give_up);
+  // error calls `give_up(what, errno, header_touched)`, which must not return;
+  // `header_touched`: the new header may be in the file (the page cache), so
+  // a later sync of the log may make it durable.
+  log_header write_next_epoch(
+      std::uint64_t current,
+      const std::function<void(const std::string&, int, bool header_touched)>& give_up);
 
   // ---- recovery (recovery.cpp) -------------------------------------------
   void recover_and_map();

@@ -837,7 +837,13 @@ void store_impl::checkpoint_shared_locked() {
     if (!busy) break;
     std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
-  auto give_up = [&](const std::string& what, int error) {
+  auto give_up = [&](const std::string& what, int error, bool header_touched) {
+    // The new epoch's header may be in the log file: the other processes would go on appending
+    // records of the old epoch, which a later sync of the log makes stale (recovery would skip
+    // them). So this process stops holding log_mutex, and the next one to take it finishes the
+    // checkpoint (repair_log_state adopts the new epoch: the heap is synced, every appended
+    // record was written back) or finds the header unchanged.
+    if (header_touched) die_for_recovery(path, error);
     std::lock_guard<std::mutex> guard(mutex);
     if (failure.empty()) failure = "optimist::durable: " + path + ": " + what;
     throw_store_error(path, what, error);

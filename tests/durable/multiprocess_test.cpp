@@ -53,6 +53,7 @@
 #include <gtest/gtest.h>
 
 #include "durable/fault_injection.hpp"
+#include "durable/file_io.hpp"
 #include "durable/ledger_workload.hpp"
 #include "durable/redo_log.hpp"
 #include "durable/shared_store.hpp"
@@ -848,6 +849,64 @@ TEST(MultiProcessOpen, LogsBeyondThePackedPositionsAreRefused) {
     ADD_FAILURE() << "a store at epoch " << h.epoch << " was opened";
   } catch (const durable::store_error& e) {
     EXPECT_NE(std::string(e.what()).find("used all its epochs"), std::string::npos) << e.what();
+  }
+  remove_store(path);
+}
+
+// Fails the sync of the log once the new epoch's header was written to it (a checkpoint's
+// commit point), as a disk error would.
+class header_sync_fails : public durable::detail::file_io {
+ public:
+  int write_at(int fd, const void* d, std::size_t n, std::uint64_t off) override {
+    if (off == 0 && n == sizeof(durable::detail::log_header)) header_fd_ = fd;
+    return file_io::write_at(fd, d, n, off);
+  }
+  int sync(int fd) override { return fd == header_fd_ ? EIO : file_io::sync(fd); }
+
+ private:
+  int header_fd_ = -1;
+};
+
+struct checkpoint_counter {
+  optimist::tvar<long> value;
+};
+
+// A checkpoint whose new log header may be in the file but did not sync: the process stops
+// (abort) holding the log's lock, and the next opener finishes the checkpoint, with every
+// commit made before it. (Before, it threw and released the lock: the other processes went on
+// appending records of the old epoch, which a later sync of the log, carrying the new header,
+// made stale, so recovery skipped them: acknowledged commits lost.)
+TEST(MultiProcessCheckpoint, AHeaderThatDidNotSyncStopsTheProcessForRecovery) {
+  const std::string path = fresh_store();
+  {
+    durable::store s(path, shared_options());
+    checkpoint_counter& c = s.root<checkpoint_counter>("counter");
+    optimist::atomically([&] { c.value = 1; });
+  }
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::alarm(60);
+    try {
+      durable::store s(path, shared_options());
+      checkpoint_counter& c = s.root<checkpoint_counter>("counter");
+      for (long i = 2; i <= 10; ++i) optimist::atomically([&] { c.value = i; });
+      static header_sync_fails io;
+      durable::detail::set_file_io_for_testing(&io);
+      s.checkpoint();
+      std::_Exit(3);  // the checkpoint returned
+    } catch (...) {
+      std::_Exit(4);  // it threw: the other processes would go on in the old epoch
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
+      << "the process did not stop: status " << status;
+  {
+    durable::store s(path, shared_options());
+    checkpoint_counter& c = s.root<checkpoint_counter>("counter");
+    EXPECT_EQ(optimist::atomically([&] { return c.value.get(); }), 10);
   }
   remove_store(path);
 }
