@@ -66,14 +66,18 @@ int write_zeros(int fd, std::size_t size) {
   return io().sync(fd);
 }
 
-int sync_directory_of(const std::string& path) {
-  // "." for a bare file name, "/" for a file in the root. (Built in one
-  // expression: GCC 12 at -O3 warned, -Wrestrict, about a later assignment of
-  // "/" to the string, a false positive that every Release build printed.)
+// The directory holding `path`: "." for a bare file name, "/" for a file in the root. (Built
+// in one expression: GCC 12 at -O3 warned, -Wrestrict, about a later assignment of "/" to the
+// string, a false positive that every Release build printed.)
+std::string directory_of(const std::string& path) {
   const std::size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? std::string(".")
-                          : slash == 0               ? std::string("/")
-                                                     : path.substr(0, slash);
+  return slash == std::string::npos ? std::string(".")
+         : slash == 0               ? std::string("/")
+                                    : path.substr(0, slash);
+}
+
+int sync_directory_of(const std::string& path) {
+  const std::string dir = directory_of(path);
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
   int e = ::fsync(fd) == 0 ? 0 : errno;
@@ -109,6 +113,24 @@ void create_store(const std::string& path, std::size_t heap_size, std::size_t lo
   const std::string log_path = log_path_for(path);
   const std::string creating = path + ".creating";
 
+  // INVARIANT (one-creator): creations in a directory take turns, under an exclusive flock of
+  // the directory. Two processes that both found no store would otherwise both create it: the
+  // second truncated the log the first was already committing into and renamed a fresh heap
+  // over the first one's. Under the lock, a store that exists was created meanwhile (opened as
+  // it is), and a `.creating` file was left by a creation that crashed (replaced).
+  fd_guard directory;
+  directory.fd = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (directory.fd < 0) throw_store_error(path, "cannot open its directory", errno);
+  while (::flock(directory.fd, LOCK_EX) != 0) {
+    if (errno != EINTR) throw_store_error(path, "cannot lock its directory", errno);
+  }
+  struct stat existing {};
+  if (::stat(path.c_str(), &existing) == 0) return;  // created meanwhile
+  if (::unlink(creating.c_str()) != 0 && errno != ENOENT) {
+    throw_store_error(path, "cannot remove " + creating + " (left by an interrupted creation)",
+                      errno);
+  }
+
   // The log's name may hold a file of the user's: replace only a log of ours
   // (left by a creation that crashed before the rename).
   fd_guard log;
@@ -125,10 +147,6 @@ void create_store(const std::string& path, std::size_t heap_size, std::size_t lo
   fd_guard heap;
   heap.fd = ::open(creating.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (heap.fd < 0) {
-    if (errno == EEXIST) {
-      throw_store_error(path, "cannot create the store: " + creating +
-                                  " exists (left by an interrupted creation?); remove it");
-    }
     throw_store_error(creating, "cannot be created", errno);
   }
   auto abandon = [&](const std::string& what, int error) {

@@ -478,6 +478,77 @@ TEST_F(DurableStore, DiskFullAtCreationLeavesNothingBehind) {
   EXPECT_FALSE(fs::exists(file("n.store.creating")));
 }
 
+// A `.creating` file left by a creation that crashed is replaced (creations take turns under a
+// lock of the directory, INVARIANT one-creator, so none is running). Before, every later open
+// failed with "exists (left by an interrupted creation?); remove it".
+TEST_F(DurableStore, CreationReplacesWhatACrashedCreationLeft) {
+  const std::string path = file("c.store");
+  { std::ofstream(path + ".creating") << "half a heap"; }
+  {
+    durable::store s(path, small());
+    counters& c = s.root<counters>("counters");
+    optimist::atomically([&] { c.value[0] = 7; });
+  }
+  EXPECT_FALSE(fs::exists(path + ".creating"));
+  durable::store s(path, small());
+  EXPECT_EQ(optimist::atomically([&] { return s.root<counters>("counters").value[0].get(); }), 7);
+}
+
+// Processes that open (and so create) a missing store at the same moment share one store:
+// every process's commit is in it. Before, the second creator truncated the log the first one
+// was committing into and renamed a fresh heap over it (commits lost), or failed with
+// "`.creating` exists ... remove it" while the first one was still creating.
+TEST_F(DurableStore, ConcurrentCreatorsShareOneStore) {
+  constexpr int processes = 4;
+  for (int round = 0; round < 8; ++round) {
+    const std::string path = file("race" + std::to_string(round) + ".store");
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
+    std::vector<pid_t> children;
+    std::fflush(nullptr);
+    for (int p = 0; p < processes; ++p) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::alarm(60);
+        ::close(go[1]);
+        char byte;
+        while (::read(go[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+        try {
+          // One process at a time has a single-process store open: wait for the lock.
+          for (;;) {
+            try {
+              durable::store s(path, small());
+              counters& c = s.root<counters>("counters");
+              optimist::atomically([&] { c.value[0] = c.value[0].get() + 1; });
+              break;
+            } catch (const durable::store_error& e) {
+              if (std::string(e.what()).find("open already") == std::string::npos) throw;
+              ::usleep(1000);
+            }
+          }
+          std::_Exit(0);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "creator %d: %s\n", p, e.what());
+          std::_Exit(2);
+        }
+      }
+      children.push_back(pid);
+    }
+    ::close(go[0]);
+    ::close(go[1]);  // every child starts at once
+    for (const pid_t pid : children) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+    }
+    durable::store s(path, small());
+    EXPECT_EQ(optimist::atomically([&] { return s.root<counters>("counters").value[0].get(); }),
+              processes)
+        << "round " << round;
+  }
+}
+
 TEST_F(DurableStore, FailedSyncRollsBackAndStopsTheStore) {
   const std::string path = file("s.store");
   failing_io io;
