@@ -208,11 +208,6 @@ bool pin_this_thread_to_core(unsigned index) noexcept {
     std::lock_guard<std::mutex> lock(g_bind_mutex);
     hwloc_topology_t t = topology().get();
     if (t == nullptr) return false;
-    int cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
-    if (cores <= 0) return false;
-    hwloc_obj_t core =
-        hwloc_get_obj_by_type(t, HWLOC_OBJ_CORE, index % static_cast<unsigned>(cores));
-    if (core == nullptr || core->cpuset == nullptr) return false;
     if (t_saved_binding.cpuset == nullptr) {
       hwloc_bitmap_t previous = hwloc_bitmap_alloc();
       if (previous == nullptr) return false;
@@ -222,7 +217,32 @@ bool pin_this_thread_to_core(unsigned index) noexcept {
       }
       t_saved_binding.cpuset = previous;
     }
-    return hwloc_set_cpubind(t, core->cpuset, HWLOC_CPUBIND_THREAD) == 0;
+    // Among the cores the thread could run on before it was pinned (its CPU mask: taskset,
+    // numactl), and only on their CPUs in that mask: pinning must not widen the user's mask.
+    const hwloc_const_bitmap_t allowed = t_saved_binding.cpuset;
+    unsigned usable = 0;
+    for (hwloc_obj_t c = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_CORE, nullptr); c != nullptr;
+         c = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_CORE, c)) {
+      if (c->cpuset != nullptr && hwloc_bitmap_intersects(c->cpuset, allowed)) ++usable;
+    }
+    if (usable == 0) return false;
+    unsigned wanted = index % usable;
+    hwloc_obj_t core = nullptr;
+    for (hwloc_obj_t c = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_CORE, nullptr); c != nullptr;
+         c = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_CORE, c)) {
+      if (c->cpuset == nullptr || !hwloc_bitmap_intersects(c->cpuset, allowed)) continue;
+      if (wanted-- == 0) {
+        core = c;
+        break;
+      }
+    }
+    if (core == nullptr) return false;
+    hwloc_bitmap_t target = hwloc_bitmap_alloc();
+    if (target == nullptr) return false;
+    hwloc_bitmap_and(target, core->cpuset, allowed);
+    const bool bound = hwloc_set_cpubind(t, target, HWLOC_CPUBIND_THREAD) == 0;
+    hwloc_bitmap_free(target);
+    return bound;
   } catch (...) {
     return false;
   }

@@ -33,7 +33,8 @@ inline constexpr unsigned max_threads = 4096;
 // std::invalid_argument for a malformed OPTIMIST_THREADS or a `requested` above max_threads.
 unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostream& warnings);
 
-// Binds the calling thread to core `index` (modulo the core count). Returns
+// Binds the calling thread to core `index` (modulo the count of the cores its CPU mask
+// allowed before it was first pinned; only to their CPUs in that mask). Returns
 // false if hwloc cannot (no topology, or binding unsupported). The first call
 // on a thread remembers the binding the thread had before, for
 // restore_this_thread_binding().

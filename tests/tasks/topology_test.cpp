@@ -151,6 +151,36 @@ TEST(ThreadCountChoice, DefaultCountsOnlyCoresThisThreadMayRunOn) {
   EXPECT_EQ(fallback, 1u);
 }
 
+// Pinning (run_options::pin_threads) stays inside the thread's CPU mask: worker i goes to the
+// i-th core the mask allows. Before, it went to core i of the machine, widening the mask.
+TEST(ThreadPinning, StaysInsideTheThreadsCpuMask) {
+  if (optimist::detail::hwloc_physical_cores() < 2) GTEST_SKIP() << "one core: nothing to narrow";
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &before)) last = cpu;
+  }
+  ASSERT_GE(last, 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(last, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  bool inside = true;
+  for (unsigned index = 0; index < 4; ++index) {
+    if (!optimist::detail::pin_this_thread_to_core(index)) continue;  // hwloc cannot bind here
+    cpu_set_t now;
+    ASSERT_EQ(sched_getaffinity(0, sizeof now, &now), 0);
+    inside = inside && CPU_COUNT(&now) == 1 && CPU_ISSET(last, &now);
+  }
+  EXPECT_TRUE(optimist::detail::restore_this_thread_binding());
+  cpu_set_t restored;
+  ASSERT_EQ(sched_getaffinity(0, sizeof restored, &restored), 0);
+  EXPECT_TRUE(CPU_EQUAL(&restored, &one));  // the mask before the first pin
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  EXPECT_TRUE(inside) << "a pinned thread left its CPU mask";
+}
+
 TEST(ThreadCountChoice, RequestedCountWinsOverEnvironmentAndProbe) {
   scoped_environment env("OPTIMIST_THREADS", "abc");  // not even looked at
   std::ostringstream warnings;
