@@ -254,6 +254,11 @@ class storage_segment final : public range_task_base {
   storage_segment(std::byte* first, std::size_t stride, const task_ops& element_ops) noexcept
       : range_task_base(ops), first_(first), stride_(stride), element_ops_(&element_ops) {}
 
+  // Where element `index` lives (in the queue's task storage).
+  std::uintptr_t element_address(std::uint64_t index) const noexcept {
+    return reinterpret_cast<std::uintptr_t>(first_ + index * stride_);
+  }
+
  private:
   std::byte* first_;
   std::size_t stride_;
@@ -1401,6 +1406,30 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   std::vector<task_slot> unstarted;
   std::vector<range_entry> pieces;  // range elements not started, placed among `unstarted`
   std::uint64_t piece_elements = 0;
+  // INVARIANT storage-outlives-tasks: where what is requeued lives in this run's storage (a
+  // single task; a segment's body and the elements of it still to run, also an element that
+  // came back from retry() as a task of its own, which refers to them). Only those blocks live
+  // on in the queue's storage; the others go back as spares. (Keeping every block grew the
+  // queue's memory by each stopped run's tasks, for good, while any task stayed queued.)
+  std::vector<std::uintptr_t> live;
+  bool live_known = true;  // false: out of memory listing them; every block is kept
+  auto note_live = [&](const void* address) noexcept {
+    if (!live_known) return;
+    try {
+      live.push_back(reinterpret_cast<std::uintptr_t>(address));
+    } catch (const std::bad_alloc&) {
+      live_known = false;
+    }
+  };
+  auto note_live_elements = [&](const range_task_base* body, std::uint64_t first,
+                                std::uint64_t count) noexcept {
+    note_live(body);
+    // A body in the storage is a storage_segment (add_tasks bodies are on the heap).
+    if (count == 0 || !batch_storage_.holds(body)) return;
+    const auto* segment = static_cast<const storage_segment*>(body);
+    note_live(reinterpret_cast<const void*>(segment->element_address(first)));
+    note_live(reinterpret_cast<const void*>(segment->element_address(first + count - 1)));
+  };
   if (stopping_.load(std::memory_order_relaxed) || tasks_put_back) {
     if (batch_ranges_.empty() && returned_elements_.empty()) {
       for (const task_slot& slot : batch_) {
@@ -1443,6 +1472,9 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
       }
       for (const auto& [ticket, task] : returned_elements_) {
         items.push_back({ticket, task, nullptr, 0, 0});
+        const ticket_place place = place_of(ticket);  // the element it stands for
+        if (place.range != nullptr)
+          note_live_elements(place.range->body, place.range->begin + place.at, 1);
       }
       std::sort(items.begin(), items.end(),
                 [](const left& a, const left& b) { return a.ticket < b.ticket; });
@@ -1454,6 +1486,7 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
               {unstarted.size(), item.range->body, item.range->begin + item.at, item.count, 0});
           item.range->body->retain();
           piece_elements += item.count;
+          note_live_elements(item.range->body, item.range->begin + item.at, item.count);
         }
       }
     }
@@ -1474,6 +1507,7 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
     tbb::concurrent_vector<std::atomic<task_base*>>().swap(spawned_);
   }
   run_pending_.store(0, std::memory_order_relaxed);
+  for (const task_slot& slot : unstarted) note_live(slot.task);
   if (unstarted.empty() && pieces.empty()) {
     // INVARIANT storage-outlives-tasks: every task of this run has ended.
     add_lock lock(*this);
@@ -1493,7 +1527,11 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   pieces.insert(pieces.end(), waiting_ranges_.begin(), waiting_ranges_.end());
   waiting_ranges_.swap(pieces);
   waiting_range_elements_.fetch_add(piece_elements, std::memory_order_relaxed);
-  storage_.append(std::move(batch_storage_));  // the unstarted tasks live on in it
+  if (live_known) {
+    storage_.keep_blocks_holding(std::move(batch_storage_), live);
+  } else {
+    storage_.append(std::move(batch_storage_));  // the unstarted tasks live on in it
+  }
 }
 
 void task_queue_state::run(const run_options& options, source_location site) {

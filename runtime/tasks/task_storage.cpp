@@ -108,6 +108,53 @@ void task_storage::recycle(task_storage&& used) noexcept {
 #endif
 }
 
+void task_storage::keep_blocks_holding(task_storage&& used,
+                                       std::vector<std::uintptr_t>& addresses) noexcept {
+  std::sort(addresses.begin(), addresses.end());
+  block_header* list = std::exchange(used.newest_, nullptr);
+  used.cursor_ = nullptr;
+  used.end_ = nullptr;
+  block_header* kept = nullptr;  // a list through `older`, in reverse
+  block_header* kept_oldest = nullptr;
+  task_storage dropped;
+  block_header* dropped_list = nullptr;
+  while (list != nullptr) {
+    block_header* block = list;
+    list = block->older;
+    const auto begin = reinterpret_cast<std::uintptr_t>(block);
+    const auto at = std::lower_bound(addresses.begin(), addresses.end(), begin);
+    if (at != addresses.end() && *at < begin + block->bytes) {
+      block->older = kept;
+      if (kept == nullptr) kept_oldest = block;
+      kept = block;
+    } else {
+      block->older = dropped_list;
+      dropped_list = block;
+    }
+  }
+  dropped.newest_ = dropped_list;  // (recycle reads only the list)
+  recycle(std::move(dropped));
+  if (kept == nullptr) return;
+  if (newest_ == nullptr) {
+    // No allocating block: the next allocation opens one, linked in front of these.
+    newest_ = kept;
+    cursor_ = nullptr;
+    end_ = nullptr;
+    return;
+  }
+  kept_oldest->older = newest_->older;
+  newest_->older = kept;
+}
+
+bool task_storage::holds(const void* address) const noexcept {
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  for (const block_header* block = newest_; block != nullptr; block = block->older) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(block);
+    if (at >= begin && at < begin + block->bytes) return true;
+  }
+  return false;
+}
+
 void task_storage::append(task_storage&& other) noexcept {
   if (other.newest_ == nullptr) return;
   if (newest_ == nullptr) {

@@ -19,8 +19,8 @@
 // INVARIANT (storage-outlives-tasks): a block is freed or reused only when no
 // task built in it can still be run or ended: a run gives its storage back
 // (recycle) only after every task it took has ended; one that stopped early
-// hands it back to the queue together with the tasks it did not start
-// (append).
+// hands back to the queue the blocks that hold the tasks it did not start
+// (keep_blocks_holding) and recycles the others.
 //
 // Not thread-safe: the queue guards its storage with its add lock; a run's
 // storage is touched only by the thread that runs it.
@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace optimist::detail {
 
@@ -80,6 +81,16 @@ class task_storage {
   //   Keeps the blocks of `other` alive as long as this storage's; `other`
   //   becomes empty. Allocation goes on in this storage's current block.
   void append(task_storage&& other) noexcept;
+
+  // task_storage::keep_blocks_holding()
+  //   append() for the blocks of `used` that hold one of `addresses` (objects
+  //   that live on: tasks a stopped run requeues), recycle() for the others;
+  //   `used` becomes empty. Sorts `addresses`.
+  void keep_blocks_holding(task_storage&& used, std::vector<std::uintptr_t>& addresses) noexcept;
+
+  // task_storage::holds()
+  //   True if `address` lies in one of this storage's blocks in use.
+  bool holds(const void* address) const noexcept;
 
   bool empty() const noexcept { return newest_ == nullptr; }
 
