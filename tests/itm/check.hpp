@@ -3,6 +3,10 @@
 // a failed check is printed and counted, main() returns g_failed != 0.
 #pragma once
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -53,6 +57,28 @@ long check_transfers(long* accounts, int count, int threads, long per_thread,
                                   std::to_string(sum) + ", expected " +
                                   std::to_string(1000L * count));
   return per_thread * threads;
+}
+
+// Runs `body` in a child process (so that what it sets, OPTIMIST_MODE say, and what it leaves
+// stay there) and checks that the child exits 0 within `seconds`.
+template <class Body>
+void in_child(const char* what, Body body, unsigned seconds = 60) {
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child < 0) std::exit(2);
+  if (child == 0) {
+    alarm(seconds);  // a hang fails the check below instead of the ctest timeout
+    body();
+    std::exit(g_failed == 0 ? 0 : 1);  // (exit, not _exit: a report is written at exit)
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        std::string(what) + ": the child failed (status " + std::to_string(status) +
+            (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM
+                 ? ": hung for " + std::to_string(seconds) + " s"
+                 : "") +
+            ")");
 }
 
 }  // namespace

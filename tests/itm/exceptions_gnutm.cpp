@@ -198,20 +198,14 @@ void threads(int count) {
 
 int main() {
   setenv("OPTIMIST_MODE", "stm", 1);  // read at the process's first transaction
-  std::fflush(nullptr);
-  const pid_t child = fork();
-  if (child < 0) return 2;
-  if (child == 0) {
-    alarm(120);
-    one_thread();
-    rollbacks_with_exceptions();
-    for (int count : {2, 4}) threads(count);
-    std::exit(g_failed == 0 ? 0 : 1);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-        "the child failed (status " + std::to_string(status) + ")");
+  in_child(
+      "exceptions",
+      [] {
+        one_thread();
+        rollbacks_with_exceptions();
+        for (int count : {2, 4}) threads(count);
+      },
+      120);
   std::printf("itm exceptions: %s\n", g_failed == 0 ? "all checks passed" : "FAILED");
   return g_failed == 0 ? 0 : 1;
 }

@@ -294,25 +294,19 @@ void shared_stack(int threads) {
 
 int main() {
   setenv("OPTIMIST_MODE", "stm", 1);  // read at the process's first transaction
-  std::fflush(nullptr);
-  const pid_t child = fork();
-  if (child < 0) return 2;
-  if (child == 0) {
-    alarm(120);
-    written_in_place();
-    an_older_block_is_buffered();
-    two_blocks_in_one_attempt();
-    cancel_after_in_place_writes();
-    memset_then_a_field();
-    memset_then_a_field_irrevocably();
-    for (int threads : {2, 4}) shared_stack(threads);
-    delete g_kept;
-    std::exit(g_failed == 0 ? 0 : 1);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-        "the child failed (status " + std::to_string(status) + ")");
+  in_child(
+      "fresh blocks",
+      [] {
+        written_in_place();
+        an_older_block_is_buffered();
+        two_blocks_in_one_attempt();
+        cancel_after_in_place_writes();
+        memset_then_a_field();
+        memset_then_a_field_irrevocably();
+        for (int threads : {2, 4}) shared_stack(threads);
+        delete g_kept;
+      },
+      120);
   std::printf("itm fresh blocks: %s\n", g_failed == 0 ? "all checks passed" : "FAILED");
   return g_failed == 0 ? 0 : 1;
 }

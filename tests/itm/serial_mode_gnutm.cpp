@@ -40,24 +40,6 @@ __attribute__((transaction_pure)) long plain_load(const long* p) {
   return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-// Runs `body` in a child process and checks that it exits 0 within 60 s.
-template <class Body>
-void in_child(const char* what, Body body) {
-  std::fflush(nullptr);
-  const pid_t child = fork();
-  if (child < 0) std::exit(2);
-  if (child == 0) {
-    alarm(60);  // a hang (no give-way) fails the check below instead of the ctest timeout
-    body();
-    std::exit(g_failed == 0 ? 0 : 1);  // (exit, not _exit: the report is written at exit)
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-        std::string(what) + ": the child failed (status " + std::to_string(status) +
-            (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": hung for 60 s" : "") + ")");
-}
-
 // ---- 1. give-way --------------------------------------------------------------------------
 
 long g_a = 0, g_b = 0, g_result = 0, g_b_saw_a = -1;

@@ -125,28 +125,50 @@ TEST(ThreadCountChoice, CpuQuotaLinesGiveWholeCores) {
   EXPECT_EQ(cpu_quota_cores(""), 0u);
 }
 
+// Narrows the calling thread's CPU mask to one of its CPUs (the first or the last) for a scope,
+// and gives it back its mask after.
+class one_cpu_mask {
+ public:
+  explicit one_cpu_mask(bool last) {
+    ok_ = sched_getaffinity(0, sizeof before_, &before_) == 0;
+    for (int cpu = 0; ok_ && cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &before_) && (last || cpu_ < 0)) cpu_ = cpu;
+    }
+    CPU_ZERO(&one_);
+    if (cpu_ >= 0) CPU_SET(cpu_, &one_);
+    ok_ = ok_ && cpu_ >= 0 && sched_setaffinity(0, sizeof one_, &one_) == 0;
+  }
+  ~one_cpu_mask() {
+    if (ok_) sched_setaffinity(0, sizeof before_, &before_);
+  }
+  one_cpu_mask(const one_cpu_mask&) = delete;
+  one_cpu_mask& operator=(const one_cpu_mask&) = delete;
+  bool ok() const { return ok_; }
+  int cpu() const { return cpu_; }
+  const cpu_set_t& mask() const { return one_; }
+
+ private:
+  cpu_set_t before_;
+  cpu_set_t one_;
+  int cpu_ = -1;
+  bool ok_ = false;
+};
+
 // The default counts only the cores the calling thread may run on (taskset, numactl): before,
 // hwloc counted every core of the machine, so a run under `taskset -c 0` started a worker per
 // core, all on one CPU.
 TEST(ThreadCountChoice, DefaultCountsOnlyCoresThisThreadMayRunOn) {
   scoped_environment unset("OPTIMIST_THREADS", nullptr);
   if (optimist::detail::hwloc_physical_cores() < 2) GTEST_SKIP() << "one core: nothing to narrow";
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  int first = -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE && first < 0; ++cpu) {
-    if (CPU_ISSET(cpu, &before)) first = cpu;
+  unsigned cores = 0;
+  unsigned fallback = 0;
+  {
+    one_cpu_mask narrowed(false);
+    ASSERT_TRUE(narrowed.ok());
+    cores = optimist::detail::hwloc_physical_cores();
+    std::ostringstream warnings;
+    fallback = optimist::detail::choose_thread_count(0, &probe_finds_nothing, warnings);
   }
-  ASSERT_GE(first, 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(first, &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
-  const unsigned cores = optimist::detail::hwloc_physical_cores();
-  std::ostringstream warnings;
-  const unsigned fallback =
-      optimist::detail::choose_thread_count(0, &probe_finds_nothing, warnings);
-  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
   EXPECT_EQ(cores, 1u);
   EXPECT_EQ(fallback, 1u);
 }
@@ -155,29 +177,19 @@ TEST(ThreadCountChoice, DefaultCountsOnlyCoresThisThreadMayRunOn) {
 // i-th core the mask allows. Before, it went to core i of the machine, widening the mask.
 TEST(ThreadPinning, StaysInsideTheThreadsCpuMask) {
   if (optimist::detail::hwloc_physical_cores() < 2) GTEST_SKIP() << "one core: nothing to narrow";
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  int last = -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &before)) last = cpu;
-  }
-  ASSERT_GE(last, 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(last, &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  one_cpu_mask narrowed(true);
+  ASSERT_TRUE(narrowed.ok());
   bool inside = true;
   for (unsigned index = 0; index < 4; ++index) {
     if (!optimist::detail::pin_this_thread_to_core(index)) continue;  // hwloc cannot bind here
     cpu_set_t now;
     ASSERT_EQ(sched_getaffinity(0, sizeof now, &now), 0);
-    inside = inside && CPU_COUNT(&now) == 1 && CPU_ISSET(last, &now);
+    inside = inside && CPU_COUNT(&now) == 1 && CPU_ISSET(narrowed.cpu(), &now);
   }
   EXPECT_TRUE(optimist::detail::restore_this_thread_binding());
   cpu_set_t restored;
   ASSERT_EQ(sched_getaffinity(0, sizeof restored, &restored), 0);
-  EXPECT_TRUE(CPU_EQUAL(&restored, &one));  // the mask before the first pin
-  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  EXPECT_TRUE(CPU_EQUAL(&restored, &narrowed.mask()));  // the mask before the first pin
   EXPECT_TRUE(inside) << "a pinned thread left its CPU mask";
 }
 
