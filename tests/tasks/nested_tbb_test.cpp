@@ -30,6 +30,12 @@ using optimist::test::scaled;
 class NestedTbbTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(NestedTbbTest, TasksThatWaitInTbbRunEachOnce) {
+#if defined(__SANITIZE_THREAD__)
+  // tbb::parallel_for builds its jobs on one thread and runs them on another through the
+  // uninstrumented libtbb: ThreadSanitizer sees no order between the two and reports oneTBB's
+  // own jobs as races (they are not optimist's code; tests/tsan.supp keeps to system libraries).
+  GTEST_SKIP() << "oneTBB's parallel_for hand-offs are invisible to ThreadSanitizer";
+#endif
   const bool ordered = GetParam();
   const long count = scaled(2000);
   long counter = 0;
