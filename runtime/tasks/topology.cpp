@@ -189,8 +189,9 @@ unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostre
     return static_cast<unsigned>(value);
   }
   // A CPU quota (docker --cpus, a Kubernetes limit) caps the default too: more workers than
-  // the quota's cores only get the process throttled.
-  const unsigned quota = cgroup_cpu_quota_cores();
+  // the quota's cores only get the process throttled. Read once (files under /proc and /sys: a
+  // run's start must not pay for them each time); the CPU mask is read at every run.
+  static const unsigned quota = cgroup_cpu_quota_cores();
   unsigned cores = probe != nullptr ? probe() : 0;
   if (cores > 0) return quota > 0 && quota < cores ? quota : cores;
   unsigned fallback = allowed_cpus();
