@@ -181,8 +181,9 @@ unsigned choose_thread_count(unsigned requested, unsigned (*probe)(), std::ostre
     char* end = nullptr;
     errno = 0;
     long value = std::strtol(env, &end, 10);
+    // Digits only: strtol would also take leading blanks and a sign (" 4", "+4").
     if (errno != 0 || end == env || *end != '\0' || value <= 0 ||
-        value > static_cast<long>(max_threads)) {
+        value > static_cast<long>(max_threads) || *env < '0' || *env > '9') {
       throw std::invalid_argument("OPTIMIST_THREADS must be a whole number from 1 to " +
                                   std::to_string(max_threads) + ", got '" + std::string(env) + "'");
     }

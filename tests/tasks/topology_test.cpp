@@ -223,7 +223,7 @@ TEST(ThreadCountChoice, EnvironmentVariableWinsOverTheProbe) {
 
 TEST(ThreadCountChoice, MalformedEnvironmentVariableIsRejected) {
   scoped_environment env("OPTIMIST_THREADS", nullptr);
-  for (const char* bad : {"abc", "0", "-3", "3x", "4097", "99999999999999999999999"}) {
+  for (const char* bad : {"abc", "0", "-3", "3x", "4097", "99999999999999999999999", " 4", "+4"}) {
     env.set(bad);
     try {
       (void)optimist::resolve_thread_count({});
