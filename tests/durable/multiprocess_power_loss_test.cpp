@@ -262,7 +262,8 @@ outcome power_cuts(const std::string& path, int processes, long rounds, std::uin
     const auto deadline = clock_type::now() + std::chrono::seconds(30);
     while (state->cut.load() == 0) {
       pump(children, std::chrono::milliseconds(5));
-      if (std::all_of(children.begin(), children.end(), [](const child& c) { return c.gone; })) {
+      if (std::all_of(children.begin(), children.end(), [](const child& c) { return c.gone; }) &&
+          state->cut.load() == 0) {  // (the cut makes them stop: read it after they did)
         out.problem = at + "every child ended before the power cut";
         break;
       }
