@@ -34,7 +34,11 @@
  * flattened into the outermost). A C transaction begun inside a C++ atomic
  * block (a C library called from one) is flattened into the block: a C++
  * exception or restart that unwinds it rolls back the whole block, and one
- * still open when the block ends commits with it (named on stderr). A C++
+ * still open when the block ends commits with it (named on stderr). There,
+ * optimist_tx_restart() and optimist_tx_retry() act on the whole block (as
+ * optimist::retry() would): they leave the C frames as a C++ exception does,
+ * so C code called from C++ blocks must be built with unwind tables (GCC and
+ * Clang on x86-64 emit them by default). A C++
  * block inside a C transaction nests in it; the C transaction must not be
  * committed from inside that block.
  *
@@ -44,7 +48,7 @@
  * Misuse is reported, never a crash: a call on a thread that has not entered,
  * or a commit without a transaction, prints a message on stderr naming the
  * function and returns an error status (loads return 0). An access the engine
- * refuses (an address not aligned to its type) is named on stderr too; inside a
+ * refuses (a NULL address, or one not aligned to its type) is named on stderr too; inside a
  * transaction it rolls the transaction back, and OPTIMIST_TX_BEGIN's status
  * becomes OPTIMIST_E_INVALID (as out of memory gives OPTIMIST_E_NO_MEMORY). A thread that ends
  * inside a transaction has it rolled back (nothing of it is committed) and a

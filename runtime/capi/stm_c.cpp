@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 #include "capi/c_site.hpp"
 #include "optimist/detail/engine.hpp"
@@ -121,6 +122,13 @@ R guarded(const char* function, R fallback, F&& body) {
   return fallback;
 }
 
+// A NULL address is refused as a misaligned one is (OPTIMIST_E_INVALID): a
+// buffered store to it would otherwise fault only in the commit's write-back,
+// with part of the write set written and orecs locked.
+void refuse_null(const void* address) {
+  if (address == nullptr) throw std::invalid_argument("optimist: a NULL address");
+}
+
 // What the plain (site-less) functions report as their caller.
 constexpr const char* unknown_c_file = "(C caller; built without optimist/stm.h site macros)";
 
@@ -186,7 +194,12 @@ const char* optimist_status_text(int status) {
 }
 
 int optimist_thread_enter(void) {
-  ++optimist::detail::this_thread_transaction().c_entered;
+  try {
+    ++optimist::detail::this_thread_transaction().c_entered;
+  } catch (const std::bad_alloc&) {  // no C++ exception may cross into C frames
+    std::fprintf(stderr, "optimist: optimist_thread_enter: out of memory registering the thread\n");
+    return OPTIMIST_E_NO_MEMORY;
+  }
   return OPTIMIST_OK;
 }
 
@@ -214,7 +227,12 @@ sigjmp_buf* optimist_tx_restart_point_(void) {
 }
 
 int optimist_tx_begin_at_(const char* file, int line, const char* function) {
-  transaction& tx = optimist::detail::this_thread_transaction();
+  // A thread that never entered gets no transaction: every later access and
+  // the commit would be refused, leaving it open for good (its snapshot
+  // holding back reclamation, later C++ blocks nesting into it and lost).
+  transaction* entered_tx = entered("OPTIMIST_TX_BEGIN");
+  if (entered_tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
+  transaction& tx = *entered_tx;
   if (tx.c_pending_error != 0) {
     int error = tx.c_pending_error;  // the attempt before the jump failed for good
     tx.c_pending_error = 0;
@@ -301,10 +319,16 @@ int optimist_tx_commit(void) {
 int optimist_tx_restart(void) {
   transaction* tx = in_c_api("optimist_tx_restart");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
-  if (tx->depth == 0 || tx->c_restart_point == nullptr) {
-    std::fprintf(stderr, "optimist: optimist_tx_restart called outside a C transaction\n");
+  if (tx->depth == 0 || tls_current != tx) {
+    std::fprintf(stderr, "optimist: optimist_tx_restart called outside a transaction\n");
     return OPTIMIST_E_NO_TRANSACTION;
   }
+  // Inside a C++ block (a C level in it, or C code it calls) the block owns
+  // the restart: restart() throws restart_signal through these C frames, as a
+  // refused access's exception goes on to the block (guarded()). Returning
+  // instead would let the body go on and commit what it meant to discard.
+  if (tx->mode == optimist::detail::tx_mode::hardware)
+    optimist::detail::hardware_abort_for_exception();  // runs again in software
   tx->restart(optimist::abort_cause::explicit_restart);
 }
 
@@ -315,10 +339,15 @@ int optimist_tx_retry(void) {
 int optimist_tx_retry_at(const char* file, int line, const char* function) {
   transaction* tx = in_c_api("optimist_tx_retry");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
-  if (tx->depth == 0 || tx->c_restart_point == nullptr) {
-    std::fprintf(stderr, "optimist: optimist_tx_retry called outside a C transaction\n");
+  if (tx->depth == 0 || tls_current != tx) {
+    std::fprintf(stderr, "optimist: optimist_tx_retry called outside a transaction\n");
     return OPTIMIST_E_NO_TRANSACTION;
   }
+  if (tx->mode == optimist::detail::tx_mode::hardware)
+    optimist::detail::hardware_abort_for_exception();  // waits in software
+  // A lost attempt inside a C++ block restarts; it must not wait on what it
+  // read (INVARIANT retry-is-consistent).
+  if (tx->doomed) throw optimist::detail::restart_signal{};
   optimist::detail::retry_refusal refusal =
       guarded("optimist_tx_retry", optimist::detail::retry_refusal::none,
               [&] { return tx->prepare_retry(optimist::detail::c_site(file, line, function)); });
@@ -331,6 +360,8 @@ int optimist_tx_retry_at(const char* file, int line, const char* function) {
   }
   // No unwinding in C: roll back and wait here, then jump to the restart point.
   sigjmp_buf* target = tx->c_restart_point;
+  if (target == nullptr)
+    throw optimist::detail::retry_signal{};  // the C++ block waits (as restart)
   tx->finish_retry();
   siglongjmp(*target, 1);
 }
@@ -343,12 +374,13 @@ int optimist_tx_retry_until_at(uint64_t deadline_ns, const char* file, int line,
                                const char* function) {
   transaction* tx = in_c_api("optimist_tx_retry_until");
   if (tx == nullptr) return OPTIMIST_E_NOT_ENTERED;
-  if (tx->depth == 0 || tx->c_restart_point == nullptr) {
-    std::fprintf(stderr, "optimist: optimist_tx_retry_until called outside a C transaction\n");
+  if (tx->depth == 0 || tls_current != tx) {
+    std::fprintf(stderr, "optimist: optimist_tx_retry_until called outside a transaction\n");
     return OPTIMIST_E_NO_TRANSACTION;
   }
   if (optimist::detail::steady_now_ns() >= deadline_ns) return OPTIMIST_OK;  // timed out: go on
   // As optimist::retry_until (runtime/stm/retry.cpp).
+  if (tx->doomed) throw optimist::detail::restart_signal{};
   optimist::detail::retry_refusal refusal =
       guarded("optimist_tx_retry_until", optimist::detail::retry_refusal::none, [&] {
         return tx->prepare_retry(optimist::detail::c_site(file, line, function), deadline_ns);
@@ -360,7 +392,9 @@ int optimist_tx_retry_until_at(uint64_t deadline_ns, const char* file, int line,
     return OPTIMIST_E_RETRY_REFUSED;
   }
   sigjmp_buf* target = tx->c_restart_point;
-  tx->finish_retry();  // waits for a change or the deadline
+  if (target == nullptr)
+    throw optimist::detail::retry_signal{};  // the C++ block waits (as restart)
+  tx->finish_retry();                        // waits for a change or the deadline
   siglongjmp(*target, 1);
 }
 
@@ -385,6 +419,7 @@ uint64_t optimist_load_u64_at(const uint64_t* address, const char* file, int lin
                               const char* function) {
   if (in_c_api("optimist_load_u64") == nullptr) return 0;
   return guarded("optimist_load_u64", uint64_t{0}, [&] {
+    refuse_null(address);
     return optimist::detail::read_word(address, access_site(file, line, function));
   });
 }
@@ -393,6 +428,7 @@ void optimist_store_u64_at(uint64_t* address, uint64_t value, const char* file, 
                            const char* function) {
   if (in_c_api("optimist_store_u64") == nullptr) return;
   guarded("optimist_store_u64", 0, [&] {
+    refuse_null(address);
     optimist::detail::write_word(address, value, access_site(file, line, function));
     return 0;
   });
@@ -402,6 +438,7 @@ void* optimist_load_ptr_at(void* const* address, const char* file, int line, con
   static_assert(sizeof(void*) == sizeof(uint64_t), "the C API assumes 64-bit pointers");
   if (in_c_api("optimist_load_ptr") == nullptr) return nullptr;
   return guarded("optimist_load_ptr", static_cast<void*>(nullptr), [&] {
+    refuse_null(address);
     return reinterpret_cast<void*>(
         optimist::detail::read_word(address, access_site(file, line, function)));
   });
@@ -411,6 +448,7 @@ void optimist_store_ptr_at(void** address, void* value, const char* file, int li
                            const char* function) {
   if (in_c_api("optimist_store_ptr") == nullptr) return;
   guarded("optimist_store_ptr", 0, [&] {
+    refuse_null(address);
     optimist::detail::write_word(address, reinterpret_cast<uint64_t>(value),
                                  access_site(file, line, function));
     return 0;

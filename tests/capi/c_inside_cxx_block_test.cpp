@@ -12,6 +12,7 @@
 // - an access the engine refuses inside a C level reaches the block as its exception.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -188,6 +189,72 @@ TEST_F(CInsideCxxBlockTest, ExtraCCommitInsideABlockIsRefused) {
   EXPECT_EQ(extra, OPTIMIST_E_NO_TRANSACTION);
   EXPECT_EQ(x.get(), 2);
   EXPECT_NE(diagnostic.find("no C transaction open"), std::string::npos) << diagnostic;
+}
+
+// optimist_tx_restart in a C level inside a C++ block restarts the block (the header: it returns
+// only when there is no transaction). It used to print "outside a C transaction" and return, so
+// the C code went on and the block committed what the restart was to discard.
+TEST_F(CInsideCxxBlockTest, RestartInACLevelRunsTheBlockAgain) {
+  std::uint64_t word = 0;
+  optimist::tvar<long> x{0};
+  int attempts = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    x.set(x.get() + 1);
+    int status;
+    OPTIMIST_TX_BEGIN(status);
+    ASSERT_EQ(status, OPTIMIST_OK);
+    optimist_store_u64(&word, 99);
+    if (attempts == 1) optimist_tx_restart();
+    optimist_store_u64(&word, static_cast<std::uint64_t>(attempts));
+    ASSERT_EQ(optimist_tx_commit(), OPTIMIST_OK);
+  });
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(word, 2u);
+  EXPECT_EQ(x.get(), 1) << "the first attempt's write was not rolled back";
+}
+
+// The same from C code with no C transaction of its own, called from the block.
+TEST_F(CInsideCxxBlockTest, RestartFromCCodeCalledByABlockRunsTheBlockAgain) {
+  std::uint64_t word = 0;
+  int attempts = 0;
+  optimist::atomically([&] {
+    ++attempts;
+    optimist_store_u64(&word, 99);
+    if (attempts == 1) optimist_tx_restart();
+    optimist_store_u64(&word, static_cast<std::uint64_t>(attempts));
+  });
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(word, 2u);
+}
+
+// optimist_tx_retry in a C level inside a C++ block waits as optimist::retry() would: the block
+// rolls back, sleeps until another thread changes what it read, and runs again.
+TEST_F(CInsideCxxBlockTest, RetryInACLevelWaitsForTheBlocksReads) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("the producer's block waits for ours");
+  for (int threads : {1, 2}) {
+    std::uint64_t ready = 0, taken = 0;
+    int attempts = 0;
+    std::thread producer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      optimist::atomically([&] { optimist::store(ready, std::uint64_t{1}); });
+    });
+    std::thread noise;
+    if (threads == 2) noise = std::thread([] { optimist::atomically([] {}); });
+    optimist::atomically([&] {
+      ++attempts;
+      int status;
+      OPTIMIST_TX_BEGIN(status);
+      ASSERT_EQ(status, OPTIMIST_OK);
+      if (optimist_load_u64(&ready) == 0) optimist_tx_retry();
+      optimist_store_u64(&taken, optimist_load_u64(&ready));
+      ASSERT_EQ(optimist_tx_commit(), OPTIMIST_OK);
+    });
+    producer.join();
+    if (noise.joinable()) noise.join();
+    EXPECT_EQ(taken, 1u) << threads;
+    EXPECT_GE(attempts, 2) << threads;
+  }
 }
 
 }  // namespace

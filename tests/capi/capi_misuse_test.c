@@ -373,6 +373,85 @@ static void test_thread_exit_inside_a_transaction_is_refused(void) {
   CHECK(optimist_thread_exit() == OPTIMIST_OK, "the exit after the commit");
 }
 
+/* A NULL address is refused as a misaligned one is. (A store to NULL was
+ * buffered and faulted only in the commit's write-back, with part of the
+ * write set written and orecs locked.) */
+static void test_null_address_is_an_error_status(void) {
+  struct captured_stderr capture;
+  char* diagnostic;
+  volatile int attempts = 0;
+  int status;
+  optimist_thread_enter();
+  g_refused_word = 0;
+  capture_stderr(&capture);
+  OPTIMIST_TX_BEGIN(status);
+  ++attempts;
+  if (status == OPTIMIST_OK) {
+    optimist_store_u64(&g_refused_word, 42);
+    optimist_store_u64(NULL, 7); /* does not return: back to OPTIMIST_TX_BEGIN */
+    optimist_tx_commit();
+  }
+  CHECK(status == OPTIMIST_E_INVALID, "OPTIMIST_TX_BEGIN's status %d (%s)", status,
+        optimist_status_text(status));
+  CHECK(attempts == 2, "%d attempts", attempts);
+  CHECK(g_refused_word == 0, "the rolled-back transaction's store reached memory: %llu",
+        (unsigned long long)g_refused_word);
+  OPTIMIST_TX_BEGIN(status);
+  if (status == OPTIMIST_OK) {
+    CHECK(optimist_load_ptr(NULL) == NULL, "a NULL load");
+    optimist_tx_commit(); /* not reached */
+  }
+  CHECK(status == OPTIMIST_E_INVALID, "the NULL load gave status %d", status);
+  CHECK(optimist_load_u64(NULL) == 0, "a NULL load outside a transaction");
+  optimist_store_ptr(NULL, &status); /* outside: named, nothing written */
+  diagnostic = release_stderr(&capture);
+  CHECK(strstr(diagnostic, "optimist: optimist_store_u64: a NULL address") != NULL &&
+            strstr(diagnostic, "optimist: optimist_load_ptr: a NULL address") != NULL &&
+            strstr(diagnostic, "optimist: optimist_store_ptr: a NULL address") != NULL,
+        "stderr does not name the refused accesses:\n%s", diagnostic);
+  free(diagnostic);
+  optimist_thread_exit();
+}
+
+/* optimist_tx_begin_ (the TinySTM-order begin) on a thread that has not
+ * entered is refused. It used to open a transaction that every later call
+ * refused as "not entered": once the thread entered, its transactions nested
+ * in that one, and their commits only closed a level (the stores were lost). */
+static uint64_t g_unentered_word;
+
+static void* unentered_body(void* arg) {
+  int* begin_status = (int*)arg;
+  int status;
+  *begin_status = optimist_tx_begin_();
+  optimist_thread_enter();
+  OPTIMIST_TX_BEGIN(status);
+  if (status == OPTIMIST_OK) {
+    optimist_store_u64(&g_unentered_word, 9);
+    optimist_tx_commit();
+  }
+  CHECK(optimist_in_transaction() == 0, "still inside a transaction after the commit");
+  optimist_thread_exit();
+  return NULL;
+}
+
+static void test_begin_on_a_thread_not_entered_is_refused(void) {
+  pthread_t thread;
+  int begin_status = 0;
+  struct captured_stderr capture;
+  char* diagnostic;
+  g_unentered_word = 0;
+  capture_stderr(&capture);
+  start_thread(&thread, unentered_body, &begin_status);
+  pthread_join(thread, NULL);
+  diagnostic = release_stderr(&capture);
+  CHECK(begin_status == OPTIMIST_E_NOT_ENTERED, "optimist_tx_begin_ gave %d", begin_status);
+  CHECK(g_unentered_word == 9, "the later transaction's store was lost: %llu",
+        (unsigned long long)g_unentered_word);
+  CHECK(strstr(diagnostic, "has not called optimist_thread_enter") != NULL,
+        "stderr does not say why:\n%s", diagnostic);
+  free(diagnostic);
+}
+
 struct test_case {
   const char* name;
   void (*run)(void);
@@ -389,6 +468,8 @@ int main(void) {
       {"misaligned_access_is_an_error_status", test_misaligned_access_is_an_error_status},
       {"thread_exit_inside_a_transaction_is_refused",
        test_thread_exit_inside_a_transaction_is_refused},
+      {"null_address_is_an_error_status", test_null_address_is_an_error_status},
+      {"begin_on_a_thread_not_entered_is_refused", test_begin_on_a_thread_not_entered_is_refused},
   };
   const size_t count = sizeof tests / sizeof tests[0];
   int passed = 0, failed = 0;
