@@ -51,11 +51,33 @@ std::atomic<bool> g_have_orphans{false};
 constexpr std::size_t reclaim_batch = 256;
 constexpr std::size_t reclaim_bytes = std::size_t{1} << 20;
 
+// INVARIANT (orphans-drained): the orphan list is drained by any thread's
+// retire() once reclaim_batch objects (or reclaim_bytes) have been handed over
+// since the last drain, not only when some thread fills a batch of its own.
+// Short-lived threads that each retire fewer than a batch and end
+// (thread-per-request) otherwise fed the list for ever. Set under the list's
+// mutex; read without it (a stale value only delays a drain).
+std::atomic<std::size_t> g_orphans_count{0};
+std::atomic<std::size_t> g_orphans_bytes{0};
+std::atomic<std::size_t> g_orphans_drain_at{reclaim_batch};  // count that makes retire() drain
+std::atomic<std::size_t> g_orphans_drain_at_bytes{reclaim_bytes};  // bytes that make retire() drain
+
 // Sums the sizes of `objects` (after a scan kept some of them).
 std::size_t bytes_of(const std::vector<retired_object>& objects) noexcept {
   std::size_t total = 0;
   for (const retired_object& r : objects) total += r.bytes;
   return total;
+}
+
+// After a drain (the list's mutex held): what is left waits for a new batch
+// of orphans on top of it (INVARIANT orphans-drained, batched-fences).
+void note_orphans_left(const orphan_list& list) noexcept {
+  const std::size_t bytes = bytes_of(list.objects);
+  g_have_orphans.store(!list.objects.empty(), std::memory_order_relaxed);
+  g_orphans_count.store(list.objects.size(), std::memory_order_relaxed);
+  g_orphans_bytes.store(bytes, std::memory_order_relaxed);
+  g_orphans_drain_at.store(list.objects.size() + reclaim_batch, std::memory_order_relaxed);
+  g_orphans_drain_at_bytes.store(bytes + reclaim_bytes, std::memory_order_relaxed);
 }
 
 // The next scan needs a new batch on top of what is kept now.
@@ -186,9 +208,15 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
     return;
   }
   tx.retired_bytes += bytes;
-  if (tx.depth != 0 || tx.reclaiming ||
-      (tx.retired.size() < reclaim_batch && tx.retired_bytes < reclaim_bytes))
+  if (tx.depth != 0 || tx.reclaiming) return;
+  if (g_orphans_count.load(std::memory_order_relaxed) >=
+          g_orphans_drain_at.load(std::memory_order_relaxed) ||
+      g_orphans_bytes.load(std::memory_order_relaxed) >=
+          g_orphans_drain_at_bytes.load(std::memory_order_relaxed)) [[unlikely]] {
+    reclaim(tx);  // INVARIANT orphans-drained
     return;
+  }
+  if (tx.retired.size() < reclaim_batch && tx.retired_bytes < reclaim_bytes) return;
   // INVARIANT batched-fences: scan when a new batch has arrived and something
   // looks destroyable, or at once when nothing seems to pin any object at all
   // (the list then empties, and the next such scan needs a new batch too).
@@ -219,7 +247,7 @@ void reclaim(transaction& tx) {
       orphan_list& list = orphans();
       std::lock_guard<std::mutex> lock(list.mutex);
       destroy_safe(list.objects, oldest, ready);
-      g_have_orphans.store(!list.objects.empty(), std::memory_order_relaxed);
+      note_orphans_left(list);
     }
   } catch (...) {
     // `ready` keeps what was moved there; destroy it below.
@@ -238,6 +266,8 @@ void hand_over_retired(transaction& tx) noexcept {
     std::lock_guard<std::mutex> lock(list.mutex);
     list.objects.insert(list.objects.end(), tx.retired.begin(), tx.retired.end());
     g_have_orphans.store(true, std::memory_order_relaxed);
+    g_orphans_count.store(list.objects.size(), std::memory_order_relaxed);
+    g_orphans_bytes.fetch_add(tx.retired_bytes, std::memory_order_relaxed);
   } catch (...) {
     // Out of memory: the objects stay unreclaimed, which is safe.
   }
