@@ -440,6 +440,17 @@ void record_irrevocable(transaction& tx, bool starved) noexcept {
   g_inevitable_generation.fetch_add(1, std::memory_order_relaxed);
 }
 
+void record_inevitable_site(transaction& tx) noexcept {
+  // A starved run names the hot spot that starved it, whatever it asks later.
+  if (tx.inevitable_starved) return;
+  const site_key key = pack_site(tx.inevitable_site);
+  if (key == tx.inevitable_key) return;
+  tx.inevitable_key = key;
+  tx.inevitable_block_only = false;
+  g_inevitable_site.store(key, std::memory_order_relaxed);
+  g_last_inevitable_site.store(key, std::memory_order_relaxed);
+}
+
 std::uint64_t record_wait_begin() noexcept {
   if (!reporting_on()) return 0;
   // By the end of a wait for the token the holder has released it (and

@@ -72,6 +72,8 @@ void record_commit(transaction& tx, std::uint64_t commit_timestamp) noexcept;
 void record_conflict(transaction& tx, abort_cause cause, const conflict_point& where) noexcept;
 void record_rollback(transaction& tx) noexcept;
 void record_irrevocable(transaction& tx, bool starved) noexcept;
+// An irrevocable run asked to become inevitable (again): name tx.inevitable_site.
+void record_inevitable_site(transaction& tx) noexcept;
 // A block whose hardware attempts (htm/hardware_path_rtm.cpp) all aborted and
 // that now runs in software: their time is aborted time, but no abort is
 // counted (the report's aborts are software conflicts, each with its sites;

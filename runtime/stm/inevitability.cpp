@@ -92,6 +92,7 @@ void transaction::become_irrevocable(source_location site) {
     // token holder between attempts may be waiting to pass.
     irrevocable_next = true;
     serial_fallback_next = false;
+    inevitable_site = site;       // what the re-run's report names (record_irrevocable)
     tls_serial_direct = nullptr;  // INVARIANT direct-serial
     doomed = true;
     doom_cause = abort_cause::explicit_restart;
@@ -108,6 +109,7 @@ void transaction::become_irrevocable(source_location site) {
       }
       irrevocable_next = true;
       serial_fallback_next = false;
+      inevitable_site = site;  // what the re-run's report names (record_irrevocable)
       restart_given_way();
     }
     return;
@@ -115,6 +117,9 @@ void transaction::become_irrevocable(source_location site) {
   inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
   if (mode == tx_mode::irrevocable) {
     inevitable_site = site;
+    // A re-run that asks again, maybe from another line than the attempt
+    // that asked first: the report names this one.
+    if (recording) record_inevitable_site(*this);
     return;
   }
   if (doomed) {

@@ -613,6 +613,38 @@ TEST_P(RecorderTest, StarvedTransactionIsListedAtItsHotSpot) {
   expect_times_within_wall(p);
 }
 
+// A thread alone (auto mode runs its blocks serially, and re-runs an inevitable one in software)
+// names the line of its become_inevitable(), for each block: the re-run used to be recorded
+// before the site was noted ("(unknown: written before reporting started)"), and later blocks
+// under the previous block's line.
+TEST(RecorderAloneTest, InevitableBlocksNameTheirOwnLines) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY(
+      "serial mode records no inevitable runs: every block excludes the others");
+  reporting_scope scope;
+  words w;
+  source_location first, second;
+  for (int round = 0; round < 2; ++round) {
+    optimist::atomically([&] {
+      const long seen = w.x.get();
+      (first = here(), optimist::become_inevitable());
+      w.own[0].set(seen + 1);
+    });
+    optimist::atomically([&] {
+      const long seen = w.x.get();
+      (second = here(), optimist::become_inevitable());
+      w.own[1].set(seen + 1);
+    });
+  }
+  const report::profile p = report::snapshot();
+  ASSERT_EQ(p.inevitables.size(), 2u) << describe(p);
+  for (const report::inevitable& v : p.inevitables) {
+    EXPECT_FALSE(v.starved);
+    EXPECT_EQ(v.count, 2u) << describe(v.where);
+    EXPECT_TRUE(v.where == site_of(first) || v.where == site_of(second)) << describe(v.where);
+  }
+  EXPECT_NE(p.inevitables[0].where, p.inevitables[1].where);
+}
+
 // ---- JSON and trace -----------------------------------------------------------------------------
 
 TEST_P(RecorderTest, RealProfileSurvivesTheJsonRoundTrip) {
