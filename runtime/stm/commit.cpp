@@ -492,6 +492,13 @@ void transaction::destroy_lost_objects() noexcept {
   const site_key conflict_site = last_conflict_site;
   const bool conflict_block_only = last_conflict_block_only;
   const bool propagates = retry_propagates;
+  // A retry's wait comes after this (finish_retry): its deadline and what it
+  // waits on, which a destructor's block would reset (start()) or take over
+  // (its own retry), or a timed wait would sleep without its deadline.
+  const std::uint64_t deadline = retry_deadline_ns;
+  read_set wait_reads(std::move(retry_reads));
+  std::vector<doorbell_mark> wait_marks;
+  wait_marks.swap(retry_marks);
   if (holds_token) release_inevitability_token(*this);  // start() takes it again
   irrevocable_next = false;
   consecutive_aborts = 0;
@@ -501,6 +508,9 @@ void transaction::destroy_lost_objects() noexcept {
   destroy_all(discarded);
   destroy_all(allocations);
   retry_propagates = propagates;
+  retry_deadline_ns = deadline;
+  retry_reads = std::move(wait_reads);
+  retry_marks.swap(wait_marks);
   irrevocable_next = rerun_irrevocable;
   consecutive_aborts = aborts;
   last_conflict_site = conflict_site;

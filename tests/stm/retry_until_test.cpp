@@ -214,6 +214,39 @@ TEST_P(RetryUntilTest, ABlockThatReadNothingSleepsUntilItsDeadline) {
   }
 }
 
+// An object the waiting attempt allocated is destroyed when it rolls back, before the wait; its
+// destructor runs a block of its own. That block used to reset the deadline (start()), and the
+// wait slept with none: for ever, since nobody writes what the waiter read.
+optimist::tvar<long> g_destroyed{0};
+
+struct audited {
+  ~audited() {
+    optimist::atomically([] { g_destroyed.set(g_destroyed.get() + 1); });
+  }
+};
+
+TEST_P(RetryUntilTest, TheDeadlineSurvivesADestructorsBlockBeforeTheWait) {
+  watchdog guard("waiters whose lost objects' destructors run blocks", 30s);
+  const int threads = GetParam();
+  optimist::tvar<long> flag{0};
+  const long destroyed_before = g_destroyed.get();
+  std::vector<char> after_deadline(static_cast<std::size_t>(threads), 0);
+  const auto deadline = steady::now() + 100ms;
+  run_threads(threads, [&](int index) {
+    audited* kept = optimist::atomically([&] {
+      audited* mine = optimist::tx_new<audited>();
+      if (flag.get() == 0) optimist::retry_until(deadline);
+      return mine;
+    });
+    after_deadline[static_cast<std::size_t>(index)] = steady::now() >= deadline;
+    optimist::atomically([&] { optimist::tx_delete(kept); });
+  });
+  for (std::size_t i = 0; i < after_deadline.size(); ++i) {
+    EXPECT_TRUE(after_deadline[i]) << "thread " << i;
+  }
+  EXPECT_GE(g_destroyed.get() - destroyed_before, threads) << "no lost object was destroyed";
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, RetryUntilTest, ::testing::Values(1, 2, 4));
 
 TEST(RetryUntilMisuse, OutsideAnAtomicBlockIsALogicErrorEvenAfterItsDeadline) {
