@@ -446,6 +446,9 @@ void transaction::finish_committed() {
   doorbell_marks.clear();
   if (!reserved.empty()) release_reservations();
   if (holds_token) release_inevitability_token(*this);
+  // A committed block owes no irrevocable re-run (serial mode re-runs a block
+  // taken over at become_inevitable() serially, not irrevocably).
+  irrevocable_next = false;
   allocations.clear();  // now owned by the program
   reads.clear();
   writes.clear();

@@ -114,8 +114,8 @@ void transaction::become_irrevocable(source_location site) {
     }
     return;
   }
-  inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
   if (mode == tx_mode::irrevocable) {
+    inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
     inevitable_site = site;
     // A re-run that asks again, maybe from another line than the attempt
     // that asked first: the report names this one.
@@ -123,9 +123,12 @@ void transaction::become_irrevocable(source_location site) {
     return;
   }
   if (doomed) {
+    // (Not marked inevitable: the attempt is lost, and an or_else that
+    // absorbs its retry must not refuse the next alternative's retry.)
     if (unwinding()) return;
     throw restart_signal{};
   }
+  inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
   // Room for every reservation this call makes, before the token is taken:
   // after this point nothing allocates, so nothing can fail half-way.
   reserved.reserve(reserved.size() + reads.size() + writes.size());
@@ -148,7 +151,10 @@ void transaction::become_irrevocable(source_location site) {
       }
       if (orec_version(v) != r.version) {
         irrevocable_next = true;  // keep the token; run irrevocably from the start
-        restart(abort_cause::read_invalidated, {r.site, r.lock});
+        // A destructor while an exception unwinds cannot throw: the attempt
+        // is marked lost and the block re-runs when the exception reaches it.
+        abandon(abort_cause::read_invalidated, {r.site, r.lock});
+        return;
       }
       if (orec_is_reserved(v)) break;
       if (r.lock->compare_exchange_weak(v, v | orec_reserved_bit, std::memory_order_acquire,

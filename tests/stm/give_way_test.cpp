@@ -75,6 +75,28 @@ class GiveWay : public ::testing::Test {
   execution_mode previous_ = execution_mode::stm;
 };
 
+// Serial mode: a block taken over before it became inevitable re-runs holding the token (serially
+// again: serial mode runs every block so). Its commit gives the token back and must leave no
+// irrevocable re-run pending: the flag outlived the commit, and the thread's next speculative
+// attempt (after a retry, or on the descriptor's next thread) ran irrevocably for nothing.
+TEST_F(GiveWay, ATakenOverInevitableBlockLeavesNoIrrevocableRunPendingInSerialMode) {
+  watchdog guard("a serial-mode block taken over before it became inevitable", limit());
+  optimist::set_execution_mode(execution_mode::serial);
+  optimist::tvar<long> w{1}, y{0};
+  int attempts = 0;
+  optimist::atomically([&] {
+    const long seen = w.get();
+    if (++attempts == 1) std::thread([&] { w = 10; }).join();  // claims the gate
+    optimist::become_inevitable();
+    y.set(seen + 1);
+  });
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(y.get(), 11);
+  const optimist::detail::transaction& tx = optimist::detail::this_thread_transaction();
+  EXPECT_FALSE(tx.holds_token);
+  EXPECT_FALSE(tx.irrevocable_next) << "an irrevocable re-run is pending after the commit";
+}
+
 // The block reads w, then joins a thread that writes w outside any
 // transaction: the writer waits at the gate, claims it, the block restarts at
 // its next barrier (y.set) and sees the new w.

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "optimist/optimist.hpp"
@@ -129,6 +130,34 @@ TEST(InevitabilityRerun, ACleanupTransactionDoesNotResetStarvation) {
     EXPECT_TRUE(last_irrevocable) << "the attempt after starvation was not irrevocable";
   }).join();
   EXPECT_EQ(g_side.get(), side_before + 1);
+  expect_token_free();
+}
+
+// become_inevitable() in a destructor while a user exception unwinds, after another thread
+// changed what the attempt read: the attempt is lost, but nothing may be thrown out of the
+// destructor. It threw restart_signal (std::terminate); now the attempt is marked lost, its
+// exception dropped, and the block re-runs irrevocably and throws again.
+struct inevitable_on_unwind {
+  ~inevitable_on_unwind() { optimist::become_inevitable(); }
+};
+
+TEST(InevitabilityUnwinding, ADestructorBecomingInevitableAfterAConflictDoesNotTerminate) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("another thread commits while the block runs");
+  optimist::test::watchdog guard("become_inevitable while an exception unwinds");
+  optimist::tvar<long> x{0};
+  int attempts = 0;
+  long last_seen = -1;
+  EXPECT_THROW(optimist::atomically([&] {
+                 ++attempts;
+                 inevitable_on_unwind guard_of_the_block;
+                 last_seen = x.get();
+                 if (attempts == 1) {
+                   std::thread([&] { optimist::atomically([&] { x.set(x.get() + 1); }); }).join();
+                 }
+                 throw std::runtime_error("always");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(last_seen, 1) << "the exception that reached the caller came from a lost attempt";
   expect_token_free();
 }
 

@@ -266,6 +266,39 @@ TEST_P(OrElseTest, ConsumersOfTwoQueuesTakeEveryItemOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, OrElseTest, ::testing::Values(1, 2, 4));
 
+// A destructor in the first alternative asks for inevitability while its retry() unwinds it: the
+// attempt is lost there, so it must not count as inevitable. It did, and once or_else absorbed
+// the retry the second alternative's retry() was refused ("called after become_inevitable()").
+struct inevitable_when_destroyed {
+  ~inevitable_when_destroyed() { optimist::become_inevitable(); }
+};
+
+TEST(OrElseInevitable, ADestructorOfARetryingFirstAlternativeDoesNotRefuseTheSecondsRetry) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("another thread commits while the block waits");
+  optimist::test::watchdog guard(
+      "or_else whose first alternative's destructor asks to be inevitable");
+  optimist::tvar<long> first{0}, second{0};
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    optimist::atomically([&] { second.set(1); });
+  });
+  long got = 0;
+  EXPECT_NO_THROW(got = optimist::atomically([&] {
+                    return optimist::or_else(
+                        [&] {
+                          inevitable_when_destroyed g;
+                          if (first.get() == 0) optimist::retry();
+                          return 1L;
+                        },
+                        [&] {
+                          if (second.get() == 0) optimist::retry();
+                          return 2L;
+                        });
+                  }));
+  producer.join();
+  EXPECT_EQ(got, 2);
+}
+
 }  // namespace
 
 }  // namespace or_else_test
