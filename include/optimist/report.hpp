@@ -170,8 +170,9 @@ struct profile {
 };
 
 // enable(on)
-//   Starts (or stops) recording. OPTIMIST_REPORT set in the environment
-//   enables it at the first transaction.
+//   Starts (or stops) recording. Switching it on starts afresh, as reset()
+//   does: what an earlier period recorded is forgotten. OPTIMIST_REPORT set in
+//   the environment enables it at the first transaction.
 void enable(bool on = true);
 bool enabled() noexcept;
 
@@ -184,6 +185,9 @@ profile snapshot();
 // reset()
 //   Forgets what was recorded; the wall clock restarts, and the hardware
 //   counters seen now become the baseline that later snapshots subtract.
+//   Attempts running while it runs are counted whole (their time before the
+//   reset included), and a count they add at that moment may survive it:
+//   reset between phases of a program, not in the middle of one.
 void reset();
 
 // write_text(out, p, top)

@@ -396,6 +396,20 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
 void record_rollback(transaction& tx) noexcept {
   thread_recorder& r = recorder_of(tx);
   std::uint64_t now = profile_ticks();
+  if (tx.rollback_for_retry) {
+    // retry(): not an abort (stats() does not count it as one either). The
+    // attempt that found the state it wants missing is part of waiting for it.
+    tx.rollback_for_retry = false;
+    add(r.waiting, attempt_ticks(tx, r, now));
+    if (g_tracing.load(std::memory_order_relaxed)) {
+      push_event(r, {trace_event::type::wait, report::conflict_kind::write_read, false,
+                     tx.attempt_start_tick, now, 0, pack_site(tx.block_site)});
+    }
+    tx.conflict_recorded = false;
+    tx.irrevocable_since_tick = 0;
+    tx.last_end_tick = now;
+    return;
+  }
   add(r.aborted, attempt_ticks(tx, r, now));
   add(r.aborts, 1);
   if (tx.irrevocable_since_tick != 0) {
@@ -553,10 +567,9 @@ namespace optimist::report {
 using namespace optimist::detail;
 
 void enable(bool on) {
-  if (on && !g_reporting.load(std::memory_order_relaxed)) {
-    restart_epoch();
-    restart_hardware_baseline();
-  }
+  // Switched on: snapshot() covers what is recorded from now on (report.hpp),
+  // not also what an earlier period recorded before enable(false).
+  if (on && !g_reporting.load(std::memory_order_relaxed)) reset();
   g_reporting.store(on, std::memory_order_relaxed);
 }
 
@@ -592,7 +605,10 @@ profile snapshot() {
   std::uint64_t now_ns = steady_ns();
   double spt = seconds_per_tick(now_ticks, now_ns);
   profile p;
-  p.totals.wall_s = static_cast<double>(now_ns - s.epoch_ns.load(std::memory_order_relaxed)) * 1e-9;
+  // A reset() that ran after now_ns was read (or no enable() at all): no wrap.
+  const std::uint64_t epoch_ns = s.epoch_ns.load(std::memory_order_relaxed);
+  p.totals.wall_s =
+      epoch_ns != 0 && now_ns > epoch_ns ? static_cast<double>(now_ns - epoch_ns) * 1e-9 : 0.0;
   std::map<group_key, group_totals> groups;
   {
     std::lock_guard<std::mutex> lock(s.mutex);

@@ -72,7 +72,10 @@ std::size_t display_width(const std::string& s) {
 
 std::string capped(std::string s) {
   if (s.size() <= max_location_chars) return s;
-  return "..." + s.substr(s.size() - (max_location_chars - 3));
+  std::size_t from = s.size() - (max_location_chars - 3);
+  // Never from the middle of a UTF-8 character: the file says it is UTF-8.
+  while (from < s.size() && (static_cast<unsigned char>(s[from]) & 0xc0) == 0x80) ++from;
+  return "..." + s.substr(from);
 }
 
 std::string bar_label(const report::conflict& c) {
@@ -140,6 +143,9 @@ void detail::write_conflict_svg(std::ostream& out, const report::profile& p, std
   for (const auto* c : sorted) total_lost += c->time_lost_s;
   double max_value = shown > 0 ? sorted[0]->time_lost_s : 0;
   if (!(max_value > 0) || !std::isfinite(max_value)) max_value = 1;
+  // A finite axis (rounding 1.7e308 up to a step overflows to infinity, and
+  // the tick loop below never reached it).
+  max_value = std::min(max_value, 1e300);
   const double step = tick_step(max_value);
   const double axis_max = std::ceil(max_value / step - 1e-9) * step;
   auto x_of = [&](double seconds) {
@@ -171,7 +177,7 @@ void detail::write_conflict_svg(std::ostream& out, const report::profile& p, std
   // with labels, a title.
   s += "<line x1=\"" + px(bars_x) + "\" y1=\"" + px(axis_y) + "\" x2=\"" +
        px(bars_x + bar_area_width) + "\" y2=\"" + px(axis_y) + "\" stroke=\"#222222\"/>\n";
-  for (int i = 0;; ++i) {
+  for (int i = 0; i <= 20; ++i) {  // about five ticks; the bound is a safety net
     const double value = step * i;
     if (value > axis_max + step * 1e-6) break;
     const double x = x_of(value);

@@ -160,7 +160,12 @@ std::string trimmed(const std::string& s) {
   if (first == std::string::npos) return {};
   const auto last = s.find_last_not_of(" \t\r\f\v");
   std::string out = s.substr(first, last - first + 1);
-  if (out.size() > max_quoted_chars) out = out.substr(0, max_quoted_chars - 3) + "...";
+  if (out.size() > max_quoted_chars) {
+    std::size_t cut = max_quoted_chars - 3;
+    // Never in the middle of a UTF-8 character.
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
+    out = out.substr(0, cut) + "...";
+  }
   return out;
 }
 

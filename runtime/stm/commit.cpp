@@ -462,6 +462,7 @@ void transaction::finish_committed() {
 void transaction::discard_attempt() noexcept {
   if (mode == tx_mode::serial) undo_serial();  // serial_mode.cpp: undo in place, open the gate
   if (recording) record_rollback(*this);
+  rollback_for_retry = false;
   release_locks();
   release_reservations();
   if (holds_token && !irrevocable_next) release_inevitability_token(*this);

@@ -194,6 +194,7 @@ bool transaction::finish_retry() noexcept {
     // serial_mode.cpp: undo, open the gate, run again speculatively.
     retry_pending = false;
     consecutive_aborts = 0;
+    rollback_for_retry = true;
     discard_attempt();
     serial_fallback_next = true;
     return true;
@@ -206,7 +207,8 @@ bool transaction::finish_retry() noexcept {
   std::swap(reads, retry_reads);  // keep the read set: it is what to wait on
   retry_marks.clear();
   std::swap(doorbell_marks, retry_marks);  // and where it gave up at a doorbell
-  discard_attempt();                       // also releases reservations and the token
+  rollback_for_retry = true;
+  discard_attempt();  // also releases reservations and the token
   // INVARIANT doorbell-duty: settled if it waits at the same doorbell again.
   settle_doorbell_duty(*this, retry_marks.data(), retry_marks.data() + retry_marks.size());
   if (retry_propagates) return false;  // the task runtime waits with retry_reads, retry_marks

@@ -94,6 +94,7 @@ struct thread_exit_guard {
     t->c_restart_point = nullptr;
     t->c_attempt_open = false;
     t->c_pending_error = 0;
+    t->last_end_tick = 0;  // the next thread's time outside starts at its first block
     t->active_since.store(not_active, std::memory_order_release);
     g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
     // Serial gate (serial_mode.hpp): the next owner starts unknown to the gate.

@@ -226,6 +226,9 @@ class alignas(64) transaction : public serial_access_state {
   site_key last_conflict_site = 0;  // kept across restarts: names what starved it
   bool last_conflict_block_only = false;
   bool conflict_recorded = false;  // the attempt being rolled back ended in a recorded conflict
+  // The attempt being rolled back called retry(): the report counts it as
+  // waiting for the state it wants, not as an abort (as stats() does).
+  bool rollback_for_retry = false;
   bool conflict_block_only = false;
   report::conflict_kind conflict_kind = report::conflict_kind::write_read;
   std::uint64_t conflict_commit_ts = 0;

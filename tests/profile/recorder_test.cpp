@@ -645,6 +645,55 @@ TEST(RecorderAloneTest, InevitableBlocksNameTheirOwnLines) {
   EXPECT_NE(p.inevitables[0].where, p.inevitables[1].where);
 }
 
+// retry() is not an abort in the report, as in stats(): a consumer that waits for a flag shows
+// no aborts (it showed one per retry, labelled a write-read abort in the trace).
+TEST(RecorderAloneTest, RetryIsNotCountedAsAnAbort) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("the producer commits while the consumer waits");
+  reporting_scope scope;
+  optimist::reset_stats();
+  optimist::tvar<long> flag{0};
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    optimist::atomically([&] { flag.set(1); });
+  });
+  optimist::atomically([&] {
+    if (flag.get() == 0) optimist::retry();
+  });
+  producer.join();
+  const report::profile p = report::snapshot();
+  const optimist::statistics st = optimist::stats();
+  EXPECT_GE(st.retries, 1u);
+  EXPECT_EQ(p.totals.aborts, st.aborts) << "retries: " << st.retries;
+  EXPECT_EQ(p.totals.commits, 2u);
+}
+
+// Switching reporting on again starts afresh (report.hpp: snapshot() covers what was recorded
+// since enable()); it kept the earlier period's counts under a restarted wall clock.
+TEST(RecorderAloneTest, EnablingAgainStartsAfresh) {
+  reporting_scope scope;
+  optimist::tvar<long> x{0};
+  for (int i = 0; i < 5; ++i) optimist::atomically([&] { x.set(x.get() + 1); });
+  ASSERT_EQ(report::snapshot().totals.commits, 5u);
+  report::enable(false);
+  report::enable(true);
+  optimist::atomically([&] { x.set(x.get() + 1); });
+  EXPECT_EQ(report::snapshot().totals.commits, 1u);
+}
+
+// A thread that takes over the descriptor of a thread that ended is not charged the time the
+// descriptor lay unused as time outside transactions.
+TEST(RecorderAloneTest, AReusedDescriptorStartsWithNoTimeOutside) {
+  reporting_scope scope;
+  optimist::tvar<long> x{0};
+  std::thread([&] { optimist::atomically([&] { x.set(1); }); }).join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread([&] { optimist::atomically([&] { x.set(2); }); }).join();
+  const report::profile p = report::snapshot();
+  double outside = 0;
+  for (const report::thread_times& t : p.threads) outside += t.outside_s;
+  EXPECT_LT(outside, 0.1) << "the 200 ms between the threads counted as time outside";
+}
+
 // ---- JSON and trace -----------------------------------------------------------------------------
 
 TEST_P(RecorderTest, RealProfileSurvivesTheJsonRoundTrip) {

@@ -77,6 +77,48 @@ TEST(SvgPlot, TopLimitsTheBarsAndSaysHowManyMore) {
       << svg;
 }
 
+// A finite but huge time (a merged or hand-edited file): the axis used to round up to infinity
+// and the tick loop never ended (the string grew until memory ran out).
+TEST(SvgPlot, HugeTimesGiveAFiniteAxis) {
+  profile p;
+  p.conflicts.push_back(
+      {conflict_kind::write_read, {"a.cpp", 1, "f", false}, {"a.cpp", 2, "f", false}, 1, 1.75e308});
+  const std::string svg = svg_of(p, 10);
+  EXPECT_TRUE(svg.ends_with("</svg>\n"));
+  EXPECT_LT(svg.size(), 100000u);
+}
+
+// Every byte sequence of the file is valid UTF-8: a long location is cut at a character.
+bool valid_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80             ? 1
+                          : (c & 0xe0) == 0xc0 ? 2
+                          : (c & 0xf0) == 0xe0 ? 3
+                          : (c & 0xf8) == 0xf0 ? 4
+                                               : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+TEST(SvgPlot, LongNonAsciiLocationsStayValidUtf8) {
+  for (std::size_t pad = 0; pad < 4; ++pad) {
+    std::string dir;
+    for (int i = 0; i < 20; ++i) dir += "\xc3\xa9\xe2\x82\xac";  // é€
+    const std::string file = std::string(pad, 'p') + "/src/" + dir + "/conflict.cpp";
+    profile p;
+    p.conflicts.push_back(
+        {conflict_kind::write_read, {file, 10, "f", false}, {file, 11, "f", false}, 1, 0.5});
+    const std::string svg = svg_of(p, 10);
+    EXPECT_TRUE(valid_utf8(svg)) << pad;
+  }
+}
+
 TEST(SvgPlot, WithoutConflictsSaysSo) {
   const std::string svg = svg_of(profile{}, 10);
   EXPECT_NE(svg.find(">No conflicts recorded.</text>"), std::string::npos) << svg;

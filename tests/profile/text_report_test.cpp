@@ -234,6 +234,25 @@ TEST(TextReport, CutsVeryLongSourceLines) {
   EXPECT_NE(text_of(p).find(":1   " + std::string(97, 'x') + "...\n"), std::string::npos);
 }
 
+// A long line of non-ASCII text is cut at a character, never in the middle of one.
+TEST(TextReport, CutsLongNonAsciiSourceLinesAtACharacter) {
+  optimist::test::temp_dir dir;
+  for (std::size_t pad = 0; pad < 3; ++pad) {
+    std::string line(pad, 'x');
+    for (int i = 0; i < 60; ++i) line += "\xe2\x82\xac";  // €
+    const std::string file = dir.write("euro" + std::to_string(pad) + ".cpp", line + "\n");
+    profile p;
+    p.conflicts.push_back({conflict_kind::write_read, at(file, 1, ""), at(file, 1, ""), 1, 0.5});
+    const std::string text = text_of(p);
+    const auto cut = text.find("...\n");
+    ASSERT_NE(cut, std::string::npos) << text;
+    // The bytes before "..." end a whole character: not a lead or continuation byte left open.
+    const auto last = static_cast<unsigned char>(text[cut - 1]);
+    const auto before = static_cast<unsigned char>(text[cut - 3]);
+    EXPECT_TRUE(last < 0x80 || (last == 0xac && before == 0xe2)) << pad;
+  }
+}
+
 TEST(TextReport, SortsGroupsByLossEvenWhenGivenOutOfOrder) {
   profile p;
   p.conflicts.push_back({conflict_kind::write_read, at("nowhere/a.cpp", 1, ""),
