@@ -364,9 +364,16 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
   auto [aborted, block_only] = aborted_site(tx, where.site);
   report::conflict_kind kind = kind_of(cause);
   site_key other = 0;
+  bool other_starved = false;
   std::uint64_t causing_commit = 0;
   if (kind == report::conflict_kind::inevitable) {
     other = g_inevitable_site.load(std::memory_order_relaxed);
+    other_starved = g_inevitable_starved.load(std::memory_order_relaxed);
+    if (other == 0) {
+      // The holder gave the token back before this load: it was the last one.
+      other = g_last_inevitable_site.load(std::memory_order_relaxed);
+      other_starved = g_last_inevitable_starved.load(std::memory_order_relaxed);
+    }
   } else if (where.lock != nullptr) {
     other = site_of(*where.lock).load(std::memory_order_relaxed);
     std::uint64_t v = where.lock->load(std::memory_order_relaxed);
@@ -387,9 +394,7 @@ void record_conflict(transaction& tx, abort_cause cause, const conflict_point& w
   }
   if (kind == report::conflict_kind::inevitable && other != 0) {
     std::lock_guard<std::mutex> lock(state().mutex);
-    state()
-        .inevitables[{other, g_inevitable_starved.load(std::memory_order_relaxed)}]
-        .blocked_ticks += lost;
+    state().inevitables[{other, other_starved}].blocked_ticks += lost;
   }
 }
 
@@ -452,6 +457,14 @@ void record_irrevocable(transaction& tx, bool starved) noexcept {
   g_last_inevitable_starved.store(starved, std::memory_order_relaxed);
   g_last_inevitable_site.store(tx.inevitable_key, std::memory_order_relaxed);
   g_inevitable_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+void announce_inevitable_site(const transaction& tx) noexcept {
+  const site_key key = pack_site(tx.inevitable_site);
+  g_inevitable_starved.store(false, std::memory_order_relaxed);
+  g_inevitable_site.store(key, std::memory_order_relaxed);
+  g_last_inevitable_starved.store(false, std::memory_order_relaxed);
+  g_last_inevitable_site.store(key, std::memory_order_relaxed);
 }
 
 void record_inevitable_site(transaction& tx) noexcept {

@@ -74,6 +74,9 @@ void record_rollback(transaction& tx) noexcept;
 void record_irrevocable(transaction& tx, bool starved) noexcept;
 // An irrevocable run asked to become inevitable (again): name tx.inevitable_site.
 void record_inevitable_site(transaction& tx) noexcept;
+// become_inevitable() holds the token and is about to reserve what it read and
+// wrote: a writer that meets a reservation names tx.inevitable_site.
+void announce_inevitable_site(const transaction& tx) noexcept;
 // A block whose hardware attempts (htm/hardware_path_rtm.cpp) all aborted and
 // that now runs in software: their time is aborted time, but no abort is
 // counted (the report's aborts are software conflicts, each with its sites;

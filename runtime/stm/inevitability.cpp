@@ -139,6 +139,7 @@ void transaction::become_irrevocable(source_location site) {
     if (recording) record_wait_end(*this, waited, true);
   }
   inevitable_site = site;
+  if (recording) announce_inevitable_site(*this);  // before the first reservation
   for (const read_entry& r : reads) {
     for (unsigned round = 0;; ++round) {
       std::uint64_t v = r.lock->load(std::memory_order_acquire);
