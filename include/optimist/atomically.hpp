@@ -96,6 +96,7 @@ auto atomically(F&& f, source_location site = source_location::current())
   }
   for (;;) {
     detail::transaction& tx = detail::block_begin(site);
+    int to_c = 0;  // nested in a C transaction: jump back to it once the handler is over
     try {
       if constexpr (std::is_void_v<result>) {
         std::invoke(f);
@@ -107,10 +108,11 @@ auto atomically(F&& f, source_location site = source_location::current())
         return r;
       }
     } catch (const detail::restart_signal&) {
-      if (!detail::block_restart(tx)) throw;
+      if (!detail::block_restart(tx) && (to_c = detail::c_boundary_action(tx, true)) == 0) throw;
     } catch (...) {
-      if (detail::block_exception(tx)) throw;
+      if (detail::block_exception(tx) && (to_c = detail::c_boundary_action(tx, false)) == 0) throw;
     }
+    if (to_c != 0) detail::leave_to_c(tx, to_c);
   }
 }
 

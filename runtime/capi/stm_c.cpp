@@ -76,7 +76,7 @@ bool c_transaction_running(const transaction& tx) noexcept {
   if (tx.depth == 0) return false;
   if (tx.c_restart_point != nullptr) return true;
   for (const auto& level : tx.nesting) {
-    if (level.from_c) return true;
+    if (level.from_c || level.c_restart_point != nullptr) return true;  // (cxx-inside-c)
   }
   return false;
 }

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,8 @@
 #include "htm/hardware_barriers.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
+#define OPTIMIST_NO_SITE_MACROS 1
+#include "optimist/stm.h"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/doorbell.hpp"
@@ -94,6 +97,7 @@ void transaction::open_nested(bool from_c) {
 
 void transaction::commit_nested() noexcept {
   writes.close_nested(nesting.back().writes);
+  if (nesting.back().c_restart_point != nullptr) c_restart_point = nesting.back().c_restart_point;
   nesting.pop_back();
   --depth;
   forget_fresh_blocks();
@@ -103,6 +107,7 @@ void transaction::rollback_nested() noexcept {
   const nesting_level level = nesting.back();
   nesting.pop_back();
   --depth;
+  if (level.c_restart_point != nullptr) c_restart_point = level.c_restart_point;
   forget_fresh_blocks();  // (the level's blocks are discarded below)
   writes.rollback_to(level.writes);
   // Serial mode: in-place writes of the level; none left if the attempt gave
@@ -132,6 +137,10 @@ namespace {
   if (transaction* tx = tls_current) {
     if (tx->doomed && !tx->unwinding()) throw restart_signal{};
     tx->open_nested();
+    if (tx->c_restart_point != nullptr) {  // INVARIANT cxx-inside-c
+      tx->nesting.back().c_restart_point = tx->c_restart_point;
+      tx->c_restart_point = nullptr;
+    }
     return *tx;
   }
   transaction& tx = this_thread_transaction();
@@ -270,6 +279,51 @@ bool block_exception(transaction& tx) noexcept {
   // woke it for.
   settle_doorbell_duty(tx, nullptr, nullptr);
   return true;
+}
+
+int c_boundary_action(transaction& tx, bool restart) noexcept {
+  // The block just closed was the outermost C++ level inside a C or GNU TM
+  // transaction exactly when the restart point is back (INVARIANT cxx-inside-c).
+  if (tx.depth == 0 || tx.c_restart_point == nullptr) return 0;
+  if (restart || tx.doomed) return 1;
+  // A C++ exception out of the block. A C transaction (optimist/stm.h) cannot
+  // pass it through its C frames and stay consistent (it would stay open):
+  // it is rolled back and OPTIMIST_TX_BEGIN reports it, as for an access the
+  // C API refuses. GNU TM code is C++: the exception goes on.
+  if (!tx.c_attempt_open) return 0;
+  int status = OPTIMIST_E_INVALID;
+  const char* what = "an exception";
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    status = OPTIMIST_E_NO_MEMORY;
+    what = "out of memory";
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr,
+               "optimist: a C++ exception left an atomic block inside the C transaction begun at "
+               "%s:%d (%s); the C transaction was rolled back\n",
+               tx.c_block_file != nullptr ? tx.c_block_file : "?", tx.c_block_line, what);
+  return status;
+}
+
+[[noreturn]] void leave_to_c(transaction& tx, int action) noexcept {
+  sigjmp_buf* target = tx.c_restart_point;
+  if (action == 1) {
+    if (tx.retry_pending) {
+      tx.finish_retry();  // optimist::retry() or optimist_tx_retry(): wait, then run again
+    } else {
+      tx.rollback();
+    }
+  } else {
+    tx.c_pending_error = action;
+    tx.counters.count_abort(abort_cause::user_exception);
+    tx.consecutive_aborts = 0;
+    tx.discard_attempt();
+  }
+  siglongjmp(*target, 1);
 }
 
 void log_allocation(void* object, void (*destroy)(void*)) {

@@ -75,6 +75,13 @@ struct nesting_level {
   // level that a C++ exception or restart may unwind without its commit (INVARIANT
   // c-levels-unwound, atomic_block.cpp).
   bool from_c = false;
+  // INVARIANT (cxx-inside-c): a C++ block opened directly inside a C or GNU TM
+  // transaction keeps the transaction's restart point here while it runs, and
+  // c_restart_point is null meanwhile: a restart inside it throws
+  // restart_signal, which unwinds its C++ frames (destructors run), and only
+  // where the block gives way to the C frames does the transaction jump back
+  // (leave_to_c). A siglongjmp straight from inside it skipped them.
+  sigjmp_buf* c_restart_point = nullptr;
 };
 
 inline constexpr std::uint64_t not_active = std::numeric_limits<std::uint64_t>::max();

@@ -73,6 +73,13 @@ bool block_restart(transaction& tx) noexcept;
 // nested level for a nested block) and returns true if the exception must
 // propagate, false if the attempt was doomed and must simply be re-run.
 bool block_exception(transaction& tx) noexcept;
+// Called in the handler, when block_restart returned false (`restart`) or
+// block_exception true: 0 if the exception goes on; else the block was nested
+// in a C transaction (optimist/stm.h) or a GNU TM one, which leave_to_c must
+// run again (1) or fail with that C status (< 0) by jumping back to its
+// restart point, once the handler is over (INVARIANT cxx-inside-c).
+int c_boundary_action(transaction& tx, bool restart) noexcept;
+[[noreturn]] void leave_to_c(transaction& tx, int action) noexcept;
 
 // optimist::or_else: retry_signal has left the nested block of its first
 // alternative (rolled back). Returns true if the retry is now handled and the

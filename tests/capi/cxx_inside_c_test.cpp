@@ -1,0 +1,146 @@
+// A C++ atomic block inside a C transaction (a C program calling a C++ library whose functions
+// use optimist::atomically). The block nests in the C transaction (INVARIANT cxx-inside-c,
+// runtime/stm/transaction.hpp); what must hold when it cannot finish:
+//
+// - a conflict found inside the C++ block unwinds its C++ frames (their destructors run) and
+//   restarts the C transaction; the engine used to siglongjmp straight from the barrier to
+//   OPTIMIST_TX_BEGIN, over those frames (a lock_guard stayed locked, memory leaked);
+// - optimist::retry() inside the C++ block waits and runs the C transaction again (it was a
+//   std::logic_error: "called inside a C transaction");
+// - a C++ exception out of the C++ block rolls the C transaction back and OPTIMIST_TX_BEGIN
+//   reports OPTIMIST_E_INVALID (OPTIMIST_E_NO_MEMORY for std::bad_alloc), with the exception
+//   named on stderr: it used to leave through the C frames with the C transaction still open.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "optimist/atomically.hpp"
+#include "optimist/retry.hpp"
+#include "optimist/stm.h"
+#include "optimist/tvar.hpp"
+#include "support/serial_mode.hpp"
+
+// The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
+// so each file keeps everything it defines in a namespace named after it.
+namespace cxx_inside_c_test {
+
+namespace {
+
+struct counted_frame {
+  static inline int live = 0;
+  counted_frame() { ++live; }
+  ~counted_frame() { --live; }
+  counted_frame(const counted_frame&) = delete;
+  counted_frame& operator=(const counted_frame&) = delete;
+};
+
+class CxxInsideCTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(optimist_thread_enter(), OPTIMIST_OK);
+    counted_frame::live = 0;
+  }
+  void TearDown() override {
+    EXPECT_FALSE(optimist::in_transaction());
+    EXPECT_EQ(optimist_thread_exit(), OPTIMIST_OK);
+  }
+};
+
+TEST_F(CxxInsideCTest, AConflictInsideTheCxxBlockRunsItsDestructorsAndRestartsTheCTransaction) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("another thread commits while the block runs");
+  optimist::tvar<long> x{0}, y{0};
+  std::uint64_t word = 0;
+  volatile int attempts = 0;
+  volatile int frames_left_behind = 0;
+  int status;
+  OPTIMIST_TX_BEGIN(status);
+  EXPECT_EQ(status, OPTIMIST_OK);
+  frames_left_behind = frames_left_behind + counted_frame::live;
+  attempts = attempts + 1;
+  const long sum = optimist::atomically([&] {
+    counted_frame frame;
+    const long seen = x.get();
+    if (attempts == 1) {
+      std::thread([&] {
+        optimist::atomically([&] {
+          x.set(x.get() + 1);
+          y.set(y.get() + 1);
+        });
+      }).join();
+    }
+    return seen + y.get();  // y is newer than the snapshot: x is checked, and has changed
+  });
+  optimist_store_u64(&word, static_cast<std::uint64_t>(sum));
+  EXPECT_EQ(optimist_tx_commit(), OPTIMIST_OK);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(frames_left_behind, 0) << "a restart jumped over the C++ block's frames";
+  EXPECT_EQ(counted_frame::live, 0);
+  EXPECT_EQ(word, 2u) << "x and y as the other thread left them";
+}
+
+TEST_F(CxxInsideCTest, RetryInsideTheCxxBlockWaitsAndRunsTheCTransactionAgain) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("the producer commits while the C transaction waits");
+  optimist::tvar<long> flag{0};
+  std::uint64_t taken = 0;
+  volatile int attempts = 0;
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    optimist::atomically([&] { flag.set(7); });
+  });
+  int status;
+  OPTIMIST_TX_BEGIN(status);
+  EXPECT_EQ(status, OPTIMIST_OK);
+  attempts = attempts + 1;
+  long got = -1;
+  EXPECT_NO_THROW(got = optimist::atomically([&] {
+                    counted_frame frame;
+                    if (flag.get() == 0) optimist::retry();
+                    return flag.get();
+                  }));
+  optimist_store_u64(&taken, static_cast<std::uint64_t>(got));
+  EXPECT_EQ(optimist_tx_commit(), OPTIMIST_OK);
+  producer.join();
+  EXPECT_EQ(taken, 7u);
+  EXPECT_GE(attempts, 2);
+  EXPECT_EQ(counted_frame::live, 0);
+}
+
+TEST_F(CxxInsideCTest, AnExceptionOutOfTheCxxBlockFailsTheCTransaction) {
+  std::uint64_t word = 0;
+  volatile int attempts = 0;
+  testing::internal::CaptureStderr();
+  int status;
+  OPTIMIST_TX_BEGIN(status);
+  attempts = attempts + 1;
+  if (status == OPTIMIST_OK) {
+    optimist_store_u64(&word, 5);
+    optimist::atomically([&] {
+      counted_frame frame;
+      throw std::runtime_error("thrown by the C++ library");
+    });
+    optimist_tx_commit();  // not reached
+  }
+  const std::string diagnostic = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(status, OPTIMIST_E_INVALID) << optimist_status_text(status);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(word, 0u) << "the C transaction's store was not rolled back";
+  EXPECT_EQ(counted_frame::live, 0);
+  EXPECT_NE(diagnostic.find("thrown by the C++ library"), std::string::npos) << diagnostic;
+  EXPECT_NE(diagnostic.find("cxx_inside_c_test.cpp"), std::string::npos) << diagnostic;
+
+  OPTIMIST_TX_BEGIN(status);
+  if (status == OPTIMIST_OK) {
+    optimist::atomically([&] { throw std::bad_alloc(); });
+    optimist_tx_commit();  // not reached
+  }
+  EXPECT_EQ(status, OPTIMIST_E_NO_MEMORY) << optimist_status_text(status);
+}
+
+}  // namespace
+
+}  // namespace cxx_inside_c_test
