@@ -25,7 +25,11 @@
 //   deadlock no transaction can break, since the inevitable one cannot be
 //   rolled back to let the writer go first. An exception escaping an inevitable
 //   block still rolls back its transactional writes (the I/O, of course, stays
-//   done).
+//   done). One case cannot keep the promise: a destructor that calls it while
+//   an exception unwinds the block, after another thread changed what the
+//   block read. It cannot restart there (a second exception would terminate),
+//   so it returns, the exception is dropped and the block runs again: I/O in
+//   such a destructor may run twice. Do the I/O in the body.
 #pragma once
 
 #include "optimist/detail/engine.hpp"

@@ -87,7 +87,9 @@ template <class F, class G>
 auto or_else(F&& f, G&& g, source_location site = source_location::current())
     -> std::common_type_t<std::invoke_result_t<F&>, std::invoke_result_t<G&>> {
   using result = std::common_type_t<std::invoke_result_t<F&>, std::invoke_result_t<G&>>;
-  if (!detail::in_transaction()) {
+  // Outside a transaction, or directly in a C one (whose restart point a
+  // retry of f would jump to, past the second alternative): a block of its own.
+  if (!detail::in_transaction() || detail::runs_directly_in_c()) {
     return atomically([&]() -> result { return or_else(f, g, site); }, site);
   }
   try {

@@ -42,9 +42,10 @@
  * block inside a C transaction nests in it; the C transaction must not be
  * committed from inside that block. A conflict or optimist::retry() inside
  * that block unwinds its C++ frames and runs the C transaction again from
- * OPTIMIST_TX_BEGIN; a C++ exception that leaves it rolls the C transaction
- * back, is named on stderr, and OPTIMIST_TX_BEGIN's status becomes
- * OPTIMIST_E_INVALID (OPTIMIST_E_NO_MEMORY for std::bad_alloc).
+ * OPTIMIST_TX_BEGIN (C++ frames between the block and the C code are jumped
+ * over: hold nothing there that needs a destructor); a C++ exception that
+ * leaves it rolls back the block and goes on to the C++ code around it, which
+ * must catch it before returning to C.
  *
  * The restart point is POSIX's sigsetjmp: with a strict -std=c99 compile, also
  * define _POSIX_C_SOURCE=200809L (the GNU dialects, -std=gnu99, need nothing).

@@ -347,7 +347,7 @@ int optimist_tx_retry_at(const char* file, int line, const char* function) {
     optimist::detail::hardware_abort_for_exception();  // waits in software
   // A lost attempt inside a C++ block restarts; it must not wait on what it
   // read (INVARIANT retry-is-consistent).
-  if (tx->doomed) throw optimist::detail::restart_signal{};
+  if (tx->doomed) tx->restart_lost();
   optimist::detail::retry_refusal refusal =
       guarded("optimist_tx_retry", optimist::detail::retry_refusal::none,
               [&] { return tx->prepare_retry(optimist::detail::c_site(file, line, function)); });
@@ -380,7 +380,7 @@ int optimist_tx_retry_until_at(uint64_t deadline_ns, const char* file, int line,
   }
   if (optimist::detail::steady_now_ns() >= deadline_ns) return OPTIMIST_OK;  // timed out: go on
   // As optimist::retry_until (runtime/stm/retry.cpp).
-  if (tx->doomed) throw optimist::detail::restart_signal{};
+  if (tx->doomed) tx->restart_lost();
   optimist::detail::retry_refusal refusal =
       guarded("optimist_tx_retry_until", optimist::detail::retry_refusal::none, [&] {
         return tx->prepare_retry(optimist::detail::c_site(file, line, function), deadline_ns);

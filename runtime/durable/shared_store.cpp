@@ -112,6 +112,11 @@ using optimist::detail::orec_reserved_bit;
 
 // The process's multi-process store (one at a time).
 std::atomic<store_impl*> g_shared_store{nullptr};
+// INVARIANT (one-shared-opener): claimed (false -> true) by an opener before
+// it looks at anything, given back when it fails or its store closes. Two
+// threads opening at once both found g_shared_store empty (it is set only at
+// the end of the opening) and both installed their orecs in the engine.
+std::atomic<bool> g_shared_store_claimed{false};
 
 thread_local inflight_record* tls_inflight = nullptr;
 
@@ -418,10 +423,17 @@ void store_impl::open_shared() {
         "durability::relaxed keeps a private heap per process; options::multi_process "
         "needs durability::full");
   }
-  if (g_shared_store.load(std::memory_order_acquire) != nullptr) {
+  bool unclaimed = false;
+  if (!g_shared_store_claimed.compare_exchange_strong(unclaimed, true, std::memory_order_acq_rel)) {
     throw_store_error(
         path, "another options::multi_process store is open in this process (one at a time)");
   }
+  struct claim {
+    bool kept = false;
+    ~claim() {
+      if (!kept) g_shared_store_claimed.store(false, std::memory_order_release);
+    }
+  } opening;
   const std::string sidecar = path + "-shm";
   sidecar_fd = ::open(sidecar.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (sidecar_fd < 0) throw_store_error(sidecar, "cannot be opened or created", errno);
@@ -548,6 +560,7 @@ void store_impl::open_shared() {
   m.tag = process_tag(slot);
   m.active.store(true, std::memory_order_release);
   g_shared_store.store(this, std::memory_order_release);
+  opening.kept = true;  // close_shared gives it back
   try {
     register_store(this);
   } catch (...) {
@@ -604,6 +617,7 @@ void store_impl::close_shared() noexcept {
   optimist::detail::g_shared_orecs.active.store(false, std::memory_order_release);
   g_shared_store.store(nullptr, std::memory_order_release);
   unregister_store(this);
+  g_shared_store_claimed.store(false, std::memory_order_release);  // INVARIANT one-shared-opener
   holder_stop.store(true, std::memory_order_release);
   if (holder.joinable()) holder.join();
   ::munmap(shared, sidecar_size());

@@ -197,7 +197,7 @@ void start_serial_forced(transaction& tx, optimist::source_location site, bool i
 // True if the outermost transaction of `tx` is a GNU TM one (its restart
 // point is _ITM_beginTransaction's), not a C or C++ block.
 bool itm_outermost(const transaction& tx) {
-  return t_itm_caller_stack != 0 && tx.c_restart_point == &tx.c_jump_buffer;
+  return t_itm_caller_stack != 0 && tx.outer_restart_point() == &tx.c_jump_buffer;
 }
 
 // Rolls back the speculative attempt of a GNU TM transaction (itm_outermost)
@@ -209,6 +209,9 @@ bool itm_outermost(const transaction& tx) {
         "can neither run it in place nor start again");
   }
   itm_state().serial_next = true;
+  // Inside a C++ block nested in it (INVARIANT cxx-inside-c): restart_signal
+  // unwinds that block, which then jumps back (leave_to_c); serial_next stays.
+  if (tx.c_restart_point == nullptr) tx.restart(optimist::abort_cause::explicit_restart);
   sigjmp_buf* target = tx.c_restart_point;
   tx.doom_cause = optimist::abort_cause::explicit_restart;
   tx.rollback();

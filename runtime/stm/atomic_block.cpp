@@ -6,6 +6,8 @@
 // restores exactly the state the enclosing block had when it opened it. Reads
 // are never rolled back: what the enclosing block does after catching the
 // exception depends on them, so they must stay valid until commit.
+#include <cxxabi.h>
+
 #include <cassert>
 #include <cstdio>
 #include <exception>
@@ -18,8 +20,6 @@
 #include "htm/hardware_barriers.hpp"
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
-#define OPTIMIST_NO_SITE_MACROS 1
-#include "optimist/stm.h"
 #include "profile/recorder.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/doorbell.hpp"
@@ -135,7 +135,7 @@ namespace {
 // block_begin for everything but the common serial start.
 [[gnu::noinline]] transaction& block_begin_general(source_location site) {
   if (transaction* tx = tls_current) {
-    if (tx->doomed && !tx->unwinding()) throw restart_signal{};
+    if (tx->doomed && !tx->unwinding()) tx->restart_lost();
     tx->open_nested();
     if (tx->c_restart_point != nullptr) {  // INVARIANT cxx-inside-c
       tx->nesting.back().c_restart_point = tx->c_restart_point;
@@ -285,45 +285,34 @@ int c_boundary_action(transaction& tx, bool restart) noexcept {
   // The block just closed was the outermost C++ level inside a C or GNU TM
   // transaction exactly when the restart point is back (INVARIANT cxx-inside-c).
   if (tx.depth == 0 || tx.c_restart_point == nullptr) return 0;
-  if (restart || tx.doomed) return 1;
-  // A C++ exception out of the block. A C transaction (optimist/stm.h) cannot
-  // pass it through its C frames and stay consistent (it would stay open):
-  // it is rolled back and OPTIMIST_TX_BEGIN reports it, as for an access the
-  // C API refuses. GNU TM code is C++: the exception goes on.
-  if (!tx.c_attempt_open) return 0;
-  int status = OPTIMIST_E_INVALID;
-  const char* what = "an exception";
+  if (restart) return 1;
+  // A C++ exception out of the block goes on through the C++ frames around
+  // it, which must catch it before it reaches C (as before the block): the
+  // block's level is rolled back, the C transaction goes on. Unless it came
+  // from a lost attempt: then the C transaction runs again. A forced unwind
+  // (pthread_exit, cancellation) always goes on.
   try {
     throw;
-  } catch (const std::bad_alloc&) {
-    status = OPTIMIST_E_NO_MEMORY;
-    what = "out of memory";
-  } catch (const std::exception& e) {
-    what = e.what();
+  } catch (const abi::__forced_unwind&) {
+    return 0;
   } catch (...) {
   }
-  std::fprintf(stderr,
-               "optimist: a C++ exception left an atomic block inside the C transaction begun at "
-               "%s:%d (%s); the C transaction was rolled back\n",
-               tx.c_block_file != nullptr ? tx.c_block_file : "?", tx.c_block_line, what);
-  return status;
+  return tx.doomed ? 1 : 0;
 }
 
-[[noreturn]] void leave_to_c(transaction& tx, int action) noexcept {
+[[noreturn]] void leave_to_c(transaction& tx, int /*action: 1, run again*/) noexcept {
   sigjmp_buf* target = tx.c_restart_point;
-  if (action == 1) {
-    if (tx.retry_pending) {
-      tx.finish_retry();  // optimist::retry() or optimist_tx_retry(): wait, then run again
-    } else {
-      tx.rollback();
-    }
+  if (tx.retry_pending) {
+    tx.finish_retry();  // optimist::retry() or optimist_tx_retry(): wait, then run again
   } else {
-    tx.c_pending_error = action;
-    tx.counters.count_abort(abort_cause::user_exception);
-    tx.consecutive_aborts = 0;
-    tx.discard_attempt();
+    tx.rollback();
   }
   siglongjmp(*target, 1);
+}
+
+bool runs_directly_in_c() noexcept {
+  const transaction* tx = tls_current;
+  return tx != nullptr && tx->c_restart_point != nullptr;
 }
 
 void log_allocation(void* object, void (*destroy)(void*)) {

@@ -138,7 +138,7 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
   if (mode == tx_mode::serial) {
     // Alone under the serial gate: memory is ours (serial_mode.cpp).
     if (doomed && !unwinding()) [[unlikely]]
-      throw restart_signal{};
+      restart_lost();
     if (serial_enter(*this) || !serial_divert(*this)) {
       const std::uint64_t value = load_word(word, mask);
       serial_leave(*this);
@@ -160,7 +160,7 @@ std::uint64_t transaction::read(std::uintptr_t word, std::uint64_t mask, source_
     // The attempt is lost. While its stack unwinds, destructors still get
     // answers (each word consistent on its own); otherwise the user swallowed
     // restart_signal, and it is thrown again.
-    if (!unwinding()) throw restart_signal{};
+    if (!unwinding()) restart_lost();
     return from_log | standalone_read(word, mask);
   }
   orec& lock = orec_for(word);
@@ -218,7 +218,7 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
   if (mode == tx_mode::serial) {
     // In place, old bytes first into the undo log (serial_mode.cpp).
     if (doomed && !unwinding()) [[unlikely]]
-      throw restart_signal{};
+      restart_lost();
     // DURABLE HOOK: blocks run speculatively while a store is open
     // (block_begin); in place, a durable word would reach the heap unlogged.
     if (durable_hook_active() && durable_covers(word)) [[unlikely]]
@@ -247,7 +247,7 @@ void transaction::write(std::uintptr_t word, std::uint64_t value, std::uint64_t 
     return;
   }
   if (doomed) {
-    if (!unwinding()) throw restart_signal{};
+    if (!unwinding()) restart_lost();
     return;  // unwinding a lost attempt: the write would be discarded anyway
   }
   if (mode == tx_mode::irrevocable) reserve(orec_for(word));

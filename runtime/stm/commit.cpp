@@ -299,7 +299,7 @@ void transaction::commit_irrevocable() {
 }
 
 void transaction::commit() {
-  if (doomed) throw restart_signal{};
+  if (doomed) restart_lost();
   if (mode == tx_mode::serial) {
     commit_serial();  // serial_mode.cpp: the whole commit, its ending included
     return;

@@ -126,7 +126,7 @@ void transaction::become_irrevocable(source_location site) {
     // (Not marked inevitable: the attempt is lost, and an or_else that
     // absorbs its retry must not refuse the next alternative's retry.)
     if (unwinding()) return;
-    throw restart_signal{};
+    restart_lost();
   }
   inevitable_requested = true;  // from here on a retry() cannot roll back (retry.cpp)
   // Room for every reservation this call makes, before the token is taken:
@@ -153,8 +153,10 @@ void transaction::become_irrevocable(source_location site) {
       if (orec_version(v) != r.version) {
         irrevocable_next = true;  // keep the token; run irrevocably from the start
         // A destructor while an exception unwinds cannot throw: the attempt
-        // is marked lost and the block re-runs when the exception reaches it.
+        // is marked lost and the block re-runs when the exception reaches it
+        // (inevitable.hpp: the destructor goes on, so its I/O may run twice).
         abandon(abort_cause::read_invalidated, {r.site, r.lock});
+        inevitable_requested = false;  // (as a doomed attempt's request, above)
         return;
       }
       if (orec_is_reserved(v)) break;

@@ -75,7 +75,7 @@ namespace detail {
                                 const char* name) {
   // A lost attempt (its signal swallowed, or a destructor while it unwinds)
   // restarts; it must not wait on what it read (INVARIANT retry-is-consistent).
-  if (tx.doomed) throw restart_signal{};
+  if (tx.doomed) tx.restart_lost();
   if (tx.c_restart_point != nullptr) {
     throw std::logic_error(std::string(name) + " at " + where(site) +
                            " called inside a C transaction: use optimist_tx_retry()");

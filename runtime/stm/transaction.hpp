@@ -293,6 +293,22 @@ class alignas(64) transaction : public serial_access_state {
   void after_give_way() {
     if (c_restart_point != nullptr || !unwinding()) restart_given_way();
   }
+  // A doomed attempt (marked while a destructor ran, or given way) found by a
+  // later access, commit or block: restarted now — rolled back with a jump
+  // for a C or GNU TM attempt, whose C frames cannot pass restart_signal
+  // (INVARIANT cxx-inside-c: inside a C++ block nested in one, the restart
+  // point is stashed and this throws), else by throwing restart_signal.
+  [[noreturn]] void restart_lost() { restart_given_way(); }
+  // The outermost C or GNU TM transaction's restart point, also while a C++
+  // block nested in it runs (stashed: INVARIANT cxx-inside-c); nullptr if the
+  // outermost level is a C++ block's.
+  sigjmp_buf* outer_restart_point() const noexcept {
+    if (c_restart_point != nullptr) return c_restart_point;
+    for (const nesting_level& level : nesting) {
+      if (level.c_restart_point != nullptr) return level.c_restart_point;
+    }
+    return nullptr;
+  }
   int uncaught_exceptions_now() const noexcept {
     return uncaught_count != nullptr ? static_cast<int>(*uncaught_count)
                                      : std::uncaught_exceptions();

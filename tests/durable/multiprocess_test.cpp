@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -909,6 +910,47 @@ TEST(MultiProcessCheckpoint, AHeaderThatDidNotSyncStopsTheProcessForRecovery) {
     EXPECT_EQ(optimist::atomically([&] { return c.value.get(); }), 10);
   }
   remove_store(path);
+}
+
+// Two threads of one process open multi-process stores at the same moment: exactly one may
+// succeed, the other is refused ("one at a time"). Both used to succeed now and then: each
+// found no multi-process store open (it is noted only at the end of the opening) and both
+// installed their orecs in the engine.
+TEST(MultiProcessOpen, TwoThreadsOpeningAtOnceGetOneStore) {
+  const std::string first = fresh_store(), second = fresh_store();
+  ASSERT_EQ(create(first), "");
+  ASSERT_EQ(create(second), "");
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> ready{0};
+    std::atomic<int> opened{0}, refused{0};
+    std::string other_problem;
+    auto open_one = [&](const std::string& path) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      try {
+        durable::store s(path, shared_options());
+        opened.fetch_add(1);
+        while (opened.load() + refused.load() < 2) std::this_thread::yield();
+      } catch (const durable::store_error& e) {
+        if (std::string(e.what()).find("one at a time") != std::string::npos) {
+          refused.fetch_add(1);
+        } else {
+          other_problem = e.what();
+          refused.fetch_add(1);
+        }
+      }
+    };
+    std::thread a(open_one, first), b(open_one, second);
+    a.join();
+    b.join();
+    ASSERT_EQ(other_problem, "");
+    ASSERT_EQ(opened.load(), 1) << "round " << round << ": " << opened.load()
+                                << " multi-process stores open in one process";
+    ASSERT_EQ(refused.load(), 1);
+  }
+  remove_store(first);
+  remove_store(second);
 }
 
 TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {

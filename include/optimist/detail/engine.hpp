@@ -74,12 +74,15 @@ bool block_restart(transaction& tx) noexcept;
 // propagate, false if the attempt was doomed and must simply be re-run.
 bool block_exception(transaction& tx) noexcept;
 // Called in the handler, when block_restart returned false (`restart`) or
-// block_exception true: 0 if the exception goes on; else the block was nested
-// in a C transaction (optimist/stm.h) or a GNU TM one, which leave_to_c must
-// run again (1) or fail with that C status (< 0) by jumping back to its
-// restart point, once the handler is over (INVARIANT cxx-inside-c).
+// block_exception true: 0 if the exception goes on; 1 if the block was nested
+// directly in a C transaction (optimist/stm.h) or a GNU TM one that must run
+// again, which leave_to_c does by jumping back to its restart point once the
+// handler is over (INVARIANT cxx-inside-c).
 int c_boundary_action(transaction& tx, bool restart) noexcept;
 [[noreturn]] void leave_to_c(transaction& tx, int action) noexcept;
+// True while the innermost level running is a C or GNU TM transaction's (no
+// C++ block opened inside it yet): or_else then runs inside a block of its own.
+bool runs_directly_in_c() noexcept;
 
 // optimist::or_else: retry_signal has left the nested block of its first
 // alternative (rolled back). Returns true if the retry is now handled and the
