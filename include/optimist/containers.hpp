@@ -157,7 +157,11 @@
 //
 // Every operation throws what its allocation throws (std::bad_alloc) and what
 // the user's hash, equality or copy constructor throws, leaving the container
-// as it was.
+// as it was. One copy is made after the commit: the one that returns a removed
+// value (pop, try_pop, pop_first, ...) out of its atomic block. If that copy
+// throws, the removal stands (give T a move constructor that does not throw).
+// tqueue keeps a copy of the last item popped (its node becomes the queue's
+// head) until the next pop: a T that holds a resource holds it that long.
 #pragma once
 
 #include "optimist/detail/containers/tmap.hpp"

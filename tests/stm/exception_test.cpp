@@ -470,6 +470,45 @@ TEST_P(ExceptionTest, InevitableNestedBlockThatThrowsRollsBackAlone) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, ExceptionTest, ::testing::Values(1, 2, 4));
 
+// A block's result is copied out of atomically() after its commit (a type without a move
+// constructor: GCC cannot elide that copy). A copy that throws there comes after the nested
+// block's commit: it must not undo the enclosing block's level. It went to block_exception,
+// which took the enclosing block for the outermost one and discarded its whole attempt
+// (`a` lost, `b` committed on its own).
+struct copy_throws_when_told {
+  static inline int copies_left = std::numeric_limits<int>::max();
+  long v;
+  explicit copy_throws_when_told(long value) : v(value) {}
+  copy_throws_when_told(const copy_throws_when_told& other) : v(other.v) {
+    if (copies_left-- == 0) throw std::runtime_error("copy");
+  }
+};
+
+TEST(ResultCopyAfterCommit, AThrowingCopyLeavesTheEnclosingBlockWhole) {
+  optimist::tvar<long> a{0}, b{0}, c{0};
+  bool caught = false;
+  optimist::atomically([&] {
+    a.set(1);
+    copy_throws_when_told::copies_left = 0;
+    try {
+      copy_throws_when_told r = optimist::atomically([&] {
+        c.set(5);
+        return copy_throws_when_told(7);
+      });
+      (void)r;
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    copy_throws_when_told::copies_left = std::numeric_limits<int>::max();
+    b.set(1);
+  });
+  EXPECT_TRUE(caught) << "precondition: the copy after the nested commit threw";
+  EXPECT_EQ(a.get(), 1) << "the enclosing block's write was lost";
+  EXPECT_EQ(b.get(), 1);
+  EXPECT_EQ(c.get(), 5) << "the nested block committed before its result was copied";
+  EXPECT_FALSE(optimist::in_transaction());
+}
+
 }  // namespace
 
 }  // namespace exception_test

@@ -206,7 +206,8 @@ class tqueue {
   void take(node* sentinel, node* first, source_location site) {
     head_.set(first, site);
     popped_.set(popped_.get(site) + 1, site);
-    tx_delete(sentinel, site);
+    detail::tx_delete_unlinked(sentinel,
+                               site);  // once per transaction: no search for a double delete
   }
 
   // Consumer side and producer side on separate cache lines.
