@@ -471,7 +471,7 @@ TEST_P(ExceptionTest, InevitableNestedBlockThatThrowsRollsBackAlone) {
 INSTANTIATE_TEST_SUITE_P(Threads, ExceptionTest, ::testing::Values(1, 2, 4));
 
 // A block's result is copied out of atomically() after its commit (a type without a move
-// constructor: GCC cannot elide that copy). A copy that throws there comes after the nested
+// constructor: GCC 12 cannot elide that copy; Clang 14 can, and the test is skipped). A copy that throws there comes after the nested
 // block's commit: it must not undo the enclosing block's level. It went to block_exception,
 // which took the enclosing block for the outermost one and discarded its whole attempt
 // (`a` lost, `b` committed on its own).
@@ -502,7 +502,8 @@ TEST(ResultCopyAfterCommit, AThrowingCopyLeavesTheEnclosingBlockWhole) {
     copy_throws_when_told::copies_left = std::numeric_limits<int>::max();
     b.set(1);
   });
-  EXPECT_TRUE(caught) << "precondition: the copy after the nested commit threw";
+  // Clang elides the copy (the return value is constructed in place): nothing threw.
+  if (!caught) GTEST_SKIP() << "this compiler made no copy of the result after the commit";
   EXPECT_EQ(a.get(), 1) << "the enclosing block's write was lost";
   EXPECT_EQ(b.get(), 1);
   EXPECT_EQ(c.get(), 5) << "the nested block committed before its result was copied";
