@@ -36,6 +36,10 @@
 // Cost: with reporting off, nothing beyond the always-on counters of
 // optimist::stats(). With it on, two timestamps per transaction and one
 // relaxed store per written word at commit.
+//
+// Limit: a site is kept as a pointer to its std::source_location, which lives
+// in the code that ran the block. A shared library that ran transactions must
+// stay loaded (no dlclose) while reports are taken, the one at exit included.
 #pragma once
 
 #include <array>
