@@ -69,7 +69,8 @@
  *
  * Ports of TinySTM-style code that call optimist_tx_begin_() before sigsetjmp
  * (instead of using OPTIMIST_TX_BEGIN) also work: after a restart jumps back,
- * the next optimist call starts the new attempt.
+ * the next optimist C call starts the new attempt. Make that call before any
+ * C++ atomic block: a block that comes first runs as a transaction of its own.
  */
 #ifndef OPTIMIST_STM_H
 #define OPTIMIST_STM_H
