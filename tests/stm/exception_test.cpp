@@ -471,10 +471,10 @@ TEST_P(ExceptionTest, InevitableNestedBlockThatThrowsRollsBackAlone) {
 INSTANTIATE_TEST_SUITE_P(Threads, ExceptionTest, ::testing::Values(1, 2, 4));
 
 // A block's result is copied out of atomically() after its commit (a type without a move
-// constructor: GCC 12 cannot elide that copy; Clang 14 can, and the test is skipped). A copy that throws there comes after the nested
-// block's commit: it must not undo the enclosing block's level. It went to block_exception,
-// which took the enclosing block for the outermost one and discarded its whole attempt
-// (`a` lost, `b` committed on its own).
+// constructor: GCC 12 cannot elide that copy; Clang 14 can, and the test is skipped). A copy that
+// throws there comes after the nested block's commit: it must not undo the enclosing block's level.
+// It went to block_exception, which took the enclosing block for the outermost one and discarded
+// its whole attempt (`a` lost, `b` committed on its own).
 struct copy_throws_when_told {
   static inline int copies_left = std::numeric_limits<int>::max();
   long v;
