@@ -96,7 +96,7 @@ auto atomically(F&& f, source_location site = source_location::current())
   }
   for (;;) {
     detail::transaction& tx = detail::block_begin(site);
-    int to_c = 0;  // nested in a C transaction: jump back to it once the handler is over
+    bool to_c = false;  // nested in a C transaction: jump back to it once the handler is over
     bool committed = false;
     try {
       if constexpr (std::is_void_v<result>) {
@@ -110,12 +110,12 @@ auto atomically(F&& f, source_location site = source_location::current())
         return r;  // a copy that throws here throws after the commit: nothing to undo
       }
     } catch (const detail::restart_signal&) {
-      if (!detail::block_restart(tx) && (to_c = detail::c_boundary_action(tx, true)) == 0) throw;
+      if (!detail::block_restart(tx) && !(to_c = detail::restarts_c_transaction(tx, true))) throw;
     } catch (...) {
       if (committed) throw;  // (block_exception would undo the enclosing block's level)
-      if (detail::block_exception(tx) && (to_c = detail::c_boundary_action(tx, false)) == 0) throw;
+      if (detail::block_exception(tx) && !(to_c = detail::restarts_c_transaction(tx, false))) throw;
     }
-    if (to_c != 0) detail::leave_to_c(tx, to_c);
+    if (to_c) detail::leave_to_c(tx);
   }
 }
 

@@ -281,11 +281,11 @@ bool block_exception(transaction& tx) noexcept {
   return true;
 }
 
-int c_boundary_action(transaction& tx, bool restart) noexcept {
+bool restarts_c_transaction(transaction& tx, bool restart) noexcept {
   // The block just closed was the outermost C++ level inside a C or GNU TM
   // transaction exactly when the restart point is back (INVARIANT cxx-inside-c).
-  if (tx.depth == 0 || tx.c_restart_point == nullptr) return 0;
-  if (restart) return 1;
+  if (tx.depth == 0 || tx.c_restart_point == nullptr) return false;
+  if (restart) return true;
   // A C++ exception out of the block goes on through the C++ frames around
   // it, which must catch it before it reaches C (as before the block): the
   // block's level is rolled back, the C transaction goes on. Unless it came
@@ -294,13 +294,13 @@ int c_boundary_action(transaction& tx, bool restart) noexcept {
   try {
     throw;
   } catch (const abi::__forced_unwind&) {
-    return 0;
+    return false;
   } catch (...) {
   }
-  return tx.doomed ? 1 : 0;
+  return tx.doomed;
 }
 
-[[noreturn]] void leave_to_c(transaction& tx, int /*action: 1, run again*/) noexcept {
+[[noreturn]] void leave_to_c(transaction& tx) noexcept {
   sigjmp_buf* target = tx.c_restart_point;
   if (tx.retry_pending) {
     tx.finish_retry();  // optimist::retry() or optimist_tx_retry(): wait, then run again

@@ -40,6 +40,17 @@ struct counted_frame {
   counted_frame& operator=(const counted_frame&) = delete;
 };
 
+// Another thread commits x + 1 and y + 1: y is then newer than a running transaction's
+// snapshot, and reading it checks (and fails) the transaction's earlier read of x.
+void add_one_to_both_in_another_thread(optimist::tvar<long>& x, optimist::tvar<long>& y) {
+  std::thread([&] {
+    optimist::atomically([&] {
+      x.set(x.get() + 1);
+      y.set(y.get() + 1);
+    });
+  }).join();
+}
+
 class CxxInsideCTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -67,12 +78,7 @@ TEST_F(CxxInsideCTest, AConflictInsideTheCxxBlockRunsItsDestructorsAndRestartsTh
     counted_frame frame;
     const long seen = x.get();
     if (attempts == 1) {
-      std::thread([&] {
-        optimist::atomically([&] {
-          x.set(x.get() + 1);
-          y.set(y.get() + 1);
-        });
-      }).join();
+      add_one_to_both_in_another_thread(x, y);
     }
     return seen + y.get();  // y is newer than the snapshot: x is checked, and has changed
   });
@@ -185,12 +191,7 @@ TEST_F(CxxInsideCTest, ADoomedCTransactionRunsAgainAtItsNextCall) {
   attempts = attempts + 1;
   const long seen = x.get();
   if (attempts == 1) {
-    std::thread([&] {
-      optimist::atomically([&] {
-        x.set(x.get() + 1);
-        y.set(y.get() + 1);
-      });
-    }).join();
+    add_one_to_both_in_another_thread(x, y);
     try {
       reads_on_destruction guard{&y};  // y is newer than the snapshot, and x has changed
       throw std::runtime_error("unwinding");

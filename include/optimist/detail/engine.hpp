@@ -74,12 +74,12 @@ bool block_restart(transaction& tx) noexcept;
 // propagate, false if the attempt was doomed and must simply be re-run.
 bool block_exception(transaction& tx) noexcept;
 // Called in the handler, when block_restart returned false (`restart`) or
-// block_exception true: 0 if the exception goes on; 1 if the block was nested
-// directly in a C transaction (optimist/stm.h) or a GNU TM one that must run
-// again, which leave_to_c does by jumping back to its restart point once the
-// handler is over (INVARIANT cxx-inside-c).
-int c_boundary_action(transaction& tx, bool restart) noexcept;
-[[noreturn]] void leave_to_c(transaction& tx, int action) noexcept;
+// block_exception true: false if the exception goes on; true if the block was
+// nested directly in a C transaction (optimist/stm.h) or a GNU TM one that
+// must run again, which leave_to_c does by jumping back to its restart point
+// once the handler is over (INVARIANT cxx-inside-c).
+bool restarts_c_transaction(transaction& tx, bool restart) noexcept;
+[[noreturn]] void leave_to_c(transaction& tx) noexcept;
 // True while the innermost level running is a C or GNU TM transaction's (no
 // C++ block opened inside it yet): or_else then runs inside a block of its own.
 bool runs_directly_in_c() noexcept;
