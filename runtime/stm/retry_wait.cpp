@@ -127,7 +127,7 @@ void futex_wait(std::atomic<std::uint32_t>& state, std::uint32_t expected,
 bool changed_since(const read_entry& entry) noexcept {
   // seq_cst: W3 of INVARIANT no-lost-wakeup. The reserved bit (an inevitable
   // transaction holding the word) is no change.
-  std::uint64_t now = entry.lock->load(std::memory_order_seq_cst);
+  std::uint64_t now = entry.lock->load(waiter_recheck_order);
   return orec_is_locked(now) || orec_version(now) != entry.version;
 }
 
@@ -223,8 +223,8 @@ bool register_waiter(waiter& w, const read_entry* first, const read_entry* last,
     bucket.head = &link;
     bucket.links.fetch_add(1, std::memory_order_relaxed);
   }
-  for (bell_link& link : w.bells_) doorbell_link(link);          // W1 and D2 (doorbell.cpp)
-  g_registered_waiters.fetch_add(1, std::memory_order_seq_cst);  // W2
+  for (bell_link& link : w.bells_) doorbell_link(link);   // W1 and D2 (doorbell.cpp)
+  g_registered_waiters.fetch_add(1, waiter_count_order);  // W2
   // W2': committers with a light barrier (waiters_fence_committers) have
   // fenced by the time this returns, or see the increment.
   if (waiters_fence_committers()) process_fence();

@@ -190,11 +190,21 @@ void wake_waiter(waiter& w) noexcept;
 // and unregister; read by every writing commit (INVARIANT no-lost-wakeup).
 inline std::atomic<std::uint64_t> g_registered_waiters{0};
 
+// The orders of INVARIANT no-lost-wakeup (retry_wait.cpp), named so that the
+// litmus test (tests/stm/litmus_test.cpp) checks the very orders the engine
+// uses: W2, the waiter's count increment; W3, its re-check of each orec it
+// read; C2, a committer's load of the count after unlocking its orecs. A
+// store-buffering shape: weakening any of them to acquire/release lets a
+// commit miss a waiter that misses the commit.
+inline constexpr std::memory_order waiter_count_order = std::memory_order_seq_cst;
+inline constexpr std::memory_order waiter_recheck_order = std::memory_order_seq_cst;
+inline constexpr std::memory_order committer_waiters_order = std::memory_order_seq_cst;
+
 // The whole cost of retry on the commit path when nobody waits: one
 // sequentially consistent load (a plain load on x86-64) of a rarely written
 // word. Call after the commit has unlocked its orecs.
 inline bool waiters_present() noexcept {
-  return g_registered_waiters.load(std::memory_order_seq_cst) != 0;
+  return g_registered_waiters.load(committer_waiters_order) != 0;
 }
 
 // True when a registering waiter fences every running thread after W2
