@@ -13,6 +13,14 @@
 namespace optimist::durable::detail {
 
 void store_impl::recover_and_map() {
+  // INVARIANT log-before-writeback, for what recovery replays: the log is read
+  // through the page cache, which may hold records that a killed process
+  // wrote but never synced. Replaying one writes the heap, whose pages the
+  // kernel may write back at any moment; a power cut then left a heap holding
+  // the record's writes and a log without it, and the next recovery replayed
+  // the earlier records over them (a partly applied transaction). So the log
+  // is made durable as read, before anything is replayed.
+  if (int e = io().sync(files.log_fd); e != 0) throw_store_error(log_path, "cannot sync", e);
   std::vector<unsigned char> log(files.header.log_size);
   if (int e = io().read_at(files.log_fd, log.data(), log.size(), 0); e != 0) {
     throw_store_error(log_path, "cannot read the log", e);

@@ -61,6 +61,15 @@ class power_cut_io : public durable::detail::file_io {
       : paths_(std::move(paths)), syncs_left_(syncs_until_cut), rng_(seed) {
     for (const auto& p : paths_) durable_[p] = read_file(p);
   }
+  // The same, when the files hold writes that no sync has made durable yet
+  // (a process killed between its write and its sync): `durable` is what the
+  // disk holds for each path.
+  power_cut_io(std::vector<std::string> paths, int syncs_until_cut, std::uint64_t seed,
+               std::map<std::string, std::vector<unsigned char>> durable)
+      : paths_(std::move(paths)),
+        syncs_left_(syncs_until_cut),
+        rng_(seed),
+        durable_(std::move(durable)) {}
   int write_at(int fd, const void* d, std::size_t n, std::uint64_t off) override {
     std::lock_guard<std::mutex> lock(mutex_);  // no write may slip past the cut
     if (cut_) return EIO;

@@ -191,6 +191,62 @@ TEST(PowerLossRelaxed, CommitsOlderThanTheWindowSurvive) {
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
+// A kill -9 between a commit's log write and its sync, then a power cut during
+// the next open's recovery. The killed process's record is in the page cache
+// only: recovery reads and replays it, so it must make the log durable before
+// the heap (INVARIANT log-before-writeback, recovery.cpp). It synced the heap
+// first: a cut before the log's sync left a durable heap holding the record's
+// writes and a log without it, and the next recovery replayed the earlier
+// records over them (balances that no prefix of the transfers explains).
+TEST(PowerLossAfterKill, RecoveryMakesWhatItReplaysDurableBeforeTheHeap) {
+  const std::string path = fresh_store();
+  const std::vector<std::string> files = {path, path + "-log"};
+  constexpr std::uint64_t acked = 5;
+  {
+    durable::store store(path, cut_options(durable::durability::full));
+    ledger& l = store.root<ledger>("ledger");
+    for (std::uint64_t s = 1; s <= acked; ++s) optimist::test::perform_transfer(store, l, 0, s);
+  }
+  std::map<std::string, std::vector<unsigned char>> disk, killed;
+  {
+    durable::store store(path, cut_options(durable::durability::full));
+    ledger& l = store.root<ledger>("ledger");
+    for (const auto& f : files) disk[f] = optimist::test::read_file(f);  // all synced
+    // The next transfer's sync fails (the process is 'killed' there): its
+    // record stays in the files, never synced.
+    power_cut_io killer(files, 1, 1);
+    durable::detail::set_file_io_for_testing(&killer);
+    EXPECT_THROW(optimist::test::perform_transfer(store, l, 0, acked + 1), durable::store_error);
+  }
+  durable::detail::set_file_io_for_testing(nullptr);
+  for (const auto& f : files) killed[f] = optimist::test::read_file(f);
+  ASSERT_NE(killed[files[1]], disk[files[1]]) << "the unsynced record was not written";
+  int cuts = 0;
+  for (int k = 1; k <= 4; ++k) {
+    for (std::uint64_t seed = 0; seed < 8; ++seed) {
+      for (const auto& [f, bytes] : killed)
+        write_file(f, bytes);  // as the killed process left them
+      power_cut_io io(files, k, seed, disk);
+      durable::detail::set_file_io_for_testing(&io);
+      try {
+        durable::store store(path, cut_options(durable::durability::full));
+      } catch (const durable::store_error&) {
+        // the cut came during the recovery
+      }
+      durable::detail::set_file_io_for_testing(nullptr);
+      if (!io.was_cut()) continue;
+      ++cuts;
+      for (const auto& [file, image] : io.images()) write_file(file, image);
+      durable::store store(path, cut_options(durable::durability::full));
+      ledger& l = store.root<ledger>("ledger");
+      EXPECT_EQ(optimist::test::check_ledger(store, l, {acked}, {acked + 1}), "")
+          << "power cut at the recovery's sync " << k << ", seed " << seed;
+    }
+  }
+  EXPECT_GT(cuts, 0) << "no cut landed in a recovery";
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, PowerLoss,
                          ::testing::Values(cut_case{1, durable::durability::full},
                                            cut_case{2, durable::durability::full},
