@@ -48,7 +48,17 @@ store_impl::store_impl(const std::string& p, const options& o)
     ::close(files.log_fd);
     throw;
   }
-  if (opts.mode == durability::relaxed) flusher = std::thread([this] { run_flusher(); });
+  try {
+    if (opts.mode == durability::relaxed) flusher = std::thread([this] { run_flusher(); });
+  } catch (...) {
+    // No thread (std::system_error): the store was registered, and every
+    // later durable commit would have looked up this freed object.
+    unregister_store(this);
+    ::munmap(base, size);
+    ::close(files.heap_fd);
+    ::close(files.log_fd);
+    throw;
+  }
 }
 
 store_impl::~store_impl() {

@@ -60,15 +60,30 @@ std::uint64_t allocate(store_impl& s, std::size_t size, source_location site, bo
   const std::uint64_t block = std::uint64_t{32} << cls;
   const std::uint64_t head_at = allocator_offset + offsetof(allocator_state, free_heads) + 8 * cls;
   const std::uint64_t bump_at = allocator_offset + offsetof(allocator_state, bump);
+  // The allocator's words come from the file, which no checksum covers: a
+  // word that points outside the heap is refused before it is followed
+  // (a corrupted bump near 2^64 wrapped the fullness test; a corrupted free
+  // head was read and written at any offset).
+  auto corrupted = [&](const char* what, std::uint64_t value) {
+    throw_store_error(s.path, std::string("the heap's allocator state is corrupted (") + what +
+                                  " " + std::to_string(value) + " of a " + std::to_string(s.size) +
+                                  "-byte heap)");
+  };
   std::uint64_t at;
   if (std::uint64_t head = read(s, head_at, site); head != 0) {
+    if (head % 16 != 0 || head < data_offset + block_header || head - block_header > s.size ||
+        block > s.size - (head - block_header) ||
+        read(s, head - block_header, site) != (free_tag | cls)) {
+      corrupted("free block at offset", head);
+    }
     write(s, head_at, read(s, head, site), site);  // pop: head = head->next
     at = head - block_header;
     *zeroed = false;
   } else {
     std::uint64_t bump = read(s, bump_at, site);
     if (bump == 0) bump = data_offset;
-    if (bump + block > s.size) {
+    if (bump < data_offset || bump % 16 != 0 || bump > s.size) corrupted("end of use", bump);
+    if (block > s.size - bump) {
       throw_store_error(s.path, "the heap is full (" + std::to_string(s.size) +
                                     " bytes, options::heap_size); make of " + std::to_string(size) +
                                     " bytes failed");

@@ -241,6 +241,17 @@ opened_files open_store_files(const std::string& path, std::size_t heap_size, st
                                 std::to_string(h.page) + "); this library reads version " +
                                 std::to_string(format_version));
   }
+  // Sizes no creation writes (create_store's minimums, whole pages): the
+  // checksum is no signature, and the root table and allocator state live at
+  // fixed pages that a smaller heap does not have (they were accessed past
+  // the mapping); a log without room for one page of records made every
+  // commit checkpoint for ever (log_size - page_size wrapped).
+  if (h.heap_size < min_heap_size || h.heap_size % page_size != 0 || h.log_size < min_log_size ||
+      h.log_size % page_size != 0) {
+    throw_store_error(path, "store header names sizes no store has (heap " +
+                                std::to_string(h.heap_size) + " bytes, log " +
+                                std::to_string(h.log_size) + " bytes): not an intact store");
+  }
   if (static_cast<std::uint64_t>(st.st_size) != h.heap_size) {
     throw_store_error(path, "is truncated or resized: " + std::to_string(st.st_size) +
                                 " bytes, the header says " + std::to_string(h.heap_size));

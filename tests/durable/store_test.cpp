@@ -263,6 +263,96 @@ TEST_F(DurableStore, TruncatedCorruptedAndForeignFilesAreRefused) {
   EXPECT_NE(m.find("redo log is missing"), std::string::npos) << m;
 }
 
+// A header with a valid checksum (it is no signature) but sizes no creation
+// writes: a heap too small for the root table and allocator pages (accessed
+// past the mapping), a log too small for a page of records (every commit
+// checkpointed for ever). Refused with a clear error, files untouched.
+TEST_F(DurableStore, HeaderSizesNoStoreHasAreRefused) {
+  namespace dd = optimist::durable::detail;
+  struct sizes {
+    std::uint64_t heap, log;
+  };
+  for (sizes bad : {sizes{2 * dd::page_size, 64 << 10}, sizes{1 << 20, dd::page_size},
+                    sizes{(1 << 20) + 8, 64 << 10}}) {
+    const std::string path = file("sizes.store");
+    { durable::store s(path, small()); }
+    int fd = ::open(path.c_str(), O_RDWR);
+    dd::store_header h{};
+    ASSERT_EQ(::pread(fd, &h, sizeof h, 0), static_cast<ssize_t>(sizeof h));
+    h.heap_size = bad.heap;
+    h.log_size = bad.log;
+    h.checksum = dd::header_checksum(h);
+    ASSERT_EQ(::pwrite(fd, &h, sizeof h, 0), static_cast<ssize_t>(sizeof h));
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bad.heap)), 0);  // the file agrees
+    ::close(fd);
+    fd = ::open((path + "-log").c_str(), O_RDWR);
+    dd::log_header lh{};
+    ASSERT_EQ(::pread(fd, &lh, sizeof lh, 0), static_cast<ssize_t>(sizeof lh));
+    lh.log_size = bad.log;
+    lh.checksum = dd::header_checksum(lh);
+    ASSERT_EQ(dd::write_log_header(fd, lh), 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bad.log)), 0);
+    ::close(fd);
+    const std::string m = message_of([&] { durable::store s(path, small()); });
+    EXPECT_NE(m.find("sizes no store has"), std::string::npos)
+        << "heap " << bad.heap << ", log " << bad.log << ": " << m;
+    EXPECT_EQ(fs::file_size(path), bad.heap) << "the refused file was modified";
+    fs::remove(path);
+    fs::remove(path + "-log");
+  }
+}
+
+// The heap's own words (no checksum covers them) that the allocator and the
+// root table follow: a bump near 2^64 wrapped the fullness test, a free head
+// was read and written at any offset, a root's offset was returned as a
+// reference. Each is refused with a store_error naming the corruption.
+TEST_F(DurableStore, CorruptedAllocatorWordsAndRootsAreRefused) {
+  namespace dd = optimist::durable::detail;
+  struct item {
+    optimist::tvar<long> v;
+  };
+  auto poke = [](const std::string& at, std::uint64_t offset, std::uint64_t value) {
+    int fd = ::open(at.c_str(), O_RDWR);
+    ASSERT_EQ(::pwrite(fd, &value, sizeof value, static_cast<off_t>(offset)), 8);
+    ::close(fd);
+  };
+  const std::uint64_t bump_at = dd::allocator_offset + offsetof(dd::allocator_state, bump);
+  const std::uint64_t first_head_at =
+      dd::allocator_offset + offsetof(dd::allocator_state, free_heads);
+  const std::uint64_t root_offset_at = dd::roots_offset + offsetof(dd::root_entry, offset);
+  struct corruption {
+    std::uint64_t at;
+    std::uint64_t value;
+    const char* expected;
+  };
+  for (corruption c : {corruption{bump_at, ~std::uint64_t{0} - 15, "allocator state"},
+                       corruption{bump_at, 8, "allocator state"},
+                       // every size class's head: the first make's class is one of them
+                       corruption{first_head_at, 1 << 30, "allocator state"},
+                       corruption{first_head_at, dd::data_offset + 16, "allocator state"},
+                       corruption{root_offset_at, std::uint64_t{1} << 40, "is corrupted"}}) {
+    const std::string path = file("corrupt.store");
+    {
+      durable::store s(path, small());
+      s.root<counters>("c");  // root 0
+    }
+    if (c.at == first_head_at) {
+      for (std::size_t cls = 0; cls < dd::size_classes; ++cls) poke(path, c.at + 8 * cls, c.value);
+    } else {
+      poke(path, c.at, c.value);
+    }
+    const std::string m = message_of([&] {
+      durable::store s(path, small());
+      s.root<counters>("c");
+      s.make<item>();
+    });
+    EXPECT_NE(m.find(c.expected), std::string::npos)
+        << "word at " << c.at << " = " << c.value << ": " << m;
+    fs::remove(path);
+    fs::remove(path + "-log");
+  }
+}
+
 TEST_F(DurableStore, CorruptedRecordStopsReplayAtTheValidPrefix) {
   const std::string path = file("r.store");
   { durable::store s(path, small()); }
