@@ -28,14 +28,17 @@
 #include <immintrin.h>
 #include <malloc.h>
 
+#include <unwind.h>
 #include <csetjmp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <typeinfo>
+#include <unordered_map>
 #include <vector>
 
 #include "durable/commit_hook.hpp"
@@ -100,6 +103,60 @@ unsigned* uncaught_exception_count() noexcept {
   return globals != nullptr ? &globals->uncaught_exceptions : nullptr;
 }
 
+// INVARIANT rolled-back-exceptions-undestroyed (itm_thread.hpp). The destructor given to
+// _ITM_cxa_throw is kept here per thrown object, and libsupc++ is given destroy_thrown, which
+// calls it unless the object's transaction rolled back. Global, not per thread: the last
+// reference to a caught exception (an exception_ptr) may go on any thread.
+struct thrown_object {
+  void (*destructor)(void*);
+  bool rolled_back;
+};
+std::mutex& thrown_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::unordered_map<void*, thrown_object>& thrown_objects() {
+  static auto* objects = new std::unordered_map<void*, thrown_object>;  // (never destroyed)
+  return *objects;
+}
+
+void destroy_thrown(void* object) {
+  void (*destructor)(void*) = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(thrown_mutex());
+    auto it = thrown_objects().find(object);
+    if (it == thrown_objects().end()) return;
+    if (!it->second.rolled_back) destructor = it->second.destructor;
+    thrown_objects().erase(it);
+  }
+  if (destructor != nullptr) destructor(object);
+}
+
+// The attempt rolled back: none of the objects it threw is destroyed (those destroyed already
+// are no longer in the table; an address reused since is another throw of this attempt).
+void mark_thrown_rolled_back(itm_thread& state) noexcept {
+  if (state.thrown.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(thrown_mutex());
+    for (void* object : state.thrown) {
+      auto it = thrown_objects().find(object);
+      if (it != thrown_objects().end()) it->second.rolled_back = true;
+    }
+  }
+  state.thrown.clear();
+}
+
+void free_deferred_exceptions(itm_thread& state) noexcept {
+  for (void* exception : state.freed_exceptions) __cxxabiv1::__cxa_free_exception(exception);
+  state.freed_exceptions.clear();
+}
+
+// The unwinder's header of a thrown object: the Itanium C++ ABI puts it right before the
+// object (libsupc++'s __get_object_from_ue is `ue + 1`).
+void* unwind_header_of(void* thrown_object) noexcept {
+  return static_cast<_Unwind_Exception*>(thrown_object) - 1;
+}
+
 void undo_thread_state(itm_thread& state) noexcept {
   for (std::size_t i = state.saved.size(); i > 0; --i) {
     const itm_saved_bytes& s = state.saved[i - 1];
@@ -110,7 +167,8 @@ void undo_thread_state(itm_thread& state) noexcept {
   for (std::size_t i = state.undo_actions.size(); i > 0; --i)
     state.undo_actions[i - 1].function(state.undo_actions[i - 1].argument);
   state.undo_actions.clear();
-  state.caught.clear();  // INVARIANT caught-kept: rolled back, so they go
+  mark_thrown_rolled_back(state);  // before any reference goes (below)
+  state.caught.clear();            // INVARIANT caught-kept: rolled back, so they go
   // libsupc++'s own cleanup of an unthrown object also lowers the uncaught count, which g++ 12's
   // __cxa_allocate_exception never raised (__cxa_throw does): it is freed here instead; the
   // exception in flight at a failed _ITM_commitTransactionEH was thrown, and its cleanup does
@@ -119,6 +177,19 @@ void undo_thread_state(itm_thread& state) noexcept {
     __cxxabiv1::__cxa_free_exception(state.unthrown);
     state.unthrown = nullptr;
   }
+  // Exceptions thrown and not yet caught when the attempt was restarted or cancelled while
+  // they unwound (a destructor's conflict, __transaction_cancel [[outer]]) are in flight too
+  // (each leaked, and std::uncaught_exceptions() stayed raised for the rest of the thread).
+  // The newest is `in_flight` when that is set (the exception leaving the transaction).
+  if (state.in_flight == nullptr && !state.thrown_uncaught.empty()) {
+    state.in_flight = unwind_header_of(state.thrown_uncaught.back());
+  }
+  if (!state.thrown_uncaught.empty()) state.thrown_uncaught.pop_back();
+  for (void* older : state.thrown_uncaught) {
+    __cxa_tm_cleanup(nullptr, unwind_header_of(older), 0);
+    if (unsigned* uncaught = uncaught_exception_count()) --*uncaught;
+  }
+  state.thrown_uncaught.clear();
   if (state.in_flight != nullptr || state.catches_open != 0) {
     __cxa_tm_cleanup(nullptr, state.in_flight, state.catches_open);
     if (state.in_flight != nullptr) {
@@ -127,6 +198,7 @@ void undo_thread_state(itm_thread& state) noexcept {
     state.in_flight = nullptr;
     state.catches_open = 0;
   }
+  free_deferred_exceptions(state);  // after the engine's undo (discard_attempt) wrote into them
 }
 
 // Starts the outermost attempt of `tx` in the mode OPTIMIST_MODE gives it,
@@ -342,6 +414,8 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
   state.unthrown = nullptr;
   state.in_flight = nullptr;
   state.catches_open = 0;
+  state.thrown_uncaught.clear();
+  state.thrown.clear();
   const optimist::source_location site = itm_site_of(nullptr, return_address);
   if ((properties & pr_instrumentedCode) == 0) [[unlikely]] {
     state.first_flags = a_runUninstrumentedCode;  // (no restart: it is inevitable)
@@ -384,9 +458,12 @@ void _ITM_commitTransaction() {
   }
   t_itm_caller_stack = 0;
   itm_thread& state = itm_state();
+  state.thrown.clear();  // committed: their destructors run as outside transactions
   if (!state.caught.empty()) state.caught.clear();  // INVARIANT caught-kept: committed
   state.unthrown = nullptr;  // (committed: the program owns it, as outside transactions)
+  state.thrown_uncaught.clear();
   state.catches_open = 0;
+  if (!state.freed_exceptions.empty()) free_deferred_exceptions(state);
 }
 
 // The commit at a landing pad, with `exception` (an _Unwind_Exception) in flight: if the commit
@@ -586,14 +663,47 @@ void* _ITM_cxa_allocate_exception(std::size_t size) {
 void _ITM_cxa_free_exception(void* exception) {
   itm_thread& state = itm_state();
   if (state.unthrown == exception) state.unthrown = nullptr;
-  __cxxabiv1::__cxa_free_exception(exception);
+  if (tls_current == nullptr) {
+    __cxxabiv1::__cxa_free_exception(exception);
+    return;
+  }
+  // Not yet: a serial rollback replays the undo log into the object (the memory may be
+  // another exception's by then). Freed when the transaction ends.
+  try {
+    state.freed_exceptions.push_back(exception);
+  } catch (const std::bad_alloc&) {
+    fatal("out of memory freeing an exception in a transaction");
+  }
 }
 void _ITM_cxa_throw(void* exception, void* type, void (*destructor)(void*)) {
-  itm_state().unthrown = nullptr;
+  itm_thread& state = itm_state();
+  state.unthrown = nullptr;
+  if (tls_current != nullptr) {
+    try {
+      state.thrown_uncaught.push_back(exception);
+      state.thrown.push_back(exception);
+      if (destructor != nullptr) {
+        std::lock_guard<std::mutex> lock(thrown_mutex());
+        thrown_objects()[exception] = {destructor, false};
+        destructor = &destroy_thrown;  // INVARIANT rolled-back-exceptions-undestroyed
+      }
+    } catch (const std::bad_alloc&) {
+      fatal("out of memory throwing an exception in a transaction");
+    }
+  }
   __cxxabiv1::__cxa_throw(exception, static_cast<std::type_info*>(type), destructor);
 }
 void* _ITM_cxa_begin_catch(void* exception) {
-  if (tls_current != nullptr) ++itm_state().catches_open;
+  if (tls_current != nullptr) {
+    itm_thread& state = itm_state();
+    ++state.catches_open;
+    for (std::size_t i = state.thrown_uncaught.size(); i > 0; --i) {  // `exception`: its header
+      if (unwind_header_of(state.thrown_uncaught[i - 1]) == exception) {
+        state.thrown_uncaught.erase(state.thrown_uncaught.begin() + static_cast<long>(i - 1));
+        break;
+      }
+    }
+  }
   return __cxxabiv1::__cxa_begin_catch(exception);
 }
 void _ITM_cxa_end_catch() {

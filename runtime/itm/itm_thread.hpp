@@ -62,6 +62,20 @@ struct itm_thread {
   void* unthrown = nullptr;
   void* in_flight = nullptr;
   unsigned catches_open = 0;
+  // Thrown and not yet caught by a handler of the transaction (_ITM_cxa_throw to
+  // _ITM_cxa_begin_catch; more than one while a destructor run by the unwinding throws and
+  // catches): a restart or cancel while they unwind (a destructor's conflict or
+  // __transaction_cancel [[outer]]) releases them as exceptions in flight.
+  std::vector<void*> thrown_uncaught;
+  // INVARIANT (rolled-back-exceptions-undestroyed): every exception object the attempt threw.
+  // A rollback undoes its construction (the memory it allocated is freed, serially the undo
+  // log is replayed into it), so its destructor must not run when the last reference goes
+  // (it freed that memory again: a double free); the objects are marked so (itm_abi.cpp,
+  // destroy_thrown) before any reference is released.
+  std::vector<void*> thrown;
+  // Exception objects freed by _ITM_cxa_free_exception (a constructor threw during a throw):
+  // kept until the transaction ends, since a serial rollback replays the undo log into them.
+  std::vector<void*> freed_exceptions;
   std::uint64_t transaction_id = 0;
 };
 
