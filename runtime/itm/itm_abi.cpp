@@ -29,6 +29,7 @@
 #include <malloc.h>
 
 #include <unwind.h>
+#include <atomic>
 #include <csetjmp>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +38,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <shared_mutex>
 #include <typeinfo>
 #include <unordered_map>
 #include <vector>
@@ -348,6 +350,9 @@ void note_fresh_block(void* p, std::size_t size) noexcept {
   blocks.insert(at, {begin, begin + size});  // room made before the allocation: no throw
 }
 
+// _ITM_getTransactionId's ids: 2, 3, ... (0 is unused, 1 is _ITM_noTransactionId).
+std::atomic<std::uint64_t> next_transaction_id{2};
+
 // The transactional-clone table registered by crtbegin.o of each module.
 struct clone_table {
   const void* const* entries;  // pairs: original, clone
@@ -358,8 +363,17 @@ std::vector<clone_table>& clone_tables() {
   return *tables;
 }
 
+// Modules register and deregister their tables when they are loaded and unloaded (dlopen,
+// dlclose), possibly while other threads look clones up: the list changes under the writer
+// side of this lock (push_back reallocated it under a reader).
+std::shared_mutex& clone_tables_mutex() {
+  static auto* m = new std::shared_mutex;  // (never destroyed: modules unload at exit)
+  return *m;
+}
+
 // The transactional clone of `function`, or null.
 void* find_clone(void* function) {
+  std::shared_lock<std::shared_mutex> lock(clone_tables_mutex());
   for (const clone_table& t : clone_tables()) {
     for (std::size_t i = 0; i < t.size; ++i) {
       if (t.entries[2 * i] == function) return const_cast<void*>(t.entries[2 * i + 1]);
@@ -424,7 +438,7 @@ sigjmp_buf* optimist_itm_prepare(std::uint32_t properties, void* return_address,
     state.first_flags = a_runInstrumentedCode | a_saveLiveVariables;
     start_attempt(tx, state, site);
   }
-  ++state.transaction_id;
+  state.transaction_id = next_transaction_id.fetch_add(1, std::memory_order_relaxed);
   return &tx.c_jump_buffer;
 }
 
@@ -531,8 +545,11 @@ int _ITM_inTransaction() {
   return irrevocable ? inIrrevocableTransaction : inRetryableTransaction;
 }
 
+// libitm.h: _ITM_noTransactionId (1) outside transactions; an id unique in the process, never 1,
+// inside one (it was 0 outside, and counted per thread from 1: every thread's first transaction
+// had the no-transaction id, and threads repeated each other's ids).
 std::uint64_t _ITM_getTransactionId() {
-  return tls_current != nullptr ? itm_state().transaction_id : 0;
+  return tls_current != nullptr ? itm_state().transaction_id : 1;
 }
 
 void _ITM_addUserCommitAction(void (*function)(void*), std::uint64_t, void* argument) {
@@ -562,12 +579,14 @@ void _ITM_error(const void*, int) {
 
 void _ITM_registerTMCloneTable(void* table, std::size_t size) {
   try {
+    std::unique_lock<std::shared_mutex> lock(clone_tables_mutex());
     clone_tables().push_back({static_cast<const void* const*>(table), size});
   } catch (...) {
   }
 }
 
 void _ITM_deregisterTMCloneTable(void* table) {
+  std::unique_lock<std::shared_mutex> lock(clone_tables_mutex());
   auto& tables = clone_tables();
   for (std::size_t i = 0; i < tables.size(); ++i) {
     if (tables[i].entries == table) {

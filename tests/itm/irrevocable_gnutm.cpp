@@ -21,6 +21,9 @@
 // 4. _ITM_getTMCloneOrIrrevocable for a function without a transactional clone returns the
 //    function and leaves the transaction irrevocable (before: the program was stopped with "no
 //    transactional clone"); the block's own write is made once.
+// 5. _ITM_getTransactionId: _ITM_noTransactionId (1) outside a transaction; inside, an id other
+//    than 1, different for each transaction, on every thread. (Before: 0 outside, and ids
+//    counted per thread from 1.)
 // OPTIMIST_STRESS (a positive integer) multiplies the transfers.
 #include <unistd.h>
 
@@ -32,6 +35,7 @@
 #include "check.hpp"
 
 extern "C" int _ITM_inTransaction();
+extern "C" unsigned long _ITM_getTransactionId();
 
 namespace {
 
@@ -177,7 +181,37 @@ void transfers(int threads) {
 
 }  // namespace
 
+// ---- 5. transaction ids ----------------------------------------------------------------------
+
+__attribute__((transaction_pure)) unsigned long transaction_id() {
+  return _ITM_getTransactionId();
+}
+
+unsigned long g_id_sink = 0;  // (a write, so that the block is a transaction g++ keeps)
+
+unsigned long id_of_a_transaction() {
+  unsigned long id = 0;
+  __transaction_atomic {
+    id = transaction_id();
+    g_id_sink = id;
+  }
+  return id;
+}
+
+void transaction_ids() {
+  check(_ITM_getTransactionId() == 1, "5: outside a transaction the id is " +
+                                          std::to_string(_ITM_getTransactionId()) +
+                                          ", not _ITM_noTransactionId (1)");
+  unsigned long first = id_of_a_transaction(), second = id_of_a_transaction(), other = 0;
+  std::thread([&] { other = id_of_a_transaction(); }).join();
+  check(
+      first > 1 && second > 1 && other > 1 && first != second && other != first && other != second,
+      "5: ids " + std::to_string(first) + ", " + std::to_string(second) + " and another thread's " +
+          std::to_string(other) + " (expected distinct, above 1)");
+}
+
 int main() {
+  transaction_ids();
   sequential_result();
   uninstrumented_blocks();
   clone_or_irrevocable();
