@@ -296,7 +296,25 @@ task_queue_state::~task_queue_state() {
   }
 }
 
+// INVARIANT (committed-group-runs-once): a group's block that committed is
+// never run again as single tasks, even when an exception leaves it after the
+// commit: its on-commit actions (publishing the tasks it added) run after the
+// commit, and one that throws (out of memory) makes the exception the run's
+// error. Called last in a group's attempt: if the attempt has such actions,
+// one more, run after them (every action runs even if one throws), notes the
+// commit. None: nothing can throw after the commit.
+inline void note_commit_after_actions(bool& committed) {
+  transaction* tx = tls_current;
+  if (tx != nullptr && !tx->on_commit.empty())
+    tx->on_commit.push_back([&committed] { committed = true; });
+}
+
 void task_queue_state::publish(task_base* task) {
+  if (g_publications_before_failure.load(std::memory_order_relaxed) >= 0 &&
+      g_publications_before_failure.fetch_sub(1) == 0) {  // test seam: as if out of memory
+    task->destroy();
+    throw std::bad_alloc();
+  }
   if (tls_running_queue == this) {
     // INVARIANT run-owns-its-tasks: a task's child runs in the same run.
     run_pending_.fetch_add(1, std::memory_order_relaxed);  // before it can be taken: never negative
@@ -304,8 +322,17 @@ void task_queue_state::publish(task_base* task) {
     // Publications are serialised so that the published count never runs
     // ahead of a slot still being built (INVARIANT published-slots-are-built).
     tbb::spin_mutex::scoped_lock lock(publish_mutex_);
-    auto slot = spawned_.grow_by(1);
-    slot->store(task, std::memory_order_relaxed);
+    try {
+      auto slot = spawned_.grow_by(1);
+      slot->store(task, std::memory_order_relaxed);
+    } catch (...) {
+      // Out of memory: the add fails visibly (std::bad_alloc), and the run
+      // does not wait for a task it will never see (the counts went up).
+      outstanding_.fetch_sub(1, std::memory_order_relaxed);
+      run_pending_.fetch_sub(1, std::memory_order_relaxed);
+      task->destroy();
+      throw;
+    }
     spawned_published_.fetch_add(1, std::memory_order_release);
     return;
   }
@@ -981,6 +1008,7 @@ void task_queue_state::reach_turn_or_help(std::uint64_t first, bool& held, bool&
 // with the group hooks (the caller's are put back by the caller).
 bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexcept {
   bool held = false;  // INVARIANT one-committer-per-turn
+  bool committed = false;
   unsigned attempts = 0;
   try {
     run_atomically([&] {
@@ -988,6 +1016,7 @@ bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexce
         throw help_given_up{};
       }
       run_elements(from, to);
+      note_commit_after_actions(committed);
       if (!held) {
         std::uint64_t expected = from;
         if (!next_commit_.compare_exchange_strong(expected, from | turn_held_bit,
@@ -999,9 +1028,13 @@ bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexce
       tls_current->revalidate();  // serialise after every earlier task, or re-run
     });
   } catch (...) {
-    // Nothing committed: the turn goes back as it was.
-    if (held) next_commit_.store(from, std::memory_order_release);
-    return false;
+    if (committed) {
+      record_error(std::current_exception());  // INVARIANT committed-group-runs-once
+    } else {
+      // Nothing committed: the turn goes back as it was.
+      if (held) next_commit_.store(from, std::memory_order_release);
+      return false;
+    }
   }
   next_commit_.store(to, std::memory_order_release);  // hands the turn (and the claim) on
   return true;
@@ -1230,8 +1263,9 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
   self.retry_propagates = true;
   enum class outcome { committed, abandoned, single, passed } result = outcome::committed;
   unsigned attempts = 0;
-  bool held = false;     // the group holds turn `first` (INVARIANT one-committer-per-turn)
-  bool may_help = true;  // at most one help per group (help_stalled)
+  bool committed = false;  // note_commit_after_actions
+  bool held = false;       // the group holds turn `first` (INVARIANT one-committer-per-turn)
+  bool may_help = true;    // at most one help per group (help_stalled)
   std::uint64_t help_from = 0;
   bool again = true;
   if (serially) {
@@ -1277,6 +1311,7 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
         }
         reach_turn_or_help(first, held, may_help, help_from, ticks_now() - began);
         tls_current->revalidate();  // serialise after every earlier task, or re-run
+        note_commit_after_actions(committed);
       });
     } catch (const help_signal&) {
       // Rolled back: the stalled turns first, then the group again.
@@ -1291,9 +1326,16 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
     } catch (const turn_passed&) {
       result = outcome::passed;
     } catch (...) {
-      // A task threw or retried, one wanted to become inevitable, the group
-      // lost twice, or the runtime ran out of memory: the tasks alone decide.
-      result = outcome::single;
+      if (committed) {
+        // After the commit (publishing a task the group added ran out of
+        // memory): the run's error; the group committed at its turn
+        // (INVARIANT committed-group-runs-once).
+        record_error(std::current_exception());
+      } else {
+        // A task threw or retried, one wanted to become inevitable, the group
+        // lost twice, or the runtime ran out of memory: the tasks alone decide.
+        result = outcome::single;
+      }
     }
   }
   self.retry_propagates = false;
@@ -1351,13 +1393,22 @@ group_outcome task_queue_state::execute_group(RunTasks run_tasks, transaction& s
   bool split = false;
   const std::uint64_t serial_before = self.counters.serial_commits.load(std::memory_order_relaxed);
   const std::uint64_t began = ticks_now();
+  bool committed = false;
   try {
     run_atomically([&] {
       if (attempts++ >= 2) throw group_fallback{};
       run_tasks();
+      note_commit_after_actions(committed);
     });
   } catch (...) {
-    split = true;
+    // INVARIANT committed-group-runs-once: an exception after the commit
+    // (publishing a task the group added ran out of memory) is the run's
+    // error; the group's tasks took effect and must not run again alone.
+    if (committed) {
+      record_error(std::current_exception());
+    } else {
+      split = true;
+    }
   }
   self.retry_propagates = false;
   self.before_irrevocable = nullptr;

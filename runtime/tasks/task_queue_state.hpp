@@ -216,6 +216,12 @@ static_assert(max_ordered_group <= max_extended_group, "a claimed group fits its
 // gate longer for what it would have held it anyway, so it grows past
 // max_turn_group (to max_serial_group) and its length does not count.
 enum class group_outcome { first_try, conflicted, split, slow, serial };
+
+// Test seam: when >= 0, the number of task publications (adds, or the
+// commits of blocks that added tasks) that succeed before one fails with
+// std::bad_alloc, as if out of memory; later ones succeed. Negative (off)
+// but in tests.
+inline std::atomic<long> g_publications_before_failure{-1};
 // Serial groups grow up to a whole chunk of tickets (claim_chunk in
 // task_queue.cpp): each group's block costs its start and commit (tasks_bench
 // interest at 1 worker: about 4 ns per element with groups of 64).
