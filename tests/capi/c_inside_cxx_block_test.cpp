@@ -12,6 +12,7 @@
 // - an access the engine refuses inside a C level reaches the block as its exception.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -23,6 +24,7 @@
 #include "optimist/stm.h"
 #include "optimist/tvar.hpp"
 #include "support/serial_mode.hpp"
+#include "support/watchdog.hpp"
 
 // The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
 // so each file keeps everything it defines in a namespace named after it.
@@ -232,11 +234,15 @@ TEST_F(CInsideCxxBlockTest, RestartFromCCodeCalledByABlockRunsTheBlockAgain) {
 // rolls back, sleeps until another thread changes what it read, and runs again.
 TEST_F(CInsideCxxBlockTest, RetryInACLevelWaitsForTheBlocksReads) {
   OPTIMIST_SKIP_IN_SERIAL_MODE("the producer's block waits for ours");
+  optimist::test::watchdog guard("a block whose C level retries");
   for (int threads : {1, 2}) {
     std::uint64_t ready = 0, taken = 0;
     int attempts = 0;
+    std::atomic<bool> retrying{false};
     std::thread producer([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      // Once the C level has called optimist_tx_retry: the block waits for `ready`, or finds
+      // it set at once.
+      while (!retrying.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       optimist::atomically([&] { optimist::store(ready, std::uint64_t{1}); });
     });
     std::thread noise;
@@ -246,7 +252,10 @@ TEST_F(CInsideCxxBlockTest, RetryInACLevelWaitsForTheBlocksReads) {
       int status;
       OPTIMIST_TX_BEGIN(status);
       ASSERT_EQ(status, OPTIMIST_OK);
-      if (optimist_load_u64(&ready) == 0) optimist_tx_retry();
+      if (optimist_load_u64(&ready) == 0) {
+        retrying.store(true);
+        optimist_tx_retry();
+      }
       optimist_store_u64(&taken, optimist_load_u64(&ready));
       ASSERT_EQ(optimist_tx_commit(), OPTIMIST_OK);
     });

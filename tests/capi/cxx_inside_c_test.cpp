@@ -13,6 +13,7 @@
 // - a C transaction doomed while a destructor's block unwound runs again at its next C call.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <new>
@@ -25,6 +26,7 @@
 #include "optimist/stm.h"
 #include "optimist/tvar.hpp"
 #include "support/serial_mode.hpp"
+#include "support/watchdog.hpp"
 
 // The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
 // so each file keeps everything it defines in a namespace named after it.
@@ -92,11 +94,14 @@ TEST_F(CxxInsideCTest, AConflictInsideTheCxxBlockRunsItsDestructorsAndRestartsTh
 
 TEST_F(CxxInsideCTest, RetryInsideTheCxxBlockWaitsAndRunsTheCTransactionAgain) {
   OPTIMIST_SKIP_IN_SERIAL_MODE("the producer commits while the C transaction waits");
+  optimist::test::watchdog guard("a C transaction whose C++ block retries");
   optimist::tvar<long> flag{0};
   std::uint64_t taken = 0;
   volatile int attempts = 0;
+  std::atomic<bool> retrying{false};
   std::thread producer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Once the block has called retry(): it waits for the flag, or finds it set at once.
+    while (!retrying.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     optimist::atomically([&] { flag.set(7); });
   });
   int status;
@@ -106,7 +111,10 @@ TEST_F(CxxInsideCTest, RetryInsideTheCxxBlockWaitsAndRunsTheCTransactionAgain) {
   long got = -1;
   EXPECT_NO_THROW(got = optimist::atomically([&] {
                     counted_frame frame;
-                    if (flag.get() == 0) optimist::retry();
+                    if (flag.get() == 0) {
+                      retrying.store(true);
+                      optimist::retry();
+                    }
                     return flag.get();
                   }));
   optimist_store_u64(&taken, static_cast<std::uint64_t>(got));

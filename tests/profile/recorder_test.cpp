@@ -44,6 +44,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -56,10 +57,12 @@
 #include "profile/site_format.hpp"
 #include "stm/contention_manager.hpp"
 #include "stm/orec_table.hpp"
+#include "support/child_process.hpp"
 #include "support/profile_equality.hpp"
 #include "support/serial_mode.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
+#include "support/white_box.hpp"
 #include "temp_files.hpp"
 
 extern char** environ;
@@ -82,6 +85,14 @@ source_location here(source_location where = source_location::current()) {
 
 report::site site_of(const source_location& where, bool block_only = false) {
   return {where.file_name(), where.line(), where.function_name(), block_only};
+}
+
+// Threads holding a descriptor, this one's included (it takes one first). The RecorderAloneTest
+// tests' precondition is 1: their thread is alone, so auto mode runs its blocks serially (the
+// path they check there).
+long descriptors_held() {
+  (void)optimist::detail::this_thread_transaction();
+  return optimist::test::threads_with_descriptors();
 }
 
 // Reporting on and empty for the scope of a test, off afterwards (also when
@@ -620,6 +631,8 @@ TEST_P(RecorderTest, StarvedTransactionIsListedAtItsHotSpot) {
 TEST(RecorderAloneTest, InevitableBlocksNameTheirOwnLines) {
   OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY(
       "serial mode records no inevitable runs: every block excludes the others");
+  ASSERT_EQ(descriptors_held(), 1)
+      << "precondition: this test's thread is the only one holding a descriptor";
   reporting_scope scope;
   words w;
   source_location first, second;
@@ -649,11 +662,20 @@ TEST(RecorderAloneTest, InevitableBlocksNameTheirOwnLines) {
 // no aborts (it showed one per retry, labelled a write-read abort in the trace).
 TEST(RecorderAloneTest, RetryIsNotCountedAsAnAbort) {
   OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("the producer commits while the consumer waits");
+  optimist::test::watchdog guard("a consumer waiting for a producer's flag");
+  // The producer takes its descriptor only once the consumer waits.
+  ASSERT_EQ(descriptors_held(), 1)
+      << "precondition: this test's thread is the only one holding a descriptor";
   reporting_scope scope;
   optimist::reset_stats();
   optimist::tvar<long> flag{0};
+  const std::uint64_t retries_before = optimist::stats().retries;
   std::thread producer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Until the consumer has retried in software (a serial attempt's retry, in auto mode,
+    // re-runs the block speculatively first and is not counted): it waits, or is about to.
+    while (optimist::stats().retries == retries_before) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     optimist::atomically([&] { flag.set(1); });
   });
   optimist::atomically([&] {
@@ -662,7 +684,7 @@ TEST(RecorderAloneTest, RetryIsNotCountedAsAnAbort) {
   producer.join();
   const report::profile p = report::snapshot();
   const optimist::statistics st = optimist::stats();
-  EXPECT_GE(st.retries, 1u);
+  EXPECT_GE(st.retries, retries_before + 1);
   EXPECT_EQ(p.totals.aborts, st.aborts) << "retries: " << st.retries;
   EXPECT_EQ(p.totals.commits, 2u);
 }
@@ -685,10 +707,21 @@ TEST(RecorderAloneTest, EnablingAgainStartsAfresh) {
 TEST(RecorderAloneTest, AReusedDescriptorStartsWithNoTimeOutside) {
   reporting_scope scope;
   optimist::tvar<long> x{0};
-  std::thread([&] { optimist::atomically([&] { x.set(1); }); }).join();
+  const optimist::detail::transaction* first = nullptr;
+  const optimist::detail::transaction* second = nullptr;
+  std::thread([&] {
+    optimist::atomically([&] { x.set(1); });
+    first = &optimist::detail::this_thread_transaction();
+  }).join();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::thread([&] { optimist::atomically([&] { x.set(2); }); }).join();
+  std::thread([&] {
+    optimist::atomically([&] { x.set(2); });
+    second = &optimist::detail::this_thread_transaction();
+  }).join();
   const report::profile p = report::snapshot();
+  ASSERT_EQ(first, second)
+      << "precondition: the second thread took over the first one's descriptor (no other thread "
+         "freed one meanwhile)";
   double outside = 0;
   for (const report::thread_times& t : p.threads) outside += t.outside_s;
   EXPECT_LT(outside, 0.1) << "the 200 ms between the threads counted as time outside";
@@ -1070,10 +1103,11 @@ TEST(ReportAtExit, JsonFileIsWrittenAtExit) {
   const int spawned = posix_spawn(&child, program.c_str(), &actions, nullptr, argv, envp.data());
   posix_spawn_file_actions_destroy(&actions);
   ASSERT_EQ(spawned, 0) << std::strerror(spawned);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const std::optional<int> waited = optimist::test::wait_for_child(child);
   std::ifstream log_file(log);
   const std::string child_output{std::istreambuf_iterator<char>(log_file), {}};
+  ASSERT_TRUE(waited.has_value()) << child_output;
+  const int status = *waited;
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << child_output;
 
   std::ifstream in(json);

@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "optimist/tvar.hpp"
 #include "profile/report_file.hpp"
 #include "profile/temp_files.hpp"
+#include "support/child_process.hpp"
 
 extern char** environ;
 
@@ -87,8 +89,12 @@ child_result run_child(const std::string& target, const optimist::test::temp_dir
     ADD_FAILURE() << "posix_spawn failed: " << spawn_error;
     return result;
   }
-  int status = 0;
-  waitpid(child, &status, 0);
+  const std::optional<int> waited = optimist::test::wait_for_child(child);
+  if (!waited.has_value()) {
+    result.stderr_text = read_all(captured);
+    return result;  // killed: a failure was added (exit_code stays -1)
+  }
+  const int status = *waited;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.stderr_text = read_all(captured);
   return result;

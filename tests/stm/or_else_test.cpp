@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "support/stress.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
+#include "support/white_box.hpp"
 
 // The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
 // so each file keeps everything it defines in a namespace named after it.
@@ -182,15 +184,25 @@ void both_retry_then_wake_through(bool first_word, int threads) {
   std::vector<optimist::tvar<long>> f_word(static_cast<std::size_t>(threads)),
       g_word(f_word.size());
   std::vector<std::atomic<int>> attempts(f_word.size());
+  // Each waiter's retries that waited (optimist::test::this_thread_retries) and their number
+  // before its block.
+  std::vector<std::atomic<const std::atomic<std::uint64_t>*>> retries(f_word.size());
+  std::vector<std::uint64_t> retries_before(f_word.size());
   run_threads(2 * threads, [&](int index) {
     if (index >= threads) {
       auto u = static_cast<std::size_t>(index - threads);
-      while (attempts[u].load() == 0) std::this_thread::sleep_for(1ms);
-      std::this_thread::sleep_for(20ms);
+      // Once the block has retried in software: it waits, or is about to and finds the word
+      // written; the write wakes it.
+      while (retries[u].load() == nullptr || retries[u].load()->load() == retries_before[u]) {
+        std::this_thread::sleep_for(1ms);
+      }
       (first_word ? f_word[u] : g_word[u]).set(1);
       return;
     }
     auto u = static_cast<std::size_t>(index);
+    const std::atomic<std::uint64_t>& mine = optimist::test::this_thread_retries();
+    retries_before[u] = mine.load();
+    retries[u].store(&mine);
     std::string r = optimist::atomically([&] {
       attempts[u].fetch_add(1);
       return optimist::or_else(
@@ -205,6 +217,9 @@ void both_retry_then_wake_through(bool first_word, int threads) {
     });
     EXPECT_EQ(r, first_word ? "f" : "g");
   });
+  for (std::size_t u = 0; u < retries.size(); ++u) {
+    EXPECT_GT(retries[u].load()->load(), retries_before[u]) << "waiter " << u << " never waited";
+  }
   // Serial mode: the serial attempt that retried hands over to a software one, which sleeps.
   const int handed_over = optimist::test::serial_mode_on() ? 1 : 0;
   const auto give_ways = static_cast<int>(optimist::stats().serial_give_ways);
@@ -278,8 +293,11 @@ TEST(OrElseInevitable, ADestructorOfARetryingFirstAlternativeDoesNotRefuseTheSec
   optimist::test::watchdog guard(
       "or_else whose first alternative's destructor asks to be inevitable");
   optimist::tvar<long> first{0}, second{0};
+  std::atomic<int> second_retried{0};
   std::thread producer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Once the second alternative has called retry() (refused, it throws; accepted, the block
+    // waits, or is about to and finds `second` written).
+    while (second_retried.load() == 0) std::this_thread::sleep_for(1ms);
     optimist::atomically([&] { second.set(1); });
   });
   long got = 0;
@@ -291,12 +309,16 @@ TEST(OrElseInevitable, ADestructorOfARetryingFirstAlternativeDoesNotRefuseTheSec
                           return 1L;
                         },
                         [&] {
-                          if (second.get() == 0) optimist::retry();
+                          if (second.get() == 0) {
+                            second_retried.fetch_add(1);
+                            optimist::retry();
+                          }
                           return 2L;
                         });
                   }));
   producer.join();
   EXPECT_EQ(got, 2);
+  EXPECT_GE(second_retried.load(), 1) << "the second alternative never retried";
 }
 
 }  // namespace

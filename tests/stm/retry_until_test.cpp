@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
 #include "support/cpu_time.hpp"
 #include "support/threads.hpp"
@@ -40,31 +41,34 @@ void wait_for_retries(std::uint64_t count) {
   while (optimist::stats().retries < count) std::this_thread::sleep_for(1ms);
 }
 
-// What one waiter saw: the value it returned, whether the deadline had passed
-// when its block ended, how many attempts, and its CPU and wall time.
+// What one waiter saw: the value it returned, its deadline, whether that had
+// passed when its block ended, how many attempts, and its CPU and wall time.
 struct waited {
   std::optional<long> value;
+  steady::time_point deadline{};
   bool after_deadline = false;
   int attempts = 0;
   double cpu = 0;
   double wall = 0;
 };
 
-// Waits for `flag` to be nonzero, up to `deadline`.
-waited wait_for_flag(optimist::tvar<long>& flag, steady::time_point deadline) {
+// Waits for `flag` to be nonzero, up to a deadline `timeout` after its first
+// attempt (kept across re-runs: it lies ahead when the block first retries,
+// however late its thread starts).
+waited wait_for_flag(optimist::tvar<long>& flag, steady::duration timeout) {
   waited w;
   const auto t0 = steady::now();
   const double c0 = thread_cpu_seconds();
   w.value = optimist::atomically([&]() -> std::optional<long> {
-    ++w.attempts;
+    if (++w.attempts == 1) w.deadline = steady::now() + timeout;
     const long v = flag.get();
     if (v == 0) {
-      optimist::retry_until(deadline);
+      optimist::retry_until(w.deadline);
       return std::nullopt;
     }
     return v;
   });
-  w.after_deadline = steady::now() >= deadline;
+  w.after_deadline = steady::now() >= w.deadline;
   w.cpu = thread_cpu_seconds() - c0;
   w.wall = std::chrono::duration<double>(steady::now() - t0).count();
   return w;
@@ -80,10 +84,9 @@ TEST_P(RetryUntilTest, WaitersOnWordsNobodyWritesTimeOutAndSleep) {
   const int threads = GetParam();
   std::vector<optimist::tvar<long>> flags(static_cast<std::size_t>(threads));
   std::vector<waited> seen(flags.size());
-  const auto deadline = steady::now() + 150ms;
   run_threads(threads, [&](int index) {
     const auto u = static_cast<std::size_t>(index);
-    seen[u] = wait_for_flag(flags[u], deadline);
+    seen[u] = wait_for_flag(flags[u], 150ms);
   });
   for (std::size_t i = 0; i < seen.size(); ++i) {
     EXPECT_FALSE(seen[i].value.has_value()) << "waiter " << i;
@@ -101,7 +104,7 @@ TEST_P(RetryUntilTest, ACommitBeforeTheDeadlineWakesTheWaiters) {
   const int threads = GetParam();
   optimist::tvar<long> flag{0};
   std::vector<waited> seen(static_cast<std::size_t>(threads));
-  const auto deadline = steady::now() + 30s;  // the watchdog fires first if the commit is lost
+  const auto timeout = 30s;  // the watchdog fires first if the commit is lost
   run_threads(threads + 1, [&](int index) {
     if (index == threads) {
       wait_for_retries(static_cast<std::uint64_t>(threads));
@@ -109,7 +112,7 @@ TEST_P(RetryUntilTest, ACommitBeforeTheDeadlineWakesTheWaiters) {
       optimist::atomically([&] { flag.set(42); });
       return;
     }
-    seen[static_cast<std::size_t>(index)] = wait_for_flag(flag, deadline);
+    seen[static_cast<std::size_t>(index)] = wait_for_flag(flag, timeout);
   });
   for (std::size_t i = 0; i < seen.size(); ++i) {
     EXPECT_EQ(seen[i].value, std::optional<long>(42)) << "waiter " << i;
@@ -121,10 +124,9 @@ TEST_P(RetryUntilTest, ADeadlineThatHasPassedReturnsWithoutWaiting) {
   const int threads = GetParam();
   std::vector<optimist::tvar<long>> flags(static_cast<std::size_t>(threads));
   std::vector<waited> seen(flags.size());
-  const auto deadline = steady::now() - 1ms;
   run_threads(threads, [&](int index) {
     const auto u = static_cast<std::size_t>(index);
-    seen[u] = wait_for_flag(flags[u], deadline);
+    seen[u] = wait_for_flag(flags[u], -1ms);
   });
   for (std::size_t i = 0; i < seen.size(); ++i) {
     EXPECT_FALSE(seen[i].value.has_value()) << "waiter " << i;
@@ -193,16 +195,17 @@ TEST_P(RetryUntilTest, ABlockThatReadNothingSleepsUntilItsDeadline) {
   watchdog guard("blocks that read nothing and wait 100 ms", 60s);
   const int threads = GetParam();
   std::vector<waited> seen(static_cast<std::size_t>(threads));
-  const auto deadline = steady::now() + 100ms;
   run_threads(threads, [&](int index) {
     waited& w = seen[static_cast<std::size_t>(index)];
     const auto t0 = steady::now();
     const double c0 = thread_cpu_seconds();
     optimist::atomically([&] {
-      ++w.attempts;
-      optimist::retry_until(deadline);
+      // The deadline is taken by the first attempt (kept across re-runs): it lies ahead when
+      // the block first retries, however late its thread starts.
+      if (++w.attempts == 1) w.deadline = steady::now() + 100ms;
+      optimist::retry_until(w.deadline);
     });
-    w.after_deadline = steady::now() >= deadline;
+    w.after_deadline = steady::now() >= w.deadline;
     w.cpu = thread_cpu_seconds() - c0;
     w.wall = std::chrono::duration<double>(steady::now() - t0).count();
   });
@@ -231,20 +234,29 @@ TEST_P(RetryUntilTest, TheDeadlineSurvivesADestructorsBlockBeforeTheWait) {
   optimist::tvar<long> flag{0};
   const long destroyed_before = g_destroyed.get();
   std::vector<char> after_deadline(static_cast<std::size_t>(threads), 0);
-  const auto deadline = steady::now() + 100ms;
+  std::vector<audited*> kept(static_cast<std::size_t>(threads), nullptr);
   run_threads(threads, [&](int index) {
-    audited* kept = optimist::atomically([&] {
+    const auto u = static_cast<std::size_t>(index);
+    // Taken by the first attempt (kept across re-runs): it lies ahead when the block first
+    // retries, however late its thread starts, so that attempt loses its object.
+    std::optional<steady::time_point> deadline;
+    kept[u] = optimist::atomically([&] {
+      if (!deadline) deadline = steady::now() + 100ms;
       audited* mine = optimist::tx_new<audited>();
-      if (flag.get() == 0) optimist::retry_until(deadline);
+      if (flag.get() == 0) optimist::retry_until(*deadline);
       return mine;
     });
-    after_deadline[static_cast<std::size_t>(index)] = steady::now() >= deadline;
-    optimist::atomically([&] { optimist::tx_delete(kept); });
+    after_deadline[u] = steady::now() >= *deadline;
   });
   for (std::size_t i = 0; i < after_deadline.size(); ++i) {
     EXPECT_TRUE(after_deadline[i]) << "thread " << i;
   }
-  EXPECT_GE(g_destroyed.get() - destroyed_before, threads) << "no lost object was destroyed";
+  // Read before the kept objects are deleted: only the attempts that waited lost theirs.
+  const long lost = g_destroyed.get() - destroyed_before;
+  EXPECT_GE(lost, threads) << "no lost object was destroyed";
+  for (audited* mine : kept) optimist::atomically([&] { optimist::tx_delete(mine); });
+  optimist::detail::reclaim_now();
+  EXPECT_EQ(g_destroyed.get() - destroyed_before, lost + threads);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RetryUntilTest, ::testing::Values(1, 2, 4));

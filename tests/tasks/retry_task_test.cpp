@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -228,18 +229,35 @@ TEST_P(RetryTaskTest, OrderedRetryAtItsTurnBlocksTheRun) {
   EXPECT_EQ(q.pending(), 0u);
 }
 
-// Its destructor runs a block that waits (retry) until *flag is set.
+// Its destructor runs a block that waits (retry) until *flag is set; *retried counts its calls
+// of retry().
 struct waits_when_destroyed {
-  waits_when_destroyed(optimist::tvar<long>* f, std::atomic<int>* d) : flag(f), done(d) {}
+  waits_when_destroyed(optimist::tvar<long>* f, std::atomic<int>* d, std::atomic<int>* r)
+      : flag(f), done(d), retried(r) {}
   optimist::tvar<long>* flag;
   std::atomic<int>* done;
+  std::atomic<int>* retried;
   ~waits_when_destroyed() {
     optimist::atomically([&] {
-      if (flag->get() == 0) optimist::retry();
+      if (flag->get() == 0) {
+        retried->fetch_add(1);
+        optimist::retry();
+      }
     });
     done->fetch_add(1);
   }
 };
+
+// Sets *flag once the destructor's block has retried in software (stats().retries grew past
+// `before`; a serial attempt's retry re-runs the block speculatively first and is not counted):
+// it waits there, or is about to and finds the flag set.
+void set_once_the_destructor_waits(optimist::tvar<long>& flag, const std::atomic<int>& retried,
+                                   std::uint64_t before) {
+  while (retried.load() == 0 || optimist::stats().retries == before) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  optimist::atomically([&] { flag.set(1); });
+}
 
 // A task's block deletes an object whose destructor runs a block of its own
 // that retries until another thread sets a flag. In serial mode the object is
@@ -251,12 +269,10 @@ struct waits_when_destroyed {
 TEST_P(RetryTaskTest, ABlockThatRetriesInADestructorRunAtTheTasksCommitWaitsThere) {
   watchdog guard("a retry in the destructor of an object a task deleted");
   optimist::tvar<long> flag{0}, runs{0};
-  std::atomic<int> done{0};
-  optimist::tvar<waits_when_destroyed*> slot{new waits_when_destroyed{&flag, &done}};
-  std::thread setter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    optimist::atomically([&] { flag.set(1); });
-  });
+  std::atomic<int> done{0}, retried{0};
+  optimist::tvar<waits_when_destroyed*> slot{new waits_when_destroyed{&flag, &done, &retried}};
+  const std::uint64_t retries_before = optimist::stats().retries;
+  std::thread setter([&] { set_once_the_destructor_waits(flag, retried, retries_before); });
   optimist::task_queue q;
   q.add([&] {
     runs.set(runs.get() + 1);
@@ -270,6 +286,7 @@ TEST_P(RetryTaskTest, ABlockThatRetriesInADestructorRunAtTheTasksCommitWaitsTher
   optimist::detail::reclaim_now();  // had the deletion been retired (a give-way)
   EXPECT_EQ(runs.get(), 1) << "the task's committed block ran again";
   EXPECT_EQ(done.load(), 1);
+  EXPECT_GE(retried.load(), 1) << "the destructor's block never retried: nothing was tested";
   EXPECT_EQ(q.pending(), 0u);
 }
 
@@ -281,14 +298,14 @@ TEST_P(RetryTaskTest, ABlockThatRetriesInTheDestructorOfALostAllocationWaitsTher
   watchdog guard("a retry in the destructor of an object a task's attempt lost");
   optimist::tvar<long> flag{0};
   optimist::tvar<waits_when_destroyed*> kept{nullptr};
-  std::atomic<int> done{0};
-  std::thread setter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    optimist::atomically([&] { flag.set(1); });
-  });
+  std::atomic<int> done{0}, retried{0};
+  // The task's own retry counts too: the setter waits for the destructor's (retried), which
+  // only an attempt that retried and lost its object can run.
+  const std::uint64_t retries_before = optimist::stats().retries;
+  std::thread setter([&] { set_once_the_destructor_waits(flag, retried, retries_before); });
   optimist::task_queue q;
   q.add([&] {
-    auto* object = optimist::tx_new<waits_when_destroyed>(&flag, &done);
+    auto* object = optimist::tx_new<waits_when_destroyed>(&flag, &done, &retried);
     if (flag.get() == 0) optimist::retry();
     kept.set(object);
   });
@@ -300,6 +317,7 @@ TEST_P(RetryTaskTest, ABlockThatRetriesInTheDestructorOfALostAllocationWaitsTher
   // the flag; the committed one kept it.
   const int lost = done.load();
   EXPECT_GE(lost, 1);
+  EXPECT_GE(retried.load(), 1) << "no lost object's destructor retried: nothing was tested";
   delete kept.get();
   EXPECT_EQ(done.load(), lost + 1);
 }

@@ -66,11 +66,15 @@ TEST_P(RetryUntilTaskTest, TasksNothingWakesRunAgainAtTheirDeadlineWhileTheWorke
   constexpr int plain = 100;
   optimist::tvar<long> flag{0}, timed_out{0}, done{0};
   optimist::task_queue q;
-  const auto deadline = steady::now() + 300ms;
+  // Each task's deadline is taken by its first attempt (kept across its re-runs), so that it
+  // lies ahead when the task retries however late the run starts it.
+  std::vector<std::atomic<steady::rep>> deadline_ticks(timed);
   for (int i = 0; i < timed; ++i) {
-    q.add([&] {
+    q.add([&, i] {
+      std::atomic<steady::rep>& ticks = deadline_ticks[static_cast<std::size_t>(i)];
+      if (ticks.load() == 0) ticks.store((steady::now() + 300ms).time_since_epoch().count());
       if (flag.get() == 0) {
-        optimist::retry_until(deadline);
+        optimist::retry_until(steady::time_point(steady::duration(ticks.load())));
         timed_out.set(timed_out.get() + 1);
       }
     });
@@ -81,7 +85,10 @@ TEST_P(RetryUntilTaskTest, TasksNothingWakesRunAgainAtTheirDeadlineWhileTheWorke
   q.run(run_with(GetParam()));
   const double cpu = process_cpu_seconds() - c0;
   const double wall = std::chrono::duration<double>(steady::now() - t0).count();
-  EXPECT_GE(steady::now(), deadline) << "the run ended before its timed tasks' deadline";
+  for (const std::atomic<steady::rep>& ticks : deadline_ticks) {
+    EXPECT_GE(steady::now(), steady::time_point(steady::duration(ticks.load())))
+        << "the run ended before its timed tasks' deadline";
+  }
   EXPECT_EQ(timed_out.get(), timed);
   EXPECT_EQ(done.get(), plain);
   EXPECT_EQ(q.pending(), 0u);
@@ -116,13 +123,18 @@ TEST_P(RetryUntilTaskTest, ATaskThatReadNothingWaitsForItsDeadline) {
   watchdog guard("a timed task that read nothing", 60s);
   std::atomic<int> attempts{0};
   optimist::task_queue q;
-  const auto deadline = steady::now() + 100ms;
+  // Taken by the task's first attempt (kept across its re-runs), so that it lies ahead when
+  // the task retries however late the run starts it.
+  std::atomic<steady::rep> deadline_ticks{0};
   q.add([&] {
     attempts.fetch_add(1);
-    optimist::retry_until(deadline);
+    if (deadline_ticks.load() == 0) {
+      deadline_ticks.store((steady::now() + 100ms).time_since_epoch().count());
+    }
+    optimist::retry_until(steady::time_point(steady::duration(deadline_ticks.load())));
   });
   q.run(run_with(GetParam()));
-  EXPECT_GE(steady::now(), deadline);
+  EXPECT_GE(steady::now(), steady::time_point(steady::duration(deadline_ticks.load())));
   // Set aside once, run again once at the deadline; a serial attempt's retry
   // first runs the block again speculatively (serial_mode.cpp): one more.
   EXPECT_GE(attempts.load(), 2);
