@@ -279,7 +279,8 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
     // Test seam: the figures judged (the totals above stay as measured).
     if (auto* hook = g_controller_test_figures.load(std::memory_order_relaxed)) hook(e);
     // Run boundaries (mode_controller.hpp): skipped, a few in a row at most.
-    bool boundary = boundaries != c.boundaries_at_start;
+    const bool held_boundary = boundaries != c.boundaries_at_start;
+    bool boundary = held_boundary;
     if (boundary && c.unjudged_boundaries >= max_unjudged_boundaries) boundary = false;
     c.unjudged_boundaries = boundary ? c.unjudged_boundaries + 1 : 0;
     if (!stale && census == c.census_at_start && census_steady && !boundary) {
@@ -287,9 +288,12 @@ void end_epoch(controller& c, std::uint64_t now) noexcept {
       if (c.policy.observe(e, s)) record_switch(c, now, s);
       if (c.policy.sampling() && !e.sample) add(c.samples, 1);
     }
-    // A run from another line began: its policy runs from the next epoch on
-    // (only in an epoch that was not judged: see mode_controller.hpp).
-    if (boundary && run_site != c.run_site) change_run_site(c, run_site);
+    // A run from another line began: its policy runs from the next epoch on,
+    // after this epoch was judged or skipped (see mode_controller.hpp). Also
+    // when the epoch was judged by force (after max_unjudged_boundaries in a
+    // row): the run's whole length followed the old line's policy, and its
+    // end stored that policy under the new line.
+    if (held_boundary && run_site != c.run_site) change_run_site(c, run_site);
   } else {
     if (c.first_epoch_ns.load(std::memory_order_relaxed) == 0)
       c.first_epoch_ns.store(now, std::memory_order_relaxed);

@@ -205,13 +205,14 @@ inline void controller_run_boundary() noexcept {
 // The swap happens at the end of an epoch that holds the run's start, which
 // is not judged anyway (run boundaries, above); when those epochs are judged
 // after all (max_unjudged_boundaries: runs shorter than an epoch, several
-// lines in one epoch), the policy that runs is kept and judges the mix, as
-// one policy did before. Blocks outside task runs (threads of the program's
-// own, tbb::parallel_for over atomically) have a policy of their own, under
-// site 0: a run's end switches back to it. (Runs of two task queues at once
-// share whichever policy the last start or end chose: soundness never
-// depends on the verdict.) remembered_run_sites policies are kept (the
-// oldest is dropped).
+// lines in one epoch), the policy that runs judges the mix, as one policy did
+// before, and the swap follows that judgement (before, it was skipped: a long
+// run that began in such an epoch ran its whole length on the previous line's
+// policy, and its end stored that policy under its own line). Blocks outside task runs (threads of
+// the program's own, tbb::parallel_for over atomically) have a policy of their own, under site 0: a
+// run's end switches back to it. (Runs of two task queues at once share whichever policy the last
+// start or end chose: soundness never depends on the verdict.) remembered_run_sites policies are
+// kept (the oldest is dropped).
 inline std::atomic<std::uint64_t> g_controller_run_site{0};
 inline constexpr std::size_t remembered_run_sites = 16;
 // A task run begins: `site_key` names its line (profile/site_key.hpp).

@@ -1037,6 +1037,9 @@ bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexce
     }
   }
   next_commit_.store(to, std::memory_order_release);  // hands the turn (and the claim) on
+  // One block committed the turns: stats() counts it once, and the other
+  // tasks as grouped (their owners, finding them passed, count nothing).
+  controller_note_group(this_thread_transaction().counters.grouped_tasks, to - from);
   return true;
 }
 

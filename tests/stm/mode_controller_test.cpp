@@ -540,6 +540,48 @@ TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
       << "line A switched to serial again by measuring, not by its remembered policy";
 }
 
+// A run of line B that begins in an epoch judged although it holds a boundary
+// (the one judged after max_unjudged_boundaries boundary epochs in a row: a
+// burst of short runs of line A) still runs on B's policy. Before, the switch
+// of line was made only in unjudged epochs: B's whole run used A's serial
+// verdict, and at its end that policy was stored under B.
+TEST_F(ModeController, ARunBegunInAForcedJudgementRunsOnItsOwnLine) {
+  watchdog guard("the controller switching lines in a judged boundary epoch");
+  const descriptor_holder other;
+  optimist::detail::g_controller_test_figures.store(&serial_pays_on_line_a);
+  optimist::detail::g_controller_epoch_ns.store(20'000);
+  optimist::detail::g_controller_tick_blocks.store(1);
+  optimist::reset_stats();
+  optimist::tvar<long> x{0};
+  const auto verdict = [] { return optimist::detail::g_auto_verdict.serial.load(); };
+  const auto blocks_until = [&](auto done) {
+    for (long i = 0; i < 5'000'000; ++i) {
+      if (done()) return true;
+      optimist::atomically([&] { x.set(x.get() + 1); });
+    }
+    return done();
+  };
+  const auto epochs_pass = [&](long epochs) {
+    g_epochs_on_line.store(0);
+    return blocks_until([&] { return g_epochs_on_line.load() >= epochs; });
+  };
+  optimist::detail::controller_run_begins(line_a);
+  ASSERT_TRUE(epochs_pass(1));
+  ASSERT_TRUE(blocks_until([] { return optimist::stats().automatic.to_serial > 0; }))
+      << "line A never switched to serial";
+  ASSERT_TRUE(epochs_pass(2));  // no boundary left in the epoch under way
+  // Short runs of A, one boundary per epoch, as many as are left unjudged.
+  for (unsigned k = 0; k < optimist::detail::max_unjudged_boundaries; ++k) {
+    optimist::detail::controller_run_begins(line_a);
+    ASSERT_TRUE(epochs_pass(1));
+  }
+  optimist::detail::controller_run_begins(line_b);  // in the epoch judged by force
+  ASSERT_TRUE(epochs_pass(3));
+  EXPECT_FALSE(verdict()) << "line B's run kept line A's serial verdict";
+  EXPECT_EQ(optimist::stats().automatic.to_speculative, 0u)
+      << "line B left serial by a measured switch, not by a policy of its own";
+}
+
 // The task runtime names each run's line to the controller while the run
 // lasts (its policy per line), and site 0 (blocks outside runs) after it.
 TEST_F(ModeController, ATaskRunTellsTheControllerItsLine) {
