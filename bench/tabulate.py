@@ -18,8 +18,9 @@ about 20 % on this machine. The median of the samples is used, and their coeffic
 shown as ± (with one sample, the repetitions' own). Ratios are of throughput, so above 1 is faster:
   × sequential   the model at T threads against the sequential baseline (1 thread)
   × mutex        the model at T threads against the global std::mutex at T threads
-  ÷ best lock    an optimist model at T threads against the faster of std::mutex and the spin
-                 lock at T threads (the summary's "optimist / best lock" table)
+  ÷ best lock    the model at T threads against the fastest of std::mutex and the spin lock at T
+                 threads (each also taken once per chunk in the parallel loops: mutex_chunk,
+                 spin_chunk), in the summary and the targets
 Several files (the processes of one pass, the runner's second pass with ITM_DEFAULT_METHOD=ml_wt)
 are read as one run.
 """
@@ -34,12 +35,14 @@ import sys
 from collections import defaultdict
 
 MODEL_PATTERN = re.compile(
-    r"^BM_(?P<workload>.+?)_(?P<model>sequential|mutex|spin|spec_mutex|tbb|gnutm(?:_[a-z_]+)?|"
+    r"^BM_(?P<workload>.+?)_(?P<model>sequential|mutex(?:_chunk)?|spin(?:_chunk)?|spec_mutex|tbb|"
+    r"gnutm(?:_[a-z_]+)?|"
     r"optimist(?:_[a-z_]+)?)$")
 BASELINE_SEQUENTIAL = "sequential"
 BASELINE_MUTEX = "mutex"
-# The locks a user would keep instead of optimist: "best lock" is the faster of these.
-SIMPLE_LOCKS = ("mutex", "spin")
+# The locks a user would keep instead of optimist: "best lock" is the fastest of these (the
+# _chunk variants take the lock once per chunk of a parallel loop: bench/common/parallel_loop.hpp).
+SIMPLE_LOCKS = ("mutex", "spin", "mutex_chunk", "spin_chunk")
 # Workloads with more cases than this get one compact table (cases × models) per thread count.
 COMPACT_ABOVE = 3
 
@@ -333,9 +336,11 @@ def targets(runs):
             continue
         for model in model_order(m for m in by_model if m.startswith("optimist")):
             mine = throughput(by_model[model].get(2))
-            for rival in model_order(m for m in by_model if m == BASELINE_MUTEX
-                                     or m.startswith("gnutm")):
-                theirs = throughput(by_model[rival].get(2))
+            best, best_name = best_lock(by_model, 2)
+            rivals = [(f"the best lock ({best_name})", best)] if best is not None else []
+            rivals += [(m, throughput(by_model[m].get(2)))
+                       for m in model_order(m for m in by_model if m.startswith("gnutm"))]
+            for rival, theirs in rivals:
                 speedup = ratio(mine, theirs)
                 if speedup is not None:
                     verdict = "ahead" if speedup > 1.0 else "behind"
@@ -346,27 +351,29 @@ def targets(runs):
 
 
 HEADLINE_MODELS = (
-    "mutex", "spin", "spec_mutex", "gnutm", "gnutm_ml_wt", "optimist_stm", "optimist_htm",
-    "optimist_serial", "optimist_stm_tbb", "optimist_itm")
+    "mutex", "spin", "mutex_chunk", "spin_chunk", "spec_mutex", "gnutm", "gnutm_ml_wt",
+    "optimist", "optimist_auto", "optimist_stm", "optimist_htm", "optimist_serial",
+    "optimist_stm_tbb", "optimist_itm")
 
 
 def headline(runs):
     """One row per workload case (per-access left out): each model's throughput × sequential at
-    1 thread and × mutex at 2 threads (or the largest count measured)."""
+    1 thread and ÷ the best lock at 2 threads (or the largest count measured)."""
     thread_counts = all_thread_counts(runs)
     many = 2 if 2 in thread_counts else max(thread_counts)
     present = {m for by_model in runs.values() for m in by_model}
     models = [m for m in HEADLINE_MODELS if m in present]
-    lines = [f"Cells: 1 thread × sequential / {many} threads × mutex (throughput ratios; above 1× "
-             "is faster).", "",
+    lines = [f"Cells: 1 thread × sequential / {many} threads ÷ best lock (throughput ratios; above "
+             "1× is faster; the best lock is the fastest of std::mutex and the spin lock, per "
+             "critical section or, in the parallel loops, per chunk, at that thread count).", "",
              "| workload | " + " | ".join(models) + " |",
              "|---|" + "---:|" * len(models)]
     for (workload, case), by_model in sorted(runs.items(),
                                              key=lambda kv: (kv[0][0], case_sort_key(kv[0][1]))):
-        if workload.startswith("per_access") or BASELINE_MUTEX not in by_model:
+        if workload.startswith("per_access") or not any(l in by_model for l in SIMPLE_LOCKS):
             continue
         seq = throughput(by_model.get(BASELINE_SEQUENTIAL, {}).get(1))
-        mutex = throughput(by_model[BASELINE_MUTEX].get(many))
+        mutex = best_lock(by_model, many)[0]
         cells = []
         for model in models:
             runs_of_model = by_model.get(model, {})
@@ -401,8 +408,9 @@ def versus_best_lock(runs):
     if not models:
         return []
     lines = [f"Cells: optimist ÷ best lock at {' / '.join(f'{t}T' for t in counts)} (throughput "
-             "ratios; the best lock is the faster of std::mutex and the spin lock at that thread "
-             "count; target ≥ 0.9×).", "",
+             "ratios; the best lock is the fastest of std::mutex and the spin lock, per critical "
+             "section or, in the parallel loops, per chunk, at that thread count; target ≥ 0.9×).",
+             "",
              "| workload | " + " | ".join(f"{m} / best lock" for m in models) +
              " | best lock (" + " / ".join(f"{t}T" for t in counts) + ") |",
              "|---|" + "---:|" * len(models) + "---|"]
@@ -455,8 +463,10 @@ def markdown(runs, contexts, machine):
         "runs under every model in one binary; ratios are of throughput (items per second as the",
         "workload defines them), so above 1× is faster. × seq: against the uninstrumented",
         "sequential code at 1 thread; × mutex: against one global `std::mutex` at the same thread",
-        "count; ÷ best lock (summary): against the faster of `std::mutex` and a",
-        "test-and-test-and-set spin lock (model `spin`). Each binary runs in several processes",
+        "count; ÷ best lock (summary, targets): against the fastest of `std::mutex` and a",
+        "test-and-test-and-set spin lock (model `spin`), each taken per critical section or, in the",
+        "parallel loops (interest, train), once per chunk of the loop (`mutex_chunk`,",
+        "`spin_chunk`). Each binary runs in several processes",
         "(a process's memory layout alone moves a result by up to about 20 % here): a cell is the",
         "median over the processes, and ± the coefficient of variation between them (with one",
         "process, between its repetitions). The machine is shared",
@@ -495,7 +505,9 @@ def markdown(runs, contexts, machine):
 PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spin": "#9467bd", "spec_mutex": "#17becf",
            "gnutm": "#ff7f0e", "gnutm_ml_wt": "#d62728", "optimist_stm": "#2ca02c",
            "optimist_serial": "#bcbd22",
-           "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400", "optimist_itm": "#8c564b"}
+           "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400", "optimist_itm": "#8c564b",
+           "mutex_chunk": "#aec7e8", "spin_chunk": "#c5b0d5", "optimist_auto": "#e377c2",
+           "optimist": "#e377c2"}
 
 
 def plot_groups(runs, threads):

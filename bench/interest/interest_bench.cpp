@@ -16,6 +16,9 @@ const bool registered = [] {
   interest::register_interest<bench::sequential_access>(bench::one_worker);
   interest::register_interest<bench::mutex_access>(bench::worker_threads);
   interest::register_interest<bench::spin_access>(bench::worker_threads);
+  // The locks taken once per chunk of accounts (parallel_loop.hpp: chunked).
+  interest::register_interest<bench::chunked<bench::mutex_access>>(bench::worker_threads);
+  interest::register_interest<bench::chunked<bench::spin_access>>(bench::worker_threads);
   interest::register_interest<bench::optimist_stm_access>(bench::worker_threads);
   interest::register_interest<bench::optimist_htm_access>(bench::worker_threads);
   interest::register_interest<bench::optimist_serial_access>(bench::worker_threads);

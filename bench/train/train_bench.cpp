@@ -16,6 +16,9 @@ const bool registered = [] {
   train::register_train<bench::sequential_access>(bench::one_worker);
   train::register_train<bench::mutex_access>(bench::worker_threads);
   train::register_train<bench::spin_access>(bench::worker_threads);
+  // The locks taken once per chunk of trains (parallel_loop.hpp: chunked).
+  train::register_train<bench::chunked<bench::mutex_access>>(bench::worker_threads);
+  train::register_train<bench::chunked<bench::spin_access>>(bench::worker_threads);
   train::register_train<bench::optimist_stm_access>(bench::worker_threads);
   train::register_train<bench::optimist_htm_access>(bench::worker_threads);
   train::register_train<bench::optimist_serial_access>(bench::worker_threads);
