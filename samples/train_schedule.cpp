@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
     std::printf("            fixed point %s the sequential one",
                 same_fixed_point ? "equals" : "DIFFERS FROM");
     if (ordered) {
-      std::printf("; every sweep %s the sequential sweep", same_sweeps ? "equals" : "DIFFERS FROM");
+      std::printf("; its first sweep and its sweep count %s the sequential ones",
+                  same_sweeps ? "equal" : "DIFFER FROM");
       ok = ok && same_sweeps;
     }
     std::printf("\n");

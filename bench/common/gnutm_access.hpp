@@ -60,6 +60,9 @@ inline std::string gnutm_label(int threads) {
   if (const char* as = gnutm_as()) return std::string("-fgnu-tm code on ") + as;
   const char* method = std::getenv("ITM_DEFAULT_METHOD");
   if (method != nullptr && *method != '\0') return std::string("itm=") + method;
+  // libitm's default: its hardware fast path (uninstrumented code in an RTM transaction, a
+  // lock behind it) where the CPU has RTM, else serialirr alone and ml_wt beside other threads.
+  if (optimist::htm_available()) return "itm=htm (default with RTM: uninstrumented, in hardware)";
   return threads == 1 ? "itm=serialirr (default at 1 thread: uninstrumented)"
                       : "itm=ml_wt (default at more threads)";
 }
