@@ -38,7 +38,11 @@ namespace {
 [[gnu::tls_model("initial-exec")]] thread_local task_queue_state* tls_running_queue = nullptr;
 
 // The queue whose add lock this thread holds while it builds a task: building
-// it must not add to the same queue (the lock is not recursive).
+// it must not add to the same queue (the lock is not recursive). Each such
+// queue keeps the one whose task was being built when its add began
+// (outer_adding_to_), so the chain of adds in progress on this thread is
+// tls_adding_to, its outer_adding_to_, and so on (each link written only by
+// this thread, under that queue's add lock).
 [[gnu::tls_model("initial-exec")]] thread_local const task_queue_state* tls_adding_to = nullptr;
 
 [[noreturn]] void throw_add_while_building() {
@@ -267,8 +271,17 @@ class storage_segment final : public range_task_base {
 
 }  // namespace
 
+// True while this thread builds a task for this queue, directly or through
+// adds to other queues that its copy constructor made.
+inline bool task_queue_state::building_a_task() const noexcept {
+  for (const task_queue_state* q = tls_adding_to; q != nullptr; q = q->outer_adding_to_) {
+    if (q == this) return true;
+  }
+  return false;
+}
+
 void task_queue_state::add_range(range_task_base& body, std::uint64_t count) {
-  if (tls_adding_to == this) {
+  if (building_a_task()) {
     body.release();
     throw_add_while_building();
   }
@@ -323,11 +336,16 @@ void task_queue_state::publish(task_base* task) {
     // ahead of a slot still being built (INVARIANT published-slots-are-built).
     tbb::spin_mutex::scoped_lock lock(publish_mutex_);
     try {
+      // oneTBB's grow_by counts the new slot before it allocates it: after a
+      // failure, slot indices and spawned_published_ no longer agree, so the
+      // run publishes nothing more (spawned_broken_, reset with spawned_).
+      if (spawned_broken_) throw std::bad_alloc();
       auto slot = spawned_.grow_by(1);
       slot->store(task, std::memory_order_relaxed);
     } catch (...) {
       // Out of memory: the add fails visibly (std::bad_alloc), and the run
       // does not wait for a task it will never see (the counts went up).
+      spawned_broken_ = true;
       outstanding_.fetch_sub(1, std::memory_order_relaxed);
       run_pending_.fetch_sub(1, std::memory_order_relaxed);
       task->destroy();
@@ -336,7 +354,7 @@ void task_queue_state::publish(task_base* task) {
     spawned_published_.fetch_add(1, std::memory_order_release);
     return;
   }
-  if (tls_adding_to == this) {
+  if (building_a_task()) {
     task->destroy();
     throw_add_while_building();
   }
@@ -390,13 +408,14 @@ void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
                                   const task_ops* element_ops) {
   // Inside a transaction the task must wait for the commit: the heap path.
   if (tls_current != nullptr) return nullptr;
-  if (tls_adding_to == this) [[unlikely]] {
+  if (building_a_task()) [[unlikely]] {
     return begin_add_slow(false, size, alignment, element_ops);
   }
   if (bias_.try_enter()) {
     // INVARIANT bias-excludes: as if this thread held the add lock.
     if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
       adding_biased_ = true;
+      outer_adding_to_ = tls_adding_to;
       tls_adding_to = this;
       return memory;
     }
@@ -409,6 +428,7 @@ void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
   bias_.locked(/*add=*/true);
   if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
     adding_biased_ = false;
+    outer_adding_to_ = tls_adding_to;
     tls_adding_to = this;
     return memory;
   }
@@ -418,11 +438,12 @@ void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
 void* task_queue_state::begin_add_slow(bool locked, std::size_t size, std::size_t alignment,
                                        const task_ops* element_ops) {
   if (!locked) {
-    if (tls_adding_to == this) throw_add_while_building();
+    if (building_a_task()) throw_add_while_building();
     waiting_mutex_.lock();
     bias_.locked(/*add=*/true);
     if (void* memory = try_add_in_place(size, alignment, element_ops)) {
       adding_biased_ = false;
+      outer_adding_to_ = tls_adding_to;
       tls_adding_to = this;
       return memory;
     }
@@ -460,6 +481,7 @@ void* task_queue_state::begin_add_slow(bool locked, std::size_t size, std::size_
     throw;
   }
   adding_biased_ = false;
+  outer_adding_to_ = tls_adding_to;
   tls_adding_to = this;
   return memory;
 }
@@ -475,7 +497,7 @@ void task_queue_state::end_add(task_base& task) noexcept {
     waiting_count_.store(count + 1, std::memory_order_relaxed);
     segment_ops_ = nullptr;  // a single task now follows the segment: it is closed
   }
-  tls_adding_to = nullptr;
+  tls_adding_to = outer_adding_to_;  // (an add to another queue may enclose this one)
   unlock_add();
 }
 
@@ -490,7 +512,7 @@ void task_queue_state::cancel_add(void* memory) noexcept {
       segment_ops_ = nullptr;
     }
   }
-  tls_adding_to = nullptr;
+  tls_adding_to = outer_adding_to_;  // (an add to another queue may enclose this one)
   unlock_add();
 }
 
@@ -1029,7 +1051,11 @@ bool task_queue_state::help_stalled(std::uint64_t from, std::uint64_t to) noexce
     });
   } catch (...) {
     if (committed) {
-      record_error(std::current_exception());  // INVARIANT committed-group-runs-once
+      // INVARIANT committed-group-runs-once, and stopped-turn-is-last: the
+      // turns [from, to) committed; the run stops after them (no later turn
+      // commits: the sequential loop would have stopped at this error).
+      record_error(std::current_exception());
+      stop_turn_.store(to - 1, std::memory_order_release);
     } else {
       // Nothing committed: the turn goes back as it was.
       if (held) next_commit_.store(from, std::memory_order_release);
@@ -1332,8 +1358,10 @@ group_outcome task_queue_state::execute_ordered_group(std::uint64_t first, std::
       if (committed) {
         // After the commit (publishing a task the group added ran out of
         // memory): the run's error; the group committed at its turn
-        // (INVARIANT committed-group-runs-once).
+        // (INVARIANT committed-group-runs-once), and the run stops after it
+        // (INVARIANT stopped-turn-is-last: no later turn commits).
         record_error(std::current_exception());
+        stop_turn_.store(first + count - 1, std::memory_order_release);
       } else {
         // A task threw or retried, one wanted to become inevitable, the group
         // lost twice, or the runtime ran out of memory: the tasks alone decide.
@@ -1557,6 +1585,7 @@ void task_queue_state::requeue_unstarted(bool tasks_put_back) {
   // typical loop has is freed, not kept at its largest size.
   if (batch_.capacity() > retained_slots) std::vector<task_slot>().swap(batch_);
   spawned_.clear();
+  spawned_broken_ = false;
   if (spawned_.capacity() > retained_slots) {
     tbb::concurrent_vector<std::atomic<task_base*>>().swap(spawned_);
   }
@@ -1629,6 +1658,7 @@ void task_queue_state::run(const run_options& options, source_location site) {
   first_error_ = nullptr;
   batch_.clear();
   spawned_.clear();
+  spawned_broken_ = false;
   // Room for what workers give back (record_unstarted), and the tail of
   // unclaimed tickets: reserved now so that giving back never fails.
   unstarted_intervals_.reserve(threads * max_extended_group + 2);

@@ -382,6 +382,12 @@ class task_queue_state {
   tbb::spin_mutex waiting_mutex_;  // the add lock, biased toward the adding thread:
   add_bias bias_;                  // every holder of waiting_mutex_ calls bias_.locked()
   bool adding_biased_ = false;     // guarded by the add lock: entered through the bias
+  // Guarded by the add lock: the queue this thread was building a task for when
+  // this add began (a task's copy constructor that adds here while building one
+  // for it), put back into tls_adding_to when this add ends. Before, the end put
+  // back no queue, and the builder's own queue no longer refused its adds.
+  const task_queue_state* outer_adding_to_ = nullptr;
+  bool building_a_task() const noexcept;
   // The open segment (task_queue.cpp, storage_segment): the last entry of
   // waiting_ranges_, whose tasks (of kind segment_ops_) end at segment_next_;
   // nullptr when anything else was queued after it. Guarded by the add lock.
@@ -433,7 +439,8 @@ class task_queue_state {
 
   // Per run, written by the workers.
   alignas(64) tbb::concurrent_vector<std::atomic<task_base*>> spawned_;
-  tbb::spin_mutex publish_mutex_;                           // serialises publications into spawned_
+  tbb::spin_mutex publish_mutex_;  // serialises publications into spawned_
+  bool spawned_broken_ = false;    // under publish_mutex_: a grow_by failed this run (publish)
   alignas(64) std::atomic<std::uint64_t> next_batch_{0};    // unordered: next batch ticket
   alignas(64) std::atomic<std::uint64_t> next_spawned_{0};  // unordered: next spawned index
   alignas(64) std::atomic<std::uint64_t> next_turn_{0};     // ordered: next turn to claim

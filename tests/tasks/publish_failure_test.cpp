@@ -52,6 +52,16 @@ class PublishFailure : public ::testing::TestWithParam<int> {
     }
     ASSERT_TRUE(failed) << "no publication failed: the seam did not fire";
     optimist::detail::g_publications_before_failure.store(-1);
+    if (ordered) {
+      // INVARIANT stopped-turn-is-last: the elements committed by the failed
+      // run are a prefix of the loop (the sequential loop stops at the error).
+      int first_missing = 0;
+      while (first_missing < elements && runs[first_missing] == 1) ++first_missing;
+      for (int i = first_missing; i < elements; ++i) {
+        ASSERT_EQ(runs[i], 0) << "element " << i << " committed after element " << first_missing
+                              << ", which did not: not a prefix of the ordered loop";
+      }
+    }
     q.run(run_with(GetParam(), ordered));  // what the stopped run left
     EXPECT_EQ(q.pending(), 0u);
     long twice = 0, never = 0, lost_children = 0;

@@ -251,9 +251,13 @@ struct waits_when_destroyed {
 // Sets *flag once the destructor's block has retried in software (stats().retries grew past
 // `before`; a serial attempt's retry re-runs the block speculatively first and is not counted):
 // it waits there, or is about to and finds the flag set.
+// Bounded (30 s): a destructor that never runs its block (the object was retired, and no
+// reclamation reaches it) then fails the test's "retried" check instead of hanging it.
 void set_once_the_destructor_waits(optimist::tvar<long>& flag, const std::atomic<int>& retried,
                                    std::uint64_t before) {
-  while (retried.load() == 0 || optimist::stats().retries == before) {
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((retried.load() == 0 || optimist::stats().retries == before) &&
+         std::chrono::steady_clock::now() < limit) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   optimist::atomically([&] { flag.set(1); });
@@ -282,8 +286,10 @@ TEST_P(RetryTaskTest, ABlockThatRetriesInADestructorRunAtTheTasksCommitWaitsTher
   optimist::run_options options = run_with(GetParam());
   options.mode = optimist::execution_mode::serial;
   q.run(options);
+  // Had the deletion been retired (a give-way, or retired objects already on the worker's
+  // list), the destructor's block runs here and waits for the setter.
+  optimist::detail::reclaim_now();
   setter.join();
-  optimist::detail::reclaim_now();  // had the deletion been retired (a give-way)
   EXPECT_EQ(runs.get(), 1) << "the task's committed block ran again";
   EXPECT_EQ(done.load(), 1);
   EXPECT_GE(retried.load(), 1) << "the destructor's block never retried: nothing was tested";

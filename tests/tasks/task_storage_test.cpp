@@ -16,6 +16,7 @@
 
 #include "optimist/optimist.hpp"
 #include "support/stress.hpp"
+#include "support/watchdog.hpp"
 #include "tasks/run_with.hpp"
 
 // The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
@@ -266,6 +267,93 @@ void check_adds_from_a_copy_constructor() {
 TEST(TaskStorageAdd, AddingToTheSameQueueWhileATaskIsBuiltIsALogicError) {
   check_adds_from_a_copy_constructor<8>();     // the added task would be built in the storage
   check_adds_from_a_copy_constructor<4096>();  // the added task would live on the heap
+}
+
+// The same after an add to another queue in between: the inner add's end
+// restored "no queue" instead of the outer one, so the add to the first queue
+// went through under its own add (a biased add entered twice; the outer end
+// then unlocked a lock it did not hold, or the next revoker waited for ever).
+struct adds_elsewhere_then_home {
+  optimist::task_queue* home;
+  optimist::task_queue* elsewhere;
+  long* runs;
+  adds_elsewhere_then_home(optimist::task_queue* h, optimist::task_queue* e, long* r)
+      : home(h), elsewhere(e), runs(r) {}
+  adds_elsewhere_then_home(const adds_elsewhere_then_home& other)
+      : home(other.home), elsewhere(other.elsewhere), runs(other.runs) {
+    long* counter = runs;
+    elsewhere->add([counter] { optimist::store(*counter, optimist::load(*counter) + 1); });
+    home->add([counter] { optimist::store(*counter, optimist::load(*counter) + 100); });
+  }
+  void operator()() const { optimist::store(*runs, optimist::load(*runs) + 1); }
+};
+
+TEST(TaskStorageAdd, AddingToTheSameQueueAfterAnotherQueueIsALogicErrorToo) {
+  optimist::test::watchdog guard("an add to its own queue from a task's copy constructor");
+  long runs = 0;
+  optimist::task_queue q, other;
+  for (int round = 0; round < 3; ++round) {  // (later rounds add on the biased path)
+    q.add([&runs] { optimist::store(runs, optimist::load(runs) + 0); });
+    const adds_elsewhere_then_home task(&q, &other, &runs);
+    try {
+      q.add(task);
+      ADD_FAILURE() << "round " << round << ": an add to the queue whose task was being built "
+                    << "went through after an add to another queue";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("being built"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(q.pending(), 3u);
+  EXPECT_EQ(other.pending(), 3u);
+  q.run(run_with(2));
+  other.run(run_with(2));
+  EXPECT_EQ(runs, 3);
+}
+
+// Two levels down: building a task for `home` adds to `elsewhere` a task whose
+// own copy adds to `home` again. Only the innermost queue was checked.
+struct adds_home_when_copied {
+  optimist::task_queue* home;
+  long* runs;
+  adds_home_when_copied(optimist::task_queue* h, long* r) : home(h), runs(r) {}
+  adds_home_when_copied(const adds_home_when_copied& other) : home(other.home), runs(other.runs) {
+    long* counter = runs;
+    home->add([counter] { optimist::store(*counter, optimist::load(*counter) + 100); });
+  }
+  void operator()() const { optimist::store(*runs, optimist::load(*runs) + 1); }
+};
+struct adds_through_another_queue {
+  optimist::task_queue* home;
+  optimist::task_queue* elsewhere;
+  long* runs;
+  adds_through_another_queue(optimist::task_queue* h, optimist::task_queue* e, long* r)
+      : home(h), elsewhere(e), runs(r) {}
+  adds_through_another_queue(const adds_through_another_queue& other)
+      : home(other.home), elsewhere(other.elsewhere), runs(other.runs) {
+    const adds_home_when_copied inner(home, runs);
+    elsewhere->add(inner);  // copies inner while building for `elsewhere`, inside `home`'s add
+  }
+  void operator()() const { optimist::store(*runs, optimist::load(*runs) + 1); }
+};
+
+TEST(TaskStorageAdd, AddingToTheSameQueueTwoQueuesDownIsALogicErrorToo) {
+  optimist::test::watchdog guard("an add to its own queue two queues down");
+  long runs = 0;
+  optimist::task_queue q, other;
+  for (int round = 0; round < 3; ++round) {
+    q.add([&runs] { optimist::store(runs, optimist::load(runs) + 0); });
+    const adds_through_another_queue task(&q, &other, &runs);
+    try {
+      q.add(task);
+      ADD_FAILURE() << "round " << round << ": an add two queues down went through";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("being built"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(q.pending(), 3u);
+  EXPECT_EQ(other.pending(), 0u);
+  q.run(run_with(2));
+  EXPECT_EQ(runs, 0);
 }
 
 }  // namespace
