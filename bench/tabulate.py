@@ -387,7 +387,7 @@ def headline(runs):
 
 
 def best_lock(by_model, threads):
-    """(throughput, name) of the faster simple lock at `threads`, or (None, None)."""
+    """(throughput, name) of the fastest simple lock (SIMPLE_LOCKS) at `threads`, or (None, None)."""
     best = (None, None)
     for lock in SIMPLE_LOCKS:
         value = throughput(by_model.get(lock, {}).get(threads))
@@ -398,8 +398,8 @@ def best_lock(by_model, threads):
 
 def versus_best_lock(runs):
     """One row per workload case: each optimist model's throughput ÷ the best simple lock's
-    (std::mutex or the spin lock, whichever is faster there) at 1 thread and at 2 (or the
-    largest count measured), and which lock that was."""
+    (the fastest of SIMPLE_LOCKS there) at 1 thread and at 2 (or the largest count measured),
+    and which lock that was."""
     thread_counts = all_thread_counts(runs)
     many = 2 if 2 in thread_counts else max(thread_counts)
     counts = [1, many] if many != 1 else [1]
@@ -507,7 +507,7 @@ PALETTE = {"sequential": "#7f7f7f", "mutex": "#1f77b4", "spin": "#9467bd", "spec
            "optimist_serial": "#bcbd22",
            "optimist_htm": "#98df8a", "optimist_stm_tbb": "#006400", "optimist_itm": "#8c564b",
            "mutex_chunk": "#aec7e8", "spin_chunk": "#c5b0d5", "optimist_auto": "#e377c2",
-           "optimist": "#e377c2"}
+           "optimist": "#f7b6d2"}
 
 
 def plot_groups(runs, threads):

@@ -1,5 +1,6 @@
-// Recovery on open: replay the log's valid prefix into the heap, make the heap
-// durable, then start a new log epoch (INVARIANT log-epoch: always, even when
+// Recovery on open: make the log durable as it is (it may hold records a
+// killed process wrote but never synced), replay its valid prefix into the
+// heap, make the heap durable, then start a new log epoch (INVARIANT log-epoch: always, even when
 // nothing was replayed, so that stale records of this epoch further on in the
 // file can never follow a new record).
 #include <sys/mman.h>

@@ -49,7 +49,7 @@ std::uint64_t find_or_create_root(store_impl& s, std::string_view name, std::uin
     const std::uint64_t offset = optimist::detail::read_word(&entry.offset, site);
     // From the file, which no checksum covers: a root that does not lie
     // inside the heap is refused, not handed out as a reference.
-    if (offset < data_offset || offset > s.size || size > s.size - offset) {
+    if (offset < data_offset || offset % 16 != 0 || offset > s.size || size > s.size - offset) {
       throw_store_error(s.path, "root '" + std::string(name) + "' is corrupted (offset " +
                                     std::to_string(offset) + " of " + std::to_string(size) +
                                     " bytes in a " + std::to_string(s.size) + "-byte heap)");

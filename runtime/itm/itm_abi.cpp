@@ -114,8 +114,9 @@ struct thrown_object {
   bool rolled_back;
 };
 std::mutex& thrown_mutex() {
-  static std::mutex m;
-  return m;
+  static auto* m =
+      new std::mutex;  // (never destroyed: exceptions may go during static destruction)
+  return *m;
 }
 std::unordered_map<void*, thrown_object>& thrown_objects() {
   static auto* objects = new std::unordered_map<void*, thrown_object>;  // (never destroyed)
@@ -136,13 +137,25 @@ void destroy_thrown(void* object) {
 
 // The attempt rolled back: none of the objects it threw is destroyed (those destroyed already
 // are no longer in the table; an address reused since is another throw of this attempt).
-void mark_thrown_rolled_back(itm_thread& state) noexcept {
+void mark_thrown_rolled_back(const itm_thread& state) noexcept {
+  if (state.thrown.empty()) return;
+  std::lock_guard<std::mutex> lock(thrown_mutex());
+  for (void* object : state.thrown) {
+    auto it = thrown_objects().find(object);
+    if (it != thrown_objects().end()) it->second.rolled_back = true;
+  }
+}
+
+// After the rollback's cleanup: libsupc++ frees exceptions in flight or in an open catch
+// without their destructor (__cxa_tm_cleanup), so destroy_thrown never sees them; their entries
+// go here. (One still referenced elsewhere finds no entry when it goes: nothing to run.)
+void forget_thrown(itm_thread& state) noexcept {
   if (state.thrown.empty()) return;
   {
     std::lock_guard<std::mutex> lock(thrown_mutex());
     for (void* object : state.thrown) {
       auto it = thrown_objects().find(object);
-      if (it != thrown_objects().end()) it->second.rolled_back = true;
+      if (it != thrown_objects().end() && it->second.rolled_back) thrown_objects().erase(it);
     }
   }
   state.thrown.clear();
@@ -200,6 +213,7 @@ void undo_thread_state(itm_thread& state) noexcept {
     state.in_flight = nullptr;
     state.catches_open = 0;
   }
+  forget_thrown(state);
   free_deferred_exceptions(state);  // after the engine's undo (discard_attempt) wrote into them
 }
 
@@ -531,8 +545,13 @@ void _ITM_changeTransactionMode(int mode) {
     tx.restart_given_way();  // (a C++ outermost block: restart_signal)
   }
   if (!itm_outermost(tx)) {
-    become_inevitable(site);
-    return;
+    // A speculative C or C++ block keeps its writes in its redo log even once irrevocable:
+    // the plain code would miss them and its stores would bypass the orecs (lost writes), and
+    // only a GNU TM outermost transaction can be re-run serially from here.
+    fatal(
+        "a __transaction_relaxed runs unsafe code (or calls a function without a transactional "
+        "clone) inside a C or C++ atomic block that runs speculatively; run that block serially "
+        "(OPTIMIST_MODE=serial)");
   }
   rerun_serially(tx);
 }

@@ -194,8 +194,8 @@ inline std::atomic<std::uint64_t> g_registered_waiters{0};
 // litmus test (tests/stm/litmus_test.cpp) checks the very orders the engine
 // uses: W2, the waiter's count increment; W3, its re-check of each orec it
 // read; C2, a committer's load of the count after unlocking its orecs. A
-// store-buffering shape: weakening any of them to acquire/release lets a
-// commit miss a waiter that misses the commit.
+// store-buffering shape: with W3 or C2 an acquire load, a commit can miss a
+// waiter that misses the commit (the litmus test checks both).
 inline constexpr std::memory_order waiter_count_order = std::memory_order_seq_cst;
 inline constexpr std::memory_order waiter_recheck_order = std::memory_order_seq_cst;
 inline constexpr std::memory_order committer_waiters_order = std::memory_order_seq_cst;
