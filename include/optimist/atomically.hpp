@@ -22,8 +22,10 @@
 //   catch the exception and go on. The last parameter names the block in
 //   conflict reports and defaults to the call site.
 //
-//   Cost: a few nanoseconds to begin and a commit that locks each written word
-//   once; read-only blocks commit without writing shared memory.
+//   Cost: run speculatively (stm), a few nanoseconds to begin and a commit that
+//   locks each written word once; read-only blocks commit without writing
+//   shared memory. Run serially (serial mode; auto while the thread is alone),
+//   a global lock taken and released, in-place writes with an undo log.
 //   Progress: a block that keeps being aborted backs off, and after a bounded
 //   number of restarts runs irrevocably (it can no longer be aborted; other
 //   threads go on unless they conflict with it).

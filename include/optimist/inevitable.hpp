@@ -15,10 +15,11 @@
 //   One transaction is inevitable at a time; a second one waits until the
 //   first commits. Other transactions keep running: readers always proceed,
 //   and writers commit unless they write something the inevitable one has read
-//   or written. If what this transaction read so far has already changed, it is
-//   re-run once more, inevitable from its start. Outside a transaction it does
-//   nothing. A writer to a word the inevitable transaction has read or written
-//   (another thread's block, or a write outside any transaction: tvar::set,
+//   or written (in OPTIMIST_MODE=serial every block, an inevitable one too,
+//   runs alone under the serial lock, as it did before it became inevitable). If what this
+//   transaction read so far has already changed, it is re-run once more, inevitable from its start.
+//   Outside a transaction it does nothing. A writer to a word the inevitable transaction has read
+//   or written (another thread's block, or a write outside any transaction: tvar::set,
 //   optimist::store) waits until it commits. So the inevitable transaction must
 //   not wait for such a writer: not for a lock it holds, and not for a thread
 //   it joins (or a future it gets) whose block writes those words. That is a

@@ -6,7 +6,11 @@
 // might still be reading it is running (epoch-based reclamation). Use them
 // for every node of a linked structure that transactions traverse.
 //
-//   struct node { optimist::tvar<node*> next; long key; };
+//   struct node {
+//     node(node* n, long k) : next(n), key(k) {}
+//     optimist::tvar<node*> next;
+//     long key;
+//   };
 //   optimist::tvar<node*> head;
 //   optimist::atomically([&] { head.set(optimist::tx_new<node>(head.get(), 42)); });
 //   optimist::atomically([&] {

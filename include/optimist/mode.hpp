@@ -19,6 +19,9 @@
 //   automatic  the default: while the calling thread is the only one that
 //              has run transactions (and is still alive), its blocks run
 //              serially, as in serial mode: the cost of a lock, no aborts.
+//              (Threads keep their descriptor until they end, and oneTBB's
+//              workers outlive a task run: after a run on two workers or
+//              more the calling thread is no longer alone.)
 //              As soon as a second thread runs one, a controller decides
 //              (runtime/stm/mode_controller.hpp): it starts speculatively
 //              (hardware first where CPUID reports RTM, else stm), measures

@@ -18,18 +18,20 @@
 //   optimist::report::profile p = optimist::report::snapshot();
 //   optimist::report::write_text(std::cout, p);
 //
-// A text report reads:
-//   0.412 s lost in 12412 aborts (write-read)
-//     aborted read:  samples/train_schedule.cpp:88 in compute   auto s = dep.start.get();
-//     by write:      samples/train_schedule.cpp:97 in compute   t.start.set(s);
+// A text report reads (samples/conflict_report prints a real one; the lines
+// here are illustrative):
+//   0.007 s lost in 1879 aborts (write-read)
+//     aborted read:  samples/conflict_report.cpp:47 in ...   long invoice = next_invoice.get();
+//     by write:      samples/conflict_report.cpp:48 in ...   next_invoice.set(invoice + 1);
 // where auto mode's controller switched between speculative and serial
 // execution (two or more threads):
-//   Auto mode: 0.812 s speculative (40000 blocks), 0.188 s serial (9000 blocks), 3 samples
-//     at 0.012 s: speculative -> serial (conflict): serial 4100000 blocks/s, speculative
+//   Auto mode (two or more threads)
+//   0.812 s speculative (40000 blocks), 0.188 s serial (9000 blocks), 3 samples, 1 switch
+//     at 0.012 s: speculative -> serial (sampled): serial 4100000 blocks/s, speculative
 //       2000000 blocks/s, 1.30 aborts per commit, 2 threads
 // and, where atomic blocks tried hardware transactions:
 //   1200 blocks, 1000 committed in hardware (83.3%), 1500 attempts, 200 skipped by the policy
-//     atomic block:  samples/bank.cpp:31 in transfer   optimist::atomically([&] {
+//     atomic block:  app.cpp:31 in transfer   optimist::atomically([&] {
 //     aborts:        300 conflict, 0 capacity, 200 explicit, 0 other
 //     policy:        hardware off on 1 of 2 threads
 //

@@ -53,7 +53,8 @@
 //   latest; the run does not end while such a task waits (its workers sleep
 //   while nothing else is left to do). Unlike retry(), a block that has read
 //   nothing may wait: it sleeps until the deadline. The same errors as
-//   retry(), checked only while the deadline lies ahead. Counted in
+//   retry(), checked only while the deadline lies ahead, except outside an
+//   atomic block: std::logic_error whatever the deadline. Counted in
 //   optimist::stats().retries each time it waits; the deadline's clock is
 //   read once per call (a hardware attempt first falls back to software).
 //

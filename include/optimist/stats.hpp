@@ -8,8 +8,8 @@
 //   optimist::reset_stats();
 //   run_my_workload();
 //   auto s = optimist::stats();
-//   std::printf("%llu commits, %llu aborts (%llu write-write)\n", s.commits, s.aborts,
-//               s.aborts_for(optimist::abort_cause::commit_locked));
+//   std::printf("%" PRIu64 " commits, %" PRIu64 " aborts (%" PRIu64 " write-write)\n",
+//               s.commits, s.aborts, s.aborts_for(optimist::abort_cause::commit_locked));
 #pragma once
 
 #include <array>
