@@ -82,9 +82,9 @@ void roll_back_abandoned_attempt(transaction& t) noexcept {
   t.consecutive_aborts = 0;
 }
 
-// Gives the descriptor back when the thread ends.
-struct thread_exit_guard {
-  ~thread_exit_guard() {
+// Gives the calling thread's descriptor back (it is ending).
+void release_this_thread() noexcept {
+  {
     transaction* t = tls_descriptor;
     if (t == nullptr) return;
     if (t->depth > 0 || t->holds_token) roll_back_abandoned_attempt(*t);
@@ -101,6 +101,39 @@ struct thread_exit_guard {
     clear_speculation_permit(t->may_speculate);
     t->in_use.store(false, std::memory_order_release);
   }
+}
+
+// INVARIANT (released-at-exit): a thread's descriptor is given back when the
+// thread ends, even when it registers during its thread_local destructors.
+// The guard below, built at the thread's first registration, releases it; but
+// thread_locals built before that registration are destroyed after the guard,
+// and a transaction in one of their destructors (a per-thread cache flushed
+// into a shared container) registered again with no guard left: the
+// descriptor and its census count leaked for good (auto mode never again saw
+// a thread alone). Such a late registration is released by a pthread key's
+// destructor instead, which glibc runs after every thread_local destructor.
+[[gnu::tls_model("initial-exec")]] thread_local bool tls_guard_gone = false;
+
+void release_late_registration(void*) noexcept {
+  release_this_thread();
+}
+
+pthread_key_t late_registration_key() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k{};
+    if (pthread_key_create(&k, &release_late_registration) != 0) {
+      std::fprintf(stderr, "optimist: pthread_key_create failed (a descriptor may leak)\n");
+    }
+    return k;
+  }();
+  return key;
+}
+
+struct thread_exit_guard {
+  ~thread_exit_guard() {
+    release_this_thread();
+    tls_guard_gone = true;
+  }
 };
 
 }  // namespace
@@ -114,8 +147,13 @@ transaction& register_this_thread() {
   initialize_reporting_from_environment();
   prepare_reclamation();
   install_escaped_restart_diagnostic();
-  static thread_local thread_exit_guard guard;
-  (void)guard;
+  if (tls_guard_gone) [[unlikely]] {
+    (void)pthread_setspecific(late_registration_key(), &tls_guard_gone);  // any non-null value
+  } else {
+    (void)late_registration_key();  // created now, not first during a thread's exit
+    static thread_local thread_exit_guard guard;
+    (void)guard;
+  }
   transaction& t = acquire_descriptor();
   // Before the census counts this thread: the controller's CPU measure
   // (mode_controller.cpp) reads it for every descriptor in use.
