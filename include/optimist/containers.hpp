@@ -162,6 +162,9 @@
 // throws, the removal stands (give T a move constructor that does not throw).
 // tqueue keeps a copy of the last item popped (its node becomes the queue's
 // head) until the next pop: a T that holds a resource holds it that long.
+// Items popped before it go with their nodes: at once in serial blocks, else
+// when the popping thread reclaims (every few hundred removals, and before it
+// sleeps in a wait such as pop() on an empty queue).
 #pragma once
 
 #include "optimist/detail/containers/tmap.hpp"

@@ -51,6 +51,7 @@
 
 #include "htm/abort_injection.hpp"
 #include "htm/hardware_barriers.hpp"
+#include "memory/epoch_reclaimer.hpp"
 #include "optimist/detail/engine.hpp"
 #include "optimist/retry.hpp"
 #include "profile/recorder.hpp"
@@ -212,6 +213,12 @@ bool transaction::finish_retry() noexcept {
   // INVARIANT doorbell-duty: settled if it waits at the same doorbell again.
   settle_doorbell_duty(*this, retry_marks.data(), retry_marks.data() + retry_marks.size());
   if (retry_propagates) return false;  // the task runtime waits with retry_reads, retry_marks
+  // INVARIANT (reclaimed-before-sleep): a thread about to sleep first destroys
+  // what it retired and nobody can read any more. Reclamation otherwise runs
+  // only from retire() once a batch has gathered: a consumer that popped a
+  // few hundred items and then waited on an empty tqueue kept every popped
+  // item (the old head nodes hold them) alive for as long as it waited.
+  if (!retired.empty()) reclaim(*this);
   std::uint64_t waited = recording ? record_wait_begin() : 0;
   wait_for_change(retry_waiter, retry_reads, retry_marks, retry_deadline_ns);
   doorbell_duty = retry_waiter.take_rung();  // a ring woke it: owed until settled
