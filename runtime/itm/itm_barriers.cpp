@@ -170,7 +170,12 @@ template <class U>
     if (!itm_cached_site(caller, site)) return false;
   }
   if (!tx->reads.has_room()) return false;
-  orec& lock = orec_for(at & ~std::uintptr_t{7});
+  // INVARIANT two-clocks: a word of a multi-process store has a shared orec,
+  // versioned by the shared clock, which this path does not check (the
+  // engine's own fast path leaves it to the general path too).
+  if (shared_orecs_active()) [[unlikely]]
+    return false;
+  orec& lock = local_orec_for(at & ~std::uintptr_t{7});
   const std::uint64_t before = orec_load_checked(lock);  // INVARIANT clock-order
   if (orec_is_locked(before) || orec_version(before) > tx->snapshot) return false;
   out = atomic_load_relaxed<U>(at);
