@@ -483,32 +483,52 @@ void serial_pays_on_line_a(epoch_figures& e) {
   e.aborts = 0;
 }
 
-TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
-  watchdog guard("the controller keeping a verdict per task-run line");
-  const descriptor_holder other;
-  optimist::detail::g_controller_test_figures.store(&serial_pays_on_line_a);
-  optimist::detail::g_controller_epoch_ns.store(20'000);
-  optimist::detail::g_controller_tick_blocks.store(1);
-  optimist::reset_stats();
-  optimist::tvar<long> x{0};
-  const auto verdict = [] { return optimist::detail::g_auto_verdict.serial.load(); };
+// What the two task-run-line tests share: another thread holding a descriptor
+// (the controller decides), serial_pays_on_line_a as the epochs' figures,
+// short epochs ticked by every block of this thread.
+class run_lines {
+ public:
+  run_lines() {
+    optimist::detail::g_controller_test_figures.store(&serial_pays_on_line_a);
+    optimist::detail::g_controller_epoch_ns.store(20'000);
+    optimist::detail::g_controller_tick_blocks.store(1);
+    optimist::reset_stats();
+  }
+  static bool verdict() { return optimist::detail::g_auto_verdict.serial.load(); }
   // Runs blocks (each one ticks: only this thread does) until `done`, or
   // false after a bound.
-  const auto blocks_until = [&](auto done) {
+  template <class Done>
+  bool blocks_until(Done done) {
     for (long i = 0; i < 5'000'000; ++i) {
       if (done()) return true;
-      optimist::atomically([&] { x.set(x.get() + 1); });
+      optimist::atomically([&] { x_.set(x_.get() + 1); });
     }
     return done();
-  };
+  }
+  // Returns once `epochs` epochs have ended.
+  bool epochs_pass(long epochs) {
+    g_epochs_on_line.store(0);
+    return blocks_until([&] { return g_epochs_on_line.load() >= epochs; });
+  }
   // A run of `line` begins; returns once `epochs` epochs have ended since.
   // The first of them holds the run's start: the line's policy runs from the
   // second on.
-  const auto run_of = [&](std::uint64_t line, long epochs) {
+  bool run_of(std::uint64_t line, long epochs) {
     optimist::detail::controller_run_begins(line);
-    g_epochs_on_line.store(0);
-    return blocks_until([&] { return g_epochs_on_line.load() >= epochs; });
-  };
+    return epochs_pass(epochs);
+  }
+
+ private:
+  const descriptor_holder other_;
+  optimist::tvar<long> x_{0};
+};
+
+TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
+  watchdog guard("the controller keeping a verdict per task-run line");
+  run_lines lines;
+  const auto verdict = [] { return run_lines::verdict(); };
+  const auto blocks_until = [&](auto done) { return lines.blocks_until(done); };
+  const auto run_of = [&](std::uint64_t line, long epochs) { return lines.run_of(line, epochs); };
   ASSERT_TRUE(run_of(line_a, 1));
   ASSERT_TRUE(blocks_until([] { return optimist::stats().automatic.to_serial > 0; }))
       << "line A never switched to serial";
@@ -547,24 +567,10 @@ TEST_F(ModeController, EachTaskRunLineKeepsItsOwnVerdict) {
 // verdict, and at its end that policy was stored under B.
 TEST_F(ModeController, ARunBegunInAForcedJudgementRunsOnItsOwnLine) {
   watchdog guard("the controller switching lines in a judged boundary epoch");
-  const descriptor_holder other;
-  optimist::detail::g_controller_test_figures.store(&serial_pays_on_line_a);
-  optimist::detail::g_controller_epoch_ns.store(20'000);
-  optimist::detail::g_controller_tick_blocks.store(1);
-  optimist::reset_stats();
-  optimist::tvar<long> x{0};
-  const auto verdict = [] { return optimist::detail::g_auto_verdict.serial.load(); };
-  const auto blocks_until = [&](auto done) {
-    for (long i = 0; i < 5'000'000; ++i) {
-      if (done()) return true;
-      optimist::atomically([&] { x.set(x.get() + 1); });
-    }
-    return done();
-  };
-  const auto epochs_pass = [&](long epochs) {
-    g_epochs_on_line.store(0);
-    return blocks_until([&] { return g_epochs_on_line.load() >= epochs; });
-  };
+  run_lines lines;
+  const auto verdict = [] { return run_lines::verdict(); };
+  const auto blocks_until = [&](auto done) { return lines.blocks_until(done); };
+  const auto epochs_pass = [&](long epochs) { return lines.epochs_pass(epochs); };
   optimist::detail::controller_run_begins(line_a);
   ASSERT_TRUE(epochs_pass(1));
   ASSERT_TRUE(blocks_until([] { return optimist::stats().automatic.to_serial > 0; }))
