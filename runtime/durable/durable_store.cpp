@@ -42,19 +42,13 @@ store_impl::store_impl(const std::string& p, const options& o)
       dirty_pages = std::vector<std::atomic<std::uint64_t>>(size / page_size / 64 + 1);
     }
     register_store(this);
-  } catch (...) {
-    if (base != nullptr) ::munmap(base, size);
-    ::close(files.heap_fd);
-    ::close(files.log_fd);
-    throw;
-  }
-  try {
     if (opts.mode == durability::relaxed) flusher = std::thread([this] { run_flusher(); });
   } catch (...) {
-    // No thread (std::system_error): the store was registered, and every
-    // later durable commit would have looked up this freed object.
+    // (No flusher thread: std::system_error after the store was registered;
+    // every later durable commit would have looked up this freed object.
+    // unregister_store does nothing for a store not registered.)
     unregister_store(this);
-    ::munmap(base, size);
+    if (base != nullptr) ::munmap(base, size);
     ::close(files.heap_fd);
     ::close(files.log_fd);
     throw;

@@ -84,23 +84,21 @@ void roll_back_abandoned_attempt(transaction& t) noexcept {
 
 // Gives the calling thread's descriptor back (it is ending).
 void release_this_thread() noexcept {
-  {
-    transaction* t = tls_descriptor;
-    if (t == nullptr) return;
-    if (t->depth > 0 || t->holds_token) roll_back_abandoned_attempt(*t);
-    tls_descriptor = nullptr;
-    hand_over_retired(*t);
-    t->c_entered = 0;
-    t->c_restart_point = nullptr;
-    t->c_attempt_open = false;
-    t->c_pending_error = 0;
-    t->last_end_tick = 0;  // the next thread's time outside starts at its first block
-    t->active_since.store(not_active, std::memory_order_release);
-    g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
-    // Serial gate (serial_mode.hpp): the next owner starts unknown to the gate.
-    clear_speculation_permit(t->may_speculate);
-    t->in_use.store(false, std::memory_order_release);
-  }
+  transaction* t = tls_descriptor;
+  if (t == nullptr) return;
+  if (t->depth > 0 || t->holds_token) roll_back_abandoned_attempt(*t);
+  tls_descriptor = nullptr;
+  hand_over_retired(*t);
+  t->c_entered = 0;
+  t->c_restart_point = nullptr;
+  t->c_attempt_open = false;
+  t->c_pending_error = 0;
+  t->last_end_tick = 0;  // the next thread's time outside starts at its first block
+  t->active_since.store(not_active, std::memory_order_release);
+  g_thread_census.fetch_sub(1, std::memory_order_seq_cst);  // INVARIANT sole-thread
+  // Serial gate (serial_mode.hpp): the next owner starts unknown to the gate.
+  clear_speculation_permit(t->may_speculate);
+  t->in_use.store(false, std::memory_order_release);
 }
 
 // INVARIANT (released-at-exit): a thread's descriptor is given back when the
