@@ -463,12 +463,15 @@ void store_impl::open_shared() {
     files = open_store_files(path, opts.heap_size, opts.log_size, opts.create_if_missing, &alone);
     size = files.header.heap_size;
     if (files.header.log_size > largest_log) refuse_log_size();
-    if (files.log.epoch >= max_shared_epoch) {
-      throw_store_error(path, "the log has used all its epochs for options::multi_process (" +
-                                  std::to_string(max_shared_epoch) +
-                                  " checkpoints); copy the store to a new one");
-    }
+    auto refuse_epoch = [&] {
+      if (files.log.epoch >= max_shared_epoch) {
+        throw_store_error(path, "the log has used all its epochs for options::multi_process (" +
+                                    std::to_string(max_shared_epoch) +
+                                    " checkpoints); copy the store to a new one");
+      }
+    };
     if (alone) {
+      refuse_epoch();  // (a joiner's header is checked under the log lock: below)
       // INVARIANT first-opener.
       recover_and_map();
       if (::ftruncate(sidecar_fd, 0) != 0 ||
@@ -511,7 +514,24 @@ void store_impl::open_shared() {
       void* heap = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, files.heap_fd, 0);
       if (heap == MAP_FAILED) throw_store_error(path, "cannot map the heap", errno);
       base = static_cast<unsigned char*>(heap);
+      // INVARIANT joiner-reads-header-locked: a checkpoint rewrites the log
+      // header holding log_mutex (checkpoint_shared_locked), so only a read
+      // under it sees one epoch's header whole; open_store_files read it
+      // unlocked and left its checksum to this read. (Before, a joiner that
+      // raced a checkpoint could refuse a live store as "corrupted".)
+      log_header lh{};
+      lock_log(*this);
+      const int read_error = io().read_at(files.log_fd, &lh, sizeof lh, 0);
       epoch = shared->epoch.load(std::memory_order_acquire);
+      ::pthread_mutex_unlock(&shared->log_mutex);
+      if (read_error != 0) {
+        throw_store_error(log_path_for(path), "cannot read the log header", read_error);
+      }
+      if (lh.checksum != header_checksum(lh)) {
+        throw_store_error(log_path_for(path), "log header is corrupted");
+      }
+      files.log = lh;
+      refuse_epoch();
     }
     shared_orecs = reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<unsigned char*>(side) +
                                                                  sidecar_orecs_offset());

@@ -272,7 +272,15 @@ opened_files open_store_files(const std::string& path, std::size_t heap_size, st
       std::memcmp(lh.magic, log_magic, sizeof log_magic) != 0) {
     throw_store_error(log_path, "is not an optimist store log");
   }
-  if (lh.checksum != header_checksum(lh)) throw_store_error(log_path, "log header is corrupted");
+  // A multi-process joiner reads the header while another process's checkpoint
+  // may be rewriting it: a mix of the two epochs fails the checksum though both
+  // are intact. open_shared reads it again under the log lock and checks it
+  // then (INVARIANT joiner-reads-header-locked); the fields checked below are
+  // the same in every epoch's header, so a mix has them whole.
+  const bool joining = shared_alone != nullptr && !*shared_alone;
+  if (!joining && lh.checksum != header_checksum(lh)) {
+    throw_store_error(log_path, "log header is corrupted");
+  }
   if (lh.store_id != h.store_id) throw_store_error(log_path, "belongs to another store");
   if (lh.log_size != h.log_size || static_cast<std::uint64_t>(st.st_size) != h.log_size) {
     throw_store_error(log_path, "is truncated or resized: " + std::to_string(st.st_size) +

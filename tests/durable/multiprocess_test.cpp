@@ -27,6 +27,9 @@
 //   TransactionsOverLocalAndSharedWordsStayConsistent   two clocks in one
 //       transaction, on two threads per process.
 //   SingleAndMultiProcessOpenersExcludeEachOther
+//   AJoinerThatReadsTheLogHeaderMidCheckpointOpensTheStore   a joiner's first read
+//       of the log header is torn as a concurrent checkpoint would tear it (a test seam):
+//       the store must still open.
 //   GroupCommit.OneSyncServesEveryProcessAndReleasesItsFollowersAtOnce   2-4
 //       processes commit once each; a test seam makes the first sync leader
 //       gather all their records (no timing involved), then keep sync_mutex
@@ -60,6 +63,7 @@
 #include "durable/shared_store.hpp"
 #include "durable/store_file.hpp"
 #include "optimist/retry.hpp"
+#include "support/child_process.hpp"
 #include "support/stress.hpp"
 
 // The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
@@ -998,6 +1002,96 @@ TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
     relaxed.mode = durable::durability::relaxed;
     EXPECT_THROW(durable::store(path, relaxed), durable::store_error);
   }
+  remove_store(path);
+}
+
+// Returns the log header's first read (offset 0, header-sized, on the "-log" file) as a
+// read that raced another process's checkpoint would: the new epoch's number with the old
+// header's checksum (the rest of the header is the same in both). Later reads are real,
+// unless `every`.
+class torn_first_header_read : public durable::detail::file_io {
+ public:
+  explicit torn_first_header_read(bool every = false) : every_(every) {}
+  int read_at(int fd, void* data, std::size_t size, std::uint64_t offset) override {
+    const int e = file_io::read_at(fd, data, size, offset);
+    if (e == 0 && offset == 0 && size == sizeof(durable::detail::log_header) && is_log(fd) &&
+        (torn_.fetch_add(1) == 0 || every_)) {
+      static_cast<durable::detail::log_header*>(data)->epoch += 1;
+    }
+    return e;
+  }
+  bool tore() const { return torn_.load() > 0; }
+
+ private:
+  static bool is_log(int fd) {
+    char target[4096];
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    return n > 4 && std::string(target, static_cast<std::size_t>(n)).ends_with("-log");
+  }
+  std::atomic<int> torn_{0};  // header reads seen
+  bool every_;                // a header damaged for good: every read is torn
+};
+
+// A process that joins an open store while another process checkpoints reads the log
+// header as that checkpoint rewrites it. The joiner must still open the store: it reads the
+// header again under the log lock, which the checkpoint holds (INVARIANT
+// joiner-reads-header-locked). Before, it refused the live store ("log header is corrupted").
+TEST(MultiProcessOpen, AJoinerThatReadsTheLogHeaderMidCheckpointOpensTheStore) {
+  const std::string path = fresh_store();
+  ASSERT_EQ(create(path), "");
+  int ready[2], done[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  std::fflush(nullptr);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    ::alarm(60);
+    try {
+      durable::store s(path, shared_options());  // the first opener
+      char c = 1;
+      if (::write(ready[1], &c, 1) != 1) std::_Exit(4);
+      if (::read(done[0], &c, 1) != 1) std::_Exit(5);  // until the test has joined
+      std::_Exit(0);
+    } catch (...) {
+      std::_Exit(3);
+    }
+  }
+  ::close(ready[1]);
+  ::close(done[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the first opener did not open the store";
+  torn_first_header_read io;
+  durable::detail::set_file_io_for_testing(&io);
+  std::string problem;
+  try {
+    durable::store s(path, shared_options());
+    ledger& l = s.root<ledger>("ledger");
+    optimist::atomically([&] { l.last[0] = l.last[0].get() + 1; });
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  durable::detail::set_file_io_for_testing(nullptr);
+  EXPECT_TRUE(io.tore()) << "the joiner never read the log header";
+  EXPECT_EQ(problem, "") << "a joiner refused the live store";
+  torn_first_header_read damaged(/*every=*/true);
+  durable::detail::set_file_io_for_testing(&damaged);
+  problem.clear();
+  try {
+    durable::store s(path, shared_options());
+  } catch (const durable::store_error& e) {
+    problem = e.what();
+  }
+  durable::detail::set_file_io_for_testing(nullptr);
+  EXPECT_NE(problem.find("log header is corrupted"), std::string::npos)
+      << "a joiner accepted a damaged log header: " << problem;
+  EXPECT_EQ(::write(done[1], &c, 1), 1);
+  ::close(done[1]);
+  ::close(ready[0]);
+  const std::optional<int> status = optimist::test::wait_for_child(holder);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
   remove_store(path);
 }
 
