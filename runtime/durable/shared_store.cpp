@@ -75,6 +75,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -289,7 +290,17 @@ bool roll_forward(store_impl& s, const inflight_record& r, std::uint64_t tag) {
   const std::uint64_t offset = r.offset.load(std::memory_order_relaxed);
   const std::uint64_t size = r.size.load(std::memory_order_relaxed);
   if (size < sizeof(record_header) || offset + size > s.files.header.log_size) return false;
-  std::vector<unsigned char> bytes(size);
+  std::vector<unsigned char> bytes;
+  try {
+    bytes.resize(size);
+  } catch (const std::bad_alloc&) {
+    // Called under noexcept (recover_dead_slot): say why this process stops.
+    std::fprintf(stderr,
+                 "optimist::durable: %s: no memory to roll a dead process's logged commit "
+                 "forward (%llu bytes); this process stops (reopen the store to recover)\n",
+                 s.path.c_str(), static_cast<unsigned long long>(size));
+    std::abort();
+  }
   if (io().read_at(s.files.log_fd, bytes.data(), size, offset) != 0) return false;
   record_header rh;
   std::memcpy(&rh, bytes.data(), sizeof rh);
@@ -339,27 +350,30 @@ void recover_dead_slot(store_impl& s, unsigned dead, bool holding_log) noexcept 
       ::sched_yield();
     }
   }
-  // (2) roll the appended records forward, in log order, once durable.
-  std::vector<inflight_record*> appended;
+  // (2) roll the appended records forward, in log order, once durable. (A
+  // fixed array: this runs under noexcept, in a survivor, and must not fail.)
+  std::array<inflight_record*, records_per_process> appended{};
+  std::size_t count = 0;
   for (inflight_record& r : slot.records) {
-    if (r.state.load(std::memory_order_acquire) == record_appended) appended.push_back(&r);
+    if (r.state.load(std::memory_order_acquire) == record_appended) appended[count++] = &r;
   }
   const std::uint64_t tag = process_tag(dead);
-  if (g_faults.skip_roll_forward.load(std::memory_order_relaxed)) appended.clear();
-  if (!appended.empty()) {
-    std::sort(appended.begin(), appended.end(), [](inflight_record* a, inflight_record* b) {
-      return log_position(a->epoch.load(std::memory_order_relaxed),
-                          a->offset.load(std::memory_order_relaxed)) <
-             log_position(b->epoch.load(std::memory_order_relaxed),
-                          b->offset.load(std::memory_order_relaxed));
-    });
+  if (g_faults.skip_roll_forward.load(std::memory_order_relaxed)) count = 0;
+  if (count != 0) {
+    std::sort(appended.begin(), appended.begin() + count,
+              [](inflight_record* a, inflight_record* b) {
+                return log_position(a->epoch.load(std::memory_order_relaxed),
+                                    a->offset.load(std::memory_order_relaxed)) <
+                       log_position(b->epoch.load(std::memory_order_relaxed),
+                                    b->offset.load(std::memory_order_relaxed));
+              });
     const std::uint64_t target = appended_position(h);
     if (h.durable.load(std::memory_order_acquire) < target) {
       if (int e = io().sync(s.files.log_fd); e != 0) die_for_recovery(s.path, e);
       raise_durable(h, target);
     }
-    for (inflight_record* r : appended) {
-      if (!roll_forward(s, *r, tag)) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!roll_forward(s, *appended[i], tag)) {
         std::fprintf(stderr,
                      "optimist::durable: %s: a dead process's logged commit cannot be read back "
                      "from the log; this process stops (reopen the store to recover)\n",
