@@ -84,8 +84,10 @@ struct options {
   // reverse). Their transactions conflict word by word as threads do, and a
   // commit in one is seen by the next transaction of every other; a process
   // killed at any point is recovered by the others (its logged commit rolled
-  // forward, its locks released). Coordination state lives in `<path>-shm`.
-  // Requires durability::full; one such store per process at a time; open
+  // forward, its locks released). Coordination state lives in `<path>-shm`,
+  // so every process must open the store by the same path (one joining by
+  // another name, a symlink or hard link, gets store_error). Requires
+  // durability::full; one such store per process at a time; open
   // it after fork(), never use one a parent opened. A live process that stops
   // (SIGSTOP, a debugger) mid-commit holds the others up; only a dead one is
   // recovered. At most 32 processes at once.

@@ -52,6 +52,15 @@
 // has the store open (a dead process holds no flock) — after it has recovered
 // the log as a single process would; it then downgrades to the shared flock
 // every multi-process opener holds. Openers serialise on the sidecar's flock.
+// INVARIANT (one-sidecar): every process of an opening uses the same sidecar.
+// The sidecar is named after the path an opener was given, so two names of
+// one store (a symlink or hard link to the heap and the log) have two
+// sidecars, and the one not in use may be a valid-looking leftover of an
+// earlier opening: a joiner through it would coordinate with nobody (two
+// orec tables, two logs' tails) and corrupt the store. The first opener
+// writes a fresh random session number into the heap (session_offset: the
+// heap is the one file every name shares) and into its sidecar; a joiner
+// whose sidecar names another session is refused.
 // INVARIANT (no-lost-wakeup across processes): a committer that unlocked
 // shared orecs issues a seq_cst fence and bumps the commit bell (seq_cst).
 // Each process's holder thread, while retry() waiters are registered, reads
@@ -70,6 +79,7 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -138,6 +148,17 @@ void init_robust(pthread_mutex_t* m) {
   ::pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
   ::pthread_mutex_init(m, &a);
   ::pthread_mutexattr_destroy(&a);
+}
+
+// A session number for a new opening (INVARIANT one-sidecar): random, never
+// zero (a store's session word before its first multi-process opening).
+std::uint64_t new_session() noexcept {
+  std::uint64_t n = 0;
+  if (::getrandom(&n, sizeof n, 0) != static_cast<ssize_t>(sizeof n)) {
+    n = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+        (static_cast<std::uint64_t>(::getpid()) << 40);
+  }
+  return n == 0 ? 1 : n;
 }
 
 // Locks a robust mutex; `repair` runs first if its last owner died holding it.
@@ -505,6 +526,9 @@ void store_impl::open_shared() {
       h.tail.store(make_tail(0, page_size), std::memory_order_relaxed);
       h.durable.store(log_position(epoch, page_size), std::memory_order_relaxed);
       h.store_id = files.header.store_id;
+      h.session = new_session();  // INVARIANT one-sidecar
+      std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + session_offset))
+          .store(h.session, std::memory_order_relaxed);
       h.layout = sidecar_layout;
       h.orec_count = shared_orec_count;
       std::atomic_ref<std::uint64_t>(h.magic).store(sidecar_magic, std::memory_order_release);
@@ -528,6 +552,14 @@ void store_impl::open_shared() {
       void* heap = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, files.heap_fd, 0);
       if (heap == MAP_FAILED) throw_store_error(path, "cannot map the heap", errno);
       base = static_cast<unsigned char*>(heap);
+      if (std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + session_offset))
+              .load(std::memory_order_relaxed) != shared->session) {
+        // INVARIANT one-sidecar: the store is open through another name.
+        throw_store_error(sidecar,
+                          "is left from an earlier opening: the store is open under another "
+                          "name (a symlink or hard link); every process must open it by the same "
+                          "path");
+      }
       // INVARIANT joiner-reads-header-locked: a checkpoint rewrites the log
       // header holding log_mutex (checkpoint_shared_locked), so only a read
       // under it sees one epoch's header whole; open_store_files read it

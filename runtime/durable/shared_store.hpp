@@ -23,7 +23,7 @@ inline constexpr std::size_t records_per_process = 128;  // commits in flight at
 inline constexpr unsigned shared_orecs_log2 = 16;
 inline constexpr std::size_t shared_orec_count = std::size_t{1} << shared_orecs_log2;
 inline constexpr std::uint64_t sidecar_magic = 0x314d48535453504full;  // "OPSTSHM1"
-inline constexpr std::uint32_t sidecar_layout = 2;
+inline constexpr std::uint32_t sidecar_layout = 3;
 
 // A position in the log: (epoch << 40) | byte offset. Ordered like the log.
 inline constexpr unsigned position_shift = 40;
@@ -75,6 +75,7 @@ struct shared_header {
   std::uint64_t store_id;
   std::uint32_t layout;
   std::uint32_t orec_count;
+  std::uint64_t session;        // = the heap's session word (INVARIANT one-sidecar)
   pthread_mutex_t log_mutex;    // the append state: epoch, tail, appending records, checkpoints
   pthread_mutex_t sync_mutex;   // held by the group-commit leader (gathering, fdatasync)
   pthread_mutex_t token_mutex;  // the inevitability token across processes

@@ -25,6 +25,10 @@ inline constexpr std::uint32_t format_version = 1;
 inline constexpr char store_magic[8] = {'O', 'P', 'T', 'I', 'M', 'S', 'T', '1'};
 inline constexpr char log_magic[8] = {'O', 'P', 'T', 'I', 'M', 'L', 'G', '1'};
 
+// A word in the heap's first page, after the store header and outside its
+// checksum: the session of the store's current multi-process opening
+// (INVARIANT one-sidecar, shared_store.cpp). Zero in a store never opened so.
+inline constexpr std::uint64_t session_offset = page_size - 8;
 inline constexpr std::uint64_t roots_offset = page_size;
 inline constexpr std::size_t root_name_capacity = 40;  // bytes, NUL included
 inline constexpr std::size_t root_capacity = 64;

@@ -30,6 +30,8 @@
 //   AJoinerThatReadsTheLogHeaderMidCheckpointOpensTheStore   a joiner's first read
 //       of the log header is torn as a concurrent checkpoint would tear it (a test seam):
 //       the store must still open.
+//   AJoinerUnderAnotherNameIsRefused   hard links give the store a second name whose
+//       leftover sidecar looks valid: a joiner through it is refused.
 //   GroupCommit.OneSyncServesEveryProcessAndReleasesItsFollowersAtOnce   2-4
 //       processes commit once each; a test seam makes the first sync leader
 //       gather all their records (no timing involved), then keep sync_mutex
@@ -1086,6 +1088,67 @@ TEST(MultiProcessOpen, AJoinerThatReadsTheLogHeaderMidCheckpointOpensTheStore) {
   durable::detail::set_file_io_for_testing(nullptr);
   EXPECT_NE(problem.find("log header is corrupted"), std::string::npos)
       << "a joiner accepted a damaged log header: " << problem;
+  EXPECT_EQ(::write(done[1], &c, 1), 1);
+  ::close(done[1]);
+  ::close(ready[0]);
+  const std::optional<int> status = optimist::test::wait_for_child(holder);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  remove_store(path);
+}
+
+// One store under two names (hard links to the heap and the log; a symlink to each behaves
+// the same): each name has its own sidecar, and the one of the name not in use is a leftover
+// of an earlier opening that still looks valid. A process joining through it must be refused
+// (INVARIANT one-sidecar): it would coordinate with none of the processes that have the store
+// open (before, it opened, and the two processes' commits overwrote each other's).
+TEST(MultiProcessOpen, AJoinerUnderAnotherNameIsRefused) {
+  const std::string path = fresh_store();
+  ASSERT_EQ(create(path), "");
+  const std::string alias = path + ".alias";
+  std::filesystem::create_hard_link(path, alias);
+  std::filesystem::create_hard_link(path + "-log", alias + "-log");
+  {
+    // The alias's own opening leaves its sidecar behind, valid for that opening.
+    durable::store s(alias, shared_options());
+  }
+  ASSERT_TRUE(std::filesystem::exists(alias + "-shm"));
+  int ready[2], done[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  std::fflush(nullptr);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    ::alarm(60);
+    try {
+      durable::store s(path, shared_options());  // the first opener, by the store's own name
+      char c = 1;
+      if (::write(ready[1], &c, 1) != 1) std::_Exit(4);
+      if (::read(done[0], &c, 1) != 1) std::_Exit(5);
+      std::_Exit(0);
+    } catch (...) {
+      std::_Exit(3);
+    }
+  }
+  ::close(ready[1]);
+  ::close(done[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the first opener did not open the store";
+  std::string problem;
+  try {
+    durable::store s(alias, shared_options());
+  } catch (const durable::store_error& e) {
+    problem = e.what();
+  }
+  EXPECT_NE(problem.find("open under another name"), std::string::npos)
+      << "a joiner through a leftover sidecar was not refused: " << problem;
+  {
+    // By the same name it joins.
+    durable::store s(path, shared_options());
+    ledger& l = s.root<ledger>("ledger");
+    optimist::atomically([&] { l.last[0] = l.last[0].get() + 1; });
+  }
   EXPECT_EQ(::write(done[1], &c, 1), 1);
   ::close(done[1]);
   ::close(ready[0]);
