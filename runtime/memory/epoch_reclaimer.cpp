@@ -198,6 +198,19 @@ std::uint64_t oldest_active_start() noexcept {
   return oldest;
 }
 
+namespace {
+
+// INVARIANT orphans-drained: a batch of orphans (or of their bytes) has been
+// handed over since the last drain.
+bool orphans_due() noexcept {
+  return g_orphans_count.load(std::memory_order_relaxed) >=
+             g_orphans_drain_at.load(std::memory_order_relaxed) ||
+         g_orphans_bytes.load(std::memory_order_relaxed) >=
+             g_orphans_drain_at_bytes.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t retired_at,
             std::size_t bytes) {
   try {
@@ -209,10 +222,7 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
   }
   tx.retired_bytes += bytes;
   if (tx.depth != 0 || tx.reclaiming) return;
-  if (g_orphans_count.load(std::memory_order_relaxed) >=
-          g_orphans_drain_at.load(std::memory_order_relaxed) ||
-      g_orphans_bytes.load(std::memory_order_relaxed) >=
-          g_orphans_drain_at_bytes.load(std::memory_order_relaxed)) [[unlikely]] {
+  if (orphans_due()) [[unlikely]] {
     reclaim(tx);  // INVARIANT orphans-drained
     return;
   }
@@ -257,6 +267,11 @@ void reclaim(transaction& tx) {
   // Destructors run outside any bookkeeping: they may retire more objects.
   for (retired_object& r : ready) r.destroy(r.object);
   tx.reclaiming = false;
+}
+
+void drain_orphans_if_due(transaction& tx) {
+  if (tx.depth != 0 || tx.reclaiming || !orphans_due()) return;
+  reclaim(tx);  // INVARIANT orphans-drained
 }
 
 void hand_over_retired(transaction& tx) noexcept {

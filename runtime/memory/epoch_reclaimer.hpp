@@ -34,6 +34,11 @@ void retire(transaction& tx, void* object, void (*destroy)(void*), std::uint64_t
 // safe to destroy now. Must be called outside a transaction.
 void reclaim(transaction& tx);
 
+// After a commit that destroyed its deletions at once (serial mode) and so
+// retired nothing: drains the orphan list as retire() would once a batch of
+// orphans has gathered (INVARIANT orphans-drained, epoch_reclaimer.cpp).
+void drain_orphans_if_due(transaction& tx);
+
 // Thread exit: moves what the thread could not reclaim to a shared list that
 // later reclaim() calls of any thread drain.
 void hand_over_retired(transaction& tx) noexcept;

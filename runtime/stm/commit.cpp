@@ -422,6 +422,9 @@ void destroy_all(std::vector<allocation_entry>& list) noexcept {
       deleted.swap(tx.deleted_later);  // what the destructors' blocks deleted
     }
     tx.destroying_deleted = false;
+    // INVARIANT orphans-drained: a thread that only ever destroys at once
+    // never calls retire(), which is where the orphan list is drained.
+    drain_orphans_if_due(tx);
   }
   if (first_error) std::rethrow_exception(first_error);
 }

@@ -162,6 +162,44 @@ TEST_P(ShortLivedThreadsTest, TheirOrphansAreReclaimed) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, ShortLivedThreadsTest, ::testing::Values(1, 2, 4));
 
+// A thread whose blocks run serially destroys what it deletes at once and never calls
+// retire(), where the orphan list is drained: the orphans that threads of a speculative
+// phase handed over must still go once a batch has gathered (INVARIANT orphans-drained).
+// They stayed until some thread retired an object again.
+TEST(OrphanReclamationTest, SerialDeletionsDrainTheOrphans) {
+  struct mode_restore {
+    optimist::execution_mode saved = optimist::execution_mode_now();
+    ~mode_restore() { optimist::set_execution_mode(saved); }
+  } restore;
+  optimist::detail::reclaim_now();  // what earlier tests left; the next drain is a batch away
+  const long before = counted::live.load();
+  optimist::set_execution_mode(optimist::execution_mode::stm);
+  constexpr int threads = 5, per_thread = 60;  // 300 orphans: over a batch (256) only at the end
+  for (int t = 0; t < threads; ++t) {
+    std::thread([] {
+      for (int i = 0; i < per_thread; ++i) {
+        optimist::tvar<counted*> slot{nullptr};
+        optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
+        optimist::atomically([&] {
+          optimist::tx_delete(slot.get());
+          slot.set(nullptr);
+        });
+      }
+    }).join();
+  }
+  ASSERT_EQ(counted::live.load() - before, threads * per_thread)
+      << "the speculative phase reclaimed its own orphans: nothing left to test";
+  optimist::set_execution_mode(optimist::execution_mode::serial);
+  optimist::tvar<counted*> slot{nullptr};
+  optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
+  optimist::atomically([&] {
+    optimist::tx_delete(slot.get());
+    slot.set(nullptr);
+  });
+  EXPECT_EQ(counted::live.load() - before, 0)
+      << "a serial deletion left a batch of orphans undrained";
+}
+
 }  // namespace
 
 }  // namespace orphan_reclamation_test
