@@ -14,7 +14,7 @@
 //       of its commit (holding its orec locks with no record; after its record
 //       is durable, before write-back; as the group-commit leader) or at a
 //       random moment, and is killed with SIGKILL: every survivor must commit
-//       again within 5 s (a stall fails); then all are killed at once, and a
+//       again within 20 s (a stall fails); then all are killed at once, and a
 //       reopen (the first opener re-initialises the coordination state)
 //       recovers an exact ledger. Each round also kills a process while it
 //       opens the store (maybe recovering the victim). OPTIMIST_STRESS
@@ -486,8 +486,8 @@ TEST(MultiProcessClocks, TransactionsOverLocalAndSharedWordsStayConsistent) {
 
 // The victim's ledger position as a live process sees it now: read by a
 // child that joins the store and is then killed (a close would checkpoint).
-// ~0ull on failure.
-std::uint64_t peek_victim_position(const std::string& path) {
+// ~0ull on failure, or if it has not read within `limit`.
+std::uint64_t peek_victim_position(const std::string& path, std::chrono::seconds limit) {
   int fds[2];
   if (::pipe(fds) != 0) return ~0ull;
   pid_t pid = ::fork();
@@ -505,7 +505,10 @@ std::uint64_t peek_victim_position(const std::string& path) {
   ::close(fds[1]);
   std::uint64_t last = ~0ull;
   pollfd p{fds[0], POLLIN, 0};
-  if (::poll(&p, 1, 5000) <= 0 || ::read(fds[0], &last, sizeof last) != sizeof last) last = ~0ull;
+  if (::poll(&p, 1, static_cast<int>(limit.count()) * 1000) <= 0 ||
+      ::read(fds[0], &last, sizeof last) != sizeof last) {
+    last = ~0ull;
+  }
   ::close(fds[0]);
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
@@ -516,14 +519,14 @@ long victims_at_stall_point = 0;  // rounds whose victim was killed at its stall
 
 // One round: `processes` writers; after a while the victim (process 0) stops
 // at `stall_point` (or, with stall_point 0, at a random moment) and is killed;
-// every survivor must acknowledge a transfer within 5 s after the kill (and
-// keep doing so for a little while); a live process then reads the victim's
+// every survivor must acknowledge a transfer within `stall_limit` after the
+// kill (and keep doing so for a little while); a live process then reads the victim's
 // position; then everyone is killed and the reopened store must hold an exact
 // ledger, with the victim where the live process saw it (its last commit seen
 // the same way live and after the restart). Returns the first problem.
 std::string kill_round(const std::string& path, int processes, int stall_point,
                        std::mt19937_64& rng, std::vector<std::uint64_t>& acked,
-                       std::chrono::seconds stall_limit = std::chrono::seconds(5)) {
+                       std::chrono::seconds stall_limit = std::chrono::seconds(20)) {
   std::vector<child> children;
   const long stall_after = 5 + static_cast<long>(rng() % 20);
   for (int p = 0; p < processes; ++p) {
@@ -544,7 +547,7 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
     bool all_opened =
         std::all_of(children.begin(), children.end(), [](const child& c) { return c.opened; });
     if (victim_ready && all_opened) break;
-    if (clock_type::now() - started > std::chrono::seconds(10)) problem = "no start in 10 s";
+    if (clock_type::now() - started > std::chrono::seconds(30)) problem = "no start in 30 s";
   }
   if (problem.empty()) {
     // A stalled victim stops in its next commit: wait until it is there (its
@@ -575,7 +578,10 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
     ::kill(opener, SIGKILL);
     ::waitpid(opener, nullptr, 0);
     for (std::size_t i = 1; i < children.size(); ++i) children[i].this_run = 0;
-    // Every survivor commits at least 3 more within 5 s of the kill.
+    // Every survivor commits at least 3 more within stall_limit of the kill: a
+    // real stall never ends (the dead's locks stay held); 20 s by default, so
+    // that three processes syncing on a slow shared disk under TSan never
+    // look stalled.
     while (true) {
       pump(children, std::chrono::milliseconds(5));
       bool all = std::all_of(children.begin() + 1, children.end(),
@@ -590,7 +596,7 @@ std::string kill_round(const std::string& path, int processes, int stall_point,
   }
   std::uint64_t live_victim = ~0ull;
   if (problem.empty()) {
-    live_victim = peek_victim_position(path);
+    live_victim = peek_victim_position(path, stall_limit);
     if (live_victim == ~0ull) problem = "a live process could not read the ledger";
   }
   // Everyone at once.
@@ -654,7 +660,7 @@ TEST_P(MultiProcess, KilledProcessNeverBlocksTheOthers) {
 
 // Without recovery the dead process's locks are never released: a survivor
 // that needs one of its words stalls (2 s show it; the positive test allows
-// 5 s), or, when the survivors' next commits happen to miss those words, the
+// 20 s), or, when the survivors' next commits happen to miss those words, the
 // process that reads the whole ledger afterwards cannot.
 TEST(MultiProcessKill, NegativeControlWithoutDeadOwnerRecoveryTheSurvivorsStall) {
   const std::string path = fresh_store();
@@ -945,6 +951,9 @@ TEST(MultiProcessOpen, TwoThreadsOpeningAtOnceGetOneStore) {
           other_problem = e.what();
           refused.fetch_add(1);
         }
+      } catch (const std::exception& e) {  // (escaping the thread it would end the suite)
+        other_problem = e.what();
+        refused.fetch_add(1);
       }
     };
     std::thread a(open_one, first), b(open_one, second);
@@ -968,6 +977,7 @@ TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
     try {
       pid_t pid = ::fork();
       if (pid == 0) {
+        ::alarm(60);  // (forked beside the store's holder thread: a hang must end)
         try {
           durable::store s(path, single);
           std::_Exit(1);
@@ -975,9 +985,9 @@ TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
           std::_Exit(std::string(e.what()).find("open already") != std::string::npos ? 0 : 2);
         }
       }
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+      const std::optional<int> status = optimist::test::wait_for_child(pid);
+      ASSERT_TRUE(status.has_value());
+      EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
     } catch (...) {
       ADD_FAILURE();
     }
@@ -988,6 +998,7 @@ TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
     durable::store alone(path, single);
     pid_t pid = ::fork();
     if (pid == 0) {
+      ::alarm(60);
       try {
         durable::store s(path, shared_options());
         std::_Exit(1);
@@ -995,9 +1006,9 @@ TEST(MultiProcessOpen, SingleAndMultiProcessOpenersExcludeEachOther) {
         std::_Exit(std::string(e.what()).find("single-process") != std::string::npos ? 0 : 2);
       }
     }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    const std::optional<int> status = optimist::test::wait_for_child(pid);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
   }
   {
     durable::options relaxed = shared_options();

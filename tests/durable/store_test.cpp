@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "durable/store_file.hpp"
 #include "optimist/durable.hpp"
 #include "optimist/optimist.hpp"
+#include "support/child_process.hpp"
 
 // The test build compiles several test files as one translation unit (OPTIMIST_UNITY_TESTS),
 // so each file keeps everything it defines in a namespace named after it.
@@ -138,14 +140,15 @@ TEST_F(DurableStore, CommitsSurviveWithoutCleanClose) {
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::alarm(60);                                  // a hang must end the child, not the shard
     auto* s = new durable::store(path, small());  // never destroyed
     counters& c = s->root<counters>("counters");
     for (int i = 0; i < 50; ++i) optimist::atomically([&] { c.value[1] = c.value[1] + 1; });
     std::_Exit(0);
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::optional<int> status = optimist::test::wait_for_child(child);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
   durable::store s(path, small());
   EXPECT_EQ(s.root<counters>("counters").value[1].get(), 50);
   EXPECT_GT(s.stats().recovered, 0u);
@@ -359,13 +362,15 @@ TEST_F(DurableStore, CorruptedRecordStopsReplayAtTheValidPrefix) {
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::alarm(60);
     auto* s = new durable::store(path, small());
     counters& c = s->root<counters>("counters");
     for (int i = 0; i < 10; ++i) optimist::atomically([&] { c.value[0] = c.value[0] + 1; });
     std::_Exit(0);
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  const std::optional<int> status = optimist::test::wait_for_child(child);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
   // Records: the root's creation, then 10 increments of one word (56 bytes
   // each). Corrupt one byte of the 6th increment's value.
   const auto log_bytes = fs::file_size(path + "-log");
@@ -628,9 +633,9 @@ TEST_F(DurableStore, ConcurrentCreatorsShareOneStore) {
     ::close(go[0]);
     ::close(go[1]);  // every child starts at once
     for (const pid_t pid : children) {
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+      const std::optional<int> status = optimist::test::wait_for_child(pid);
+      EXPECT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+          << "status " << status.value_or(-1);
     }
     durable::store s(path, small());
     EXPECT_EQ(optimist::atomically([&] { return s.root<counters>("counters").value[0].get(); }),

@@ -977,7 +977,10 @@ TEST(RecorderTimes, WaitingForTheTokenIsWaitingChargedToTheHolder) {
   OPTIMIST_SKIP_IN_SERIAL_MODE_ONLY("conflicts staged between threads");
   reporting_scope scope;
   const int bound = static_cast<int>(optimist::detail::max_restarts);
-  const auto hold = std::chrono::milliseconds(50);
+  // Long enough that a waiter descheduled for a while (TSan beside another
+  // sanitized binary on 2 cores) still shows most of it as waiting: 50 ms left
+  // a margin of 25 ms before the rows below miscounted.
+  const auto hold = std::chrono::milliseconds(250);
   words w;
   std::atomic<int> victim_read{0}, spoiler_committed{0}, holding{0};
   // Waiters (a bit each) that have seen `holding` and go straight to the token: the holder

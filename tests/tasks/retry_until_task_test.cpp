@@ -197,8 +197,9 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnWaitsForItsDeadlineThenTheR
   const double cpu = process_cpu_seconds() - c0;
   const double wall = std::chrono::duration<double>(steady::now() - t0).count();
   // A resource check, not a speed claim: the workers waiting for later turns
-  // napped while turn 0 slept (spinning, each would use the whole wall time).
-  EXPECT_LT(cpu, 0.25 * wall) << "the run used " << cpu << " s of CPU in " << wall << " s";
+  // napped while turn 0 slept (spinning, each would use the whole wall time;
+  // their naps cost a few percent, more under TSan: hence half, not a quarter).
+  EXPECT_LT(cpu, 0.5 * wall) << "the run used " << cpu << " s of CPU in " << wall << " s";
   EXPECT_EQ(later.get(), 100);
   EXPECT_GE(steady::now(), deadline);
   EXPECT_EQ(timed_out.get(), 1);
@@ -232,12 +233,15 @@ TEST_P(RetryUntilTaskTest, OrderedTimedRetryAtItsTurnIsWokenByACommitFromOutside
 // again: the run never ended) nor lose a wake for a deadline already past.
 std::atomic<int> g_hook_calls{0};
 std::atomic<std::uint64_t> g_earliest_after_hook{0};
+std::atomic<std::uint64_t> g_hook_now_ns{0};  // the time the racing wake_due was given
 
 void wake_due_while_setting_aside(optimist::detail::parked_tasks& parked) {
   optimist::detail::g_set_aside_test_hook = nullptr;  // once
   g_hook_calls.fetch_add(1);
   std::this_thread::sleep_for(100ms);  // past a 50 ms deadline, before a 300 ms one
-  parked.wake_due(optimist::detail::steady_now_ns());
+  const std::uint64_t now = optimist::detail::steady_now_ns();
+  g_hook_now_ns.store(now);
+  parked.wake_due(now);
   g_earliest_after_hook.store(parked.earliest_deadline());
 }
 
@@ -268,7 +272,14 @@ TEST_P(RetryUntilTaskTest, AWakeDueBetweenPublishingAndRegisteringKeepsTheDeadli
         << "the task was not set aside (timeout " << timeout.count() << " ms): nothing was tested";
     // (The workers' idle loop would recover a dropped deadline within 1 ms, so
     // the run's end alone does not show the drop: the wake_due's result does.)
-    if (timeout == 300ms) {
+    // Only while the deadline still lay ahead of the racing wake_due: a worker
+    // descheduled for 200 ms (TSan, a busy machine) made it due, and then
+    // waking the task and forgetting the deadline is right.
+    const auto deadline_ns =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       steady::duration(deadline_ticks.load()))
+                                       .count());
+    if (timeout == 300ms && g_hook_now_ns.load() < deadline_ns) {
       EXPECT_NE(g_earliest_after_hook.load(), 0u) << "the racing wake_due dropped the deadline";
     }
   }
