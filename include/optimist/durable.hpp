@@ -85,9 +85,9 @@ struct options {
   // commit in one is seen by the next transaction of every other; a process
   // killed at any point is recovered by the others (its logged commit rolled
   // forward, its locks released). Coordination state lives in `<path>-shm`,
-  // so every process must open the store by the same path (one joining by
-  // another name, a symlink or hard link, gets store_error). Requires
-  // durability::full; one such store per process at a time; open
+  // so every process must reach the same `-shm` file: one joining by another
+  // name of the store's files (a symlink or hard link to them) gets
+  // store_error. Requires durability::full; one such store per process at a time; open
   // it after fork(), never use one a parent opened. A live process that stops
   // (SIGSTOP, a debugger) mid-commit holds the others up; only a dead one is
   // recovered. At most 32 processes at once.

@@ -84,6 +84,10 @@ void store_impl::checkpoint_locked(std::unique_lock<std::mutex>& lock) {
   changed.notify_all();
 }
 
+// Multi-process: called only holding log_mutex (checkpoint_shared_locked), the
+// one writer of the log header besides a first opener's recovery, which holds
+// the heap's flock alone: a joiner's locked read relies on it (INVARIANT
+// joiner-reads-header-locked, shared_store.cpp).
 log_header store_impl::write_next_epoch(
     std::uint64_t current,
     const std::function<void(const std::string&, int, bool header_touched)>& give_up) {

@@ -59,7 +59,8 @@
 // earlier opening: a joiner through it would coordinate with nobody (two
 // orec tables, two logs' tails) and corrupt the store. The first opener
 // writes a fresh random session number into the heap (session_offset: the
-// heap is the one file every name shares) and into its sidecar; a joiner
+// mapped file of the store, so a joiner reads it from its mapping) and into
+// its sidecar; a joiner
 // whose sidecar names another session is refused.
 // INVARIANT (no-lost-wakeup across processes): a committer that unlocked
 // shared orecs issues a seq_cst fence and bumps the commit bell (seq_cst).
@@ -310,7 +311,9 @@ void ring_commit_bell(shared_header& h) noexcept {
 bool roll_forward(store_impl& s, const inflight_record& r, std::uint64_t tag) {
   const std::uint64_t offset = r.offset.load(std::memory_order_relaxed);
   const std::uint64_t size = r.size.load(std::memory_order_relaxed);
-  if (size < sizeof(record_header) || offset + size > s.files.header.log_size) return false;
+  const std::uint64_t log_size = s.files.header.log_size;
+  // (Without wrapping: a damaged size near 2^64 made offset + size small.)
+  if (size < sizeof(record_header) || size > log_size || offset > log_size - size) return false;
   std::vector<unsigned char> bytes;
   try {
     bytes.resize(size);
@@ -566,10 +569,16 @@ void store_impl::open_shared() {
       // unlocked and left its checksum to this read. (Before, a joiner that
       // raced a checkpoint could refuse a live store as "corrupted".)
       log_header lh{};
-      lock_log(*this);
-      const int read_error = io().read_at(files.log_fd, &lh, sizeof lh, 0);
-      epoch = shared->epoch.load(std::memory_order_acquire);
-      ::pthread_mutex_unlock(&shared->log_mutex);
+      int read_error = 0;
+      {
+        lock_log(*this);
+        struct unlock_at_exit {  // (a throwing read must not keep log_mutex for ever)
+          pthread_mutex_t* m;
+          ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
+        } unlock{&shared->log_mutex};
+        read_error = io().read_at(files.log_fd, &lh, sizeof lh, 0);
+        epoch = shared->epoch.load(std::memory_order_acquire);
+      }
       if (read_error != 0) {
         throw_store_error(log_path_for(path), "cannot read the log header", read_error);
       }

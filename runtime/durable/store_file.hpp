@@ -1,7 +1,8 @@
 // The store's two files and their layout.
 //
 //   <path>       the heap file, mapped into memory:
-//                  page 0   store_header (written once, at creation)
+//                  page 0   store_header (written once, at creation); its last word
+//                           is the multi-process session (session_offset)
 //                  page 1   root table (root_capacity root_entry, transactional words)
 //                  page 2   allocator_state (transactional words)
 //                  page 3.. objects (offsets from the file start are durable::ptr values)
@@ -46,6 +47,7 @@ struct store_header {
   std::uint64_t store_id;   // random; the log names it, so a foreign log is refused
   std::uint64_t checksum;   // of the bytes above
 };
+static_assert(sizeof(store_header) <= session_offset, "the session word is past the header");
 
 struct log_header {
   char magic[8];
@@ -83,7 +85,10 @@ std::uint64_t header_checksum(const store_header& h) noexcept;
 std::uint64_t header_checksum(const log_header& h) noexcept;
 
 // Opens the store at `path` (creating it first if it does not exist and
-// `create` is set), checks both headers and locks it for this process.
+// `create` is set), checks both headers and locks it for this process (a
+// multi-process joiner's log header checksum excepted: the caller reads the
+// header again under log_mutex and checks it, INVARIANT
+// joiner-reads-header-locked).
 // Throws store_error naming the file and the problem.
 // With `shared_alone` (options::multi_process) the lock is shared by every
 // multi-process opener: *shared_alone tells whether this one holds it alone

@@ -52,15 +52,17 @@ constexpr std::size_t reclaim_batch = 256;
 constexpr std::size_t reclaim_bytes = std::size_t{1} << 20;
 
 // INVARIANT (orphans-drained): the orphan list is drained by any thread's
-// retire() once reclaim_batch objects (or reclaim_bytes) have been handed over
-// since the last drain, not only when some thread fills a batch of its own.
+// retire(), or by its serial commit that destroyed its deletions at once
+// (drain_orphans_if_due), once reclaim_batch objects (or reclaim_bytes) have
+// been handed over since the last drain, not only when some thread fills a
+// batch of its own.
 // Short-lived threads that each retire fewer than a batch and end
 // (thread-per-request) otherwise fed the list for ever. Set under the list's
 // mutex; read without it (a stale value only delays a drain).
 std::atomic<std::size_t> g_orphans_count{0};
 std::atomic<std::size_t> g_orphans_bytes{0};
-std::atomic<std::size_t> g_orphans_drain_at{reclaim_batch};  // count that makes retire() drain
-std::atomic<std::size_t> g_orphans_drain_at_bytes{reclaim_bytes};  // bytes that make retire() drain
+std::atomic<std::size_t> g_orphans_drain_at{reclaim_batch};        // count that makes a drain due
+std::atomic<std::size_t> g_orphans_drain_at_bytes{reclaim_bytes};  // bytes that make it due
 
 // Sums the sizes of `objects` (after a scan kept some of them).
 std::size_t bytes_of(const std::vector<retired_object>& objects) noexcept {
