@@ -1046,6 +1046,49 @@ class torn_first_header_read : public durable::detail::file_io {
   bool every_;                // a header damaged for good: every read is torn
 };
 
+// A child process that opens the store at `path` (multi-process) and keeps it open until
+// release(): the first opener of the tests below, so that this process joins. open() is false
+// if the child could not open the store; release() checks that it then ended cleanly.
+class store_holder {
+ public:
+  explicit store_holder(const std::string& path) {
+    if (::pipe(ready_) != 0 || ::pipe(done_) != 0) return;
+    std::fflush(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::alarm(60);
+      try {
+        durable::store s(path, shared_options());
+        char c = 1;
+        if (::write(ready_[1], &c, 1) != 1) std::_Exit(4);
+        if (::read(done_[0], &c, 1) != 1) std::_Exit(5);  // until release()
+        std::_Exit(0);
+      } catch (...) {
+        std::_Exit(3);
+      }
+    }
+    ::close(ready_[1]);
+    ::close(done_[0]);
+    char c = 0;
+    open_ = pid_ > 0 && ::read(ready_[0], &c, 1) == 1;
+  }
+  bool open() const { return open_; }
+  void release() {
+    char c = 1;
+    EXPECT_EQ(::write(done_[1], &c, 1), 1);
+    ::close(done_[1]);
+    ::close(ready_[0]);
+    const std::optional<int> status = optimist::test::wait_for_child(pid_);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  }
+
+ private:
+  int ready_[2] = {-1, -1}, done_[2] = {-1, -1};
+  pid_t pid_ = -1;
+  bool open_ = false;
+};
+
 // A process that joins an open store while another process checkpoints reads the log
 // header as that checkpoint rewrites it. The joiner must still open the store: it reads the
 // header again under the log lock, which the checkpoint holds (INVARIANT
@@ -1053,28 +1096,8 @@ class torn_first_header_read : public durable::detail::file_io {
 TEST(MultiProcessOpen, AJoinerThatReadsTheLogHeaderMidCheckpointOpensTheStore) {
   const std::string path = fresh_store();
   ASSERT_EQ(create(path), "");
-  int ready[2], done[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(done), 0);
-  std::fflush(nullptr);
-  const pid_t holder = ::fork();
-  ASSERT_GE(holder, 0);
-  if (holder == 0) {
-    ::alarm(60);
-    try {
-      durable::store s(path, shared_options());  // the first opener
-      char c = 1;
-      if (::write(ready[1], &c, 1) != 1) std::_Exit(4);
-      if (::read(done[0], &c, 1) != 1) std::_Exit(5);  // until the test has joined
-      std::_Exit(0);
-    } catch (...) {
-      std::_Exit(3);
-    }
-  }
-  ::close(ready[1]);
-  ::close(done[0]);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the first opener did not open the store";
+  store_holder holder(path);  // the first opener, by the store's own name
+  ASSERT_TRUE(holder.open()) << "the first opener did not open the store";
   torn_first_header_read io;
   durable::detail::set_file_io_for_testing(&io);
   std::string problem;
@@ -1099,12 +1122,7 @@ TEST(MultiProcessOpen, AJoinerThatReadsTheLogHeaderMidCheckpointOpensTheStore) {
   durable::detail::set_file_io_for_testing(nullptr);
   EXPECT_NE(problem.find("log header is corrupted"), std::string::npos)
       << "a joiner accepted a damaged log header: " << problem;
-  EXPECT_EQ(::write(done[1], &c, 1), 1);
-  ::close(done[1]);
-  ::close(ready[0]);
-  const std::optional<int> status = optimist::test::wait_for_child(holder);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  holder.release();
   remove_store(path);
 }
 
@@ -1124,28 +1142,8 @@ TEST(MultiProcessOpen, AJoinerUnderAnotherNameIsRefused) {
     durable::store s(alias, shared_options());
   }
   ASSERT_TRUE(std::filesystem::exists(alias + "-shm"));
-  int ready[2], done[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(done), 0);
-  std::fflush(nullptr);
-  const pid_t holder = ::fork();
-  ASSERT_GE(holder, 0);
-  if (holder == 0) {
-    ::alarm(60);
-    try {
-      durable::store s(path, shared_options());  // the first opener, by the store's own name
-      char c = 1;
-      if (::write(ready[1], &c, 1) != 1) std::_Exit(4);
-      if (::read(done[0], &c, 1) != 1) std::_Exit(5);
-      std::_Exit(0);
-    } catch (...) {
-      std::_Exit(3);
-    }
-  }
-  ::close(ready[1]);
-  ::close(done[0]);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the first opener did not open the store";
+  store_holder holder(path);  // the first opener, by the store's own name
+  ASSERT_TRUE(holder.open()) << "the first opener did not open the store";
   std::string problem;
   try {
     durable::store s(alias, shared_options());
@@ -1160,12 +1158,7 @@ TEST(MultiProcessOpen, AJoinerUnderAnotherNameIsRefused) {
     ledger& l = s.root<ledger>("ledger");
     optimist::atomically([&] { l.last[0] = l.last[0].get() + 1; });
   }
-  EXPECT_EQ(::write(done[1], &c, 1), 1);
-  ::close(done[1]);
-  ::close(ready[0]);
-  const std::optional<int> status = optimist::test::wait_for_child(holder);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  holder.release();
   remove_store(path);
 }
 

@@ -128,6 +128,16 @@ struct counted {
   counted& operator=(const counted&) = delete;
 };
 
+// One object made in one block and deleted in the next.
+void make_and_delete_one() {
+  optimist::tvar<counted*> slot{nullptr};
+  optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
+  optimist::atomically([&] {
+    optimist::tx_delete(slot.get());
+    slot.set(nullptr);
+  });
+}
+
 class ShortLivedThreadsTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ShortLivedThreadsTest, TheirOrphansAreReclaimed) {
@@ -139,14 +149,7 @@ TEST_P(ShortLivedThreadsTest, TheirOrphansAreReclaimed) {
     std::vector<std::thread> threads;
     for (int t = 0; t < at_once; ++t) {
       threads.emplace_back([] {
-        for (int i = 0; i < per_thread; ++i) {
-          optimist::tvar<counted*> slot{nullptr};
-          optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
-          optimist::atomically([&] {
-            optimist::tx_delete(slot.get());
-            slot.set(nullptr);
-          });
-        }
+        for (int i = 0; i < per_thread; ++i) make_and_delete_one();
       });
     }
     for (auto& t : threads) t.join();
@@ -177,25 +180,13 @@ TEST(OrphanReclamationTest, SerialDeletionsDrainTheOrphans) {
   constexpr int threads = 5, per_thread = 60;  // 300 orphans: over a batch (256) only at the end
   for (int t = 0; t < threads; ++t) {
     std::thread([] {
-      for (int i = 0; i < per_thread; ++i) {
-        optimist::tvar<counted*> slot{nullptr};
-        optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
-        optimist::atomically([&] {
-          optimist::tx_delete(slot.get());
-          slot.set(nullptr);
-        });
-      }
+      for (int i = 0; i < per_thread; ++i) make_and_delete_one();
     }).join();
   }
   ASSERT_EQ(counted::live.load() - before, threads * per_thread)
       << "the speculative phase reclaimed its own orphans: nothing left to test";
   optimist::set_execution_mode(optimist::execution_mode::serial);
-  optimist::tvar<counted*> slot{nullptr};
-  optimist::atomically([&] { slot.set(optimist::tx_new<counted>()); });
-  optimist::atomically([&] {
-    optimist::tx_delete(slot.get());
-    slot.set(nullptr);
-  });
+  make_and_delete_one();
   EXPECT_EQ(counted::live.load() - before, 0)
       << "a serial deletion left a batch of orphans undrained";
 }
