@@ -87,8 +87,8 @@ struct options {
   // forward, its locks released). Coordination state lives in `<path>-shm`,
   // so every process must reach the same `-shm` file: one joining by another
   // name of the store's files (a symlink or hard link to them) gets
-  // store_error. Requires durability::full; one such store per process at a time; open
-  // it after fork(), never use one a parent opened. A live process that stops
+  // store_error. Requires durability::full; one such store per process at a
+  // time; open it after fork(), never use one a parent opened. A live process that stops
   // (SIGSTOP, a debugger) mid-commit holds the others up; only a dead one is
   // recovered. At most 32 processes at once.
   bool multi_process = false;

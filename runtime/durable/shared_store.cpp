@@ -60,8 +60,7 @@
 // orec tables, two logs' tails) and corrupt the store. The first opener
 // writes a fresh random session number into the heap (session_offset: the
 // mapped file of the store, so a joiner reads it from its mapping) and into
-// its sidecar; a joiner
-// whose sidecar names another session is refused.
+// its sidecar; a joiner whose sidecar names another session is refused.
 // INVARIANT (no-lost-wakeup across processes): a committer that unlocked
 // shared orecs issues a seq_cst fence and bumps the commit bell (seq_cst).
 // Each process's holder thread, while retry() waiters are registered, reads
@@ -295,9 +294,19 @@ void repair_log_state(store_impl& s) noexcept {
   }
 }
 
-void lock_log(store_impl& s) {
-  lock_robust(&s.shared->log_mutex, [&] { repair_log_state(s); });
-}
+// Holds log_mutex for a scope; its repair runs first if a dead process held it.
+class log_lock {
+ public:
+  explicit log_lock(store_impl& s) : mutex_(&s.shared->log_mutex) {
+    lock_robust(mutex_, [&] { repair_log_state(s); });
+  }
+  ~log_lock() { ::pthread_mutex_unlock(mutex_); }
+  log_lock(const log_lock&) = delete;
+  log_lock& operator=(const log_lock&) = delete;
+
+ private:
+  pthread_mutex_t* mutex_;
+};
 
 void ring_commit_bell(shared_header& h) noexcept {
   // INVARIANT no-lost-wakeup across processes.
@@ -571,11 +580,7 @@ void store_impl::open_shared() {
       log_header lh{};
       int read_error = 0;
       {
-        lock_log(*this);
-        struct unlock_at_exit {  // (a throwing read must not keep log_mutex for ever)
-          pthread_mutex_t* m;
-          ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
-        } unlock{&shared->log_mutex};
+        log_lock locked(*this);  // (a throwing read must not keep it for ever)
         read_error = io().read_at(files.log_fd, &lh, sizeof lh, 0);
         epoch = shared->epoch.load(std::memory_order_acquire);
       }
@@ -720,11 +725,7 @@ void store_impl::commit_shared(std::vector<unsigned char>& record) {
   inflight_record* entry = nullptr;
   std::uint64_t mine = 0;
   for (;;) {
-    lock_log(*this);
-    struct unlock_at_exit {
-      pthread_mutex_t* m;
-      ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
-    } unlock{&h.log_mutex};
+    log_lock locked(*this);
     {
       std::lock_guard<std::mutex> guard(mutex);
       check_failed();
@@ -891,11 +892,7 @@ void store_impl::written_back_shared() noexcept {
 // ---- checkpoints --------------------------------------------------------------
 
 void store_impl::checkpoint_shared() {
-  lock_log(*this);
-  struct unlock_at_exit {
-    pthread_mutex_t* m;
-    ~unlock_at_exit() { ::pthread_mutex_unlock(m); }
-  } unlock{&shared->log_mutex};
+  log_lock locked(*this);
   checkpoint_shared_locked();
 }
 
