@@ -408,11 +408,24 @@ void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
                                   const task_ops* element_ops) {
   // Inside a transaction the task must wait for the commit: the heap path.
   if (tls_current != nullptr) return nullptr;
-  if (building_a_task()) [[unlikely]] {
+  const task_queue_state* const outer = tls_adding_to;
+  if (outer != nullptr && building_a_task()) [[unlikely]] {
     return begin_add_slow(false, size, alignment, element_ops);
   }
   if (bias_.try_enter()) {
     // INVARIANT bias-excludes: as if this thread held the add lock.
+    // The seed loop's case first: the next element of the open segment,
+    // which ends at the storage's cursor (INVARIANT segment-is-contiguous),
+    // so the memory is aligned already and only the block's end is tested.
+    if (element_ops != nullptr && element_ops == segment_ops_ &&
+        storage_.try_allocate_at(segment_next_, size)) [[likely]] {
+      segment_next_ += size;
+      adding_to_segment_ = true;
+      adding_biased_ = true;
+      outer_adding_to_ = outer;
+      tls_adding_to = this;
+      return segment_next_ - size;
+    }
     if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
       adding_biased_ = true;
       outer_adding_to_ = tls_adding_to;

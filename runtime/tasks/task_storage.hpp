@@ -60,6 +60,16 @@ class task_storage {
     return reinterpret_cast<void*>(start);
   }
 
+  // task_storage::try_allocate_at()
+  //   The same for `size` bytes at `at`, which must be the cursor (memory the
+  //   caller knows to be aligned: right behind an object of the same kind);
+  //   false if `at` is not the cursor or the block has no room.
+  bool try_allocate_at(std::byte* at, std::size_t size) noexcept {
+    if (at == nullptr || at != cursor_ || static_cast<std::size_t>(end_ - at) < size) return false;
+    cursor_ = at + size;
+    return true;
+  }
+
   // task_storage::unallocate()
   //   Gives back the memory of the latest allocate() (whose object could not
   //   be built); it will be handed out again.
