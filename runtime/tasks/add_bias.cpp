@@ -80,7 +80,8 @@ void add_bias::revoke() noexcept {
   // INVARIANT bias-excludes.
   owner_token_.store(0, std::memory_order_relaxed);
   heavy_fence();
-  for (unsigned round = 0; owner_record_->depth.load(std::memory_order_acquire) != 0; ++round) {
+  // INVARIANT bias-wait-is-own: only the owner's add to this queue.
+  for (unsigned round = 0; owner_record_->inside.load(std::memory_order_acquire) == this; ++round) {
     std::this_thread::yield();  // the owner is inside one add: a few nanoseconds unless preempted
   }
   owner_record_ = nullptr;

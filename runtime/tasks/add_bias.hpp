@@ -9,21 +9,29 @@
 // lock and first revokes the bias.
 //
 // Protocol (asymmetric Dekker):
-//   owner, fast path:  depth := depth + 1; light fence; owner_token == mine?
-//                      yes: critical section; depth := depth - 1 (release)
-//                      no:  depth := depth - 1; take the lock instead
+//   owner, fast path:  inside := this lock; light fence; owner_token == mine?
+//                      yes: critical section; inside := none (release)
+//                      no:  inside := none; take the lock instead
 //   revoker (holds the lock, is not the owner): owner_token := 0; heavy fence;
-//                      wait until the owner's depth == 0 (acquire)
+//                      wait until the owner's inside != this lock (acquire)
 // INVARIANT (bias-excludes): a revoker that returns and an owner in the fast
 // path are never in the critical section together: the fences order the
-// owner's depth store before its token load and the revoker's token store
-// before its depth load, so either the owner sees the revocation and leaves
-// the fast path, or the revoker sees the depth and waits for it (its acquire
-// load then sees everything the owner wrote). Where membarrier(2) is
+// owner's `inside` store before its token load and the revoker's token store
+// before its `inside` load, so either the owner sees the revocation and
+// leaves the fast path, or the revoker sees it inside and waits for it (its
+// acquire load then sees everything the owner wrote). Where membarrier(2) is
 // available the light fence only stops the compiler and the heavy fence makes
 // every running thread of the process execute a full barrier; elsewhere (and
 // with OPTIMIST_SYMMETRIC_FENCES, as under ThreadSanitizer) both are full
 // fences.
+// INVARIANT (bias-wait-is-own): a revoker waits only while the owner is
+// inside this lock's fast path, never for the owner's adds to another queue.
+// A thread is inside one fast path at most: an add made while it builds a
+// task for another queue through that queue's bias (a copy constructor that
+// adds elsewhere) takes the lock. Before, the record counted the owner's
+// biased adds to every queue, and a revoker of queue A waited for an owner
+// whose add to queue B was building a task that added to A, held up by the
+// revoker's lock: both waited for ever.
 // INVARIANT (bias-granted-under-lock): the bias is granted only by the lock
 // holder to itself, and revoked only by a lock holder; the thread that holds
 // the bias and takes the lock itself (the slow path of its own adds, a run it
@@ -34,7 +42,7 @@
 // doubles grant_after (up to 2^20 adds), so adders that take turns cost a
 // heavy fence per that many adds at most.
 //
-// Thread records (the depth counter and a token unique to the thread's life)
+// Thread records (where the thread is inside and a token unique to the thread's life)
 // are never freed: a revoker may still read the record of an owner that has
 // exited. Records of exited threads are reused with a fresh token, so a new
 // thread never inherits an old bias.
@@ -45,9 +53,13 @@
 
 namespace optimist::detail {
 
+class add_bias;
+
 struct add_bias_record {
-  std::atomic<std::uint32_t> depth{0};  // written only by the thread that holds the record
-  std::uint64_t token = 0;              // nonzero, unique to one thread's life
+  // The lock whose fast path the thread is in, nullptr: none. Written only by
+  // the thread that holds the record.
+  std::atomic<const add_bias*> inside{nullptr};
+  std::uint64_t token = 0;  // nonzero, unique to one thread's life
   add_bias_record* next_free = nullptr;
 };
 
@@ -67,20 +79,18 @@ class add_bias {
   bool try_enter() noexcept {
     const std::uint64_t mine = tls_add_bias_token;
     if (mine == 0 || owner_token_.load(std::memory_order_relaxed) != mine) return false;
-    std::atomic<std::uint32_t>& depth = tls_add_bias_record->depth;
-    const std::uint32_t entered = depth.load(std::memory_order_relaxed) + 1;
-    depth.store(entered, std::memory_order_relaxed);
+    std::atomic<const add_bias*>& inside = tls_add_bias_record->inside;
+    // INVARIANT bias-wait-is-own: inside another queue's fast path already.
+    if (inside.load(std::memory_order_relaxed) != nullptr) return false;
+    inside.store(this, std::memory_order_relaxed);
     light_fence();
     if (owner_token_.load(std::memory_order_relaxed) == mine) return true;
-    depth.store(entered - 1, std::memory_order_release);  // revoked meanwhile
+    inside.store(nullptr, std::memory_order_release);  // revoked meanwhile
     return false;
   }
   // add_bias::leave()
   //   Ends a critical section that try_enter() began.
-  void leave() noexcept {
-    std::atomic<std::uint32_t>& depth = tls_add_bias_record->depth;
-    depth.store(depth.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-  }
+  void leave() noexcept { tls_add_bias_record->inside.store(nullptr, std::memory_order_release); }
 
   // add_bias::locked()
   //   Called by every thread right after it takes the lock: revokes another

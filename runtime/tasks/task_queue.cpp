@@ -1639,6 +1639,14 @@ void task_queue_state::run(const run_options& options, source_location site) {
   if (tls_current != nullptr) {
     throw std::logic_error("optimist::run_all_tasks: called inside an atomic block");
   }
+  // Building a task holds its queue's add lock (or bias): a run of that queue
+  // would take the storage of the task being built from under it, and a run
+  // of another queue would wait for workers that may need the lock held here.
+  if (tls_adding_to != nullptr) {
+    throw std::logic_error(
+        "optimist::run_all_tasks: called while a task is being built (from the copy or move "
+        "constructor of a task or of its arguments)");
+  }
   const unsigned threads = resolve_thread_count(options);
   bool expected = false;
   if (!running_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {

@@ -8,10 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "optimist/optimist.hpp"
@@ -354,6 +357,91 @@ TEST(TaskStorageAdd, AddingToTheSameQueueTwoQueuesDownIsALogicErrorToo) {
   EXPECT_EQ(other.pending(), 0u);
   q.run(run_with(2));
   EXPECT_EQ(runs, 0);
+}
+
+// A run started while a task is built (from its copy constructor) is refused:
+// the builder holds the queue's add lock or bias, and a run of the same queue
+// took the storage of the half-built task from under it (the add's end then
+// counted it into an emptied queue: a slot pointing into recycled storage).
+struct runs_when_copied {
+  optimist::task_queue* target;
+  long* runs;
+  runs_when_copied(optimist::task_queue* t, long* r) : target(t), runs(r) {}
+  runs_when_copied(const runs_when_copied& other) : target(other.target), runs(other.runs) {
+    target->run(run_with(1));
+  }
+  void operator()() const { optimist::store(*runs, optimist::load(*runs) + 1); }
+};
+
+TEST(TaskStorageAdd, RunningAQueueWhileATaskIsBuiltIsALogicError) {
+  optimist::test::watchdog guard("a run from a task's copy constructor");
+  long runs = 0;
+  optimist::task_queue q, other;
+  // Enough adds from this thread for the queue's bias (later adds take the fast path).
+  for (int i = 0; i < 2000; ++i)
+    q.add([&runs] { optimist::store(runs, optimist::load(runs) + 1); });
+  for (optimist::task_queue* target : {&q, &other}) {
+    const runs_when_copied task(target, &runs);
+    try {
+      q.add(task);
+      ADD_FAILURE() << "a run from the copy constructor of a task went through";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("being built"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(q.pending(), 2000u);
+  q.run(run_with(2));
+  EXPECT_EQ(q.pending(), 0u);
+  EXPECT_EQ(runs, 2000);
+}
+
+// Thread O holds the bias of queues A and B; building a task for B, it adds
+// to A, while thread R takes A's lock and revokes O's bias on A. R waits only
+// while O is inside A's fast path (INVARIANT bias-wait-is-own). Before, it
+// waited for O's adds to any queue: O's add to B never ended (its nested add
+// to A waited for R's lock) and neither thread went on.
+struct adds_to_a_when_copied {
+  optimist::task_queue* a;
+  std::atomic<int>* step;
+  long* runs;
+  adds_to_a_when_copied(optimist::task_queue* q, std::atomic<int>* s, long* r)
+      : a(q), step(s), runs(r) {}
+  adds_to_a_when_copied(const adds_to_a_when_copied& other)
+      : a(other.a), step(other.step), runs(other.runs) {
+    if (step->load() == 0) return;  // (the copy into the test's own variable)
+    step->store(2);                 // R: take A's lock now
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    long* counter = runs;
+    a->add([counter] { optimist::store(*counter, optimist::load(*counter) + 10); });
+  }
+  void operator()() const { optimist::store(*runs, optimist::load(*runs) + 100); }
+};
+
+TEST(TaskStorageAdd, RevokingABiasDoesNotWaitForTheOwnersAddToAnotherQueue) {
+  optimist::test::watchdog guard("a revocation beside the owner's add to another queue");
+  long runs = 0;
+  optimist::task_queue a, b;
+  std::atomic<int> step{0};
+  const adds_to_a_when_copied task(&a, &step, &runs);
+  // Enough adds from this thread for the bias of both queues; B's are of the
+  // kind of the last one, which then takes the fast path (the open segment's
+  // next element) and builds its task inside it.
+  for (int i = 0; i < 2000; ++i) {
+    a.add([&runs] { optimist::store(runs, optimist::load(runs) + 1); });
+    b.add(task);  // (step 0: the copy adds nothing)
+  }
+  step.store(1);
+  std::thread revoker([&] {
+    while (step.load() != 2) std::this_thread::yield();
+    a.add([&runs] { optimist::store(runs, optimist::load(runs) + 1000); });
+  });
+  b.add(task);
+  revoker.join();
+  EXPECT_EQ(a.pending(), 2002u);
+  EXPECT_EQ(b.pending(), 2001u);
+  a.run(run_with(2));
+  b.run(run_with(2));
+  EXPECT_EQ(runs, 2000 + 2001 * 100 + 10 + 1000);
 }
 
 }  // namespace
