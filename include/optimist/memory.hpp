@@ -40,6 +40,7 @@
 //   them before it returns).
 #pragma once
 
+#include <cstddef>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -57,11 +58,14 @@ void destroy_object(void* p) noexcept {
 
 // tx_delete for the containers' own nodes, each unlinked (and so deleted) at
 // most once per transaction: skips the double-delete search (engine.hpp).
+// `bytes`: what deleting the object frees, its own size and what only it owns
+// (a container's array): reclamation frees sooner once many bytes wait, and
+// an array counted as its 24-byte header waited for 256 more deletions.
 template <class T>
-void tx_delete_unlinked(T* object, source_location site) {
+void tx_delete_unlinked(T* object, source_location site, std::size_t bytes = sizeof(T)) {
   if (object == nullptr) return;
   log_unique_deletion(const_cast<std::remove_cv_t<T>*>(object),
-                      &destroy_object<std::remove_cv_t<T>>, site, sizeof(T));
+                      &destroy_object<std::remove_cv_t<T>>, site, bytes);
 }
 }  // namespace detail
 

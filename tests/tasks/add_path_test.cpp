@@ -21,11 +21,8 @@
 #include <thread>
 #include <vector>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "optimist/optimist.hpp"
+#include "support/heap_bytes.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 #include "tasks/commit_log.hpp"
@@ -144,21 +141,10 @@ TEST_P(AddPathTest, ThrowingTaskOfASegmentStopsAnOrderedRunAtItself) {
   EXPECT_EQ(log.entries(), want);
 }
 
-// GCC says a sanitizer is on with __SANITIZE_*__, clang with __has_feature.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define OPTIMIST_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define OPTIMIST_TEST_SANITIZED 1
-#endif
-#endif
-
-#if defined(__GLIBC__) && !defined(OPTIMIST_TEST_SANITIZED)
-// Bytes the allocator has handed out and not had back (main arena and the
-// others): what a run keeps of its tasks' memory.
+#if OPTIMIST_TEST_HEAP_BYTES
+// What a run keeps of its tasks' memory.
 std::size_t bytes_in_use() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
+  return optimist::test::heap_bytes_in_use();
 }
 
 // A run of many tiny tasks gives their memory back: after it, the bytes in

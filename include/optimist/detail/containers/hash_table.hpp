@@ -313,7 +313,9 @@ class hash_table {
     buckets* fresh = tx_new<buckets>(count, [&](std::size_t b) { return heads[b]; });
     note_structure_change();  // INVARIANT shape-counted
     table_.set(fresh, site);
-    detail::tx_delete_unlinked(old, site);
+    detail::tx_delete_unlinked(
+        old, site,
+        sizeof(buckets) + old->count() * sizeof(tvar<node*>));  // with its array
   }
 
   [[no_unique_address]] Hash hasher_;

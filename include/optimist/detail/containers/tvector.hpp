@@ -223,7 +223,8 @@ class tvector {
         capacity, [&](std::size_t i) { return i < used ? old->items[i].get(site) : T{}; });
     detail::containers::note_structure_change();  // INVARIANT shape-counted
     data_.set(fresh, site);
-    tx_delete(old, site);
+    // Replaced once, so deleted once: counted with its array for reclamation.
+    detail::tx_delete_unlinked(old, site, sizeof(storage) + old->capacity * sizeof(tvar<T>));
     return fresh;
   }
 
