@@ -457,9 +457,19 @@ void transaction::finish_committed() {
   writes.clear();
   nesting.clear();
   leave_committed();
+  trim_logs_if_due();  // INVARIANT logs-bounded
   // The common commit hands nothing on: no call, no frame for the rest.
   if (pass_on == nullptr && discarded.empty() && deletions.empty() && on_commit.empty()) return;
   hand_on_committed(*this, pass_on, committed_at, serial);
+}
+
+void transaction::trim_logs() noexcept {
+  // INVARIANT logs-bounded: called between blocks, every log empty.
+  commits_until_trim = log_trim_period;
+  reads.release_above(log_trim_entries);
+  writes.release_above(log_trim_entries);
+  undo.release_above(log_trim_entries);
+  if (locks.capacity() > log_trim_entries && locks.empty()) std::vector<lock_entry>().swap(locks);
 }
 
 void transaction::discard_attempt() noexcept {

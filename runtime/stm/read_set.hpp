@@ -65,6 +65,13 @@ class read_set {
   const read_entry* begin() const noexcept { return entries_.get(); }
   const read_entry* end() const noexcept { return entries_.get() + size_; }
   void clear() noexcept { size_ = 0; }  // keeps the buffer for the next attempt
+  std::size_t capacity() const noexcept { return capacity_; }
+  // Frees the buffer if it holds more than `entries` (the set is empty).
+  void release_above(std::size_t entries) noexcept {
+    if (capacity_ <= entries || size_ != 0) return;
+    entries_.reset();
+    capacity_ = 0;
+  }
 
  private:
   // INVARIANT recorded-below-clock (global_clock.hpp), checked against the orec's own clock

@@ -659,8 +659,18 @@ void transaction::commit_serial() {
   leave_committed();
   // Waking after the block has ended is fine: waiters are woken outside any
   // transaction and re-check their read sets themselves.
+  // INVARIANT logs-bounded: a serial attempt uses no other log, so no
+  // countdown unless this one is large (out of line: the common ending below
+  // stays a tail call with no frame).
+  if (undo.capacity() > log_trim_entries) [[unlikely]]
+    return wake_then_trim_logs(written);
   if (written != 0 && waiters_present()) [[unlikely]]
     wake_waiters_on_entries(undo.begin(), written);
+}
+
+void transaction::wake_then_trim_logs(std::size_t written) noexcept {
+  if (written != 0 && waiters_present()) wake_waiters_on_entries(undo.begin(), written);
+  trim_logs_if_due();  // after the wake-up, which reads the undo buffer
 }
 
 void transaction::commit_serial_general() {
@@ -705,10 +715,11 @@ void transaction::commit_serial_general() {
   // by a ring that took no item rings on.)
   if (!allocations.empty() || !deletions.empty() || !on_commit.empty() || !discarded.empty() ||
       holds_token || doorbell_duty != nullptr || !doorbell_marks.empty()) [[unlikely]] {
-    finish_committed();
+    finish_committed();  // (trims the logs when due)
     return;
   }
   leave_committed();
+  trim_logs_if_due();  // INVARIANT logs-bounded
 }
 
 void transaction::undo_serial() noexcept {

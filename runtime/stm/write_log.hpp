@@ -65,6 +65,12 @@ class write_entry_buffer {
   void push_unchecked(const write_entry& e) noexcept { entries_[size_++] = e; }
   void shrink_to(std::size_t n) noexcept { size_ = n; }  // n <= size()
   void clear() noexcept { size_ = 0; }
+  // Frees the buffer (the buffer is empty).
+  void release() noexcept {
+    entries_.reset();
+    size_ = 0;
+    capacity_ = 0;
+  }
   // Room for `n` entries; may throw std::bad_alloc (then nothing changed).
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
@@ -180,6 +186,17 @@ class write_log {
     bloom_ = 0;
     floor_ = 0;
     if (indexed_) drop_index();
+  }
+
+  // Frees the buffers if the entries' buffer holds more than `entries` (the
+  // log is empty: cleared), leaving the log as a new one.
+  void release_above(std::size_t entries) noexcept {
+    if (entries_.capacity() <= entries || !entries_.empty()) return;
+    entries_.release();
+    std::vector<undo_entry>().swap(undo_);
+    slots_.reset();
+    slot_mask_ = 0;
+    generation_ = 1;
   }
 
   // Test seams: a log that would grow past this many entries throws

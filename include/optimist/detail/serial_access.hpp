@@ -64,6 +64,13 @@ class undo_log {
   const undo_entry* end() const noexcept { return entries_.get() + size_; }
   // The writes are kept (commit): forget the entries, keep the buffer.
   void clear() noexcept { size_ = 0; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  // Frees the buffer if it holds more than `entries` (the log is empty).
+  void release_above(std::size_t entries) noexcept {
+    if (capacity_ <= entries || size_ != 0) return;
+    entries_.reset();
+    capacity_ = 0;
+  }
 
  private:
   void grow();
