@@ -94,6 +94,12 @@ auto or_else(F&& f, G&& g, source_location site = source_location::current())
     return atomically([&]() -> result { return or_else(f, g, site); }, site);
   }
   try {
+    struct first_alternative {
+      first_alternative() noexcept { detail::or_else_first_enter(); }
+      ~first_alternative() { detail::or_else_first_leave(); }
+      first_alternative(const first_alternative&) = delete;
+      first_alternative& operator=(const first_alternative&) = delete;
+    } first;
     return atomically(f, site);  // nested: a retry rolls back f's level and leaves it
   } catch (const detail::retry_signal&) {
     if (!detail::retry_absorbed()) throw;

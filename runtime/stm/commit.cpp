@@ -201,7 +201,8 @@ template <bool MayBeShared>
 }  // namespace
 
 void transaction::commit_writer() {
-  locks.reserve(writes.size());  // may throw: nothing is locked yet
+  locks.reserve(writes.size());                          // may throw: nothing is locked yet
+  if (recording) replaced_sites.reserve(writes.size());  // the same
   stale_lock_taken = false;
   // A shared durable store's orecs (INVARIANT two-clocks). While none is open
   // (one load here), every written word's orec is in the local table: no
@@ -209,8 +210,15 @@ void transaction::commit_writer() {
   const bool wrote_shared =
       shared_orecs_active() ? lock_write_set<true>(*this) : lock_write_set<false>(*this);
   if (recording) {
-    for (const write_entry& e : writes)
-      site_of(orec_for(e.word)).store(pack_site(e.site), std::memory_order_relaxed);
+    // INVARIANT sites-of-commits: published while the orecs are locked (a
+    // reader that meets the lock is told this write), put back if the commit
+    // fails validation below.
+    replaced_sites.clear();
+    for (const write_entry& e : writes) {
+      std::atomic<site_key>& entry = site_of(orec_for(e.word));
+      replaced_sites.push_back(entry.load(std::memory_order_relaxed));  // room reserved
+      entry.store(pack_site(e.site), std::memory_order_relaxed);
+    }
   }
   // INVARIANT atomic-writeback: the lock stores above become visible before
   // any data store below.
@@ -231,6 +239,7 @@ void transaction::commit_writer() {
   if (census_alone_since(census_at_start, census_now()) && !shared_orecs_active()) {
     // no other thread can have committed: the read set is valid
   } else if (const read_entry* invalid = first_invalid()) {
+    if (recording) put_back_sites();  // INVARIANT sites-of-commits
     release_locks();
     restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
   }
@@ -251,6 +260,18 @@ void transaction::commit_writer() {
   if (wrote_shared) durable_shared_committed(locks.data(), locks.data() + locks.size());
   locks.clear();
   snapshot = timestamp;
+}
+
+void transaction::put_back_sites() noexcept {
+  // In reverse: two written words may share an orec, whose first replaced
+  // site is the one from before this commit. The orecs are still locked by
+  // this commit, so no other committer has written their sites since.
+  const write_entry* e = writes.end();
+  for (std::size_t i = replaced_sites.size(); i > 0; --i) {
+    --e;
+    site_of(orec_for(e->word)).store(replaced_sites[i - 1], std::memory_order_relaxed);
+  }
+  replaced_sites.clear();
 }
 
 void transaction::commit_irrevocable() {
@@ -470,9 +491,13 @@ void transaction::trim_logs() noexcept {
   writes.release_above(log_trim_entries);
   undo.release_above(log_trim_entries);
   if (locks.capacity() > log_trim_entries && locks.empty()) std::vector<lock_entry>().swap(locks);
+  // The wait set of the largest retry() and the read set kept for it.
+  retry_waiter.release_above(log_trim_entries);
+  retry_reads.release_above(log_trim_entries);
 }
 
 void transaction::discard_attempt() noexcept {
+  or_else_first_depth = 0;
   if (mode == tx_mode::serial) undo_serial();  // serial_mode.cpp: undo in place, open the gate
   if (recording) record_rollback(*this);
   rollback_for_retry = false;

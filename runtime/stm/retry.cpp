@@ -171,8 +171,13 @@ retry_refusal transaction::prepare_retry(source_location site, std::uint64_t dea
       reads.add(lock, version, site);
     }
   }
-  // A timed wait (retry_until) may have read nothing: it sleeps until its deadline.
-  if (reads.empty() && deadline == 0) return retry_refusal::nothing_read;
+  // A timed wait (retry_until) may have read nothing: it sleeps until its
+  // deadline. In an or_else's first alternative the second one runs instead
+  // of a wait (if it retries too, with nothing read, it is refused there), as
+  // in serial mode above.
+  if (reads.empty() && deadline == 0 && or_else_first_depth == 0) {
+    return retry_refusal::nothing_read;
+  }
   retry_waiter.reserve(reads.size(), doorbell_marks.size());  // may throw: nothing is marked yet
   retry_pending = true;
   retry_site = site;
@@ -180,6 +185,16 @@ retry_refusal transaction::prepare_retry(source_location site, std::uint64_t dea
   doomed = true;  // a nested block that swallows the signal cannot go on
   doom_cause = abort_cause::explicit_restart;
   return retry_refusal::none;
+}
+
+void or_else_first_enter() noexcept {
+  if (transaction* tx = tls_current) ++tx->or_else_first_depth;
+}
+
+void or_else_first_leave() noexcept {
+  if (transaction* tx = tls_current; tx != nullptr && tx->or_else_first_depth > 0) {
+    --tx->or_else_first_depth;
+  }
 }
 
 bool retry_absorbed() noexcept {

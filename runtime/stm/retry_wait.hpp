@@ -70,6 +70,12 @@ class waiter {
     links_.reserve(entries);
     bells_.reserve(bells);
   }
+  // Frees the room reserved if it is for more than `entries` orecs or bells
+  // (INVARIANT logs-bounded, transaction.hpp). Only while not registered.
+  void release_above(std::size_t entries) noexcept {
+    if (links_.empty() && links_.capacity() > entries) std::vector<wait_link>().swap(links_);
+    if (bells_.empty() && bells_.capacity() > entries) std::vector<bell_link>().swap(bells_);
+  }
 
   // After unregister_waiter: the doorbell whose ring woke this registration
   // (it then owes the ring: INVARIANT doorbell-duty, doorbell.cpp), or

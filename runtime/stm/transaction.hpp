@@ -135,7 +135,10 @@ class alignas(64) transaction : public serial_access_state {
   bool serial_fallback_next = false;  // the next attempt runs speculatively (after a retry())
   std::uint64_t serial_wait_start = 0;
   std::vector<lock_entry> locks;  // held during commit only
-  std::vector<orec*> reserved;    // held while irrevocable
+  // While reporting: the orec sites a commit replaced, in write-log order, put
+  // back if it fails validation (INVARIANT sites-of-commits, commit.cpp).
+  std::vector<site_key> replaced_sites;
+  std::vector<orec*> reserved;  // held while irrevocable
   std::vector<allocation_entry> allocations;
   std::vector<allocation_entry> deletions;
   std::vector<allocation_entry> discarded;  // allocations of rolled-back nested blocks
@@ -201,6 +204,10 @@ class alignas(64) transaction : public serial_access_state {
   // wait after a retry but lets retry_signal out, with the wait set in
   // retry_reads, so that the worker can set the task aside.
   bool retry_propagates = false;
+  // How many or_else first alternatives are running in this attempt (their
+  // retries with nothing read are absorbed, not refused: retry.cpp). Zeroed
+  // when the attempt is discarded, in case a C restart jumped over a frame.
+  std::uint32_t or_else_first_depth = 0;
   source_location retry_site;
   // optimist::retry_until: the earliest deadline (steady_now_ns) of the calls
   // that retried in this attempt, those an or_else absorbed included (at that
@@ -333,6 +340,7 @@ class alignas(64) transaction : public serial_access_state {
       trim_logs();
   }
   void trim_logs() noexcept;
+  void put_back_sites() noexcept;
   [[gnu::noinline, gnu::cold]] void wake_then_trim_logs(std::size_t written) noexcept;
   void leave_committed() noexcept;  // the last step of every commit (below)
 

@@ -273,6 +273,49 @@ TEST_P(RecorderTest, WriteReadConflictNamesTheReadAndTheWrite) {
   expect_times_within_wall(p);
 }
 
+// The other side of a conflict is the write that committed, never the aborted
+// block's own write to the word it read: a commit publishes its sites while it
+// holds its orecs and puts them back if validation then fails (INVARIANT
+// sites-of-commits, commit.cpp). Before, the reader below was told it lost to
+// its own `x.set` (and so was any later victim of x, until x's next commit).
+TEST(RecorderSiteTest, AFailedCommitLeavesTheWritersSite) {
+  OPTIMIST_SKIP_IN_SERIAL_MODE("conflicts staged between threads");
+  reporting_scope scope;
+  words w;
+  std::atomic<int> read{0};
+  std::atomic<int> written{0};
+  source_location read_site, own_write_site, write_site;
+  int attempts = 0;
+  {
+    optimist::test::watchdog guard("a reader that writes what it read");
+    run_threads(2, [&](int index) {
+      if (index == 1) {
+        wait_until(read, 1);
+        optimist::atomically([&] { (write_site = here(), w.x.set(100)); });
+        written.store(1);
+        return;
+      }
+      optimist::atomically([&] {
+        const long seen = (read_site = here(), w.x.get());
+        if (++attempts == 1) {
+          read.store(1);
+          wait_until(written, 1);  // x changes under the attempt
+        }
+        (own_write_site = here(), w.x.set(seen + 1));
+      });
+    });
+  }
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(w.x.get(), 101);
+  const report::profile p = report::snapshot();
+  ASSERT_EQ(p.conflicts.size(), 1u) << describe(p);
+  const report::conflict& c = p.conflicts[0];
+  EXPECT_EQ(c.aborted_site, site_of(read_site)) << describe(c.aborted_site);
+  EXPECT_EQ(c.other_site, site_of(write_site))
+      << describe(c.other_site) << " (the reader's own write is line " << own_write_site.line()
+      << ")";
+}
+
 // Two reads on one line are one site in the report (file, line, function),
 // even though the compiler gives each column a source_location of its own.
 TEST_P(RecorderTest, AccessesOnOneLineAreOneGroup) {

@@ -147,6 +147,37 @@ TEST_P(OrElseTest, AlternativesNest) {
   });
 }
 
+// A first alternative that retries having read nothing (a guard on a local
+// flag) hands over to the second, in every mode: only a wait on nothing is
+// refused, and no wait happens here. Before, stm and htm refused it with
+// std::logic_error while serial mode ran the second alternative.
+TEST_P(OrElseTest, AFirstAlternativeThatRetriesHavingReadNothingHandsOverToTheSecond) {
+  run_threads(GetParam(), [](int) {
+    optimist::tvar<long> x{7};
+    bool have_local_item = false;
+    const long r = optimist::atomically([&] {
+      return optimist::or_else(
+          [&]() -> long {
+            if (!have_local_item) optimist::retry();
+            return 1;
+          },
+          [&] { return x.get(); });
+    });
+    EXPECT_EQ(r, 7);
+    // Both alternatives retry having read nothing: refused, as a lone retry is.
+    try {
+      optimist::atomically([&] {
+        return optimist::or_else([]() -> long { optimist::retry(); },
+                                 []() -> long { optimist::retry(); });
+      });
+      ADD_FAILURE() << "a wait on nothing returned";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("read no transactional memory"), std::string::npos)
+          << e.what();
+    }
+  });
+}
+
 TEST_P(OrElseTest, AnExceptionFromTheFirstPassesThroughAndSkipsTheSecond) {
   run_threads(GetParam(), [](int) {
     optimist::tvar<long> a{0};

@@ -89,6 +89,11 @@ bool runs_directly_in_c() noexcept;
 // second alternative may run in the same transaction, false if the signal must
 // propagate (the attempt has been doomed by a conflict meanwhile).
 bool retry_absorbed() noexcept;
+// optimist::or_else: the first alternative runs between enter and leave. A
+// retry there that has read nothing is not refused (the second alternative
+// runs; only a wait on nothing could never end).
+void or_else_first_enter() noexcept;
+void or_else_first_leave() noexcept;
 
 // Allocation log: `object` was just allocated; destroy it if the transaction
 // aborts. Outside a transaction this does nothing.
