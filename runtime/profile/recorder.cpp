@@ -2,6 +2,8 @@
 // OPTIMIST_REPORT environment variable.
 #include "profile/recorder.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -566,7 +568,13 @@ void initialize_reporting_from_environment() {
     };
     if (ends_with(".trace.json")) g_tracing.store(true, std::memory_order_relaxed);
     report::enable(true);
+    // The process that read OPTIMIST_REPORT writes the report. A child it forks
+    // inherits this handler and the recorded counts: writing at its exit would
+    // put what the parent had before the fork over the parent's report (and
+    // a lock another thread held at the fork would hang its exit).
+    static const pid_t reporting_process = getpid();
     std::atexit([] {
+      if (getpid() != reporting_process) return;
       const char* value = std::getenv("OPTIMIST_REPORT");
       write_report_file(value != nullptr ? value : "", std::cerr);
     });

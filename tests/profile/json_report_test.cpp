@@ -134,6 +134,25 @@ TEST(JsonReport, EscapesStrings) {
   EXPECT_NE(json_of(p).find(R"("file": "a\"b\\c\nd\u0001.cpp")"), std::string::npos) << json_of(p);
 }
 
+// The output is UTF-8 whatever the names hold: well-formed sequences are kept,
+// a byte that starts none is written as \u00XX (its Latin-1 character). Before,
+// a Latin-1 file name made the report unreadable for strict JSON parsers.
+TEST(JsonReport, WritesUtf8WhateverTheNamesHold) {
+  profile p;
+  p.inevitables.push_back(
+      {{"caf\xe9-\xc3\xa9-\xf0\x9f\x98\x80-\xed\xa0\x80-\xc3.cpp", 1, "", false}, 1, 0, 0});
+  const std::string json = json_of(p);
+  EXPECT_NE(json.find("\"file\": \"caf\\u00e9-\xc3\xa9-\xf0\x9f\x98\x80-"
+                      "\\u00ed\\u00a0\\u0080-\\u00c3.cpp\""),
+            std::string::npos)
+      << json;
+  std::istringstream in(json);
+  const profile back = optimist::report::read_json(in);
+  ASSERT_EQ(back.inevitables.size(), 1u);
+  EXPECT_EQ(back.inevitables[0].where.file,
+            "caf\xc3\xa9-\xc3\xa9-\xf0\x9f\x98\x80-\xc3\xad\xc2\xa0\xc2\x80-\xc3\x83.cpp");
+}
+
 TEST(JsonReport, AcceptsAnyWhitespaceAndMemberOrder) {
   const std::string text =
       "\r\n\t {\"threads\":[{\"outside_s\":4E-1,\"waiting_s\":0,\"aborted_s\":0.2,"

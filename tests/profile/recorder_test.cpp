@@ -1115,6 +1115,17 @@ TEST(ReportAtExit, ChildProcess) {
   write_read_stage stage(2, 2);
   stage.run();
   EXPECT_TRUE(report::enabled()) << "OPTIMIST_REPORT enables reporting at the first transaction";
+  // A process forked from here writes no report at its exit: it would put
+  // what it inherited over this process's. Before, the file existed once the
+  // forked process had exited (and the parent's exit later overwrote it).
+  const char* path = std::getenv("OPTIMIST_REPORT");
+  ASSERT_NE(path, nullptr);
+  const pid_t forked = fork();
+  ASSERT_GE(forked, 0) << std::strerror(errno);
+  if (forked == 0) std::exit(0);  // atexit handlers run
+  const std::optional<int> status = optimist::test::wait_for_child(forked);
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_FALSE(std::ifstream(path).good()) << "a forked process wrote " << path << " at its exit";
 }
 
 // Runs this test program again with OPTIMIST_REPORT=<dir>/run.json and only
