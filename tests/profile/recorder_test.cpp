@@ -1124,7 +1124,8 @@ TEST(ReportAtExit, ChildProcess) {
   ASSERT_GE(forked, 0) << std::strerror(errno);
   if (forked == 0) std::exit(0);  // atexit handlers run
   const std::optional<int> status = optimist::test::wait_for_child(forked);
-  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  // (Its exit status is not checked: a sanitizer's leak check may set it.)
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status));
   EXPECT_FALSE(std::ifstream(path).good()) << "a forked process wrote " << path << " at its exit";
 }
 
