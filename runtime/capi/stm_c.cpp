@@ -143,6 +143,7 @@ source_location access_site(const char* file, int line, const char* function) no
 // if the jump carried an error, reports it and returns false (the caller
 // then does nothing: no access may run outside the failed transaction).
 bool resume_after_jump(transaction& tx, const char* function) {
+  tx.c_point_given = false;  // INVARIANT c-point-order: the jump landed past any begin
   if (tx.c_pending_error != 0) {
     std::fprintf(stderr,
                  "optimist: %s: ignored: the transaction was rolled back (%s); "
@@ -223,7 +224,16 @@ sigjmp_buf* optimist_tx_restart_point_(void) {
   // outer attempt starts, and this level nests in it.
   transaction* tx = in_c_api("OPTIMIST_TX_BEGIN");
   if (tx == nullptr) return nullptr;
-  return tx->depth > 0 ? &tx->c_nested_buffer : &tx->c_jump_buffer;
+  // INVARIANT c-point-order (transaction.hpp).
+  if (tx->depth == 0) {
+    tx->c_point_given = true;
+    return &tx->c_jump_buffer;
+  }
+  if (tx->c_point_owed) {
+    tx->c_point_owed = false;
+    return &tx->c_jump_buffer;
+  }
+  return &tx->c_nested_buffer;
 }
 
 int optimist_tx_begin_at_(const char* file, int line, const char* function) {
@@ -256,6 +266,10 @@ int optimist_tx_begin_at_(const char* file, int line, const char* function) {
     }
     return OPTIMIST_OK;
   }
+  // INVARIANT c-point-order: no restart point taken for this attempt yet:
+  // the TinySTM order, whose next restart point is the outermost one's.
+  tx.c_point_owed = !tx.c_point_given;
+  tx.c_point_given = false;
   tx.c_block_file = file;
   tx.c_block_line = line;
   tx.c_block_function = function;

@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -299,9 +300,20 @@ bool park_until(waiter& w, std::uint64_t deadline_ns) noexcept {
   }
 }
 
+std::chrono::nanoseconds sleep_before_deadline(std::uint64_t deadline_ns,
+                                               std::uint64_t now_ns) noexcept {
+  // A C program's deadline may lie past 2^63 ns (UINT64_MAX: "for ever"): the
+  // difference as a signed count was negative, and the sleep returned at once
+  // for ever (a busy loop).
+  if (deadline_ns <= now_ns) return std::chrono::nanoseconds(0);
+  const std::uint64_t left = deadline_ns - now_ns;
+  constexpr std::uint64_t longest = std::numeric_limits<std::int64_t>::max();
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(left < longest ? left : longest));
+}
+
 void sleep_until_deadline(std::uint64_t deadline_ns) noexcept {
   for (std::uint64_t time = steady_now_ns(); time < deadline_ns; time = steady_now_ns()) {
-    std::this_thread::sleep_for(std::chrono::nanoseconds(deadline_ns - time));
+    std::this_thread::sleep_for(sleep_before_deadline(deadline_ns, time));
   }
 }
 

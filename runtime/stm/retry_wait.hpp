@@ -161,6 +161,10 @@ bool park_until(waiter& w, std::uint64_t deadline_ns) noexcept;
 
 // Sleeps until `deadline_ns` (a wait with nothing to register on).
 void sleep_until_deadline(std::uint64_t deadline_ns) noexcept;
+// How long one sleep of sleep_until_deadline lasts at `now_ns`: what is left,
+// at most 2^63 - 1 ns (positive for any deadline ahead, UINT64_MAX included).
+std::chrono::nanoseconds sleep_before_deadline(std::uint64_t deadline_ns,
+                                               std::uint64_t now_ns) noexcept;
 
 // A thread's whole wait after a retried attempt that read `reads` and gave up
 // at `marks`: registers `w`, sleeps until a commit or ring wakes it or

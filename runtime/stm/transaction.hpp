@@ -172,6 +172,15 @@ class alignas(64) transaction : public serial_access_state {
   int c_pending_error = 0;     // reported by the next OPTIMIST_TX_BEGIN after a jump
   sigjmp_buf c_jump_buffer;    // the outermost C transaction's restart point
   sigjmp_buf c_nested_buffer;  // nested C transactions save here (never jumped to)
+  // INVARIANT (c-point-order): optimist_tx_restart_point_ hands out
+  // c_jump_buffer for the outermost attempt whichever order a program calls it
+  // in: before optimist_tx_begin_ (OPTIMIST_TX_BEGIN; c_point_given, also set
+  // by a restart's jump, which lands before the macro's begin) or right after
+  // it (ports of TinySTM's stm_start; c_point_owed). Before, the second order
+  // got the nested buffer and the first restart jumped through a jump buffer
+  // that was never set.
+  bool c_point_given = false;
+  bool c_point_owed = false;
   // Set by the outermost optimist_tx_begin_ and cleared when its transaction
   // commits or fails for good, so still set after a restart has jumped back
   // (depth 0). If the next C call is not optimist_tx_begin_, the program called

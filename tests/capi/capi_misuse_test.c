@@ -257,6 +257,55 @@ static void test_begin_before_sigsetjmp_restarts_inside_a_transaction(void) {
   optimist_thread_exit();
 }
 
+/* The TinySTM order with the restart point taken after the begin, as a port of
+ * stm_start that calls optimist_tx_begin_() then returns
+ * optimist_tx_restart_point_() does (INVARIANT c-point-order). Before, that
+ * call returned the nested buffer and the restart jumped through the outermost
+ * one, which was never set (a crash), also after a transaction in the
+ * OPTIMIST_TX_BEGIN order and after a restart of one. */
+static sigjmp_buf* port_stm_start(void) {
+  optimist_tx_begin_();
+  return optimist_tx_restart_point_();
+}
+
+static void test_restart_point_taken_after_the_begin(void) {
+  volatile int attempts;
+  int round, status, commit;
+  optimist_thread_enter();
+  for (round = 0; round < 3; ++round) {
+    sigjmp_buf* restart_point;
+    attempts = 0;
+    g_order_word = 0;
+    restart_point = port_stm_start();
+    CHECK(restart_point != NULL, "round %d: no restart point", round);
+    if (restart_point == NULL) break;
+    (void)sigsetjmp(*restart_point, 0);
+    attempts = attempts + 1;
+    optimist_store_u64(&g_order_word, (uint64_t)attempts);
+    if (attempts == 1) optimist_tx_restart(); /* does not return */
+    {
+      int nested; /* a nested level in the macro order inside it */
+      OPTIMIST_TX_BEGIN(nested);
+      CHECK(nested == OPTIMIST_OK, "round %d: nested begin gave %d", round, nested);
+      optimist_store_u64(&g_order_other, (uint64_t)round);
+      CHECK(optimist_tx_commit() == OPTIMIST_OK, "round %d: nested commit", round);
+    }
+    commit = optimist_tx_commit();
+    CHECK(attempts == 2, "round %d: ran %d attempts", round, attempts);
+    CHECK(commit == OPTIMIST_OK, "round %d: commit gave %d", round, commit);
+    CHECK(g_order_word == 2 && g_order_other == (uint64_t)round, "round %d: word %llu, other %llu",
+          round, (unsigned long long)g_order_word, (unsigned long long)g_order_other);
+    /* Then one in the OPTIMIST_TX_BEGIN order, restarted once, between the rounds. */
+    attempts = 0;
+    OPTIMIST_TX_BEGIN(status);
+    CHECK(status == OPTIMIST_OK, "round %d: OPTIMIST_TX_BEGIN gave %d", round, status);
+    attempts = attempts + 1;
+    if (attempts == 1) optimist_tx_restart();
+    CHECK(optimist_tx_commit() == OPTIMIST_OK && attempts == 2, "round %d: macro order", round);
+  }
+  optimist_thread_exit();
+}
+
 enum { order_threads = 2, order_words = 4 };
 static uint64_t g_order_accounts[order_words];
 static int g_order_failed_commits; /* GCC atomic builtins */
@@ -465,6 +514,7 @@ int main(void) {
       {"begin_before_sigsetjmp_restarts_inside_a_transaction",
        test_begin_before_sigsetjmp_restarts_inside_a_transaction},
       {"begin_before_sigsetjmp_under_contention", test_begin_before_sigsetjmp_under_contention},
+      {"restart_point_taken_after_the_begin", test_restart_point_taken_after_the_begin},
       {"misaligned_access_is_an_error_status", test_misaligned_access_is_an_error_status},
       {"thread_exit_inside_a_transaction_is_refused",
        test_thread_exit_inside_a_transaction_is_refused},

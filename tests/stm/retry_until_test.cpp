@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "memory/epoch_reclaimer.hpp"
 #include "optimist/optimist.hpp"
+#include "stm/retry_wait.hpp"
 #include "support/cpu_time.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
@@ -78,6 +80,20 @@ class RetryUntilTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override { optimist::reset_stats(); }
 };
+
+// A deadline past 2^63 ns (a C program's UINT64_MAX for "for ever",
+// optimist_tx_retry_until) sleeps, and long. Before, the time left became a
+// negative count of nanoseconds: a block that read nothing returned from each
+// sleep at once and spun at 100 % CPU for ever.
+TEST(RetryUntilDeadline, AFarDeadlineSleepsAndLong) {
+  using optimist::detail::sleep_before_deadline;
+  const std::uint64_t now = optimist::detail::steady_now_ns();
+  EXPECT_GT(sleep_before_deadline(UINT64_MAX, now), std::chrono::hours(24 * 365));
+  EXPECT_GT(sleep_before_deadline(now + (std::uint64_t{1} << 63) + 5, now),
+            std::chrono::hours(24 * 365));
+  EXPECT_EQ(sleep_before_deadline(now + 1000, now), std::chrono::nanoseconds(1000));
+  EXPECT_EQ(sleep_before_deadline(now, now + 5), std::chrono::nanoseconds(0));
+}
 
 TEST_P(RetryUntilTest, WaitersOnWordsNobodyWritesTimeOutAndSleep) {
   watchdog guard("waiters that should time out after 150 ms", 60s);
