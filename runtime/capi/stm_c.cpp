@@ -247,6 +247,8 @@ int optimist_tx_begin_at_(const char* file, int line, const char* function) {
     int error = tx.c_pending_error;  // the attempt before the jump failed for good
     tx.c_pending_error = 0;
     tx.c_attempt_open = false;
+    tx.c_point_given = false;  // INVARIANT c-point-order: the transaction is over
+    tx.c_point_owed = false;
     return error;
   }
   if (tx.depth > 0) {
@@ -291,6 +293,8 @@ int optimist_tx_commit(void) {
       int error = tx->c_pending_error;
       tx->c_pending_error = 0;
       tx->c_attempt_open = false;
+      tx->c_point_given = false;  // INVARIANT c-point-order: the transaction is over
+      tx->c_point_owed = false;
       return error;
     }
     if (!resume_after_jump(*tx, "optimist_tx_commit")) return OPTIMIST_E_NO_MEMORY;
@@ -324,9 +328,13 @@ int optimist_tx_commit(void) {
     tx->consecutive_aborts = 0;
     tx->discard_attempt();
     tx->c_attempt_open = false;
+    tx->c_point_given = false;  // INVARIANT c-point-order: the transaction is over
+    tx->c_point_owed = false;
     return OPTIMIST_E_NO_MEMORY;
   }
   tx->c_attempt_open = false;
+  tx->c_point_given = false;  // INVARIANT c-point-order: the transaction is over
+  tx->c_point_owed = false;
   return OPTIMIST_OK;
 }
 

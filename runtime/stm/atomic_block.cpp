@@ -307,9 +307,6 @@ bool restarts_c_transaction(transaction& tx, bool restart) noexcept {
   } else {
     tx.rollback();
   }
-  // INVARIANT c-point-order: the jump lands where the restart point was taken,
-  // before OPTIMIST_TX_BEGIN's begin (or past a TinySTM-order one).
-  tx.c_point_given = true;
   siglongjmp(*target, 1);
 }
 

@@ -243,6 +243,7 @@ void transaction::commit_writer() {
     release_locks();
     restart(abort_cause::commit_invalidated, {invalid->site, invalid->lock});
   }
+  if (recording) replaced_sites.clear();  // the commit stands: its sites stay
   // DURABLE HOOK (runtime/durable/commit_hook.hpp, INVARIANT log-before-writeback).
   void* durable = durable_hook_active() ? durable_before_writeback(writes) : nullptr;
   for (const write_entry& e : writes) store_word(e.word, e.value, e.mask);
@@ -491,6 +492,9 @@ void transaction::trim_logs() noexcept {
   writes.release_above(log_trim_entries);
   undo.release_above(log_trim_entries);
   if (locks.capacity() > log_trim_entries && locks.empty()) std::vector<lock_entry>().swap(locks);
+  if (replaced_sites.capacity() > log_trim_entries && replaced_sites.empty()) {
+    std::vector<site_key>().swap(replaced_sites);
+  }
   // The wait set of the largest retry() and the read set kept for it.
   retry_waiter.release_above(log_trim_entries);
   retry_reads.release_above(log_trim_entries);
@@ -498,6 +502,11 @@ void transaction::trim_logs() noexcept {
 
 void transaction::discard_attempt() noexcept {
   or_else_first_depth = 0;
+  // INVARIANT c-point-order: every restart of a C transaction discards its
+  // attempt and then jumps to the restart point taken for it, before
+  // OPTIMIST_TX_BEGIN's begin (or past a TinySTM-order one, where the next
+  // call resumes the attempt and clears this).
+  if (c_restart_point == &c_jump_buffer) c_point_given = true;
   if (mode == tx_mode::serial) undo_serial();  // serial_mode.cpp: undo in place, open the gate
   if (recording) record_rollback(*this);
   rollback_for_retry = false;

@@ -306,6 +306,40 @@ static void test_restart_point_taken_after_the_begin(void) {
   optimist_thread_exit();
 }
 
+/* A nested OPTIMIST_TX_BEGIN in a function that has returned before the
+ * outer transaction restarts: the restart goes back to the outer begin. The
+ * nested level must not take the outer restart point, also in an attempt
+ * that a restart began (INVARIANT c-point-order). */
+__attribute__((noinline)) static int nested_in_a_callee(void) {
+  int nested;
+  OPTIMIST_TX_BEGIN(nested);
+  if (nested != OPTIMIST_OK) return nested;
+  optimist_store_u64(&g_order_other, optimist_load_u64(&g_order_other) + 1);
+  return optimist_tx_commit();
+}
+
+static void test_nested_begin_after_a_restart_keeps_the_outer_restart_point(void) {
+  volatile int attempts = 0;
+  int status, nested, commit;
+  optimist_thread_enter();
+  g_order_word = 0;
+  g_order_other = 0;
+  OPTIMIST_TX_BEGIN(status);
+  CHECK(status == OPTIMIST_OK, "begin gave %d", status);
+  attempts = attempts + 1;
+  optimist_store_u64(&g_order_word, (uint64_t)attempts);
+  if (attempts == 1) optimist_tx_restart(); /* the next attempt begins after a jump */
+  nested = nested_in_a_callee();
+  CHECK(nested == OPTIMIST_OK, "attempt %d: nested transaction gave %d", attempts, nested);
+  if (attempts == 2) optimist_tx_restart(); /* back to the outer begin, not the callee's */
+  commit = optimist_tx_commit();
+  CHECK(attempts == 3, "ran %d attempts", attempts);
+  CHECK(commit == OPTIMIST_OK, "commit gave %d", commit);
+  CHECK(g_order_word == 3 && g_order_other == 1, "word %llu, other %llu",
+        (unsigned long long)g_order_word, (unsigned long long)g_order_other);
+  optimist_thread_exit();
+}
+
 enum { order_threads = 2, order_words = 4 };
 static uint64_t g_order_accounts[order_words];
 static int g_order_failed_commits; /* GCC atomic builtins */
@@ -515,6 +549,8 @@ int main(void) {
        test_begin_before_sigsetjmp_restarts_inside_a_transaction},
       {"begin_before_sigsetjmp_under_contention", test_begin_before_sigsetjmp_under_contention},
       {"restart_point_taken_after_the_begin", test_restart_point_taken_after_the_begin},
+      {"nested_begin_after_a_restart_keeps_the_outer_restart_point",
+       test_nested_begin_after_a_restart_keeps_the_outer_restart_point},
       {"misaligned_access_is_an_error_status", test_misaligned_access_is_an_error_status},
       {"thread_exit_inside_a_transaction_is_refused",
        test_thread_exit_inside_a_transaction_is_refused},

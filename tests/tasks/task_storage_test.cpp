@@ -408,7 +408,7 @@ struct adds_to_a_when_copied {
       : a(q), step(s), runs(r) {}
   adds_to_a_when_copied(const adds_to_a_when_copied& other)
       : a(other.a), step(other.step), runs(other.runs) {
-    if (step->load() == 0) return;  // (the copy into the test's own variable)
+    if (step->load() == 0) return;  // (the warm-up adds: copies that add nothing)
     step->store(2);                 // R: take A's lock now
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     long* counter = runs;
