@@ -222,7 +222,17 @@ int optimist_thread_exit(void) {
 sigjmp_buf* optimist_tx_restart_point_(void) {
   // In the TinySTM order a nested begin after a jump comes here first: the
   // outer attempt starts, and this level nests in it.
-  transaction* tx = in_c_api("OPTIMIST_TX_BEGIN");
+  transaction* tx = entered("OPTIMIST_TX_BEGIN");
+  if (tx == nullptr) return nullptr;
+  if (tx->c_attempt_open && tx->depth == 0 && tx->c_pending_error != 0) {
+    // A TinySTM-order attempt failed (its jump carried an error) and nobody
+    // collected the error: the begin that follows reports it and ends that
+    // transaction. Refusing here (as resume_after_jump does) refused every
+    // later transaction of the thread, since only a begin clears the error.
+    tx->c_point_given = true;  // INVARIANT c-point-order
+    return &tx->c_jump_buffer;
+  }
+  tx = in_c_api("OPTIMIST_TX_BEGIN");
   if (tx == nullptr) return nullptr;
   // INVARIANT c-point-order (transaction.hpp).
   if (tx->depth == 0) {

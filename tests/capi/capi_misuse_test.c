@@ -340,6 +340,39 @@ static void test_nested_begin_after_a_restart_keeps_the_outer_restart_point(void
   optimist_thread_exit();
 }
 
+/* A TinySTM-order attempt that a refused access ended, whose body (told it
+ * is no longer in a transaction) skips the commit: the next OPTIMIST_TX_BEGIN
+ * reports that error and the one after works. Before, every later begin of
+ * the thread said "not entered", for good. */
+static void test_an_uncollected_error_ends_with_the_next_begin(void) {
+  volatile int attempts = 0;
+  int inside, first, second;
+  sigjmp_buf* restart_point;
+  optimist_thread_enter();
+  restart_point = optimist_tx_restart_point_();
+  CHECK(restart_point != NULL, "no restart point");
+  if (restart_point == NULL) return;
+  optimist_tx_begin_();
+  (void)sigsetjmp(*restart_point, 0); /* the TinySTM order */
+  attempts = attempts + 1;
+  if (attempts == 1) optimist_store_u64((uint64_t*)NULL, 1); /* refused: jumps back */
+  inside = optimist_in_transaction();
+  CHECK(attempts == 2 && inside == 0, "attempts %d, in a transaction %d", attempts, inside);
+  /* (no commit: the body believed the transaction was over) */
+  OPTIMIST_TX_BEGIN(first);
+  CHECK(first == OPTIMIST_E_INVALID, "the next begin gave %d (%s), not the uncollected error",
+        first, optimist_status_text(first));
+  OPTIMIST_TX_BEGIN(second);
+  CHECK(second == OPTIMIST_OK, "the begin after it gave %d (%s)", second,
+        optimist_status_text(second));
+  if (second == OPTIMIST_OK) {
+    optimist_store_u64(&g_order_other, 7);
+    CHECK(optimist_tx_commit() == OPTIMIST_OK, "commit");
+    CHECK(g_order_other == 7, "the store did not commit");
+  }
+  optimist_thread_exit();
+}
+
 enum { order_threads = 2, order_words = 4 };
 static uint64_t g_order_accounts[order_words];
 static int g_order_failed_commits; /* GCC atomic builtins */
@@ -551,6 +584,8 @@ int main(void) {
       {"restart_point_taken_after_the_begin", test_restart_point_taken_after_the_begin},
       {"nested_begin_after_a_restart_keeps_the_outer_restart_point",
        test_nested_begin_after_a_restart_keeps_the_outer_restart_point},
+      {"an_uncollected_error_ends_with_the_next_begin",
+       test_an_uncollected_error_ends_with_the_next_begin},
       {"misaligned_access_is_an_error_status", test_misaligned_access_is_an_error_status},
       {"thread_exit_inside_a_transaction_is_refused",
        test_thread_exit_inside_a_transaction_is_refused},
