@@ -382,17 +382,20 @@ void task_queue_state::make_room_to_wait() {
 // next element of the open segment, or a slot already made — else nullptr.
 inline void* task_queue_state::try_add_in_place(std::size_t size, std::size_t alignment,
                                                 const task_ops* element_ops) noexcept {
-  void* memory = storage_.try_allocate(size, alignment);
   if (element_ops != nullptr) {
     // INVARIANT segment-is-contiguous: only right behind the open segment's
-    // last task, and only a task of the same kind (and so the same size).
-    if (element_ops == segment_ops_ && memory == segment_next_ && memory != nullptr) {
-      segment_next_ = static_cast<std::byte*>(memory) + size;
+    // last task, and only a task of the same kind (and so the same size). The
+    // segment ends at the storage's cursor, so the memory is aligned already
+    // and only the block's end is tested (the seed loop's every add).
+    if (element_ops == segment_ops_ && storage_.try_allocate_at(segment_next_, size)) [[likely]] {
+      segment_next_ += size;
       adding_to_segment_ = true;
-      return memory;
+      return segment_next_ - size;
     }
-  } else if (memory != nullptr &&
-             waiting_count_.load(std::memory_order_relaxed) < waiting_.size()) {
+    return nullptr;
+  }
+  void* memory = storage_.try_allocate(size, alignment);
+  if (memory != nullptr && waiting_count_.load(std::memory_order_relaxed) < waiting_.size()) {
     adding_to_segment_ = false;
     return memory;
   }
@@ -414,21 +417,9 @@ void* task_queue_state::begin_add(std::size_t size, std::size_t alignment,
   }
   if (bias_.try_enter()) {
     // INVARIANT bias-excludes: as if this thread held the add lock.
-    // The seed loop's case first: the next element of the open segment,
-    // which ends at the storage's cursor (INVARIANT segment-is-contiguous),
-    // so the memory is aligned already and only the block's end is tested.
-    if (element_ops != nullptr && element_ops == segment_ops_ &&
-        storage_.try_allocate_at(segment_next_, size)) [[likely]] {
-      segment_next_ += size;
-      adding_to_segment_ = true;
-      adding_biased_ = true;
-      outer_adding_to_ = outer;
-      tls_adding_to = this;
-      return segment_next_ - size;
-    }
     if (void* memory = try_add_in_place(size, alignment, element_ops)) [[likely]] {
       adding_biased_ = true;
-      outer_adding_to_ = tls_adding_to;
+      outer_adding_to_ = outer;
       tls_adding_to = this;
       return memory;
     }
